@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: MIT
+# profd build. Outputs go under $(O); `make V=1` prints full commands;
+# `make SAN=address,undefined` builds everything with sanitizers; `make WERROR=1` turns warnings into errors.
+#
+# Pipeline: bpf/x.bpf.c -> $(O)/bpf/x.bpf.o -> $(O)/bpf/x.skel.h (bpftool gen skeleton) -> daemon objects.
+#           daemon/profile.proto -> $(O)/gen/profile.pb-c.[ch] (protoc-c).
+# Every daemon/*.c goes into $(O)/libprofd.a, which the profd binary and every unit test link.
+# Test programs and extra rules live in tests/*/*.mk fragments included below.
+
+O ?= build
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+PROTOC_C ?= protoc-c
+prefix ?= /usr/local
+DESTDIR ?=
+SAN ?=
+WERROR ?=
+EXTRA_CFLAGS ?=
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+
+ifeq ($(origin CC),default)
+CC = gcc
+endif
+
+PKGS := libbpf libdw libelf libmicrohttpd libprotobuf-c zlib
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+SANFLAGS := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer,)
+
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -DPROFD_VERSION='"$(VERSION)"' \
+	-I. -Idaemon -I$(O)/gen -I$(O)/bpf $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O)/bpf -Ibpf -Wall -Wno-unused-function
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
+
+GEN_SRCS := $(O)/gen/profile.pb-c.c
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(patsubst %.c,$(O)/%.o,$(DAEMON_SRCS)) $(O)/gen/profile.pb-c.o
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(patsubst %.c,$(O)/%.o,$(CLI_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
+# Plain test targets: built -O2 -g without frame pointers, like distribution code.
+TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGET_BINS := $(patsubst tests/targets/%.c,$(O)/tests/targets/%,$(TARGET_SRCS))
+TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
+# Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants...).
+EXTRA_TEST_BINS :=
+
+.PHONY: all test unit-tests test-bins install uninstall clean deps deps-bench bench check-deps
+all: $(O)/profd
+
+-include $(sort $(wildcard tests/*/*.mk))
+
+$(O)/profd: $(CLI_OBJS) $(O)/libprofd.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(O)/libprofd.a $(LIBS)
+
+$(O)/libprofd.a: $(DAEMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Every object may include any skeleton or the generated proto header.
+$(DAEMON_OBJS) $(CLI_OBJS): $(BPF_SKELS) $(O)/gen/profile.pb-c.h
+
+$(O)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/gen/%.pb-c.c $(O)/gen/%.pb-c.h: daemon/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(O)/gen
+	$(Q)$(PROTOC_C) --proto_path=daemon --c_out=$(O)/gen $<
+
+$(O)/gen/profile.pb-c.o: $(O)/gen/profile.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(O)/bpf/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/bpf/vmlinux.h $(wildcard bpf/*.h)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+
+$(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd.a $(LIBS) -lcmocka
+
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libprofd.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay_main.c $< $(O)/libprofd.a $(LIBS)
+
+$(O)/tests/targets/%: tests/targets/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) -o $@ $< -lm
+
+test-bins: $(O)/profd $(UNIT_BINS) $(FUZZ_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS)
+
+# The one test command: unit tests, fuzz corpus replay, integration tests against real targets.
+test: test-bins
+	$(Q)O=$(O) tests/run
+
+bench: test-bins
+	$(Q)O=$(O) tests/bench/run
+
+# Install the Debian packages the build and the tests need (idempotent).
+deps:
+	$(Q)packaging/install-deps
+
+# Extra packages for the side-by-side benchmarks (bcc, heaptrack, gdb, perf, llvm-symbolizer).
+deps-bench:
+	$(Q)packaging/install-deps --bench
+
+install: $(O)/profd
+	install -D -m 0755 $(O)/profd $(DESTDIR)$(prefix)/sbin/profd
+	install -D -m 0644 packaging/profd.8 $(DESTDIR)$(prefix)/share/man/man8/profd.8
+	install -D -m 0644 packaging/profd.service $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	install -D -m 0644 packaging/profd.env $(DESTDIR)/etc/default/profd
+
+uninstall:
+	rm -f $(DESTDIR)$(prefix)/sbin/profd $(DESTDIR)$(prefix)/share/man/man8/profd.8 \
+	      $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+
+clean:
+	rm -rf $(O)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
