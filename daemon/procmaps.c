@@ -236,3 +236,20 @@ bool procmaps_entry_is_file(const struct procmaps_entry *e)
 {
 	return e->path && e->path[0] == '/' && e->inode != 0;
 }
+
+int procmaps_open_file(pid_t pid, const struct procmaps_entry *e)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid, (unsigned long long)e->start,
+		 (unsigned long long)e->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (!procmaps_entry_is_file(e))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, e->path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}

@@ -40,4 +40,9 @@ const struct procmaps_entry *procmaps_find(const struct procmaps *maps, uint64_t
 /* true for file-backed mappings with a real path (not anonymous, not [special]). */
 bool procmaps_entry_is_file(const struct procmaps_entry *e);
 
+/* Opens the file behind a file-backed mapping of process pid, read-only: first through
+ * /proc/PID/map_files/START-END (works for files deleted or replaced since they were mapped),
+ * then /proc/PID/root/PATH (the target's mount namespace). Returns an fd (O_CLOEXEC) or -errno. */
+int procmaps_open_file(pid_t pid, const struct procmaps_entry *e);
+
 #endif
