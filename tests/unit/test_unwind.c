@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: MIT
+/* Unwinder tests against live targets (tests/targets/unwind_chain.c, built -O2 without frame
+ * pointers): park a thread in a known chain through libc, capture its registers and stack with
+ * ptrace, unwind the copy, and check every frame by name (named here with plain libdwfl and
+ * libc6-dbg's symbols, independently of profd's symbolizer). Needs ptrace rights (root). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <elf.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "procmaps.h"
+#include "samples.h"
+#include "unwind.h"
+
+#define STACK_BYTES (64 * 1024)
+#define MAX_FRAMES 64
+
+struct target {
+	pid_t pid;
+	pid_t tid;               /* the parked thread */
+	unsigned long extra;     /* second number of the "ready" line */
+	unsigned long zlib_addr; /* dlopen mode */
+	int in_fd, out_fd;       /* its stdin (we write), its stdout (we read) */
+	char line[256];
+	char deleted_copy[256];  /* when set: the binary ran from this path, now unlinked */
+};
+
+struct capture {
+	struct unwind_regs regs;
+	uint8_t *stack;
+	struct unwind_stack st;
+};
+
+static char target_exe[4096];
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line from the target's stdout, waiting at most 10 s. */
+static int target_read_line(struct target *t)
+{
+	size_t n = 0;
+	int64_t deadline = now_ms() + 10000;
+
+	while (n + 1 < sizeof(t->line)) {
+		struct pollfd p = { .fd = t->out_fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -ETIMEDOUT;
+		if (read(t->out_fd, &t->line[n], 1) != 1)
+			return -EIO;
+		if (t->line[n] == '\n')
+			break;
+		n++;
+	}
+	t->line[n] = '\0';
+	return 0;
+}
+
+/* Waits (10 s at most) until thread tid sits in read(2), so the capture sees the whole chain. */
+static int wait_in_read(pid_t pid, pid_t tid)
+{
+	char path[128], buf[128];
+	int64_t deadline = now_ms() + 10000;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	while (now_ms() < deadline) {
+		int fd = open(path, O_RDONLY);
+		ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		if (len > 2 && buf[0] == '0' && buf[1] == ' ')
+			return 0;
+		usleep(2000);
+	}
+	return -ETIMEDOUT;
+}
+
+static void target_stop(struct target *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+	if (t->in_fd >= 0)
+		close(t->in_fd);
+	if (t->out_fd >= 0)
+		close(t->out_fd);
+	t->in_fd = t->out_fd = -1;
+	if (t->deleted_copy[0])
+		unlink(t->deleted_copy);
+}
+
+/* Starts exe with args; waits for "ready TID EXTRA" unless wait_ready is false. */
+static int target_start(struct target *t, const char *exe, const char *mode, const char *arg, bool wait_ready)
+{
+	int in[2], out[2];
+
+	t->in_fd = t->out_fd = -1;
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		return -errno;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -errno;
+	if (t->pid == 0) {
+		/* never outlive the test, whatever happens to it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl(exe, exe, mode, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	t->in_fd = in[1];
+	t->out_fd = out[0];
+	if (!wait_ready)
+		return 0;
+	if (target_read_line(t) || sscanf(t->line, "ready %d %lx", &t->tid, &t->extra) != 2)
+		return -EPROTO;
+	return wait_in_read(t->pid, t->tid);
+}
+
+/* A minimal capture (SEIZE + INTERRUPT, GETREGSET, copy the stack, DETACH). */
+static int capture_thread(pid_t tid, size_t bytes, struct capture *c)
+{
+	struct user_regs_struct ur;
+	struct iovec io = { .iov_base = &ur, .iov_len = sizeof(ur) };
+	struct iovec local, remote;
+	ssize_t got;
+	int status, err = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0))
+		return -errno;
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) || waitpid(tid, &status, __WALL) != tid) {
+		err = -errno;
+		goto detach;
+	}
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &io)) {
+		err = -errno;
+		goto detach;
+	}
+	/* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+	uint64_t r[UNWIND_NREGS] = { ur.rax, ur.rdx, ur.rcx, ur.rbx, ur.rsi, ur.rdi, ur.rbp, ur.rsp,
+				     ur.r8,  ur.r9,  ur.r10, ur.r11, ur.r12, ur.r13, ur.r14, ur.r15, ur.rip };
+	memcpy(c->regs.r, r, sizeof(r));
+	c->stack = malloc(bytes);
+	if (!c->stack) {
+		err = -ENOMEM;
+		goto detach;
+	}
+	/* the copy stops at the end of the stack mapping: halve until it fits */
+	for (size_t want = bytes; want >= 256; want /= 2) {
+		local = (struct iovec){ c->stack, want };
+		remote = (struct iovec){ (void *)(uintptr_t)ur.rsp, want };
+		got = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+		if (got > 0) {
+			c->st = (struct unwind_stack){ .start = ur.rsp, .data = c->stack, .len = (size_t)got };
+			break;
+		}
+	}
+	if (!c->st.len)
+		err = -EFAULT;
+detach:
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	return err;
+}
+
+static void capture_release(struct capture *c)
+{
+	free(c->stack);
+	c->stack = NULL;
+}
+
+/* Names the frames with plain libdwfl on the live process (lookup = pc - 1, samples.h). When
+ * the main binary was deleted, its identical original stands in for it. */
+static const char *substitute_exe;
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, char **file_name,
+		    Elf **elfp)
+{
+	static const char deleted[] = " (deleted)";
+	size_t len = strlen(name);
+
+	if (substitute_exe && len > sizeof(deleted) && !strcmp(name + len - (sizeof(deleted) - 1), deleted)) {
+		*file_name = strdup(substitute_exe);
+		*elfp = NULL;
+		return open(substitute_exe, O_RDONLY | O_CLOEXEC);
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static const Dwfl_Callbacks name_callbacks = {
+	.find_elf = find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+static void name_frames(pid_t pid, const uint64_t *pcs, int n, char names[][128])
+{
+	Dwfl *dwfl = dwfl_begin(&name_callbacks);
+
+	assert_non_null(dwfl);
+	assert_int_equal(dwfl_linux_proc_report(dwfl, pid), 0);
+	assert_int_equal(dwfl_report_end(dwfl, NULL, NULL), 0);
+	for (int i = 0; i < n; i++) {
+		Dwfl_Module *mod = dwfl_addrmodule(dwfl, pcs[i] - 1);
+		const char *s = mod ? dwfl_module_addrname(mod, pcs[i] - 1) : NULL;
+
+		snprintf(names[i], 128, "%s", s ? s : "??");
+	}
+	dwfl_end(dwfl);
+}
+
+/* true when name is want, or want followed by a compiler or version suffix (".part.0", "@@GLIBC") */
+static bool name_is(const char *name, const char *want)
+{
+	size_t len = strlen(want);
+
+	return !strncmp(name, want, len) && (name[len] == '\0' || name[len] == '.' || name[len] == '@');
+}
+
+/* Checks names against want[] in order ("a|b" accepts either; "msort_with_tmp+" one or more). */
+static void check_chain(char names[][128], int n, const char *const *want, size_t nwant)
+{
+	int i = 0;
+
+	for (size_t w = 0; w < nwant; w++) {
+		char alt[256], *save = NULL;
+		bool repeat = want[w][strlen(want[w]) - 1] == '+';
+		bool ok = false;
+
+		snprintf(alt, sizeof(alt), "%s", want[w]);
+		if (repeat)
+			alt[strlen(alt) - 1] = '\0';
+		if (i >= n)
+			fail_msg("chain too short: %d frames, wanted %s next", n, want[w]);
+		for (char *a = strtok_r(alt, "|", &save); a; a = strtok_r(NULL, "|", &save))
+			ok = ok || name_is(names[i], a);
+		if (!ok)
+			fail_msg("frame #%d is %s, wanted %s", i, names[i], want[w]);
+		i++;
+		while (repeat && i < n && name_is(names[i], alt))
+			i++;
+	}
+	if (i != n)
+		fail_msg("%d frames past the expected chain, next %s", n - i, names[i]);
+}
+
+static void print_chain(char names[][128], const uint64_t *pcs, int n, enum unwind_stop why)
+{
+	for (int i = 0; i < n; i++)
+		print_message("  #%-2d %#llx %s\n", i, (unsigned long long)pcs[i], names[i]);
+	print_message("  stop: %s\n", unwind_stop_name(why));
+}
+
+/* Starts the target, captures tid, unwinds: the common part of the chain tests. */
+static int unwind_target(struct target *t, struct capture *c, uint64_t *pcs, enum unwind_stop *why)
+{
+	struct unwinder *uw;
+	int n;
+
+	assert_int_equal(capture_thread(t->tid, STACK_BYTES, c), 0);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	n = unwinder__unwind(uw, &c->regs, &c->st, pcs, MAX_FRAMES, why);
+	unwinder__free(uw);
+	assert_true(n >= 1);
+	/* the leaf is the exact rip, stored + 1 */
+	assert_int_equal(pcs[0], sample_pc_exact(c->regs.r[UNWIND_REG_RIP]));
+	return n;
+}
+
+static int setup(void **state)
+{
+	struct target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	t->in_fd = t->out_fd = -1;
+	*state = t;
+	return 0;
+}
+
+/* Runs even when a test fails: no target outlives its test. */
+static int teardown(void **state)
+{
+	struct target *t = *state;
+
+	target_stop(t);
+	free(t);
+	substitute_exe = NULL;
+	return 0;
+}
+
+static const char *const qsort_chain[] = {
+	"read|__libc_read|__GI___libc_read", "announce_and_block", "compare_blocking", "msort_with_tmp+",
+	"qsort_r|__qsort_r", "run_sort", "main", "__libc_start_call_main", "__libc_start_main", "_start",
+};
+
+static void test_qsort_chain(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES];
+	char names[MAX_FRAMES][128];
+	enum unwind_stop why;
+	struct capture c;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	n = unwind_target(t, &c, pcs, &why);
+	name_frames(t->pid, pcs, n, names);
+	print_chain(names, pcs, n, why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	check_chain(names, n, qsort_chain, sizeof(qsort_chain) / sizeof(qsort_chain[0]));
+	capture_release(&c);
+}
+
+static void test_thread_chain(void **state)
+{
+	static const char *const want[] = {
+		"read|__libc_read|__GI___libc_read", "announce_and_block", "compare_blocking", "msort_with_tmp+",
+		"qsort_r|__qsort_r", "run_sort", "thread_main", "start_thread", "__clone3|clone3",
+	};
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES];
+	char names[MAX_FRAMES][128];
+	enum unwind_stop why;
+	struct capture c;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "thread", NULL, true), 0);
+	assert_int_not_equal(t->tid, t->pid);
+	n = unwind_target(t, &c, pcs, &why);
+	name_frames(t->pid, pcs, n, names);
+	print_chain(names, pcs, n, why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	check_chain(names, n, want, sizeof(want) / sizeof(want[0]));
+	capture_release(&c);
+}
+
+static void test_signal_chain(void **state)
+{
+	static const char *const want[] = {
+		"read|__libc_read|__GI___libc_read", "announce_and_block", "on_alarm", "__restore_rt", "spin", "main",
+		"__libc_start_call_main", "__libc_start_main", "_start",
+	};
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES];
+	char names[MAX_FRAMES][128];
+	enum unwind_stop why;
+	struct capture c;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "signal", NULL, true), 0);
+	n = unwind_target(t, &c, pcs, &why);
+	name_frames(t->pid, pcs, n, names);
+	print_chain(names, pcs, n, why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	check_chain(names, n, want, sizeof(want) / sizeof(want[0]));
+	/* the frame after the trampoline is the interrupted instruction itself (the handler got it
+	 * from its ucontext), stored exact + 1 */
+	assert_int_equal(pcs[4], sample_pc_exact(t->extra));
+	capture_release(&c);
+}
+
+/* A binary deleted after its process started unwinds through map_files. */
+static void test_deleted_binary(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES];
+	char names[MAX_FRAMES][128];
+	char cmd[8300];
+	enum unwind_stop why;
+	struct capture c;
+	int fd, n;
+
+	snprintf(t->deleted_copy, sizeof(t->deleted_copy), "/tmp/profd-unwind-deleted.XXXXXX");
+	fd = mkstemp(t->deleted_copy);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 755 '%s'", target_exe, t->deleted_copy, t->deleted_copy);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(target_start(t, t->deleted_copy, "qsort", NULL, true), 0);
+	assert_int_equal(unlink(t->deleted_copy), 0);
+	t->deleted_copy[0] = '\0';
+	n = unwind_target(t, &c, pcs, &why);
+	substitute_exe = target_exe;
+	name_frames(t->pid, pcs, n, names);
+	print_chain(names, pcs, n, why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	check_chain(names, n, qsort_chain, sizeof(qsort_chain) / sizeof(qsort_chain[0]));
+	capture_release(&c);
+}
+
+/* A stack copy that ends too early says so, and keeps the frames it could unwind. */
+static void test_small_window(void **state)
+{
+	struct target *t = *state;
+	struct unwind_stack small;
+	uint64_t pcs[MAX_FRAMES], full[MAX_FRAMES];
+	enum unwind_stop why;
+	struct unwinder *uw;
+	struct capture c;
+	int n, nfull;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	nfull = unwind_target(t, &c, full, &why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	for (size_t len = 0; len <= 512; len += 8) {
+		small = c.st;
+		small.len = len;
+		n = unwinder__unwind(uw, &c.regs, &small, pcs, MAX_FRAMES, &why);
+		assert_true(n >= 1 && n < nfull);
+		assert_int_equal(why, UNWIND_STOP_WINDOW);
+		/* what it did unwind agrees with the full walk */
+		assert_memory_equal(pcs, full, (size_t)n * sizeof(pcs[0]));
+	}
+	unwinder__free(uw);
+	capture_release(&c);
+}
+
+static void test_depth_bound(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES], full[MAX_FRAMES];
+	enum unwind_stop why;
+	struct unwinder *uw;
+	struct capture c;
+	int n, nfull;
+
+	assert_int_equal(target_start(t, target_exe, "deep", "20", true), 0);
+	nfull = unwind_target(t, &c, full, &why);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	assert_true(nfull > 28);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	n = unwinder__unwind(uw, &c.regs, &c.st, pcs, 5, &why);
+	assert_int_equal(n, 5);
+	assert_int_equal(why, UNWIND_STOP_DEPTH);
+	assert_memory_equal(pcs, full, 5 * sizeof(pcs[0]));
+	/* exactly enough room is not "cut short" */
+	n = unwinder__unwind(uw, &c.regs, &c.st, pcs, nfull, &why);
+	assert_int_equal(n, nfull);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	unwinder__free(uw);
+	capture_release(&c);
+}
+
+/* Synthetic leaves: a pc outside every mapping, and a pc inside an ELF but without CFI. */
+static void test_bad_pc(void **state)
+{
+	struct target *t = *state;
+	struct unwind_regs regs = { 0 };
+	struct unwind_stack st = { 0 };
+	struct procmaps maps = { 0 };
+	const struct procmaps_entry *exe = NULL;
+	uint64_t pcs[4];
+	enum unwind_stop why;
+	struct unwinder *uw;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	regs.r[UNWIND_REG_RIP] = 0x1000;
+	n = unwinder__unwind(uw, &regs, &st, pcs, 4, &why);
+	assert_int_equal(n, 1);
+	assert_int_equal(pcs[0], 0x1001);
+	assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+	/* the ELF header of the main binary: inside its module, covered by no FDE */
+	assert_int_equal(procmaps_read(t->pid, &maps), 0);
+	for (size_t i = 0; i < maps.n && !exe; i++)
+		if (maps.entries[i].offset == 0 && strstr(maps.entries[i].path, "unwind_chain"))
+			exe = &maps.entries[i];
+	assert_non_null(exe);
+	regs.r[UNWIND_REG_RIP] = exe->start + 16;
+	n = unwinder__unwind(uw, &regs, &st, pcs, 4, &why);
+	assert_int_equal(n, 1);
+	assert_int_equal(why, UNWIND_STOP_NO_CFI);
+	/* no pc at all */
+	regs.r[UNWIND_REG_RIP] = 0;
+	assert_int_equal(unwinder__unwind(uw, &regs, &st, pcs, 4, &why), 0);
+	assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+	/* bad arguments */
+	assert_int_equal(unwinder__unwind(uw, &regs, &st, pcs, 0, &why), -EINVAL);
+	assert_int_equal(unwinder__unwind(uw, NULL, &st, pcs, 4, &why), -EINVAL);
+	assert_int_equal(unwinder__unwind(NULL, &regs, &st, pcs, 4, &why), -EINVAL);
+	procmaps_free(&maps);
+	unwinder__free(uw);
+}
+
+/* unwinder__refresh sees a library dlopened after the unwinder was made. */
+static void test_refresh_dlopen(void **state)
+{
+	struct target *t = *state;
+	struct unwind_regs regs = { 0 };
+	struct unwind_stack st = { 0 };
+	uint64_t pcs[4];
+	enum unwind_stop why;
+	struct unwinder *uw;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "dlopen", NULL, false), 0);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	assert_int_equal(unwinder__refresh(uw), 0); /* nothing changed */
+	assert_int_equal(write(t->in_fd, "go\n", 3), 3);
+	assert_int_equal(target_read_line(t), 0);
+	assert_int_equal(sscanf(t->line, "zlib %lx", &t->zlib_addr), 1);
+	assert_int_equal(target_read_line(t), 0);
+	assert_true(t->zlib_addr != 0);
+	regs.r[UNWIND_REG_RIP] = t->zlib_addr;
+	regs.r[UNWIND_REG_RSP] = 0x10000;
+	n = unwinder__unwind(uw, &regs, &st, pcs, 4, &why);
+	assert_int_equal(n, 1);
+	assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+	assert_int_equal(unwinder__refresh(uw), 0);
+	/* now libz is known and zlibVersion has CFI; its return address lies outside the empty copy */
+	n = unwinder__unwind(uw, &regs, &st, pcs, 4, &why);
+	assert_int_equal(n, 1);
+	assert_int_equal(why, UNWIND_STOP_WINDOW);
+	unwinder__free(uw);
+}
+
+/* The offset of a function in the vDSO, found in our own copy (same kernel, same image). */
+static uint64_t vdso_function_offset(const char *name)
+{
+	struct procmaps maps = { 0 };
+	const struct procmaps_entry *v = NULL;
+	uint64_t off = 0;
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+
+	assert_int_equal(procmaps_read(getpid(), &maps), 0);
+	for (size_t i = 0; i < maps.n && !v; i++)
+		if (!strcmp(maps.entries[i].path, "[vdso]"))
+			v = &maps.entries[i];
+	assert_non_null(v);
+	elf_version(EV_CURRENT);
+	elf = elf_memory((char *)(uintptr_t)v->start, v->end - v->start);
+	assert_non_null(elf);
+	while ((scn = elf_nextscn(elf, scn)) && !off) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *sname;
+
+			if (gelf_getsym(data, (int)i, &sym) && (sname = elf_strptr(elf, sh.sh_link, sym.st_name)) &&
+			    !strcmp(sname, name))
+				off = sym.st_value;
+		}
+	}
+	elf_end(elf);
+	procmaps_free(&maps);
+	assert_true(off != 0);
+	return off;
+}
+
+/* A pc in the target's vDSO (clock_gettime) is inside a module with CFI. */
+static void test_vdso(void **state)
+{
+	struct target *t = *state;
+	struct unwind_regs regs = { 0 };
+	struct unwind_stack st = { 0 };
+	struct procmaps maps = { 0 };
+	uint64_t pcs[4], vdso = 0;
+	enum unwind_stop why;
+	struct unwinder *uw;
+	int n;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	assert_int_equal(procmaps_read(t->pid, &maps), 0);
+	for (size_t i = 0; i < maps.n; i++)
+		if (!strcmp(maps.entries[i].path, "[vdso]"))
+			vdso = maps.entries[i].start;
+	procmaps_free(&maps);
+	assert_true(vdso != 0);
+	uw = unwinder__new(t->pid);
+	assert_non_null(uw);
+	regs.r[UNWIND_REG_RIP] = vdso + vdso_function_offset("__vdso_clock_gettime");
+	regs.r[UNWIND_REG_RSP] = 0x10000;
+	n = unwinder__unwind(uw, &regs, &st, pcs, 4, &why);
+	assert_int_equal(n, 1);
+	/* CFI found; the return address lies outside the (empty) copy */
+	assert_int_equal(why, UNWIND_STOP_WINDOW);
+	unwinder__free(uw);
+}
+
+static void test_errors(void **state)
+{
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	errno = 0;
+	assert_null(unwinder__new(child));
+	assert_int_equal(errno, ESRCH);
+	assert_null(unwinder__new(0));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(unwinder__refresh(NULL), -EINVAL);
+	unwinder__free(NULL);
+	for (int i = 0; i < UNWIND_STOP__COUNT; i++)
+		assert_string_not_equal(unwind_stop_name(i), "unknown");
+	assert_string_equal(unwind_stop_name(UNWIND_STOP__COUNT), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test_setup_teardown(test_qsort_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thread_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signal_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_binary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depth_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_pc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_dlopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vdso, setup, teardown),
+	};
+	char self[2048];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (len <= 0)
+		return 1;
+	self[len] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	/* $(O)/tests/unit/test_unwind -> $(O)/tests/targets/unwind_chain */
+	snprintf(target_exe, sizeof(target_exe), "%s/../targets/unwind_chain", self);
+	if (access(target_exe, X_OK)) {
+		fprintf(stderr, "cannot find the test target %s\n", target_exe);
+		return 1;
+	}
+	if (geteuid() != 0) {
+		printf("needs root (ptrace of the test targets)\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
