@@ -222,14 +222,52 @@ int sample_set__comment(struct profd_sample_set *set, const char *fmt, ...)
 	return 0;
 }
 
+static bool value_type_eq(const struct profd_value_type *a, const struct profd_value_type *b)
+{
+	return str_eq(a->type, b->type) && str_eq(a->unit, b->unit);
+}
+
+/* The comments of Merge([p0, p1]): p0's then p1's, each text once, at most PROFD_MAX_COMMENTS. */
+static int merge_comments(struct profd_sample_set *p1, const struct profd_sample_set *p0)
+{
+	char *merged[PROFD_MAX_COMMENTS];
+	int n = 0;
+
+	for (int i = 0; i < p0->ncomments + p1->ncomments && n < PROFD_MAX_COMMENTS; i++) {
+		const char *c = i < p0->ncomments ? p0->comments[i] : p1->comments[i - p0->ncomments];
+		bool seen = false;
+
+		for (int j = 0; j < n && !seen; j++)
+			seen = strcmp(merged[j], c) == 0;
+		if (seen)
+			continue;
+		merged[n] = strdup(c);
+		if (!merged[n]) {
+			while (n > 0)
+				free(merged[--n]);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	for (int i = 0; i < p1->ncomments; i++)
+		free(p1->comments[i]);
+	memcpy(p1->comments, merged, (size_t)n * sizeof(*merged));
+	p1->ncomments = n;
+	return 0;
+}
+
 int sample_set__subtract(struct profd_sample_set *p1, const struct profd_sample_set *p0)
 {
 	int64_t neg[PROFD_MAX_VALUES];
 	size_t out = 0;
 	int err;
 
-	if (p1->nvalues != p0->nvalues)
+	/* profile.Merge refuses profiles of different types: so do we, before touching p1 */
+	if (p1->nvalues != p0->nvalues || !value_type_eq(&p1->period_type, &p0->period_type))
 		return -EINVAL;
+	for (int v = 0; v < p1->nvalues; v++)
+		if (!value_type_eq(&p1->types[v], &p0->types[v]))
+			return -EINVAL;
 	for (size_t i = 0; i < p0->nsamples; i++) {
 		const struct profd_sample *s = &p0->samples[i];
 
@@ -255,6 +293,14 @@ int sample_set__subtract(struct profd_sample_set *p1, const struct profd_sample_
 	err = index_build(p1, false); /* rebuild the index over the compacted array */
 	if (err)
 		return err;
+	/* the headers as Merge([p0, p1]) combines them (pprof-compat.md 1.8) */
+	err = merge_comments(p1, p0);
+	if (err)
+		return err;
+	if (p0->period > p1->period)
+		p1->period = p0->period;
+	if (p0->default_sample_type >= 0)
+		p1->default_sample_type = p0->default_sample_type;
 	p1->duration_nanos = p1->time_nanos - p0->time_nanos;
 	return 0;
 }
