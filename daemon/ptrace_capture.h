@@ -13,6 +13,14 @@
 
 #include "unwind.h"
 
+struct procmaps;
+
+/* Longest a thread may take to reach the ptrace stop (a thread in uninterruptible sleep cannot
+ * stop). Past it the capture gives up with -ETIMEDOUT and the thread is released. */
+#define PTRACE_CAPTURE_TIMEOUT_MS 200
+/* Largest stack copy accepted (-EINVAL above). */
+#define PTRACE_CAPTURE_MAX_STACK (8u << 20)
+
 struct thread_capture {
 	pid_t tid;
 	struct unwind_regs regs;
@@ -21,14 +29,24 @@ struct thread_capture {
 	size_t stack_len;
 	size_t stack_wanted;    /* bytes requested; stack_len < stack_wanted when the mapping ended first */
 	uint64_t pause_ns;      /* from the interrupt until the detach returned */
+	int signal;             /* a signal the thread was stopped delivering (re-injected at detach), or 0 */
 };
 
-/* Captures thread tid of process pid, copying at most stack_bytes of stack. stack_end is the
- * end of the thread's stack mapping if known (0: found from /proc/PID/maps).
- * Returns 0, -ESRCH (thread exited), -EPERM (no privilege, or already traced: *ret_tracer set
- * to the tracer's PID when known), or -errno. On error nothing is left attached. */
+/* Captures thread tid of process pid, copying at most stack_bytes of stack, bounded by the end
+ * of the stack mapping (found from /proc/PID/maps, read before the stop).
+ * Returns 0, -ESRCH (thread exited, or a zombie), -EPERM (no privilege, or already traced:
+ * *ret_tracer set to the tracer's PID when known, else 0), -ETIMEDOUT, or -errno. On error
+ * nothing is left attached. ret_tracer may be NULL. Captures from all threads of the calling
+ * process serialize on one lock (ptrace is done by one internal worker thread). */
 int ptrace_capture_thread(pid_t pid, pid_t tid, size_t stack_bytes, struct thread_capture *ret,
 			  pid_t *ret_tracer);
+/* Same, with the target's mappings read beforehand (once per dump) so that the end of the stack
+ * mapping is found without reading /proc/PID/maps per thread. maps may be NULL: then they are read
+ * here, before the thread is stopped. A sp in no mapping of maps (a stack mapped since) is copied
+ * up to stack_bytes, stopping at the first unmapped page. Same returns as above, plus
+ * -ETIMEDOUT (the thread did not stop in time; it was released). */
+int ptrace_capture_thread_maps(pid_t pid, pid_t tid, size_t stack_bytes, const struct procmaps *maps,
+			       struct thread_capture *ret, pid_t *ret_tracer);
 void thread_capture_release(struct thread_capture *c); /* frees the stack copy; NULL-safe */
 
 #endif

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helper shared by test_ptrace_capture.c and test_threads.c: starts tests/targets/threads_mix
+ * with its stdin/stdout on pipes, talks its stats protocol, and checks from /proc that no thread of
+ * it is left stopped or traced. Static functions only: each test binary includes it once. */
+#ifndef PROFD_TESTS_THREADS_TARGET_H
+#define PROFD_TESTS_THREADS_TARGET_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct tt_target {
+	pid_t pid;
+	FILE *in;  /* commands to the target */
+	FILE *out; /* its answers */
+};
+
+static const char *tt_build_dir(void)
+{
+	const char *o = getenv("O");
+
+	return o && *o ? o : "build";
+}
+
+/* argv without the program; returns 0 once the target printed "ready", else -1. */
+static int tt_start(struct tt_target *t, const char *const *args)
+{
+	char path[4096], line[256];
+	const char *argv[32];
+	int to_child[2], from_child[2], n = 0;
+
+	snprintf(path, sizeof(path), "%s/tests/targets/threads_mix", tt_build_dir());
+	argv[n++] = path;
+	while (args && *args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	if (pipe2(to_child, O_CLOEXEC) < 0 || pipe2(from_child, O_CLOEXEC) < 0)
+		return -1;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (t->pid == 0) {
+		dup2(to_child[0], 0);
+		dup2(from_child[1], 1);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	t->in = fdopen(to_child[1], "w");
+	t->out = fdopen(from_child[0], "r");
+	if (!t->in || !t->out || !fgets(line, sizeof(line), t->out) || strncmp(line, "ready", 5))
+		return -1;
+	return 0;
+}
+
+/* Sends a command, returns the answer line in buf (0) or -1. */
+static int tt_command(struct tt_target *t, const char *cmd, char *buf, size_t len)
+{
+	fprintf(t->in, "%s\n", cmd);
+	fflush(t->in);
+	return fgets(buf, (int)len, t->out) ? 0 : -1;
+}
+
+/* One field of the stats line ("eintr", "sigs", ...), or -1. */
+static long tt_stat(struct tt_target *t, const char *key)
+{
+	char buf[512], pat[64];
+	const char *p;
+
+	if (tt_command(t, "stats", buf, sizeof(buf)))
+		return -1;
+	snprintf(pat, sizeof(pat), "%s=", key);
+	p = strstr(buf, pat);
+	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void tt_stop(struct tt_target *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+	if (t->in)
+		fclose(t->in);
+	if (t->out)
+		fclose(t->out);
+	t->in = t->out = NULL;
+}
+
+/* Fills tids (up to max) with the target's threads; returns the count. */
+static int tt_tids(pid_t pid, pid_t *tids, int max)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max)
+		if (de->d_name[0] != '.')
+			tids[n++] = atoi(de->d_name);
+	closedir(d);
+	return n;
+}
+
+/* The state letter of one thread from /proc/PID/task/TID/stat, or 0 if gone. */
+static char tt_state(pid_t pid, pid_t tid)
+{
+	char path[96], text[1024];
+	const char *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	p = strrchr(text, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* TracerPid of one thread, or -1 if gone. */
+static int tt_tracer(pid_t pid, pid_t tid)
+{
+	char path[96], line[256];
+	FILE *f;
+	int tracer = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TracerPid:", 10))
+			tracer = atoi(line + 10);
+	fclose(f);
+	return tracer;
+}
+
+/* Number of threads in tracing stop ('t') or with a tracer. */
+static int tt_count_traced(pid_t pid)
+{
+	pid_t tids[8192];
+	int n = tt_tids(pid, tids, 8192), bad = 0;
+
+	for (int i = 0; i < n; i++)
+		if (tt_state(pid, tids[i]) == 't' || tt_tracer(pid, tids[i]) > 0)
+			bad++;
+	return bad;
+}
+
+static void tt_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The tid of the first thread whose comm is name, or 0. */
+static pid_t tt_find_thread(pid_t pid, const char *name)
+{
+	pid_t tids[8192];
+	int n = tt_tids(pid, tids, 8192);
+
+	for (int i = 0; i < n; i++) {
+		char path[96], comm[64] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tids[i]);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		if (!strcmp(comm, name))
+			return tids[i];
+	}
+	return 0;
+}
+
+#endif
