@@ -59,9 +59,13 @@ static int parse_dec(const char **p, const char *end, char delim, uint64_t *ret)
 	int digits = 0;
 
 	while (s < end && *s != delim) {
-		if (*s < '0' || *s > '9' || ++digits > 19)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		/* inode numbers are full 64-bit values (NFS file ids): up to 20 digits */
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - d) / 10)
 			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
+		digits++;
 		s++;
 	}
 	if (digits == 0)
