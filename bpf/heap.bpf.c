@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Heap sampling: uprobes on the allocator's entry points decide, per thread, with a byte countdown
+ * drawn from an exponential distribution (mean `rate` bytes, as Go and tcmalloc do), which
+ * allocations to sample. A sampled allocation sends its registers and the top of its stack to
+ * user space; in inuse mode a return probe records its address in live_allocs, and frees of a
+ * recorded address send a free event. Everything else is a few loads and stores per call. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "heap.h"
+
+#define PAGE 4096
+
+/* Set by user space between open and load. */
+const volatile __u64 rate = 524288;       /* mean bytes between samples; <= 1: every allocation */
+const volatile bool track_live = true;    /* inuse mode: record addresses, follow frees */
+const volatile bool noop = false;         /* benchmark: programs return at once (trap floor) */
+const volatile __u64 wakeup_bytes = 1 << 20; /* wake the reader when this much data waits */
+/* -ln(u) * rate for u evenly spread over (0, 1): one draw = one random index. */
+const volatile __u64 exp_table[PROFD_HEAP_EXP_N];
+/* text ranges of the allocator objects: a return address inside means an internal call */
+const volatile __u64 obj_lo[PROFD_HEAP_MAX_OBJS];
+const volatile __u64 obj_hi[PROFD_HEAP_MAX_OBJS];
+
+/* Per-thread sampling state; freed by the kernel with the thread. */
+struct heap_thread {
+	__s64 remaining;   /* bytes until the next sample */
+	__u64 outer_sp;    /* sp at entry of a probed call that may call another one, 0 if none */
+	__u64 outer_ret;   /* its return address (allocs mode: checks outer_sp is not stale) */
+	__u64 pend_id;     /* sampled allocation waiting for its return (inuse mode), 0 if none */
+	__u64 pend_size;
+	__u64 pend_sp;     /* sp at its entry: the matching return has sp == pend_sp + 8 */
+	__u64 pend_memptr; /* posix_memalign: where the result is stored */
+	__u32 inited;
+	__u32 pend_kind;
+};
+
+/* key: the task; value: its sampling state */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct heap_thread);
+} threads SEC(".maps");
+
+/* key: address of a live sampled allocation; value: its id and size (bounded, drops counted) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, struct profd_heap_live);
+} live_allocs SEC(".maps");
+
+/* sampled allocations, frees of tracked ones */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* index: enum profd_heap_counter; value: count on this CPU */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFD_HEAP_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* key 0: the last allocation id handed out */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} next_id SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									      : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __s64 draw_interval(void)
+{
+	return exp_table[bpf_get_prandom_u32() & (PROFD_HEAP_EXP_N - 1)];
+}
+
+static __always_inline void send_free(__u32 type, __u64 id, __u64 size)
+{
+	struct profd_heap_free_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PROFD_HEAP_CNT_RB_FULL_FREE);
+		return;
+	}
+	e->type = type;
+	e->pad = 0;
+	e->id = id;
+	e->size = size;
+	bpf_ringbuf_submit(e, rb_flags());
+}
+
+/* A tracked allocation at ptr ended (free, realloc): tell user space once. */
+static __always_inline void untrack(__u64 ptr)
+{
+	struct profd_heap_live *v, copy;
+
+	v = bpf_map_lookup_elem(&live_allocs, &ptr);
+	if (!v)
+		return;
+	copy = *v;
+	if (bpf_map_delete_elem(&live_allocs, &ptr) == 0)
+		send_free(PROFD_HEAP_EV_FREE, copy.id, copy.size);
+}
+
+static __always_inline void copy_regs(struct profd_heap_alloc_event *e, struct pt_regs *ctx)
+{
+	e->regs[0] = ctx->ax;
+	e->regs[1] = ctx->dx;
+	e->regs[2] = ctx->cx;
+	e->regs[3] = ctx->bx;
+	e->regs[4] = ctx->si;
+	e->regs[5] = ctx->di;
+	e->regs[6] = ctx->bp;
+	e->regs[7] = ctx->sp;
+	e->regs[8] = ctx->r8;
+	e->regs[9] = ctx->r9;
+	e->regs[10] = ctx->r10;
+	e->regs[11] = ctx->r11;
+	e->regs[12] = ctx->r12;
+	e->regs[13] = ctx->r13;
+	e->regs[14] = ctx->r14;
+	e->regs[15] = ctx->r15;
+	e->regs[16] = ctx->ip;
+}
+
+/* Sends the sampled allocation; returns its id, or 0 if it could not be sent. */
+static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 kind)
+{
+	struct profd_heap_alloc_event *e;
+	__u64 sp = ctx->sp, *idp, id;
+	__u32 zero = 0, len, first, off;
+
+	idp = bpf_map_lookup_elem(&next_id, &zero);
+	if (!idp)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PROFD_HEAP_CNT_RB_FULL);
+		return 0;
+	}
+	id = __sync_fetch_and_add(idp, 1) + 1;
+	e->type = PROFD_HEAP_EV_ALLOC;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->id = id;
+	e->size = size;
+	e->kind = kind;
+	copy_regs(e, ctx);
+	e->stack_start = sp;
+	/* Page by page: a read crossing the end of the stack mapping would fail as a whole. */
+	first = PAGE - (sp & (PAGE - 1));
+	len = 0;
+	if (bpf_probe_read_user(e->stack, first, (void *)sp) == 0) {
+		len = first;
+		for (int i = 0; i < PROFD_HEAP_STACK_BYTES / PAGE - 1; i++) {
+			off = len;
+			if (off > PROFD_HEAP_STACK_BYTES - PAGE)
+				break;
+			if (bpf_probe_read_user(e->stack + (off & (PROFD_HEAP_STACK_BYTES - 1)), PAGE,
+						(void *)(sp + off)))
+				break;
+			len = off + PAGE;
+		}
+	} else {
+		count(PROFD_HEAP_CNT_STACK_FAIL);
+	}
+	e->stack_len = len;
+	bpf_ringbuf_submit(e, rb_flags());
+	return id;
+}
+
+static __always_inline bool in_obj(__u32 obj, __u64 addr)
+{
+	if (obj >= PROFD_HEAP_MAX_OBJS)
+		return false;
+	return addr >= obj_lo[obj] && addr < obj_hi[obj];
+}
+
+SEC("uprobe")
+int on_alloc_enter(struct pt_regs *ctx)
+{
+	__u64 cookie, sp, ptr = 0, size, ret = 0, slot, id;
+	struct heap_thread *t;
+	__u32 kind, obj;
+	bool sampled;
+
+	if (noop)
+		return 0;
+	cookie = bpf_get_attach_cookie(ctx);
+	kind = cookie & 0xff;
+	obj = (cookie >> 8) & 0xff;
+	sp = ctx->sp;
+	count(PROFD_HEAP_CNT_CALLS);
+	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		count(PROFD_HEAP_CNT_NO_THREAD);
+		return 0;
+	}
+	/* Called by another probed function (glibc's realloc(NULL, n) calls malloc): counted there. */
+	if (t->outer_sp && sp < t->outer_sp) {
+		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+		if (in_obj(obj, ret)) {
+			slot = 0;
+			if (!track_live)
+				bpf_probe_read_user(&slot, sizeof(slot), (void *)t->outer_sp);
+			if (track_live || slot == t->outer_ret) {
+				count(PROFD_HEAP_CNT_NESTED);
+				return 0;
+			}
+		}
+		t->outer_sp = 0;
+	}
+
+	switch (kind) {
+	case PROFD_HEAP_CALLOC:
+		size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		break;
+	case PROFD_HEAP_REALLOC:
+		ptr = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx);
+		break;
+	case PROFD_HEAP_REALLOCARRAY:
+		ptr = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
+		break;
+	case PROFD_HEAP_MEMALIGN:
+		size = PT_REGS_PARM2(ctx);
+		break;
+	case PROFD_HEAP_POSIX_MEMALIGN:
+		size = PT_REGS_PARM3(ctx);
+		break;
+	default:
+		size = PT_REGS_PARM1(ctx);
+		break;
+	}
+	/* glibc's realloc(NULL, n) tail-jumps to malloc: counted by malloc's probe */
+	if ((kind == PROFD_HEAP_REALLOC || kind == PROFD_HEAP_REALLOCARRAY) && !ptr &&
+	    (cookie & PROFD_HEAP_COOKIE_TAIL))
+		return 0;
+	/* any allocation function may call another one (posix_memalign -> malloc) */
+	t->outer_sp = sp;
+	if (!track_live) {
+		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+		t->outer_ret = ret;
+	}
+	/* realloc moves or frees the old block: it is no longer live at its old address */
+	if (ptr && track_live)
+		untrack(ptr);
+	if (size == 0)
+		return 0;
+
+	if (rate <= 1) {
+		sampled = true;
+	} else {
+		if (!t->inited) {
+			t->remaining = draw_interval();
+			t->inited = 1;
+		}
+		if ((__s64)size >= t->remaining) {
+			sampled = true;
+			t->remaining = draw_interval();
+		} else {
+			sampled = false;
+			t->remaining -= size;
+		}
+	}
+	if (!sampled)
+		return 0;
+	count(PROFD_HEAP_CNT_SAMPLED);
+	id = send_alloc(ctx, size, kind);
+	if (!id || !track_live)
+		return 0;
+	if (t->pend_id) {
+		count(PROFD_HEAP_CNT_PENDING_LOST);
+		send_free(PROFD_HEAP_EV_UNTRACKED, t->pend_id, 0);
+	}
+	t->pend_id = id;
+	t->pend_size = size;
+	t->pend_sp = sp;
+	t->pend_kind = kind;
+	t->pend_memptr = kind == PROFD_HEAP_POSIX_MEMALIGN ? PT_REGS_PARM1(ctx) : 0;
+	return 0;
+}
+
+SEC("uretprobe")
+int on_alloc_return(struct pt_regs *ctx)
+{
+	struct profd_heap_live v;
+	struct heap_thread *t;
+	__u64 sp, ptr;
+
+	if (noop)
+		return 0;
+	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (!t)
+		return 0;
+	/* after `ret`, sp is 8 above the entry's: match the return to its entry */
+	sp = ctx->sp - 8;
+	if (t->outer_sp == sp)
+		t->outer_sp = 0;
+	if (!t->pend_id || t->pend_sp != sp)
+		return 0;
+	ptr = PT_REGS_RC(ctx);
+	if (t->pend_kind == PROFD_HEAP_POSIX_MEMALIGN) {
+		if ((int)ptr != 0 || bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->pend_memptr))
+			ptr = 0;
+	}
+	v.id = t->pend_id;
+	v.size = t->pend_size;
+	t->pend_id = 0;
+	if (!ptr) {
+		count(PROFD_HEAP_CNT_FAILED);
+		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
+		return 0;
+	}
+	if (bpf_map_update_elem(&live_allocs, &ptr, &v, BPF_ANY)) {
+		count(PROFD_HEAP_CNT_LIVE_FULL);
+		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int on_free(struct pt_regs *ctx)
+{
+	__u64 ptr;
+
+	if (noop)
+		return 0;
+	count(PROFD_HEAP_CNT_FREES);
+	ptr = PT_REGS_PARM1(ctx);
+	if (ptr)
+		untrack(ptr);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
