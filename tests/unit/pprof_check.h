@@ -235,8 +235,9 @@ static inline const char *pprof_check_profile(const Perftools__Profiles__Profile
 	for (size_t i = 0; i < p->n_location; i++)
 		addrs[i] = p->location[i]->address;
 	qsort(addrs, p->n_location, sizeof(*addrs), pprof_check_u64cmp);
+	/* (stored pcs 0 and 1 both become address 0, "no address": the one allowed repeat) */
 	for (size_t i = 1; i < p->n_location; i++)
-		dup |= (addrs[i - 1] == addrs[i]) << 1;
+		dup |= (addrs[i] && addrs[i - 1] == addrs[i]) << 1;
 	free(strs);
 	free(addrs);
 	if (dup & 1)
