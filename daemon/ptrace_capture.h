@@ -41,12 +41,13 @@ struct thread_capture {
 int ptrace_capture_thread(pid_t pid, pid_t tid, size_t stack_bytes, struct thread_capture *ret,
 			  pid_t *ret_tracer);
 /* Same, with the target's mappings read beforehand (once per dump) so that the end of the stack
- * mapping is found without reading /proc/PID/maps per thread. maps may be NULL: then they are read
- * here, before the thread is stopped. A sp in no mapping of maps (a stack mapped since) is copied
- * up to stack_bytes, stopping at the first unmapped page. Same returns as above, plus
- * -ETIMEDOUT (the thread did not stop in time; it was released). */
+ * mapping is found without reading /proc/PID/maps per thread, and a deadline in ms for the stop
+ * (0: PTRACE_CAPTURE_TIMEOUT_MS). maps may be NULL: then they are read here, before the thread is
+ * stopped. A sp in no mapping of maps (a stack mapped since) is copied up to stack_bytes, stopping
+ * at the first unmapped page. Same returns as above (-ETIMEDOUT: the thread did not stop in time;
+ * it was released). */
 int ptrace_capture_thread_maps(pid_t pid, pid_t tid, size_t stack_bytes, const struct procmaps *maps,
-			       struct thread_capture *ret, pid_t *ret_tracer);
+			       unsigned int timeout_ms, struct thread_capture *ret, pid_t *ret_tracer);
 void thread_capture_release(struct thread_capture *c); /* frees the stack copy; NULL-safe */
 
 #endif
