@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
@@ -19,16 +20,60 @@
 
 #include "log.h"
 #include "procmaps.h"
+#include "samples.h"
 #include "unwind.h"
 
 /* Bounds: modules per target, and the size of a vDSO image we are willing to copy. */
 #define UNWIND_MAX_MODULES 8192
 #define UNWIND_MAX_VDSO (1u << 20)
+/* Direct-mapped cache of per-address CFI rules (about 300 bytes each), cleared when modules change. */
+#define RULE_CACHE_BITS 10
+#define RULE_CACHE_SIZE (1u << RULE_CACHE_BITS)
+/* As libdwfl: bound on a DWARF expression's stack. */
+#define EXPR_STACK_MAX 256
 
 /* Identity of one executable mapping, to tell cheaply whether the maps changed. */
 struct exec_map {
 	uint64_t start, end, offset, inode;
 	uint32_t dev_major, dev_minor;
+};
+
+/* How to get one register of the caller from the callee's frame at one address. */
+enum reg_kind {
+	REG_UNDEF,    /* unknown in the caller */
+	REG_SAME,     /* unchanged */
+	REG_AT_CFA,   /* saved at CFA + off */
+	REG_CFA_PLUS, /* is CFA + off */
+	REG_COPY,     /* is the callee's register reg */
+	REG_EXPR,     /* a DWARF expression (libdw-owned ops) */
+};
+
+struct reg_rule {
+	uint8_t kind;
+	uint16_t nops;
+	union {
+		int64_t off;
+		uint8_t reg;
+		const Dwarf_Op *ops;
+	} u;
+};
+
+enum rule_status { RULE_OK, RULE_NO_CFI, RULE_BAD_ADDR };
+enum cfa_kind { CFA_UNDEF, CFA_REG, CFA_EXPR };
+
+/* What the CFI says at one lookup address, cached: the fast walker's unit of work. */
+struct cfi_rule {
+	uint64_t addr;
+	bool valid;
+	bool fast;   /* every rule below is one walk_fast evaluates */
+	bool signal; /* the FDE is a signal trampoline's */
+	uint8_t status;
+	uint8_t cfa_kind;
+	uint8_t cfa_reg;
+	uint16_t cfa_nops;
+	int64_t cfa_off;
+	const Dwarf_Op *cfa_ops;
+	struct reg_rule regs[UNWIND_NREGS];
 };
 
 struct module_range {
@@ -43,6 +88,8 @@ struct unwinder {
 	size_t nexecs;
 	struct module_range *mods;
 	size_t nmods;
+	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
+	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
 	/* the walk in progress (valid inside unwinder__unwind only) */
 	const struct unwind_regs *regs;
 	const struct unwind_stack *stack;
@@ -132,27 +179,153 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 	.set_initial_registers = set_initial_registers,
 };
 
-/* Looks addr up in a module's CFI the way libdwfl's unwinder will (.eh_frame, then
- * .debug_frame). Returns UNWIND_STOP_ROOT when an FDE covers it (*ret_signal: it is a signal
- * trampoline), else UNWIND_STOP_BAD_ADDR (no module) or UNWIND_STOP_NO_CFI. */
-static enum unwind_stop cfi_check(Dwfl *dwfl, uint64_t addr, bool *ret_signal)
+/* Builds the rule for lookup address addr from the module's CFI, found the way libdwfl's own
+ * unwinder finds it (.eh_frame, then .debug_frame), and records what libdw says for the CFA and
+ * each register. Rules whose expressions use operations we do not evaluate are marked slow. */
+static bool ops_supported(const Dwarf_Op *ops, size_t nops, bool cfa_allowed)
+{
+	for (size_t i = 0; i < nops; i++) {
+		unsigned atom = ops[i].atom;
+
+		if ((atom >= DW_OP_lit0 && atom <= DW_OP_lit31) || (atom >= DW_OP_breg0 && atom <= DW_OP_breg16) ||
+		    (atom >= DW_OP_reg0 && atom <= DW_OP_reg16))
+			continue;
+		switch (atom) {
+		case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
+		case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s:
+		case DW_OP_constu: case DW_OP_consts: case DW_OP_dup: case DW_OP_drop: case DW_OP_pick:
+		case DW_OP_over: case DW_OP_swap: case DW_OP_rot: case DW_OP_deref: case DW_OP_deref_size:
+		case DW_OP_abs: case DW_OP_neg: case DW_OP_not: case DW_OP_plus_uconst: case DW_OP_and:
+		case DW_OP_minus: case DW_OP_mul: case DW_OP_or: case DW_OP_plus: case DW_OP_shl:
+		case DW_OP_shr: case DW_OP_shra: case DW_OP_xor: case DW_OP_le: case DW_OP_ge: case DW_OP_eq:
+		case DW_OP_lt: case DW_OP_gt: case DW_OP_ne: case DW_OP_nop: case DW_OP_stack_value:
+			continue;
+		case DW_OP_regx:
+		case DW_OP_bregx:
+			if (ops[i].number < UNWIND_NREGS)
+				continue;
+			return false;
+		case DW_OP_call_frame_cfa:
+			if (cfa_allowed)
+				continue;
+			return false;
+		default:
+			return false;
+		}
+	}
+	return nops > 0;
+}
+
+static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast)
+{
+	Dwarf_Op mem[3], *ops;
+	size_t nops;
+
+	rr->kind = REG_UNDEF;
+	if (dwarf_frame_register(frame, regno, mem, &ops, &nops) != 0)
+		return; /* libdwfl leaves such a register unset as well */
+	if (nops == 0) {
+		if (ops == NULL)
+			rr->kind = REG_SAME;
+		return;
+	}
+	if (ops == mem) { /* the forms libdw spells out itself: offset(N), val_offset(N), register(R) */
+		bool val = ops[nops - 1].atom == DW_OP_stack_value;
+		size_t n = val ? nops - 1 : nops;
+
+		if (n >= 1 && ops[0].atom == DW_OP_call_frame_cfa &&
+		    (n == 1 || (n == 2 && ops[1].atom == DW_OP_plus_uconst))) {
+			rr->kind = val ? REG_CFA_PLUS : REG_AT_CFA;
+			rr->u.off = n == 2 ? (int64_t)ops[1].number : 0;
+			return;
+		}
+		if (nops == 1 && ops[0].atom == DW_OP_regx && ops[0].number < UNWIND_NREGS) {
+			rr->kind = REG_COPY;
+			rr->u.reg = (uint8_t)ops[0].number;
+			return;
+		}
+		*fast = false;
+		return;
+	}
+	/* an expression, interned in the CFI's cache: it lives as long as the module */
+	if (!ops_supported(ops, nops, true) || nops > UINT16_MAX) {
+		*fast = false;
+		return;
+	}
+	rr->kind = REG_EXPR;
+	rr->u.ops = ops;
+	rr->nops = (uint16_t)nops;
+}
+
+static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
-	Dwarf_CFI *cfi;
-	Dwarf_Frame *frame;
+	Dwarf_Frame *frame = NULL;
+	Dwarf_Op *ops;
 	Dwarf_Addr bias;
+	size_t nops;
+	int ra;
 
+	memset(r, 0, sizeof(*r));
+	r->valid = true;
+	r->addr = addr;
+	r->status = RULE_BAD_ADDR;
 	if (!mod)
-		return UNWIND_STOP_BAD_ADDR;
-	for (int pass = 0; pass < 2; pass++) {
-		cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
-		if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
-			continue;
-		dwarf_frame_info(frame, NULL, NULL, ret_signal);
-		free(frame);
-		return UNWIND_STOP_ROOT;
+		return;
+	r->status = RULE_NO_CFI;
+	for (int pass = 0; pass < 2 && !frame; pass++) {
+		Dwarf_CFI *cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
+
+		if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
+			frame = NULL;
 	}
-	return UNWIND_STOP_NO_CFI;
+	if (!frame)
+		return;
+	r->status = RULE_OK;
+	r->fast = true;
+	ra = dwarf_frame_info(frame, NULL, NULL, &r->signal);
+	if (ra != UNWIND_REG_RIP)
+		r->fast = false;
+	if (dwarf_frame_cfa(frame, &ops, &nops) != 0) {
+		r->fast = false;
+	} else if (nops == 0) {
+		r->cfa_kind = CFA_UNDEF;
+	} else if (nops == 1 && ops[0].atom == DW_OP_bregx && ops[0].number < UNWIND_NREGS) {
+		/* ops points into frame: copy */
+		r->cfa_kind = CFA_REG;
+		r->cfa_reg = (uint8_t)ops[0].number;
+		r->cfa_off = (int64_t)ops[0].number2;
+	} else if (ops_supported(ops, nops, false) && nops <= UINT16_MAX) {
+		r->cfa_kind = CFA_EXPR;
+		r->cfa_ops = ops;
+		r->cfa_nops = (uint16_t)nops;
+	} else {
+		r->fast = false;
+	}
+	for (int regno = 0; regno < UNWIND_NREGS; regno++)
+		rule_of_register(frame, regno, &r->regs[regno], &r->fast);
+	free(frame);
+}
+
+/* The rule for lookup address addr, from the direct-mapped cache or built now. Borrowed,
+ * valid until the next call. */
+static const struct cfi_rule *rule_get(struct unwinder *uw, uint64_t addr)
+{
+	struct cfi_rule *r = &uw->rules[(addr * 0x9e3779b97f4a7c15ull) >> (64 - RULE_CACHE_BITS)];
+
+	if (!r->valid || r->addr != addr)
+		rule_build(uw->dwfl, addr, r);
+	return r;
+}
+
+static void rules_clear(struct unwinder *uw)
+{
+	memset(uw->rules, 0, RULE_CACHE_SIZE * sizeof(*uw->rules));
+}
+
+static enum unwind_stop rule_stop(const struct cfi_rule *r)
+{
+	return r->status == RULE_BAD_ADDR ? UNWIND_STOP_BAD_ADDR : UNWIND_STOP_NO_CFI;
 }
 
 /* Called by libdwfl for each frame, leaf first, before it unwinds that frame. */
@@ -161,8 +334,7 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	struct unwinder *uw = arg;
 	/* the leaf and the frame a signal interrupted hold exact pcs; the others return addresses */
 	bool exact = uw->n == 0 || uw->next_exact;
-	bool signal = false;
-	enum unwind_stop check;
+	const struct cfi_rule *rule;
 	Dwarf_Addr pc;
 
 	uw->window_miss = false;
@@ -175,23 +347,240 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 		return DWARF_CB_ABORT;
 	}
 	/* a return address may sit just past the function (a call to a noreturn function): the
-	 * call itself is at pc - 1 */
-	check = cfi_check(uw->dwfl, exact ? pc : pc - 1, &signal);
+	 * call itself is at pc - 1. Without CFI libdwfl would guess with rbp: stop instead. */
+	rule = rule_get(uw, exact ? pc : pc - 1);
 	/* a trampoline's pc is where the kernel made the handler "return" to: exact as well */
-	uw->pcs[uw->n++] = exact || signal ? pc + 1 : pc;
-	if (check != UNWIND_STOP_ROOT) {
-		uw->why = check;
+	uw->pcs[uw->n++] = exact || rule->signal ? sample_pc_exact(pc) : pc;
+	if (rule->status != RULE_OK) {
+		uw->why = rule_stop(rule);
 		return DWARF_CB_ABORT;
 	}
-	uw->next_exact = signal;
+	uw->next_exact = rule->signal;
 	return DWARF_CB_OK;
+}
+
+/* The fast walker: the same unwinding as libdwfl's (frame_unwind.c), from cached per-address
+ * rules instead of re-running the CFI program and re-evaluating the CFA for every register. */
+struct regset {
+	uint64_t r[UNWIND_NREGS];
+	uint32_t set; /* bit i: r[i] is known */
+};
+
+static bool reg_get(const struct regset *rs, uint64_t regno, uint64_t *ret)
+{
+	if (regno >= UNWIND_NREGS || !(rs->set & (1u << regno)))
+		return false;
+	*ret = rs->r[regno];
+	return true;
+}
+
+/* Evaluates a DWARF expression as libdwfl's expr_eval does: a result is a location (read from
+ * the stack) when the expression pushed the CFA, unless it ends in DW_OP_stack_value. */
+static bool expr_eval(struct unwinder *uw, const struct regset *rs, const Dwarf_Op *ops, size_t nops,
+		      const uint64_t *cfa, uint64_t *ret)
+{
+	uint64_t st[EXPR_STACK_MAX], a, b, c;
+	size_t sp = 0;
+	bool location = false;
+
+#define PUSH(v) do { if (sp == EXPR_STACK_MAX) return false; st[sp++] = (v); } while (0)
+#define POP(v) do { if (sp == 0) return false; (v) = st[--sp]; } while (0)
+	for (size_t i = 0; i < nops; i++) {
+		const Dwarf_Op *op = &ops[i];
+		unsigned atom = op->atom;
+
+		if (atom >= DW_OP_lit0 && atom <= DW_OP_lit31) {
+			PUSH(atom - DW_OP_lit0);
+		} else if (atom >= DW_OP_reg0 && atom <= DW_OP_reg16) {
+			if (!reg_get(rs, atom - DW_OP_reg0, &a))
+				return false;
+			PUSH(a);
+		} else if (atom >= DW_OP_breg0 && atom <= DW_OP_breg16) {
+			if (!reg_get(rs, atom - DW_OP_breg0, &a))
+				return false;
+			PUSH(a + op->number);
+		} else {
+			switch (atom) {
+			case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
+			case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s:
+			case DW_OP_constu: case DW_OP_consts:
+				PUSH(op->number);
+				break;
+			case DW_OP_regx:
+				if (!reg_get(rs, op->number, &a))
+					return false;
+				PUSH(a);
+				break;
+			case DW_OP_bregx:
+				if (!reg_get(rs, op->number, &a))
+					return false;
+				PUSH(a + op->number2);
+				break;
+			case DW_OP_dup: POP(a); PUSH(a); PUSH(a); break;
+			case DW_OP_drop: POP(a); break;
+			case DW_OP_pick:
+				if (sp <= op->number)
+					return false;
+				a = st[sp - 1 - op->number];
+				PUSH(a);
+				break;
+			case DW_OP_over: POP(a); POP(b); PUSH(b); PUSH(a); PUSH(b); break;
+			case DW_OP_swap: POP(a); POP(b); PUSH(a); PUSH(b); break;
+			case DW_OP_rot: POP(a); POP(b); POP(c); PUSH(a); PUSH(c); PUSH(b); break;
+			case DW_OP_deref:
+			case DW_OP_deref_size:
+				POP(a);
+				if (!memory_read(NULL, a, &a, uw))
+					return false;
+				if (atom == DW_OP_deref_size) {
+					if (op->number > 8)
+						return false;
+					if (op->number < 8)
+						a &= (1ull << (op->number * 8)) - 1;
+				}
+				PUSH(a);
+				break;
+			case DW_OP_abs: POP(a); PUSH((uint64_t)llabs((int64_t)a)); break;
+			case DW_OP_neg: POP(a); PUSH((uint64_t)-(int64_t)a); break;
+			case DW_OP_not: POP(a); PUSH(~a); break;
+			case DW_OP_plus_uconst: POP(a); PUSH(a + op->number); break;
+#define BIN(atom_, expr)                                                                                   \
+	case atom_:                                                                                        \
+		POP(b);                                                                                    \
+		POP(a);                                                                                    \
+		PUSH(expr);                                                                                \
+		break;
+			BIN(DW_OP_and, a & b)
+			BIN(DW_OP_minus, a - b)
+			BIN(DW_OP_mul, a * b)
+			BIN(DW_OP_or, a | b)
+			BIN(DW_OP_plus, a + b)
+			BIN(DW_OP_shl, a << b)
+			BIN(DW_OP_shr, a >> b)
+			BIN(DW_OP_shra, (uint64_t)((int64_t)a >> b))
+			BIN(DW_OP_xor, a ^ b)
+			BIN(DW_OP_le, (int64_t)a <= (int64_t)b)
+			BIN(DW_OP_ge, (int64_t)a >= (int64_t)b)
+			BIN(DW_OP_eq, (int64_t)a == (int64_t)b)
+			BIN(DW_OP_lt, (int64_t)a < (int64_t)b)
+			BIN(DW_OP_gt, (int64_t)a > (int64_t)b)
+			BIN(DW_OP_ne, (int64_t)a != (int64_t)b)
+#undef BIN
+			case DW_OP_nop:
+				break;
+			case DW_OP_call_frame_cfa:
+				if (!cfa)
+					return false;
+				PUSH(*cfa);
+				location = true;
+				break;
+			case DW_OP_stack_value:
+				location = false;
+				break;
+			default: /* ops_supported() let nothing else through */
+				return false;
+			}
+		}
+	}
+	POP(a);
+#undef PUSH
+#undef POP
+	if (location && !memory_read(NULL, a, &a, uw))
+		return false;
+	*ret = a;
+	return true;
+}
+
+/* Unwinds one frame: the caller's registers from the callee's by rule r. */
+static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const struct regset *cur, struct regset *next)
+{
+	uint64_t cfa = 0, v = 0;
+	bool cfa_ok = false;
+
+	if (r->cfa_kind == CFA_REG) {
+		cfa_ok = reg_get(cur, r->cfa_reg, &cfa);
+		cfa += (uint64_t)r->cfa_off;
+	} else if (r->cfa_kind == CFA_EXPR) {
+		cfa_ok = expr_eval(uw, cur, r->cfa_ops, r->cfa_nops, NULL, &cfa);
+	}
+	next->set = 0;
+	for (int regno = 0; regno < UNWIND_NREGS; regno++) {
+		const struct reg_rule *rr = &r->regs[regno];
+		bool ok = false;
+
+		switch (rr->kind) {
+		case REG_UNDEF:
+			break;
+		case REG_SAME:
+			ok = reg_get(cur, (uint64_t)regno, &v);
+			break;
+		case REG_AT_CFA:
+			ok = cfa_ok && memory_read(NULL, cfa + (uint64_t)rr->u.off, &v, uw);
+			break;
+		case REG_CFA_PLUS:
+			ok = cfa_ok;
+			v = cfa + (uint64_t)rr->u.off;
+			break;
+		case REG_COPY:
+			ok = reg_get(cur, rr->u.reg, &v);
+			break;
+		case REG_EXPR:
+			ok = expr_eval(uw, cur, rr->u.ops, rr->nops, cfa_ok ? &cfa : NULL, &v);
+			break;
+		}
+		if (ok) {
+			next->r[regno] = v;
+			next->set |= 1u << regno;
+		}
+	}
+}
+
+/* Walks the sample with cached rules. Returns false when a frame needs what only libdwfl
+ * evaluates: the caller then walks the whole sample with libdwfl instead. */
+static bool walk_fast(struct unwinder *uw, const struct unwind_regs *regs, uint64_t *pcs, int max, int *ret_n,
+		      enum unwind_stop *ret_why)
+{
+	struct regset rs[2];
+	int cur = 0, n = 0;
+	bool exact = true;
+	uint64_t pc = regs->r[UNWIND_REG_RIP];
+
+	memcpy(rs[0].r, regs->r, sizeof(rs[0].r));
+	rs[0].set = (1u << UNWIND_NREGS) - 1;
+	for (;;) {
+		const struct cfi_rule *rule;
+
+		uw->window_miss = false;
+		if (n >= max) {
+			*ret_why = UNWIND_STOP_DEPTH;
+			break;
+		}
+		rule = rule_get(uw, exact ? pc : pc - 1);
+		if (rule->status == RULE_OK && !rule->fast)
+			return false;
+		pcs[n++] = exact || rule->signal ? sample_pc_exact(pc) : pc;
+		if (rule->status != RULE_OK) {
+			*ret_why = rule_stop(rule);
+			break;
+		}
+		unwind_step(uw, rule, &rs[cur], &rs[!cur]);
+		cur = !cur;
+		/* an undefined or unreadable return address, or 0, ends the stack (as in libdwfl) */
+		if (!reg_get(&rs[cur], UNWIND_REG_RIP, &pc) || pc == 0) {
+			*ret_why = uw->window_miss ? UNWIND_STOP_WINDOW : UNWIND_STOP_ROOT;
+			break;
+		}
+		exact = rule->signal;
+	}
+	*ret_n = n;
+	return true;
 }
 
 int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const struct unwind_stack *stack,
 		     uint64_t *pcs, int max, enum unwind_stop *ret_why)
 {
-	enum unwind_stop why;
-	int rc, n;
+	enum unwind_stop why = UNWIND_STOP_ERROR;
+	int rc, n = 0;
 
 	if (!uw || !regs || !stack || !pcs || max <= 0 || !ret_why || (stack->len && !stack->data))
 		return -EINVAL;
@@ -203,6 +592,9 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 	uw->regs = regs;
 	uw->stack = stack;
 	uw->pcs = pcs;
+	if (!uw->slow_only && walk_fast(uw, regs, pcs, max, &n, &why))
+		goto done;
+	/* libdwfl's own walk, for the frames whose CFI walk_fast does not evaluate */
 	uw->n = 0;
 	uw->max = max;
 	uw->next_exact = false;
@@ -220,9 +612,9 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 				  dwfl_errmsg(-1));
 	}
 	n = uw->n;
-	if (n == 0) { /* libdwfl refused the initial registers: still report the leaf */
-		pcs[n++] = regs->r[UNWIND_REG_RIP] + 1;
-	}
+	if (n == 0) /* libdwfl refused the initial registers: still report the leaf */
+		pcs[n++] = sample_pc_exact(regs->r[UNWIND_REG_RIP]);
+done:
 	uw->regs = NULL;
 	uw->stack = NULL;
 	uw->pcs = NULL;
@@ -487,6 +879,7 @@ static int refresh_locked(struct unwinder *uw)
 	}
 	if (err)
 		goto cleanup;
+	rules_clear(uw); /* addresses may now belong to other code */
 	free(uw->execs);
 	uw->execs = execs;
 	uw->nexecs = (size_t)nexecs;
@@ -512,6 +905,7 @@ int unwinder__refresh(struct unwinder *uw)
 struct unwinder *unwinder__new(pid_t pid)
 {
 	struct unwinder *uw;
+	const char *slow;
 	int err;
 
 	if (pid <= 0) {
@@ -525,6 +919,14 @@ struct unwinder *unwinder__new(pid_t pid)
 	}
 	pthread_mutex_init(&uw->lock, NULL);
 	uw->pid = pid;
+	slow = getenv("PROFD_UNWIND_SLOW");
+	uw->slow_only = slow && *slow && strcmp(slow, "0");
+	uw->rules = calloc(RULE_CACHE_SIZE, sizeof(*uw->rules));
+	if (!uw->rules) {
+		unwinder__free(uw);
+		errno = ENOMEM;
+		return NULL;
+	}
 	elf_version(EV_CURRENT);
 	err = refresh_locked(uw);
 	if (err) {
@@ -542,6 +944,7 @@ void unwinder__free(struct unwinder *uw)
 	dwfl_end(uw->dwfl);
 	free(uw->execs);
 	free(uw->mods);
+	free(uw->rules);
 	pthread_mutex_destroy(&uw->lock);
 	free(uw);
 }

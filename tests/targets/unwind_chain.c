@@ -23,15 +23,20 @@
 static volatile sig_atomic_t alarmed;
 static volatile unsigned long spins;
 
+static volatile int two = 2;
+
+/* Both functions below keep a frame pointer (a variable-length array makes gcc do that even
+ * with -fomit-frame-pointer): their CFA is rbp-based, so unwinding them needs rbp carried
+ * correctly from the frames below (read() leaves it as it was, qsort saves it). */
 __attribute__((noinline)) static void announce_and_block(unsigned long extra)
 {
-	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "ready %ld %#lx\n", (long)syscall(SYS_gettid), extra);
+	char buf[32 * two];
+	int n = snprintf(buf, 32 * (size_t)two, "ready %ld %#lx\n", (long)syscall(SYS_gettid), extra);
 
 	if (write(1, buf, (size_t)n) != n)
 		_exit(3);
 	/* blocks until the test closes our stdin */
-	while (read(0, buf, sizeof(buf)) > 0)
+	while (read(0, buf, 32 * (size_t)two) > 0)
 		;
 	_exit(0);
 }
@@ -44,9 +49,11 @@ __attribute__((noinline)) static int compare_blocking(const void *a, const void 
 
 __attribute__((noinline)) static void run_sort(void)
 {
-	int v[2] = { 2, 1 };
+	int v[two];
 
-	qsort(v, 2, sizeof(v[0]), compare_blocking);
+	v[0] = 2;
+	v[1] = 1;
+	qsort(v, (size_t)two, sizeof(v[0]), compare_blocking);
 	__asm__ volatile("" ::: "memory"); /* keep the call a call, not a tail jump */
 }
 

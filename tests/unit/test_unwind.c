@@ -13,14 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <elf.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +25,7 @@
 #include <cmocka.h>
 
 #include "procmaps.h"
+#include "ptrace_capture.h"
 #include "samples.h"
 #include "unwind.h"
 
@@ -46,8 +43,8 @@ struct target {
 };
 
 struct capture {
+	struct thread_capture tc;
 	struct unwind_regs regs;
-	uint8_t *stack;
 	struct unwind_stack st;
 };
 
@@ -149,56 +146,23 @@ static int target_start(struct target *t, const char *exe, const char *mode, con
 	return wait_in_read(t->pid, t->tid);
 }
 
-/* A minimal capture (SEIZE + INTERRUPT, GETREGSET, copy the stack, DETACH). */
-static int capture_thread(pid_t tid, size_t bytes, struct capture *c)
+/* Captures thread tid of pid with profd's own ptrace capture. */
+static int capture_thread(pid_t pid, pid_t tid, size_t bytes, struct capture *c)
 {
-	struct user_regs_struct ur;
-	struct iovec io = { .iov_base = &ur, .iov_len = sizeof(ur) };
-	struct iovec local, remote;
-	ssize_t got;
-	int status, err = 0;
+	int err;
 
 	memset(c, 0, sizeof(*c));
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0))
-		return -errno;
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) || waitpid(tid, &status, __WALL) != tid) {
-		err = -errno;
-		goto detach;
-	}
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &io)) {
-		err = -errno;
-		goto detach;
-	}
-	/* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
-	uint64_t r[UNWIND_NREGS] = { ur.rax, ur.rdx, ur.rcx, ur.rbx, ur.rsi, ur.rdi, ur.rbp, ur.rsp,
-				     ur.r8,  ur.r9,  ur.r10, ur.r11, ur.r12, ur.r13, ur.r14, ur.r15, ur.rip };
-	memcpy(c->regs.r, r, sizeof(r));
-	c->stack = malloc(bytes);
-	if (!c->stack) {
-		err = -ENOMEM;
-		goto detach;
-	}
-	/* the copy stops at the end of the stack mapping: halve until it fits */
-	for (size_t want = bytes; want >= 256; want /= 2) {
-		local = (struct iovec){ c->stack, want };
-		remote = (struct iovec){ (void *)(uintptr_t)ur.rsp, want };
-		got = process_vm_readv(tid, &local, 1, &remote, 1, 0);
-		if (got > 0) {
-			c->st = (struct unwind_stack){ .start = ur.rsp, .data = c->stack, .len = (size_t)got };
-			break;
-		}
-	}
-	if (!c->st.len)
-		err = -EFAULT;
-detach:
-	ptrace(PTRACE_DETACH, tid, 0, 0);
-	return err;
+	err = ptrace_capture_thread(pid, tid, bytes, &c->tc, NULL);
+	if (err)
+		return err;
+	c->regs = c->tc.regs;
+	c->st = (struct unwind_stack){ .start = c->tc.stack_start, .data = c->tc.stack, .len = c->tc.stack_len };
+	return 0;
 }
 
 static void capture_release(struct capture *c)
 {
-	free(c->stack);
-	c->stack = NULL;
+	thread_capture_release(&c->tc);
 }
 
 /* Names the frames with plain libdwfl on the live process (lookup = pc - 1, samples.h). When
@@ -282,17 +246,42 @@ static void print_chain(char names[][128], const uint64_t *pcs, int n, enum unwi
 	print_message("  stop: %s\n", unwind_stop_name(why));
 }
 
-/* Starts the target, captures tid, unwinds: the common part of the chain tests. */
+/* Unwinds with the cached-rule walker and with libdwfl's own walk (PROFD_UNWIND_SLOW=1):
+ * both must give the same frames and the same reason. Returns the frame count. */
+static int unwind_both(pid_t pid, const struct unwind_regs *regs, const struct unwind_stack *st, uint64_t *pcs,
+		       int max, enum unwind_stop *why)
+{
+	uint64_t slow_pcs[MAX_FRAMES];
+	enum unwind_stop slow_why;
+	struct unwinder *fast, *slow;
+	int n, slow_n;
+
+	assert_true(max <= MAX_FRAMES);
+	fast = unwinder__new(pid);
+	assert_non_null(fast);
+	setenv("PROFD_UNWIND_SLOW", "1", 1);
+	slow = unwinder__new(pid);
+	unsetenv("PROFD_UNWIND_SLOW");
+	assert_non_null(slow);
+	n = unwinder__unwind(fast, regs, st, pcs, max, why);
+	slow_n = unwinder__unwind(slow, regs, st, slow_pcs, max, &slow_why);
+	/* twice: the second walk runs on cached rules */
+	assert_int_equal(unwinder__unwind(fast, regs, st, pcs, max, why), n);
+	unwinder__free(fast);
+	unwinder__free(slow);
+	assert_int_equal(n, slow_n);
+	assert_int_equal(*why, slow_why);
+	assert_memory_equal(pcs, slow_pcs, (size_t)n * sizeof(pcs[0]));
+	return n;
+}
+
+/* Captures the parked thread and unwinds it: the common part of the chain tests. */
 static int unwind_target(struct target *t, struct capture *c, uint64_t *pcs, enum unwind_stop *why)
 {
-	struct unwinder *uw;
 	int n;
 
-	assert_int_equal(capture_thread(t->tid, STACK_BYTES, c), 0);
-	uw = unwinder__new(t->pid);
-	assert_non_null(uw);
-	n = unwinder__unwind(uw, &c->regs, &c->st, pcs, MAX_FRAMES, why);
-	unwinder__free(uw);
+	assert_int_equal(capture_thread(t->pid, t->tid, STACK_BYTES, c), 0);
+	n = unwind_both(t->pid, &c->regs, &c->st, pcs, MAX_FRAMES, why);
 	assert_true(n >= 1);
 	/* the leaf is the exact rip, stored + 1 */
 	assert_int_equal(pcs[0], sample_pc_exact(c->regs.r[UNWIND_REG_RIP]));
@@ -442,6 +431,8 @@ static void test_small_window(void **state)
 		small.len = len;
 		n = unwinder__unwind(uw, &c.regs, &small, pcs, MAX_FRAMES, &why);
 		assert_true(n >= 1 && n < nfull);
+		if (len % 64 == 0)
+			assert_int_equal(unwind_both(t->pid, &c.regs, &small, pcs, MAX_FRAMES, &why), n);
 		assert_int_equal(why, UNWIND_STOP_WINDOW);
 		/* what it did unwind agrees with the full walk */
 		assert_memory_equal(pcs, full, (size_t)n * sizeof(pcs[0]));
@@ -465,7 +456,7 @@ static void test_depth_bound(void **state)
 	assert_true(nfull > 28);
 	uw = unwinder__new(t->pid);
 	assert_non_null(uw);
-	n = unwinder__unwind(uw, &c.regs, &c.st, pcs, 5, &why);
+	n = unwind_both(t->pid, &c.regs, &c.st, pcs, 5, &why);
 	assert_int_equal(n, 5);
 	assert_int_equal(why, UNWIND_STOP_DEPTH);
 	assert_memory_equal(pcs, full, 5 * sizeof(pcs[0]));
@@ -532,6 +523,8 @@ static void test_refresh_dlopen(void **state)
 	int n;
 
 	assert_int_equal(target_start(t, target_exe, "dlopen", NULL, false), 0);
+	/* parked in main's read of stdin, before the dlopen */
+	assert_int_equal(wait_in_read(t->pid, t->pid), 0);
 	uw = unwinder__new(t->pid);
 	assert_non_null(uw);
 	assert_int_equal(unwinder__refresh(uw), 0); /* nothing changed */
