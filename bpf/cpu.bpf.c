@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/* CPU sampling of one process: attached to a software cpu-clock perf event on every CPU, this
+ * program keeps only samples of the target's threads (by tgid, so threads created later are
+ * covered) and sends their user registers, kernel frames and the top of the user stack to
+ * user space through one ring buffer. Runs in the timer interrupt: no sleeping, bounded copies. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#include "cpu.h"
+
+/* Tunables, set between open and load. */
+const volatile __u32 target_tgid = 0;
+const volatile __u32 stack_bytes = 16384;     /* bytes of user stack to copy, <= PROFD_CPU_MAX_STACK */
+const volatile __u64 wakeup_bytes = 1 << 20;  /* wake the reader once this much data waits */
+
+/* Counters read by user space through the mmapped .bss. */
+__u64 seen_samples = 0;  /* samples of the target */
+__u64 lost_samples = 0;  /* samples dropped because the ring buffer was full */
+
+/* Sample records (struct profd_cpu_event, truncated after the copied stack bytes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+/* key: CPU number; value: the record being built on that CPU (too big for the BPF stack, and
+ * a per-CPU array value cannot exceed 32 KiB). max_entries is set to the CPU count at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct profd_cpu_event);
+} scratch SEC(".maps");
+
+struct vma_end_ctx {
+	__u64 end;
+};
+
+static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_end_ctx *c = data;
+
+	c->end = vma->vm_end;
+	return 0;
+}
+
+#define COPY_REGS(e, r)                                                                              \
+	do {                                                                                         \
+		(e)->regs[0] = (r)->ax;  (e)->regs[1] = (r)->dx;  (e)->regs[2] = (r)->cx;            \
+		(e)->regs[3] = (r)->bx;  (e)->regs[4] = (r)->si;  (e)->regs[5] = (r)->di;            \
+		(e)->regs[6] = (r)->bp;  (e)->regs[7] = (r)->sp;  (e)->regs[8] = (r)->r8;            \
+		(e)->regs[9] = (r)->r9;  (e)->regs[10] = (r)->r10; (e)->regs[11] = (r)->r11;         \
+		(e)->regs[12] = (r)->r12; (e)->regs[13] = (r)->r13; (e)->regs[14] = (r)->r14;        \
+		(e)->regs[15] = (r)->r15; (e)->regs[16] = (r)->ip;                                    \
+	} while (0)
+
+SEC("perf_event")
+int on_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct profd_cpu_event *e;
+	struct task_struct *task;
+	struct vma_end_ctx vc = {};
+	__u32 cpu, len, size;
+	__u64 sp, avail, flags;
+	long n;
+
+	if ((__u32)(id >> 32) != target_tgid)
+		return 0;
+	__sync_fetch_and_add(&seen_samples, 1);
+	cpu = bpf_get_smp_processor_id();
+	e = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!e)
+		return 0;
+	task = bpf_get_current_task_btf();
+	e->time_ns = bpf_ktime_get_ns();
+	e->tid = (__u32)id;
+	e->flags = 0;
+	e->nkframes = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	/* user addresses are in the lower half on x86_64 */
+	if ((long)ctx->regs.ip >= 0) {
+		COPY_REGS(e, &ctx->regs);
+	} else {
+		/* In the kernel: the user registers are the ones saved at kernel entry. */
+		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+
+		if (!ur)
+			return 0;
+		COPY_REGS(e, ur);
+		e->flags |= PROFD_CPU_F_KERNEL;
+		n = bpf_get_stack(ctx, e->kframes, sizeof(e->kframes), 0);
+		if (n > 0)
+			e->nkframes = n / sizeof(__u64);
+	}
+
+	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
+	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock); when it is busy,
+	 * shrink the copy until a read succeeds. */
+	sp = e->regs[7];
+	len = stack_bytes;
+	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
+		if (vc.end - sp < len)
+			len = vc.end - sp;
+	} else {
+		e->flags |= PROFD_CPU_F_VMA_BUSY;
+	}
+	for (int i = 0; i < 6; i++) {
+		if (len > PROFD_CPU_MAX_STACK)
+			len = PROFD_CPU_MAX_STACK;
+		if (len == 0 || bpf_probe_read_user(e->stack, len, (void *)sp) == 0)
+			break;
+		e->flags |= PROFD_CPU_F_STACK_SHORT;
+		len = i < 5 ? len / 2 : 0;
+	}
+	if (len == 0)
+		e->flags |= PROFD_CPU_F_NO_STACK;
+	e->stack_len = len;
+
+	size = __builtin_offsetof(struct profd_cpu_event, stack) + len;
+	if (size > sizeof(*e))
+		return 0;
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, e, size, flags))
+		__sync_fetch_and_add(&lost_samples, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
