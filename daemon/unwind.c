@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* DWARF CFI unwinder over copied stacks, on libdwfl 0.188. One Dwfl per target holds every
- * executable ELF mapping (and the vDSO) as a module at its load bias; one fake thread whose
- * registers come from the sample and whose memory is the copied stack window is unwound per
- * call. libdwfl falls back to a frame-pointer guess when a pc has no CFI; we check every pc
- * for CFI first and stop there instead, so each stack is either CFI-correct or cut with a reason.
+/* DWARF CFI unwinder over copied stacks, on libdw 0.188. One Dwfl per target holds every
+ * executable x86-64 ELF mapping (and the vDSO) as a module at its load bias. A walker evaluates
+ * per-address rules read once from libdw's CFI and cached; a frame whose CFI uses an expression
+ * it does not evaluate sends the sample through libdwfl's own walk (one fake thread: registers
+ * from the sample, memory from the copy). Either way a pc without CFI ends the walk, where
+ * libdwfl would guess with rbp: a stack is CFI-correct or cut with a reason.
  * All public calls take uw->lock (libdwfl is not thread-safe). */
 #include <errno.h>
 #include <fcntl.h>
@@ -179,9 +180,8 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 	.set_initial_registers = set_initial_registers,
 };
 
-/* Builds the rule for lookup address addr from the module's CFI, found the way libdwfl's own
- * unwinder finds it (.eh_frame, then .debug_frame), and records what libdw says for the CFA and
- * each register. Rules whose expressions use operations we do not evaluate are marked slow. */
+/* true when expr_eval() evaluates every operation of ops (CFI comes from the target's files:
+ * anything unexpected goes to libdwfl). */
 static bool ops_supported(const Dwarf_Op *ops, size_t nops, bool cfa_allowed)
 {
 	for (size_t i = 0; i < nops; i++) {
@@ -257,6 +257,9 @@ static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr,
 	rr->nops = (uint16_t)nops;
 }
 
+/* Builds the rule for lookup address addr from the module's CFI, found the way libdwfl's own
+ * unwinder finds it (.eh_frame, then .debug_frame), and records what libdw says for the CFA and
+ * each register. Rules with expressions expr_eval() does not evaluate are marked not fast. */
 static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
@@ -440,8 +443,9 @@ static bool expr_eval(struct unwinder *uw, const struct regset *rs, const Dwarf_
 				}
 				PUSH(a);
 				break;
-			case DW_OP_abs: POP(a); PUSH((uint64_t)llabs((int64_t)a)); break;
-			case DW_OP_neg: POP(a); PUSH((uint64_t)-(int64_t)a); break;
+			/* unsigned arithmetic throughout: the CFI is untrusted input, no UB on odd values */
+			case DW_OP_abs: POP(a); PUSH((int64_t)a < 0 ? 0 - a : a); break;
+			case DW_OP_neg: POP(a); PUSH(0 - a); break;
 			case DW_OP_not: POP(a); PUSH(~a); break;
 			case DW_OP_plus_uconst: POP(a); PUSH(a + op->number); break;
 #define BIN(atom_, expr)                                                                                   \
@@ -455,9 +459,9 @@ static bool expr_eval(struct unwinder *uw, const struct regset *rs, const Dwarf_
 			BIN(DW_OP_mul, a * b)
 			BIN(DW_OP_or, a | b)
 			BIN(DW_OP_plus, a + b)
-			BIN(DW_OP_shl, a << b)
-			BIN(DW_OP_shr, a >> b)
-			BIN(DW_OP_shra, (uint64_t)((int64_t)a >> b))
+			BIN(DW_OP_shl, b < 64 ? a << b : 0)
+			BIN(DW_OP_shr, b < 64 ? a >> b : 0)
+			BIN(DW_OP_shra, (int64_t)a < 0 ? ~(~a >> (b < 64 ? b : 63)) : a >> (b < 64 ? b : 63))
 			BIN(DW_OP_xor, a ^ b)
 			BIN(DW_OP_le, (int64_t)a <= (int64_t)b)
 			BIN(DW_OP_ge, (int64_t)a >= (int64_t)b)
@@ -635,7 +639,9 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 
 	if (!elf)
 		return -ENOEXEC;
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || elf_getphdrnum(elf, &phnum) != 0)
+	/* registers come in x86-64 DWARF numbering: other code (a 32-bit process) cannot be walked */
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
+	    elf_getphdrnum(elf, &phnum) != 0)
 		goto cleanup;
 	if (ehdr.e_type == ET_EXEC) {
 		*ret_bias = 0;
@@ -713,6 +719,9 @@ static bool is_code(const struct procmaps_entry *e)
 
 static bool covered(const struct unwinder *uw, uint64_t addr)
 {
+	/* usually the module just reported (the next segment of the same file) */
+	if (uw->nmods && addr >= uw->mods[uw->nmods - 1].low && addr < uw->mods[uw->nmods - 1].high)
+		return true;
 	for (size_t i = 0; i < uw->nmods; i++)
 		if (addr >= uw->mods[i].low && addr < uw->mods[i].high)
 			return true;

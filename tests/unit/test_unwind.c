@@ -546,6 +546,63 @@ static void test_refresh_dlopen(void **state)
 	unwinder__free(uw);
 }
 
+/* A leaf in a PLT stub: its CFA is a DWARF expression on rip (16-byte entries, the CFA moves
+ * after the push at +11). Built from a real capture: rip = the qsort@plt stub that run_sort
+ * called, rsp = the slot holding run_sort's return address. Both walkers must agree, and the
+ * caller must be that return address at both points of the stub. */
+static void test_plt_leaf(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES], full[MAX_FRAMES], plt, slot = 0;
+	char names[MAX_FRAMES][128], path[64];
+	struct unwind_regs regs;
+	struct unwind_stack st;
+	enum unwind_stop why;
+	struct capture c;
+	uint8_t code[5];
+	int32_t rel;
+	int k, n, nfull, mem;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	nfull = unwind_target(t, &c, full, &why);
+	name_frames(t->pid, full, nfull, names);
+	for (k = 1; k < nfull && !name_is(names[k], "run_sort"); k++)
+		;
+	assert_true(k < nfull);
+	/* run_sort's return address follows "call rel32" to the stub */
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)t->pid);
+	mem = open(path, O_RDONLY);
+	assert_true(mem >= 0);
+	assert_int_equal(pread(mem, code, sizeof(code), (off_t)(full[k] - 5)), 5);
+	close(mem);
+	assert_int_equal(code[0], 0xe8);
+	memcpy(&rel, code + 1, sizeof(rel));
+	plt = full[k] + (uint64_t)(int64_t)rel;
+	for (size_t off = 0; off + 8 <= c.st.len && !slot; off += 8) {
+		uint64_t v;
+
+		memcpy(&v, c.st.data + off, sizeof(v));
+		if (v == full[k])
+			slot = c.st.start + off;
+	}
+	assert_true(slot != 0);
+	for (int at = 0; at <= 11; at += 11) {
+		regs = c.regs;
+		regs.r[UNWIND_REG_RIP] = plt + (uint64_t)at;
+		/* after the push at +11 the stack holds one more word */
+		regs.r[UNWIND_REG_RSP] = slot - (at == 11 ? 8 : 0);
+		st = c.st;
+		st.start = regs.r[UNWIND_REG_RSP];
+		st.data = c.st.data + (st.start - c.st.start);
+		st.len = c.st.len - (st.start - c.st.start);
+		n = unwind_both(t->pid, &regs, &st, pcs, MAX_FRAMES, &why);
+		assert_true(n >= 2);
+		assert_int_equal(pcs[0], sample_pc_exact(plt + (uint64_t)at));
+		assert_int_equal(pcs[1], full[k]);
+	}
+	capture_release(&c);
+}
+
 /* The offset of a function in the vDSO, found in our own copy (same kernel, same image). */
 static uint64_t vdso_function_offset(const char *name)
 {
@@ -647,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_pc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refresh_dlopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vdso, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plt_leaf, setup, teardown),
 	};
 	char self[2048];
 	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
