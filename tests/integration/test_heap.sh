@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Heap profiles of real targets built -O2 without frame pointers, through the heap source API
+# (tests/targets/heap_driver): glibc dynamic (leak within 10% on the right chain, churn absent
+# from inuse and within 10% in alloc_space, realloc/calloc/posix_memalign/aligned_alloc/threads,
+# debug=1 text, SIGUSR2 snapshot opened by pprof), --heap allocs, jemalloc, static glibc, C++
+# new/delete with glibc and with jemalloc, and a Go program refused cleanly.
+set -u
+O="${O:-build}"
+T="$O/tests/targets"
+WORK=$(mktemp -d /tmp/profd-heap-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+skip() { echo "$1"; exit 77; }
+fail() { echo "FAIL: $1"; exit 1; }
+
+heap_require() {
+	[ "$(id -u)" = 0 ] || skip "needs root (uprobes, BPF)"
+	[ -r /sys/kernel/btf/vmlinux ] || skip "kernel has no BTF"
+	command -v go >/dev/null || skip "go (for go tool pprof) is not installed"
+	[ -x "$T/heap_driver" ] || skip "$T/heap_driver not built (make test-bins)"
+	export GOCACHE="$WORK/gocache" HOME="${HOME:-$WORK}"
+}
+
+# start_target BIN [ARGS...]: starts it, waits (deadline 10 s) for "ready PID", sets TPID and
+# TOUT (its output, where it prints "done" when its allocations are over)
+start_target() {
+	local out="$WORK/target.$RANDOM.out" i
+	TOUT="$out"
+	"$@" >"$out" 2>&1 &
+	PIDS+=($!)
+	TPID=$!
+	for i in $(seq 100); do
+		grep -q '^ready' "$out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "target $1 did not start: $(cat "$out")"
+}
+
+# value_of FILE SAMPLE_INDEX FUNC: flat bytes of FUNC (0 if absent) from go tool pprof -top
+value_of() {
+	go tool pprof -top -sample_index="$2" -unit=B -nodecount=1000 "$1" 2>/dev/null |
+		awk -v f="$3" '$6 == f { v = $1; sub(/B$/, "", v); print v; found = 1; exit } END { if (!found) print 0 }'
+}
+
+# within ACTUAL EXPECTED PERCENT
+within() {
+	awk -v a="$1" -v e="$2" -v p="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
+}
+
+check_within() { # file index func expected percent
+	local v
+	v=$(value_of "$1" "$2" "$3")
+	within "$v" "$4" "$5" || fail "$3 $2 = $v bytes, expected $4 +-$5%"
+	echo "ok: $3 $2 = $v (expected $4 +-$5%)"
+}
+heap_require
+
+echo "== glibc, dynamic"
+
+MiB=1048576
+start_target "$T/heap_leak"
+"$T/heap_driver" --pid "$TPID" --heap-rate 32768 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/heap.pb.gz" \
+	--allocs-out "$WORK/allocs.pb.gz" --text-out "$WORK/heap.txt" --snapshot-dir "$WORK" >"$WORK/driver.out" 2>&1 ||
+	fail "driver: $(cat "$WORK/driver.out")"
+cat "$WORK/driver.out"
+grep -q '^allocator: glibc (libc.so.6)' "$WORK/driver.out" || fail "allocator not reported as glibc"
+grep -q 'free+3' "$WORK/driver.out" || fail "free not probed past its single-stepped first instruction"
+grep -q 'dropped_ringbuf 0 ' "$WORK/driver.out" || fail "ring buffer dropped events"
+
+check_within "$WORK/heap.pb.gz" inuse_space leak_inner $((32 * MiB)) 10
+check_within "$WORK/heap.pb.gz" alloc_space churn_inner $((320 * MiB)) 10
+[ "$(value_of "$WORK/heap.pb.gz" inuse_space churn_inner)" = 0 ] || fail "churned memory counted as in use"
+check_within "$WORK/heap.pb.gz" inuse_space grow_buffer $((4 * MiB)) 1   # the 4 MiB block is always sampled
+check_within "$WORK/heap.pb.gz" alloc_space grow_buffer $((8 * MiB)) 35
+check_within "$WORK/heap.pb.gz" inuse_space calloc_site $((4 * MiB)) 40
+check_within "$WORK/heap.pb.gz" inuse_space memalign_site $((4 * MiB)) 40
+check_within "$WORK/heap.pb.gz" inuse_space thread_leaker $((8 * MiB)) 30
+
+# the call chain of the leak, leaf first
+go tool pprof -traces -sample_index=inuse_space "$WORK/heap.pb.gz" 2>/dev/null |
+	awk '/leak_inner/ { getline a; getline b; print $NF, a, b; exit }' | tr -s ' \t' ' ' >"$WORK/chain"
+grep -q '^leak_inner leak_outer main$' "$WORK/chain" || fail "leak chain: $(cat "$WORK/chain")"
+
+# pprof's view: top of inuse is the leak, top of allocs (default alloc_space) the churn
+go tool pprof -top "$WORK/heap.pb.gz" 2>/dev/null | grep -A1 'flat%' | tail -1 | grep -q leak_inner ||
+	fail "go tool pprof -top heap: leak_inner is not first"
+go tool pprof -top "$WORK/allocs.pb.gz" 2>/dev/null | grep -A1 'flat%' | tail -1 | grep -q churn_inner ||
+	fail "go tool pprof -top allocs: churn_inner is not first"
+go tool pprof -raw "$WORK/heap.pb.gz" 2>/dev/null | grep -q 'alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes' ||
+	fail "sample types"
+go tool pprof -raw "$WORK/heap.pb.gz" 2>/dev/null | grep -q 'PeriodType: space bytes' || fail "period type"
+go tool pprof -raw "$WORK/heap.pb.gz" 2>/dev/null | grep -q '^Period: 32768' || fail "period"
+
+# debug=1 text: Go's header with 2*rate, raw counts, frames
+head -1 "$WORK/heap.txt" | grep -Eq '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/65536$' ||
+	fail "debug=1 header: $(head -1 "$WORK/heap.txt")"
+grep -Eq '^#	0x[0-9a-f]+	leak_inner\+0x[0-9a-f]+	.*heap_leak.c:[0-9]+$' "$WORK/heap.txt" || fail "debug=1 frames"
+grep -q 'allocations made before profd attached' "$WORK/heap.txt" || fail "debug=1 note"
+
+# SIGUSR2 snapshot: rolling path, opens in pprof
+snap="$WORK/profd-heap-$TPID.pb.gz"
+[ -s "$snap" ] || fail "no snapshot at $snap"
+grep -q "^snapshot $snap" "$WORK/driver.out" || fail "snapshot path not returned"
+go tool pprof -top "$snap" 2>/dev/null | grep -q leak_inner || fail "snapshot does not open in pprof"
+
+leak_case() { # name binary allocator-regex
+	echo "== $1"
+	start_target "$2"
+	"$T/heap_driver" --pid "$TPID" --heap-rate 32768 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
+		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
+	cat "$WORK/$1.out"
+	grep -Eq "$3" "$WORK/$1.out" || fail "$1: allocator line does not match '$3'"
+	check_within "$WORK/$1.pb.gz" inuse_space leak_inner $((32 * MiB)) 10
+	check_within "$WORK/$1.pb.gz" alloc_space churn_inner $((320 * MiB)) 10
+	[ "$(value_of "$WORK/$1.pb.gz" inuse_space churn_inner)" = 0 ] || fail "$1: churned memory counted as in use"
+	check_within "$WORK/$1.pb.gz" inuse_space grow_buffer $((4 * MiB)) 1
+	check_within "$WORK/$1.pb.gz" inuse_space thread_leaker $((8 * MiB)) 30
+}
+
+leak_case jemalloc "$T/heap_leak_jemalloc" '^allocator: jemalloc \(libjemalloc.so.2\).* malloc(\+[0-9]+)?, .*sdallocx'
+leak_case static "$T/heap_leak_static" '^allocator: glibc \(heap_leak_static, statically linked\).* free\+3'
+
+echo "== allocs mode: entry probes only"
+start_target "$T/heap_leak"
+"$T/heap_driver" --pid "$TPID" --heap allocs --heap-rate 32768 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/am.pb.gz" \
+	--text-out "$WORK/am.txt" >"$WORK/am.out" 2>&1 || fail "allocs driver: $(cat "$WORK/am.out")"
+cat "$WORK/am.out"
+grep -q 'mode allocs' "$WORK/am.out" || fail "mode not reported"
+grep -q ' frees 0 ' "$WORK/am.out" || fail "free probes attached in allocs mode"
+check_within "$WORK/am.pb.gz" alloc_space churn_inner $((320 * MiB)) 10
+check_within "$WORK/am.pb.gz" alloc_space leak_inner $((32 * MiB)) 10
+
+cxx_case() { # name binary allocator-regex
+	echo "== $1"
+	start_target "$2"
+	"$T/heap_driver" --pid "$TPID" --heap-rate 8192 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
+		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
+	cat "$WORK/$1.out"
+	grep -Eq "$3" "$WORK/$1.out" || fail "$1: allocator line does not match '$3'"
+	grep -q 'dropped_ringbuf 0 ' "$WORK/$1.out" || fail "$1: ring buffer dropped events"
+	# operator new is not the allocation site: the C++ function is (flat)
+	check_within "$WORK/$1.pb.gz" inuse_space cxx_leaker $((8 * MiB)) 10
+	check_within "$WORK/$1.pb.gz" alloc_space cxx_churner $((80 * MiB)) 10
+	[ "$(value_of "$WORK/$1.pb.gz" inuse_space cxx_churner)" = 0 ] || fail "$1: deleted objects counted as in use"
+}
+cxx_case cxx-glibc "$T/heap_cxx" '^allocator: glibc \(libc.so.6\)'
+cxx_case cxx-jemalloc "$T/heap_cxx_jemalloc" '^allocator: jemalloc .*_Znwm'
+
+echo "== Go program refused"
+mkdir -p "$WORK/gosrc"
+cat >"$WORK/gosrc/main.go" <<'GO'
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+func main() {
+	fmt.Printf("ready %d\n", os.Getpid())
+	for {
+		time.Sleep(time.Second)
+	}
+}
+GO
+(cd "$WORK/gosrc" && GO111MODULE=off GOFLAGS= go build -o "$WORK/goprog" main.go) >"$WORK/gobuild.out" 2>&1 ||
+	skip "go build failed: $(tail -1 "$WORK/gobuild.out")"
+start_target "$WORK/goprog"
+rc=0
+"$T/heap_driver" --pid "$TPID" --seconds 0 >"$WORK/go.out" 2>&1 || rc=$?
+cat "$WORK/go.out"
+[ $rc = 3 ] || fail "Go program: driver exit $rc, expected 3 (refused)"
+grep -q 'is a Go program' "$WORK/go.out" || fail "Go program: no clear message"
+kill -0 "$TPID" || fail "Go program died"
+echo PASS
