@@ -886,9 +886,9 @@ static int refresh_locked(struct unwinder *uw)
 		/* something was unmapped or replaced: start over */
 		err = rebuild(uw, &maps);
 	}
+	rules_clear(uw); /* cached rules may name addresses that now belong to other code */
 	if (err)
 		goto cleanup;
-	rules_clear(uw); /* addresses may now belong to other code */
 	free(uw->execs);
 	uw->execs = execs;
 	uw->nexecs = (size_t)nexecs;

@@ -23,6 +23,7 @@
 #define COLD_RUNS 7
 #define TOOL_RUNS 5
 #define WARM_BATCHES 21
+#define REFRESH_RUNS 200
 
 struct target {
 	pid_t pid, tid;
@@ -152,7 +153,7 @@ static uint64_t time_eu_stack(pid_t pid)
 static int bench_one(const char *exe, const char *mode, const char *arg, long iters)
 {
 	uint64_t t_new[COLD_RUNS], t_cold[COLD_RUNS], t_tool[TOOL_RUNS], t_warm[WARM_BATCHES], pcs[256], t0, t1;
-	uint64_t warm_med, warm_min, t_slow = 0;
+	uint64_t warm_med, warm_min, t_slow = 0, t_refresh;
 	struct unwinder *slow;
 	struct target t = { .in_fd = -1, .out_fd = -1 };
 	struct capture *c = calloc(1, sizeof(*c));
@@ -194,6 +195,11 @@ static int bench_one(const char *exe, const char *mode, const char *arg, long it
 			n = unwinder__unwind(uw, &c->regs, &c->st, pcs, 256, &why);
 		t_warm[b] = (now_ns() - t0) / (uint64_t)per;
 	}
+	/* refresh when nothing was mapped or unmapped: what a periodic dlopen check costs */
+	t0 = now_ns();
+	for (int i = 0; i < REFRESH_RUNS; i++)
+		unwinder__refresh(uw);
+	t_refresh = (now_ns() - t0) / REFRESH_RUNS;
 	/* the same stack through libdwfl's own walk (what profd falls back to), for the ratio */
 	setenv("PROFD_UNWIND_SLOW", "1", 1);
 	slow = unwinder__new(t.pid);
@@ -215,9 +221,10 @@ static int bench_one(const char *exe, const char *mode, const char *arg, long it
 	warm_med = median(t_warm, WARM_BATCHES);
 	warm_min = t_warm[0]; /* sorted by median() */
 	printf("%-7s %3d frames (%s)  new %6.1f us  cold %5.1f us  warm %5.2f us/stack (best batch %5.2f, %3.0f ns/frame)"
-	       "  libdwfl walk %5.2f us",
+	       "  libdwfl walk %5.2f us  refresh %4.0f us",
 	       mode, n, unwind_stop_name(why), median(t_new, COLD_RUNS) / 1e3, median(t_cold, COLD_RUNS) / 1e3,
-	       warm_med / 1e3, warm_min / 1e3, (double)warm_med / n, t_slow / 1e3);
+	       warm_med / 1e3, warm_min / 1e3, (double)warm_med / n, t_slow / 1e3,
+	       t_refresh / 1e3);
 	if (tool_ok)
 		printf("  | eu-stack -1 -p %5.2f ms (%.0fx new+cold)\n", median(t_tool, TOOL_RUNS) / 1e6,
 		       (double)median(t_tool, TOOL_RUNS) /
@@ -243,7 +250,8 @@ int main(int argc, char **argv)
 	}
 	printf("unwind cost: medians of %d cold runs (new = maps + open + report modules); warm = median over %d\n"
 	       "batches of %ld unwinds of one captured stack (target: < 5 us for ~10 frames); libdwfl walk =\n"
-	       "the same stack through dwfl_getthread_frames (PROFD_UNWIND_SLOW=1, the fallback)\n",
+	       "the same stack through dwfl_getthread_frames (PROFD_UNWIND_SLOW=1, the fallback); refresh =\n"
+	       "unwinder__refresh with no mapping change\n",
 	       COLD_RUNS, WARM_BATCHES, iters / WARM_BATCHES);
 	if (bench_one(argv[1], "qsort", NULL, iters) || bench_one(argv[1], "thread", NULL, iters) ||
 	    bench_one(argv[1], "signal", NULL, iters) || bench_one(argv[1], "deep", "20", iters))
