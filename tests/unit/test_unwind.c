@@ -603,6 +603,82 @@ static void test_plt_leaf(void **state)
 	capture_release(&c);
 }
 
+/* Corrupted stacks (random words overwritten, as a racing or hostile target could leave them)
+ * never crash, stay within the bound, and give the same answer through both walkers. */
+static void test_garbage_stack(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES], slow_pcs[MAX_FRAMES], full[MAX_FRAMES];
+	enum unwind_stop why, slow_why;
+	struct unwinder *fast, *slow;
+	struct unwind_stack st;
+	struct capture c;
+	uint8_t *copy;
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	int nfull, seen[UNWIND_STOP__COUNT] = { 0 }, changed = 0;
+	uint64_t slots[MAX_FRAMES];
+	size_t nslots = 0;
+
+	assert_int_equal(target_start(t, target_exe, "signal", NULL, true), 0);
+	nfull = unwind_target(t, &c, full, &why);
+	assert_true(nfull > 5);
+	fast = unwinder__new(t->pid);
+	setenv("PROFD_UNWIND_SLOW", "1", 1);
+	slow = unwinder__new(t->pid);
+	unsetenv("PROFD_UNWIND_SLOW");
+	assert_non_null(fast);
+	assert_non_null(slow);
+	copy = malloc(c.st.len);
+	assert_non_null(copy);
+	for (size_t off = 0; off + 8 <= c.st.len && off < 2048 && nslots < MAX_FRAMES; off += 8) {
+		uint64_t v;
+
+		memcpy(&v, c.st.data + off, sizeof(v));
+		for (int k = 1; k < nfull; k++)
+			if (v == full[k] || v == full[k] - 1)
+				slots[nslots++] = off / 8;
+	}
+	for (int iter = 0; iter < 3000; iter++) {
+		/* only the part of the stack the walk reads matters: the first 2 KiB */
+		size_t span = c.st.len < 2048 ? c.st.len : 2048;
+		int n, slow_n;
+
+		memcpy(copy, c.st.data, c.st.len);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			uint64_t v, pos;
+
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			/* half the time a plausible value: a nearby stack address or a real pc */
+			v = seed % 3 == 0 ? c.st.start + (seed >> 8) % span : seed % 3 == 1 ? full[(seed >> 8) % nfull] : seed;
+			/* and half the time next to a slot the walk reads (a return address) */
+			pos = (seed >> 20) % (span / 8);
+			if (nslots && (seed >> 40) % 2)
+				pos = slots[(seed >> 41) % nslots] + (seed >> 50) % 5 - 2;
+			if (pos < span / 8)
+				memcpy(copy + pos * 8, &v, sizeof(v));
+		}
+		st = (struct unwind_stack){ .start = c.st.start, .data = copy, .len = c.st.len };
+		n = unwinder__unwind(fast, &c.regs, &st, pcs, MAX_FRAMES, &why);
+		slow_n = unwinder__unwind(slow, &c.regs, &st, slow_pcs, MAX_FRAMES, &slow_why);
+		assert_true(n >= 1 && n <= MAX_FRAMES);
+		assert_true(why < UNWIND_STOP__COUNT);
+		assert_int_equal(n, slow_n);
+		assert_int_equal(why, slow_why);
+		assert_memory_equal(pcs, slow_pcs, (size_t)n * sizeof(pcs[0]));
+		seen[why]++;
+		changed += n != nfull || memcmp(pcs, full, (size_t)n * sizeof(pcs[0]));
+	}
+	for (int i = 0; i < UNWIND_STOP__COUNT; i++)
+		print_message("  %-12s %d\n", unwind_stop_name(i), seen[i]);
+	print_message("  walks that differ from the clean one: %d\n", changed);
+	/* the corruption did reach the walk: not every stack came out as the clean one */
+	assert_true(changed > 1000);
+	free(copy);
+	unwinder__free(fast);
+	unwinder__free(slow);
+	capture_release(&c);
+}
+
 /* The offset of a function in the vDSO, found in our own copy (same kernel, same image). */
 static uint64_t vdso_function_offset(const char *name)
 {
@@ -705,6 +781,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refresh_dlopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vdso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plt_leaf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_stack, setup, teardown),
 	};
 	char self[2048];
 	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
