@@ -35,6 +35,8 @@ struct heap_thread {
 	__u64 pend_memptr; /* posix_memalign: where the result is stored */
 	__u32 inited;
 	__u32 pend_kind;
+	__u32 outer_armed; /* the outer call's return probe is armed (its slot holds the trampoline) */
+	__u32 pad;
 };
 
 /* key: the task; value: its sampling state */
@@ -59,6 +61,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+/* key 0: this CPU's buffer for building a sampled allocation event */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct profd_heap_alloc_event);
+} scratch SEC(".maps");
 
 /* index: enum profd_heap_counter; value: count on this CPU */
 struct {
@@ -145,21 +155,19 @@ static __always_inline void copy_regs(struct profd_heap_alloc_event *e, struct p
 	e->regs[16] = ctx->ip;
 }
 
-/* Sends the sampled allocation; returns its id, or 0 if it could not be sent. */
+/* Sends the sampled allocation; returns its id, or 0 if it could not be sent. The event is built
+ * in a per-CPU scratch buffer and only the stack bytes actually copied go into the ring buffer
+ * (usually a few KiB: the copy stops at the end of the thread's stack mapping). */
 static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 kind)
 {
 	struct profd_heap_alloc_event *e;
-	__u64 sp = ctx->sp, *idp, id;
+	__u64 sp = ctx->sp, *idp, id, total;
 	__u32 zero = 0, len, first, off;
 
 	idp = bpf_map_lookup_elem(&next_id, &zero);
-	if (!idp)
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!idp || !e)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(PROFD_HEAP_CNT_RB_FULL);
-		return 0;
-	}
 	id = __sync_fetch_and_add(idp, 1) + 1;
 	e->type = PROFD_HEAP_EV_ALLOC;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
@@ -186,7 +194,13 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 		count(PROFD_HEAP_CNT_STACK_FAIL);
 	}
 	e->stack_len = len;
-	bpf_ringbuf_submit(e, rb_flags());
+	total = offsetof(struct profd_heap_alloc_event, stack) + (len & (2 * PROFD_HEAP_STACK_BYTES - 1));
+	if (total > sizeof(*e))
+		total = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, total, rb_flags())) {
+		count(PROFD_HEAP_CNT_RB_FULL);
+		return 0;
+	}
 	return id;
 }
 
@@ -197,16 +211,19 @@ static __always_inline bool in_obj(__u32 obj, __u64 addr)
 	return addr >= obj_lo[obj] && addr < obj_hi[obj];
 }
 
-SEC("uprobe")
-int on_alloc_enter(struct pt_regs *ctx)
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+/* Entry of an allocation function. Returns true when its return must be seen (a sampled
+ * allocation whose address goes into live_allocs). session: the uprobe-session program, whose
+ * return runs only when asked for, so stack slots are not hijacked by unsampled calls. */
+static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 {
 	__u64 cookie, sp, ptr = 0, size, ret = 0, slot, id;
+	bool exact = track_live && !session; /* every return clears outer_sp */
 	struct heap_thread *t;
 	__u32 kind, obj;
 	bool sampled;
 
-	if (noop)
-		return 0;
 	cookie = bpf_get_attach_cookie(ctx);
 	kind = cookie & 0xff;
 	obj = (cookie >> 8) & 0xff;
@@ -215,18 +232,20 @@ int on_alloc_enter(struct pt_regs *ctx)
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		count(PROFD_HEAP_CNT_NO_THREAD);
-		return 0;
+		return false;
 	}
-	/* Called by another probed function (glibc's realloc(NULL, n) calls malloc): counted there. */
+	/* Called by another probed function (posix_memalign(p, 16, n) calls malloc): counted there.
+	 * Without exact returns, outer_sp may be stale: the outer call is still running only if
+	 * its return address is still in its slot (or the slot was hijacked for its own return). */
 	if (t->outer_sp && sp < t->outer_sp) {
 		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
 		if (in_obj(obj, ret)) {
 			slot = 0;
-			if (!track_live)
+			if (!exact && !t->outer_armed)
 				bpf_probe_read_user(&slot, sizeof(slot), (void *)t->outer_sp);
-			if (track_live || slot == t->outer_ret) {
+			if (exact || t->outer_armed || slot == t->outer_ret) {
 				count(PROFD_HEAP_CNT_NESTED);
-				return 0;
+				return false;
 			}
 		}
 		t->outer_sp = 0;
@@ -257,10 +276,11 @@ int on_alloc_enter(struct pt_regs *ctx)
 	/* glibc's realloc(NULL, n) tail-jumps to malloc: counted by malloc's probe */
 	if ((kind == PROFD_HEAP_REALLOC || kind == PROFD_HEAP_REALLOCARRAY) && !ptr &&
 	    (cookie & PROFD_HEAP_COOKIE_TAIL))
-		return 0;
+		return false;
 	/* any allocation function may call another one (posix_memalign -> malloc) */
 	t->outer_sp = sp;
-	if (!track_live) {
+	t->outer_armed = 0;
+	if (!exact) {
 		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
 		t->outer_ret = ret;
 	}
@@ -268,7 +288,7 @@ int on_alloc_enter(struct pt_regs *ctx)
 	if (ptr && track_live)
 		untrack(ptr);
 	if (size == 0)
-		return 0;
+		return false;
 
 	if (rate <= 1) {
 		sampled = true;
@@ -286,11 +306,11 @@ int on_alloc_enter(struct pt_regs *ctx)
 		}
 	}
 	if (!sampled)
-		return 0;
+		return false;
 	count(PROFD_HEAP_CNT_SAMPLED);
 	id = send_alloc(ctx, size, kind);
 	if (!id || !track_live)
-		return 0;
+		return false;
 	if (t->pend_id) {
 		count(PROFD_HEAP_CNT_PENDING_LOST);
 		send_free(PROFD_HEAP_EV_UNTRACKED, t->pend_id, 0);
@@ -300,27 +320,27 @@ int on_alloc_enter(struct pt_regs *ctx)
 	t->pend_sp = sp;
 	t->pend_kind = kind;
 	t->pend_memptr = kind == PROFD_HEAP_POSIX_MEMALIGN ? PT_REGS_PARM1(ctx) : 0;
-	return 0;
+	t->outer_armed = 1;
+	return true;
 }
 
-SEC("uretprobe")
-int on_alloc_return(struct pt_regs *ctx)
+static __always_inline void alloc_return(struct pt_regs *ctx)
 {
 	struct profd_heap_live v;
 	struct heap_thread *t;
 	__u64 sp, ptr;
 
-	if (noop)
-		return 0;
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
 	if (!t)
-		return 0;
+		return;
 	/* after `ret`, sp is 8 above the entry's: match the return to its entry */
 	sp = ctx->sp - 8;
-	if (t->outer_sp == sp)
+	if (t->outer_sp == sp) {
 		t->outer_sp = 0;
+		t->outer_armed = 0;
+	}
 	if (!t->pend_id || t->pend_sp != sp)
-		return 0;
+		return;
 	ptr = PT_REGS_RC(ctx);
 	if (t->pend_kind == PROFD_HEAP_POSIX_MEMALIGN) {
 		if ((int)ptr != 0 || bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->pend_memptr))
@@ -332,13 +352,42 @@ int on_alloc_return(struct pt_regs *ctx)
 	if (!ptr) {
 		count(PROFD_HEAP_CNT_FAILED);
 		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
-		return 0;
+		return;
 	}
 	if (bpf_map_update_elem(&live_allocs, &ptr, &v, BPF_ANY)) {
 		count(PROFD_HEAP_CNT_LIVE_FULL);
 		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
 	}
+}
+
+SEC("uprobe")
+int on_alloc_enter(struct pt_regs *ctx)
+{
+	if (!noop)
+		alloc_enter(ctx, false);
 	return 0;
+}
+
+SEC("uretprobe")
+int on_alloc_return(struct pt_regs *ctx)
+{
+	if (!noop)
+		alloc_return(ctx);
+	return 0;
+}
+
+/* Uprobe session (attached as BPF_TRACE_UPROBE_SESSION by user space): the entry returns 1 to
+ * skip the return probe, which then costs nothing, for every call that was not sampled. */
+SEC("uprobe")
+int on_alloc_session(struct pt_regs *ctx)
+{
+	if (noop)
+		return 1;
+	if (bpf_session_is_return()) {
+		alloc_return(ctx);
+		return 0;
+	}
+	return alloc_enter(ctx, true) ? 0 : 1;
 }
 
 SEC("uprobe")

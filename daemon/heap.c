@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,9 @@ struct heap_source {
 	struct heap_bpf *skel;
 	struct bpf_link *links[2 * ALLOC_MAX_PROBES];
 	int nlinks;
+	int session_fds[ALLOC_MAX_PROBES]; /* uprobe-session links (raw link fds) */
+	int nsession;
+	bool session;                      /* the session program is loaded and used */
 	struct ring_buffer *rb;
 	pthread_t reader;
 	bool reader_started;
@@ -367,8 +371,6 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 	int n, skip = 0, rec;
 
 	memcpy(regs.r, e->regs, sizeof(regs.r));
-	if (stack.len > PROFD_HEAP_STACK_BYTES)
-		stack.len = PROFD_HEAP_STACK_BYTES;
 	n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 	if (n <= 0) {
 		h->st.unwind_failed++;
@@ -400,8 +402,12 @@ static int on_event(void *ctx, void *data, size_t len)
 	int rec;
 
 	h->st.events++;
-	if (len >= sizeof(struct profd_heap_alloc_event) && f->type == PROFD_HEAP_EV_ALLOC) {
-		on_alloc_event(h, data);
+	if (len >= offsetof(struct profd_heap_alloc_event, stack) && f->type == PROFD_HEAP_EV_ALLOC) {
+		const struct profd_heap_alloc_event *e = data;
+
+		/* variable length: only the copied stack bytes were sent */
+		if (e->stack_len <= len - offsetof(struct profd_heap_alloc_event, stack))
+			on_alloc_event(h, e);
 	} else if (len >= sizeof(*f) && (f->type == PROFD_HEAP_EV_FREE || f->type == PROFD_HEAP_EV_UNTRACKED)) {
 		rec = live_take(h, f->id);
 		if (rec >= 0)
@@ -426,6 +432,44 @@ static void *reader_main(void *arg)
 
 /* ---- BPF setup ---- */
 
+/* BPF_LINK_CREATE for uprobe_multi, as the kernel lays it out: libbpf 1.1 predates it. */
+struct link_create_uprobe_multi {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets;
+	__u64 ref_ctr_offsets;
+	__u64 cookies;
+	__u32 cnt;
+	__u32 multi_flags;
+	__u32 pid;
+	__u32 pad;
+};
+
+#define ATTACH_TYPE_UPROBE_SESSION 57 /* enum bpf_attach_type, kernel 6.13+ */
+#define CMD_LINK_CREATE 28            /* enum bpf_cmd BPF_LINK_CREATE */
+
+/* Attaches the session program at one probe; returns the link fd or -errno. */
+static int attach_session(struct heap_source *h, const struct alloc_probe *p, uint64_t cookie)
+{
+	struct link_create_uprobe_multi attr;
+	__u64 off = p->file_offset;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (__u32)bpf_program__fd(h->skel->progs.on_alloc_session);
+	attr.attach_type = ATTACH_TYPE_UPROBE_SESSION;
+	attr.path = (__u64)(uintptr_t)p->path;
+	attr.offsets = (__u64)(uintptr_t)&off;
+	attr.cookies = (__u64)(uintptr_t)&cookie;
+	attr.cnt = 1;
+	attr.pid = (__u32)h->target->pid;
+	fd = (int)syscall(__NR_bpf, CMD_LINK_CREATE, &attr, sizeof(attr));
+	return fd >= 0 ? fd : -errno;
+}
+
 static int attach_all(struct heap_source *h, char *err, size_t errlen)
 {
 	const struct alloc_plan *plan = h->plan;
@@ -433,12 +477,29 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 	for (int i = 0; i < plan->nprobes; i++) {
 		const struct alloc_probe *p = &plan->probes[i];
 		bool is_free = p->kind == PROFD_HEAP_FREE;
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = (uint64_t)p->kind | ((uint64_t)p->obj << 8) |
-								 (p->tail_forwards ? PROFD_HEAP_COOKIE_TAIL : 0));
+		uint64_t cookie = (uint64_t)p->kind | ((uint64_t)p->obj << 8) |
+				  (p->tail_forwards ? PROFD_HEAP_COOKIE_TAIL : 0);
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
 		struct bpf_link *l;
+		int fd;
 
 		if (is_free && h->cfg.mode != HEAP_MODE_INUSE)
 			continue;
+		if (!is_free && h->session) {
+			fd = attach_session(h, p, cookie);
+			if (fd >= 0) {
+				h->session_fds[h->nsession++] = fd;
+				continue;
+			}
+			if (h->nsession == 0) {
+				/* the kernel refused sessions: classic entry + return probes from now on */
+				h->session = false;
+			} else {
+				snprintf(err, errlen, "cannot attach uprobe session to %s in %s (pid %d): %s", p->name,
+					 p->path, (int)h->target->pid, strerror(-fd));
+				return fd;
+			}
+		}
 		l = bpf_program__attach_uprobe_opts(is_free ? h->skel->progs.on_free : h->skel->progs.on_alloc_enter,
 						    h->target->pid, p->path, p->file_offset, &opts);
 		if (!l)
@@ -466,18 +527,14 @@ fail:
 	return 0;
 }
 
-static int bpf_setup(struct heap_source *h, char *err, size_t errlen)
+static int skel_load(struct heap_source *h, bool session)
 {
 	struct heap_bpf *skel;
 	int r;
 
 	skel = heap_bpf__open();
-	if (!skel) {
-		r = -errno;
-		snprintf(err, errlen, "cannot open the heap BPF program: %s", strerror(-r));
-		return r;
-	}
-	h->skel = skel;
+	if (!skel)
+		return -errno;
 	skel->rodata->rate = h->cfg.rate;
 	skel->rodata->track_live = h->cfg.mode == HEAP_MODE_INUSE;
 	skel->rodata->noop = h->cfg.noop;
@@ -488,14 +545,37 @@ static int bpf_setup(struct heap_source *h, char *err, size_t errlen)
 		skel->rodata->obj_hi[i] = h->plan->objs[i].text_hi;
 	}
 	bpf_map__set_max_entries(skel->maps.live_allocs, h->cfg.mode == HEAP_MODE_INUSE ? h->cfg.max_live : 1);
+	if (session)
+		bpf_program__set_expected_attach_type(skel->progs.on_alloc_session,
+						      (enum bpf_attach_type)ATTACH_TYPE_UPROBE_SESSION);
+	else
+		bpf_program__set_autoload(skel->progs.on_alloc_session, false);
 	r = heap_bpf__load(skel);
 	if (r) {
-		r = r < 0 ? r : -EINVAL;
+		heap_bpf__destroy(skel);
+		return r < 0 ? r : -EINVAL;
+	}
+	h->skel = skel;
+	h->session = session;
+	return 0;
+}
+
+static int bpf_setup(struct heap_source *h, char *err, size_t errlen)
+{
+	bool want_session = h->cfg.mode == HEAP_MODE_INUSE && !h->cfg.no_session;
+	int r;
+
+	/* uprobe sessions (kernel 6.13+) skip the return probe of unsampled calls; a kernel that
+	 * refuses the program gets one without it and classic uretprobes */
+	r = skel_load(h, want_session);
+	if (r < 0 && want_session)
+		r = skel_load(h, false);
+	if (r < 0) {
 		snprintf(err, errlen, "cannot load the heap BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, or root)",
 			 strerror(-r));
 		return r;
 	}
-	h->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, h, NULL);
+	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.events), on_event, h, NULL);
 	if (!h->rb) {
 		r = -errno;
 		snprintf(err, errlen, "cannot set up the heap ring buffer: %s", strerror(-r));
@@ -581,6 +661,12 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	r = bpf_setup(h, err, errlen);
 	if (r < 0)
 		goto fail;
+	if (cfg->mode == HEAP_MODE_INUSE) {
+		size_t l = strlen(h->describe);
+
+		snprintf(h->describe + l, sizeof(h->describe) - l, ", returns: %s",
+			 h->session ? "uprobe session (sampled calls only)" : "uretprobe");
+	}
 	r = pthread_create(&h->reader, NULL, reader_main, h);
 	if (r) {
 		r = -r;
@@ -607,6 +693,8 @@ void heap_source__free(struct heap_source *h)
 		pthread_join(h->reader, NULL);
 	for (int i = 0; i < h->nlinks; i++)
 		bpf_link__destroy(h->links[i]);
+	for (int i = 0; i < h->nsession; i++)
+		close(h->session_fds[i]);
 	ring_buffer__free(h->rb);
 	heap_bpf__destroy(h->skel);
 	for (uint32_t i = 0; i < h->nrecs; i++)

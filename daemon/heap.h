@@ -39,6 +39,7 @@ struct heap_config {
 	uint32_t max_live;        /* live sampled allocations tracked (BPF table and profd) */
 	uint32_t max_stacks;      /* distinct (stack, size) records kept */
 	bool noop;                /* benchmarks only: probes attached, BPF programs do nothing */
+	bool no_session;          /* benchmarks/tests: classic uretprobes even if sessions work */
 };
 
 /* Defaults: inuse, 524288, no snapshot dir, HEAP_DEFAULT_MAX_*. */

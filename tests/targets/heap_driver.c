@@ -64,8 +64,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "--usr1") == 0) {
-			usr1 = true;
+		if (strcmp(a, "--usr1") == 0 || strcmp(a, "--no-session") == 0) {
+			if (strcmp(a, "--usr1") == 0)
+				usr1 = true;
+			else
+				cfg.no_session = true;
 			continue;
 		}
 		if (!v) {

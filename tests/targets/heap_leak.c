@@ -6,6 +6,8 @@
  *   grow_buffer:                 realloc growth 1 KiB -> 4 MiB, kept
  *   calloc_site:                 calloc(256, 16) x 1024, kept (4 MiB)
  *   memalign_site:               posix_memalign(64, 8192) x 256 + aligned_alloc(4096, 8192) x 256, kept
+ *   small_align_site:            posix_memalign(16, 4096) x 1024, kept (4 MiB; glibc calls malloc
+ *                                inside: counted once)
  *   thread_leaker (4 threads):   each leaks 2 MiB in 2048-byte blocks
  * then prints "done" and sleeps until killed. */
 #include <pthread.h>
@@ -87,6 +89,16 @@ __attribute__((noinline)) static void memalign_site(void)
 	}
 }
 
+__attribute__((noinline)) static void small_align_site(void)
+{
+	for (int i = 0; i < 1024; i++) {
+		void *p = NULL;
+
+		if (posix_memalign(&p, 16, 4096) == 0)
+			sink = p;
+	}
+}
+
 __attribute__((noinline)) static void *thread_leaker(void *arg)
 {
 	for (int i = 0; i < (2 << 20) / 2048; i++)
@@ -110,6 +122,7 @@ int main(int argc, char **argv)
 		grow_buffer();
 		calloc_site();
 		memalign_site();
+		small_align_site();
 		for (int i = 0; i < 4; i++)
 			pthread_create(&th[i], NULL, thread_leaker, NULL);
 		for (int i = 0; i < 4; i++)
