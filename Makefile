@@ -50,7 +50,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -DPROFD_VERSION='"$(VERSION)"' \
 	-I. -Idaemon -I$(O)/gen -I$(O)/bpf $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-LIBS := $(PKG_LIBS) -lpthread -lm
+LIBS := $(PKG_LIBS) -lpthread -lm -lstdc++
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O)/bpf -Ibpf -Wall -Wno-unused-function
@@ -64,6 +64,8 @@ DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(patsubst %.c,$(O)/%.o,$(DAEMON_SRCS)) $(O)/gen/profile.pb-c.o
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/%.o,$(CLI_SRCS))
+# cli/ minus main(): linked into unit tests too, so option parsing is tested as built.
+CLI_LIB_OBJS := $(filter-out $(O)/cli/main.o,$(CLI_OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
@@ -81,9 +83,13 @@ all: $(O)/profd
 
 -include $(sort $(wildcard tests/*/*.mk))
 
-$(O)/profd: $(CLI_OBJS) $(O)/libprofd.a
+$(O)/profd: $(O)/cli/main.o $(O)/libprofd-cli.a $(O)/libprofd.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(O)/libprofd.a $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(O)/cli/main.o $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS)
+
+$(O)/libprofd-cli.a: $(CLI_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(O)/libprofd.a: $(DAEMON_OBJS)
 	$(call msg,AR,$@)
@@ -119,10 +125,10 @@ $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
 
-$(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd.a
+$(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd-cli.a $(O)/libprofd.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd.a $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Icli $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS) -lcmocka
 
 $(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libprofd.a
 	$(call msg,CC,$@)
@@ -154,8 +160,10 @@ deps-bench:
 install: $(O)/profd
 	install -D -m 0755 $(O)/profd $(DESTDIR)$(prefix)/sbin/profd
 	install -D -m 0644 packaging/profd.8 $(DESTDIR)$(prefix)/share/man/man8/profd.8
-	install -D -m 0644 packaging/profd.service $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
-	install -D -m 0644 packaging/profd.env $(DESTDIR)/etc/default/profd
+	mkdir -p $(DESTDIR)$(prefix)/lib/systemd/system
+	sed 's|@SBINDIR@|$(prefix)/sbin|' packaging/profd.service > $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	chmod 0644 $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	test -e $(DESTDIR)/etc/default/profd || install -D -m 0644 packaging/profd.env $(DESTDIR)/etc/default/profd
 
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/sbin/profd $(DESTDIR)$(prefix)/share/man/man8/profd.8 \

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/* profd's entry point: parse and validate everything, check privileges and the target, bind the
+ * listener synchronously, wire the profile sources into the endpoints, then wait for a signal
+ * or the target's exit. Only main() exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bpfcheck.h"
+#include "endpoints.h"
+#include "http.h"
+#include "log.h"
+#include "options.h"
+#include "target.h"
+
+#define SHUTDOWN_GRACE_MS 4000
+#define HEADER_TIMEOUT_S 10
+#define MAX_REQUEST_BODY (4u << 20)
+
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+static int write_ready_file(const char *path, const char *addr)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", addr);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		int err = -errno;
+
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+/* Opens the target for the whole run; the one place that words "no such process" etc. */
+static int open_target(const struct profd_config *cfg, struct target *t)
+{
+	int err;
+
+	if (cfg->pid == getpid()) {
+		log_error("--pid %d is profd itself; give the PID of the process to profile", (int)cfg->pid);
+		return EXIT_USAGE;
+	}
+	err = target_open(cfg->pid, t);
+	if (err == -ESRCH) {
+		log_error("--pid %d: no such process (or it has already exited); check the PID with ps or pgrep",
+			  (int)cfg->pid);
+		return EXIT_TARGET_GONE;
+	}
+	if (err) {
+		log_error("cannot read /proc/%d: %s", (int)cfg->pid, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+static int check_privileges(void)
+{
+	char missing[128];
+	int n = target_check_privileges(missing, sizeof(missing));
+
+	if (n < 0) {
+		log_error("cannot read profd's own capabilities: %s", strerror(-n));
+		return EXIT_RUNTIME;
+	}
+	if (n > 0) {
+		log_error("missing privileges: %s (profd needs CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE: run it as "
+			  "root, e.g. with sudo, or grant those capabilities)", missing);
+		return EXIT_PRIVILEGE;
+	}
+	return EXIT_OK;
+}
+
+/* Waits for SIGINT/SIGTERM or the target's exit. Returns the exit status to use. */
+static int wait_for_end(const struct target *t)
+{
+	sigset_t mask;
+	int sfd, pidfd, status = EXIT_OK;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
+	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
+		int n = poll(pfd, 2, pidfd >= 0 ? -1 : 500);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("poll failed: %s", strerror(errno));
+			status = EXIT_RUNTIME;
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+				break;
+			}
+		}
+		if ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t)) {
+			log_error("target process %d (%s) exited; profd is shutting down", (int)t->pid, t->comm);
+			status = EXIT_TARGET_GONE;
+			break;
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}
+
+static int serve(const struct profd_config *cfg)
+{
+	struct http_limits limits = {
+		.max_connections = cfg->max_connections,
+		.header_timeout_s = HEADER_TIMEOUT_S,
+		.max_body = MAX_REQUEST_BODY,
+	};
+	struct http_server *srv = NULL;
+	struct endpoints *ep = NULL;
+	struct target target;
+	char msg[512], addr[300];
+	int fd = -1, status, err;
+
+	status = check_privileges();
+	if (status)
+		return status;
+	status = open_target(cfg, &target);
+	if (status)
+		return status;
+	err = bpf_check(msg, sizeof(msg));
+	if (err)
+		log_warn("eBPF is not usable here: %s", msg);
+	if (!addr_is_loopback(cfg->host))
+		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
+			 "profiles of process %d", cfg->host, (int)cfg->pid);
+	fd = http_listen(cfg->host, cfg->port, msg, sizeof(msg));
+	if (fd < 0) {
+		log_error("%s", msg);
+		return EXIT_RUNTIME;
+	}
+	http_bound_address(fd, addr, sizeof(addr));
+
+	ep = endpoints__new(&target, NULL);
+	if (!ep) {
+		log_error("out of memory");
+		status = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	endpoints__set_max_seconds(ep, cfg->max_seconds);
+
+	srv = http_server__start(fd, &limits, endpoints__handle, ep);
+	if (!srv) {
+		log_error("cannot start the HTTP server on %s", addr);
+		status = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	fd = -1; /* owned by the server now */
+	printf("profd listening on %s\n", addr);
+	fflush(stdout);
+	log_info("serving http://%s/debug/pprof/ for process %d (%s)", addr, (int)target.pid, target.comm);
+	if (cfg->ready_file[0]) {
+		err = write_ready_file(cfg->ready_file, addr);
+		if (err) {
+			log_error("--ready-file %s: cannot write it: %s", cfg->ready_file, strerror(-err));
+			status = EXIT_RUNTIME;
+			goto cleanup;
+		}
+	}
+	status = wait_for_end(&target);
+cleanup:
+	http_server__stop(srv, SHUTDOWN_GRACE_MS);
+	endpoints__free(ep);
+	if (fd >= 0)
+		close(fd);
+	if (cfg->ready_file[0] && srv)
+		unlink(cfg->ready_file);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct profd_config cfg;
+	char err[768];
+	sigset_t mask;
+	int r;
+
+	r = options_parse(argc, argv, env_get, &cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "profd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (r == OPTIONS_HELP) {
+		fputs(options_usage(), stdout);
+		return EXIT_OK;
+	}
+	if (r == OPTIONS_VERSION) {
+		printf("profd %s\n", PROFD_VERSION);
+		return EXIT_OK;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	/* signals are read from a signalfd by the main thread; every other thread inherits the block */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	switch (cfg.command) {
+	case CMD_SERVE:
+		return serve(&cfg);
+	case CMD_STACKS:
+		break;
+	}
+	fprintf(stderr, "profd: this command is not available in this build\n");
+	return EXIT_USAGE;
+}

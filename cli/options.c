@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/* Flag and environment parsing for profd. Flags override PROFD_* variables; everything is
+ * validated here so that a bad value stops profd before it touches the target. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "options.h"
+#include "query.h"
+
+static const char usage[] =
+	"Usage: profd --pid PID [--addr HOST:PORT] [options]\n"
+	"       profd stacks --pid PID [--stack-bytes N]\n"
+	"\n"
+	"Attach to a running native process and serve Go-compatible /debug/pprof endpoints for it,\n"
+	"from outside the process (ptrace, perf events, eBPF, DWARF unwinding): nothing is loaded\n"
+	"into the target and it is not restarted.\n"
+	"\n"
+	"Commands:\n"
+	"  (none)                 run the HTTP server for the target (the daemon)\n"
+	"  stacks                 print every thread's stack (like goroutine?debug=2) and exit\n"
+	"\n"
+	"Options (each can also be set by the environment variable shown; flags win):\n"
+	"  -p, --pid PID          process to profile (PROFD_PID); required\n"
+	"  -a, --addr HOST:PORT   address to listen on (PROFD_ADDR), default 127.0.0.1:6060;\n"
+	"                         HOST is a numeric IPv4 address, [IPv6] or localhost; port 0 picks\n"
+	"                         a free port. profd prints 'listening on HOST:PORT' once bound.\n"
+	"      --allow-public     allow a non-loopback address (PROFD_ALLOW_PUBLIC=1). Profiles\n"
+	"                         expose memory layout, command lines and code paths, and long CPU\n"
+	"                         profiles cost the target CPU: anyone who can connect gets them.\n"
+	"      --ready-file PATH  write the bound HOST:PORT to PATH once serving (PROFD_READY_FILE)\n"
+	"      --max-connections N  concurrent HTTP connections, 4..4096 (PROFD_MAX_CONNECTIONS),\n"
+	"                         default 512; idle clients are dropped after 10 s\n"
+	"      --max-seconds N    longest ?seconds=N a request may ask for, 1..86400\n"
+	"                         (PROFD_MAX_SECONDS), default 300; longer gets HTTP 400\n"
+	"      --stack-bytes N    bytes of each thread's stack copied for unwinding, 4096..1048576\n"
+	"                         (PROFD_STACK_BYTES), default 65536; deeper stacks are cut and said so\n"
+	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
+	"  -h, --help             show this help\n"
+	"  -V, --version          show the version\n"
+	"\n"
+	"Endpoints (under http://HOST:PORT/debug/pprof/):\n"
+	"  /debug/pprof/          index: what profd serves for this target, with status\n"
+	"  cmdline                the target's argv, NUL-separated\n"
+	"  symbol                 address to function name lookup (GET query or POST body)\n"
+	"\n"
+	"Exit status:\n"
+	"  0  clean shutdown (SIGINT or SIGTERM), or a one-shot command succeeded\n"
+	"  1  runtime failure (cannot listen, BPF or perf events unusable, I/O error)\n"
+	"  2  usage error: unknown flag or bad value\n"
+	"  3  the target process does not exist or exited\n"
+	"  4  missing privileges: run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE\n";
+
+const char *options_usage(void)
+{
+	return usage;
+}
+
+bool addr_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		if (IN6_IS_ADDR_LOOPBACK(&a6))
+			return true;
+		if (IN6_IS_ADDR_V4MAPPED(&a6))
+			return a6.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+int addr_parse(const char *s, char *host, size_t hostlen, unsigned *port, char *err, size_t errlen)
+{
+	const char *colon, *h = s, *hend;
+	struct in_addr a4;
+	struct in6_addr a6;
+	char tmp[256];
+	int64_t p;
+	size_t n;
+
+	if (!s || !*s) {
+		snprintf(err, errlen, "the address is empty");
+		return -EINVAL;
+	}
+	if (*s == '[') {
+		hend = strchr(s, ']');
+		if (!hend || hend[1] != ':') {
+			snprintf(err, errlen, "'%s': an IPv6 address is written [ADDR]:PORT", s);
+			return -EINVAL;
+		}
+		h = s + 1;
+		colon = hend + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			snprintf(err, errlen, "'%s' has no port: use HOST:PORT (port 0 picks a free port)", s);
+			return -EINVAL;
+		}
+		if (memchr(s, ':', (size_t)(colon - s))) {
+			snprintf(err, errlen, "'%s': write an IPv6 address in brackets, [ADDR]:PORT", s);
+			return -EINVAL;
+		}
+		hend = colon;
+	}
+	if (query_parse_int64(colon + 1, &p) != 0 || colon[1] == '+' || colon[1] == '-' || p < 0 || p > 65535) {
+		snprintf(err, errlen, "'%s': the port must be a number from 0 to 65535", s);
+		return -EINVAL;
+	}
+	n = (size_t)(hend - h);
+	if (n >= sizeof(tmp) || n >= hostlen) {
+		snprintf(err, errlen, "'%s': the host is too long", s);
+		return -EINVAL;
+	}
+	memcpy(tmp, h, n);
+	tmp[n] = '\0';
+	if (n == 0)
+		strcpy(tmp, *s == '[' ? "::" : "0.0.0.0");
+	if (strcmp(tmp, "localhost") != 0 && inet_pton(AF_INET, tmp, &a4) != 1 && inet_pton(AF_INET6, tmp, &a6) != 1) {
+		snprintf(err, errlen,
+			 "'%s': the host must be a numeric IPv4 address, [IPv6] or localhost (names are not resolved)",
+			 s);
+		return -EINVAL;
+	}
+	if (*s == '[' && inet_pton(AF_INET6, tmp, &a6) != 1) {
+		snprintf(err, errlen, "'%s': '%s' is not an IPv6 address", s, tmp);
+		return -EINVAL;
+	}
+	strcpy(host, tmp);
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* Parses a bounded integer value of flag `flag`. */
+static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t *ret, char *err,
+		       size_t errlen)
+{
+	if (query_parse_int64(v, ret) != 0 || *ret < lo || *ret > hi) {
+		snprintf(err, errlen, "%s: '%s' is not valid; expected a whole number from %lld to %lld", flag, v,
+			 (long long)lo, (long long)hi);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum opt_id { OPT_PID, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
+	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT__COUNT };
+
+static const struct opt_def {
+	const char *longname;
+	char shortname;
+	const char *env;
+	bool has_value;
+} opts[OPT__COUNT] = {
+	[OPT_PID] = { "--pid", 'p', "PROFD_PID", true },
+	[OPT_ADDR] = { "--addr", 'a', "PROFD_ADDR", true },
+	[OPT_ALLOW_PUBLIC] = { "--allow-public", 0, "PROFD_ALLOW_PUBLIC", false },
+	[OPT_READY_FILE] = { "--ready-file", 0, "PROFD_READY_FILE", true },
+	[OPT_LOG_LEVEL] = { "--log-level", 0, "PROFD_LOG_LEVEL", true },
+	[OPT_MAX_CONNECTIONS] = { "--max-connections", 0, "PROFD_MAX_CONNECTIONS", true },
+	[OPT_MAX_SECONDS] = { "--max-seconds", 0, "PROFD_MAX_SECONDS", true },
+	[OPT_STACK_BYTES] = { "--stack-bytes", 0, "PROFD_STACK_BYTES", true },
+};
+
+/* Applies one value; `from` names where it came from for the error message. */
+static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
+		 size_t errlen)
+{
+	char aerr[256];
+	int64_t n;
+
+	switch (id) {
+	case OPT_PID:
+		if (query_parse_int64(v, &n) != 0 || n <= 0 || n > INT_MAX || v[0] == '+') {
+			snprintf(err, errlen, "%s: '%s' is not a process ID; expected a positive whole number", from,
+				 v);
+			return -EINVAL;
+		}
+		cfg->pid = (pid_t)n;
+		return 0;
+	case OPT_ADDR:
+		if (addr_parse(v, cfg->host, sizeof(cfg->host), &cfg->port, aerr, sizeof(aerr)) != 0) {
+			snprintf(err, errlen, "%s: %s", from, aerr);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_ALLOW_PUBLIC:
+		if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+			cfg->allow_public = true;
+		} else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v) {
+			cfg->allow_public = false;
+		} else {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected 1 or 0", from, v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_READY_FILE:
+		if (!*v || strlen(v) >= sizeof(cfg->ready_file)) {
+			snprintf(err, errlen, "%s: expected a file path", from);
+			return -EINVAL;
+		}
+		strcpy(cfg->ready_file, v);
+		return 0;
+	case OPT_LOG_LEVEL:
+		cfg->log_level = log_level_parse(v);
+		if (cfg->log_level < 0) {
+			snprintf(err, errlen, "%s: '%s' is not a log level; expected error, warn, info or debug", from,
+				 v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MAX_CONNECTIONS:
+		if (parse_range(from, v, 4, 4096, &n, err, errlen))
+			return -EINVAL;
+		cfg->max_connections = (unsigned)n;
+		return 0;
+	case OPT_MAX_SECONDS:
+		if (parse_range(from, v, 1, 86400, &n, err, errlen))
+			return -EINVAL;
+		cfg->max_seconds = (int)n;
+		return 0;
+	case OPT_STACK_BYTES:
+		if (parse_range(from, v, 4096, 1048576, &n, err, errlen))
+			return -EINVAL;
+		cfg->stack_bytes = (size_t)n;
+		return 0;
+	case OPT__COUNT:
+		break;
+	}
+	return -EINVAL;
+}
+
+static void defaults(struct profd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->host, "127.0.0.1");
+	cfg->port = 6060;
+	cfg->log_level = LOG_INFO;
+	cfg->max_connections = 512;
+	cfg->max_seconds = 300;
+	cfg->stack_bytes = 65536;
+}
+
+int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *), struct profd_config *cfg,
+		  char *err, size_t errlen)
+{
+	const char *values[OPT__COUNT] = { 0 };
+	const char *from[OPT__COUNT] = { 0 };
+	int i = 1;
+
+	defaults(cfg);
+	if (argc > 1 && argv[1][0] != '-') {
+		if (strcmp(argv[1], "stacks") == 0) {
+			cfg->command = CMD_STACKS;
+		} else {
+			snprintf(err, errlen, "unknown command '%s'; expected 'stacks' or flags (see profd --help)",
+				 argv[1]);
+			return -EINVAL;
+		}
+		i = 2;
+	}
+	for (; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		const char *eq = NULL;
+		int id = -1;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			return OPTIONS_HELP;
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)
+			return OPTIONS_VERSION;
+		if (strncmp(a, "--", 2) == 0)
+			eq = strchr(a, '=');
+		for (int k = 0; k < OPT__COUNT; k++) {
+			size_t len = strlen(opts[k].longname);
+
+			if ((strncmp(a, opts[k].longname, len) == 0 && (a[len] == '\0' || (eq && a + len == eq))) ||
+			    (opts[k].shortname && a[0] == '-' && a[1] == opts[k].shortname && a[2] == '\0')) {
+				id = k;
+				break;
+			}
+		}
+		if (id < 0) {
+			snprintf(err, errlen, "unknown flag '%s' (see profd --help)", a);
+			return -EINVAL;
+		}
+		if (!opts[id].has_value) {
+			if (eq) {
+				snprintf(err, errlen, "%s takes no value", opts[id].longname);
+				return -EINVAL;
+			}
+			v = "1";
+		} else if (eq) {
+			v = eq + 1;
+		} else if (i + 1 < argc) {
+			v = argv[++i];
+		} else {
+			snprintf(err, errlen, "%s needs a value (see profd --help)", opts[id].longname);
+			return -EINVAL;
+		}
+		values[id] = v;
+		from[id] = opts[id].longname;
+	}
+	for (int k = 0; k < OPT__COUNT; k++) {
+		if (!values[k] && getenv_fn) {
+			values[k] = getenv_fn(opts[k].env);
+			from[k] = opts[k].env;
+			if (values[k] && !*values[k]) /* an empty variable counts as unset */
+				values[k] = NULL;
+		}
+		if (values[k] && apply(cfg, (enum opt_id)k, values[k], from[k], err, errlen) != 0)
+			return -EINVAL;
+	}
+	if (cfg->pid == 0) {
+		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID)");
+		return -EINVAL;
+	}
+	if (cfg->command == CMD_SERVE && !addr_is_loopback(cfg->host) && !cfg->allow_public) {
+		snprintf(err, errlen,
+			 "--addr %s is not a loopback address: profiles expose the target's memory layout, command "
+			 "line and code paths, and long CPU profiles are a denial-of-service lever. Listen on "
+			 "127.0.0.1 or [::1], or pass --allow-public (PROFD_ALLOW_PUBLIC=1) to accept the risk",
+			 cfg->host);
+		return -EINVAL;
+	}
+	return OPTIONS_RUN;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* Command line and environment: every flag has a PROFD_* variable, flags win. Pure parsing
+ * and validation (no /proc, no sockets), so that every bad value is refused before anything
+ * starts, with one line naming the flag and the accepted form. */
+#ifndef PROFD_OPTIONS_H
+#define PROFD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Exit statuses, documented in --help, README.md and profd.8. */
+enum profd_exit {
+	EXIT_OK = 0,          /* clean shutdown (SIGINT/SIGTERM) or one-shot command done */
+	EXIT_RUNTIME = 1,     /* a failure after start-up checks: cannot listen, BPF unusable, I/O */
+	EXIT_USAGE = 2,       /* bad flag or value */
+	EXIT_TARGET_GONE = 3, /* the target process exited (or never existed) */
+	EXIT_PRIVILEGE = 4,   /* missing root / capabilities */
+};
+
+enum profd_command {
+	CMD_SERVE = 0,  /* the daemon */
+	CMD_STACKS,     /* profd stacks: print every thread's stack and exit */
+};
+
+struct profd_config {
+	enum profd_command command;
+	pid_t pid;
+	char host[256];
+	unsigned port;
+	bool allow_public;
+	char ready_file[4096];
+	int log_level;
+	unsigned max_connections;
+	int max_seconds;
+	size_t stack_bytes;
+};
+
+enum options_result {
+	OPTIONS_RUN = 0,
+	OPTIONS_HELP,    /* --help: print usage to stdout, exit 0 */
+	OPTIONS_VERSION, /* --version */
+};
+
+/* Parses HOST:PORT ("127.0.0.1:6060", "[::1]:0", "localhost:6060", ":6060" = all interfaces).
+ * Returns 0 or -EINVAL with a reason in err. */
+int addr_parse(const char *s, char *host, size_t hostlen, unsigned *port, char *err, size_t errlen);
+/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z and "localhost". */
+bool addr_is_loopback(const char *host);
+
+/* Fills cfg from argv (argv[0] is the program) and the environment, read through getenv_fn.
+ * Returns an options_result, or -EINVAL with a one-line message in err. Checks forms and ranges
+ * only; whether the PID exists is checked by the caller. */
+int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *), struct profd_config *cfg,
+		  char *err, size_t errlen);
+/* The --help text. */
+const char *options_usage(void);
+
+#endif

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* The start-up check that eBPF works here: load (never attach) a tiny CO-RE program. */
+#ifndef PROFD_BPFCHECK_H
+#define PROFD_BPFCHECK_H
+
+#include <stddef.h>
+
+/* Returns 0 when a CO-RE program loads, else -errno with the reason in err. */
+int bpf_check(char *err, size_t errlen);
+
+#endif
