@@ -18,7 +18,10 @@
 #include "http.h"
 #include "log.h"
 #include "options.h"
+#include "symbolize.h"
 #include "target.h"
+#include "threads.h"
+#include "unwind.h"
 
 #define SHUTDOWN_GRACE_MS 4000
 #define HEADER_TIMEOUT_S 10
@@ -129,8 +132,85 @@ static int wait_for_end(const struct target *t)
 	return status;
 }
 
+/* The target-wide machinery every source shares: the symbolizer and the unwinder. */
+struct engine {
+	struct symbolizer *sym;
+	struct unwinder *uw;
+	struct threads_source *threads;
+};
+
+static void engine_free(struct engine *e)
+{
+	threads_source__free(e->threads);
+	unwinder__free(e->uw);
+	symbolizer__free(e->sym);
+	memset(e, 0, sizeof(*e));
+}
+
+static int engine_start(const struct profd_config *cfg, const struct target *t, struct engine *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->sym = symbolizer__new(t->pid);
+	if (!e->sym)
+		goto fail;
+	e->uw = unwinder__new(t->pid);
+	if (!e->uw)
+		goto fail;
+	e->threads = threads_source__new(t, e->uw, e->sym, cfg->stack_bytes);
+	if (!e->threads)
+		goto fail;
+	return EXIT_OK;
+fail:
+	if (errno == ESRCH) {
+		log_error("target process %d (%s) exited while profd was attaching", (int)t->pid, t->comm);
+		engine_free(e);
+		return EXIT_TARGET_GONE;
+	}
+	log_error("cannot read the executables of process %d (%s): %s", (int)t->pid, t->comm, strerror(errno));
+	engine_free(e);
+	return EXIT_RUNTIME;
+}
+
+/* profd stacks: one thread dump to stdout, no server. */
+static int stacks(const struct profd_config *cfg)
+{
+	struct engine e;
+	struct target target;
+	struct buf out = { 0 };
+	int status, err;
+
+	status = check_privileges();
+	if (status)
+		return status;
+	status = open_target(cfg, &target);
+	if (status)
+		return status;
+	status = engine_start(cfg, &target, &e);
+	if (status)
+		return status;
+	err = threads_source__dump_text(e.threads, 2, &out);
+	if (err == -ESRCH) {
+		log_error("target process %d (%s) exited during the dump", (int)target.pid, target.comm);
+		status = EXIT_TARGET_GONE;
+	} else if (err == -EPERM) {
+		log_error("cannot stop the threads of process %d: %s", (int)target.pid, threads_source__error(e.threads));
+		status = EXIT_RUNTIME;
+	} else if (err) {
+		log_error("thread dump of process %d failed: %s", (int)target.pid, strerror(-err));
+		status = EXIT_RUNTIME;
+	} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+		log_error("cannot write the dump to standard output: %s", strerror(errno));
+		status = EXIT_RUNTIME;
+	}
+	buf_free(&out);
+	engine_free(&e);
+	return status;
+}
+
 static int serve(const struct profd_config *cfg)
 {
+	struct engine engine = { 0 };
+	struct profd_profile prof;
 	struct http_limits limits = {
 		.max_connections = cfg->max_connections,
 		.header_timeout_s = HEADER_TIMEOUT_S,
@@ -161,13 +241,18 @@ static int serve(const struct profd_config *cfg)
 	}
 	http_bound_address(fd, addr, sizeof(addr));
 
-	ep = endpoints__new(&target, NULL);
+	status = engine_start(cfg, &target, &engine);
+	if (status)
+		goto cleanup;
+	ep = endpoints__new(&target, engine.sym);
 	if (!ep) {
 		log_error("out of memory");
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	endpoints__set_max_seconds(ep, cfg->max_seconds);
+	threads_source__profile(engine.threads, &prof);
+	endpoints__add_profile(ep, &prof);
 
 	srv = http_server__start(fd, &limits, endpoints__handle, ep);
 	if (!srv) {
@@ -191,6 +276,7 @@ static int serve(const struct profd_config *cfg)
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
 	endpoints__free(ep);
+	engine_free(&engine);
 	if (fd >= 0)
 		close(fd);
 	if (cfg->ready_file[0] && srv)
@@ -231,8 +317,7 @@ int main(int argc, char **argv)
 	case CMD_SERVE:
 		return serve(&cfg);
 	case CMD_STACKS:
-		break;
+		return stacks(&cfg);
 	}
-	fprintf(stderr, "profd: this command is not available in this build\n");
 	return EXIT_USAGE;
 }

@@ -14,6 +14,7 @@
 #include "pprof.h"
 #include "query.h"
 #include "symbolize.h"
+#include "symbolz.h"
 #include "target.h"
 
 #define PREFIX "/debug/pprof/"
@@ -51,7 +52,7 @@ void endpoints__free(struct endpoints *ep)
 
 static bool name_taken(const struct endpoints *ep, const char *name)
 {
-	if (strcmp(name, "cmdline") == 0)
+	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0)
 		return true;
 	for (int i = 0; i < ep->nprofiles; i++)
 		if (strcmp(ep->profiles[i].name, name) == 0)
@@ -349,6 +350,24 @@ static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
 	resp->content_type = "text/plain; charset=utf-8";
 }
 
+/* pprof-compat.md 1.9: always 200 with "num_symbols: 1" so that pprof never aborts. */
+static void serve_symbol(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	bool post = strcmp(req->method, "POST") == 0;
+	const char *in = post ? req->body : req->raw_query;
+	size_t len = post ? req->body_len : strlen(req->raw_query);
+	int err;
+
+	if (ep->sym)
+		symbolizer__refresh(ep->sym);
+	err = symbolz_respond(ep->sym, in, len, &resp->body);
+	if (err) {
+		http_response__error(resp, 500, "symbol lookup failed: %s", strerror(-err));
+		return;
+	}
+	resp->content_type = "text/plain; charset=utf-8";
+}
+
 static bool method_ok(const char *m, bool allow_post)
 {
 	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || (allow_post && strcmp(m, "POST") == 0);
@@ -386,6 +405,13 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	for (int i = 0; i < ep->nprofiles && !p; i++)
 		if (strcmp(ep->profiles[i].name, name) == 0)
 			p = &ep->profiles[i];
+	if (strcmp(name, "symbol") == 0) {
+		if (!method_ok(req->method, true))
+			method_not_allowed(resp, true);
+		else
+			serve_symbol(ep, req, resp);
+		return;
+	}
 	if (!method_ok(req->method, r && r->allow_post)) {
 		method_not_allowed(resp, r && r->allow_post);
 		return;
