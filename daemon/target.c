@@ -46,7 +46,7 @@ static ssize_t read_proc_file(const char *path, char *buf, size_t size)
 static int parse_stat(const char *stat, char *ret_state, uint64_t *ret_start)
 {
 	const char *p = strrchr(stat, ')');
-	int field = 2;
+	int field = 3; /* p points at the start of this field */
 
 	if (!p || p[1] != ' ')
 		return -EINVAL;
