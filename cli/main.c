@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "bpfcheck.h"
+#include "cpu.h"
 #include "endpoints.h"
+#include "heap.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -91,7 +93,27 @@ static int check_privileges(void)
 }
 
 /* Waits for SIGINT/SIGTERM or the target's exit. Returns the exit status to use. */
-static int wait_for_end(const struct target *t)
+static void snapshot_heap(struct heap_source *heap)
+{
+	char path[4200];
+	int r;
+
+	if (!heap) {
+		log_warn("SIGUSR2: no heap profile to write (heap profiling is off or unavailable)");
+		return;
+	}
+	r = heap_source__request_snapshot(heap, path, sizeof(path));
+	if (r == 0)
+		log_info("SIGUSR2: writing the heap profile to %s", path);
+	else if (r == -EBUSY)
+		log_warn("SIGUSR2: a heap snapshot is still being written; this one is ignored");
+	else if (r == -ENOTDIR)
+		log_warn("SIGUSR2: no --snapshot-dir was given, so there is nowhere to write the heap profile");
+	else
+		log_error("SIGUSR2: cannot write the heap profile: %s", strerror(-r));
+}
+
+static int wait_for_end(const struct target *t, struct heap_source *heap)
 {
 	sigset_t mask;
 	int sfd, pidfd, status = EXIT_OK;
@@ -99,6 +121,7 @@ static int wait_for_end(const struct target *t)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR2);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
 	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
@@ -115,6 +138,10 @@ static int wait_for_end(const struct target *t)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGUSR2) {
+					snapshot_heap(heap);
+					continue;
+				}
 				log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
 				break;
 			}
@@ -137,10 +164,14 @@ struct engine {
 	struct symbolizer *sym;
 	struct unwinder *uw;
 	struct threads_source *threads;
+	struct cpu_sampler *cpu;
+	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 };
 
 static void engine_free(struct engine *e)
 {
+	heap_source__free(e->heap);
+	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
 	unwinder__free(e->uw);
 	symbolizer__free(e->sym);
@@ -169,6 +200,109 @@ fail:
 	log_error("cannot read the executables of process %d (%s): %s", (int)t->pid, t->comm, strerror(errno));
 	engine_free(e);
 	return EXIT_RUNTIME;
+}
+
+static void cpu_config_from(const struct profd_config *cfg, struct cpu_config *cc)
+{
+	cpu_config_default(cc);
+	cc->hz = cfg->cpu_hz;
+	cc->stack_bytes = cfg->cpu_stack_bytes;
+	cc->max_seconds = cfg->max_seconds;
+}
+
+static void heap_config_from(const struct profd_config *cfg, struct heap_config *hc)
+{
+	heap_config_default(hc);
+	hc->mode = (enum heap_mode)cfg->heap_mode;
+	hc->rate = cfg->heap_rate;
+	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
+}
+
+/* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
+ * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
+static void engine_start_profilers(const struct profd_config *cfg, const struct target *t, struct engine *e,
+				   bool bpf_ok)
+{
+	struct cpu_config cc;
+	struct heap_config hc;
+	char err[512];
+	int r;
+
+	cpu_config_from(cfg, &cc);
+	if (bpf_ok) {
+		e->cpu = cpu_sampler__new(t, e->uw, e->sym, &cc);
+		if (!e->cpu)
+			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+	}
+	if (cfg->heap_mode == HEAP_MODE_OFF)
+		return;
+	if (!bpf_ok) {
+		log_warn("heap profiles are unavailable: eBPF is not usable here");
+		return;
+	}
+	heap_config_from(cfg, &hc);
+	r = heap_source__new(t, e->uw, e->sym, &hc, &e->heap, err, sizeof(err));
+	if (r) {
+		e->heap = NULL;
+		log_warn("heap profiles are unavailable: %s", err);
+		return;
+	}
+	log_info("heap (%s, one sample per %llu bytes on average): %s", heap_mode_name(hc.mode),
+		 (unsigned long long)hc.rate, heap_source__describe(e->heap));
+}
+
+/* profd cpu / profd heap: one profile to a file, no server. */
+static volatile sig_atomic_t oneshot_stop;
+
+static void on_stop_signal(int sig)
+{
+	oneshot_stop = 1;
+}
+
+static int oneshot(const struct profd_config *cfg)
+{
+	struct target target;
+	char err[768];
+	sigset_t mask;
+	int status, r;
+
+	status = check_privileges();
+	if (status)
+		return status;
+	status = open_target(cfg, &target);
+	if (status)
+		return status;
+	if (cfg->command == CMD_CPU) {
+		struct cpu_config cc;
+
+		/* the cpu command ends early on Ctrl-C and still writes what it has */
+		signal(SIGINT, on_stop_signal);
+		signal(SIGTERM, on_stop_signal);
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+		cpu_config_from(cfg, &cc);
+		cc.max_seconds = cfg->seconds > cc.max_seconds ? cfg->seconds : cc.max_seconds;
+		r = cpu_oneshot(target.pid, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
+	} else {
+		struct heap_config hc;
+
+		heap_config_from(cfg, &hc);
+		r = heap_oneshot(target.pid, cfg->seconds, &hc, cfg->output, err, sizeof(err));
+	}
+	if (r == -ESRCH && !target_alive(&target)) {
+		log_error("target process %d (%s) exited: %s", (int)target.pid, target.comm, err);
+		return EXIT_TARGET_GONE;
+	}
+	if (r) {
+		log_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (strcmp(cfg->output, "-") != 0)
+		log_info("wrote the %s profile of process %d to %s", cfg->command == CMD_CPU ? "CPU" : "heap",
+			 (int)target.pid, cfg->output);
+	return EXIT_OK;
 }
 
 /* profd stacks: one thread dump to stdout, no server. */
@@ -230,7 +364,7 @@ static int serve(const struct profd_config *cfg)
 		return status;
 	err = bpf_check(msg, sizeof(msg));
 	if (err)
-		log_warn("eBPF is not usable here: %s", msg);
+		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
 			 "profiles of process %d", cfg->host, (int)cfg->pid);
@@ -244,6 +378,7 @@ static int serve(const struct profd_config *cfg)
 	status = engine_start(cfg, &target, &engine);
 	if (status)
 		goto cleanup;
+	engine_start_profilers(cfg, &target, &engine, err == 0);
 	ep = endpoints__new(&target, engine.sym);
 	if (!ep) {
 		log_error("out of memory");
@@ -253,6 +388,19 @@ static int serve(const struct profd_config *cfg)
 	endpoints__set_max_seconds(ep, cfg->max_seconds);
 	threads_source__profile(engine.threads, &prof);
 	endpoints__add_profile(ep, &prof);
+	if (engine.cpu) {
+		struct profd_route route;
+
+		cpu_sampler__route(engine.cpu, &route);
+		endpoints__add_route(ep, &route);
+	}
+	if (engine.heap) {
+		struct profd_profile heap, allocs;
+
+		heap_source__profiles(engine.heap, &heap, &allocs);
+		endpoints__add_profile(ep, &heap);
+		endpoints__add_profile(ep, &allocs);
+	}
 
 	srv = http_server__start(fd, &limits, endpoints__handle, ep);
 	if (!srv) {
@@ -272,7 +420,7 @@ static int serve(const struct profd_config *cfg)
 			goto cleanup;
 		}
 	}
-	status = wait_for_end(&target);
+	status = wait_for_end(&target, engine.heap);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
 	endpoints__free(ep);
@@ -318,6 +466,9 @@ int main(int argc, char **argv)
 		return serve(&cfg);
 	case CMD_STACKS:
 		return stacks(&cfg);
+	case CMD_CPU:
+	case CMD_HEAP:
+		return oneshot(&cfg);
 	}
 	return EXIT_USAGE;
 }

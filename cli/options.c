@@ -9,12 +9,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "heap.h"
 #include "options.h"
 #include "query.h"
 
 static const char usage[] =
 	"Usage: profd --pid PID [--addr HOST:PORT] [options]\n"
 	"       profd stacks --pid PID [--stack-bytes N]\n"
+	"       profd cpu --pid PID [--seconds N] -o FILE\n"
+	"       profd heap --pid PID [--seconds N] -o FILE\n"
 	"\n"
 	"Attach to a running native process and serve Go-compatible /debug/pprof endpoints for it,\n"
 	"from outside the process (ptrace, perf events, eBPF, DWARF unwinding): nothing is loaded\n"
@@ -23,6 +26,9 @@ static const char usage[] =
 	"Commands:\n"
 	"  (none)                 run the HTTP server for the target (the daemon)\n"
 	"  stacks                 print every thread's stack (like goroutine?debug=2) and exit\n"
+	"  cpu                    write a CPU profile of --seconds (default 30) to -o FILE and exit\n"
+	"  heap                   attach the heap probes, sample for --seconds (default 30), write the\n"
+	"                         heap profile to -o FILE and exit (what was allocated before is not seen)\n"
 	"\n"
 	"Options (each can also be set by the environment variable shown; flags win):\n"
 	"  -p, --pid PID          process to profile (PROFD_PID); required\n"
@@ -37,16 +43,33 @@ static const char usage[] =
 	"                         default 512; idle clients are dropped after 10 s\n"
 	"      --max-seconds N    longest ?seconds=N a request may ask for, 1..86400\n"
 	"                         (PROFD_MAX_SECONDS), default 300; longer gets HTTP 400\n"
-	"      --stack-bytes N    bytes of each thread's stack copied for unwinding, 4096..1048576\n"
+	"      --stack-bytes N    bytes of each thread's stack copied for a thread dump, 4096..1048576\n"
 	"                         (PROFD_STACK_BYTES), default 65536; deeper stacks are cut and said so\n"
+	"      --cpu-hz N         CPU samples per second of CPU time, 1..1000 (PROFD_CPU_HZ), default 100\n"
+	"      --cpu-stack-bytes N  stack bytes copied per CPU sample, 1024..32768\n"
+	"                         (PROFD_CPU_STACK_BYTES), default 16384\n"
+	"      --heap MODE        inuse (live and cumulative, default), allocs (cumulative only, cheaper)\n"
+	"                         or off (PROFD_HEAP). Probes attach at start-up: what was allocated\n"
+	"                         before is invisible. Every malloc/free of the target then traps\n"
+	"                         (about 1-2 us each): use allocs or off for allocation-heavy services\n"
+	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
+	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
+	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
+	"                         (PROFD_SNAPSHOT_DIR)\n"
+	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
+	"  -o, --output FILE      cpu and heap commands: where to write the profile (- = stdout)\n"
 	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
 	"\n"
 	"Endpoints (under http://HOST:PORT/debug/pprof/):\n"
 	"  /debug/pprof/          index: what profd serves for this target, with status\n"
+	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
+	"  heap, allocs           sampled live heap / cumulative allocations by call stack\n"
+	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
+	"  Named profiles take debug=N and seconds=N (a delta), as Go's net/http/pprof does.\n"
 	"\n"
 	"Exit status:\n"
 	"  0  clean shutdown (SIGINT or SIGTERM), or a one-shot command succeeded\n"
@@ -152,7 +175,8 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 }
 
 enum opt_id { OPT_PID, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
-	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT__COUNT };
+	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
+	      OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -168,7 +192,28 @@ static const struct opt_def {
 	[OPT_MAX_CONNECTIONS] = { "--max-connections", 0, "PROFD_MAX_CONNECTIONS", true },
 	[OPT_MAX_SECONDS] = { "--max-seconds", 0, "PROFD_MAX_SECONDS", true },
 	[OPT_STACK_BYTES] = { "--stack-bytes", 0, "PROFD_STACK_BYTES", true },
+	[OPT_CPU_HZ] = { "--cpu-hz", 0, "PROFD_CPU_HZ", true },
+	[OPT_CPU_STACK_BYTES] = { "--cpu-stack-bytes", 0, "PROFD_CPU_STACK_BYTES", true },
+	[OPT_HEAP] = { "--heap", 0, "PROFD_HEAP", true },
+	[OPT_HEAP_RATE] = { "--heap-rate", 0, "PROFD_HEAP_RATE", true },
+	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
+	/* one-shot only: no environment variable */
+	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
+	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
 };
+
+/* Messages from daemon/heap.c name the flag ("--heap-rate: ..."); name the variable instead
+ * when the value came from the environment. */
+static void name_source(char *err, size_t errlen, const char *flag, const char *from)
+{
+	char tmp[512];
+	size_t n = strlen(flag);
+
+	if (strcmp(flag, from) == 0 || strncmp(err, flag, n) != 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s%s", from, err + n);
+	snprintf(err, errlen, "%s", tmp);
+}
 
 /* Applies one value; `from` names where it came from for the error message. */
 static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
@@ -232,6 +277,54 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		cfg->stack_bytes = (size_t)n;
 		return 0;
+	case OPT_CPU_HZ:
+		if (parse_range(from, v, 1, 1000, &n, err, errlen))
+			return -EINVAL;
+		cfg->cpu_hz = (int)n;
+		return 0;
+	case OPT_CPU_STACK_BYTES:
+		if (parse_range(from, v, 1024, 32768, &n, err, errlen))
+			return -EINVAL;
+		cfg->cpu_stack_bytes = (unsigned)n;
+		return 0;
+	case OPT_HEAP: {
+		enum heap_mode mode;
+
+		if (heap_mode_parse(v, &mode, err, errlen) != 0) {
+			name_source(err, errlen, "--heap", from);
+			return -EINVAL;
+		}
+		cfg->heap_mode = (int)mode;
+		return 0;
+	}
+	case OPT_HEAP_RATE:
+		if (heap_rate_parse(v, &cfg->heap_rate, err, errlen) != 0) {
+			name_source(err, errlen, "--heap-rate", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SNAPSHOT_DIR:
+		if (strlen(v) >= sizeof(cfg->snapshot_dir) - 64 ||
+		    heap_snapshot_dir_check(v, err, errlen) != 0) {
+			if (strlen(v) >= sizeof(cfg->snapshot_dir) - 64)
+				snprintf(err, errlen, "%s: the path is too long", from);
+			name_source(err, errlen, "--snapshot-dir", from);
+			return -EINVAL;
+		}
+		strcpy(cfg->snapshot_dir, v);
+		return 0;
+	case OPT_SECONDS:
+		if (parse_range(from, v, 1, 86400, &n, err, errlen))
+			return -EINVAL;
+		cfg->seconds = (int)n;
+		return 0;
+	case OPT_OUTPUT:
+		if (!*v || strlen(v) >= sizeof(cfg->output)) {
+			snprintf(err, errlen, "%s: expected a file path, or - for standard output", from);
+			return -EINVAL;
+		}
+		strcpy(cfg->output, v);
+		return 0;
 	case OPT__COUNT:
 		break;
 	}
@@ -247,6 +340,11 @@ static void defaults(struct profd_config *cfg)
 	cfg->max_connections = 512;
 	cfg->max_seconds = 300;
 	cfg->stack_bytes = 65536;
+	cfg->cpu_hz = 100;
+	cfg->cpu_stack_bytes = 16384;
+	cfg->heap_mode = HEAP_MODE_INUSE;
+	cfg->heap_rate = HEAP_DEFAULT_RATE;
+	cfg->seconds = 30;
 }
 
 int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *), struct profd_config *cfg,
@@ -260,9 +358,13 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 	if (argc > 1 && argv[1][0] != '-') {
 		if (strcmp(argv[1], "stacks") == 0) {
 			cfg->command = CMD_STACKS;
+		} else if (strcmp(argv[1], "cpu") == 0) {
+			cfg->command = CMD_CPU;
+		} else if (strcmp(argv[1], "heap") == 0) {
+			cfg->command = CMD_HEAP;
 		} else {
-			snprintf(err, errlen, "unknown command '%s'; expected 'stacks' or flags (see profd --help)",
-				 argv[1]);
+			snprintf(err, errlen,
+				 "unknown command '%s'; expected stacks, cpu, heap or flags (see profd --help)", argv[1]);
 			return -EINVAL;
 		}
 		i = 2;
@@ -309,7 +411,7 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		from[id] = opts[id].longname;
 	}
 	for (int k = 0; k < OPT__COUNT; k++) {
-		if (!values[k] && getenv_fn) {
+		if (!values[k] && getenv_fn && opts[k].env) {
 			values[k] = getenv_fn(opts[k].env);
 			from[k] = opts[k].env;
 			if (values[k] && !*values[k]) /* an empty variable counts as unset */
@@ -317,6 +419,20 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		}
 		if (values[k] && apply(cfg, (enum opt_id)k, values[k], from[k], err, errlen) != 0)
 			return -EINVAL;
+	}
+	if ((values[OPT_SECONDS] || values[OPT_OUTPUT]) && cfg->command != CMD_CPU && cfg->command != CMD_HEAP) {
+		snprintf(err, errlen, "%s is for the cpu and heap commands (profd cpu --pid PID --seconds N -o FILE)",
+			 values[OPT_SECONDS] ? "--seconds" : "--output");
+		return -EINVAL;
+	}
+	if ((cfg->command == CMD_CPU || cfg->command == CMD_HEAP) && !cfg->output[0]) {
+		snprintf(err, errlen, "profd %s needs -o FILE (or -o - for standard output)",
+			 cfg->command == CMD_CPU ? "cpu" : "heap");
+		return -EINVAL;
+	}
+	if (cfg->command == CMD_HEAP && cfg->heap_mode == HEAP_MODE_OFF) {
+		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse or allocs");
+		return -EINVAL;
 	}
 	if (cfg->pid == 0) {
 		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID)");

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit statuses, documented in --help, README.md and profd.8. */
@@ -21,6 +22,8 @@ enum profd_exit {
 enum profd_command {
 	CMD_SERVE = 0,  /* the daemon */
 	CMD_STACKS,     /* profd stacks: print every thread's stack and exit */
+	CMD_CPU,        /* profd cpu: write one CPU profile to a file and exit */
+	CMD_HEAP,       /* profd heap: write one heap profile to a file and exit */
 };
 
 struct profd_config {
@@ -33,7 +36,14 @@ struct profd_config {
 	int log_level;
 	unsigned max_connections;
 	int max_seconds;
-	size_t stack_bytes;
+	size_t stack_bytes;     /* thread dumps */
+	int cpu_hz;
+	unsigned cpu_stack_bytes;
+	int heap_mode;          /* enum heap_mode */
+	uint64_t heap_rate;
+	char snapshot_dir[4096];
+	int seconds;            /* one-shot cpu/heap */
+	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };
 
 enum options_result {

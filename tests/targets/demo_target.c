@@ -52,18 +52,18 @@ static int compare_scores(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
-	for (int i = 0; i < 20; i++) /* a deliberately expensive comparator */
+	for (int i = 0; i < 100; i++) /* a deliberately expensive comparator */
 		x = x * 1.0000001 + 0.0000001;
 	return (x > y) - (x < y);
 }
 
 __attribute__((noinline)) static void rank_scores(void)
 {
-	double v[2048];
+	double v[512];
 
-	for (int i = 0; i < 2048; i++)
-		v[i] = (double)((i * 7919) % 2048);
-	qsort(v, 2048, sizeof(double), compare_scores);
+	for (int i = 0; i < 512; i++)
+		v[i] = (double)((i * 7919) % 512);
+	qsort(v, 512, sizeof(double), compare_scores);
 	sink += (uint64_t)v[0];
 }
 
