@@ -74,6 +74,22 @@ static void test_defaults_and_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-V", NULL), OPTIONS_VERSION);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_STACKS);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "cpu", "--pid", "9", "--seconds", "5", "-o", "x.pb.gz", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.command, CMD_CPU);
+	assert_int_equal(cfg.seconds, 5);
+	assert_string_equal(cfg.output, "x.pb.gz");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "heap", "--pid", "9", "-o", "-", "--heap", "allocs",
+			       "--heap-rate", "64k", "--cpu-hz", "250", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.command, CMD_HEAP);
+	assert_int_equal(cfg.seconds, 30);
+	assert_int_equal(cfg.heap_mode, 2);
+	assert_int_equal(cfg.heap_rate, 65536);
+	assert_int_equal(cfg.cpu_hz, 250);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "heap", "--pid", "9", "-o", "-", "--heap", "off", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "nothing to do"));
 }
 
 static void test_env_and_precedence(void **state)
@@ -92,6 +108,12 @@ static void test_env_and_precedence(void **state)
 	/* flags win over the environment */
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "5", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.pid, 5);
+	/* a bad heap variable is named as the variable, not the flag */
+	setenv_fake("PROFD_HEAP", "bogus");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_HEAP: expected inuse, allocs or off"));
+	env_n = 0;
+	setenv_fake("PROFD_PID", "100");
 	/* a bad variable is named in the message */
 	setenv_fake("PROFD_MAX_CONNECTIONS", "lots");
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
@@ -143,6 +165,15 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--max-seconds", "0" }, "1 to 86400" },
 		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
+		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
+		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
+		{ { "--pid", "1", "--heap", "sometimes" }, "expected inuse, allocs or off" },
+		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
+		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
+		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
+		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
+		{ { "heap", "--pid", "1", "--seconds" }, "needs a value" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
