@@ -1,0 +1,1106 @@
+// SPDX-License-Identifier: MIT
+/* Per-ELF symbolization indexes and their process-wide cache. libdw's per-address helpers scan
+ * the symbol table linearly and walk a whole compile unit per address (dwarf_getscopes), which
+ * costs a millisecond per address on big units; instead we sort function symbols, top-level
+ * subprogram ranges (descending into C++ namespaces and classes) and compile-unit ranges once,
+ * then per address: one binary search, a descent through the inlined subroutines containing the
+ * address (dwarf_haspc), and the CU's line table (binary search inside libdw). */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "demangle.h"
+#include "log.h"
+#include "symmod.h"
+
+#define MAX_LOADS 16
+#define MAX_SCOPE_DEPTH 16   /* namespace/class nesting we descend into when indexing */
+#define MAX_INLINE_DEPTH 64  /* DIE nesting we descend into per address */
+#define BACKSCAN 16          /* entries checked below the binary search hit (nested ranges) */
+#define DEMANGLE_CACHE_MAX (1u << 20)
+
+struct modsym {
+	uint64_t start, end; /* file addresses */
+	const char *name;    /* borrowed from libelf's string table */
+	char *demangled;     /* lazily, NULL if not yet or not mangled */
+	uint8_t prio;        /* which of several names at one address to show */
+	bool demangle_tried;
+};
+
+struct modrange {
+	uint64_t lo, hi;     /* DWARF addresses, [lo, hi) */
+	uint64_t die;        /* global DIE offset of the subprogram or CU */
+};
+
+struct dmentry {
+	const char *key;     /* pointer into .debug_str (stable while the Dwarf lives) */
+	char *value;         /* demangled, or NULL: not demangleable */
+};
+
+struct load {
+	uint64_t vaddr, offset, filesz;
+	bool exec;
+};
+
+struct symmod {
+	struct symmod *next, *prev;        /* all modules */
+	struct symmod *lru_next, *lru_prev; /* unreferenced modules, oldest first */
+	char *key;
+	char build_id[2 * 64 + 1];
+	int refs;
+	size_t bytes;                      /* accounted for what load and index built */
+	size_t base_bytes;                 /* accounted for the module itself */
+	int state;                         /* 0 not loaded, 1 loaded, -errno failed */
+	bool indexed;
+
+	int fd;                            /* until loaded (libdwfl takes it) */
+	char *path;
+	void *image;                       /* in-memory ELF (vDSO) */
+	size_t image_size;
+	Elf *image_elf;
+
+	struct load loads[MAX_LOADS];
+	int nloads;
+
+	Dwfl *dwfl;
+	Dwfl_Module *dmod;
+	Dwarf *dwarf;
+	uint64_t bias;                     /* libdwfl module address = file vaddr + bias */
+	uint64_t dwbias;                   /* DWARF address = module address - dwbias */
+
+	struct modsym *syms;
+	size_t nsyms;
+	struct modrange *funcs, *cus;
+	size_t nfuncs, ncus, funcs_cap, cus_cap;
+	struct dmentry *dm;                /* open addressing, power of two */
+	size_t dm_cap, dm_n;
+
+	bool has_functions, has_filenames, has_lines, has_inlines;
+};
+
+static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct symmod *all_head;
+static struct symmod *lru_head, *lru_tail;
+static size_t cache_bytes, cache_limit = SYMCACHE_DEFAULT_LIMIT;
+static int cache_count;
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo, /* debuglink, .build-id dirs, debuginfod */
+	.debuginfo_path = &debuginfo_path,
+};
+
+void symcache_lock(void)
+{
+	pthread_mutex_lock(&cache_mutex);
+}
+
+void symcache_unlock(void)
+{
+	pthread_mutex_unlock(&cache_mutex);
+}
+
+static void lru_remove(struct symmod *m)
+{
+	if (m->lru_prev)
+		m->lru_prev->lru_next = m->lru_next;
+	else if (lru_head == m)
+		lru_head = m->lru_next;
+	if (m->lru_next)
+		m->lru_next->lru_prev = m->lru_prev;
+	else if (lru_tail == m)
+		lru_tail = m->lru_prev;
+	m->lru_next = m->lru_prev = NULL;
+}
+
+static void lru_append(struct symmod *m)
+{
+	m->lru_prev = lru_tail;
+	m->lru_next = NULL;
+	if (lru_tail)
+		lru_tail->lru_next = m;
+	else
+		lru_head = m;
+	lru_tail = m;
+}
+
+/* Drops what load and index built; the module can be loaded again only if it kept its source. */
+static void symmod_unload(struct symmod *m)
+{
+	for (size_t i = 0; i < m->nsyms; i++)
+		free(m->syms[i].demangled);
+	free(m->syms);
+	m->syms = NULL;
+	m->nsyms = 0;
+	free(m->funcs);
+	free(m->cus);
+	m->funcs = m->cus = NULL;
+	m->nfuncs = m->ncus = m->funcs_cap = m->cus_cap = 0;
+	for (size_t i = 0; i < m->dm_cap; i++)
+		free(m->dm[i].value);
+	free(m->dm);
+	m->dm = NULL;
+	m->dm_cap = m->dm_n = 0;
+	if (m->dwfl)
+		dwfl_end(m->dwfl);
+	m->dwfl = NULL;
+	m->dmod = NULL;
+	m->dwarf = NULL;
+	m->indexed = false;
+	m->has_functions = m->has_filenames = m->has_lines = m->has_inlines = false;
+	cache_bytes -= m->bytes;
+	m->bytes = 0;
+}
+
+static void symmod_destroy(struct symmod *m)
+{
+	size_t base_bytes = m->base_bytes;
+
+	symmod_unload(m);
+	lru_remove(m);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		all_head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	if (m->image_elf)
+		elf_end(m->image_elf);
+	free(m->image);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	free(m->key);
+	free(m);
+	cache_bytes -= base_bytes;
+	cache_count--;
+}
+
+/* Evicts unreferenced modules, oldest first, until `need` more bytes fit the limit. */
+static bool cache_make_room(size_t need)
+{
+	while (cache_bytes + need > cache_limit && lru_head)
+		symmod_destroy(lru_head);
+	return cache_bytes + need <= cache_limit;
+}
+
+void symcache_set_limit(size_t bytes)
+{
+	symcache_lock();
+	cache_limit = bytes ? bytes : SYMCACHE_DEFAULT_LIMIT;
+	cache_make_room(0);
+	symcache_unlock();
+}
+
+size_t symcache_bytes(void)
+{
+	size_t b;
+
+	symcache_lock();
+	b = cache_bytes;
+	symcache_unlock();
+	return b;
+}
+
+int symcache_count(void)
+{
+	int n;
+
+	symcache_lock();
+	n = cache_count;
+	symcache_unlock();
+	return n;
+}
+
+void symcache_flush(void)
+{
+	symcache_lock();
+	while (lru_head)
+		symmod_destroy(lru_head);
+	symcache_unlock();
+}
+
+struct symmod *symmod__ref(struct symmod *m)
+{
+	if (m && m->refs++ == 0)
+		lru_remove(m);
+	return m;
+}
+
+void symmod__put(struct symmod *m)
+{
+	if (!m || --m->refs > 0)
+		return;
+	lru_append(m);
+	cache_make_room(0);
+}
+
+const char *symmod__build_id(const struct symmod *m)
+{
+	return m->build_id;
+}
+
+/* Build id and PT_LOAD segments of an ELF. Returns 0 or -ENOEXEC. */
+static int read_elf_facts(Elf *elf, struct symmod *m)
+{
+	const void *id = NULL;
+	ssize_t idlen;
+	size_t phnum;
+
+	if (elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0)
+		return -ENOEXEC;
+	idlen = dwelf_elf_gnu_build_id(elf, &id);
+	m->build_id[0] = '\0';
+	if (idlen > 0 && idlen <= 64) {
+		for (ssize_t i = 0; i < idlen; i++)
+			snprintf(m->build_id + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
+	}
+	m->nloads = 0;
+	for (size_t i = 0; i < phnum && m->nloads < MAX_LOADS; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		m->loads[m->nloads].vaddr = ph.p_vaddr;
+		m->loads[m->nloads].offset = ph.p_offset;
+		m->loads[m->nloads].filesz = ph.p_filesz;
+		m->loads[m->nloads].exec = ph.p_flags & PF_X;
+		m->nloads++;
+	}
+	return m->nloads ? 0 : -ENOEXEC;
+}
+
+static struct symmod *cache_find(const char *key)
+{
+	for (struct symmod *m = all_head; m; m = m->next)
+		if (!strcmp(m->key, key))
+			return m;
+	return NULL;
+}
+
+/* Frees a module that never made it into the cache. */
+static void symmod_discard(struct symmod *m)
+{
+	if (m->image_elf)
+		elf_end(m->image_elf);
+	free(m->image);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	free(m->key);
+	free(m);
+}
+
+/* Takes a new module (refs 0) into the cache and returns it referenced, or the cached twin. */
+static int cache_insert(struct symmod *m, struct symmod **ret)
+{
+	struct symmod *old = cache_find(m->key);
+
+	if (old) {
+		symmod_discard(m);
+		*ret = symmod__ref(old);
+		return 0;
+	}
+	if (cache_count >= SYMCACHE_MAX_MODULES && lru_head)
+		symmod_destroy(lru_head);
+	if (cache_count >= SYMCACHE_MAX_MODULES) {
+		symmod_discard(m);
+		return -ENOSPC;
+	}
+	m->next = all_head;
+	if (all_head)
+		all_head->prev = m;
+	all_head = m;
+	cache_count++;
+	m->base_bytes = sizeof(*m) + strlen(m->key) + strlen(m->path) + m->image_size;
+	cache_bytes += m->base_bytes;
+	*ret = symmod__ref(m);
+	return 0;
+}
+
+int symmod_get_fd(int fd, const char *path, struct symmod **ret)
+{
+	struct symmod *m = NULL;
+	struct stat st;
+	Elf *elf = NULL;
+	char buf[4200];
+	int err;
+
+	*ret = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		close(fd);
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	err = read_elf_facts(elf, m);
+	if (err)
+		goto cleanup;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	/* files without a build id are told apart by identity and version */
+	if (m->build_id[0])
+		snprintf(buf, sizeof(buf), "b:%s", m->build_id);
+	else
+		snprintf(buf, sizeof(buf), "f:%llx:%llx:%llx:%lld.%ld:%s", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			 st.st_mtim.tv_nsec, path);
+	m->key = strdup(buf);
+	m->path = strdup(path);
+	if (!m->key || !m->path) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	elf_end(elf);
+	return cache_insert(m, ret);
+cleanup:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	free(m->key);
+	free(m->path);
+	free(m);
+	return err;
+}
+
+int symmod_get_image(void *image, size_t size, const char *name, struct symmod **ret)
+{
+	struct symmod *m = NULL;
+	char buf[256];
+	int err;
+
+	*ret = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		free(image);
+		return -ENOMEM;
+	}
+	m->fd = -1;
+	m->image = image;
+	m->image_size = size;
+	elf_version(EV_CURRENT);
+	m->image_elf = elf_memory(image, size);
+	if (!m->image_elf) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	err = read_elf_facts(m->image_elf, m);
+	if (err)
+		goto cleanup;
+	if (m->build_id[0]) {
+		snprintf(buf, sizeof(buf), "m:%s:%s", name, m->build_id);
+	} else {
+		/* no build id: identify the image by a hash of its bytes (FNV-1a) */
+		uint64_t h = 1469598103934665603ull;
+
+		for (size_t i = 0; i < size; i++)
+			h = (h ^ ((unsigned char *)image)[i]) * 1099511628211ull;
+		snprintf(buf, sizeof(buf), "m:%s:%zx:%016llx", name, size, (unsigned long long)h);
+	}
+	m->key = strdup(buf);
+	m->path = strdup(name);
+	if (!m->key || !m->path) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	return cache_insert(m, ret);
+cleanup:
+	if (m->image_elf)
+		elf_end(m->image_elf);
+	free(m->image);
+	free(m->key);
+	free(m->path);
+	free(m);
+	return err;
+}
+
+int symmod__offset_to_vaddr(const struct symmod *m, uint64_t off, int64_t *ret_c)
+{
+	const struct load *best = NULL;
+
+	for (int i = 0; i < m->nloads; i++) {
+		const struct load *l = &m->loads[i];
+		uint64_t page_off = l->offset & ~(uint64_t)0xfff;
+
+		/* the mapping offset is the segment's offset rounded down to a page */
+		if (off < page_off || off >= l->offset + l->filesz)
+			continue;
+		if (!best || (l->exec && !best->exec))
+			best = l;
+	}
+	if (!best)
+		return -ENOENT;
+	*ret_c = (int64_t)(best->vaddr - best->offset);
+	return 0;
+}
+
+static int modsym_cmp(const void *a, const void *b)
+{
+	const struct modsym *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->prio != y->prio)
+		return x->prio > y->prio ? -1 : 1;
+	if (x->end != y->end)
+		return x->end > y->end ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int symtab_add(struct symmod *m, size_t *cap, const char *name, const GElf_Sym *s, uint64_t addr)
+{
+	int type = GELF_ST_TYPE(s->st_info), bind = GELF_ST_BIND(s->st_info);
+
+	if (!name || !*name || (type != STT_FUNC && type != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF || !addr)
+		return 0;
+	if (m->nsyms == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct modsym *p = realloc(m->syms, ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		m->syms = p;
+		*cap = ncap;
+	}
+	m->syms[m->nsyms++] = (struct modsym){
+		.start = addr,
+		.end = addr + s->st_size,
+		.name = name,
+		/* exported names (libc's memcpy, not __GI_memcpy) first, then by binding */
+		.prio = (GELF_ST_VISIBILITY(s->st_other) == STV_DEFAULT ? 4 : 0) +
+			(bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0),
+	};
+	return 0;
+}
+
+/* Sorts, keeps one symbol per address (the preferred binding), gives size-0 symbols the room up
+ * to the next symbol. */
+static void symtab_finish(struct symmod *m)
+{
+	size_t out = 0;
+
+	if (!m->nsyms)
+		return;
+	qsort(m->syms, m->nsyms, sizeof(*m->syms), modsym_cmp);
+	for (size_t i = 0; i < m->nsyms; i++) {
+		if (out && m->syms[out - 1].start == m->syms[i].start)
+			continue;
+		m->syms[out++] = m->syms[i];
+	}
+	m->nsyms = out;
+	for (size_t i = 0; i < m->nsyms; i++) {
+		if (m->syms[i].end > m->syms[i].start)
+			continue;
+		m->syms[i].end = i + 1 < m->nsyms ? m->syms[i + 1].start : m->syms[i].start + 1;
+	}
+}
+
+/* Symbols of an in-memory image: .symtab if present, else .dynsym. */
+static int image_symtab(struct symmod *m)
+{
+	Elf_Scn *scn = NULL, *pick = NULL;
+	GElf_Shdr sh, pick_sh;
+	size_t cap = 0;
+	Elf_Data *data;
+
+	while ((scn = elf_nextscn(m->image_elf, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB || (sh.sh_type == SHT_DYNSYM && !pick)) {
+			pick = scn;
+			pick_sh = sh;
+		}
+	}
+	if (!pick || !pick_sh.sh_entsize || !(data = elf_getdata(pick, NULL)))
+		return 0;
+	for (size_t i = 1; i < pick_sh.sh_size / pick_sh.sh_entsize; i++) {
+		GElf_Sym s;
+		const char *name;
+		int err;
+
+		if (!gelf_getsym(data, (int)i, &s))
+			break;
+		name = elf_strptr(m->image_elf, pick_sh.sh_link, s.st_name);
+		err = symtab_add(m, &cap, name, &s, s.st_value);
+		if (err)
+			return err;
+	}
+	symtab_finish(m);
+	return 0;
+}
+
+static int dwfl_symtab(struct symmod *m)
+{
+	int n = dwfl_module_getsymtab(m->dmod);
+	size_t cap = 0;
+
+	for (int i = 1; i < n; i++) {
+		GElf_Sym s;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(m->dmod, i, &s, &addr, &shndx, NULL, NULL);
+		int err;
+
+		if (!name)
+			continue;
+		s.st_shndx = shndx == SHN_UNDEF ? SHN_UNDEF : 1;
+		err = symtab_add(m, &cap, name, &s, addr >= m->bias ? addr - m->bias : 0);
+		if (err)
+			return err;
+	}
+	symtab_finish(m);
+	return 0;
+}
+
+/* Bytes the loaded DWARF costs: uncompressed sizes of the debug sections. */
+static size_t dwarf_bytes(Dwarf *dw)
+{
+	Elf *elf = dw ? dwarf_getelf(dw) : NULL;
+	Elf_Scn *scn = NULL;
+	size_t total = 0, shstrndx;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name || strncmp(name, ".debug_", 7))
+			continue;
+		if (sh.sh_flags & SHF_COMPRESSED) {
+			GElf_Chdr ch;
+
+			if (gelf_getchdr(scn, &ch))
+				total += ch.ch_size;
+		} else {
+			total += sh.sh_size;
+		}
+	}
+	return total;
+}
+
+static void dwarf_flags(struct symmod *m)
+{
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie, subdie;
+	uint8_t unit_type;
+	Dwarf_Half version;
+	int n = 0;
+
+	if (!m->dwarf)
+		return;
+	while (dwarf_get_units(m->dwarf, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0) {
+		if (unit_type != DW_UT_compile)
+			continue;
+		m->has_functions = true;
+		m->has_inlines = true;
+		if (dwarf_hasattr(&cudie, DW_AT_stmt_list)) {
+			m->has_lines = m->has_filenames = true;
+			break;
+		}
+		if (++n > 64) /* a module with DWARF but no lines in 64 units has none worth claiming */
+			break;
+	}
+}
+
+int symmod__load(struct symmod *m)
+{
+	Dwarf_Addr dwbias = 0, bias = 0;
+	int err;
+
+	if (m->state)
+		return m->state < 0 ? m->state : 0;
+	if (m->image) {
+		err = image_symtab(m);
+		if (err)
+			goto fail;
+		m->has_functions = m->nsyms > 0;
+		m->bytes = m->nsyms * sizeof(*m->syms);
+	} else {
+		m->dwfl = dwfl_begin(&dwfl_callbacks);
+		if (!m->dwfl) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		dwfl_report_begin(m->dwfl);
+		/* base 0 relative to p_vaddr: module addresses are the file's own addresses (bias 0) */
+		m->dmod = dwfl_report_elf(m->dwfl, m->path, m->path, m->fd, 0, true);
+		if (!m->dmod) {
+			err = -ENOEXEC;
+			goto fail;
+		}
+		m->fd = -1; /* consumed by libdwfl */
+		dwfl_report_end(m->dwfl, NULL, NULL);
+		if (!dwfl_module_getelf(m->dmod, &bias)) {
+			err = -ENOEXEC;
+			goto fail;
+		}
+		m->bias = bias;
+		m->dwarf = dwfl_module_getdwarf(m->dmod, &dwbias);
+		m->dwbias = dwbias;
+		err = dwfl_symtab(m);
+		if (err)
+			goto fail;
+		m->has_functions = m->nsyms > 0;
+		dwarf_flags(m);
+		m->bytes = m->nsyms * sizeof(*m->syms) + dwarf_bytes(m->dwarf);
+	}
+	cache_bytes += m->bytes;
+	/* the module itself is referenced, so it is not a candidate for eviction here */
+	if (!cache_make_room(0)) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	m->state = 1;
+	return 0;
+fail:
+	log_debug("symbolize: cannot load \"%s\": %s", m->path, strerror(-err));
+	symmod_unload(m);
+	m->state = err;
+	return err;
+}
+
+void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filenames, bool *has_lines,
+		   bool *has_inlines)
+{
+	bool ok = m && m->state == 1;
+
+	*has_functions = ok && m->has_functions;
+	*has_filenames = ok && m->has_filenames;
+	*has_lines = ok && m->has_lines;
+	*has_inlines = ok && m->has_inlines;
+}
+
+static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo, uint64_t hi, uint64_t die)
+{
+	if (lo >= hi || lo == 0) /* lo 0: a function the linker discarded */
+		return 0;
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct modrange *p = realloc(*arr, ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = die };
+	return 0;
+}
+
+static int die_ranges_push(Dwarf_Die *die, struct modrange **arr, size_t *n, size_t *cap)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+	uint64_t dieoff = dwarf_dieoffset(die);
+	int err, count = 0;
+
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+		err = range_push(arr, n, cap, lo, hi, dieoff);
+		if (err)
+			return err;
+		if (++count > 4096)
+			break;
+	}
+	return 0;
+}
+
+/* Subprograms with code among the children of die, descending into scopes C++ nests them in. */
+static int index_scope(struct symmod *m, Dwarf_Die *die, int depth)
+{
+	Dwarf_Die child;
+	int err;
+
+	if (dwarf_child(die, &child) != 0)
+		return 0;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_subprogram:
+			err = die_ranges_push(&child, &m->funcs, &m->nfuncs, &m->funcs_cap);
+			if (err)
+				return err;
+			break;
+		case DW_TAG_namespace:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+		case DW_TAG_union_type:
+			if (depth < MAX_SCOPE_DEPTH) {
+				err = index_scope(m, &child, depth + 1);
+				if (err)
+					return err;
+			}
+			break;
+		default:
+			break;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct modrange *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1; /* the outer of two ranges first */
+	return x->die < y->die ? -1 : x->die > y->die;
+}
+
+static int build_index(struct symmod *m)
+{
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie, subdie;
+	uint8_t unit_type;
+	Dwarf_Half version;
+	size_t before = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus);
+	size_t after;
+	int err = 0;
+
+	if (m->indexed || !m->dwarf)
+		return 0;
+	while (dwarf_get_units(m->dwarf, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0) {
+		if (unit_type != DW_UT_compile)
+			continue;
+		err = die_ranges_push(&cudie, &m->cus, &m->ncus, &m->cus_cap);
+		if (!err)
+			err = index_scope(m, &cudie, 0);
+		if (err)
+			break;
+	}
+	if (m->funcs)
+		qsort(m->funcs, m->nfuncs, sizeof(*m->funcs), range_cmp);
+	if (m->cus)
+		qsort(m->cus, m->ncus, sizeof(*m->cus), range_cmp);
+	after = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus);
+	m->bytes += after - before;
+	cache_bytes += after - before;
+	m->indexed = true;
+	return err;
+}
+
+/* The range containing a, or NULL. Ranges are sorted by start; a few may nest. */
+static const struct modrange *range_find(const struct modrange *r, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+
+	if (!n || a < r[0].lo)
+		return NULL;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r[mid].lo <= a)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i <= lo && i < BACKSCAN; i++)
+		if (a < r[lo - i].hi)
+			return &r[lo - i];
+	return NULL;
+}
+
+static struct modsym *sym_find(struct symmod *m, uint64_t a)
+{
+	size_t lo = 0, hi = m->nsyms;
+
+	if (!m->nsyms || a < m->syms[0].start)
+		return NULL;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->syms[mid].start <= a)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i <= lo && i < BACKSCAN; i++)
+		if (a < m->syms[lo - i].end)
+			return &m->syms[lo - i];
+	return NULL;
+}
+
+static const char *sym_name(struct modsym *s)
+{
+	if (!s->demangle_tried) {
+		s->demangle_tried = true;
+		s->demangled = demangle(s->name);
+	}
+	return s->demangled ? s->demangled : s->name;
+}
+
+/* A string derived from key (a demangled linkage name, an absolute source path), cached by
+ * key's pointer, which is stable while the Dwarf lives: .debug_str, libdw's file tables. make()
+ * returns a malloc'd string or NULL when key itself is the answer. */
+static const char *derived(struct symmod *m, const char *key, char *(*make)(const char *key, const void *arg),
+			   const void *arg)
+{
+	size_t h, mask;
+	char *v;
+
+	if (m->dm_n * 2 >= m->dm_cap) {
+		size_t ncap = m->dm_cap ? m->dm_cap * 2 : 1024;
+		struct dmentry *t;
+
+		if (m->dm_n >= DEMANGLE_CACHE_MAX)
+			goto lookup_only;
+		t = calloc(ncap, sizeof(*t));
+		if (!t)
+			goto lookup_only;
+		for (size_t i = 0; i < m->dm_cap; i++) {
+			if (!m->dm[i].key)
+				continue;
+			h = ((uintptr_t)m->dm[i].key >> 3) * 0x9e3779b97f4a7c15ull;
+			for (h &= ncap - 1; t[h].key; h = (h + 1) & (ncap - 1))
+				;
+			t[h] = m->dm[i];
+		}
+		free(m->dm);
+		m->bytes += (ncap - m->dm_cap) * sizeof(*t);
+		cache_bytes += (ncap - m->dm_cap) * sizeof(*t);
+		m->dm = t;
+		m->dm_cap = ncap;
+	}
+lookup_only:
+	if (!m->dm_cap)
+		return key;
+	mask = m->dm_cap - 1;
+	h = (((uintptr_t)key >> 3) * 0x9e3779b97f4a7c15ull) & mask;
+	for (; m->dm[h].key; h = (h + 1) & mask)
+		if (m->dm[h].key == key)
+			return m->dm[h].value ? m->dm[h].value : key;
+	if (m->dm_n * 2 >= m->dm_cap)
+		return key; /* full (bound reached): answer with the mangled name */
+	v = make(key, arg);
+	m->dm[h].key = key;
+	m->dm[h].value = v;
+	m->dm_n++;
+	if (v) {
+		m->bytes += strlen(v) + 1;
+		cache_bytes += strlen(v) + 1;
+	}
+	return v ? v : key;
+}
+
+static char *make_demangled(const char *key, const void *arg)
+{
+	return demangle(key);
+}
+
+static const char *dm_lookup(struct symmod *m, const char *key)
+{
+	if (strncmp(key, "_Z", 2) && strncmp(key, "__Z", 3) && strncmp(key, "_R", 2))
+		return key;
+	return derived(m, key, make_demangled, NULL);
+}
+
+/* DWARF 5 file names may be relative to the unit's compilation directory: join them, as
+ * addr2line does, so that the path means something outside the build tree. */
+static char *make_abs_path(const char *file, const void *arg)
+{
+	Dwarf_Attribute a;
+	const char *dir;
+	char *r;
+
+	dir = dwarf_formstring(dwarf_attr((Dwarf_Die *)arg, DW_AT_comp_dir, &a));
+	if (!dir || !*dir || asprintf(&r, "%s/%s", dir, file) < 0)
+		return NULL;
+	return r;
+}
+
+static const char *abs_path(struct symmod *m, Dwarf_Die *cudie, const char *file)
+{
+	if (!file || file[0] == '/')
+		return file;
+	return derived(m, file, make_abs_path, cudie);
+}
+
+static const char *die_string(Dwarf_Die *die, int at)
+{
+	Dwarf_Attribute a;
+
+	return dwarf_attr_integrate(die, at, &a) ? dwarf_formstring(&a) : NULL;
+}
+
+static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
+{
+	const char *linkage = die_string(die, DW_AT_linkage_name);
+
+	if (!linkage)
+		linkage = die_string(die, DW_AT_MIPS_linkage_name);
+	if (linkage) {
+		f->system_name = linkage;
+		f->name = dm_lookup(m, linkage);
+	} else {
+		f->name = f->system_name = die_string(die, DW_AT_name);
+	}
+	if (dwarf_decl_line(die, &f->start_line) != 0)
+		f->start_line = 0;
+}
+
+static bool has_pc_attrs(Dwarf_Die *die)
+{
+	return dwarf_hasattr(die, DW_AT_low_pc) || dwarf_hasattr(die, DW_AT_ranges);
+}
+
+/* Appends to chain the inlined subroutines containing a below die, outermost first. */
+static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n, int max, int depth)
+{
+	Dwarf_Die child;
+
+	if (depth >= MAX_INLINE_DEPTH || dwarf_child(die, &child) != 0)
+		return n;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			if (dwarf_haspc(&child, a) == 1) {
+				if (n < max)
+					chain[n++] = child;
+				return inline_descend(&child, a, chain, n, max, depth + 1);
+			}
+		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
+			/* blocks without addresses of their own may still hold inlined code */
+			if (!has_pc_attrs(&child) || dwarf_haspc(&child, a) == 1) {
+				int n2 = inline_descend(&child, a, chain, n, max, depth + 1);
+
+				if (n2 != n || has_pc_attrs(&child))
+					return n2;
+			}
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return n;
+}
+
+static const char *call_file(struct symmod *m, Dwarf_Die *cudie, Dwarf_Die *inl, int *ret_line)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word idx, line;
+	Dwarf_Files *files;
+	size_t nfiles;
+
+	*ret_line = 0;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &a), &line) == 0)
+		*ret_line = (int)line;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &a), &idx) != 0)
+		return NULL;
+	if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || idx >= nfiles)
+		return NULL;
+	return abs_path(m, cudie, dwarf_filesrc(files, idx, NULL, NULL));
+}
+
+static void line_at(struct symmod *m, Dwarf_Die *cudie, Dwarf_Addr a, struct sym_frame *f)
+{
+	Dwarf_Line *line = dwarf_getsrc_die(cudie, a);
+	int lineno = 0;
+
+	if (!line)
+		return;
+	f->file = abs_path(m, cudie, dwarf_linesrc(line, NULL, NULL));
+	if (dwarf_lineno(line, &lineno) == 0)
+		f->line = lineno;
+}
+
+int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, int max)
+{
+	Dwarf_Die chain[MAX_INLINE_DEPTH], cudie, *cu = NULL;
+	const struct modrange *fr = NULL, *cr = NULL;
+	struct modsym *s;
+	Dwarf_Addr a;
+	int err, n = 0;
+
+	if (max <= 0)
+		return 0;
+	err = symmod__load(m);
+	if (err)
+		return err;
+	if (m->dwarf && !m->indexed) {
+		/* nothing of this module has been handed out yet: it can still be dropped */
+		err = build_index(m);
+		if (!err && !cache_make_room(0))
+			err = -ENOMEM;
+		if (err) {
+			symmod_unload(m);
+			m->state = err;
+			return err;
+		}
+	}
+	s = sym_find(m, vaddr);
+	a = vaddr + m->bias - m->dwbias;
+	if (m->dwarf) {
+		fr = range_find(m->funcs, m->nfuncs, a);
+		if (fr && dwarf_offdie(m->dwarf, fr->die, &chain[0]) && dwarf_diecu(&chain[0], &cudie, NULL, NULL)) {
+			cu = &cudie;
+			n = inline_descend(&chain[0], a, chain, 1, MAX_INLINE_DEPTH, 0);
+		} else {
+			fr = NULL;
+			cr = range_find(m->cus, m->ncus, a);
+			if (cr && dwarf_offdie(m->dwarf, cr->die, &cudie))
+				cu = &cudie;
+		}
+	}
+	if (n == 0) {
+		/* no DWARF function: the symbol table names it, the CU's line table (if any) places it */
+		if (!s)
+			return 0;
+		memset(&frames[0], 0, sizeof(frames[0]));
+		frames[0].system_name = s->name;
+		frames[0].name = sym_name(s);
+		frames[0].func_start = s->start;
+		if (cu)
+			line_at(m, cu, a, &frames[0]);
+		return 1;
+	}
+	/* chain[0] is the subprogram, chain[n-1] the innermost inlined call; emit callee first.
+	 * Past max frames, middle callers are left out: the innermost ones say where the time
+	 * went, the outermost (the real function) links the location to its caller's. */
+	for (int k = 0; k < n && k < max; k++) {
+		int i = (k == max - 1) ? 0 : n - 1 - k;
+		struct sym_frame *f = &frames[k];
+		Dwarf_Addr entry = 0;
+
+		memset(f, 0, sizeof(*f));
+		die_names(m, &chain[i], f);
+		if (i == 0) {
+			/* the subprogram: its ELF symbol gives the raw name of clones (foo.part.0) */
+			if (s && !die_string(&chain[0], DW_AT_linkage_name) && s->start <= vaddr && vaddr < s->end)
+				f->system_name = s->name;
+			if (!f->name)
+				f->name = s ? sym_name(s) : NULL;
+			if (!f->system_name)
+				f->system_name = s ? s->name : f->name;
+		}
+		if (dwarf_entrypc(&chain[i], &entry) != 0)
+			entry = i == 0 ? fr->lo : 0;
+		if (entry)
+			f->func_start = entry - m->bias + m->dwbias;
+		if (i == n - 1)
+			line_at(m, cu, a, f);
+		else
+			f->file = call_file(m, cu, &chain[i + 1], &f->line);
+	}
+	return n < max ? n : max;
+}

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: MIT
+# Symbolization test programs (owned by the symbolizer): C with and without frame pointers, C++,
+# Rust (skipped when rustc is absent: the unit test then says so), a stripped binary with a
+# .gnu_debuglink debug file, a static binary.
+SYM_T := $(O)/tests/targets/sym
+CXX ?= g++
+RUSTC ?= rustc
+SYM_CFLAGS := -O2 -g -Wall
+
+SYM_BINS := $(SYM_T)/sym_c_fp $(SYM_T)/sym_c_nofp $(SYM_T)/sym_cpp $(SYM_T)/sym_c_stripped \
+	$(SYM_T)/sym_c_static
+ifneq ($(shell command -v $(RUSTC) 2>/dev/null),)
+SYM_BINS += $(SYM_T)/sym_rust
+endif
+EXTRA_TEST_BINS += $(SYM_BINS)
+
+$(SYM_T)/sym_c_fp: tests/targets/sym/sym_c.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SYM_CFLAGS) -fno-omit-frame-pointer -o $@ $<
+
+$(SYM_T)/sym_c_nofp: tests/targets/sym/sym_c.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SYM_CFLAGS) -fomit-frame-pointer -o $@ $<
+
+$(SYM_T)/sym_c_static: tests/targets/sym/sym_c.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SYM_CFLAGS) -static -o $@ $<
+
+# Debug info and every symbol moved to sym_c_stripped.debug, found through .gnu_debuglink.
+$(SYM_T)/sym_c_stripped: $(SYM_T)/sym_c_nofp
+	$(call msg,STRIP,$@)
+	$(Q)objcopy --only-keep-debug $< $@.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
+
+$(SYM_T)/sym_cpp: tests/targets/sym/sym_cpp.cpp
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(SYM_CFLAGS) -o $@ $<
+
+$(SYM_T)/sym_rust: tests/targets/sym/sym_rust.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(RUSTC) -g -C opt-level=2 --edition 2021 -o $@ $<
