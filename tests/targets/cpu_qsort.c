@@ -2,7 +2,8 @@
 /* CPU profile target: spends 75% of its CPU in hot_a and 25% in hot_b, both called from a qsort
  * comparator (so every stack goes through libc's msort, which has no frame pointers).
  * Chain: hot_a|hot_b <- compare <- msort_with_tmp... <- qsort_r <- sort_round <- main.
- * Usage: cpu_qsort [SECONDS]  (default 60; prints "ready" once running). */
+ * Usage: cpu_qsort [SECONDS [ROUNDS]]  (default 60 s; prints "ready" once running). With ROUNDS,
+ * sleeps 1 s, does exactly that many sorts and prints "elapsed <s> cpu <s>" (for overhead benchmarks). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -54,12 +55,25 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	double seconds = argc > 1 ? atof(argv[1]) : 60, end = now() + seconds;
+	double seconds = argc > 1 ? atof(argv[1]) : 60, start = now(), end = start + seconds;
+	long rounds = argc > 2 ? atol(argv[2]) : 0;
 	static int v[N];
 	unsigned seed = 1;
+	struct timespec cpu;
 
 	printf("ready\n");
 	fflush(stdout);
+	if (rounds > 0) {
+		struct timespec pause = { 1, 0 };
+
+		nanosleep(&pause, NULL); /* time for a profiler to attach before the measured work */
+		start = now();
+		for (long i = 0; i < rounds; i++)
+			sort_round(v, seed++);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+		printf("elapsed %.4f cpu %.4f\n", now() - start, cpu.tv_sec + cpu.tv_nsec / 1e9);
+		return v[0] == 42;
+	}
 	while (now() < end)
 		sort_round(v, seed++);
 	return v[0] == 42;
