@@ -34,6 +34,7 @@ struct func_rec {
 struct line_rec {
 	uint32_t func; /* 0-based index into funcs */
 	int64_t line;
+	uint64_t func_start; /* for the debug=1 text's "+0x..." */
 };
 
 struct loc_rec {
@@ -283,7 +284,8 @@ static int loc_build(struct builder *b, struct loc_rec *loc)
 		err = grow((void **)&b->lines, &b->alines, b->nlines, sizeof(*b->lines));
 		if (err)
 			return err;
-		b->lines[b->nlines++] = (struct line_rec){ .func = (uint32_t)fi, .line = f->line > 0 ? f->line : 0 };
+		b->lines[b->nlines++] = (struct line_rec){ .func = (uint32_t)fi, .line = f->line > 0 ? f->line : 0,
+							   .func_start = f->func_start };
 		loc->nlines++;
 	}
 	if (loc->mapping) {
@@ -913,8 +915,9 @@ static struct text_line *text_line_add(struct text_line *lines, int *n, uint64_t
 }
 
 /* The "#" lines of one stack: each pc at pc - 1, inlined frames expanded callee first; an
- * unknown function prints the address alone. */
-static int write_frames(const struct profd_sample *s, struct symbolizer *sym, struct buf *out)
+ * unknown function prints the address alone. Symbolization goes through the builder's location
+ * table, so each distinct pc is looked up once per profile however many stacks share it. */
+static int write_frames(const struct profd_sample *s, struct builder *b, struct buf *out)
 {
 	struct text_line *lines;
 	size_t widths[4] = { 0 };
@@ -925,39 +928,34 @@ static int write_frames(const struct profd_sample *s, struct symbolizer *sym, st
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->nframes; i++) {
 		uint64_t addr = s->pcs[i] ? s->pcs[i] - 1 : 0;
-		struct sym_result res;
-		int nf = 0, added = 0;
+		int64_t id = loc_intern(b, s->pcs[i]);
+		const struct loc_rec *loc;
+		uint32_t nl;
 
-		if (sym && s->pcs[i]) {
-			res.nframes = 0;
-			err = symbolizer__lookup(sym, addr, &res);
-			if (err == -ENOMEM)
-				goto cleanup;
-			nf = err ? 0 : res.nframes;
-			err = 0;
+		if (id < 0) {
+			err = (int)id;
+			goto cleanup;
 		}
-		nf = nf < PPROF_MAX_TEXT_FRAMES ? nf : PPROF_MAX_TEXT_FRAMES;
-		for (int f = 0; f < nf; f++) {
-			const struct sym_frame *fr = &res.frames[f];
-			const char *name = fr->name ? fr->name : fr->system_name;
-			struct text_line *tl;
+		loc = &b->locs[id - 1];
+		nl = loc->nlines < PPROF_MAX_TEXT_FRAMES ? loc->nlines : PPROF_MAX_TEXT_FRAMES;
+		for (uint32_t k = 0; k < nl; k++) {
+			const struct line_rec *lr = &b->lines[loc->first_line + k];
+			const struct func_rec *fr = &b->funcs[lr->func];
+			struct text_line *tl = text_line_add(lines, &n, addr);
 
-			if (!name)
-				break;
-			tl = text_line_add(lines, &n, addr);
-			tl->cells[2].s = name;
-			if (fr->func_start && fr->func_start <= addr)
+			tl->cells[2].s = b->strs[fr->name];
+			if (lr->func_start && lr->func_start <= addr)
 				snprintf(tl->cells[2].suffix, sizeof(tl->cells[2].suffix), "+0x%llx",
-					 (unsigned long long)(addr - fr->func_start));
+					 (unsigned long long)(addr - lr->func_start));
 			tl->ncells = 2;
-			if (fr->file) { /* "#\taddr\tfunc+off\tfile:line" */
-				tl->cells[3].s = fr->file;
-				snprintf(tl->cells[3].suffix, sizeof(tl->cells[3].suffix), ":%d", fr->line);
+			if (fr->filename) { /* "#\taddr\tfunc+off\tfile:line" */
+				tl->cells[3].s = b->strs[fr->filename];
+				snprintf(tl->cells[3].suffix, sizeof(tl->cells[3].suffix), ":%lld",
+					 (long long)lr->line);
 				tl->ncells = 3;
 			}
-			added++;
 		}
-		if (!added)
+		if (!nl)
 			text_line_add(lines, &n, addr);
 	}
 	if (s->nframes == 0) /* Go 1.19 prints an empty stack as "#\t0x0" */
@@ -972,6 +970,7 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 			   struct buf *out)
 {
 	struct text_record *recs = NULL;
+	struct builder b = { .sym = sym };
 	struct buf keys;
 	int64_t total = 0, frames;
 	size_t out_len = out ? out->len : 0;
@@ -986,6 +985,13 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 	recs = calloc_n(set->nsamples, sizeof(*recs));
 	if (!recs)
 		return -ENOMEM;
+	err = grow((void **)&b.strs, &b.astrs, 0, sizeof(*b.strs));
+	if (err)
+		goto cleanup;
+	b.strs[b.nstrs++] = "";
+	err = builder_load_mappings(&b);
+	if (err)
+		goto cleanup;
 	for (size_t i = 0; i < set->nsamples; i++) {
 		recs[i].count = set->samples[i].values[0];
 		recs[i].sample = i;
@@ -1001,7 +1007,7 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 		goto cleanup;
 	for (size_t i = 0; i < set->nsamples; i++) {
 		if ((err = buf_printf(out, "%lld %s\n", (long long)recs[i].count, keys.data + recs[i].key_off)) ||
-		    (err = write_frames(&set->samples[recs[i].sample], sym, out)) ||
+		    (err = write_frames(&set->samples[recs[i].sample], &b, out)) ||
 		    (err = buf_putc(out, '\n')))
 			goto cleanup;
 	}
@@ -1011,6 +1017,7 @@ cleanup:
 		out->data[out_len] = '\0';
 	}
 	buf_free(&keys);
+	builder_release(&b);
 	free(recs);
 	return err;
 }
