@@ -78,7 +78,7 @@ TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
 # Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants...).
 EXTRA_TEST_BINS :=
 
-.PHONY: all test unit-tests test-bins install uninstall clean deps deps-bench bench check-deps
+.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo
 all: $(O)/profd
 
 -include $(sort $(wildcard tests/*/*.mk))
@@ -145,6 +145,10 @@ test-bins: $(O)/profd $(UNIT_BINS) $(FUZZ_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS
 # The one test command: unit tests, fuzz corpus replay, integration tests against real targets.
 test: test-bins
 	$(Q)O=$(O) tests/run
+
+# Runs profd against the built-in demo target and shows what it serves.
+demo: $(O)/profd $(O)/tests/targets/demo_target
+	$(Q)O=$(O) cli/demo.sh
 
 bench: test-bins
 	$(Q)O=$(O) tests/bench/run

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# profd's demo: starts the built-in demo target (a small threaded "service" that allocates,
+# leaks a little, sorts through libc and blocks), attaches profd to it, and shows what profd
+# serves: the index, a thread dump, the live heap, allocations and a CPU profile.
+# Run as root (make demo). DEMO_KEEP=1 leaves both running and prints how to stop them.
+set -u
+cd "$(dirname "$0")/.."
+O="${O:-build}"
+PROFD="$O/profd"
+TARGET="$O/tests/targets/demo_target"
+tmp=$(mktemp -d /tmp/profd-demo.XXXXXX)
+export PPROF_TMPDIR="$tmp/pprof"
+
+for f in "$PROFD" "$TARGET"; do
+	[ -x "$f" ] || { echo "demo: $f is not built; run: make demo" >&2; exit 1; }
+done
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: profd needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo" >&2
+	exit 1
+fi
+
+"$TARGET" >"$tmp/target.log" 2>&1 &
+tpid=$!
+"$PROFD" --pid "$tpid" --addr 127.0.0.1:0 --ready-file "$tmp/addr" >/dev/null 2>"$tmp/profd.log" &
+ppid=$!
+stop() {
+	if [ "${DEMO_KEEP:-0}" = 1 ]; then
+		echo
+		echo "Left running: demo target pid $tpid, profd pid $ppid at http://$addr/debug/pprof/"
+		echo "Stop them with: kill $ppid $tpid"
+		return
+	fi
+	kill "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
+	kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap stop EXIT
+
+for _ in $(seq 100); do
+	[ -s "$tmp/addr" ] && break
+	kill -0 "$ppid" 2>/dev/null || { cat "$tmp/profd.log" >&2; exit 1; }
+	sleep 0.1
+done
+addr=$(cat "$tmp/addr")
+base="http://$addr/debug/pprof"
+section() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+
+echo "demo target: pid $tpid; profd serves $base/"
+sed -n 's/^profd: [^ ]* //p' "$tmp/profd.log"
+sleep 3 # let the target allocate and run for a moment
+
+section "What profd serves for this process (the index, as text)" "curl -s $base/"
+curl -s "$base/" | sed -e 's/<[^>]*>//g' -e '/^[[:space:]]*$/d' | sed -n '/profd:/,/Profile Descriptions/p' | grep -v 'Profile Descriptions'
+
+section "Every thread's stack, Go goroutine-dump style (first 45 lines)" "curl -s '$base/goroutine?debug=2'"
+curl -s "$base/goroutine?debug=2" | head -n 45
+
+if curl -s -o /dev/null -w '%{http_code}' "$base/heap?debug=1" | grep -q 200; then
+	section "Live heap by allocation site: the leak is cache_session" "go tool pprof -top -inuse_space $base/heap"
+	go tool pprof -top -inuse_space "$base/heap" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+	section "Cumulative allocations: the churn is handle_request" "go tool pprof -top -sample_index=alloc_space $base/allocs"
+	go tool pprof -top -sample_index=alloc_space "$base/allocs" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+else
+	echo; echo "(heap profiles are unavailable here; see $tmp/profd.log)"
+fi
+if curl -s -o /dev/null -w '%{http_code}' "$base/profile?seconds=1&debug=1" | grep -q 200; then
+	section "CPU profile for 3 seconds" "go tool pprof -top '$base/profile?seconds=3'"
+	go tool pprof -top "$base/profile?seconds=3" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+fi
+echo
+echo "Try it on your own process: sudo $PROFD --pid PID   (then open http://127.0.0.1:6060/debug/pprof/)"
