@@ -2,7 +2,8 @@
 /* The pprof builder: a sample set + a symbolizer -> gzip(profile.proto), and the debug=1 text of
  * count profiles. Strings, functions, locations and mappings are interned in small open-addressing
  * tables while the samples are walked, then laid out as protobuf-c messages in a few arrays and
- * packed once. Every input dimension is bounded (-E2BIG). Not thread-safe; one call, one builder. */
+ * packed once. Every input dimension is bounded (-E2BIG); errors: -EINVAL (malformed set), -ENOMEM,
+ * -ENOSPC (output cap). Reentrant: each call owns its builder; the set must not change meanwhile. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
