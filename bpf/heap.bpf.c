@@ -277,12 +277,16 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	if ((kind == PROFD_HEAP_REALLOC || kind == PROFD_HEAP_REALLOCARRAY) && !ptr &&
 	    (cookie & PROFD_HEAP_COOKIE_TAIL))
 		return false;
-	/* any allocation function may call another one (posix_memalign -> malloc) */
-	t->outer_sp = sp;
-	t->outer_armed = 0;
-	if (!exact) {
-		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
-		t->outer_ret = ret;
+	/* calloc, realloc, memalign, ... may call another probed function (glibc's
+	 * posix_memalign(p, 16, n) calls malloc); malloc-like ones do not, which keeps the
+	 * hottest path free of user memory reads */
+	if (kind != PROFD_HEAP_MALLOC) {
+		t->outer_sp = sp;
+		t->outer_armed = 0;
+		if (!exact) {
+			bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+			t->outer_ret = ret;
+		}
 	}
 	/* realloc moves or frees the old block: it is no longer live at its old address */
 	if (ptr && track_live)
@@ -320,7 +324,8 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	t->pend_sp = sp;
 	t->pend_kind = kind;
 	t->pend_memptr = kind == PROFD_HEAP_POSIX_MEMALIGN ? PT_REGS_PARM1(ctx) : 0;
-	t->outer_armed = 1;
+	if (kind != PROFD_HEAP_MALLOC)
+		t->outer_armed = 1;
 	return true;
 }
 

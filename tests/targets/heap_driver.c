@@ -64,9 +64,13 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "--usr1") == 0 || strcmp(a, "--no-session") == 0) {
-			if (strcmp(a, "--usr1") == 0)
-				usr1 = true;
+		if (strcmp(a, "--usr1") == 0) {
+			usr1 = true;
+			continue;
+		}
+		if (strcmp(a, "--no-session") == 0 || strcmp(a, "--noop") == 0) {
+			if (strcmp(a, "--noop") == 0)
+				cfg.noop = true; /* benchmark trap floor */
 			else
 				cfg.no_session = true;
 			continue;
@@ -168,5 +172,15 @@ int main(int argc, char **argv)
 	heap_source__free(h);
 	symbolizer__free(sym);
 	unwinder__free(uw);
+	{
+		char line[256];
+		FILE *f = fopen("/proc/self/status", "r");
+
+		while (f && fgets(line, sizeof(line), f))
+			if (strncmp(line, "VmHWM:", 6) == 0)
+				printf("peak_rss %s", line + 6);
+		if (f)
+			fclose(f);
+	}
 	return r ? 1 : 0;
 }
