@@ -109,9 +109,8 @@ int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len)
 			 CPU_HZ_MIN, CPU_HZ_MAX, cfg->hz);
 		return -EINVAL;
 	}
-	if (cfg->stack_bytes < CPU_STACK_BYTES_MIN || cfg->stack_bytes > CPU_STACK_BYTES_MAX ||
-	    cfg->stack_bytes % 8) {
-		snprintf(errmsg, len, "--stack-bytes must be a multiple of 8 between %d and %d (got %u)",
+	if (cfg->stack_bytes < CPU_STACK_BYTES_MIN || cfg->stack_bytes > CPU_STACK_BYTES_MAX) {
+		snprintf(errmsg, len, "--cpu-stack-bytes must be between %d and %d bytes (got %u)",
 			 CPU_STACK_BYTES_MIN, CPU_STACK_BYTES_MAX, cfg->stack_bytes);
 		return -EINVAL;
 	}
@@ -536,7 +535,7 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 				    (double)w->samples, detail);
 		if (w->why[UNWIND_STOP_WINDOW])
 			sample_set__comment(set, "%" PRIu64 " stacks were deeper than the %u bytes copied per "
-					    "sample: raise --stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
+					    "sample: raise --cpu-stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
 					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
 	}
 	if (w->short_stack)

@@ -34,7 +34,7 @@ struct profd_route;
 
 struct cpu_config {
 	int hz;               /* samples per second per CPU-busy thread (--cpu-hz) */
-	unsigned stack_bytes; /* user stack bytes copied per sample (--stack-bytes) */
+	unsigned stack_bytes; /* user stack bytes copied per sample (--cpu-stack-bytes) */
 	int max_seconds;      /* longest profile?seconds= accepted (--max-seconds) */
 };
 

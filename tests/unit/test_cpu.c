@@ -294,9 +294,10 @@ static void test_config(void **state)
 		{ 0, 16384, 300, -EINVAL, "--cpu-hz" },
 		{ 1001, 16384, 300, -EINVAL, "--cpu-hz must be between 1 and 1000" },
 		{ -5, 16384, 300, -EINVAL, "--cpu-hz" },
-		{ 100, 1000, 300, -EINVAL, "--stack-bytes" },
-		{ 100, 32776, 300, -EINVAL, "--stack-bytes" },
-		{ 100, 4100, 300, -EINVAL, "multiple of 8" },
+		{ 100, 1000, 300, -EINVAL, "--cpu-stack-bytes" },
+		{ 100, 32776, 300, -EINVAL, "--cpu-stack-bytes" },
+		{ 100, 4100, 300, 0, "" },
+		{ 100, 1023, 300, -EINVAL, "--cpu-stack-bytes must be between 1024 and 32768" },
 		{ 100, 16384, 0, -EINVAL, "--max-seconds" },
 		{ 100, 16384, 86401, -EINVAL, "--max-seconds" },
 	};
