@@ -64,6 +64,11 @@ start=$(date +%s%N)
 took_ms=$((($(date +%s%N) - start) / 1000000))
 [ $took_ms -lt 2000 ] || fail "request with 200 idle connections took ${took_ms} ms"
 
+# --- request bodies are capped (4 MiB): a larger POST gets 413, and profd goes on serving
+head -c $((5 << 20)) /dev/zero | tr '\0' '1' >"$TMP/big"
+[ "$(http POST /debug/pprof/symbol --data-binary @"$TMP/big")" = 413 ] || fail "a 5 MiB body was not refused with 413"
+[ "$(http GET /debug/pprof/cmdline)" = 200 ] || fail "profd stopped serving after a large body"
+
 # --- idle connections are closed by the header timeout (about 10 s)
 exec {slow}<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET /debug/pprof/cmdline HTTP/1.1\r\n' >&$slow   # never finishes its headers
@@ -71,6 +76,25 @@ if ! timeout 25 cat <&$slow >/dev/null; then
 	fail "an idle connection was not closed within 25 s"
 fi
 for fd in "${fds[@]}"; do exec {fd}>&-; done
+
+# --- the connection cap holds: with --max-connections 4 and 4 idle clients, a fifth is not
+# served until one goes away; then profd serves again
+"$PROFD" --pid "$TARGET_PID" --addr 127.0.0.1:0 --max-connections 4 --ready-file "$TMP/cap" >/dev/null 2>&1 &
+cap=$!
+track $cap
+wait_for 10 test -s "$TMP/cap" || fail "profd with --max-connections 4 did not start"
+cport=$(sed 's/.*://' "$TMP/cap")
+capfds=()
+for i in 1 2 3 4; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$cport"
+	capfds+=("$fd")
+done
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$cport/debug/pprof/cmdline")
+[ "$code" != 200 ] || fail "a fifth connection was served beyond --max-connections 4"
+for fd in "${capfds[@]}"; do exec {fd}>&-; done
+wait_for 5 curl -sf "http://127.0.0.1:$cport/debug/pprof/cmdline" || fail "profd did not serve again after idle clients left"
+kill -TERM $cap
 
 # --- SIGTERM: clean exit 0 within 5 s, ready file removed
 kill -TERM "$PROFD_PID"
