@@ -124,6 +124,8 @@ static void test_already_traced(void **state)
 	assert_int_equal(pipe(ready), 0);
 	tracer_pid = fork();
 	assert_true(tracer_pid >= 0);
+	if (tracer_pid > 0)
+		tt_track(tracer_pid);
 	if (tracer_pid == 0) {
 		if (ptrace(PTRACE_SEIZE, victim, NULL, NULL) < 0)
 			_exit(1);
@@ -141,6 +143,7 @@ static void test_already_traced(void **state)
 	thread_capture_release(&c);
 	kill(tracer_pid, SIGKILL);
 	waitpid(tracer_pid, NULL, 0);
+	tt_untrack(tracer_pid);
 	assert_int_equal(ptrace_capture_thread(t.pid, victim, 4096, &c, &tracer), 0);
 	thread_capture_release(&c);
 	close(ready[0]);
@@ -165,6 +168,8 @@ static void test_zombie_leader(void **state)
 	(void)state;
 	child = fork();
 	assert_true(child >= 0);
+	if (child > 0)
+		tt_track(child);
 	if (child == 0) {
 		pthread_t th;
 
@@ -184,6 +189,7 @@ static void test_zombie_leader(void **state)
 		}
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
+	tt_untrack(child);
 }
 
 struct signaller {
@@ -342,6 +348,8 @@ static void test_sigkill_of_capturer(void **state)
 		int left = -1;
 
 		assert_true(capturer >= 0);
+		if (capturer > 0)
+			tt_track(capturer);
 		if (capturer == 0) {
 			int ok;
 
@@ -351,6 +359,7 @@ static void test_sigkill_of_capturer(void **state)
 		tt_sleep_ms(30 + round * 7);
 		kill(capturer, SIGKILL);
 		waitpid(capturer, NULL, 0);
+		tt_untrack(capturer);
 		for (int i = 0; i < 200; i++) {
 			left = tt_count_traced(t.pid);
 			if (left == 0)

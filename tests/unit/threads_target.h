@@ -23,6 +23,48 @@ struct tt_target {
 	FILE *out; /* its answers */
 };
 
+/* Every process a test starts, so that a failed assertion (which longjmps past the test's own
+ * cleanup) leaves nothing running: tt_kill_all() runs at exit. */
+static pid_t tt_children[256];
+static pid_t tt_owner; /* forked children inherit the atexit handler: only the owner kills */
+
+static void tt_kill_all(void)
+{
+	if (getpid() != tt_owner)
+		return;
+	for (int i = 0; i < 256; i++) {
+		if (tt_children[i] > 0) {
+			kill(tt_children[i], SIGKILL);
+			waitpid(tt_children[i], NULL, 0);
+			tt_children[i] = 0;
+		}
+	}
+}
+
+static void tt_track(pid_t pid)
+{
+	static bool registered;
+
+	if (!registered) {
+		tt_owner = getpid();
+		atexit(tt_kill_all);
+		registered = true;
+	}
+	for (int i = 0; i < 256; i++) {
+		if (tt_children[i] <= 0) {
+			tt_children[i] = pid;
+			return;
+		}
+	}
+}
+
+static void tt_untrack(pid_t pid)
+{
+	for (int i = 0; i < 256; i++)
+		if (tt_children[i] == pid)
+			tt_children[i] = 0;
+}
+
 static const char *tt_build_dir(void)
 {
 	const char *o = getenv("O");
@@ -53,6 +95,7 @@ static int tt_start(struct tt_target *t, const char *const *args)
 		execv(path, (char *const *)argv);
 		_exit(127);
 	}
+	tt_track(t->pid);
 	close(to_child[0]);
 	close(from_child[1]);
 	t->in = fdopen(to_child[1], "w");
@@ -88,6 +131,7 @@ static void tt_stop(struct tt_target *t)
 	if (t->pid > 0) {
 		kill(t->pid, SIGKILL);
 		waitpid(t->pid, NULL, 0);
+		tt_untrack(t->pid);
 		t->pid = 0;
 	}
 	if (t->in)
