@@ -416,6 +416,7 @@ static const char *plt_target_name(struct elfobj *o, uint64_t vaddr)
 struct fwd_ctx {
 	struct elfobj *o;
 	uint64_t base;       /* vaddr of body[0] */
+	bool is_free;        /* looking for a free-like target (else an allocation function) */
 	bool forwards;
 };
 
@@ -427,9 +428,14 @@ static void check_fwd(void *ctx, size_t at, int64_t target, bool is_call)
 
 	if (is_call || c->forwards)
 		return;
+	/* frees: only a pure alias (operator delete = jmp free) counts; a fast path before the
+	 * jump would otherwise go unseen */
+	if (c->is_free && at > 4)
+		return;
 	/* direct tail jump to another allocation function of the same object */
 	for (size_t w = 0; w < NWANTS; w++) {
-		if (c->o->found[w].ok && WANTS[w].kind != PROFD_HEAP_FREE && c->o->found[w].sym.st_value == t &&
+		if (c->o->found[w].ok && (WANTS[w].kind == PROFD_HEAP_FREE) == c->is_free &&
+		    c->o->found[w].sym.st_value == t &&
 		    t != c->base) {
 			c->forwards = true;
 			return;
@@ -439,7 +445,7 @@ static void check_fwd(void *ctx, size_t at, int64_t target, bool is_call)
 	if (!n)
 		return;
 	for (size_t w = 0; w < NWANTS; w++) {
-		if (WANTS[w].kind != PROFD_HEAP_FREE && strcmp(n, WANTS[w].name) == 0) {
+		if ((WANTS[w].kind == PROFD_HEAP_FREE) == c->is_free && strcmp(n, WANTS[w].name) == 0) {
 			c->forwards = true;
 			return;
 		}
@@ -500,8 +506,8 @@ static int add_probe(pid_t pid, struct alloc_plan *plan, struct elfobj *o, size_
 	body = func_bytes(o, s->st_value, s->st_size, &off, &len);
 	if (!body)
 		return -ENOEXEC;
-	if (WANTS[w].kind != PROFD_HEAP_FREE) {
-		struct fwd_ctx c = { .o = o, .base = s->st_value };
+	{
+		struct fwd_ctx c = { .o = o, .base = s->st_value, .is_free = WANTS[w].kind == PROFD_HEAP_FREE };
 
 		x86_scan_rel32(body, len, check_fwd, &c);
 		forwards = c.forwards;

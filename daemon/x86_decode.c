@@ -44,56 +44,91 @@ int x86_emulated_len(const uint8_t *c, size_t len)
 	return 0;
 }
 
-/* ModRM length with a 32-bit displacement form only for RIP-relative; other memory forms are
- * not skippable (they are rare at entries and would need SIB decoding). */
+/* Bytes of a ModRM operand (ModRM, SIB, displacement) starting at c[i]; 0 if truncated. */
+static size_t modrm_len(const uint8_t *c, size_t len, size_t i)
+{
+	size_t n = 1;
+	int mod, rm;
+
+	if (i >= len)
+		return 0;
+	mod = c[i] >> 6;
+	rm = c[i] & 7;
+	if (mod != 3 && rm == 4) { /* SIB */
+		if (i + 1 >= len)
+			return 0;
+		n++;
+		if (mod == 0 && (c[i + 1] & 7) == 5)
+			n += 4; /* no base: disp32 */
+	}
+	if (mod == 0 && rm == 5)
+		n += 4; /* rip-relative */
+	else if (mod == 1)
+		n += 1;
+	else if (mod == 2)
+		n += 4;
+	return i + n <= len ? n : 0;
+}
+
+/* Instructions compilers put before the first push/branch of allocator entries (glibc,
+ * jemalloc): compares and tests (flags only), loads, lea, ALU ops and shifts whose destination
+ * is a caller-saved register that is not an argument. Memory is only ever read. */
 int x86_skippable_len(const uint8_t *c, size_t len, unsigned args_mask)
 {
-	size_t i = 0;
-	int rex = 0, op, modrm, mod, reg, rm;
+	size_t i = 0, m;
+	int rex = 0, op, modrm, mod, reg, rm, sub;
 
 	if (len >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
 		return 4; /* endbr64 */
+	if (i < len && (c[i] == 0x64 || c[i] == 0x65))
+		i++; /* fs/gs segment override: a thread-local read */
 	if (i < len && (c[i] & 0xf0) == 0x40)
 		rex = c[i++];
-	if (i + 2 > len)
+	if (i >= len)
 		return 0;
 	op = c[i++];
-	modrm = c[i++];
+	/* op eax/rax, imm32 (add, or, and, sub, xor, cmp): rax is never an argument */
+	if (op == 0x05 || op == 0x0d || op == 0x25 || op == 0x2d || op == 0x35 || op == 0x3d)
+		return i + 4 <= len ? (int)(i + 4) : 0;
+	if (i >= len)
+		return 0;
+	modrm = c[i];
 	mod = modrm >> 6;
 	reg = ((modrm >> 3) & 7) | ((rex & 4) ? 8 : 0);
 	rm = (modrm & 7) | ((rex & 1) ? 8 : 0);
+	sub = (modrm >> 3) & 7;
+	m = modrm_len(c, len, i);
+	if (!m)
+		return 0;
+	i += m;
 
 	switch (op) {
-	case 0x84: case 0x85: /* test r/m, r: flags only */
-	case 0x38: case 0x39: case 0x3a: case 0x3b: /* cmp: flags only */
-		if (mod == 3)
-			return (int)i;
-		if (mod == 0 && (modrm & 7) == 5 && i + 4 <= len)
-			return (int)i + 4; /* rip-relative operand */
-		return 0;
-	case 0x80: case 0x83: case 0x81: { /* group 1 with immediate: only /7 (cmp) writes no register */
+	case 0x84: case 0x85: /* test */
+	case 0x38: case 0x39: case 0x3a: case 0x3b: /* cmp */
+		return (int)i;
+	case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: /* op r/m <- r: writes rm */
+	case 0x89:                                               /* mov r/m <- r */
+		return mod == 3 && writable(rm, args_mask) ? (int)i : 0;
+	case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: /* op r <- r/m: writes reg */
+	case 0x8b:                                               /* mov r <- r/m */
+		return writable(reg, args_mask) ? (int)i : 0;
+	case 0x8d: /* lea: computes an address, reads nothing */
+		return mod != 3 && writable(reg, args_mask) ? (int)i : 0;
+	case 0x80: case 0x81: case 0x83: { /* group 1 with an immediate */
 		size_t imm = op == 0x81 ? 4 : 1;
 
-		if (((modrm >> 3) & 7) != 7)
+		if (i + imm > len)
 			return 0;
-		if (mod == 3)
-			return i + imm <= len ? (int)(i + imm) : 0;
-		if (mod == 0 && (modrm & 7) == 5)
-			return i + 4 + imm <= len ? (int)(i + 4 + imm) : 0;
-		return 0;
+		if (sub == 7) /* cmp */
+			return (int)(i + imm);
+		if (sub == 2 || sub == 3) /* adc/sbb: leave them alone */
+			return 0;
+		return mod == 3 && writable(rm, args_mask) ? (int)(i + imm) : 0;
 	}
-	case 0x89: /* mov r, r/m: writes rm */
-		if (mod == 3 && writable(rm, args_mask))
-			return (int)i;
-		return 0;
-	case 0x8b: /* mov r/m, r: writes reg */
-		if (!writable(reg, args_mask))
+	case 0xc1: /* shifts by an immediate: shl, shr, sar */
+		if (i + 1 > len || (sub != 4 && sub != 5 && sub != 7))
 			return 0;
-		if (mod == 3)
-			return (int)i;
-		if (mod == 0 && (modrm & 7) == 5 && i + 4 <= len)
-			return (int)i + 4;
-		return 0;
+		return mod == 3 && writable(rm, args_mask) ? (int)(i + 1) : 0;
 	default:
 		return 0;
 	}

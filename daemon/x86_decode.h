@@ -13,16 +13,17 @@
 /* Argument registers of the System V ABI, as a mask: bit i = argument i (rdi rsi rdx rcx r8 r9). */
 #define X86_ARGS(n) ((1u << (n)) - 1)
 
-/* Most instructions skipped before a probe (each one is a cheap test/cmp/mov). */
-#define X86_MAX_SKIP 4
+/* Most instructions skipped before a probe (jemalloc's free needs 9). */
+#define X86_MAX_SKIP 12
 
 /* Length of the instruction at code if it is one the kernel's uprobe code emulates without
  * single-stepping (push reg, jmp, jcc, call rel32, nop); 0 otherwise. */
 int x86_emulated_len(const uint8_t *code, size_t len);
 
 /* Length of the instruction at code if it only sets flags or writes caller-saved registers that
- * are not in args_mask (endbr64, test, cmp, mov reg/rip-relative load); 0 if unknown or not
- * skippable (anything that writes rsp, a callee-saved register, an argument, or branches). */
+ * are not in args_mask (endbr64, test, cmp, loads, lea, add/sub/and/or/xor, shifts; memory is
+ * only read); 0 if unknown or not skippable (anything that writes memory, rsp, a callee-saved
+ * register or an argument, or branches). */
 int x86_skippable_len(const uint8_t *code, size_t len, unsigned args_mask);
 
 /* Where to put an entry uprobe in a function whose first bytes are code[0..len): the offset of

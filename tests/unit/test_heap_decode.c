@@ -28,6 +28,18 @@ static void test_real_entries(void **state)
 					  X86_ARGS(1)), 7);
 	/* jemalloc _ZdlPvm: test %rdi,%rdi; je rel8 -> +3 */
 	assert_int_equal(x86_probe_offset(B(0x48, 0x85, 0xff, 0x74, 0x13, 0x48, 0x83, 0xec, 0x08), X86_ARGS(1)), 3);
+	/* jemalloc 5.3 free: nine loads/ALU ops on rax, rcx, rdx (rdi intact), then jne at +0x30 */
+	assert_int_equal(x86_probe_offset(B(0x48, 0x89, 0xf8, 0x48, 0x8b, 0x15, 0x0e, 0x53, 0x0a, 0x00, 0x48, 0x89,
+					    0xf9, 0x48, 0xc1, 0xe8, 0x1a, 0x48, 0x81, 0xe1, 0x00, 0x00, 0x00, 0xc0,
+					    0x25, 0xf0, 0x00, 0x00, 0x00, 0x64, 0x48, 0x03, 0x04, 0x25, 0x00, 0x00,
+					    0x00, 0x00, 0x48, 0x01, 0xd0, 0x48, 0x3b, 0x88, 0xb0, 0x01, 0x00, 0x00,
+					    0x0f, 0x85, 0x8a, 0x00, 0x00, 0x00, 0x48, 0x89, 0xfe),
+					  X86_ARGS(1)),
+			 0x30);
+	/* ...but not for a 3-argument function (rdx is argument 2) */
+	assert_int_equal(x86_probe_offset(B(0x48, 0x89, 0xf8, 0x48, 0x8b, 0x15, 0x0e, 0x53, 0x0a, 0x00, 0x55),
+					  X86_ARGS(3)),
+			 0);
 	/* endbr64; push %rbp -> +4 */
 	assert_int_equal(x86_probe_offset(B(0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5), X86_ARGS(1)), 4);
 }
@@ -46,10 +58,16 @@ static void test_refusals(void **state)
 	/* a branch later in the body lands on the probe site (+3): it would fire twice */
 	assert_int_equal(x86_probe_offset(B(0x48, 0x85, 0xff, 0x74, 0x02, 0x90, 0x90, 0xeb, 0xfa), X86_ARGS(1)), 0);
 	/* nothing emulated within X86_MAX_SKIP instructions */
-	assert_int_equal(x86_probe_offset(B(0x48, 0x85, 0xff, 0x48, 0x85, 0xff, 0x48, 0x85, 0xff, 0x48, 0x85, 0xff,
-					    0x48, 0x85, 0xff, 0x55),
-					  X86_ARGS(1)),
-			 0);
+	{
+		uint8_t many[3 * (X86_MAX_SKIP + 1) + 1];
+
+		for (int i = 0; i <= X86_MAX_SKIP; i++)
+			memcpy(many + 3 * i, "\x48\x85\xff", 3);
+		many[sizeof(many) - 1] = 0x55;
+		assert_int_equal(x86_probe_offset(many, sizeof(many), X86_ARGS(1)), 0);
+		/* one fewer test: the push is reached */
+		assert_int_equal(x86_probe_offset(many + 3, sizeof(many) - 3, X86_ARGS(1)), 3 * X86_MAX_SKIP);
+	}
 	/* truncated input */
 	assert_int_equal(x86_probe_offset(B(0x48, 0x85), X86_ARGS(1)), 0);
 	assert_int_equal(x86_probe_offset(B(0x48, 0x85, 0xff), X86_ARGS(1)), 0);
@@ -69,8 +87,20 @@ static void test_emulated_and_skippable(void **state)
 	/* mov disp32(%rip),%rdx: a load into a non-argument register */
 	assert_int_equal(x86_skippable_len(B(0x48, 0x8b, 0x15, 1, 2, 3, 4), X86_ARGS(1)), 7);
 	assert_int_equal(x86_skippable_len(B(0x48, 0x8b, 0x15, 1, 2, 3, 4), X86_ARGS(3)), 0);
-	/* add $8,%rdi: not a compare */
+	/* add $8,%rdi writes argument 0; add $8,%rax is fine */
 	assert_int_equal(x86_skippable_len(B(0x48, 0x83, 0xc7, 0x08), X86_ARGS(1)), 0);
+	assert_int_equal(x86_skippable_len(B(0x48, 0x83, 0xc0, 0x08), X86_ARGS(1)), 4);
+	/* mov %rax,(%rdi): a store to memory is never skipped */
+	assert_int_equal(x86_skippable_len(B(0x48, 0x89, 0x07), X86_ARGS(1)), 0);
+	/* lea 0x10(%rdi),%rax; cmp 0x1b0(%rax),%rcx; add %fs:0,%rax (SIB, disp32) */
+	assert_int_equal(x86_skippable_len(B(0x48, 0x8d, 0x47, 0x10), X86_ARGS(1)), 4);
+	assert_int_equal(x86_skippable_len(B(0x48, 0x3b, 0x88, 0xb0, 0x01, 0x00, 0x00), X86_ARGS(1)), 7);
+	assert_int_equal(x86_skippable_len(B(0x64, 0x48, 0x03, 0x04, 0x25, 0, 0, 0, 0), X86_ARGS(1)), 9);
+	/* truncated SIB/displacement */
+	assert_int_equal(x86_skippable_len(B(0x48, 0x3b, 0x88, 0xb0, 0x01), X86_ARGS(1)), 0);
+	/* adc and rcl-style group members are refused */
+	assert_int_equal(x86_skippable_len(B(0x48, 0x83, 0xd0, 0x01), X86_ARGS(1)), 0);
+	assert_int_equal(x86_skippable_len(B(0x48, 0xc1, 0xd0, 0x01), X86_ARGS(1)), 0);
 }
 
 struct scan_ctx {
