@@ -608,12 +608,15 @@ int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, bool (*can
 
 		if (left <= 0)
 			break;
-		if (cancelled && cancelled(arg)) {
-			cancel = true;
-			break;
-		}
+		/* the exit first: profd's server shuts down (which cancels requests) when it sees the
+		 * target gone, and the profile should say the real reason */
 		if (!target_alive(cs->target)) {
 			exited = true;
+			break;
+		}
+		if (cancelled && cancelled(arg)) {
+			exited = !target_alive(cs->target);
+			cancel = !exited;
 			break;
 		}
 		if (left > 100000000)
@@ -837,8 +840,10 @@ static void cpu_handle(void *ctx, const struct http_request *req, struct http_re
 	long long seconds, debug = 0;
 	int err;
 
+	/* Go: absent or not a positive integer means 30 s; a default the user did not ask for is
+	 * clamped to --max-seconds rather than refused */
 	if (!parse_int64(http_request__arg(req, "seconds"), &seconds) || seconds <= 0)
-		seconds = CPU_DEFAULT_SECONDS;
+		seconds = CPU_DEFAULT_SECONDS < cs->cfg.max_seconds ? CPU_DEFAULT_SECONDS : cs->cfg.max_seconds;
 	if (seconds > cs->cfg.max_seconds) {
 		http_response__error(resp, 400, "profile duration exceeds server's limit of %d seconds "
 				     "(profd --max-seconds)", cs->cfg.max_seconds);
@@ -856,8 +861,8 @@ static void cpu_handle(void *ctx, const struct http_request *req, struct http_re
 		http_response__error(resp, 500, "Could not enable CPU profiling: %s", strerror(-err));
 		return;
 	}
-	if (http_request__cancelled(req))
-		goto cleanup; /* nobody is listening */
+	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
+	 * the target exited, and that client still waits for what was collected. */
 	if (cs->sym)
 		symbolizer__refresh(cs->sym); /* libraries loaded during the profile */
 	if (debug) {
@@ -870,8 +875,6 @@ static void cpu_handle(void *ctx, const struct http_request *req, struct http_re
 	}
 	if (err)
 		http_response__error(resp, 500, "Could not write the CPU profile: %s", strerror(-err));
-
-cleanup:
 	sample_set__free(set);
 }
 

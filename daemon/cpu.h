@@ -84,7 +84,8 @@ struct cpu_stats {
 void cpu_sampler__stats(struct cpu_sampler *cs, struct cpu_stats *ret);
 
 /* Fills r with the "profile" route (/debug/pprof/profile) served by cs; register it with
- * endpoints__add_route(). Go's semantics: seconds= default 30, above max_seconds 400;
+ * endpoints__add_route(). Go's semantics: seconds= absent or not a positive integer means 30
+ * (or max_seconds if lower), an explicit value above max_seconds is a 400;
  * debug=N (N != 0) gives a text top list; otherwise a gzip profile.proto attachment. */
 void cpu_sampler__route(struct cpu_sampler *cs, struct profd_route *r);
 
