@@ -102,6 +102,58 @@ int symbolizer__mappings(struct symbolizer *sym, const struct sym_mapping **ret,
 	return 0;
 }
 
+/* ---- allocation failures: malloc interposed to fail the Nth call and count what is live ----
+ * (not under AddressSanitizer, which owns malloc itself; it finds leaks on its own there) */
+
+#ifndef __SANITIZE_ADDRESS__
+#define ALLOC_SWEEP 1
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t n);
+void __libc_free(void *p);
+
+static long fail_after = -1; /* the allocation that fails, counting from 0; -1 = none */
+static long live, allocations;
+
+static bool alloc_fails(void)
+{
+	allocations++;
+	if (fail_after < 0)
+		return false;
+	return fail_after-- == 0;
+}
+
+void *malloc(size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_malloc(n);
+
+	live += p != NULL;
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	void *p = alloc_fails() ? NULL : __libc_calloc(n, size);
+
+	live += p != NULL;
+	return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_realloc(old, n);
+
+	live += p != NULL && !old;
+	return p;
+}
+
+void free(void *p)
+{
+	live -= p != NULL;
+	__libc_free(p);
+}
+#endif
+
 /* ---- helpers ---- */
 
 static Perftools__Profiles__Profile *encode_decode(const struct profd_sample_set *set, struct symbolizer *sym)
@@ -578,6 +630,58 @@ static void test_count_text_unsymbolized(void **state)
 	sample_set__free(set);
 }
 
+/* Every allocation of a call fails once in turn: the call returns -ENOMEM, frees everything it
+ * took and leaves the output buffer as it was. */
+static void test_alloc_failures(void **state)
+{
+#ifdef ALLOC_SWEEP
+	struct profd_sample_set *set = cpu_set();
+	uint64_t st1[] = { MAIN_LO + 0x1011, MAIN_LO + 0x2011, LIB_LO + 0x2001, 0x10 };
+	uint64_t st2[] = { MAIN_LO + 0x3001, MAIN_LO + 0x5001 };
+	struct profd_label lab[] = { { .key = "thread", .str = "w" }, { .key = "bytes", .num = 1, .unit = "bytes" } };
+	struct buf out;
+	long total = 0, before;
+	int err;
+
+	(void)state;
+	fake_init();
+	assert_int_equal(sample_set__add(set, st1, 4, vals(1, 1), lab, 2), 0);
+	assert_int_equal(sample_set__add(set, st2, 2, vals(2, 2), NULL, 0), 0);
+	assert_int_equal(sample_set__comment(set, "c"), 0);
+	for (int which = 0; which < 2; which++) {
+		for (long i = -1; i < total || i < 0; i++) {
+			/* a fresh output each time, so that its growth is among the allocations */
+			buf_init(&out, 0);
+			assert_int_equal(buf_puts(&out, "x"), 0);
+			before = live;
+			allocations = 0;
+			fail_after = i;
+			err = which ? pprof_write_count_text("goroutine", set, &fake, &out)
+				    : pprof_encode(set, &fake, &out);
+			fail_after = -1;
+			if (i < 0) { /* the first run counts the allocations of a successful call */
+				assert_int_equal(err, 0);
+				total = allocations;
+				assert_true(total > 5);
+				buf_free(&out);
+				continue;
+			}
+			if (err != -ENOMEM)
+				fail_msg("%s: allocation %ld of %ld failing gave %d", which ? "text" : "encode", i,
+					 total, err);
+			assert_int_equal(live, before);
+			assert_int_equal(out.len, 1);
+			buf_free(&out);
+		}
+	}
+	buf_free(&out);
+	sample_set__free(set);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_many_samples_dedup),
 		cmocka_unit_test(test_count_text_symbolized),
 		cmocka_unit_test(test_count_text_unsymbolized),
+		cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
