@@ -14,20 +14,77 @@
 
 #include "samples.h"
 
+/* malloc interposed to fail the Nth call and count live allocations (not under AddressSanitizer,
+ * which owns malloc and finds leaks itself) */
+#ifndef __SANITIZE_ADDRESS__
+#define ALLOC_SWEEP 1
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t n);
+void __libc_free(void *p);
+
+static long fail_after = -1, live, allocations;
+
+static bool alloc_fails(void)
+{
+	allocations++;
+	return fail_after >= 0 && fail_after-- == 0;
+}
+
+void *malloc(size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_malloc(n);
+
+	live += p != NULL;
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	void *p = alloc_fails() ? NULL : __libc_calloc(n, size);
+
+	live += p != NULL;
+	return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_realloc(old, n);
+
+	live += p != NULL && !old;
+	return p;
+}
+
+void free(void *p)
+{
+	live -= p != NULL;
+	__libc_free(p);
+}
+#endif
+
 static const struct profd_value_type heap_types[4] = {
 	{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
 	{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
 };
 
-static struct profd_sample_set *heap_set(int64_t time_nanos)
+static struct profd_sample_set *heap_set_or_null(int64_t time_nanos)
 {
 	struct profd_sample_set *set = sample_set__new(4);
 
-	assert_non_null(set);
+	if (!set)
+		return NULL;
 	memcpy(set->types, heap_types, sizeof(heap_types));
 	set->period_type = (struct profd_value_type){ "space", "bytes" };
 	set->period = 524288;
 	set->time_nanos = time_nanos;
+	return set;
+}
+
+static struct profd_sample_set *heap_set(int64_t time_nanos)
+{
+	struct profd_sample_set *set = heap_set_or_null(time_nanos);
+
+	assert_non_null(set);
 	return set;
 }
 
@@ -332,6 +389,61 @@ static void test_sort(void **state)
 	sample_set__free(set);
 }
 
+/* Builds two sets and their delta with allocation number i failing (i < 0: none). Returns the
+ * first error; everything is freed either way. */
+static int build_and_subtract(long i)
+{
+	struct profd_sample_set *p0 = NULL, *p1 = NULL;
+	struct profd_label lab = { .key = "thread", .str = "worker" };
+	int err = -ENOMEM;
+
+	fail_after = i;
+	p0 = heap_set_or_null(1);
+	p1 = heap_set_or_null(2);
+	if (!p0 || !p1)
+		goto cleanup;
+	for (uint64_t k = 0; k < 40; k++) {
+		uint64_t st[3] = { k, k + 1, k % 3 };
+
+		if ((err = sample_set__add(p0, st, 3, V(1, 2, 3, 4), k % 2 ? &lab : NULL, k % 2)) ||
+		    (err = sample_set__add(p1, st, (uint32_t)(k % 4), V(5, 6, 7, 8), &lab, 1)))
+			goto cleanup;
+	}
+	if ((err = sample_set__comment(p0, "a")) || (err = sample_set__comment(p1, "b")) ||
+	    (err = sample_set__subtract(p1, p0)))
+		goto cleanup;
+	sample_set__sort(p1, 0);
+cleanup:
+	fail_after = -1;
+	sample_set__free(p0);
+	sample_set__free(p1);
+	return err;
+}
+
+static void test_alloc_failures(void **state)
+{
+#ifdef ALLOC_SWEEP
+	long total, before;
+
+	(void)state;
+	allocations = 0;
+	assert_int_equal(build_and_subtract(-1), 0);
+	total = allocations;
+	for (long i = 0; i < total; i++) {
+		int err;
+
+		before = live;
+		err = build_and_subtract(i);
+		if (err != -ENOMEM && err != 0)
+			fail_msg("allocation %ld of %ld failing gave %d", i, total, err);
+		assert_int_equal(live, before);
+	}
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_subtract_headers),
 		cmocka_unit_test(test_subtract_incompatible),
 		cmocka_unit_test(test_sort),
+		cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
