@@ -73,7 +73,7 @@ static void resolve(struct running_target *rt, const char *path, const char *con
 
 	assert_int_equal(procmaps_read(rt->pid, &maps), 0);
 	for (size_t i = 0; i < maps.n; i++)
-		if (maps.entries[i].offset == 0 && strstr(maps.entries[i].path, "cpu_")) {
+		if (maps.entries[i].offset == 0 && strstr(maps.entries[i].path, "/cpu_")) {
 			base = maps.entries[i].start;
 			break;
 		}
@@ -509,6 +509,57 @@ static void test_window_edges(void **state)
 	stop_target(&rt);
 }
 
+/* Samples taken in the kernel: kernel frames first (leaf side), named by the symbolizer, then
+ * the user frames read <- read_zero <- main. */
+static void test_kernel_frames(void **state)
+{
+	static const char *const args[] = { "30", NULL };
+	static const char *const syms[] = { "read_zero", "main", NULL };
+	static const char *const chain[] = { "read_zero", "main", NULL };
+	struct running_target rt;
+	struct cpu_config cfg;
+	struct cpu_sampler *cs;
+	struct profd_sample_set *set = NULL;
+	int64_t total, in_kernel = 0, ordered = 0, named = 0;
+
+	(void)state;
+	start_target(&rt, "cpu_kernel", args, syms);
+	default_cfg(&cfg);
+	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	assert_non_null(cs);
+	assert_int_equal(cpu_sampler__profile(cs, 2000000000ll, NULL, NULL, &set), 0);
+	total = total_count(set);
+	for (size_t i = 0; i < set->nsamples; i++) {
+		const struct profd_sample *s = &set->samples[i];
+		uint32_t nk = 0;
+		bool user_seen = false, ok = true;
+		struct sym_result r;
+
+		for (uint32_t f = 0; f < s->nframes; f++) {
+			bool kernel = (int64_t)s->pcs[f] < 0;
+
+			nk += kernel;
+			ok &= !(kernel && user_seen); /* no kernel frame after a user frame */
+			user_seen |= !kernel;
+		}
+		if (!nk)
+			continue;
+		in_kernel += s->values[0];
+		ordered += ok && has_chain(&rt, s, chain) ? s->values[0] : 0;
+		if (symbolizer__lookup(rt.sym, s->pcs[0] - 1, &r) == 0 && r.nframes > 0 && r.frames[0].name)
+			named += s->values[0];
+	}
+	print_message("samples %lld, in the kernel %lld, ordered with user chain %lld, leaf named %lld\n",
+		      (long long)total, (long long)in_kernel, (long long)ordered, (long long)named);
+	assert_true(total >= 100);
+	assert_true(in_kernel * 2 >= total); /* reading /dev/zero is mostly kernel time */
+	assert_true((double)ordered >= 0.9 * (double)in_kernel);
+	assert_true((double)named >= 0.9 * (double)in_kernel);
+	sample_set__free(set);
+	cpu_sampler__free(cs);
+	stop_target(&rt);
+}
+
 static void test_idle_target(void **state)
 {
 	static const char *const args[] = { "100", "1", "200", NULL };
@@ -571,6 +622,7 @@ int main(void)
 		cmocka_unit_test_setup(test_threads_started_mid_profile, need_root),
 		cmocka_unit_test_setup(test_overlapping_windows, need_root),
 		cmocka_unit_test_setup(test_window_edges, need_root),
+		cmocka_unit_test_setup(test_kernel_frames, need_root),
 		cmocka_unit_test_setup(test_idle_target, need_root),
 		cmocka_unit_test_setup(test_target_exits, need_root),
 	};
