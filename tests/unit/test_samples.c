@@ -389,6 +389,7 @@ static void test_sort(void **state)
 	sample_set__free(set);
 }
 
+#ifdef ALLOC_SWEEP
 /* Builds two sets and their delta with allocation number i failing (i < 0: none). Returns the
  * first error; everything is freed either way. */
 static int build_and_subtract(long i)
@@ -419,6 +420,7 @@ cleanup:
 	sample_set__free(p1);
 	return err;
 }
+#endif
 
 static void test_alloc_failures(void **state)
 {
