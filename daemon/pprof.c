@@ -340,7 +340,7 @@ static void builder_release(struct builder *b)
 	free(b->maps);
 }
 
-/* Loads the symbolizer's mappings, main executable first. */
+/* Loads the symbolizer's list of executable mappings. */
 static int builder_load_mappings(struct builder *b)
 {
 	const struct sym_mapping *list = NULL;
@@ -349,10 +349,12 @@ static int builder_load_mappings(struct builder *b)
 	if (!b->sym)
 		return 0;
 	err = symbolizer__mappings(b->sym, &list, &n);
-	if (err)
+	if (err == -ENOMEM)
 		return err;
-	if (n < 0 || (n > 0 && !list))
-		return -EINVAL;
+	/* without the list (the target is gone, say) lookups still name addresses; the mappings
+	 * they report are added as they come */
+	if (err || n <= 0 || !list)
+		return 0;
 	if ((size_t)n > PROFD_MAX_SAMPLES)
 		return -E2BIG;
 	for (int i = 0; i < n; i++) {
@@ -360,15 +362,6 @@ static int builder_load_mappings(struct builder *b)
 		if (err)
 			return err;
 		b->maps[b->nmaps++] = (struct map_rec){ .m = &list[i], .all_named = true };
-	}
-	for (size_t i = 1; i < b->nmaps; i++) {
-		if (b->maps[i].m->is_main && !b->maps[0].m->is_main) {
-			struct map_rec main_map = b->maps[i];
-
-			memmove(&b->maps[1], &b->maps[0], i * sizeof(*b->maps));
-			b->maps[0] = main_map;
-			break;
-		}
 	}
 	b->nsym_maps = b->nmaps;
 	return 0;
@@ -536,7 +529,7 @@ static int build_samples(struct builder *b, const struct profd_sample_set *set, 
 /* Lays out mappings, locations, lines and functions once every pc has been interned. */
 static int build_tables(struct builder *b, struct layout *l, Perftools__Profiles__Profile *p)
 {
-	size_t nmaps = 0;
+	size_t nmaps = 0, main_at = 0;
 	uint64_t *map_ids = NULL;
 	int err = -ENOMEM;
 
@@ -563,9 +556,16 @@ static int build_tables(struct builder *b, struct layout *l, Perftools__Profiles
 		f->start_line = b->funcs[i].start_line;
 		l->funcp[i] = f;
 	}
-	/* mappings: the symbolizer's list (main first) and any a lookup added; an extra mapping no
-	 * location uses is dropped, the listed ones are kept as Go keeps every executable mapping */
-	for (size_t i = 0; i < b->nmaps; i++) {
+	/* mappings: the symbolizer's list and any a lookup added, the main executable first (pprof
+	 * names the profile after mapping[0]); an extra mapping no location uses is dropped, the
+	 * listed ones are kept as Go keeps every executable mapping */
+	for (size_t i = 0; i < b->nmaps; i++)
+		if (b->maps[i].m->is_main) {
+			main_at = i;
+			break;
+		}
+	for (size_t k = 0; k < b->nmaps; k++) {
+		size_t i = k == 0 ? main_at : k <= main_at ? k - 1 : k;
 		const struct map_rec *mr = &b->maps[i];
 		Perftools__Profiles__Mapping *m = &l->maps[nmaps];
 		int64_t v;

@@ -27,6 +27,7 @@ struct symbolizer {
 	struct sym_mapping maps[3]; /* lib first on purpose: pprof_encode must put main first */
 	uint64_t looked_up[FAKE_MAX_LOOKUPS];
 	int nlookups;
+	int mappings_err; /* what symbolizer__mappings() returns */
 };
 
 static struct symbolizer fake;
@@ -97,6 +98,8 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 int symbolizer__mappings(struct symbolizer *sym, const struct sym_mapping **ret, int *ret_n)
 {
 	assert_ptr_equal(sym, &fake);
+	if (sym->mappings_err)
+		return sym->mappings_err;
 	*ret = sym->maps;
 	*ret_n = 3;
 	return 0;
@@ -373,6 +376,42 @@ static void test_all_named_sets_has_functions(void **state)
 	assert_string_equal(S(p, p->mapping[0]->filename), "/usr/bin/fake");
 	assert_true(p->mapping[0]->has_functions);
 	assert_true(map_by_name(p, "/lib/libfake.so")->has_functions);
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	sample_set__free(set);
+}
+
+/* No mapping list (the target exited, say): locations are still named, and the mappings the
+ * lookups reported are there, the main executable first. */
+static void test_no_mapping_list(void **state)
+{
+	struct profd_sample_set *set = cpu_set();
+	uint64_t st[] = { LIB_LO + 0x1001, MAIN_LO + 0x1001, MAIN_LO + 0x4001, 0x10 };
+	Perftools__Profiles__Profile *p;
+
+	(void)state;
+	fake_init();
+	fake.mappings_err = -ESRCH;
+	assert_int_equal(sample_set__add(set, st, 4, vals(1, 1), NULL, 0), 0);
+	p = encode_decode(set, &fake);
+	assert_int_equal(p->n_mapping, 2);
+	assert_string_equal(S(p, p->mapping[0]->filename), "/usr/bin/fake"); /* main first, still */
+	assert_false(p->mapping[0]->has_functions); /* main+0x4000 is unknown */
+	assert_string_equal(S(p, p->mapping[1]->filename), "/lib/libfake.so");
+	assert_true(p->mapping[1]->has_functions);
+	assert_int_equal(loc_by_id(p, p->sample[0]->location_id[0])->mapping_id, 2);
+	assert_int_equal(loc_by_id(p, p->sample[0]->location_id[1])->mapping_id, 1);
+	assert_string_equal(line_func(p, loc_by_id(p, p->sample[0]->location_id[1])->line[0]), "leaf");
+	assert_int_equal(loc_by_id(p, p->sample[0]->location_id[3])->mapping_id, 0);
+	fake.mappings_err = -ENOMEM;
+	{
+		struct buf out;
+
+		buf_init(&out, 0);
+		assert_int_equal(pprof_encode(set, &fake, &out), -ENOMEM);
+		assert_int_equal(out.len, 0);
+		buf_free(&out);
+	}
+	fake.mappings_err = 0;
 	perftools__profiles__profile__free_unpacked(p, NULL);
 	sample_set__free(set);
 }
@@ -687,6 +726,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_symbolized),
 		cmocka_unit_test(test_all_named_sets_has_functions),
+		cmocka_unit_test(test_no_mapping_list),
 		cmocka_unit_test(test_unsymbolized),
 		cmocka_unit_test(test_delta_negative_values),
 		cmocka_unit_test(test_empty_set),
