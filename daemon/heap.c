@@ -538,7 +538,7 @@ static int skel_load(struct heap_source *h, bool session)
 	skel->rodata->rate = h->cfg.rate;
 	skel->rodata->track_live = h->cfg.mode == HEAP_MODE_INUSE;
 	skel->rodata->noop = h->cfg.noop;
-	skel->rodata->wakeup_bytes = 4u << 20;
+	skel->rodata->wakeup_bytes = 2u << 20;
 	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
 	for (int i = 0; i < h->plan->nobjs && i < PROFD_HEAP_MAX_OBJS; i++) {
 		skel->rodata->obj_lo[i] = h->plan->objs[i].text_lo;

@@ -55,6 +55,13 @@ within() {
 	awk -v a="$1" -v e="$2" -v p="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
 }
 
+# at most 1% of sampled allocations lost to a full ring buffer (a loaded machine can starve the
+# reader for a moment; losing more means events grew or the reader slowed down)
+few_drops() {
+	awk '{ for (i = 1; i < NF; i++) v[$i] = $(i + 1) } /^calls/ { ok = v["dropped_ringbuf"] * 100 <= v["sampled"] }
+		END { exit !ok }' "$1" || fail "ring buffer dropped too many events: $(grep ^calls "$1")"
+}
+
 check_within() { # file index func expected percent
 	local v
 	v=$(value_of "$1" "$2" "$3")
@@ -73,7 +80,7 @@ start_target "$T/heap_leak"
 cat "$WORK/driver.out"
 grep -q '^allocator: glibc (libc.so.6)' "$WORK/driver.out" || fail "allocator not reported as glibc"
 grep -q 'free+3' "$WORK/driver.out" || fail "free not probed past its single-stepped first instruction"
-grep -q 'dropped_ringbuf 0 ' "$WORK/driver.out" || fail "ring buffer dropped events"
+few_drops "$WORK/driver.out"
 
 check_within "$WORK/heap.pb.gz" inuse_space leak_inner $((32 * MiB)) 10
 check_within "$WORK/heap.pb.gz" alloc_space churn_inner $((320 * MiB)) 10
@@ -153,7 +160,7 @@ cxx_case() { # name binary allocator-regex
 		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
 	cat "$WORK/$1.out"
 	grep -Eq "$3" "$WORK/$1.out" || fail "$1: allocator line does not match '$3'"
-	grep -q 'dropped_ringbuf 0 ' "$WORK/$1.out" || fail "$1: ring buffer dropped events"
+	few_drops "$WORK/$1.out"
 	# operator new is not the allocation site: the C++ function is (flat)
 	check_within "$WORK/$1.pb.gz" inuse_space cxx_leaker $((8 * MiB)) 10
 	check_within "$WORK/$1.pb.gz" alloc_space cxx_churner $((80 * MiB)) 10

@@ -114,6 +114,8 @@ int main(int argc, char **argv)
 	r = heap_source__new(&t, uw, sym, &cfg, &h, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "heap: %s\n", err);
+		symbolizer__free(sym);
+		unwinder__free(uw);
 		return r == -EPROTONOSUPPORT || r == -ENOENT ? 3 : 1;
 	}
 	printf("%s\n", heap_source__describe(h));
