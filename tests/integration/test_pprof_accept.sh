@@ -66,6 +66,8 @@ done
 grep -Eq "^1: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ $DRIVER [0-9a-f]{40} \[FN\]\[FL\]\[LN\]" "$TMP/raw.out" ||
 	fail "mapping 1 is not the executable with its build id and [FN][FL][LN]: $(grep '^1: ' "$TMP/raw.out")"
 grep -q 'libc.so.6 [0-9a-f]\{40\} \[FN\]' "$TMP/raw.out" || fail "libc's mapping is missing or not symbolized"
+grep -q '^ *thread:\[selfprof\]$' "$TMP/raw.out" || fail "-raw does not show the sample's label thread:[selfprof]"
+grep -q '^Comment: pprof_selfprof: stacks of itself, symbolized$' "$TMP/raw.out" || fail "-raw: comment missing"
 
 pprof_ok top -top "$TMP/sym.pb.gz"
 no_stderr top
