@@ -76,6 +76,7 @@ struct heap_source {
 	uint32_t live_size, live_count;
 	struct heap_stats st;
 	uint64_t user_live_full;
+	int64_t last_refresh; /* CLOCK_MONOTONIC ns of the last unwinder refresh (at most 1/s) */
 
 	/* SIGUSR2 snapshots */
 	pthread_mutex_t snap_lock;
@@ -362,6 +363,19 @@ static bool in_trim(const struct alloc_plan *plan, uint64_t addr)
 	return false;
 }
 
+static bool refresh_due(struct heap_source *h)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (now - h->last_refresh < 1000000000)
+		return false;
+	h->last_refresh = now;
+	return true;
+}
+
 static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_event *e)
 {
 	struct unwind_regs regs;
@@ -372,6 +386,11 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	if (why == UNWIND_STOP_BAD_ADDR && e->stack_start && refresh_due(h)) {
+		/* a library mapped since the last refresh (dlopen): re-read the mappings, retry once */
+		unwinder__refresh(h->uw);
+		n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	}
 	if (n <= 0) {
 		h->st.unwind_failed++;
 		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
@@ -736,7 +755,7 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set)
 	sample_set__comment(set, "profd heap: %s", h->describe);
 	sample_set__comment(set, "allocations made before profd attached (%s) are not in this profile", when);
 	if (h->cfg.mode == HEAP_MODE_ALLOCS)
-		sample_set__comment(set, "--heap allocs: frees are not followed, inuse_* equal alloc_*");
+		sample_set__comment(set, "--heap allocs: frees are not followed, inuse_* are not measured (0)");
 	if (h->st.dropped_ringbuf || h->st.dropped_records || h->st.dropped_live_full || h->st.dropped_free_ev)
 		sample_set__comment(set,
 				    "dropped at bounds: %llu sampled allocations (ring buffer full), %llu (more "
@@ -760,6 +779,9 @@ int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sampl
 	int r = 0;
 
 	*ret = NULL;
+	/* frames in libraries mapped since the last look (dlopen) must symbolize too */
+	if (h->sym)
+		symbolizer__refresh(h->sym);
 	set = sample_set__new(4);
 	if (!set)
 		return -ENOMEM;
@@ -778,7 +800,7 @@ int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sampl
 		struct profd_label lab = { .key = "bytes", .num = (int64_t)rc->size };
 
 		if (h->cfg.mode == HEAP_MODE_ALLOCS)
-			in_obj = (int64_t)rc->alloc_objects;
+			in_obj = 0; /* frees are not followed: nothing is known to be in use */
 		heap_scale((int64_t)rc->alloc_objects, (int64_t)(rc->alloc_objects * rc->size), (int64_t)h->cfg.rate,
 			   &v[0], &v[1]);
 		heap_scale(in_obj, in_obj * (int64_t)rc->size, (int64_t)h->cfg.rate, &v[2], &v[3]);
@@ -794,12 +816,14 @@ int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sampl
 	return 0;
 }
 
+/* Go sorts by in-use bytes; with --heap allocs (nothing known in use) by allocated bytes. */
 static int cmp_inuse_desc(const void *a, const void *b, void *arg)
 {
-	const struct record *recs = arg;
-	const struct record *x = &recs[*(const uint32_t *)a], *y = &recs[*(const uint32_t *)b];
-	uint64_t bx = (x->alloc_objects - x->free_objects) * x->size;
-	uint64_t by = (y->alloc_objects - y->free_objects) * y->size;
+	const struct heap_source *h = arg;
+	const struct record *x = &h->recs[*(const uint32_t *)a], *y = &h->recs[*(const uint32_t *)b];
+	bool allocs = h->cfg.mode == HEAP_MODE_ALLOCS;
+	uint64_t bx = (x->alloc_objects - (allocs ? 0 : x->free_objects)) * x->size;
+	uint64_t by = (y->alloc_objects - (allocs ? 0 : y->free_objects)) * y->size;
 
 	if (bx != by)
 		return bx > by ? -1 : 1;
@@ -847,7 +871,7 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct record *rc = &h->recs[i];
-		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? rc->alloc_objects : rc->alloc_objects - rc->free_objects;
+		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
 
 		order[i] = i;
 		tot[0] += live;
@@ -855,7 +879,7 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 		tot[2] += rc->alloc_objects;
 		tot[3] += rc->alloc_objects * rc->size;
 	}
-	qsort_r(order, n, sizeof(*order), cmp_inuse_desc, h->recs);
+	qsort_r(order, n, sizeof(*order), cmp_inuse_desc, h);
 	/* like newer Go: keep pprof from reading equal columns as a two-column profile */
 	if (tot[1] == tot[3])
 		tot[3]++;
@@ -864,7 +888,7 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 		       (unsigned long long)(2 * h->cfg.rate));
 	for (uint32_t i = 0; i < n && r >= 0; i++) {
 		const struct record *rc = &h->recs[order[i]];
-		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? rc->alloc_objects : rc->alloc_objects - rc->free_objects;
+		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
 
 		r = buf_printf(out, "%llu: %llu [%llu: %llu] @", (unsigned long long)live,
 			       (unsigned long long)(live * rc->size), (unsigned long long)rc->alloc_objects,

@@ -152,6 +152,9 @@ grep -q ' frees 0 ' "$WORK/am.out" || fail "free probes attached in allocs mode"
 check_within "$WORK/am.pb.gz" alloc_space churn_inner $((320 * MiB)) 10
 check_within "$WORK/am.pb.gz" alloc_space leak_inner $((32 * MiB)) 10
 check_within "$WORK/am.pb.gz" alloc_space small_align_site $((4 * MiB)) 40
+[ "$(value_of "$WORK/am.pb.gz" inuse_space leak_inner)" = 0 ] || fail "allocs mode claims in-use bytes"
+head -1 "$WORK/am.txt" | grep -Eq '^heap profile: 0: 0 \[[1-9][0-9]*: [1-9][0-9]*\] @ heap/65536$' ||
+	fail "allocs mode debug=1 header: $(head -1 "$WORK/am.txt")"
 
 cxx_case() { # name binary allocator-regex
 	echo "== $1"
