@@ -23,6 +23,16 @@
 #define SYM_MAX_MAPPINGS 65536
 #define SYM_MAX_PINNED 4096
 #define KERNEL_MIN_ADDR 0xffff800000000000ull
+/* Results by address: profiles ask about the same hot pcs again and again. Direct mapped, a
+ * colliding address replaces the older entry. */
+#define RESULT_CACHE_SLOTS 65536
+
+struct cached_result {
+	uint64_t addr;
+	int mapping;              /* index into maps, -1 for none */
+	int nframes;
+	struct sym_frame frames[]; /* nframes */
+};
 
 struct map_priv {
 	struct symmod *mod;     /* NULL when the file could not be read */
@@ -45,7 +55,67 @@ struct symbolizer {
 	int npinned;
 	struct kallsyms *ks;
 	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
+	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
+	bool no_result_cache;
 };
+
+static void results_flush(struct symbolizer *sym)
+{
+	if (!sym->results)
+		return;
+	for (int i = 0; i < RESULT_CACHE_SLOTS; i++) {
+		free(sym->results[i]);
+		sym->results[i] = NULL;
+	}
+}
+
+static size_t result_slot(uint64_t addr)
+{
+	return (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 48) & (RESULT_CACHE_SLOTS - 1);
+}
+
+static bool results_get(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	const struct cached_result *c;
+
+	if (!sym->results || !(c = sym->results[result_slot(addr)]) || c->addr != addr)
+		return false;
+	ret->nframes = c->nframes;
+	memcpy(ret->frames, c->frames, c->nframes * sizeof(c->frames[0]));
+	ret->mapping = c->mapping >= 0 ? &sym->maps[c->mapping] : NULL;
+	return true;
+}
+
+static void results_put(struct symbolizer *sym, uint64_t addr, const struct sym_result *r)
+{
+	struct cached_result *c;
+	size_t slot = result_slot(addr);
+
+	if (sym->no_result_cache)
+		return;
+	if (!sym->results) {
+		sym->results = calloc(RESULT_CACHE_SLOTS, sizeof(*sym->results));
+		if (!sym->results)
+			return;
+	}
+	c = malloc(sizeof(*c) + r->nframes * sizeof(r->frames[0]));
+	if (!c)
+		return;
+	c->addr = addr;
+	c->mapping = r->mapping ? (int)(r->mapping - sym->maps) : -1;
+	c->nframes = r->nframes;
+	memcpy(c->frames, r->frames, r->nframes * sizeof(r->frames[0]));
+	free(sym->results[slot]);
+	sym->results[slot] = c;
+}
+
+void symbolizer__set_result_cache(struct symbolizer *sym, bool on)
+{
+	symcache_lock();
+	sym->no_result_cache = !on;
+	results_flush(sym);
+	symcache_unlock();
+}
 
 static struct kallsyms *shared_ks; /* one parsed kallsyms for all symbolizers */
 
@@ -91,6 +161,8 @@ void symbolizer__free(struct symbolizer *sym)
 	if (!sym)
 		return;
 	symcache_lock();
+	results_flush(sym);
+	free(sym->results);
 	mappings_free(sym->maps, sym->priv, sym->n + sym->nkernel);
 	free(sym->by_addr);
 	for (int i = 0; i < sym->npinned; i++)
@@ -348,6 +420,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 		by_addr[i] = i;
 	qsort_r(by_addr, n, sizeof(*by_addr), cmp_start, maps);
 	/* swap in the new generation; the kernel slot is rebuilt on demand */
+	results_flush(sym);
 	mappings_free(sym->maps, sym->priv, sym->n + sym->nkernel);
 	free(sym->by_addr);
 	sym->maps = maps;
@@ -434,6 +507,7 @@ static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_resul
 		ret->mapping = km;
 	if (!name)
 		return 0;
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
 	ret->frames[0].name = name;
 	ret->frames[0].system_name = name;
 	ret->frames[0].func_start = start;
@@ -447,8 +521,11 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 	uint64_t vaddr;
 	int i, n, err = 0;
 
-	memset(ret, 0, sizeof(*ret));
+	ret->nframes = 0;
+	ret->mapping = NULL;
 	symcache_lock();
+	if (results_get(sym, addr, ret))
+		goto unlock;
 	i = find_mapping(sym, addr);
 	if (i < 0) {
 		if (addr >= KERNEL_MIN_ADDR)
@@ -472,6 +549,9 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 		if (ret->frames[k].func_start)
 			ret->frames[k].func_start = ret->frames[k].func_start - vaddr + addr;
 cleanup:
+	if (!err)
+		results_put(sym, addr, ret);
+unlock:
 	symcache_unlock();
 	return err;
 }

@@ -39,7 +39,9 @@ struct modsym {
 
 struct modrange {
 	uint64_t lo, hi;     /* DWARF addresses, [lo, hi) */
-	uint64_t die;        /* global DIE offset of the subprogram or CU */
+	Dwarf_Die die;       /* the subprogram or CU: kept whole, dwarf_offdie costs a tree search */
+	uint32_t cu;         /* index into cudies (subprograms) */
+	int8_t inlines;      /* subprograms: -1 unknown, 0 no inlined code below, 1 some */
 };
 
 struct dmentry {
@@ -82,6 +84,8 @@ struct symmod {
 	size_t nsyms;
 	struct modrange *funcs, *cus;
 	size_t nfuncs, ncus, funcs_cap, cus_cap;
+	Dwarf_Die *cudies;                 /* one per compile unit, for the subprograms' cu */
+	size_t ncudies, cudies_cap;
 	struct dmentry *dm;                /* open addressing, power of two */
 	size_t dm_cap, dm_n;
 
@@ -145,8 +149,10 @@ static void symmod_unload(struct symmod *m)
 	m->nsyms = 0;
 	free(m->funcs);
 	free(m->cus);
+	free(m->cudies);
 	m->funcs = m->cus = NULL;
-	m->nfuncs = m->ncus = m->funcs_cap = m->cus_cap = 0;
+	m->cudies = NULL;
+	m->nfuncs = m->ncus = m->funcs_cap = m->cus_cap = m->ncudies = m->cudies_cap = 0;
 	for (size_t i = 0; i < m->dm_cap; i++)
 		free(m->dm[i].value);
 	free(m->dm);
@@ -693,7 +699,8 @@ void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filena
 	*has_inlines = ok && m->has_inlines;
 }
 
-static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo, uint64_t hi, uint64_t die)
+static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo, uint64_t hi, Dwarf_Die *die,
+		      uint32_t cu)
 {
 	if (lo >= hi || lo == 0) /* lo 0: a function the linker discarded */
 		return 0;
@@ -706,19 +713,18 @@ static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo
 		*arr = p;
 		*cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = die };
+	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = *die, .cu = cu, .inlines = -1 };
 	return 0;
 }
 
-static int die_ranges_push(Dwarf_Die *die, struct modrange **arr, size_t *n, size_t *cap)
+static int die_ranges_push(Dwarf_Die *die, struct modrange **arr, size_t *n, size_t *cap, uint32_t cu)
 {
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
-	uint64_t dieoff = dwarf_dieoffset(die);
 	int err, count = 0;
 
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
-		err = range_push(arr, n, cap, lo, hi, dieoff);
+		err = range_push(arr, n, cap, lo, hi, die, cu);
 		if (err)
 			return err;
 		if (++count > 4096)
@@ -738,7 +744,7 @@ static int index_scope(struct symmod *m, Dwarf_Die *die, int depth)
 	do {
 		switch (dwarf_tag(&child)) {
 		case DW_TAG_subprogram:
-			err = die_ranges_push(&child, &m->funcs, &m->nfuncs, &m->funcs_cap);
+			err = die_ranges_push(&child, &m->funcs, &m->nfuncs, &m->funcs_cap, (uint32_t)(m->ncudies - 1));
 			if (err)
 				return err;
 			break;
@@ -767,7 +773,7 @@ static int range_cmp(const void *a, const void *b)
 		return x->lo < y->lo ? -1 : 1;
 	if (x->hi != y->hi)
 		return x->hi > y->hi ? -1 : 1; /* the outer of two ranges first */
-	return x->die < y->die ? -1 : x->die > y->die;
+	return x->die.addr < y->die.addr ? -1 : x->die.addr > y->die.addr;
 }
 
 static int build_index(struct symmod *m)
@@ -776,7 +782,8 @@ static int build_index(struct symmod *m)
 	Dwarf_Die cudie, subdie;
 	uint8_t unit_type;
 	Dwarf_Half version;
-	size_t before = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus);
+	size_t before = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus) +
+			m->cudies_cap * sizeof(*m->cudies);
 	size_t after;
 	int err = 0;
 
@@ -785,7 +792,19 @@ static int build_index(struct symmod *m)
 	while (dwarf_get_units(m->dwarf, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0) {
 		if (unit_type != DW_UT_compile)
 			continue;
-		err = die_ranges_push(&cudie, &m->cus, &m->ncus, &m->cus_cap);
+		if (m->ncudies == m->cudies_cap) {
+			size_t ncap = m->cudies_cap ? m->cudies_cap * 2 : 256;
+			Dwarf_Die *p = realloc(m->cudies, ncap * sizeof(*p));
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			m->cudies = p;
+			m->cudies_cap = ncap;
+		}
+		m->cudies[m->ncudies++] = cudie;
+		err = die_ranges_push(&cudie, &m->cus, &m->ncus, &m->cus_cap, (uint32_t)(m->ncudies - 1));
 		if (!err)
 			err = index_scope(m, &cudie, 0);
 		if (err)
@@ -795,7 +814,7 @@ static int build_index(struct symmod *m)
 		qsort(m->funcs, m->nfuncs, sizeof(*m->funcs), range_cmp);
 	if (m->cus)
 		qsort(m->cus, m->ncus, sizeof(*m->cus), range_cmp);
-	after = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus);
+	after = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus) + m->cudies_cap * sizeof(*m->cudies);
 	m->bytes += after - before;
 	cache_bytes += after - before;
 	m->indexed = true;
@@ -967,7 +986,7 @@ static bool has_pc_attrs(Dwarf_Die *die)
 }
 
 /* Appends to chain the inlined subroutines containing a below die, outermost first. */
-static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n, int max, int depth)
+static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n, int max, int depth, bool *seen)
 {
 	Dwarf_Die child;
 
@@ -976,16 +995,19 @@ static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n,
 	do {
 		int tag = dwarf_tag(&child);
 
+		if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block || tag == DW_TAG_try_block ||
+		    tag == DW_TAG_catch_block)
+			*seen = true;
 		if (tag == DW_TAG_inlined_subroutine) {
 			if (dwarf_haspc(&child, a) == 1) {
 				if (n < max)
 					chain[n++] = child;
-				return inline_descend(&child, a, chain, n, max, depth + 1);
+				return inline_descend(&child, a, chain, n, max, depth + 1, seen);
 			}
 		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
 			/* blocks without addresses of their own may still hold inlined code */
 			if (!has_pc_attrs(&child) || dwarf_haspc(&child, a) == 1) {
-				int n2 = inline_descend(&child, a, chain, n, max, depth + 1);
+				int n2 = inline_descend(&child, a, chain, n, max, depth + 1, seen);
 
 				if (n2 != n || has_pc_attrs(&child))
 					return n2;
@@ -1027,7 +1049,8 @@ static void line_at(struct symmod *m, Dwarf_Die *cudie, Dwarf_Addr a, struct sym
 int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, int max)
 {
 	Dwarf_Die chain[MAX_INLINE_DEPTH], cudie, *cu = NULL;
-	const struct modrange *fr = NULL, *cr = NULL;
+	struct modrange *fr = NULL;
+	const struct modrange *cr = NULL;
 	struct modsym *s;
 	Dwarf_Addr a;
 	int err, n = 0;
@@ -1051,15 +1074,25 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 	s = sym_find(m, vaddr);
 	a = vaddr + m->bias - m->dwbias;
 	if (m->dwarf) {
-		fr = range_find(m->funcs, m->nfuncs, a);
-		if (fr && dwarf_offdie(m->dwarf, fr->die, &chain[0]) && dwarf_diecu(&chain[0], &cudie, NULL, NULL)) {
+		fr = (struct modrange *)range_find(m->funcs, m->nfuncs, a);
+		if (fr) {
+			bool seen = false;
+
+			chain[0] = fr->die;
+			cudie = m->cudies[fr->cu];
 			cu = &cudie;
-			n = inline_descend(&chain[0], a, chain, 1, MAX_INLINE_DEPTH, 0);
+			n = 1;
+			/* most functions have no inlined code at all: remember, skip the walk next time */
+			if (fr->inlines != 0) {
+				n = inline_descend(&chain[0], a, chain, 1, MAX_INLINE_DEPTH, 0, &seen);
+				fr->inlines = seen;
+			}
 		} else {
-			fr = NULL;
 			cr = range_find(m->cus, m->ncus, a);
-			if (cr && dwarf_offdie(m->dwarf, cr->die, &cudie))
+			if (cr) {
+				cudie = cr->die;
 				cu = &cudie;
+			}
 		}
 	}
 	if (n == 0) {

@@ -55,4 +55,8 @@ void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filena
  * addresses) and returns their number (0: unknown) or -errno. Strings are borrowed from m. */
 int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, int max);
 
+/* Turns the symbolizer's per-address result cache off or on (benchmarks measure the indexes
+ * alone with it off). On by default. */
+void symbolizer__set_result_cache(struct symbolizer *sym, bool on);
+
 #endif

@@ -44,3 +44,10 @@ $(SYM_T)/sym_rust: tests/targets/sym/sym_rust.rs
 	$(call msg,RUSTC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(RUSTC) -g -C opt-level=2 --edition 2021 -o $@ $<
+
+# Benchmark driver (tests/bench/bench_symbolize.sh runs it).
+$(O)/tests/bench/bench_symbolize: tests/bench/bench_symbolize.c $(O)/libprofd.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd.a $(LIBS)
+EXTRA_TEST_BINS += $(O)/tests/bench/bench_symbolize
