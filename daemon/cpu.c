@@ -32,6 +32,7 @@
 #include "cpu.h"
 #include "endpoints.h"
 #include "http.h"
+#include "log.h"
 #include "pprof.h"
 #include "symbolize.h"
 #include "target.h"
@@ -905,6 +906,7 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 	struct symbolizer *sym = NULL;
 	struct cpu_sampler *cs = NULL;
 	struct profd_sample_set *set = NULL;
+	struct cpu_stats st;
 	struct buf out = { 0 };
 	FILE *f = NULL;
 	int err;
@@ -944,6 +946,10 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 			 err == -EPERM || err == -EACCES ? " (profd needs CAP_BPF and CAP_PERFMON, or root)" : "");
 		goto cleanup;
 	}
+	cpu_sampler__stats(cs, &st);
+	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, "
+		  "%.1f us per sample to unwind and dispatch", st.events, st.lost, st.root,
+		  st.events ? (double)st.unwind_ns / 1e3 / (double)st.events : 0.0);
 	symbolizer__refresh(sym);
 	err = pprof_encode(set, sym, &out);
 	if (err) {

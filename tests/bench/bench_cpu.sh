@@ -41,7 +41,7 @@ command -v perf >/dev/null || have_perf=0
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run_work HZ: CPU seconds of ROUNDS sorts, profiled by profd at HZ (0 = not profiled).
-# Also leaves the number of samples profd took in $TMP/work.samples.
+# Also leaves the number of samples profd took in $TMP/work.samples, its CPU in $TMP/work.profd.
 run_work() {
 	local hz="$1" out="$TMP/work.out" prof
 	"$TARGET" 0 "$ROUNDS" >"$out" &
@@ -50,7 +50,8 @@ run_work() {
 	echo 0 >"$TMP/work.samples"
 	if [ "$hz" -gt 0 ]; then
 		# the target sleeps 1 s before working: profd attaches in that time and ends when it exits
-		"$PROFD" cpu --pid "$tp" --seconds 600 --cpu-hz "$hz" -o "$TMP/work.pb.gz" 2>"$TMP/work.err" &
+		/usr/bin/time -f '%U %S' -o "$TMP/work.time" \
+			"$PROFD" cpu --pid "$tp" --seconds 600 --cpu-hz "$hz" -o "$TMP/work.pb.gz" 2>"$TMP/work.err" &
 		prof=$!
 		pids+=("$prof")
 	fi
@@ -58,6 +59,7 @@ run_work() {
 	if [ "$hz" -gt 0 ]; then
 		wait "$prof" || { cat "$TMP/work.err" >&2; echo "profd cpu failed" >&2; exit 1; }
 		samples "$TMP/work.pb.gz" >"$TMP/work.samples"
+		awk '{ print $1 + $2 }' "$TMP/work.time" >"$TMP/work.profd"
 	fi
 	awk '/^elapsed/ { print $4 }' "$out"
 }
@@ -68,28 +70,26 @@ samples() {
 		awk '/^Samples:/ { s = 1; next } /^Locations/ { s = 0 } s && $1 ~ /^[0-9]+$/ && NF > 2 { n += $1 } END { print n + 0 }'
 }
 
-# partial FILE: samples not unwound to the root, from profd's comment ("N of M samples ...").
-partial() {
-	go tool pprof -raw "$1" 2>/dev/null | sed -n 's/^Comment: \([0-9]*\) of [0-9]* samples .*not unwound.*/\1/p' | head -n 1
-}
-
 echo "== 1. target slowdown (CPU seconds for $ROUNDS sorts, median of $REPEAT; lower is better)"
-base=() p100=() s100=() p1000=() s1000=()
+base=() p100=() s100=() c100=() p1000=() s1000=() c1000=()
 for ((i = 0; i < REPEAT; i++)); do
 	base+=("$(run_work 0)")
-	p100+=("$(run_work 100)"); s100+=("$(cat "$TMP/work.samples")")
-	p1000+=("$(run_work 1000)"); s1000+=("$(cat "$TMP/work.samples")")
+	p100+=("$(run_work 100)"); s100+=("$(cat "$TMP/work.samples")"); c100+=("$(cat "$TMP/work.profd")")
+	p1000+=("$(run_work 1000)"); s1000+=("$(cat "$TMP/work.samples")"); c1000+=("$(cat "$TMP/work.profd")")
 done
 mb=$(printf '%s\n' "${base[@]}" | median)
 m100=$(printf '%s\n' "${p100[@]}" | median)
 m1000=$(printf '%s\n' "${p1000[@]}" | median)
 n100=$(printf '%s\n' "${s100[@]}" | median)
 n1000=$(printf '%s\n' "${s1000[@]}" | median)
+pc100=$(printf '%s\n' "${c100[@]}" | median)
+pc1000=$(printf '%s\n' "${c1000[@]}" | median)
 printf '%-34s %10s %10s %10s\n' "" "none" "100 Hz" "1000 Hz"
 printf '%-34s %10.3f %10.3f %10.3f\n' "target CPU s (median)" "$mb" "$m100" "$m1000"
 printf '%-34s %10s %10.0f %10.0f\n' "samples taken" "-" "$n100" "$n1000"
+printf '%-34s %10s %10.3f %10.3f\n' "profd CPU s (incl. start-up)" "-" "$pc100" "$pc1000"
 awk -v b="$mb" -v a="$m100" -v c="$m1000" -v n="$n1000" 'BEGIN {
-	printf "%-34s %10s %+9.2f%% %+9.2f%%\n", "slowdown (measured, noise ~±3%)", "-", 100 * (a / b - 1), 100 * (c / b - 1)
+	printf "%-34s %10s %+9.2f%% %+9.2f%%\n", "slowdown (measured; see raw noise)", "-", 100 * (a / b - 1), 100 * (c / b - 1)
 	per = n > 0 ? (c - b) / n : 0
 	printf "%-34s %.1f us/sample -> %.3f%% of a core per busy thread at 100 Hz (target < 1%%)\n",
 		"cost per sample (from 1000 Hz)", per * 1e6, per * 100 * 100 }'
@@ -105,8 +105,8 @@ sleep 0.5
 # profd adds inside the target's timer interrupt (the interrupt itself is the same for perf)
 echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null
 t0=$(date +%s.%N)
-/usr/bin/time -f '%U %S %M' -o "$TMP/profd.time" "$PROFD" cpu --pid "$tp" --seconds "$SECS" -o "$TMP/cap.pb.gz" \
-	2>"$TMP/cap.err" &
+PROFD_LOG_LEVEL=debug /usr/bin/time -f '%U %S %M' -o "$TMP/profd.time" \
+	"$PROFD" cpu --pid "$tp" --seconds "$SECS" -o "$TMP/cap.pb.gz" 2>"$TMP/cap.err" &
 cap=$!
 sleep $((SECS > 2 ? SECS - 1 : 1))
 bpftool prog show name on_cpu_sample 2>/dev/null |
@@ -119,9 +119,12 @@ go_t0=$(date +%s.%N)
 go tool pprof -top "$TMP/cap.pb.gz" >"$TMP/cap.top" 2>&1 || { cat "$TMP/cap.top"; exit 1; }
 go_t1=$(date +%s.%N)
 ns=$(samples "$TMP/cap.pb.gz")
-np=$(partial "$TMP/cap.pb.gz")
-np=${np:-0}
 read -r pu ps prss <"$TMP/profd.time"
+# profd's own count (debug log): "cpu: N samples read, L lost, R unwound to the root, U us per sample"
+read -r st_n st_lost st_root st_us < <(sed -n \
+	's/.*cpu: \([0-9]*\) samples read, \([0-9]*\) lost, \([0-9]*\) unwound to the root, \([0-9.]*\) us.*/\1 \2 \3 \4/p' \
+	"$TMP/cap.err")
+st_n=${st_n:-0} st_lost=${st_lost:-0} st_root=${st_root:-0} st_us=${st_us:-0}
 profd_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 profd_size=$(stat -c %s "$TMP/cap.pb.gz")
 report_wall=$(awk -v a="$go_t0" -v b="$go_t1" 'BEGIN { print b - a }')
@@ -166,10 +169,12 @@ if [ $have_perf = 1 ]; then
 		"$(awk -v a="$rep_t0" -v b="$rep_t1" 'BEGIN { print b - a }')"
 	printf '%-34s %16d %16d\n' "samples" "$ns" "$dtot"
 	printf '%-34s %15.1f%% %15.1f%%\n' "stacks reaching the root (>= 99%)" \
-		"$(awk -v n="$ns" -v p="$np" 'BEGIN { print n ? 100 * (n - p) / n : 0 }')" \
+		"$(awk -v n="$st_n" -v r="$st_root" 'BEGIN { print n ? 100 * r / n : 0 }')" \
 		"$(awk -v n="$dtot" -v p="$dok" 'BEGIN { print n ? 100 * p / n : 0 }')"
 	printf '%-34s %15.1fus %16s\n' "profd CPU per sample (incl. start)" \
 		"$(awk -v a="$pu" -v b="$ps" -v n="$ns" 'BEGIN { print n ? 1e6 * (a + b) / n : 0 }')" "-"
+	printf '%-34s %15.1fus %16s\n' "profd unwind+dispatch per sample" "$st_us" "-"
+	printf '%-34s %16d %16s\n' "samples lost (ring buffer full)" "$st_lost" "-"
 	# all runs (other processes' ticks are filtered out in a few ns) over the target's samples
 	printf '%-34s %15.2fus %16s\n' "BPF time in the target per sample" \
 		"$(awk -v t="$bpf_ns" -v n="$ns" -v s="$SECS" 'BEGIN { k = s > 2 ? (s - 1) / s : 1; print n ? t / (n * k) / 1000 : 0 }')" "-"
@@ -183,7 +188,7 @@ else
 	echo "(perf not installed: apt-get install -y linux-perf for the side-by-side columns)"
 	printf 'profd: %.1fs wall, %.2fs CPU, %d bytes, %d samples, %.1f%% reach the root\n' "$profd_wall" \
 		"$(awk -v a="$pu" -v b="$ps" 'BEGIN { print a + b }')" "$profd_size" "$ns" \
-		"$(awk -v n="$ns" -v p="$np" 'BEGIN { print n ? 100 * (n - p) / n : 0 }')"
+		"$(awk -v n="$st_n" -v r="$st_root" 'BEGIN { print n ? 100 * r / n : 0 }')"
 fi
 echo
 echo "profd top 5 of the capture:"
