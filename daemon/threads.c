@@ -332,8 +332,6 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 
 static void set_error_locked(struct threads_source *src, const struct dump *d)
 {
-	pid_t pid = src->t->pid;
-
 	for (size_t i = 0; i < d->n; i++) {
 		const struct thread_rec *r = &d->recs[i];
 		char path[64], comm[64] = "";
@@ -342,17 +340,15 @@ static void set_error_locked(struct threads_source *src, const struct dump *d)
 			continue;
 		if (r->tracer <= 0) {
 			snprintf(src->error, sizeof(src->error),
-				 "cannot stop the threads of process %d: operation not permitted "
-				 "(profd needs CAP_SYS_PTRACE, or root)", pid);
+				 "operation not permitted (profd needs CAP_SYS_PTRACE, or root)");
 			return;
 		}
 		snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
 		if (read_small(path, comm, sizeof(comm)) > 0)
 			comm[strcspn(comm, "\n")] = '\0';
 		snprintf(src->error, sizeof(src->error),
-			 "cannot stop the threads of process %d: thread %d is already traced by process %d "
-			 "(%s); only one tracer is allowed: detach it (quit gdb or strace) and retry",
-			 pid, r->tid, r->tracer, comm[0] ? comm : "?");
+			 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
+			 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
 		return;
 	}
 }

@@ -56,8 +56,10 @@ int threads_source__dump_text(struct threads_source *src, int debug, struct buf 
  * taken. Returns 0 or -errno as above; the caller frees *ret with sample_set__free(). */
 int threads_source__snapshot(struct threads_source *src, struct profd_sample_set **ret);
 
-/* A sentence on why the last dump failed (e.g. who traces the target), "" if it did not.
- * Borrowed; valid until the next dump from src. */
+/* Why the last dump failed, "" if it did not: the reason only, meant to follow "cannot stop the
+ * threads of process PID: ", e.g. "thread 12 is already traced by process 34 (strace); only one
+ * tracer is allowed: detach it (quit gdb or strace) and retry". Borrowed; valid until the next
+ * dump from src. */
 const char *threads_source__error(struct threads_source *src);
 
 /* One line on how the last dump went (threads, captured, exited during the dump, timeouts, pause
