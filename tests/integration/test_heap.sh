@@ -172,6 +172,13 @@ cxx_case() { # name binary allocator-regex
 cxx_case cxx-glibc "$T/heap_cxx" '^allocator: glibc \(libc.so.6\)'
 cxx_case cxx-jemalloc "$T/heap_cxx_jemalloc" '^allocator: jemalloc .*_Znwm'
 
+echo "== one-shot (profd heap --pid PID --seconds N -o FILE)"
+start_target "$T/heap_bench" 1000000000 1
+"$T/heap_driver" --oneshot --usr1 --pid "$TPID" --heap-rate 65536 --seconds 2 --out "$WORK/oneshot.pb.gz" \
+	>"$WORK/oneshot.out" 2>&1 || fail "one-shot: $(cat "$WORK/oneshot.out")"
+[ "$(value_of "$WORK/oneshot.pb.gz" alloc_space churn)" -gt 0 ] || fail "one-shot profile has no churn allocations"
+echo "ok: one-shot alloc_space churn = $(value_of "$WORK/oneshot.pb.gz" alloc_space churn)"
+
 echo "== Go program refused"
 mkdir -p "$WORK/gosrc"
 cat >"$WORK/gosrc/main.go" <<'GO'

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	struct target t;
 	char err[1024], path[4300];
 	double seconds = 2;
-	bool usr1 = false;
+	bool usr1 = false, oneshot = false;
 	pid_t pid = 0;
 	int r;
 
@@ -66,6 +66,10 @@ int main(int argc, char **argv)
 
 		if (strcmp(a, "--usr1") == 0) {
 			usr1 = true;
+			continue;
+		}
+		if (strcmp(a, "--oneshot") == 0) { /* heap_oneshot(): `profd heap` without the CLI */
+			oneshot = true;
 			continue;
 		}
 		if (strcmp(a, "--no-session") == 0 || strcmp(a, "--noop") == 0) {
@@ -101,6 +105,14 @@ int main(int argc, char **argv)
 		}
 	}
 	cfg.snapshot_dir = snapdir;
+	if (oneshot) {
+		if (usr1)
+			kill(pid, SIGUSR1);
+		r = heap_oneshot(pid, (int)seconds, &cfg, out ? out : "heap.pb.gz", err, sizeof(err));
+		if (r < 0)
+			fprintf(stderr, "heap: %s\n", err);
+		return r == -EPROTONOSUPPORT || r == -ENOENT ? 3 : r < 0 ? 1 : 0;
+	}
 	if (target_open(pid, &t) < 0) {
 		fprintf(stderr, "no such process %d\n", (int)pid);
 		return 2;
