@@ -576,7 +576,9 @@ static struct elfobj *match_name(struct elfobj *objs, int n, const char *name)
 	for (int i = 0; i < n; i++) {
 		if (!objs[i].elf)
 			continue;
-		if (strcmp(objs[i].map->path, name) == 0 || strcmp(objs[i].soname, name) == 0 ||
+		/* LD_PRELOAD and DT_NEEDED name a soname or a symlink (libtcmalloc.so.4), maps shows
+		 * the file behind it (libtcmalloc.so.4.5.10): compare sonames too */
+		if (strcmp(objs[i].map->path, name) == 0 || strcmp(objs[i].soname, base_name(name)) == 0 ||
 		    strcmp(base_name(objs[i].map->path), base_name(name)) == 0)
 			return &objs[i];
 	}
@@ -753,6 +755,15 @@ int alloc_plan_build(pid_t pid, struct alloc_plan *plan, char *err, size_t errle
 		}
 	}
 	name_allocator(plan, ord, nord);
+	/* a dedicated allocator library (not libc, not the executable): every leading frame inside
+	 * it is the allocator's own, whichever entry point was probed */
+	for (int i = 0; i < nord; i++) {
+		struct elfobj *o = ord[i];
+		const char *b = o->soname[0] ? o->soname : base_name(o->map->path);
+
+		if (o->plan_obj >= 0 && o->order > 0 && strncmp(b, "libc.so", 7) != 0)
+			add_trim(plan, o->text_lo, o->text_hi);
+	}
 	r = 0;
 	if (plan->nprobes == 0) {
 		if (err)

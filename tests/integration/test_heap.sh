@@ -124,7 +124,8 @@ go tool pprof -top "$snap" 2>/dev/null | grep -q leak_inner || fail "snapshot do
 
 leak_case() { # name binary allocator-regex [driver flags]
 	echo "== $1"
-	start_target "$2"
+	# shellcheck disable=SC2086 # $2 may be "env LD_PRELOAD=... binary"
+	start_target $2
 	"$T/heap_driver" ${4:-} --pid "$TPID" --heap-rate 32768 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
 		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
 	cat "$WORK/$1.out"
@@ -141,6 +142,18 @@ leak_case uretprobe "$T/heap_leak" 'returns: uretprobe' --no-session
 
 leak_case jemalloc "$T/heap_leak_jemalloc" '^allocator: jemalloc \(libjemalloc.so.2\).* malloc(\+[0-9]+)?, .*sdallocx'
 leak_case static "$T/heap_leak_static" '^allocator: glibc \(heap_leak_static, statically linked\).* free\+3'
+
+# LD_PRELOADed allocators bind first (the lookup order, not just "libc"); the packages are
+# optional (libgoogle-perftools4, libmimalloc2.0): absent ones are reported, not failed
+for pre in "tcmalloc libtcmalloc.so.4" "mimalloc libmimalloc.so.2" "jemalloc libjemalloc.so.2"; do
+	set -- $pre
+	lib=/usr/lib/x86_64-linux-gnu/$2
+	if [ ! -e "$lib" ]; then
+		echo "note: $lib not installed: LD_PRELOAD=$2 case not run"
+		continue
+	fi
+	leak_case "preload-$1" "env LD_PRELOAD=$lib $T/heap_leak" "^allocator: $1 \\($2"
+done
 
 echo "== allocs mode: entry probes only"
 start_target "$T/heap_leak"
