@@ -585,6 +585,133 @@ static void test_deleted_binary(void **state)
 	target_stop(&t);
 }
 
+/* Child side of test_debuginfod: exit 0 when pid's main executable symbolizes to sym_leaf with
+ * a source line, which for a stripped binary without a debuglink needs debuginfod. */
+static int debuginfod_child(pid_t pid)
+{
+	struct symbolizer *sym = symbolizer__new(pid);
+	const struct sym_mapping *maps;
+	int n;
+
+	if (!sym || symbolizer__mappings(sym, &maps, &n) != 0 || n < 1 || !maps[0].is_main)
+		return 2;
+	for (uint64_t a = maps[0].start; a < maps[0].limit; a++) {
+		struct sym_result r;
+
+		if (symbolizer__lookup(sym, a, &r) != 0)
+			continue;
+		for (int k = 0; k < r.nframes; k++) {
+			const struct sym_frame *f = &r.frames[k];
+
+			if (f->name && !strcmp(f->name, "sym_leaf") && f->file && strstr(f->file, "sym_c.c") && f->line > 0) {
+				symbolizer__free(sym);
+				return 0;
+			}
+		}
+	}
+	symbolizer__free(sym);
+	return 1;
+}
+
+static int run_debuginfod_child(pid_t target, const char *urls, const char *cache)
+{
+	char self[4096], pidbuf[32];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status;
+	pid_t c;
+
+	assert_true(len > 0);
+	self[len] = '\0';
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)target);
+	c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		/* libdwfl decides about debuginfod when it is loaded: the environment must be set
+		 * before the process starts */
+		if (urls)
+			setenv("DEBUGINFOD_URLS", urls, 1);
+		else
+			unsetenv("DEBUGINFOD_URLS");
+		setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
+		setenv("DEBUGINFOD_TIMEOUT", "5", 1);
+		execl(self, self, "--debuginfod-child", pidbuf, (char *)NULL);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(c, &status, 0), c);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
+
+static void test_debuginfod(void **state)
+{
+	char src[4200], dir[] = "/tmp/profd-symdbg-XXXXXX", cmd[24000], bin[4300], srv[4300], urls[64], cache[4400];
+	struct target t = { 0 };
+	struct timespec t0, now;
+	pid_t server = 0;
+	int port = 0, rc = 1, attempt = 0;
+
+	if (system("command -v debuginfod > /dev/null 2>&1") != 0) {
+		fprintf(stderr, "SKIP test_debuginfod: the debuginfod server is not installed\n");
+		skip();
+	}
+	tpath("sym_c_nofp", src, sizeof(src));
+	assert_non_null(mkdtemp(dir));
+	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	snprintf(srv, sizeof(srv), "%s/srv", dir);
+	/* debug info only in the folder the server scans; the binary has no debuglink */
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && objcopy --only-keep-debug '%s' '%s/sym.debug' && "
+		 "objcopy --strip-all '%s' '%s'", srv, src, srv, src, bin);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(target_start(bin, &t), 0);
+	snprintf(cache, sizeof(cache), "%s/cache-none", dir);
+	/* control: without debuginfod, nothing names sym_leaf */
+	assert_int_equal(run_debuginfod_child(t.pid, NULL, cache), 1);
+
+	for (int tries = 0; tries < 5 && !server; tries++) {
+		char portbuf[16], db[4400];
+
+		port = 20000 + (int)((getpid() * 7 + tries * 7919) % 30000);
+		snprintf(portbuf, sizeof(portbuf), "%d", port);
+		snprintf(db, sizeof(db), "%s/db.sqlite", dir);
+		server = fork();
+		assert_true(server >= 0);
+		if (server == 0) {
+			int devnull = open("/dev/null", O_WRONLY);
+
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+			execlp("debuginfod", "debuginfod", "-F", srv, "-p", portbuf, "-d", db, (char *)NULL);
+			_exit(127);
+		}
+		live_add(server);
+		usleep(300 * 1000);
+		if (waitpid(server, NULL, WNOHANG) == server) {
+			live_del(server);
+			server = 0; /* port taken: try another */
+		}
+	}
+	assert_true(server > 0);
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", port);
+	/* the server indexes the folder after it starts; every attempt gets a fresh client cache,
+	 * since the client remembers misses */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		snprintf(cache, sizeof(cache), "%s/cache-%d", dir, attempt++);
+		rc = run_debuginfod_child(t.pid, urls, cache);
+		if (rc == 0)
+			break;
+		usleep(300 * 1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 30);
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+	live_del(server);
+	target_stop(&t);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	fprintf(stderr, "debuginfod: found after %d attempt(s)\n", attempt);
+	assert_int_equal(rc, 0);
+}
+
 static void test_mappings_and_vdso(void **state)
 {
 	char bin[4200], cmd[4400], line[512], want_id[256] = "";
@@ -856,7 +983,7 @@ static void test_cache_shared_and_bounded(void **state)
 	target_stop(&t2);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_demangle, kill_live),
@@ -868,12 +995,16 @@ int main(void)
 		cmocka_unit_test_teardown(test_stripped_debuglink, kill_live),
 		cmocka_unit_test_teardown(test_static, kill_live),
 		cmocka_unit_test_teardown(test_deleted_binary, kill_live),
+		cmocka_unit_test_teardown(test_debuginfod, kill_live),
 		cmocka_unit_test_teardown(test_mappings_and_vdso, kill_live),
 		cmocka_unit_test_teardown(test_kernel, kill_live),
 		cmocka_unit_test_teardown(test_symbolz, kill_live),
 		cmocka_unit_test_teardown(test_cache_shared_and_bounded, kill_live),
 	};
 	const char *o = getenv("O");
+
+	if (argc == 3 && !strcmp(argv[1], "--debuginfod-child"))
+		return debuginfod_child((pid_t)atoi(argv[2]));
 
 	snprintf(target_dir, sizeof(target_dir), "%s/tests/targets/sym", o && *o ? o : "build");
 	if (access(target_dir, F_OK) != 0) {
