@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,12 +42,13 @@ struct thread_rec {
 	int err;           /* capture result: 0, -ETIMEDOUT, -EPERM, ... */
 	pid_t tracer;      /* with -EPERM: the other tracer, 0 if none */
 	int signal;        /* signal the thread was delivering when stopped (re-injected) */
+	bool unstopped;    /* read without stopping it (blocked in a syscall a stop would fail) */
 	bool truncated;    /* unwind needed more stack than the copy held */
 };
 
 struct dump_stats {
 	bool valid;
-	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated;
+	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated, unstopped;
 	uint64_t pause_med_ns, pause_max_ns, took_ns;
 	int64_t time_nanos;
 };
@@ -290,6 +292,100 @@ static int list_tids(pid_t pid, pid_t **ret, size_t *ret_skipped)
 	return (int)n;
 }
 
+/* Syscalls that fail with EINTR, instead of restarting, when a ptrace stop interrupts them
+ * (signal(7): "interruption by a stop signal"): epoll_wait, epoll_pwait, epoll_pwait2,
+ * rt_sigtimedwait, semop, semtimedop, io_getevents, io_pgetevents, io_uring_enter. */
+static bool stop_would_fail(long nr)
+{
+	switch (nr) {
+	case 232: case 281: case 441: case 128: case 65: case 220: case 208: case 333: case 426:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The blocked-syscall state of a thread: /proc/PID/task/TID/syscall ("nr args... sp pc") and
+ * its context switch counts. Returns 0 or -errno. */
+static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret_switches)
+{
+	char path[96], text[2048];
+	const char *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	n = read_small(path, sc, sc_len);
+	if (n < 0)
+		return (int)n;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	n = read_small(path, text, sizeof(text));
+	if (n < 0)
+		return (int)n;
+	*ret_switches = 0;
+	p = strstr(text, "voluntary_ctxt_switches:");
+	if (p)
+		*ret_switches += strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
+	p = strstr(text, "nonvoluntary_ctxt_switches:");
+	if (p)
+		*ret_switches += strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	return 0;
+}
+
+/* A thread blocked in a syscall that a ptrace stop would make fail with EINTR is read without
+ * stopping it: sp and pc from /proc/PID/task/TID/syscall, the stack copied while it stays
+ * blocked (the same syscall line and no context switch before and after the copy prove it did
+ * not run meanwhile). The other registers are unknown, so a frame whose CFA needs one (frame
+ * pointer code) ends the walk. Returns the number of pcs, 0 when the thread did not stay
+ * blocked (the caller then stops it as usual), or -errno. */
+static int capture_blocked(struct threads_source *src, const struct procmaps *maps, pid_t tid,
+			   uint64_t *pcs, enum unwind_stop *ret_why, size_t *ret_len, size_t *ret_wanted)
+{
+	char before[256], after[256];
+	long sw_before, sw_after, nr;
+	unsigned long long args[6], sp, pc;
+	const struct procmaps_entry *e;
+	struct unwind_regs regs;
+	struct unwind_stack stack;
+	struct iovec local, remote;
+	uint8_t *copy = NULL;
+	size_t want = src->stack_bytes;
+	ssize_t got;
+	int err, n = 0;
+
+	err = read_blocked(src->t->pid, tid, before, sizeof(before), &sw_before);
+	if (err)
+		return err;
+	if (sscanf(before, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &args[0], &args[1], &args[2],
+		   &args[3], &args[4], &args[5], &sp, &pc) != 9 || !stop_would_fail(nr) || !sp || !pc)
+		return 0;
+	e = procmaps_find(maps, sp);
+	if (e && e->end - sp < want)
+		want = e->end - sp;
+	copy = malloc(want ? want : 1);
+	if (!copy)
+		return -ENOMEM;
+	local = (struct iovec){ copy, want };
+	remote = (struct iovec){ (void *)(uintptr_t)sp, want };
+	got = process_vm_readv(src->t->pid, &local, 1, &remote, 1, 0);
+	err = read_blocked(src->t->pid, tid, after, sizeof(after), &sw_after);
+	if (err || got <= 0 || strcmp(before, after) || sw_before != sw_after)
+		goto cleanup; /* it ran meanwhile (or is gone): n = 0 */
+	memset(&regs, 0, sizeof(regs));
+	regs.r[UNWIND_REG_RSP] = sp;
+	regs.r[UNWIND_REG_RIP] = pc;
+	stack = (struct unwind_stack){ sp, copy, (size_t)got };
+	n = src->uw ? unwinder__unwind(src->uw, &regs, &stack, pcs, PROFD_MAX_FRAMES, ret_why) : -ENOSYS;
+	if (n <= 0) {
+		pcs[0] = sample_pc_exact(pc);
+		n = 1;
+	}
+	*ret_len = (size_t)got;
+	*ret_wanted = src->stack_bytes;
+cleanup:
+	free(copy);
+	return n;
+}
+
 /* Captures and unwinds one thread into r. Returns 0, or -ESRCH when it exited meanwhile. */
 static int capture_one(struct threads_source *src, const struct procmaps *maps, struct thread_rec *r,
 		       uint64_t *pcs, uint64_t *ret_pause)
@@ -300,6 +396,19 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	int err, n;
 
 	*ret_pause = 0;
+	if (r->state == 'S' && stop_would_fail(r->syscall_nr)) {
+		size_t len = 0, wanted = 0;
+
+		n = capture_blocked(src, maps, r->tid, pcs, &why, &len, &wanted);
+		if (n == -ESRCH)
+			return -ESRCH;
+		if (n > 0) {
+			r->unstopped = true;
+			r->truncated = why == UNWIND_STOP_WINDOW && len >= wanted;
+			goto keep;
+		}
+		/* it woke up: not in that syscall any more, a stop is harmless */
+	}
 	err = ptrace_capture_thread_maps(src->t->pid, r->tid, src->stack_bytes, maps,
 					 r->state == 'D' ? THREADS_D_TIMEOUT_MS : 0, &cap, &r->tracer);
 	if (err == -ESRCH)
@@ -320,6 +429,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	}
 	r->truncated = why == UNWIND_STOP_WINDOW && cap.stack_len >= cap.stack_wanted;
 	thread_capture_release(&cap);
+keep:
 	if (n > 0) {
 		r->pcs = malloc((size_t)n * sizeof(*pcs));
 		if (!r->pcs)
@@ -410,8 +520,11 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 		if (err)
 			goto cleanup;
 		if (r->state != 'Z' && r->state != 'X' && r->state != 'x') {
-			if (r->err == 0) {
-				pauses[st->captured++] = pause;
+			if (r->err == 0 && r->unstopped) {
+				st->captured++;
+				st->unstopped++;
+			} else if (r->err == 0) {
+				pauses[st->captured++ - st->unstopped] = pause;
 			} else {
 				st->not_captured++;
 				if (r->err == -ETIMEDOUT)
@@ -434,10 +547,12 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 		err = -EPERM;
 		goto cleanup;
 	}
-	if (st->captured) {
-		qsort(pauses, st->captured, sizeof(*pauses), cmp_u64);
-		st->pause_med_ns = pauses[st->captured / 2];
-		st->pause_max_ns = pauses[st->captured - 1];
+	if (st->captured > st->unstopped) {
+		size_t np = st->captured - st->unstopped;
+
+		qsort(pauses, np, sizeof(*pauses), cmp_u64);
+		st->pause_med_ns = pauses[np / 2];
+		st->pause_max_ns = pauses[np - 1];
 	}
 	st->took_ns = now_ns() - t0;
 	st->valid = true;
@@ -603,6 +718,8 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 			    "during the dump, %zu not stopped in time, %zu not permitted, %zu over the limit",
 			    src->t->pid, st->listed, st->captured, st->exited, st->timeouts, st->denied,
 			    st->skipped);
+	sample_set__comment(set, "%zu threads blocked in a syscall that a stop would fail with EINTR (epoll_wait...) "
+			    "were read without stopping them", st->unstopped);
 	sample_set__comment(set, "each thread stopped alone: pause median %llu us, max %llu us; dump took %llu ms",
 			    (unsigned long long)(st->pause_med_ns / 1000),
 			    (unsigned long long)(st->pause_max_ns / 1000),
@@ -678,10 +795,10 @@ int threads_source__summary(struct threads_source *src, struct buf *out)
 	pthread_mutex_unlock(&src->mu);
 	if (!st.valid)
 		return -ENODATA;
-	return buf_printf(out, "pid %d: %zu threads, %zu captured, %zu exited during the dump, %zu not stopped "
-			  "in time, %zu truncated stacks; pause per thread median %.1f us, max %.1f us; "
-			  "dump took %.1f ms",
-			  src->t->pid, st.listed, st.captured, st.exited, st.timeouts, st.truncated,
+	return buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping), %zu exited during the "
+			  "dump, %zu not stopped in time, %zu truncated stacks; pause per thread median %.1f us, "
+			  "max %.1f us; dump took %.1f ms",
+			  src->t->pid, st.listed, st.captured, st.unstopped, st.exited, st.timeouts, st.truncated,
 			  (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0,
 			  (double)st.took_ns / 1e6);
 }

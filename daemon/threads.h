@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The thread-dump profile source ("goroutine" for native threads): every thread of the target is
  * stopped alone for a few microseconds (ptrace_capture), then unwound and symbolized from the copy.
+ * Exception: a thread blocked in a syscall that a ptrace stop would make fail with EINTR
+ * (epoll_wait, epoll_pwait(2), rt_sigtimedwait, semop, semtimedop, io_getevents, io_pgetevents,
+ * io_uring_enter) is not stopped: its sp and pc come from /proc/PID/task/TID/syscall and its stack
+ * is copied while it provably stays blocked; frames needing other registers end its walk early.
  * Per thread: TID, name, scheduler state, the syscall it is blocked in, its kernel stack.
  * One dump at a time per source (internal lock); captures of all sources serialize as well.
  *

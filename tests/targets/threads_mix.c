@@ -6,11 +6,14 @@
  *   spin  : spin_leaf <- spin_worker        (busy loop; records its longest gap between clock reads)
  *   qsort : qsort_cmp <- qsort <- qsort_worker   (stack through libc)
  *   churn : a thread that keeps creating and joining short-lived threads
+ *   epoll : epoll_leaf <- epoll_worker      (epoll_wait on an empty set; a ptrace stop would
+ *           make it fail with EINTR)
+ *   sigwait: sigwait_leaf <- sigwait_worker (sigtimedwait for SIGUSR2, same EINTR hazard)
  *   vfork : vfork_leaf <- vfork_worker      (vfork parent waiting 2 s in a killable, not
  *           interruptible, sleep: it cannot reach a ptrace stop until the child exits)
  * SIGRTMIN is counted by a handler (real-time signals queue, so none may be lost).
  * Threads are named "<role>-<n>" with pthread_setname_np. Any syscall returning EINTR is counted.
- * Usage: threads_mix [--cond N] [--sleep N] [--pipe N] [--spin N] [--qsort N] [--churn N] [--vfork N]
+ * Usage: threads_mix [--cond N] [--sleep N] [--pipe N] [--spin N] [--qsort N] [--churn N] [--vfork N] [--epoll N] [--sigwait N]
  * Prints "ready" when all threads run, then serves commands on stdin, one per line:
  *   stats  -> "eintr=N sleepers=N oversleep_med_us=N oversleep_max_us=N spin_gap_max_us=N churned=N sigs=N"
  *   reset  -> clears the oversleep/gap records, prints "ok"
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +227,43 @@ __attribute__((noinline)) static void *vfork_worker(void *arg)
 	return NULL;
 }
 
+__attribute__((noinline)) static void epoll_leaf(void)
+{
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	for (;;)
+		if (epoll_wait(ep, &ev, 1, -1) < 0 && errno == EINTR)
+			atomic_fetch_add(&eintr_count, 1);
+}
+
+__attribute__((noinline)) static void *epoll_worker(void *arg)
+{
+	name_self("epoll", (long)arg);
+	epoll_leaf();
+	return NULL;
+}
+
+__attribute__((noinline)) static void sigwait_leaf(void)
+{
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (;;)
+		if (sigtimedwait(&set, &si, NULL) < 0 && errno == EINTR)
+			atomic_fetch_add(&eintr_count, 1);
+}
+
+__attribute__((noinline)) static void *sigwait_worker(void *arg)
+{
+	name_self("sigwait", (long)arg);
+	sigwait_leaf();
+	return NULL;
+}
+
 static void on_rtmin(int sig)
 {
 	(void)sig;
@@ -256,10 +297,12 @@ static void print_stats(void)
 
 int main(int argc, char **argv)
 {
-	static const char *const roles[] = { "cond", "sleep", "pipe", "spin", "qsort", "churn", "vfork" };
+	static const char *const roles[] = { "cond", "sleep", "pipe", "spin", "qsort", "churn", "vfork", "epoll",
+						 "sigwait" };
 	static void *(*const fns[])(void *) = { cond_worker, sleep_worker, pipe_worker, spin_worker,
-						 qsort_worker, churn_worker, vfork_worker };
-	enum { NROLES = 7 };
+						 qsort_worker, churn_worker, vfork_worker, epoll_worker,
+						 sigwait_worker };
+	enum { NROLES = 9 };
 	int count[NROLES] = { 0 }, total = 0;
 	struct sigaction sa = { .sa_handler = on_rtmin, .sa_flags = SA_RESTART };
 	char line[64];

@@ -401,6 +401,38 @@ static void test_many_threads(void **state)
 	fixture_stop(&f);
 }
 
+/* epoll_wait and sigtimedwait fail with EINTR when a ptrace stop interrupts them: such threads
+ * are read without stopping, and still get their whole stack. */
+static void test_eintr_prone_syscalls_not_stopped(void **state)
+{
+	static const char *const args[] = { "--epoll", "3", "--sigwait", "1", "--cond", "1", NULL };
+	static const char *const epoll[] = { "epoll_wait", "epoll_leaf", "epoll_worker", "start_thread", NULL };
+	static const char *const sigw[] = { "sigwait_leaf", "sigwait_worker", "start_thread", NULL };
+	static const char *const cond[] = { "cond_leaf", "cond_worker", "start_thread", NULL };
+	struct fixture f;
+	struct buf out = { 0 }, s = { 0 };
+	int n;
+
+	(void)state;
+	fixture_start(&f, args, 0);
+	tt_sleep_ms(20); /* every thread inside its syscall */
+	for (int i = 0; i < 20; i++) {
+		buf_reset(&out);
+		assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
+	}
+	n = parse_debug2(out.data, blocks_storage, 300);
+	assert_int_equal(n, 6);
+	check_role(blocks_storage, n, f.tt.pid, "epoll-0", "[sleeping: epoll_wait,", epoll);
+	check_role(blocks_storage, n, f.tt.pid, "epoll-2", "[sleeping: epoll_wait,", epoll);
+	check_role(blocks_storage, n, f.tt.pid, "sigwait-0", "[sleeping: rt_sigtimedwait,", sigw);
+	check_role(blocks_storage, n, f.tt.pid, "cond-0", "[sleeping: futex,", cond);
+	assert_int_equal(threads_source__summary(f.src, &s), 0);
+	assert_non_null(strstr(s.data, "6 captured (4 without stopping)"));
+	buf_free(&s);
+	buf_free(&out);
+	fixture_stop(&f); /* asserts eintr=0 */
+}
+
 /* A copy too small for the whole stack is counted, not an error. */
 static void test_small_copy_is_reported(void **state)
 {
@@ -594,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_same_frames_as_eu_stack),
 		cmocka_unit_test(test_debug0_set_and_go_pprof),
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_eintr_prone_syscalls_not_stopped),
 		cmocka_unit_test(test_small_copy_is_reported),
 		cmocka_unit_test(test_churn),
 		cmocka_unit_test(test_concurrent_dumps),
