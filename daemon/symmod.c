@@ -862,11 +862,29 @@ static struct modsym *sym_find(struct symmod *m, uint64_t a)
 	return NULL;
 }
 
-static const char *sym_name(struct modsym *s)
+/* The display name of a symbol: demangled, and without the "@GLIBC_2.2.5" version suffix that
+ * compat symbols carry in .symtab (system_name keeps the raw symbol). */
+static const char *sym_name(struct symmod *m, struct modsym *s)
 {
 	if (!s->demangle_tried) {
+		const char *at = strchr(s->name, '@');
+
 		s->demangle_tried = true;
-		s->demangled = demangle(s->name);
+		if (at && at != s->name) {
+			char *base = strndup(s->name, at - s->name);
+
+			s->demangled = base ? demangle(base) : NULL;
+			if (s->demangled)
+				free(base);
+			else
+				s->demangled = base;
+		} else {
+			s->demangled = demangle(s->name);
+		}
+		if (s->demangled) {
+			m->bytes += strlen(s->demangled) + 1;
+			cache_bytes += strlen(s->demangled) + 1;
+		}
 	}
 	return s->demangled ? s->demangled : s->name;
 }
@@ -1101,7 +1119,7 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 			return 0;
 		memset(&frames[0], 0, sizeof(frames[0]));
 		frames[0].system_name = s->name;
-		frames[0].name = sym_name(s);
+		frames[0].name = sym_name(m, s);
 		frames[0].func_start = s->start;
 		if (cu)
 			line_at(m, cu, a, &frames[0]);
@@ -1122,7 +1140,7 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 			if (s && !die_string(&chain[0], DW_AT_linkage_name) && s->start <= vaddr && vaddr < s->end)
 				f->system_name = s->name;
 			if (!f->name)
-				f->name = s ? sym_name(s) : NULL;
+				f->name = s ? sym_name(m, s) : NULL;
 			if (!f->system_name)
 				f->system_name = s ? s->name : f->name;
 		}
