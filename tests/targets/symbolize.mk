@@ -8,7 +8,7 @@ RUSTC ?= rustc
 SYM_CFLAGS := -O2 -g -Wall
 
 SYM_BINS := $(SYM_T)/sym_c_fp $(SYM_T)/sym_c_nofp $(SYM_T)/sym_cpp $(SYM_T)/sym_c_stripped \
-	$(SYM_T)/sym_c_static
+	$(SYM_T)/sym_c_static $(SYM_T)/sym_dlopen
 ifneq ($(shell command -v $(RUSTC) 2>/dev/null),)
 SYM_BINS += $(SYM_T)/sym_rust
 endif
@@ -23,6 +23,11 @@ $(SYM_T)/sym_c_nofp: tests/targets/sym/sym_c.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SYM_CFLAGS) -fomit-frame-pointer -o $@ $<
+
+$(SYM_T)/sym_dlopen: tests/targets/sym/sym_dlopen.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SYM_CFLAGS) -o $@ $< -ldl
 
 $(SYM_T)/sym_c_static: tests/targets/sym/sym_c.c
 	$(call msg,CC,$@)

@@ -38,6 +38,7 @@ static char target_dir[4096];
 struct target {
 	pid_t pid;
 	int out_fd;
+	int in_fd;   /* the target's stdin */
 };
 
 /* Every started target, so a failed assertion (which leaves the test early) still kills it. */
@@ -82,12 +83,12 @@ static const char *tpath(const char *name, char *buf, size_t len)
 /* Starts bin and waits (with a deadline) until it prints "ready". */
 static int target_start(const char *bin, struct target *t)
 {
-	int pfd[2];
+	int pfd[2], ifd[2];
 	char buf[256];
 	size_t got = 0;
 	struct timespec t0, now;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	if (pipe2(pfd, O_CLOEXEC) < 0 || pipe2(ifd, O_CLOEXEC) < 0)
 		return -errno;
 	t->pid = fork();
 	if (t->pid < 0)
@@ -95,6 +96,7 @@ static int target_start(const char *bin, struct target *t)
 	if (t->pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 
+		dup2(ifd[0], 0);
 		dup2(pfd[1], 1);
 		dup2(devnull, 2);
 		execl(bin, bin, (char *)NULL);
@@ -102,7 +104,9 @@ static int target_start(const char *bin, struct target *t)
 	}
 	live_add(t->pid);
 	close(pfd[1]);
+	close(ifd[0]);
 	t->out_fd = pfd[0];
+	t->in_fd = ifd[1];
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct pollfd p = { .fd = t->out_fd, .events = POLLIN };
@@ -132,6 +136,7 @@ static void target_stop(struct target *t)
 		waitpid(t->pid, NULL, 0);
 		live_del(t->pid);
 		close(t->out_fd);
+		close(t->in_fd);
 		t->pid = 0;
 	}
 }
@@ -712,6 +717,55 @@ static void test_debuginfod(void **state)
 	assert_int_equal(rc, 0);
 }
 
+static int find_mapping_named(const struct sym_mapping *maps, int n, const char *needle)
+{
+	for (int i = 0; i < n; i++)
+		if (strstr(maps[i].filename, needle))
+			return i;
+	return -1;
+}
+
+static void test_refresh_sees_dlopen(void **state)
+{
+	char bin[4200], buf[64];
+	struct target t = { 0 };
+	struct symbolizer *sym;
+	const struct sym_mapping *maps;
+	struct pollfd p;
+	int n, z, named = 0;
+	ssize_t got;
+
+	tpath("sym_dlopen", bin, sizeof(bin));
+	assert_int_equal(target_start(bin, &t), 0);
+	sym = symbolizer__new(t.pid);
+	assert_non_null(sym);
+	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
+	assert_int_equal(find_mapping_named(maps, n, "libz.so"), -1);
+	assert_int_equal(write(t.in_fd, "go\n", 3), 3);
+	p = (struct pollfd){ .fd = t.out_fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	got = read(t.out_fd, buf, sizeof(buf) - 1);
+	assert_true(got > 0);
+	buf[got] = '\0';
+	assert_non_null(strstr(buf, "loaded"));
+	assert_int_equal(symbolizer__refresh(sym), 0);
+	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
+	z = find_mapping_named(maps, n, "libz.so");
+	assert_true(z > 0);
+	assert_true(maps[z].has_functions); /* at least its exported functions */
+	assert_int_equal(strlen(maps[z].build_id), 40);
+	for (uint64_t a = maps[z].start; a < maps[z].limit && named < 10; a += 64) {
+		struct sym_result r;
+
+		assert_int_equal(symbolizer__lookup(sym, a, &r), 0);
+		assert_ptr_equal(r.mapping, &maps[z]);
+		named += r.nframes > 0 && r.frames[0].name != NULL;
+	}
+	assert_int_equal(named, 10);
+	symbolizer__free(sym);
+	target_stop(&t);
+}
+
 static void test_mappings_and_vdso(void **state)
 {
 	char bin[4200], cmd[4400], line[512], want_id[256] = "";
@@ -996,6 +1050,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_static, kill_live),
 		cmocka_unit_test_teardown(test_deleted_binary, kill_live),
 		cmocka_unit_test_teardown(test_debuginfod, kill_live),
+		cmocka_unit_test_teardown(test_refresh_sees_dlopen, kill_live),
 		cmocka_unit_test_teardown(test_mappings_and_vdso, kill_live),
 		cmocka_unit_test_teardown(test_kernel, kill_live),
 		cmocka_unit_test_teardown(test_symbolz, kill_live),
