@@ -50,6 +50,22 @@ value_of() {
 		awk -v f="$3" '$6 == f { v = $1; sub(/B$/, "", v); print v; found = 1; exit } END { if (!found) print 0 }'
 }
 
+# cum_of FILE SAMPLE_INDEX FUNC: cumulative bytes of FUNC (0 if absent)
+cum_of() {
+	go tool pprof -top -cum -sample_index="$2" -unit=B -nodecount=1000 "$1" 2>/dev/null |
+		awk -v f="$3" '$6 == f { v = $4; sub(/B$/, "", v); print v; found = 1; exit } END { if (!found) print 0 }'
+}
+
+# wait_for_line FILE REGEX: deadline 30 s
+wait_for_line() {
+	local i
+	for i in $(seq 300); do
+		grep -Eq "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # within ACTUAL EXPECTED PERCENT
 within() {
 	awk -v a="$1" -v e="$2" -v p="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
@@ -184,6 +200,25 @@ cxx_case() { # name binary allocator-regex
 }
 cxx_case cxx-glibc "$T/heap_cxx" '^allocator: glibc \(libc.so.6\)'
 cxx_case cxx-jemalloc "$T/heap_cxx_jemalloc" '^allocator: jemalloc .*_Znwm'
+
+echo "== Rust (system allocator)"
+if [ -x "$T/heap_rust" ]; then
+	start_target "$T/heap_rust" "$WORK/rust-go"
+	"$T/heap_driver" --pid "$TPID" --heap-rate 32768 --seconds 60 --done-file "$TOUT" --out "$WORK/rust.pb.gz" \
+		>"$WORK/rust.out" 2>&1 &
+	drv=$!
+	wait_for_line "$WORK/rust.out" '^allocator' || fail "rust: driver did not attach: $(cat "$WORK/rust.out")"
+	touch "$WORK/rust-go"
+	wait $drv || fail "rust driver: $(cat "$WORK/rust.out")"
+	cat "$WORK/rust.out"
+	v=$(cum_of "$WORK/rust.pb.gz" inuse_space heap_rust::rust_leaker)
+	within "$v" $((16 * MiB)) 10 || fail "rust: rust_leaker inuse_space (cum) = $v, expected 16 MiB +-10%"
+	echo "ok: rust_leaker inuse_space (cum) = $v"
+	[ "$(cum_of "$WORK/rust.pb.gz" inuse_space heap_rust::main)" -ge "$v" ] ||
+		echo "note: Rust stacks stop at rust_leaker (unwinder: no CFI found for the frame above)"
+else
+	echo "note: no rustc: Rust case not run"
+fi
 
 echo "== one-shot (profd heap --pid PID --seconds N -o FILE)"
 start_target "$T/heap_bench" 1000000000 1

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Heap profiling test programs that need more than the default target rule: the driver (links
-# libprofd.a), the leak target linked with jemalloc, statically linked, and a C++ target.
+# libprofd.a), the leak target linked with jemalloc, statically linked, C++ targets, and a Rust
+# target when rustc is available (PATH or ~/.cargo/bin).
 HEAP_TARGET_FLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
 
 $(O)/tests/targets/heap_driver: tests/targets/heap_driver.c $(O)/libprofd.a
@@ -30,3 +31,13 @@ $(O)/tests/targets/heap_cxx_jemalloc: tests/targets/heap_cxx.cc
 
 EXTRA_TEST_BINS += $(O)/tests/targets/heap_leak_jemalloc $(O)/tests/targets/heap_leak_static \
 	$(O)/tests/targets/heap_cxx $(O)/tests/targets/heap_cxx_jemalloc
+
+HEAP_RUSTC := $(or $(shell command -v rustc 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/rustc))
+ifneq ($(HEAP_RUSTC),)
+$(O)/tests/targets/heap_rust: tests/targets/heap_rust.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)MAKEFLAGS= $(HEAP_RUSTC) -O -g -C force-frame-pointers=no -o $@ $<
+
+EXTRA_TEST_BINS += $(O)/tests/targets/heap_rust
+endif
