@@ -180,6 +180,7 @@ struct v0 {
 	const char *s; /* after "_R" */
 	size_t n, pos;
 	int depth;
+	uint64_t bound;  /* lifetimes bound by enclosing for<...> binders */
 	bool bad;
 	struct out *o;
 };
@@ -297,11 +298,29 @@ static void v0_type_adapter(struct v0 *p, bool unused)
 	v0_type(p);
 }
 
+/* Lifetime index 0 is the erased '_; others count back from the innermost binder: 'a, 'b, .. */
+static void v0_print_lifetime(struct v0 *p, uint64_t lt)
+{
+	char buf[32];
+
+	if (lt == 0) {
+		out_puts(p->o, "'_");
+		return;
+	}
+	if (lt > p->bound) {
+		p->bad = true;
+		return;
+	}
+	if (p->bound - lt < 26)
+		snprintf(buf, sizeof(buf), "'%c", (char)('a' + (p->bound - lt)));
+	else
+		snprintf(buf, sizeof(buf), "'_%llu", (unsigned long long)(p->bound - lt));
+	out_puts(p->o, buf);
+}
+
 static void v0_lifetime(struct v0 *p)
 {
-	uint64_t v = v0_base62(p);
-
-	out_puts(p->o, v == 0 ? "'_" : "'a");
+	v0_print_lifetime(p, v0_base62(p));
 }
 
 static void v0_const(struct v0 *p, bool unused)
@@ -385,10 +404,61 @@ static const char *v0_basic(char c)
 	}
 }
 
+/* for<'a, 'b> : brings lifetimes into scope (the caller restores p->bound after the type) */
 static void v0_binder(struct v0 *p)
 {
-	if (v0_eat(p, 'G'))
-		v0_base62(p);
+	uint64_t n;
+
+	if (!v0_eat(p, 'G'))
+		return;
+	n = v0_base62(p) + 1;
+	if (n > 64) {
+		p->bad = true;
+		return;
+	}
+	out_puts(p->o, "for<");
+	for (uint64_t i = 0; i < n; i++) {
+		if (i)
+			out_puts(p->o, ", ");
+		p->bound++;
+		v0_print_lifetime(p, 1);
+	}
+	out_puts(p->o, "> ");
+}
+
+/* A trait path in dyn bounds: its generic arguments stay open so that associated type
+ * bindings join them (Fn<(A,), Output = R>). Returns whether a '<' is open. */
+static bool v0_path_open(struct v0 *p)
+{
+	if (v0_eat(p, 'B')) {
+		size_t start = p->pos - 1, saved;
+		uint64_t target = v0_base62(p);
+		bool open;
+
+		if (p->bad || target >= start) {
+			p->bad = true;
+			return false;
+		}
+		saved = p->pos;
+		p->pos = (size_t)target;
+		open = v0_path_open(p);
+		p->pos = saved;
+		return open;
+	}
+	if (v0_eat(p, 'I')) {
+		int k = 0;
+
+		v0_path(p, false);
+		out_puts(p->o, "<");
+		while (!p->bad && !v0_eat(p, 'E')) {
+			if (k++)
+				out_puts(p->o, ", ");
+			v0_generic_arg(p);
+		}
+		return true;
+	}
+	v0_path(p, false);
+	return false;
 }
 
 static void v0_type(struct v0 *p)
@@ -409,8 +479,10 @@ static void v0_type(struct v0 *p)
 		if (v0_eat(p, 'L')) {
 			uint64_t lt = v0_base62(p);
 
-			if (lt)
-				out_puts(p->o, "'a ");
+			if (lt) {
+				v0_print_lifetime(p, lt);
+				out_puts(p->o, " ");
+			}
 		}
 		if (c == 'Q')
 			out_puts(p->o, "mut ");
@@ -437,6 +509,7 @@ static void v0_type(struct v0 *p)
 		}
 		out_puts(p->o, k == 1 ? ",)" : ")");
 	} else if (c == 'F') {
+		uint64_t saved_bound = p->bound;
 		int k = 0;
 
 		v0_binder(p);
@@ -468,29 +541,42 @@ static void v0_type(struct v0 *p)
 			out_puts(p->o, " -> ");
 			v0_type(p);
 		}
+		p->bound = saved_bound;
 	} else if (c == 'D') {
+		uint64_t saved_bound = p->bound;
 		int k = 0;
 
 		out_puts(p->o, "dyn ");
 		v0_binder(p);
 		while (!p->bad && !v0_eat(p, 'E')) {
+			bool open;
+
 			if (k++)
 				out_puts(p->o, " + ");
-			v0_path(p, false);
+			open = v0_path_open(p);
 			while (!p->bad && v0_eat(p, 'p')) {
 				size_t len;
 				const char *name = v0_ident(p, &len);
 
-				out_puts(p->o, "<");
+				out_puts(p->o, open ? ", " : "<");
+				open = true;
 				if (name)
 					out_putn(p->o, name, len);
 				out_puts(p->o, " = ");
 				v0_type(p);
+			}
+			if (open)
 				out_puts(p->o, ">");
+		}
+		p->bound = saved_bound;
+		if (v0_eat(p, 'L')) {
+			uint64_t lt = v0_base62(p);
+
+			if (lt) {
+				out_puts(p->o, " + ");
+				v0_print_lifetime(p, lt);
 			}
 		}
-		if (v0_eat(p, 'L'))
-			v0_base62(p);
 	} else if (c == 'B') {
 		v0_backref(p, v0_type_adapter, false);
 	} else {

@@ -911,6 +911,21 @@ static void test_demangle(void **state)
 		{ "_ZN4core3ptr85drop_in_place$LT$std..rt..lang_start$LT$$LP$$RP$$GT$..$u7b$$u7b$closure$u7d$$u7d$$GT$"
 		  "17h0123456789abcdefE",
 		  "core::ptr::drop_in_place<std::rt::lang_start<()>::{{closure}}>" },
+		/* Rust v0 (what rustc's std uses), as binutils prints them */
+		{ "_RNvNtCslNYArtu3iFV_5alloc5alloc7dealloc", "alloc::alloc::dealloc" },
+		{ "_RNvXs_NtCslNYArtu3iFV_5alloc5allocNtB4_6GlobalNtNtCsgEmfK2I1SDS_4core5alloc9Allocator10deallocate",
+		  "<alloc::alloc::Global as core::alloc::Allocator>::deallocate" },
+		{ "_RINvMs4_NtCsgY6Mt91CT9J_14rustc_demangle2v0NtB6_7Printer13print_backrefNCNvB2_10print_paths_0EB8_",
+		  "<rustc_demangle::v0::Printer>::print_backref::<<rustc_demangle::v0::Printer>::print_path::{closure#1}>" },
+		{ "_RINvNtCsgEmfK2I1SDS_4core3ptr13drop_in_placeINtNtCslNYArtu3iFV_5alloc5boxed3BoxDG0_INtNtNtB4_3ops8function2"
+		  "FnTRL1_INtNtCsjrHSEGnQ3l9_3std5panic13PanicHookInfoL0_EEEp6OutputuNtNtB4_6marker4SyncNtB2N_4SendEL_EEB1T_",
+		  "core::ptr::drop_in_place::<alloc::boxed::Box<dyn for<'a, 'b> core::ops::function::Fn<(&'a "
+		  "std::panic::PanicHookInfo<'b>,), Output = ()> + core::marker::Sync + core::marker::Send>>" },
+		{ "_RINvNtCsgEmfK2I1SDS_4core6escape14escape_unicodeKja_ECsgY6Mt91CT9J_14rustc_demangle",
+		  "core::escape::escape_unicode::<10>" },
+		{ "_RNvNtB9_5alloc7dealloc", NULL },     /* backref pointing forward */
+		{ "_RNvNtCslNYArtu3iFV_5alloc", NULL }, /* truncated */
+		{ "_RNvC999999999x", NULL },
 		{ "main", NULL },
 		{ "memcpy", NULL },
 		{ "_Z", NULL },
