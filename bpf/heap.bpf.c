@@ -70,6 +70,16 @@ struct {
 	__type(value, struct profd_heap_alloc_event);
 } scratch SEC(".maps");
 
+/* key 0: 1 while a program builds an event in this CPU's scratch buffer. uprobe programs run
+ * with migration disabled but may be preempted (CONFIG_PREEMPT): another task's sample on the
+ * same CPU must not overwrite a half-built event; it is dropped and counted instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} scratch_busy SEC(".maps");
+
 /* index: enum profd_heap_counter; value: count on this CPU */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -162,12 +172,18 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 {
 	struct profd_heap_alloc_event *e;
 	__u64 sp = ctx->sp, *idp, id, total;
-	__u32 zero = 0, len, first, off;
+	__u32 zero = 0, len, first, off, *busy;
 
 	idp = bpf_map_lookup_elem(&next_id, &zero);
 	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!idp || !e)
+	busy = bpf_map_lookup_elem(&scratch_busy, &zero);
+	if (!idp || !e || !busy)
 		return 0;
+	if (*busy) {
+		count(PROFD_HEAP_CNT_RB_FULL);
+		return 0;
+	}
+	*busy = 1;
 	id = __sync_fetch_and_add(idp, 1) + 1;
 	e->type = PROFD_HEAP_EV_ALLOC;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
@@ -199,8 +215,9 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 		total = sizeof(*e);
 	if (bpf_ringbuf_output(&events, e, total, rb_flags())) {
 		count(PROFD_HEAP_CNT_RB_FULL);
-		return 0;
+		id = 0;
 	}
+	*busy = 0;
 	return id;
 }
 

@@ -69,7 +69,8 @@ enum profd_heap_counter {
 	PROFD_HEAP_CNT_FREES,          /* free calls seen */
 	PROFD_HEAP_CNT_SAMPLED,        /* allocations sampled */
 	PROFD_HEAP_CNT_NESTED,         /* calls made from inside another probed function, not counted twice */
-	PROFD_HEAP_CNT_RB_FULL,        /* sampled allocation events lost: ring buffer full */
+	PROFD_HEAP_CNT_RB_FULL,        /* sampled allocation events lost: ring buffer full (or this
+					* CPU's event buffer in use by a preempted program) */
 	PROFD_HEAP_CNT_RB_FULL_FREE,   /* free / untracked events lost: ring buffer full */
 	PROFD_HEAP_CNT_LIVE_FULL,      /* sampled allocations not tracked: live_allocs full */
 	PROFD_HEAP_CNT_PENDING_LOST,   /* sampled allocation whose return was not seen (nested sample) */

@@ -391,6 +391,8 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 		unwinder__refresh(h->uw);
 		n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 	}
+	if ((unsigned)why < UNWIND_STOP__COUNT && (unsigned)why < 8)
+		h->st.unwind_stops[why]++;
 	if (n <= 0) {
 		h->st.unwind_failed++;
 		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
@@ -908,7 +910,8 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 			       "# Calls = %llu\n# Frees = %llu\n# Sampled = %llu\n# Nested = %llu\n# Live = %llu\n"
 			       "# Records = %llu\n# DroppedRingbuf = %llu\n# DroppedFreeEvents = %llu\n"
 			       "# DroppedLiveFull = %llu\n# DroppedRecords = %llu\n# UnwindIncomplete = %llu\n"
-			       "# Note = allocations made before profd attached are not in this profile\n",
+			       "# Note = allocations made before profd attached are not in this profile\n"
+			       "# UnwindStops =",
 			       h->describe, heap_mode_name(h->cfg.mode), (unsigned long long)h->cfg.rate,
 			       (long long)h->attached_at, (unsigned long long)h->st.calls,
 			       (unsigned long long)h->st.frees, (unsigned long long)h->st.sampled,
@@ -916,6 +919,11 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 			       (unsigned long long)h->nrecs, (unsigned long long)h->st.dropped_ringbuf,
 			       (unsigned long long)h->st.dropped_free_ev, (unsigned long long)h->st.dropped_live_full,
 			       (unsigned long long)h->st.dropped_records, (unsigned long long)h->st.unwind_failed);
+	for (int w = 0; w < UNWIND_STOP__COUNT && w < 8 && r >= 0; w++)
+		r = buf_printf(out, " %s %llu", unwind_stop_name((enum unwind_stop)w),
+			       (unsigned long long)h->st.unwind_stops[w]);
+	if (r >= 0)
+		r = buf_putc(out, '\n');
 cleanup:
 	pthread_mutex_unlock(&h->lock);
 	free(order);

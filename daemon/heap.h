@@ -68,6 +68,7 @@ struct heap_stats {
 	uint64_t dropped_live_full; /* sampled allocations not tracked: live table full */
 	uint64_t dropped_records;   /* sampled allocations not kept: max_stacks reached */
 	uint64_t pending_lost, failed, no_thread, stack_fail;
+	uint64_t unwind_stops[8];   /* sampled stacks by why the walk ended (enum unwind_stop) */
 };
 
 /* Detects the allocator of t->pid, loads the BPF program and attaches the probes, and starts the

@@ -21,7 +21,9 @@ METRIC="${METRIC:-cpu_ns_per_pair}"
 SKIP="${SKIP:-}"
 WORK=$(mktemp -d /tmp/profd-bench-heap.XXXXXX)
 BG=()
+TOOLS=() # started with setsid: each leads its own process group
 cleanup() {
+	for p in "${TOOLS[@]}"; do kill -- -"$p" 2>/dev/null; done
 	for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	rm -rf "$WORK"
@@ -70,12 +72,12 @@ one_run() {
 		;;
 	memleak)
 		# it prints "Attaching" before attaching; its first report comes after
-		BCC_KERNEL_SOURCE=$BCC memleak-bpfcc -p $pid 1 >"$log" 2>&1 &
+		BCC_KERNEL_SOURCE=$BCC setsid memleak-bpfcc -p $pid 1 >"$log" 2>&1 &
 		tool=$!
 		wait_for "$log" 'Top .* stacks' 90 && kill -USR1 $pid
 		;;
 	bpftrace)
-		bpftrace -p $pid -e "BEGIN { printf(\"attached\\n\"); }
+		setsid bpftrace -p $pid -e "BEGIN { printf(\"attached\\n\"); }
 			uprobe:$LIBC:malloc { @sz[tid] = arg0; }
 			uretprobe:$LIBC:malloc /@sz[tid]/ { @live[retval] = @sz[tid]; delete(@sz[tid]); }
 			uprobe:$LIBC:free { delete(@live[arg0]); }" >"$log" 2>&1 &
@@ -83,18 +85,28 @@ one_run() {
 		wait_for "$log" '^attached' 60 && kill -USR1 $pid
 		;;
 	heaptrack)
-		heaptrack -p $pid >"$log" 2>&1 &
+		setsid heaptrack -o "$WORK/heaptrack.$pid" -p $pid >"$log" 2>&1 &
 		tool=$!
 		wait_for "$log" 'injection finished' 60 && kill -USR1 $pid
 		;;
 	esac
-	[ -n "$tool" ] && BG+=($tool)
+	if [ -n "$tool" ]; then
+		BG+=($tool)
+		[ $kind = memleak ] || [ $kind = bpftrace ] || [ $kind = heaptrack ] && TOOLS+=($tool)
+	fi
 	if wait_for "$out" '^done' 900; then
 		awk -v m="$METRIC" '$1 == m { print $2 }' "$out"
 	else
 		echo "-"
 	fi
-	[ -n "$tool" ] && { kill -INT $tool 2>/dev/null; sleep 0.3; kill $tool 2>/dev/null; wait $tool 2>/dev/null; }
+	# tools run in their own session: stop the whole group (heaptrack's shell leaves helpers)
+	if [ -n "$tool" ]; then
+		case $kind in
+		memleak | bpftrace | heaptrack) kill -INT -- -$tool 2>/dev/null; sleep 0.5; kill -- -$tool 2>/dev/null ;;
+		*) kill $tool 2>/dev/null ;;
+		esac
+		wait $tool 2>/dev/null
+	fi
 	kill $pid 2>/dev/null
 	wait $pid 2>/dev/null
 }
@@ -108,6 +120,12 @@ pairs_for() {
 	*) echo 100000 ;;
 	esac
 }
+
+# BCC creates its uprobes through tracefs
+if [ ! -e /sys/kernel/tracing/uprobe_events ] && [[ " $SKIP " != *" memleak "* ]]; then
+	echo "note: mounting tracefs on /sys/kernel/tracing (memleak-bpfcc needs it)"
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || SKIP+=" memleak"
+fi
 
 KINDS="bare floor inuse uretprobe allocs"
 BCC=$(bcc_headers) && command -v memleak-bpfcc >/dev/null && [[ " $SKIP " != *" memleak "* ]] && KINDS+=" memleak"

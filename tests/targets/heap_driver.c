@@ -183,6 +183,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.records, (unsigned long long)st.dropped_ringbuf,
 	       (unsigned long long)st.dropped_live_full, (unsigned long long)st.dropped_records,
 	       (unsigned long long)st.unwind_failed);
+	printf("unwind_stops");
+	for (int w = 0; w < UNWIND_STOP__COUNT && w < 8; w++)
+		printf(" %s %llu", unwind_stop_name((enum unwind_stop)w), (unsigned long long)st.unwind_stops[w]);
+	printf("\n");
 	heap_source__free(h);
 	symbolizer__free(sym);
 	unwinder__free(uw);
