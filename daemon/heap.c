@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -440,10 +441,14 @@ static int on_event(void *ctx, void *data, size_t len)
 static void *reader_main(void *arg)
 {
 	struct heap_source *h = arg;
+	int efd = ring_buffer__epoll_fd(h->rb);
 
 	while (!atomic_load(&h->stop)) {
-		ring_buffer__poll(h->rb, POLL_MS);
-		/* submissions do not wake us below the threshold: drain what waits */
+		struct epoll_event ev;
+
+		/* wait without the lock (ring_buffer__poll would consume without it); submissions
+		 * below the wakeup threshold do not wake us: the timeout drains them */
+		epoll_wait(efd, &ev, 1, POLL_MS);
 		pthread_mutex_lock(&h->lock);
 		ring_buffer__consume(h->rb);
 		pthread_mutex_unlock(&h->lock);
