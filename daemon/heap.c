@@ -989,13 +989,30 @@ void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap
 
 /* ---- files: SIGUSR2 snapshots and the one-shot command ---- */
 
+static int write_all(int fd, const struct buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t w = write(fd, b->data + off, b->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes the profile to path through path.tmp + rename (readers never see half a file), or to
+ * stdout for "-". */
 static int write_profile_file(struct heap_source *h, bool allocs, const char *path)
 {
 	struct profd_sample_set *set = NULL;
 	struct buf b = { 0 };
 	char tmp[4300];
 	int fd = -1, r;
-	size_t off = 0;
 
 	r = heap_source__snapshot(h, allocs, &set);
 	if (r < 0)
@@ -1003,23 +1020,19 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	r = pprof_encode(set, h->sym, &b);
 	if (r < 0)
 		goto cleanup;
+	if (strcmp(path, "-") == 0) { /* the one-shot command's -o - */
+		r = write_all(STDOUT_FILENO, &b);
+		goto cleanup;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		r = -errno;
 		goto cleanup;
 	}
-	while (off < b.len) {
-		ssize_t w = write(fd, b.data + off, b.len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			goto cleanup;
-		}
-		off += (size_t)w;
-	}
+	r = write_all(fd, &b);
+	if (r < 0)
+		goto cleanup;
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		fd = -1;
 		r = -errno;

@@ -103,7 +103,8 @@ int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t 
 int heap_source__wait_snapshot(struct heap_source *h);
 
 /* `profd heap --pid PID --seconds N -o FILE`: attaches, samples for seconds, writes the heap
- * profile (allocs profile when cfg->mode is HEAP_MODE_ALLOCS) gzip-compressed to out_path.
+ * profile (allocs profile when cfg->mode is HEAP_MODE_ALLOCS) gzip-compressed to out_path
+ * (through out_path.tmp and rename; "-" writes to stdout). Ends early if the target exits.
  * Returns 0 or -errno with err set. */
 int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
 		 size_t errlen);
