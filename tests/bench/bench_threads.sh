@@ -88,6 +88,8 @@ for size in $SIZES; do
 		"baseline" "$(field oversleep_med_us "$s")" "$(field oversleep_max_us "$s")"
 	run_tool "profd stacks" "$O/profd" stacks --pid "$tpid"
 	cp "$tmp/profd stacks.out" "$tmp/profd.dump"
+	# eu-stack prints symbols only by default; -s -i adds what profd shows (lines, inlined frames)
+	command -v eu-stack >/dev/null && run_tool "eu-stack -s -i" eu-stack -s -i -p "$tpid"
 	command -v eu-stack >/dev/null && run_tool "eu-stack" eu-stack -p "$tpid"
 	command -v gdb >/dev/null && run_tool "gdb" gdb -p "$tpid" -batch -ex 'thread apply all bt'
 	target_cmd reset >/dev/null
@@ -103,7 +105,8 @@ for size in $SIZES; do
 		awk -v p="$(median <<<"$(tr ' ' '\n' <"$tmp/profd stacks.walls")")" \
 		    -v e="$(median <<<"$(tr ' ' '\n' <"$tmp/eu-stack.walls")")" \
 		    -v w="$(sed -n 's/.*warm_ms=\([0-9.]*\).*/\1/p' <<<"$drv")" \
-		    'BEGIN {printf "  speed-up vs eu-stack: profd stacks %.1fx, warm daemon dump %.1fx (goal >= 5x)\n", e / p, e / w}'
+		    -v ei="$(median <<<"$(tr ' ' '\n' <"$tmp/eu-stack -s -i.walls")")" \
+		    'BEGIN {printf "  speed-up vs eu-stack (vs eu-stack -s -i): profd stacks %.1fx (%.1fx), warm daemon dump %.1fx (%.1fx); goal >= 5x\n", e / p, ei / p, e / w, ei / w}'
 		compare_frames
 	fi
 	s=$(target_cmd stats)
