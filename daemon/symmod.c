@@ -41,8 +41,22 @@ struct modrange {
 	uint64_t lo, hi;     /* DWARF addresses, [lo, hi) */
 	Dwarf_Die die;       /* the subprogram or CU: kept whole, dwarf_offdie costs a tree search */
 	uint32_t cu;         /* index into cudies (subprograms) */
-	int8_t inlines;      /* subprograms: -1 unknown, 0 no inlined code below, 1 some */
+	int8_t inl_state;    /* subprograms: INL_* */
+	uint32_t ninl;
+	struct inl_node *inl; /* the inlined calls below the subprogram, built at first use */
 };
+
+/* One address range of an inlined call inside a subprogram, flattened out of the DIE tree so
+ * that an address finds its chain with integer compares instead of a DIE walk. */
+struct inl_node {
+	uint64_t lo, hi;
+	Dwarf_Die die;
+	int32_t parent;      /* index of the enclosing call's first range, -1: the subprogram */
+	int32_t depth;       /* 1 for calls directly in the subprogram */
+};
+
+enum { INL_UNKNOWN = 0, INL_NONE, INL_BUILT, INL_WALK /* too many nodes: walk the DIEs */ };
+#define MAX_INL_NODES 65536
 
 struct dmentry {
 	const char *key;     /* pointer into .debug_str (stable while the Dwarf lives) */
@@ -147,6 +161,8 @@ static void symmod_unload(struct symmod *m)
 	free(m->syms);
 	m->syms = NULL;
 	m->nsyms = 0;
+	for (size_t i = 0; i < m->nfuncs; i++)
+		free(m->funcs[i].inl);
 	free(m->funcs);
 	free(m->cus);
 	free(m->cudies);
@@ -713,7 +729,7 @@ static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo
 		*arr = p;
 		*cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = *die, .cu = cu, .inlines = -1 };
+	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = *die, .cu = cu };
 	return 0;
 }
 
@@ -1064,6 +1080,102 @@ static void line_at(struct symmod *m, Dwarf_Die *cudie, Dwarf_Addr a, struct sym
 		f->line = lineno;
 }
 
+struct inl_build {
+	struct inl_node *nodes;
+	size_t n, cap;
+};
+
+static int inl_push(struct inl_build *b, uint64_t lo, uint64_t hi, Dwarf_Die *die, int parent, int depth)
+{
+	if (b->n == MAX_INL_NODES)
+		return -E2BIG;
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 16;
+		struct inl_node *p = realloc(b->nodes, ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->nodes = p;
+		b->cap = ncap;
+	}
+	b->nodes[b->n++] = (struct inl_node){ .lo = lo, .hi = hi, .die = *die, .parent = parent, .depth = depth };
+	return 0;
+}
+
+/* Collects the inlined calls below die (blocks are transparent). */
+static int inl_collect(struct inl_build *b, Dwarf_Die *die, int parent, int depth)
+{
+	Dwarf_Die child;
+	int err;
+
+	if (depth >= MAX_INLINE_DEPTH || dwarf_child(die, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Addr base, lo, hi;
+			ptrdiff_t off = 0;
+			int first = (int)b->n, count = 0;
+
+			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0 && count++ < 4096) {
+				err = inl_push(b, lo, hi, &child, parent, depth + 1);
+				if (err)
+					return err;
+			}
+			if ((int)b->n > first) {
+				err = inl_collect(b, &child, first, depth + 1);
+				if (err)
+					return err;
+			}
+		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
+			err = inl_collect(b, &child, parent, depth);
+			if (err)
+				return err;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
+static void inl_build_for(struct symmod *m, struct modrange *fr)
+{
+	struct inl_build b = { 0 };
+	int err = inl_collect(&b, &fr->die, -1, 0);
+
+	if (err || !b.n) {
+		free(b.nodes);
+		fr->inl_state = err ? INL_WALK : INL_NONE;
+		return;
+	}
+	fr->inl = b.nodes;
+	fr->ninl = (uint32_t)b.n;
+	fr->inl_state = INL_BUILT;
+	m->bytes += b.cap * sizeof(*b.nodes);
+	cache_bytes += b.cap * sizeof(*b.nodes);
+}
+
+/* chain[0] is the subprogram; appends the inlined calls containing a, outermost first. */
+static int inl_chain(const struct modrange *fr, Dwarf_Addr a, Dwarf_Die *chain, int max)
+{
+	int best = -1, depth = 0, n;
+
+	for (uint32_t i = 0; i < fr->ninl; i++) {
+		const struct inl_node *x = &fr->inl[i];
+
+		if (x->lo <= a && a < x->hi && x->depth > depth) {
+			best = (int)i;
+			depth = x->depth;
+		}
+	}
+	if (best < 0)
+		return 1;
+	n = depth + 1 < max ? depth + 1 : max;
+	for (int i = best, k = depth; i >= 0 && k >= 1; i = fr->inl[i].parent, k--)
+		if (k < n)
+			chain[k] = fr->inl[i].die;
+	return n;
+}
+
 int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, int max)
 {
 	Dwarf_Die chain[MAX_INLINE_DEPTH], cudie, *cu = NULL;
@@ -1100,11 +1212,12 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 			cudie = m->cudies[fr->cu];
 			cu = &cudie;
 			n = 1;
-			/* most functions have no inlined code at all: remember, skip the walk next time */
-			if (fr->inlines != 0) {
+			if (fr->inl_state == INL_UNKNOWN)
+				inl_build_for(m, fr);
+			if (fr->inl_state == INL_BUILT)
+				n = inl_chain(fr, a, chain, MAX_INLINE_DEPTH);
+			else if (fr->inl_state == INL_WALK)
 				n = inline_descend(&chain[0], a, chain, 1, MAX_INLINE_DEPTH, 0, &seen);
-				fr->inlines = seen;
-			}
 		} else {
 			cr = range_find(m->cus, m->ncus, a);
 			if (cr) {
