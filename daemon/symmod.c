@@ -58,6 +58,15 @@ struct inl_node {
 enum { INL_UNKNOWN = 0, INL_NONE, INL_BUILT, INL_WALK /* too many nodes: walk the DIEs */ };
 #define MAX_INL_NODES 65536
 
+/* What die_names() found for one DIE (its abstract origin chain walked once). */
+struct nmentry {
+	const void *die;     /* Dwarf_Die.addr: where the DIE's bytes are, unique per DIE */
+	const char *name, *system_name;
+	int start_line;
+};
+
+#define NAME_CACHE_MAX (1u << 20)
+
 struct dmentry {
 	const char *key;     /* pointer into .debug_str (stable while the Dwarf lives) */
 	char *value;         /* demangled, or NULL: not demangleable */
@@ -102,6 +111,8 @@ struct symmod {
 	size_t ncudies, cudies_cap;
 	struct dmentry *dm;                /* open addressing, power of two */
 	size_t dm_cap, dm_n;
+	struct nmentry *nm;                /* names per DIE, open addressing, power of two */
+	size_t nm_cap, nm_n;
 
 	bool has_functions, has_filenames, has_lines, has_inlines;
 };
@@ -174,6 +185,9 @@ static void symmod_unload(struct symmod *m)
 	free(m->dm);
 	m->dm = NULL;
 	m->dm_cap = m->dm_n = 0;
+	free(m->nm);
+	m->nm = NULL;
+	m->nm_cap = m->nm_n = 0;
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	m->dwfl = NULL;
@@ -998,7 +1012,7 @@ static const char *die_string(Dwarf_Die *die, int at)
 	return dwarf_attr_integrate(die, at, &a) ? dwarf_formstring(&a) : NULL;
 }
 
-static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
+static void die_names_uncached(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
 {
 	const char *linkage = die_string(die, DW_AT_linkage_name);
 
@@ -1012,6 +1026,56 @@ static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
 	}
 	if (dwarf_decl_line(die, &f->start_line) != 0)
 		f->start_line = 0;
+}
+
+static size_t nm_hash(const void *p, size_t mask)
+{
+	return (size_t)(((uintptr_t)p >> 2) * 0x9e3779b97f4a7c15ull >> 20) & mask;
+}
+
+/* Names and first line of a function DIE; integrating attributes through abstract origins and
+ * specifications costs several DIE reads, so the answer is kept per DIE. */
+static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
+{
+	size_t h;
+
+	if (m->nm_n * 2 >= m->nm_cap && m->nm_n < NAME_CACHE_MAX) {
+		size_t ncap = m->nm_cap ? m->nm_cap * 2 : 1024;
+		struct nmentry *t = calloc(ncap, sizeof(*t));
+
+		if (t) {
+			for (size_t i = 0; i < m->nm_cap; i++) {
+				if (!m->nm[i].die)
+					continue;
+				for (h = nm_hash(m->nm[i].die, ncap - 1); t[h].die; h = (h + 1) & (ncap - 1))
+					;
+				t[h] = m->nm[i];
+			}
+			free(m->nm);
+			m->bytes += (ncap - m->nm_cap) * sizeof(*t);
+			cache_bytes += (ncap - m->nm_cap) * sizeof(*t);
+			m->nm = t;
+			m->nm_cap = ncap;
+		}
+	}
+	if (!m->nm_cap) {
+		die_names_uncached(m, die, f);
+		return;
+	}
+	for (h = nm_hash(die->addr, m->nm_cap - 1); m->nm[h].die; h = (h + 1) & (m->nm_cap - 1)) {
+		if (m->nm[h].die == die->addr) {
+			f->name = m->nm[h].name;
+			f->system_name = m->nm[h].system_name;
+			f->start_line = m->nm[h].start_line;
+			return;
+		}
+	}
+	die_names_uncached(m, die, f);
+	if (m->nm_n * 2 >= m->nm_cap)
+		return; /* full at its bound: answer without remembering */
+	m->nm[h] = (struct nmentry){ .die = die->addr, .name = f->name, .system_name = f->system_name,
+				     .start_line = f->start_line };
+	m->nm_n++;
 }
 
 static bool has_pc_attrs(Dwarf_Die *die)
