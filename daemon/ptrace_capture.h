@@ -16,8 +16,11 @@
 struct procmaps;
 
 /* Longest a thread may take to reach the ptrace stop (a thread in uninterruptible sleep cannot
- * stop). Past it the capture gives up with -ETIMEDOUT and the thread is released. */
-#define PTRACE_CAPTURE_TIMEOUT_MS 200
+ * stop). Past it the capture gives up with -ETIMEDOUT and the thread is released. The wait is
+ * not a pause: until the thread reaches the stop it runs or waits for a CPU. On a loaded
+ * machine (two cores, a dozen runnable tasks) getting a CPU can take a few hundred ms, so
+ * 200 ms lost threads there; 1 s does not, and only lengthens a dump that meets such a thread. */
+#define PTRACE_CAPTURE_TIMEOUT_MS 1000
 /* Largest stack copy accepted (-EINVAL above). */
 #define PTRACE_CAPTURE_MAX_STACK (8u << 20)
 

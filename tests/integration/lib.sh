@@ -102,12 +102,14 @@ header() { # header NAME: value of a response header from the last http call
 }
 
 # no_thread_stopped PID: true if no thread of PID is in tracing/stopped state and none is traced.
+# A thread that exits while it is being checked is skipped, not counted as stopped.
 no_thread_stopped() {
-	local t st
+	local t st tracer
 	for t in /proc/"$1"/task/*; do
 		st=$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1)
 		case "$st" in t|T) return 1 ;; esac
-		grep -q '^TracerPid:[[:space:]]*0$' "$t/status" 2>/dev/null || return 1
+		tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' "$t/status" 2>/dev/null)
+		[ -z "$tracer" ] || [ "$tracer" = 0 ] || return 1
 	done
 	return 0
 }
