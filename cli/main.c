@@ -335,6 +335,11 @@ static int stacks(const struct profd_config *cfg)
 	} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 		log_error("cannot write the dump to standard output: %s", strerror(errno));
 		status = EXIT_RUNTIME;
+	} else {
+		/* how long each thread was held, for the user who worries about the target */
+		buf_reset(&out);
+		if (threads_source__summary(e.threads, &out) == 0)
+			log_info("%s", out.data);
 	}
 	buf_free(&out);
 	engine_free(&e);
