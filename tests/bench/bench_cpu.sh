@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # CPU profile benchmark, side by side in one run (about 2-3 minutes):
-#   1. the target's slowdown while profiled (CPU time of a fixed amount of work: unprofiled, at
-#      100 Hz, and at 1000 Hz to resolve the per-sample cost above the noise);
+#   1. the target's slowdown while profiled at 100 Hz and 1000 Hz: CPU time of a fixed amount of
+#      work, against an unprofiled twin run at the same time (cancels the noise of a busy host);
 #   2. profd's own CPU per sample and the share of samples whose stack reaches the thread's root,
 #      against frame-pointer-only callchains (perf record -g, what bcc's profile also uses);
 #   3. time and size of the same capture with profd and with perf record --call-graph dwarf +
@@ -40,28 +40,28 @@ command -v perf >/dev/null || have_perf=0
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# run_work HZ: CPU seconds of ROUNDS sorts, profiled by profd at HZ (0 = not profiled).
-# Also leaves the number of samples profd took in $TMP/work.samples, its CPU in $TMP/work.profd.
-run_work() {
-	local hz="$1" out="$TMP/work.out" prof
-	"$TARGET" 0 "$ROUNDS" >"$out" &
-	local tp=$!
-	pids+=("$tp")
-	echo 0 >"$TMP/work.samples"
-	if [ "$hz" -gt 0 ]; then
-		# the target sleeps 1 s before working: profd attaches in that time and ends when it exits
-		/usr/bin/time -f '%U %S' -o "$TMP/work.time" \
-			"$PROFD" cpu --pid "$tp" --seconds 600 --cpu-hz "$hz" -o "$TMP/work.pb.gz" 2>"$TMP/work.err" &
-		prof=$!
-		pids+=("$prof")
-	fi
-	wait "$tp"
-	if [ "$hz" -gt 0 ]; then
-		wait "$prof" || { cat "$TMP/work.err" >&2; echo "profd cpu failed" >&2; exit 1; }
-		samples "$TMP/work.pb.gz" >"$TMP/work.samples"
-		awk '{ print $1 + $2 }' "$TMP/work.time" >"$TMP/work.profd"
-	fi
-	awk '/^elapsed/ { print $4 }' "$out"
+# run_pair HZ I: two identical targets doing ROUNDS sorts side by side, one of them (which one
+# alternates with I) profiled by profd at HZ; both see the same load, so the ratio of their CPU
+# times cancels most of a busy host's noise. Prints "ratio samples profd_cpu".
+run_pair() {
+	local hz="$1" i="$2" t1 t2 prof p_out u_out
+	"$TARGET" 0 "$ROUNDS" >"$TMP/t1.out" &
+	t1=$!
+	"$TARGET" 0 "$ROUNDS" >"$TMP/t2.out" &
+	t2=$!
+	pids+=("$t1" "$t2")
+	if [ $((i % 2)) = 0 ]; then prof=$t1 p_out=t1 u_out=t2; else prof=$t2 p_out=t2 u_out=t1; fi
+	# the targets sleep 1 s before working: profd attaches in that time and ends when it exits
+	/usr/bin/time -f '%U %S' -o "$TMP/work.time" \
+		"$PROFD" cpu --pid "$prof" --seconds 600 --cpu-hz "$hz" -o "$TMP/work.pb.gz" 2>"$TMP/work.err" &
+	local pp=$!
+	pids+=("$pp")
+	wait "$t1" "$t2"
+	wait "$pp" || { cat "$TMP/work.err" >&2; echo "profd cpu failed" >&2; exit 1; }
+	awk -v p="$(awk '/^elapsed/ { print $4 }' "$TMP/$p_out.out")" \
+	    -v u="$(awk '/^elapsed/ { print $4 }' "$TMP/$u_out.out")" \
+	    -v n="$(samples "$TMP/work.pb.gz")" -v c="$(awk '{ print $1 + $2 }' "$TMP/work.time")" \
+	    'BEGIN { printf "%.5f %d %.3f\n", p / u, n, c }'
 }
 
 # samples FILE: total samples/count of a CPU profile.
@@ -70,31 +70,22 @@ samples() {
 		awk '/^Samples:/ { s = 1; next } /^Locations/ { s = 0 } s && $1 ~ /^[0-9]+$/ && NF > 2 { n += $1 } END { print n + 0 }'
 }
 
-echo "== 1. target slowdown (CPU seconds for $ROUNDS sorts, median of $REPEAT; lower is better)"
-base=() p100=() s100=() c100=() p1000=() s1000=() c1000=()
+echo "== 1. target slowdown: CPU time of $ROUNDS sorts, profiled / unprofiled twin run side by side"
+echo "   (median of $REPEAT pairs per rate)"
+r100=() n100=() r1000=() n1000=()
 for ((i = 0; i < REPEAT; i++)); do
-	base+=("$(run_work 0)")
-	p100+=("$(run_work 100)"); s100+=("$(cat "$TMP/work.samples")"); c100+=("$(cat "$TMP/work.profd")")
-	p1000+=("$(run_work 1000)"); s1000+=("$(cat "$TMP/work.samples")"); c1000+=("$(cat "$TMP/work.profd")")
+	read -r r n c < <(run_pair 100 "$i"); r100+=("$r"); n100+=("$n")
+	read -r r n c < <(run_pair 1000 "$i"); r1000+=("$r"); n1000+=("$n")
 done
-mb=$(printf '%s\n' "${base[@]}" | median)
-m100=$(printf '%s\n' "${p100[@]}" | median)
-m1000=$(printf '%s\n' "${p1000[@]}" | median)
-n100=$(printf '%s\n' "${s100[@]}" | median)
-n1000=$(printf '%s\n' "${s1000[@]}" | median)
-pc100=$(printf '%s\n' "${c100[@]}" | median)
-pc1000=$(printf '%s\n' "${c1000[@]}" | median)
-printf '%-34s %10s %10s %10s\n' "" "none" "100 Hz" "1000 Hz"
-printf '%-34s %10.3f %10.3f %10.3f\n' "target CPU s (median)" "$mb" "$m100" "$m1000"
-printf '%-34s %10s %10.0f %10.0f\n' "samples taken" "-" "$n100" "$n1000"
-printf '%-34s %10s %10.3f %10.3f\n' "profd CPU s (incl. start-up)" "-" "$pc100" "$pc1000"
-awk -v b="$mb" -v a="$m100" -v c="$m1000" -v n="$n1000" 'BEGIN {
-	printf "%-34s %10s %+9.2f%% %+9.2f%%\n", "slowdown (measured; see raw noise)", "-", 100 * (a / b - 1), 100 * (c / b - 1)
-	per = n > 0 ? (c - b) / n : 0
-	printf "%-34s %.1f us/sample -> %.3f%% of a core per busy thread at 100 Hz (target < 1%%)\n",
-		"cost per sample (from 1000 Hz)", per * 1e6, per * 100 * 100 }'
-echo "raw: none ${base[*]} | 100 Hz ${p100[*]} | 1000 Hz ${p1000[*]}"
-
+m100=$(printf '%s\n' "${r100[@]}" | median)
+m1000=$(printf '%s\n' "${r1000[@]}" | median)
+s100=$(printf '%s\n' "${n100[@]}" | median)
+s1000=$(printf '%s\n' "${n1000[@]}" | median)
+printf '%-34s %10s %10s\n' "" "100 Hz" "1000 Hz"
+printf '%-34s %+9.2f%% %+9.2f%%\n' "slowdown (target < 1% at 100 Hz)" \
+	"$(awk -v r="$m100" 'BEGIN { print 100 * (r - 1) }')" "$(awk -v r="$m1000" 'BEGIN { print 100 * (r - 1) }')"
+printf '%-34s %10.0f %10.0f\n' "samples per run" "$s100" "$s1000"
+echo "raw ratios: 100 Hz ${r100[*]} | 1000 Hz ${r1000[*]}"
 echo
 echo "== 2+3. the same ${SECS} s capture of a busy target at 100 Hz"
 "$TARGET" 3600 >/dev/null &
@@ -138,6 +129,7 @@ if [ $have_perf = 1 ]; then
 	/usr/bin/time -f '%U %S %M' -o "$TMP/report.time" perf report -i "$TMP/perf.data" --stdio \
 		>"$TMP/perf.report" 2>/dev/null
 	rep_t1=$(date +%s.%N)
+	grep -q hot_a "$TMP/perf.report" || echo "(perf report did not show hot_a: its time is not comparable)"
 	read -r fu fs frss <"$TMP/perf.time"
 	read -r ru rs rrss <"$TMP/report.time"
 	perf_size=$(stat -c %s "$TMP/perf.data")
