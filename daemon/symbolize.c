@@ -295,7 +295,7 @@ static int cmp_start(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
-/* Fills slot i from entry e. */
+/* Fills one mapping (and its private half) from maps entry e, opening its module. */
 static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct map_priv *p,
 			const struct procmaps_entry *e, bool main_exe)
 {
@@ -323,9 +323,8 @@ static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct ma
 		mod = NULL;
 	}
 	p->mod = mod; /* the pin holds the reference */
-	if (mod) {
+	if (mod)
 		p->adj_ok = symmod__offset_to_vaddr(mod, e->offset, &p->file_adj) == 0;
-	}
 	m->build_id = strdup(mod ? symmod__build_id(mod) : "");
 	return m->build_id ? 0 : -ENOMEM;
 }
