@@ -47,13 +47,24 @@ normalize() {
 }
 
 compare_chains() {
-	# $1 ours, $2 addr2line: count addresses whose whole frame list agrees
+	# $1 ours, $2 addr2line, $3 object: count addresses whose whole frame list agrees; where
+	# addr2line differs, ask llvm-symbolizer whether profd's files and lines are right
+	local obj="$3"
 	awk 'FNR == 1 { f++ } /^0x/ { key = $0; next } { if (f == 1) a[key] = a[key] "|" $0; else b[key] = b[key] "|" $0 }
 	     END { same = 0; total = 0; inl = 0
 	           for (k in b) { total++; if (a[k] == b[k]) { same++; if (gsub(/\|/, "|", b[k]) > 2) inl++ }
-	                          else if (shown++ < 3) printf "    differs at %s:\n      profd    %s\n      addr2line %s\n", k, a[k], b[k] }
-	           printf "    inline chains: %d of %d addresses identical to addr2line (%d identical with inlines)\n", same, total, inl }' \
-		<(normalize "$1") <(normalize "$2")
+	                          else { print k > "/dev/stderr"; if (shown++ < 3) printf "    differs at %s:\n      profd     %s\n      addr2line %s\n", k, a[k], b[k] } }
+	           printf "    inline chains: %d of %d addresses identical to addr2line (%d of them with inline frames)\n", same, total, inl }' \
+		<(normalize "$1") <(normalize "$2") 2> "$1.differs"
+	[ -s "$1.differs" ] || return 0
+	# file:line of every frame, innermost first, from profd and from llvm-symbolizer
+	llvm-symbolizer --obj="$obj" < "$1.differs" 2>/dev/null |
+		awk 'BEGIN { RS = ""; FS = "\n" } { s = ""; for (i = 2; i <= NF; i += 2) { l = $i; sub(/:[0-9]+$/, "", l); s = s "|" l } print s }' > "$1.llvm"
+	normalize "$1" | awk -v list="$1.differs" '/^0x/ { key = $0; n = 0; s[key] = ""; next }
+		{ if (++n % 2 == 0) s[key] = s[key] "|" $0 }
+		END { while ((getline k < list) > 0) print s[k] }' > "$1.ours.lines"
+	paste -d'\t' "$1.ours.lines" "$1.llvm" | awk -F'\t' '{ t++; if ($1 == $2) ok++ }
+		END { printf "    of the %d that differ, llvm-symbolizer agrees with profd'"'"'s files and lines on %d\n", t, ok }'
 }
 
 run_case() {
@@ -81,7 +92,7 @@ run_case() {
 		printf "    cold ratios (cpu): llvm-symbolizer/profd %.1fx (target >= 2x), addr2line/profd %.1fx, eu-addr2line/profd %.1fx%s\n",
 		       $4 / $2, $6 / $2, $8 / $2, ($7 >= 30000 ? " (eu-addr2line killed: more)" : "") }'
 	echo "    driver: $line"
-	compare_chains "$W/$label.profd" "$W/$label.a2l"
+	compare_chains "$W/$label.profd" "$W/$label.a2l" "$obj"
 }
 
 # 1. libc.so.6 as mapped in the driver itself, debug info from libc6-dbg via build id.
