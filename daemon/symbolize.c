@@ -26,6 +26,9 @@
 /* Results by address: profiles ask about the same hot pcs again and again. Direct mapped, a
  * colliding address replaces the older entry. */
 #define RESULT_CACHE_SLOTS 65536
+/* Mapping lists replaced by a refresh are kept this many refreshes longer, so that a profile
+ * being built on another thread while a request refreshes does not lose its mapping pointers. */
+#define RETIRED_GENERATIONS 16
 
 struct cached_result {
 	uint64_t addr;
@@ -57,6 +60,12 @@ struct symbolizer {
 	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
 	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
 	bool no_result_cache;
+	struct {
+		struct sym_mapping *maps;
+		struct map_priv *priv;
+		int n;
+	} retired[RETIRED_GENERATIONS]; /* ring of replaced mapping lists, oldest freed first */
+	int retired_next;
 };
 
 static void results_flush(struct symbolizer *sym)
@@ -164,6 +173,8 @@ void symbolizer__free(struct symbolizer *sym)
 	results_flush(sym);
 	free(sym->results);
 	mappings_free(sym->maps, sym->priv, sym->n + sym->nkernel);
+	for (int i = 0; i < RETIRED_GENERATIONS; i++)
+		mappings_free(sym->retired[i].maps, sym->retired[i].priv, sym->retired[i].n);
 	free(sym->by_addr);
 	for (int i = 0; i < sym->npinned; i++)
 		symmod__put(sym->pinned[i]);
@@ -420,7 +431,15 @@ int symbolizer__refresh(struct symbolizer *sym)
 	qsort_r(by_addr, n, sizeof(*by_addr), cmp_start, maps);
 	/* swap in the new generation; the kernel slot is rebuilt on demand */
 	results_flush(sym);
-	mappings_free(sym->maps, sym->priv, sym->n + sym->nkernel);
+	if (sym->maps) {
+		int r = sym->retired_next;
+
+		mappings_free(sym->retired[r].maps, sym->retired[r].priv, sym->retired[r].n);
+		sym->retired[r].maps = sym->maps;
+		sym->retired[r].priv = sym->priv;
+		sym->retired[r].n = sym->n + sym->nkernel;
+		sym->retired_next = (r + 1) % RETIRED_GENERATIONS;
+	}
 	free(sym->by_addr);
 	sym->maps = maps;
 	sym->priv = priv;
