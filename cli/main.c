@@ -159,6 +159,15 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 	return status;
 }
 
+/* Every command starts here: privileges first (they decide whether /proc can be read), then the
+ * target. Returns an exit status, EXIT_OK to go on. */
+static int attach(const struct profd_config *cfg, struct target *t)
+{
+	int status = check_privileges();
+
+	return status ? status : open_target(cfg, t);
+}
+
 /* The target-wide machinery every source shares: the symbolizer and the unwinder. */
 struct engine {
 	struct symbolizer *sym;
@@ -266,10 +275,7 @@ static int oneshot(const struct profd_config *cfg)
 	sigset_t mask;
 	int status, r;
 
-	status = check_privileges();
-	if (status)
-		return status;
-	status = open_target(cfg, &target);
+	status = attach(cfg, &target);
 	if (status)
 		return status;
 	if (cfg->command == CMD_CPU) {
@@ -313,10 +319,7 @@ static int stacks(const struct profd_config *cfg)
 	struct buf out = { 0 };
 	int status, err;
 
-	status = check_privileges();
-	if (status)
-		return status;
-	status = open_target(cfg, &target);
+	status = attach(cfg, &target);
 	if (status)
 		return status;
 	status = engine_start(cfg, &target, &e);
@@ -361,10 +364,7 @@ static int serve(const struct profd_config *cfg)
 	char msg[512], addr[300];
 	int fd = -1, status, err;
 
-	status = check_privileges();
-	if (status)
-		return status;
-	status = open_target(cfg, &target);
+	status = attach(cfg, &target);
 	if (status)
 		return status;
 	err = bpf_check(msg, sizeof(msg));

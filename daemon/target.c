@@ -14,8 +14,7 @@
 
 #include "target.h"
 
-/* Reads a whole small /proc file into buf (NUL-terminated). Returns length or -errno. */
-static ssize_t read_proc_file(const char *path, char *buf, size_t size)
+ssize_t proc_read_file(const char *path, char *buf, size_t size)
 {
 	size_t len = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -69,7 +68,7 @@ static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_proc_file(path, stat, sizeof(stat));
+	n = proc_read_file(path, stat, sizeof(stat));
 	if (n < 0)
 		return (int)n;
 	return parse_stat(stat, ret_state, ret_start);
@@ -99,7 +98,7 @@ int target_open(pid_t pid, struct target *t)
 		return -ESRCH;
 	t->pid = pid;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	n = read_proc_file(path, t->comm, sizeof(t->comm));
+	n = proc_read_file(path, t->comm, sizeof(t->comm));
 	if (n < 0)
 		return (int)n;
 	if (n > 0 && t->comm[n - 1] == '\n')
@@ -171,7 +170,7 @@ int target_thread_count(const struct target *t)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
-	n = read_proc_file(path, status, sizeof(status));
+	n = proc_read_file(path, status, sizeof(status));
 	if (n < 0)
 		return (int)n;
 	p = strstr(status, "\nThreads:");

@@ -31,6 +31,10 @@ int target_cmdline(const struct target *t, struct buf *out);
 /* Number of threads (from /proc/PID/status Threads:), or -errno. */
 int target_thread_count(const struct target *t);
 
+/* Reads a small /proc file (at most size - 1 bytes) into buf, NUL-terminated. Returns the
+ * length, -ESRCH when the process or thread is gone, or -errno. */
+ssize_t proc_read_file(const char *path, char *buf, size_t size);
+
 /* Privileges profd needs. Fills ret_missing with a human list of what is missing, e.g.
  * "CAP_BPF, CAP_PERFMON" and returns the number missing (0 = all present). */
 int target_check_privileges(char *ret_missing, size_t len);

@@ -118,33 +118,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Reads a small /proc file into buf (NUL-terminated). Returns the length or -errno, -ESRCH
- * when the thread is gone. */
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-	ssize_t n, total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while ((size_t)total < len - 1) {
-		n = read(fd, buf + total, len - 1 - (size_t)total);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = errno == ENOENT ? -ESRCH : -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total;
-}
-
 /* "[<0>] do_nanosleep+0x6b/0x180" lines -> "do_nanosleep+0x6b" lines. */
 static char *parse_kstack(const char *text)
 {
@@ -181,7 +154,7 @@ static int read_thread_info(pid_t pid, struct thread_rec *r)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, r->tid);
-	n = read_small(path, text, sizeof(text));
+	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n == -ESRCH ? -ESRCH : (int)n;
 	open_paren = strchr(text, '(');
@@ -200,17 +173,17 @@ static int read_thread_info(pid_t pid, struct thread_rec *r)
 
 	r->syscall_nr = -1;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, r->tid);
-	if (read_small(path, text, 128) > 0 && text[0] >= '0' && text[0] <= '9')
+	if (proc_read_file(path, text, 128) > 0 && text[0] >= '0' && text[0] <= '9')
 		r->syscall_nr = strtol(text, NULL, 10);
 	if (r->syscall_nr < 0 || !threads_syscall_name(r->syscall_nr)) {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, r->tid);
-		if (read_small(path, r->wchan, sizeof(r->wchan)) <= 0 || !strcmp(r->wchan, "0"))
+		if (proc_read_file(path, r->wchan, sizeof(r->wchan)) <= 0 || !strcmp(r->wchan, "0"))
 			r->wchan[0] = '\0';
 	}
 	/* a running thread has no kernel stack worth showing (and the read would race it) */
 	if (r->state != 'R') {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, r->tid);
-		if (read_small(path, text, sizeof(text)) > 0)
+		if (proc_read_file(path, text, sizeof(text)) > 0)
 			r->kstack = parse_kstack(text);
 	}
 	return 0;
@@ -314,11 +287,11 @@ static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
-	n = read_small(path, sc, sc_len);
+	n = proc_read_file(path, sc, sc_len);
 	if (n < 0)
 		return (int)n;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	n = read_small(path, text, sizeof(text));
+	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n;
 	*ret_switches = 0;
@@ -454,7 +427,7 @@ static void set_error_locked(struct threads_source *src, const struct dump *d)
 			return;
 		}
 		snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
-		if (read_small(path, comm, sizeof(comm)) > 0)
+		if (proc_read_file(path, comm, sizeof(comm)) > 0)
 			comm[strcspn(comm, "\n")] = '\0';
 		snprintf(src->error, sizeof(src->error),
 			 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
