@@ -97,8 +97,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	}
 
 	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
-	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock); when it is busy,
-	 * shrink the copy until a read succeeds. */
+	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock) and a per-CPU
+	 * irq_work that another BPF program in the same interrupt may hold (two profd instances):
+	 * then step back one page at a time (mappings end on a page boundary) until a read works. */
 	sp = e->regs[7];
 	len = stack_bytes;
 	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
@@ -107,13 +108,19 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	} else {
 		e->flags |= PROFD_CPU_F_VMA_BUSY;
 	}
-	for (int i = 0; i < 6; i++) {
-		if (len > PROFD_CPU_MAX_STACK)
-			len = PROFD_CPU_MAX_STACK;
+	for (int i = 0; i < PROFD_CPU_MAX_STACK / PROFD_CPU_PAGE + 1; i++) {
+		__u64 last_page;
+
+		if (len > PROFD_CPU_MAX_STACK - 1)
+			len = PROFD_CPU_MAX_STACK - 1;
+		/* a no-op on the clamped value, but a bound the verifier sees on the register the call
+		 * uses (clang may test a copy of len and pass another) */
+		asm volatile("%[len] &= 0x7fff" : [len] "+r"(len));
 		if (len == 0 || bpf_probe_read_user(e->stack, len, (void *)sp) == 0)
 			break;
 		e->flags |= PROFD_CPU_F_STACK_SHORT;
-		len = i < 5 ? len / 2 : 0;
+		last_page = (sp + len - 1) & ~(__u64)(PROFD_CPU_PAGE - 1);
+		len = last_page > sp ? last_page - sp : 0;
 	}
 	if (len == 0)
 		e->flags |= PROFD_CPU_F_NO_STACK;

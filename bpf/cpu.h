@@ -11,11 +11,13 @@
 /* x86_64 registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip. */
 #define PROFD_CPU_NREGS 17
 #define PROFD_CPU_COMM_LEN 16
+/* Mappings end on page boundaries (x86_64: 4 KiB). */
+#define PROFD_CPU_PAGE 4096
 
 /* profd_cpu_event.flags */
 #define PROFD_CPU_F_KERNEL 0x1      /* the sample interrupted kernel code: kframes are valid */
-#define PROFD_CPU_F_VMA_BUSY 0x2    /* stack end unknown (mmap lock busy): copy size found by retry */
-#define PROFD_CPU_F_STACK_SHORT 0x4 /* the copy is shorter than asked for by a failed read */
+#define PROFD_CPU_F_VMA_BUSY 0x2    /* stack mapping end not looked up (busy): found by retrying */
+#define PROFD_CPU_F_STACK_SHORT 0x4 /* a read crossed the end of the mapping and was retried */
 #define PROFD_CPU_F_NO_STACK 0x8    /* no stack bytes could be read */
 
 /* One sample. Only offsetof(stack) + stack_len bytes are written to the ring buffer. */

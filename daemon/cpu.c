@@ -170,7 +170,7 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
 		w->why[why]++;
 		if (e->flags & PROFD_CPU_F_KERNEL)
 			w->kernel++;
-		if (e->flags & (PROFD_CPU_F_STACK_SHORT | PROFD_CPU_F_NO_STACK))
+		if (e->flags & PROFD_CPU_F_NO_STACK)
 			w->short_stack++;
 		err = sample_set__add(w->set, pcs, (uint32_t)n, values, &label, 1);
 		if (err) {
@@ -225,7 +225,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	cs->stats.events++;
 	cs->stats.root += why == UNWIND_STOP_ROOT;
 	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
-	cs->stats.short_stack += !!(e->flags & (PROFD_CPU_F_STACK_SHORT | PROFD_CPU_F_NO_STACK));
+	cs->stats.short_stack += !!(e->flags & PROFD_CPU_F_NO_STACK);
 	cs->stats.unwind_ns += (uint64_t)(mono_ns() - t0);
 	pthread_mutex_unlock(&cs->lock);
 
@@ -540,8 +540,8 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
 	}
 	if (w->short_stack)
-		sample_set__comment(set, "%" PRIu64 " samples had a shortened stack copy (stack end not "
-				    "found)", w->short_stack);
+		sample_set__comment(set, "%" PRIu64 " samples had no readable user stack (only their leaf "
+				    "is known)", w->short_stack);
 	if (w->add_failed)
 		sample_set__comment(set, "%" PRIu64 " samples were not recorded: %s", w->add_failed,
 				    strerror(w->add_errno));

@@ -77,7 +77,7 @@ struct cpu_stats {
 	uint64_t lost;         /* samples the BPF program could not queue (ring buffer full) */
 	uint64_t root;         /* samples unwound to the thread's root */
 	uint64_t kernel;       /* samples taken in the kernel */
-	uint64_t short_stack;  /* samples whose stack copy had to be shortened or was empty */
+	uint64_t short_stack;  /* samples with no readable user stack */
 	uint64_t unwind_ns;    /* time spent unwinding and dispatching */
 	uint64_t starts;       /* times the sampler was started */
 };
