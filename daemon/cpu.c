@@ -8,7 +8,9 @@
  * mmapped, per-thread events miss threads created later, and per-thread x per-CPU inherited
  * events cost threads x CPUs file descriptors. One event per CPU costs CPUs fds whatever the
  * target does, sees new threads at once, and the tgid test in BPF costs the other processes on
- * the machine a few instructions per tick (bench_cpu.sh measures the whole). */
+ * the machine a few instructions per tick. Measured by tests/bench/bench_cpu.sh on a 2-vCPU VM:
+ * 7-10 us of BPF per target sample (0.1% of a busy thread at 100 Hz), 6 us to unwind it here,
+ * every qsort stack to the thread's root (frame-pointer callchains: 1.0 frame). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
