@@ -628,7 +628,9 @@ done:
 }
 
 /* The load bias of the ELF open on fd, mapped by e: where vaddr 0 of the file sits. The
- * PT_LOAD segment holding e's file offset maps p_offset to p_vaddr + bias. */
+ * PT_LOAD segment holding e's file offset maps p_offset to p_vaddr + bias. Two segments can
+ * share a file page (lld puts the first code page right after the read-only data, with
+ * p_vaddr = p_offset + 0x1000): the one whose permissions match the mapping is the one mapped. */
 static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_bias)
 {
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -656,9 +658,12 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 		/* the kernel maps whole pages: the segment starts at p_offset rounded down */
 		if (e->offset < (ph.p_offset & ~(page - 1)) || e->offset >= ph.p_offset + ph.p_filesz)
 			continue;
+		if (err == 0 && !(ph.p_flags & PF_X) != !e->exec)
+			continue; /* keep the first match unless this one has the mapping's permissions */
 		*ret_bias = e->start - e->offset + ph.p_offset - ph.p_vaddr;
 		err = 0;
-		break;
+		if (!(ph.p_flags & PF_X) == !e->exec)
+			break;
 	}
 cleanup:
 	elf_end(elf);
@@ -736,7 +741,7 @@ static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps
 	const char *name = e->path;
 	Dwfl_Module *mod;
 	Dwarf_Addr low, high;
-	uint64_t bias;
+	uint64_t bias = 0;
 	int fd, err;
 
 	if (covered(uw, e->start))
