@@ -362,13 +362,13 @@ static int serve(const struct profd_config *cfg)
 	struct endpoints *ep = NULL;
 	struct target target;
 	char msg[512], addr[300];
-	int fd = -1, status, err;
+	int fd = -1, status, err, bpf_err;
 
 	status = attach(cfg, &target);
 	if (status)
 		return status;
-	err = bpf_check(msg, sizeof(msg));
-	if (err)
+	bpf_err = bpf_check(msg, sizeof(msg));
+	if (bpf_err)
 		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
@@ -383,7 +383,7 @@ static int serve(const struct profd_config *cfg)
 	status = engine_start(cfg, &target, &engine);
 	if (status)
 		goto cleanup;
-	engine_start_profilers(cfg, &target, &engine, err == 0);
+	engine_start_profilers(cfg, &target, &engine, bpf_err == 0);
 	ep = endpoints__new(&target, engine.sym);
 	if (!ep) {
 		log_error("out of memory");
