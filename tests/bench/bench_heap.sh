@@ -84,8 +84,13 @@ one_run() {
 		tool=$!
 		;;
 	memleak)
-		# it prints "Attaching" before attaching; its first report comes after
-		BCC_KERNEL_SOURCE=$BCC setsid memleak-bpfcc -p $pid 1 >"$log" 2>&1 &
+		# it prints "Attaching" before attaching; its first report comes after.
+		# BCC 0.26 names its tracefs uprobe after the library path; with the default libc path
+		# the name passes the kernel's 64-character limit (EINVAL, and its perf-PMU attempt fails
+		# too on this kernel), so give it the target's libc under a short symlink.
+		libc=$(awk '$6 ~ /\/libc\.so\.6$/ {print $6; exit}' /proc/$pid/maps)
+		ln -sf "$libc" /tmp/pl.so
+		BCC_KERNEL_SOURCE=$BCC setsid memleak-bpfcc -p $pid -O /tmp/pl.so 1 >"$log" 2>&1 &
 		tool=$!
 		if wait_for "$log" 'Top .* stacks|Failed to attach|Traceback' 90 && grep -q 'Top .* stacks' "$log"; then
 			kill -USR1 $pid
