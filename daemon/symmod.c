@@ -763,8 +763,9 @@ static int die_ranges_push(Dwarf_Die *die, struct modrange **arr, size_t *n, siz
 	return 0;
 }
 
-/* Subprograms with code among the children of die, descending into scopes C++ nests them in. */
-static int index_scope(struct symmod *m, Dwarf_Die *die, int depth)
+/* Subprograms with code among the children of die, descending into scopes C++ nests them in
+ * (nested: the unit's language may nest functions in types or namespaces). */
+static int index_scope(struct symmod *m, Dwarf_Die *die, int depth, bool nested)
 {
 	Dwarf_Die child;
 	int err;
@@ -782,8 +783,8 @@ static int index_scope(struct symmod *m, Dwarf_Die *die, int depth)
 		case DW_TAG_class_type:
 		case DW_TAG_structure_type:
 		case DW_TAG_union_type:
-			if (depth < MAX_SCOPE_DEPTH) {
-				err = index_scope(m, &child, depth + 1);
+			if (nested && depth < MAX_SCOPE_DEPTH) {
+				err = index_scope(m, &child, depth + 1, nested);
 				if (err)
 					return err;
 			}
@@ -793,6 +794,20 @@ static int index_scope(struct symmod *m, Dwarf_Die *die, int depth)
 		}
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return 0;
+}
+
+/* C has no member functions: its many struct and union DIEs need not be walked for them. */
+static bool lang_is_c(Dwarf_Die *cudie)
+{
+	switch (dwarf_srclang(cudie)) {
+	case DW_LANG_C89:
+	case DW_LANG_C:
+	case DW_LANG_C99:
+	case DW_LANG_C11:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -836,7 +851,7 @@ static int build_index(struct symmod *m)
 		m->cudies[m->ncudies++] = cudie;
 		err = die_ranges_push(&cudie, &m->cus, &m->ncus, &m->cus_cap, (uint32_t)(m->ncudies - 1));
 		if (!err)
-			err = index_scope(m, &cudie, 0);
+			err = index_scope(m, &cudie, 0, !lang_is_c(&cudie));
 		if (err)
 			break;
 	}
