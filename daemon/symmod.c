@@ -58,11 +58,18 @@ struct inl_node {
 enum { INL_UNKNOWN = 0, INL_NONE, INL_BUILT, INL_WALK /* too many nodes: walk the DIEs */ };
 #define MAX_INL_NODES 65536
 
-/* What die_names() found for one DIE (its abstract origin chain walked once). */
+/* What die_info() found for one DIE (its abstract origin chain walked once): everything a
+ * lookup asks of a frame's DIE, so that a repeated DIE costs one hash probe. */
 struct nmentry {
 	const void *die;     /* Dwarf_Die.addr: where the DIE's bytes are, unique per DIE */
 	const char *name, *system_name;
 	int start_line;
+	bool has_linkage;    /* DW_AT_linkage_name (integrated) present */
+	bool entry_ok;       /* dwarf_entrypc() succeeded, entry is its answer */
+	bool call_done;      /* call_file/call_line computed (inlined calls, on demand) */
+	uint64_t entry;
+	const char *call_file;
+	int call_line;
 };
 
 #define NAME_CACHE_MAX (1u << 20)
@@ -1027,20 +1034,26 @@ static const char *die_string(Dwarf_Die *die, int at)
 	return dwarf_attr_integrate(die, at, &a) ? dwarf_formstring(&a) : NULL;
 }
 
-static void die_names_uncached(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
+static void die_info_uncached(struct symmod *m, Dwarf_Die *die, struct nmentry *e)
 {
 	const char *linkage = die_string(die, DW_AT_linkage_name);
+	Dwarf_Addr entry;
 
+	*e = (struct nmentry){ .die = die->addr, .has_linkage = linkage != NULL };
 	if (!linkage)
 		linkage = die_string(die, DW_AT_MIPS_linkage_name);
 	if (linkage) {
-		f->system_name = linkage;
-		f->name = dm_lookup(m, linkage);
+		e->system_name = linkage;
+		e->name = dm_lookup(m, linkage);
 	} else {
-		f->name = f->system_name = die_string(die, DW_AT_name);
+		e->name = e->system_name = die_string(die, DW_AT_name);
 	}
-	if (dwarf_decl_line(die, &f->start_line) != 0)
-		f->start_line = 0;
+	if (dwarf_decl_line(die, &e->start_line) != 0)
+		e->start_line = 0;
+	if (dwarf_entrypc(die, &entry) == 0) {
+		e->entry_ok = true;
+		e->entry = entry;
+	}
 }
 
 static size_t nm_hash(const void *p, size_t mask)
@@ -1048,9 +1061,10 @@ static size_t nm_hash(const void *p, size_t mask)
 	return (size_t)(((uintptr_t)p >> 2) * 0x9e3779b97f4a7c15ull >> 20) & mask;
 }
 
-/* Names and first line of a function DIE; integrating attributes through abstract origins and
- * specifications costs several DIE reads, so the answer is kept per DIE. */
-static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
+/* Names, first line and entry of a function DIE; integrating attributes through abstract
+ * origins and specifications costs several DIE reads, so the answer is kept per DIE. Returns the
+ * cached entry, or scratch filled in when the cache is at its bound. */
+static struct nmentry *die_info(struct symmod *m, Dwarf_Die *die, struct nmentry *scratch)
 {
 	size_t h;
 
@@ -1074,23 +1088,18 @@ static void die_names(struct symmod *m, Dwarf_Die *die, struct sym_frame *f)
 		}
 	}
 	if (!m->nm_cap) {
-		die_names_uncached(m, die, f);
-		return;
+		die_info_uncached(m, die, scratch);
+		return scratch;
 	}
-	for (h = nm_hash(die->addr, m->nm_cap - 1); m->nm[h].die; h = (h + 1) & (m->nm_cap - 1)) {
-		if (m->nm[h].die == die->addr) {
-			f->name = m->nm[h].name;
-			f->system_name = m->nm[h].system_name;
-			f->start_line = m->nm[h].start_line;
-			return;
-		}
-	}
-	die_names_uncached(m, die, f);
+	for (h = nm_hash(die->addr, m->nm_cap - 1); m->nm[h].die; h = (h + 1) & (m->nm_cap - 1))
+		if (m->nm[h].die == die->addr)
+			return &m->nm[h];
+	die_info_uncached(m, die, scratch);
 	if (m->nm_n * 2 >= m->nm_cap)
-		return; /* full at its bound: answer without remembering */
-	m->nm[h] = (struct nmentry){ .die = die->addr, .name = f->name, .system_name = f->system_name,
-				     .start_line = f->start_line };
+		return scratch; /* full at its bound: answer without remembering */
+	m->nm[h] = *scratch;
 	m->nm_n++;
+	return &m->nm[h];
 }
 
 static bool has_pc_attrs(Dwarf_Die *die)
@@ -1145,6 +1154,19 @@ static const char *call_file(struct symmod *m, Dwarf_Die *cudie, Dwarf_Die *inl,
 	if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0 || idx >= nfiles)
 		return NULL;
 	return abs_path(m, cudie, dwarf_filesrc(files, idx, NULL, NULL));
+}
+
+/* call_file() of an inlined call DIE, kept in its die_info() entry. */
+static const char *call_file_cached(struct symmod *m, Dwarf_Die *cudie, Dwarf_Die *inl, int *ret_line)
+{
+	struct nmentry scratch, *e = die_info(m, inl, &scratch);
+
+	if (!e->call_done) {
+		e->call_file = call_file(m, cudie, inl, &e->call_line);
+		e->call_done = true;
+	}
+	*ret_line = e->call_line;
+	return e->call_file;
 }
 
 static void line_at(struct symmod *m, Dwarf_Die *cudie, Dwarf_Addr a, struct sym_frame *f)
@@ -1323,27 +1345,32 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 	for (int k = 0; k < n && k < max; k++) {
 		int i = (k == max - 1) ? 0 : n - 1 - k;
 		struct sym_frame *f = &frames[k];
+		struct nmentry scratch, *e = die_info(m, &chain[i], &scratch);
 		Dwarf_Addr entry = 0;
 
 		memset(f, 0, sizeof(*f));
-		die_names(m, &chain[i], f);
+		f->name = e->name;
+		f->system_name = e->system_name;
+		f->start_line = e->start_line;
 		if (i == 0) {
 			/* the subprogram: its ELF symbol gives the raw name of clones (foo.part.0) */
-			if (s && !die_string(&chain[0], DW_AT_linkage_name) && s->start <= vaddr && vaddr < s->end)
+			if (s && !e->has_linkage && s->start <= vaddr && vaddr < s->end)
 				f->system_name = s->name;
 			if (!f->name)
 				f->name = s ? sym_name(m, s) : NULL;
 			if (!f->system_name)
 				f->system_name = s ? s->name : f->name;
 		}
-		if (dwarf_entrypc(&chain[i], &entry) != 0)
+		if (e->entry_ok)
+			entry = e->entry;
+		else
 			entry = i == 0 ? fr->lo : 0;
 		if (entry)
 			f->func_start = entry - m->bias + m->dwbias;
 		if (i == n - 1)
 			line_at(m, cu, a, f);
 		else
-			f->file = call_file(m, cu, &chain[i + 1], &f->line);
+			f->file = call_file_cached(m, cu, &chain[i + 1], &f->line);
 	}
 	return n < max ? n : max;
 }
