@@ -1027,29 +1027,91 @@ static const char *abs_path(struct symmod *m, Dwarf_Die *cudie, const char *file
 	return derived(m, file, make_abs_path, cudie);
 }
 
-static const char *die_string(Dwarf_Die *die, int at)
-{
-	Dwarf_Attribute a;
+/* The attributes die_info() wants, as dwarf_attr_integrate() would find each of them, gathered
+ * in one pass over every DIE of the abstract origin / specification chain instead of one
+ * pass per attribute and hop. */
+enum { IA_LINKAGE, IA_MIPS_LINKAGE, IA_NAME, IA_DECL_LINE, IA_N };
 
-	return dwarf_attr_integrate(die, at, &a) ? dwarf_formstring(&a) : NULL;
+struct integrate {
+	Dwarf_Attribute found[IA_N], origin, spec;
+	bool has[IA_N], has_origin, has_spec;
+};
+
+static int integrate_cb(Dwarf_Attribute *a, void *arg)
+{
+	struct integrate *it = arg;
+	int k;
+
+	switch (dwarf_whatattr(a)) {
+	case DW_AT_linkage_name: k = IA_LINKAGE; break;
+	case DW_AT_MIPS_linkage_name: k = IA_MIPS_LINKAGE; break;
+	case DW_AT_name: k = IA_NAME; break;
+	case DW_AT_decl_line: k = IA_DECL_LINE; break;
+	case DW_AT_abstract_origin:
+		if (!it->has_origin)
+			it->origin = *a;
+		it->has_origin = true;
+		return DWARF_CB_OK;
+	case DW_AT_specification:
+		if (!it->has_spec)
+			it->spec = *a;
+		it->has_spec = true;
+		return DWARF_CB_OK;
+	default:
+		return DWARF_CB_OK;
+	}
+	if (!it->has[k])
+		it->found[k] = *a;
+	it->has[k] = true;
+	return DWARF_CB_OK;
+}
+
+static void integrate_all(Dwarf_Die *die, struct integrate *out)
+{
+	Dwarf_Die mem[2];
+	int hop = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* the same 16 DIEs dwarf_attr_integrate() would look at */
+	for (int chain = 16; die && chain > 0; chain--, hop++) {
+		struct integrate it = { 0 };
+		bool all = true;
+
+		if (dwarf_getattrs(die, integrate_cb, &it, 0) < 0)
+			break;
+		for (int k = 0; k < IA_N; k++) {
+			if (!out->has[k] && it.has[k]) {
+				out->found[k] = it.found[k];
+				out->has[k] = true;
+			}
+			all = all && out->has[k];
+		}
+		if (all || (!it.has_origin && !it.has_spec))
+			break;
+		die = dwarf_formref_die(it.has_origin ? &it.origin : &it.spec, &mem[hop & 1]);
+	}
 }
 
 static void die_info_uncached(struct symmod *m, Dwarf_Die *die, struct nmentry *e)
 {
-	const char *linkage = die_string(die, DW_AT_linkage_name);
+	struct integrate it;
+	const char *linkage;
+	Dwarf_Word line;
 	Dwarf_Addr entry;
 
+	integrate_all(die, &it);
+	linkage = it.has[IA_LINKAGE] ? dwarf_formstring(&it.found[IA_LINKAGE]) : NULL;
 	*e = (struct nmentry){ .die = die->addr, .has_linkage = linkage != NULL };
-	if (!linkage)
-		linkage = die_string(die, DW_AT_MIPS_linkage_name);
+	if (!linkage && it.has[IA_MIPS_LINKAGE])
+		linkage = dwarf_formstring(&it.found[IA_MIPS_LINKAGE]);
 	if (linkage) {
 		e->system_name = linkage;
 		e->name = dm_lookup(m, linkage);
 	} else {
-		e->name = e->system_name = die_string(die, DW_AT_name);
+		e->name = e->system_name = it.has[IA_NAME] ? dwarf_formstring(&it.found[IA_NAME]) : NULL;
 	}
-	if (dwarf_decl_line(die, &e->start_line) != 0)
-		e->start_line = 0;
+	if (it.has[IA_DECL_LINE] && dwarf_formudata(&it.found[IA_DECL_LINE], &line) == 0)
+		e->start_line = (int)line;
 	if (dwarf_entrypc(die, &entry) == 0) {
 		e->entry_ok = true;
 		e->entry = entry;
