@@ -51,7 +51,7 @@ sed -n 's/^profd: [^ ]* //p' "$tmp/profd.log"
 sleep 3 # let the target allocate and run for a moment
 
 section "What profd serves for this process (the index, as text)" "curl -s $base/"
-curl -s "$base/" | sed -e 's/<[^>]*>//g' -e '/^[[:space:]]*$/d' | sed -n '/profd:/,/Profile Descriptions/p' | grep -v 'Profile Descriptions'
+curl -s "$base/" | sed -e 's#</td><td>#\t#g' -e 's/<[^>]*>//g' -e '/^[[:space:]]*$/d' | sed -n '/profd:/,/Profile Descriptions/p' | grep -v 'Profile Descriptions'
 
 section "Every thread's stack, Go goroutine-dump style (first 45 lines)" "curl -s '$base/goroutine?debug=2'"
 curl -s "$base/goroutine?debug=2" | head -n 45
