@@ -14,53 +14,7 @@
 
 #include "samples.h"
 
-/* malloc interposed to fail the Nth call and count live allocations (not under AddressSanitizer,
- * which owns malloc and finds leaks itself) */
-#ifndef __SANITIZE_ADDRESS__
-#define ALLOC_SWEEP 1
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-static long fail_after = -1, live, allocations;
-
-static bool alloc_fails(void)
-{
-	allocations++;
-	return fail_after >= 0 && fail_after-- == 0;
-}
-
-void *malloc(size_t n)
-{
-	void *p = alloc_fails() ? NULL : __libc_malloc(n);
-
-	live += p != NULL;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = alloc_fails() ? NULL : __libc_calloc(n, size);
-
-	live += p != NULL;
-	return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-	void *p = alloc_fails() ? NULL : __libc_realloc(old, n);
-
-	live += p != NULL && !old;
-	return p;
-}
-
-void free(void *p)
-{
-	live -= p != NULL;
-	__libc_free(p);
-}
-#endif
+#include "alloc_sweep.h"
 
 static const struct profd_value_type heap_types[4] = {
 	{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
