@@ -36,7 +36,7 @@ ifeq ($(origin CC),default)
 CC = gcc
 endif
 
-PKGS := libbpf libdw libelf libmicrohttpd libprotobuf-c zlib
+PKGS := libbpf libdw libelf libmicrohttpd libprotobuf-c zlib libdeflate
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

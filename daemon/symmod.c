@@ -18,8 +18,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "demangle.h"
+#include "dwarfload.h"
 #include "log.h"
 #include "symmod.h"
 
@@ -28,6 +30,7 @@
 #define MAX_INLINE_DEPTH 64  /* DIE nesting we descend into per address */
 #define BACKSCAN 16          /* entries checked below the binary search hit (nested ranges) */
 #define DEMANGLE_CACHE_MAX (1u << 20)
+#define DEBUG_ROOT "/usr/lib/debug" /* libdwfl's default for separate debug files */
 
 struct modsym {
 	uint64_t start, end; /* file addresses */
@@ -106,7 +109,9 @@ struct symmod {
 
 	Dwfl *dwfl;
 	Dwfl_Module *dmod;
-	Dwarf *dwarf;
+	Dwarf *dwarf;                      /* dl.dwarf, libdwfl's, or NULL */
+	struct dwarfload dl;
+	enum symmod_dwarf dwarf_source;
 	uint64_t bias;                     /* libdwfl module address = file vaddr + bias */
 	uint64_t dwbias;                   /* DWARF address = module address - dwbias */
 
@@ -199,7 +204,9 @@ static void symmod_unload(struct symmod *m)
 		dwfl_end(m->dwfl);
 	m->dwfl = NULL;
 	m->dmod = NULL;
+	dwarfload_close(&m->dl);
 	m->dwarf = NULL;
+	m->dwarf_source = SYMMOD_DWARF_NONE;
 	m->indexed = false;
 	m->has_functions = m->has_filenames = m->has_lines = m->has_inlines = false;
 	cache_bytes -= m->bytes;
@@ -668,9 +675,139 @@ static void dwarf_flags(struct symmod *m)
 	}
 }
 
+static bool has_debug_info(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS &&
+		    (name = elf_strptr(elf, shstrndx, sh.sh_name)) && !strcmp(name, ".debug_info"))
+			return true;
+	}
+	return false;
+}
+
+/* Whether elf is m's debug file: DWARF, and the same build id, or with none, the CRC that
+ * .gnu_debuglink recorded (check_crc). */
+static bool is_debug_file_of(const struct symmod *m, Elf *elf, bool check_crc, GElf_Word crc)
+{
+	char hex[sizeof(m->build_id)];
+	const void *id;
+	ssize_t len;
+	size_t size;
+	char *raw;
+
+	if (elf_kind(elf) != ELF_K_ELF || !has_debug_info(elf))
+		return false;
+	if (m->build_id[0]) {
+		len = dwelf_elf_gnu_build_id(elf, &id);
+		if (len <= 0 || (size_t)len * 2 >= sizeof(hex))
+			return false;
+		for (ssize_t i = 0; i < len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
+		return !strcmp(hex, m->build_id);
+	}
+	raw = check_crc ? elf_rawfile(elf, &size) : NULL;
+	return raw && crc32_z(0, (const unsigned char *)raw, size) == crc;
+}
+
+static Elf *open_debug_candidate(const struct symmod *m, const char *path, bool check_crc, GElf_Word crc,
+				 int *ret_fd)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf;
+
+	if (fd < 0)
+		return NULL;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && is_debug_file_of(m, elf, check_crc, crc)) {
+		*ret_fd = fd;
+		return elf;
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return NULL;
+}
+
+/* The separate debug file of m found locally, in libdwfl's order: the build-id tree, then the
+ * .gnu_debuglink name next to the file, in .debug/ and under the debug root. NULL if none (then
+ * libdwfl looks again, debuginfod included). */
+static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd)
+{
+	char path[4400], dir[4096];
+	const char *link, *slash;
+	GElf_Word crc = 0;
+	Elf *elf;
+
+	if (m->build_id[0]) {
+		snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+		if ((elf = open_debug_candidate(m, path, false, 0, ret_fd)))
+			return elf;
+	}
+	link = dwelf_elf_gnu_debuglink(main_elf, &crc);
+	slash = strrchr(m->path, '/');
+	if (!link || !*link || strchr(link, '/') || !slash || (size_t)(slash - m->path) >= sizeof(dir))
+		return NULL;
+	memcpy(dir, m->path, (size_t)(slash - m->path));
+	dir[slash - m->path] = '\0';
+	const char *const formats[] = { "%s/%s", "%s/.debug/%s", DEBUG_ROOT "%s/%s" };
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		if (snprintf(path, sizeof(path), formats[i], dir, link) >= (int)sizeof(path))
+			continue;
+		if ((elf = open_debug_candidate(m, path, true, crc, ret_fd)))
+			return elf;
+	}
+	return NULL;
+}
+
+/* DWARF through dwarfload where it applies (compressed sections, found locally: the common
+ * distribution case), else through libdwfl, which also asks debuginfod. */
+static void load_dwarf(struct symmod *m, Elf *main_elf)
+{
+	Dwarf_Addr dwbias = 0;
+	Elf *dbg = NULL;
+	int fd = -1, err = -ENODATA;
+
+	if (has_debug_info(main_elf))
+		err = dwarfload_open(main_elf, cache_limit, &m->dl);
+	else if ((dbg = find_debug_file(m, main_elf, &fd)))
+		err = dwarfload_open(dbg, cache_limit, &m->dl);
+	if (dbg)
+		elf_end(dbg);
+	if (fd >= 0)
+		close(fd);
+	if (!err) {
+		/* a separate debug file has the main file's addresses (prelink's shifts are history) */
+		m->dwarf = m->dl.dwarf;
+		m->dwbias = m->bias;
+		m->dwarf_source = SYMMOD_DWARF_INFLATED;
+		log_debug("symbolize: \"%s\": %zu KiB of debug sections inflated, %zu KiB left compressed",
+			  m->path, m->dl.image_size >> 10, m->dl.skipped >> 10);
+		return;
+	}
+	if (err == -EFBIG) {
+		m->dwarf_source = SYMMOD_DWARF_TOO_BIG;
+		log_debug("symbolize: \"%s\": debug info larger than the symbol cache bound (%zu MiB): symbols only",
+			  m->path, cache_limit >> 20);
+		return;
+	}
+	m->dwarf = dwfl_module_getdwarf(m->dmod, &dwbias);
+	m->dwbias = dwbias;
+	if (m->dwarf)
+		m->dwarf_source = SYMMOD_DWARF_LIBDW;
+}
+
 int symmod__load(struct symmod *m)
 {
-	Dwarf_Addr dwbias = 0, bias = 0;
+	Dwarf_Addr bias = 0;
+	Elf *elf;
 	int err;
 
 	if (m->state)
@@ -696,13 +833,12 @@ int symmod__load(struct symmod *m)
 		}
 		m->fd = -1; /* consumed by libdwfl */
 		dwfl_report_end(m->dwfl, NULL, NULL);
-		if (!dwfl_module_getelf(m->dmod, &bias)) {
+		if (!(elf = dwfl_module_getelf(m->dmod, &bias))) {
 			err = -ENOEXEC;
 			goto fail;
 		}
 		m->bias = bias;
-		m->dwarf = dwfl_module_getdwarf(m->dmod, &dwbias);
-		m->dwbias = dwbias;
+		load_dwarf(m, elf);
 		err = dwfl_symtab(m);
 		if (err)
 			goto fail;
@@ -723,6 +859,11 @@ fail:
 	symmod_unload(m);
 	m->state = err;
 	return err;
+}
+
+enum symmod_dwarf symmod__dwarf_source(const struct symmod *m)
+{
+	return m && m->state == 1 ? m->dwarf_source : SYMMOD_DWARF_NONE;
 }
 
 void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filenames, bool *has_lines,

@@ -48,6 +48,11 @@ int symmod__offset_to_vaddr(const struct symmod *m, uint64_t off, int64_t *ret_c
 /* Loads symbols and debug info (separate debug files, debuginfod). Idempotent. Returns 0 or
  * -errno (-ENOMEM also when the module does not fit the memory bound). */
 int symmod__load(struct symmod *m);
+/* Where a loaded module's DWARF came from: none, libdw's own loader (libdwfl: uncompressed,
+ * debuginfod, dwz, split units), dwarfload's inflated image, or none because it would not fit the
+ * cache bound (then functions come from the symbol table alone). */
+enum symmod_dwarf { SYMMOD_DWARF_NONE, SYMMOD_DWARF_LIBDW, SYMMOD_DWARF_INFLATED, SYMMOD_DWARF_TOO_BIG };
+enum symmod_dwarf symmod__dwarf_source(const struct symmod *m);
 /* What the loaded module can answer (all false before a successful load). */
 void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filenames, bool *has_lines,
 		   bool *has_inlines);

@@ -8,7 +8,7 @@ RUSTC ?= rustc
 SYM_CFLAGS := -O2 -g -Wall
 
 SYM_BINS := $(SYM_T)/sym_c_fp $(SYM_T)/sym_c_nofp $(SYM_T)/sym_cpp $(SYM_T)/sym_c_stripped \
-	$(SYM_T)/sym_c_static $(SYM_T)/sym_dlopen
+	$(SYM_T)/sym_c_zstripped $(SYM_T)/sym_c_static $(SYM_T)/sym_dlopen
 ifneq ($(shell command -v $(RUSTC) 2>/dev/null),)
 SYM_BINS += $(SYM_T)/sym_rust
 endif
@@ -38,6 +38,13 @@ $(SYM_T)/sym_c_static: tests/targets/sym/sym_c.c
 $(SYM_T)/sym_c_stripped: $(SYM_T)/sym_c_nofp
 	$(call msg,STRIP,$@)
 	$(Q)objcopy --only-keep-debug $< $@.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
+
+# The same with the debug file's sections zlib-compressed, as Debian ships them (the symbolizer
+# inflates only what it reads: daemon/dwarfload.c).
+$(SYM_T)/sym_c_zstripped: $(SYM_T)/sym_c_nofp
+	$(call msg,STRIP,$@)
+	$(Q)objcopy --only-keep-debug --compress-debug-sections=zlib $< $@.debug
 	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
 
 $(SYM_T)/sym_cpp: tests/targets/sym/sym_cpp.cpp

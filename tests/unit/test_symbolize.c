@@ -62,8 +62,12 @@ static void live_del(pid_t pid)
 			live[i] = 0;
 }
 
+/* How many addresses pick_addrs() spreads over one function (fewer: more functions). */
+static int addrs_per_func = 200;
+
 static int kill_live(void **state)
 {
+	addrs_per_func = 200; /* a test that failed half way leaves no setting behind */
 	for (int i = 0; i < MAX_LIVE; i++) {
 		if (live[i] > 0) {
 			kill(live[i], SIGKILL);
@@ -146,11 +150,15 @@ static uint64_t to_runtime(const char *bin, struct symbolizer *sym, uint64_t vad
 {
 	const struct sym_mapping *maps;
 	uint64_t result = 0;
+	bool by_name = false;
 	int fd, n;
 	Elf *elf;
 	size_t phnum;
 
 	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
+	/* a library is found by its file name, the executable as the main mapping */
+	for (int k = 0; k < n; k++)
+		by_name |= !maps[k].is_main && maps[k].filename && !strcmp(maps[k].filename, bin);
 	elf_version(EV_CURRENT);
 	fd = open(bin, O_RDONLY);
 	assert_true(fd >= 0);
@@ -165,7 +173,7 @@ static uint64_t to_runtime(const char *bin, struct symbolizer *sym, uint64_t vad
 		if (vaddr < ph.p_vaddr || vaddr >= ph.p_vaddr + ph.p_memsz)
 			continue;
 		for (int k = 0; k < n; k++) {
-			if (!maps[k].is_main)
+			if (by_name ? maps[k].is_main || !maps[k].filename || strcmp(maps[k].filename, bin) : !maps[k].is_main)
 				continue;
 			uint64_t off = vaddr - ph.p_vaddr + ph.p_offset;
 			uint64_t a = maps[k].start + off - maps[k].file_offset;
@@ -193,6 +201,7 @@ struct ref_addr {
 
 typedef bool (*name_filter)(const char *name, int index);
 
+
 /* File addresses spread over the functions nm lists for bin that pass the filter. */
 static int pick_addrs(const char *bin, name_filter keep, uint64_t *out, int max)
 {
@@ -214,7 +223,7 @@ static int pick_addrs(const char *bin, name_filter keep, uint64_t *out, int max)
 			continue;
 		if (!size || !keep(name, index++))
 			continue;
-		step = size < 200 ? 1 : size / 200;
+		step = size < (uint64_t)addrs_per_func ? 1 : size / (uint64_t)addrs_per_func;
 		for (uint64_t off = 0; off < size && n < max; off += step)
 			out[n++] = addr + off;
 	}
@@ -319,8 +328,11 @@ static bool is_alias(const char *bin, const char *a, const char *b)
 }
 
 /* addr2line has known slips (an inlined extern "C" function reported under its caller's
- * name): where it disagrees with us, llvm-symbolizer has the casting vote. */
-static bool llvm_agrees(const char *bin, uint64_t addr, const struct sym_result *r)
+ * name; the unit's main file named for code included from another file): where it disagrees
+ * with us, llvm-symbolizer has the casting vote on every frame's file and line. Names: either
+ * tool's (llvm-symbolizer names a function by its DWARF name, __libc_sigaction, where addr2line
+ * and profd name the symbol, __GI___libc_sigaction). */
+static bool llvm_agrees(const char *bin, uint64_t addr, const struct sym_result *r, const struct ref_addr *a2l)
 {
 	char cmd[4400], name[1024], loc[1024];
 	int k = 0;
@@ -339,7 +351,8 @@ static bool llvm_agrees(const char *bin, uint64_t addr, const struct sym_result 
 		if (c2)
 			*c2 = '\0';
 		c1 = strrchr(loc, ':');
-		if (k >= r->nframes || !c1 || !r->frames[k].name || strcmp(name, r->frames[k].name) ||
+		if (k >= r->nframes || !c1 || !r->frames[k].name ||
+		    (strcmp(name, r->frames[k].name) && (k >= a2l->n || strcmp(a2l->f[k].name, r->frames[k].name))) ||
 		    atoi(c1 + 1) != r->frames[k].line) {
 			ok = false;
 			break;
@@ -385,7 +398,7 @@ static int compare_with_addr2line(struct symbolizer *sym, const char *bin, const
 		}
 		if (!ok && r.nframes == 1 && ref[i].n == 1 && r.frames[0].name && !strcmp(ref[i].f[0].file, "??"))
 			ok = is_alias(ref_bin, ref[i].f[0].name, r.frames[0].name);
-		if (!ok && llvm_agrees(ref_bin, addrs[i], &r))
+		if (!ok && llvm_agrees(ref_bin, addrs[i], &r, &ref[i]))
 			ok = true;
 		if (r.nframes > 1)
 			inline_seen++;
@@ -533,6 +546,97 @@ static void test_stripped_debuglink(void **state)
 	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
 	assert_true(maps[0].is_main);
 	assert_true(maps[0].has_functions && maps[0].has_line_numbers && maps[0].has_filenames);
+	symbolizer__free(sym);
+	target_stop(&t);
+}
+
+/* Loads path as the symbolizer would (fresh: the cache is flushed first, since stripped copies
+ * share their build id with the original) and says where its DWARF came from. */
+static enum symmod_dwarf dwarf_source_of(const char *path)
+{
+	struct symmod *m = NULL;
+	enum symmod_dwarf src;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	symcache_flush();
+	symcache_lock();
+	assert_int_equal(symmod_get_fd(fd, path, &m), 0);
+	assert_int_equal(symmod__load(m), 0);
+	src = symmod__dwarf_source(m);
+	symmod__put(m);
+	symcache_unlock();
+	symcache_flush();
+	return src;
+}
+
+/* A zlib-compressed debug file (as distributions ship them) goes through dwarfload's image and
+ * answers exactly what addr2line reads from the file; an uncompressed one is left to libdw. */
+static void test_compressed_debuglink(void **state)
+{
+	char bin[4200], dbg[4300], plain[4200];
+	struct target t = { 0 };
+	struct symbolizer *sym;
+	const struct sym_mapping *maps;
+	int n;
+
+	tpath("sym_c_zstripped", bin, sizeof(bin));
+	tpath("sym_c_stripped", plain, sizeof(plain));
+	snprintf(dbg, sizeof(dbg), "%s.debug", bin);
+	assert_int_equal(dwarf_source_of(bin), SYMMOD_DWARF_INFLATED);
+	assert_int_equal(dwarf_source_of(plain), SYMMOD_DWARF_LIBDW);
+
+	assert_int_equal(target_start(bin, &t), 0);
+	sym = symbolizer__new(t.pid);
+	assert_non_null(sym);
+	assert_true(compare_with_addr2line(sym, bin, dbg, keep_c) > 0);
+	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
+	assert_true(maps[0].is_main);
+	assert_true(maps[0].has_functions && maps[0].has_line_numbers && maps[0].has_filenames &&
+		    maps[0].has_inline_frames);
+	symbolizer__free(sym);
+	target_stop(&t);
+}
+
+static bool keep_sparse(const char *name, int index)
+{
+	return index % 8 == 0;
+}
+
+/* libc.so.6 with libc6-dbg: found by build id, zlib-compressed, many units, DWARF 5. */
+static void test_libc_debug_file(void **state)
+{
+	char libc[4096], dbg[4400], bin[4200];
+	struct target t = { 0 };
+	struct symbolizer *sym;
+	struct symmod *m = NULL;
+	int fd;
+
+	if (!realpath("/lib/x86_64-linux-gnu/libc.so.6", libc)) {
+		fprintf(stderr, "SKIP test_libc_debug_file: no /lib/x86_64-linux-gnu/libc.so.6\n");
+		skip();
+	}
+	fd = open(libc, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	symcache_lock();
+	assert_int_equal(symmod_get_fd(fd, libc, &m), 0);
+	snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%.2s/%s.debug", symmod__build_id(m),
+		 symmod__build_id(m) + 2);
+	symmod__put(m);
+	symcache_unlock();
+	if (access(dbg, R_OK) != 0) {
+		fprintf(stderr, "SKIP test_libc_debug_file: %s missing (install libc6-dbg)\n", dbg);
+		skip();
+	}
+	assert_int_equal(dwarf_source_of(libc), SYMMOD_DWARF_INFLATED);
+
+	tpath("sym_c_nofp", bin, sizeof(bin));
+	assert_int_equal(target_start(bin, &t), 0);
+	sym = symbolizer__new(t.pid);
+	assert_non_null(sym);
+	addrs_per_func = 4; /* ~375 functions across libc's units */
+	assert_true(compare_with_addr2line(sym, libc, dbg, keep_sparse) > 0);
+	addrs_per_func = 200;
 	symbolizer__free(sym);
 	target_stop(&t);
 }
@@ -1062,6 +1166,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_cpp, kill_live),
 		cmocka_unit_test_teardown(test_rust, kill_live),
 		cmocka_unit_test_teardown(test_stripped_debuglink, kill_live),
+		cmocka_unit_test_teardown(test_compressed_debuglink, kill_live),
+		cmocka_unit_test_teardown(test_libc_debug_file, kill_live),
 		cmocka_unit_test_teardown(test_static, kill_live),
 		cmocka_unit_test_teardown(test_deleted_binary, kill_live),
 		cmocka_unit_test_teardown(test_debuginfod, kill_live),

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* A libdw handle over only the debug sections symbolization reads. libdw 0.188 inflates every
+ * compressed .debug_* section when it opens a file, location lists included; this inflates the
+ * few the symbolizer needs with libdeflate into one private in-memory ELF image and opens that.
+ * Not thread-safe by itself (libdw is not): callers hold the symbol cache lock. */
+#ifndef PROFD_DWARFLOAD_H
+#define PROFD_DWARFLOAD_H
+#include <elfutils/libdw.h>
+#include <gelf.h>
+#include <stddef.h>
+
+struct dwarfload {
+	Dwarf *dwarf;        /* over image; valid until dwarfload_close() */
+	Elf *elf;
+	void *image;         /* anonymous mapping of image_size bytes */
+	size_t image_size;
+	size_t skipped;      /* inflated bytes of the debug sections left out */
+};
+
+/* Opens the DWARF of src (an ELF file profd only reads; it is not kept). Returns 0 and fills *ret,
+ * or:
+ *   -EOPNOTSUPP  libdw's own loader should open src: nothing is compressed (libdw maps it in place),
+ *                or src needs what an image cannot carry (a dwz alternate file, split units,
+ *                relocations, GNU .zdebug sections, another class or byte order, zstd);
+ *   -ENODATA     src has no .debug_info;
+ *   -EFBIG       the sections would inflate to more than max_bytes;
+ *   -EBADMSG     a compressed section is corrupt (its header or its zlib stream);
+ *   -ENOMEM.
+ * On error *ret is zeroed. */
+int dwarfload_open(Elf *src, size_t max_bytes, struct dwarfload *ret);
+/* NULL-safe; releases everything dwarfload_open() made and zeroes *dl. */
+void dwarfload_close(struct dwarfload *dl);
+
+#endif
