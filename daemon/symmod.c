@@ -43,7 +43,7 @@ struct modsym {
 struct modrange {
 	uint64_t lo, hi;     /* DWARF addresses, [lo, hi) */
 	Dwarf_Die die;       /* the subprogram or CU: kept whole, dwarf_offdie costs a tree search */
-	uint32_t cu;         /* index into cudies (subprograms) */
+	uint32_t cu;         /* index into units */
 	int8_t inl_state;    /* subprograms: INL_* */
 	uint32_t ninl;
 	struct inl_node *inl; /* the inlined calls below the subprogram, built at first use */
@@ -59,6 +59,21 @@ struct inl_node {
 };
 
 enum { INL_UNKNOWN = 0, INL_NONE, INL_BUILT, INL_WALK /* too many nodes: walk the DIEs */ };
+
+/* One compile unit. Its subprograms are indexed the first time an address falls in the unit's
+ * ranges: a thread dump touches a few dozen of libc's 1,700 units, and walking every unit's
+ * top-level DIEs (types, mostly) was a third of a cold lookup. */
+struct modunit {
+	Dwarf_Die die;       /* kept whole: dwarf_offdie costs a tree search */
+	struct modrange *funcs; /* sorted, exactly nfuncs long */
+	uint32_t nfuncs;
+	bool indexed;
+};
+
+struct rangevec {
+	struct modrange *v;
+	size_t n, cap;
+};
 #define MAX_INL_NODES 65536
 
 /* What die_info() found for one DIE (its abstract origin chain walked once): everything a
@@ -117,10 +132,11 @@ struct symmod {
 
 	struct modsym *syms;
 	size_t nsyms;
-	struct modrange *funcs, *cus;
-	size_t nfuncs, ncus, funcs_cap, cus_cap;
-	Dwarf_Die *cudies;                 /* one per compile unit, for the subprograms' cu */
-	size_t ncudies, cudies_cap;
+	struct rangevec cus;               /* unit ranges, sorted */
+	struct rangevec funcs;             /* subprograms of units without ranges, indexed up front */
+	struct rangevec scratch;           /* one unit's subprograms while they are indexed */
+	struct modunit *units;
+	size_t nunits, units_cap;
 	struct dmentry *dm;                /* open addressing, power of two */
 	size_t dm_cap, dm_n;
 	struct nmentry *nm;                /* names per DIE, open addressing, power of two */
@@ -184,14 +200,20 @@ static void symmod_unload(struct symmod *m)
 	free(m->syms);
 	m->syms = NULL;
 	m->nsyms = 0;
-	for (size_t i = 0; i < m->nfuncs; i++)
-		free(m->funcs[i].inl);
-	free(m->funcs);
-	free(m->cus);
-	free(m->cudies);
-	m->funcs = m->cus = NULL;
-	m->cudies = NULL;
-	m->nfuncs = m->ncus = m->funcs_cap = m->cus_cap = m->ncudies = m->cudies_cap = 0;
+	for (size_t i = 0; i < m->funcs.n; i++)
+		free(m->funcs.v[i].inl);
+	for (size_t u = 0; u < m->nunits; u++) {
+		for (uint32_t i = 0; i < m->units[u].nfuncs; i++)
+			free(m->units[u].funcs[i].inl);
+		free(m->units[u].funcs);
+	}
+	free(m->units);
+	m->units = NULL;
+	m->nunits = m->units_cap = 0;
+	free(m->funcs.v);
+	free(m->cus.v);
+	free(m->scratch.v);
+	m->funcs = m->cus = m->scratch = (struct rangevec){ 0 };
 	for (size_t i = 0; i < m->dm_cap; i++)
 		free(m->dm[i].value);
 	free(m->dm);
@@ -877,43 +899,43 @@ void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filena
 	*has_inlines = ok && m->has_inlines;
 }
 
-static int range_push(struct modrange **arr, size_t *n, size_t *cap, uint64_t lo, uint64_t hi, Dwarf_Die *die,
-		      uint32_t cu)
+static int range_push(struct rangevec *vec, uint64_t lo, uint64_t hi, Dwarf_Die *die, uint32_t cu)
 {
 	if (lo >= hi || lo == 0) /* lo 0: a function the linker discarded */
 		return 0;
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 1024;
-		struct modrange *p = realloc(*arr, ncap * sizeof(*p));
+	if (vec->n == vec->cap) {
+		size_t ncap = vec->cap ? vec->cap * 2 : 256;
+		struct modrange *p = realloc(vec->v, ncap * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
-		*arr = p;
-		*cap = ncap;
+		vec->v = p;
+		vec->cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct modrange){ .lo = lo, .hi = hi, .die = *die, .cu = cu };
+	vec->v[vec->n++] = (struct modrange){ .lo = lo, .hi = hi, .die = *die, .cu = cu };
 	return 0;
 }
 
-static int die_ranges_push(Dwarf_Die *die, struct modrange **arr, size_t *n, size_t *cap, uint32_t cu)
+/* Pushes die's address ranges; returns how many or -errno. */
+static int die_ranges_push(Dwarf_Die *die, struct rangevec *vec, uint32_t cu)
 {
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
 	int err, count = 0;
 
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
-		err = range_push(arr, n, cap, lo, hi, die, cu);
+		err = range_push(vec, lo, hi, die, cu);
 		if (err)
 			return err;
 		if (++count > 4096)
 			break;
 	}
-	return 0;
+	return count;
 }
 
 /* Subprograms with code among the children of die, descending into scopes C++ nests them in
  * (nested: the unit's language may nest functions in types or namespaces). */
-static int index_scope(struct symmod *m, Dwarf_Die *die, int depth, bool nested)
+static int index_scope(struct rangevec *out, uint32_t cu, Dwarf_Die *die, int depth, bool nested)
 {
 	Dwarf_Die child;
 	int err;
@@ -923,8 +945,8 @@ static int index_scope(struct symmod *m, Dwarf_Die *die, int depth, bool nested)
 	do {
 		switch (dwarf_tag(&child)) {
 		case DW_TAG_subprogram:
-			err = die_ranges_push(&child, &m->funcs, &m->nfuncs, &m->funcs_cap, (uint32_t)(m->ncudies - 1));
-			if (err)
+			err = die_ranges_push(&child, out, cu);
+			if (err < 0)
 				return err;
 			break;
 		case DW_TAG_namespace:
@@ -932,7 +954,7 @@ static int index_scope(struct symmod *m, Dwarf_Die *die, int depth, bool nested)
 		case DW_TAG_structure_type:
 		case DW_TAG_union_type:
 			if (nested && depth < MAX_SCOPE_DEPTH) {
-				err = index_scope(m, &child, depth + 1, nested);
+				err = index_scope(out, cu, &child, depth + 1, nested);
 				if (err)
 					return err;
 			}
@@ -969,49 +991,82 @@ static int range_cmp(const void *a, const void *b)
 	return x->die.addr < y->die.addr ? -1 : x->die.addr > y->die.addr;
 }
 
+static size_t index_bytes(const struct symmod *m)
+{
+	return (m->cus.cap + m->funcs.cap + m->scratch.cap) * sizeof(struct modrange) +
+	       m->units_cap * sizeof(*m->units);
+}
+
+/* Lists the compile units and their ranges. Units without ranges (rare: some assembler units)
+ * have their subprograms indexed now, since no address leads to them later. */
 static int build_index(struct symmod *m)
 {
 	Dwarf_CU *cu = NULL;
 	Dwarf_Die cudie, subdie;
 	uint8_t unit_type;
 	Dwarf_Half version;
-	size_t before = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus) +
-			m->cudies_cap * sizeof(*m->cudies);
-	size_t after;
+	size_t before = index_bytes(m), after;
 	int err = 0;
 
 	if (m->indexed || !m->dwarf)
 		return 0;
 	while (dwarf_get_units(m->dwarf, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0) {
+		uint32_t u = (uint32_t)m->nunits;
+
 		if (unit_type != DW_UT_compile)
 			continue;
-		if (m->ncudies == m->cudies_cap) {
-			size_t ncap = m->cudies_cap ? m->cudies_cap * 2 : 256;
-			Dwarf_Die *p = realloc(m->cudies, ncap * sizeof(*p));
+		if (m->nunits == m->units_cap) {
+			size_t ncap = m->units_cap ? m->units_cap * 2 : 256;
+			struct modunit *p = realloc(m->units, ncap * sizeof(*p));
 
 			if (!p) {
 				err = -ENOMEM;
 				break;
 			}
-			m->cudies = p;
-			m->cudies_cap = ncap;
+			m->units = p;
+			m->units_cap = ncap;
 		}
-		m->cudies[m->ncudies++] = cudie;
-		err = die_ranges_push(&cudie, &m->cus, &m->ncus, &m->cus_cap, (uint32_t)(m->ncudies - 1));
-		if (!err)
-			err = index_scope(m, &cudie, 0, !lang_is_c(&cudie));
-		if (err)
+		m->units[m->nunits++] = (struct modunit){ .die = cudie };
+		err = die_ranges_push(&cudie, &m->cus, u);
+		if (err == 0) {
+			m->units[u].indexed = true;
+			err = index_scope(&m->funcs, u, &cudie, 0, !lang_is_c(&cudie));
+		}
+		if (err < 0)
 			break;
+		err = 0;
 	}
-	if (m->funcs)
-		qsort(m->funcs, m->nfuncs, sizeof(*m->funcs), range_cmp);
-	if (m->cus)
-		qsort(m->cus, m->ncus, sizeof(*m->cus), range_cmp);
-	after = m->funcs_cap * sizeof(*m->funcs) + m->cus_cap * sizeof(*m->cus) + m->cudies_cap * sizeof(*m->cudies);
+	if (m->funcs.n)
+		qsort(m->funcs.v, m->funcs.n, sizeof(*m->funcs.v), range_cmp);
+	if (m->cus.n)
+		qsort(m->cus.v, m->cus.n, sizeof(*m->cus.v), range_cmp);
+	after = index_bytes(m);
 	m->bytes += after - before;
 	cache_bytes += after - before;
 	m->indexed = true;
 	return err;
+}
+
+/* Indexes unit u's subprograms (once; on failure the unit answers from its line table alone). */
+static void unit_index(struct symmod *m, uint32_t u)
+{
+	struct modunit *unit = &m->units[u];
+	size_t before = index_bytes(m), after;
+
+	unit->indexed = true;
+	m->scratch.n = 0;
+	index_scope(&m->scratch, u, &unit->die, 0, !lang_is_c(&unit->die));
+	if (m->scratch.n) {
+		unit->funcs = malloc(m->scratch.n * sizeof(*unit->funcs));
+		if (unit->funcs) {
+			memcpy(unit->funcs, m->scratch.v, m->scratch.n * sizeof(*unit->funcs));
+			unit->nfuncs = (uint32_t)m->scratch.n;
+			qsort(unit->funcs, unit->nfuncs, sizeof(*unit->funcs), range_cmp);
+		}
+	}
+	after = index_bytes(m) + unit->nfuncs * sizeof(*unit->funcs);
+	m->bytes += after - before;
+	cache_bytes += after - before;
 }
 
 /* The range containing a, or NULL. Ranges are sorted by start; a few may nest. */
@@ -1508,12 +1563,23 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 	s = sym_find(m, vaddr);
 	a = vaddr + m->bias - m->dwbias;
 	if (m->dwarf) {
-		fr = (struct modrange *)range_find(m->funcs, m->nfuncs, a);
+		cr = range_find(m->cus.v, m->cus.n, a);
+		if (cr) {
+			struct modunit *unit = &m->units[cr->cu];
+
+			if (!unit->indexed) {
+				unit_index(m, cr->cu);
+				cache_make_room(0);
+			}
+			fr = (struct modrange *)range_find(unit->funcs, unit->nfuncs, a);
+		}
+		if (!fr)
+			fr = (struct modrange *)range_find(m->funcs.v, m->funcs.n, a);
 		if (fr) {
 			bool seen = false;
 
 			chain[0] = fr->die;
-			cudie = m->cudies[fr->cu];
+			cudie = m->units[fr->cu].die;
 			cu = &cudie;
 			n = 1;
 			if (fr->inl_state == INL_UNKNOWN)
@@ -1522,12 +1588,9 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 				n = inl_chain(fr, a, chain, MAX_INLINE_DEPTH);
 			else if (fr->inl_state == INL_WALK)
 				n = inline_descend(&chain[0], a, chain, 1, MAX_INLINE_DEPTH, 0, &seen);
-		} else {
-			cr = range_find(m->cus, m->ncus, a);
-			if (cr) {
-				cudie = cr->die;
-				cu = &cudie;
-			}
+		} else if (cr) {
+			cudie = cr->die;
+			cu = &cudie;
 		}
 	}
 	if (n == 0) {

@@ -6,11 +6,14 @@
 # giant compile unit with nested inlines. Cold = a fresh process (profd: plus its in-process
 # cold pass); warm = profd's second pass in the same process. Also checks that profd's inline
 # chains agree with addr2line's. Prints numbers and ratios; asserts nothing.
-#   O=build tests/bench/bench_symbolize.sh [naddrs]
+# Each cold figure is the median of ROUNDS (default 5) runs, the tools taking turns, so that a
+# drift in this VM's speed hits all of them alike.
+#   O=build [ROUNDS=5] tests/bench/bench_symbolize.sh [naddrs]
 set -eu
 cd "$(dirname "$0")/../.."
 O="${O:-build}"
 N="${1:-10000}"
+ROUNDS="${ROUNDS:-5}"
 make -s O="$O" "$O/tests/bench/bench_symbolize"
 DRV="$O/tests/bench/bench_symbolize"
 W="$(mktemp -d /tmp/profd-bench-sym.XXXXXX)"
@@ -28,6 +31,11 @@ timed() {
 	local TIMEFORMAT='%3R %3U %3S' t
 	t=$( { time "$@" > "$out" 2>/dev/null; } 2>&1 ) || true
 	echo "$t" | tail -n 1 | awk '{ printf "%.1f %.1f", $1 * 1000, ($2 + $3) * 1000 }'
+}
+
+# Median of the "wall cpu" lines on stdin, field by field.
+median_pair() {
+	sort -n -k2 | awk '{ w[NR] = $1; c[NR] = $2 } END { m = int((NR + 1) / 2); printf "%.1f %.1f", w[m], c[m] }'
 }
 
 # N addresses inside the functions nm lists for the symbol file, fixed seed.
@@ -72,20 +80,26 @@ run_case() {
 	local addrs="$W/$label.addrs"
 	pick_addrs "$symfile" > "$addrs"
 	echo "== $label: $(wc -l < "$addrs") addresses in $obj"
-	local line t_proc t_a2l t_llvm t_eu
-	t_proc=$(WARM_ROUNDS=0 timed "$W/$label.drv0" "$DRV" "$pid" "$obj" "$addrs")
+	local line t_proc t_a2l t_llvm t_eu r
+	: > "$W/$label.t_proc"; : > "$W/$label.t_a2l"; : > "$W/$label.t_llvm"
+	for ((r = 0; r < ROUNDS; r++)); do
+		WARM_ROUNDS=0 timed "$W/$label.drv0" "$DRV" "$pid" "$obj" "$addrs" >> "$W/$label.t_proc"; echo >> "$W/$label.t_proc"
+		timed "$W/$label.llvm" llvm-symbolizer --obj="$obj" < "$addrs" >> "$W/$label.t_llvm"; echo >> "$W/$label.t_llvm"
+		timed "$W/$label.a2l" addr2line -a -f -i -C -e "$obj" < "$addrs" >> "$W/$label.t_a2l"; echo >> "$W/$label.t_a2l"
+	done
+	t_proc=$(median_pair < "$W/$label.t_proc")
+	t_llvm=$(median_pair < "$W/$label.t_llvm")
+	t_a2l=$(median_pair < "$W/$label.t_a2l")
 	timed "$W/$label.drv" "$DRV" "$pid" "$obj" "$addrs" "$W/$label.profd" > /dev/null
 	line=$(cat "$W/$label.drv")
 	field() { echo "$line" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
-	t_a2l=$(timed "$W/$label.a2l" addr2line -a -f -i -C -e "$obj" < "$addrs")
-	t_llvm=$(timed "$W/$label.llvm" llvm-symbolizer --obj="$obj" < "$addrs")
 	t_eu=$(timed "$W/$label.eu" timeout 30 eu-addr2line -f -i -e "$obj" < "$addrs")
-	printf "    %-44s %12s %12s\n" "" "wall ms" "cpu ms"
+	printf "    %-44s %12s %12s\n" "(median of $ROUNDS runs, taking turns)" "wall ms" "cpu ms"
 	printf "    %-44s %12s %12s\n" "profd cold, whole process" $t_proc
-	printf "    %-44s %12s %12s\n" "profd cold, in process (load+index+1 pass)" - "$(field cold_ms)"
+	printf "    %-44s %12s %12s\n" "profd cold, in process (load+index+1 pass, 1 run)" - "$(field cold_ms)"
 	printf "    %-44s %12s %12s\n" "addr2line -f -i -C" $t_a2l
 	printf "    %-44s %12s %12s\n" "llvm-symbolizer" $t_llvm
-	printf "    %-44s %12s %12s\n" "eu-addr2line -f -i (killed at 30 s)" $t_eu
+	printf "    %-44s %12s %12s\n" "eu-addr2line -f -i (1 run, killed at 30 s)" $t_eu
 	printf "    profd warm: %s ns/addr (%s addr/s) from the result cache; %s ns/addr (%s addr/s) indexes only\n" \
 		"$(field warm_ns_per_addr)" "$(field warm_addr_per_s)" "$(field index_ns_per_addr)" "$(field index_addr_per_s)"
 	echo "$t_proc $t_llvm $t_a2l $t_eu" | awk '{
