@@ -22,6 +22,7 @@
 
 #include "demangle.h"
 #include "dwarfload.h"
+#include "dwarfscan.h"
 #include "log.h"
 #include "symmod.h"
 
@@ -137,6 +138,8 @@ struct symmod {
 	struct rangevec scratch;           /* one unit's subprograms while they are indexed */
 	struct modunit *units;
 	size_t nunits, units_cap;
+	struct dwarfscan scan;             /* raw sections for dwarfscan, if usable */
+	bool scan_ok;
 	struct dmentry *dm;                /* open addressing, power of two */
 	size_t dm_cap, dm_n;
 	struct nmentry *nm;                /* names per DIE, open addressing, power of two */
@@ -1010,6 +1013,7 @@ static int build_index(struct symmod *m)
 
 	if (m->indexed || !m->dwarf)
 		return 0;
+	m->scan_ok = dwarfscan_init(m->dwarf, &m->scan) == 0;
 	while (dwarf_get_units(m->dwarf, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0) {
 		uint32_t u = (uint32_t)m->nunits;
 
@@ -1047,15 +1051,37 @@ static int build_index(struct symmod *m)
 	return err;
 }
 
-/* Indexes unit u's subprograms (once; on failure the unit answers from its line table alone). */
+struct scan_ctx {
+	struct rangevec *out;
+	uint32_t cu;
+};
+
+static int scan_found(Dwarf_Die *die, void *arg)
+{
+	struct scan_ctx *c = arg;
+	int n = die_ranges_push(die, c->out, c->cu);
+
+	return n < 0 ? n : 0;
+}
+
+/* Indexes unit u's subprograms (once; on failure the unit answers from its line table alone):
+ * with dwarfscan, or with libdw where dwarfscan does not understand the unit. */
 static void unit_index(struct symmod *m, uint32_t u)
 {
 	struct modunit *unit = &m->units[u];
 	size_t before = index_bytes(m), after;
+	struct scan_ctx ctx = { .out = &m->scratch, .cu = u };
+	bool nested = !lang_is_c(&unit->die);
+	int err = -EINVAL;
 
 	unit->indexed = true;
 	m->scratch.n = 0;
-	index_scope(&m->scratch, u, &unit->die, 0, !lang_is_c(&unit->die));
+	if (m->scan_ok)
+		err = dwarfscan_subprograms(&m->scan, &unit->die, nested, MAX_SCOPE_DEPTH, scan_found, &ctx);
+	if (err == -EINVAL) {
+		m->scratch.n = 0;
+		index_scope(&m->scratch, u, &unit->die, 0, nested);
+	}
 	if (m->scratch.n) {
 		unit->funcs = malloc(m->scratch.n * sizeof(*unit->funcs));
 		if (unit->funcs) {

@@ -152,50 +152,55 @@ static void test_refusals(void **state)
 	file_free(&f);
 }
 
+/* Loads sym_c_zstripped.debug with one section's compression header changed: its type (if
+ * type), its size (set to size if it is large, else grown by size). */
+static void load_edited(struct file *f, const char *section, uint32_t type, uint64_t size)
+{
+	Elf64_Chdr ch;
+	size_t off, len;
+
+	file_load("sym_c_zstripped.debug", f);
+	section_at(f, section, &off, &len);
+	assert_true(len >= sizeof(ch));
+	memcpy(&ch, f->bytes + off, sizeof(ch));
+	if (type)
+		ch.ch_type = type;
+	if (size > 1000)
+		ch.ch_size = size;
+	else
+		ch.ch_size += size;
+	memcpy(f->bytes + off, &ch, sizeof(ch));
+	file_reopen(f);
+}
+
 static void test_corrupt_input(void **state)
 {
 	struct dwarfload dl;
 	struct file f;
-	Elf64_Chdr ch;
 	size_t off, size;
 
 	/* a damaged zlib stream (its checksum or its codes) */
 	file_load("sym_c_zstripped.debug", &f);
 	section_at(&f, ".debug_info", &off, &size);
-	assert_true(size > sizeof(ch) + 16);
-	for (size_t i = sizeof(ch) + 4; i < size; i += 7)
+	assert_true(size > sizeof(Elf64_Chdr) + 16);
+	for (size_t i = sizeof(Elf64_Chdr) + 4; i < size; i += 7)
 		f.bytes[off + i] ^= 0x5a;
 	file_reopen(&f);
 	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EBADMSG);
 	file_free(&f);
 
 	/* a header that claims a terabyte: refused by the bound before anything is allocated */
-	file_load("sym_c_zstripped.debug", &f);
-	section_at(&f, ".debug_info", &off, &size);
-	memcpy(&ch, f.bytes + off, sizeof(ch));
-	ch.ch_size = 1ull << 40;
-	memcpy(f.bytes + off, &ch, sizeof(ch));
-	file_reopen(&f);
+	load_edited(&f, ".debug_info", 0, 1ull << 40);
 	assert_int_equal(dwarfload_open(f.elf, 512u << 20, &dl), -EFBIG);
 	file_free(&f);
 
 	/* a header that claims one byte more than the stream holds */
-	file_load("sym_c_zstripped.debug", &f);
-	section_at(&f, ".debug_line", &off, &size);
-	memcpy(&ch, f.bytes + off, sizeof(ch));
-	ch.ch_size++;
-	memcpy(f.bytes + off, &ch, sizeof(ch));
-	file_reopen(&f);
+	load_edited(&f, ".debug_line", 0, 1);
 	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EBADMSG);
 	file_free(&f);
 
 	/* a compression libdw would have to handle itself (zstd, or unknown) */
-	file_load("sym_c_zstripped.debug", &f);
-	section_at(&f, ".debug_abbrev", &off, &size);
-	memcpy(&ch, f.bytes + off, sizeof(ch));
-	ch.ch_type = 2;
-	memcpy(f.bytes + off, &ch, sizeof(ch));
-	file_reopen(&f);
+	load_edited(&f, ".debug_abbrev", 2, 0);
 	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EOPNOTSUPP);
 	file_free(&f);
 }

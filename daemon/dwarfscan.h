@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* A reader of raw .debug_info bytes that finds a compile unit's subprogram DIEs without asking
+ * libdw about each DIE on the way. libdw 0.188 takes a lock and a hash lookup per DIE, and a
+ * unit's top level is mostly types: on libc that was most of the time spent indexing a unit.
+ * Only the walk is ours; the DIEs found are handed back as libdw DIEs, which libdw then reads.
+ * Not thread-safe by itself (libdw is not): callers hold the symbol cache lock. */
+#ifndef PROFD_DWARFSCAN_H
+#define PROFD_DWARFSCAN_H
+#include <elfutils/libdw.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The bytes of .debug_info and .debug_abbrev, borrowed from libdw (valid while dw lives). */
+struct dwarfscan {
+	const uint8_t *info, *abbrev;
+	size_t info_size, abbrev_size;
+};
+
+/* Finds dw's sections. Returns 0, or -ENODATA when either is missing or still compressed. */
+int dwarfscan_init(Dwarf *dw, struct dwarfscan *ret);
+
+/* Calls found(die, arg) for every DW_TAG_subprogram among the children of cudie, and, when
+ * nested, among the children of namespaces, classes, structures and unions inside them, up to
+ * max_depth levels (C++ member functions). found returns 0 to go on or a negative errno to stop,
+ * which is returned. Returns 0, or -EINVAL when the unit holds something this reader does not
+ * understand (an unknown form, a malformed or truncated entry): the caller then walks the unit
+ * with libdw, which gives the same DIEs, slower. */
+int dwarfscan_subprograms(const struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
+			  int (*found)(Dwarf_Die *die, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/* dwarfscan: on real debug info (the test programs, C, C++ and Rust; libc6-dbg's libc) it finds
+ * exactly the subprogram DIEs, in the same order, that a walk with libdw finds, without ever
+ * giving up on a unit; on damaged bytes it gives up (-EINVAL) instead of reading out of bounds. */
+#include <dwarf.h>
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dwarfload.h"
+#include "dwarfscan.h"
+
+#define MAX_DEPTH 16
+#define MAX_FOUND (1u << 20)
+
+static char target_dir[4096];
+
+struct found {
+	Dwarf_Off *off;
+	size_t n;
+};
+
+static int collect(Dwarf_Die *die, void *arg)
+{
+	struct found *f = arg;
+
+	assert_true(f->n < MAX_FOUND);
+	f->off[f->n++] = dwarf_dieoffset(die);
+	assert_int_equal(dwarf_tag(die), DW_TAG_subprogram); /* the DIE handed back reads as one */
+	return 0;
+}
+
+/* The reference: the same walk, one libdw call per DIE. */
+static void libdw_walk(Dwarf_Die *die, int depth, bool nested, struct found *f)
+{
+	Dwarf_Die child;
+
+	if (dwarf_child(die, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_subprogram)
+			collect(&child, f);
+		else if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+			  tag == DW_TAG_union_type) && nested && depth < MAX_DEPTH)
+			libdw_walk(&child, depth + 1, nested, f);
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* Compares both walks on every compile unit of dw, nested (as for C++) and not; returns the
+ * number of subprograms found. */
+static size_t compare_units(Dwarf *dw, const char *what)
+{
+	struct found ours = { .off = malloc(MAX_FOUND * sizeof(Dwarf_Off)) };
+	struct found ref = { .off = malloc(MAX_FOUND * sizeof(Dwarf_Off)) };
+	struct dwarfscan s;
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie;
+	Dwarf_Half version;
+	uint8_t unit_type;
+	size_t total = 0, units = 0;
+
+	assert_non_null(ours.off);
+	assert_non_null(ref.off);
+	assert_int_equal(dwarfscan_init(dw, &s), 0);
+	while (dwarf_get_units(dw, cu, &cu, &version, &unit_type, &cudie, NULL) == 0) {
+		if (unit_type != DW_UT_compile)
+			continue;
+		units++;
+		for (int nested = 0; nested < 2; nested++) {
+			ours.n = ref.n = 0;
+			assert_int_equal(dwarfscan_subprograms(&s, &cudie, nested, MAX_DEPTH, collect, &ours), 0);
+			libdw_walk(&cudie, 0, nested, &ref);
+			assert_int_equal(ours.n, ref.n);
+			assert_memory_equal(ours.off, ref.off, ours.n * sizeof(Dwarf_Off));
+			if (nested)
+				total += ours.n;
+		}
+	}
+	fprintf(stderr, "%s: %zu units, %zu subprograms, same as libdw's walk\n", what, units, total);
+	free(ours.off);
+	free(ref.off);
+	return total;
+}
+
+static void check_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Dwarf *dw;
+
+	assert_true(fd >= 0);
+	dw = dwarf_begin(fd, DWARF_C_READ);
+	assert_non_null(dw);
+	assert_true(compare_units(dw, path) > 0);
+	dwarf_end(dw);
+	close(fd);
+}
+
+static void test_same_as_libdw(void **state)
+{
+	const char *names[] = { "sym_c_nofp", "sym_cpp", "sym_rust", "sym_c_static" };
+	char path[4200];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", target_dir, names[i]);
+		if (access(path, R_OK) != 0) {
+			fprintf(stderr, "%s not built, not compared\n", path);
+			continue;
+		}
+		check_file(path);
+	}
+}
+
+/* libc6-dbg's file for this machine's libc, by build id. */
+static bool libc_debug_file(char *out, size_t len)
+{
+	int fd = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC);
+	const unsigned char *id;
+	Elf *elf;
+	ssize_t n;
+	size_t k;
+
+	if (fd < 0)
+		return false;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	n = elf ? dwelf_elf_gnu_build_id(elf, (const void **)&id) : -1;
+	if (n > 1) {
+		k = (size_t)snprintf(out, len, "/usr/lib/debug/.build-id/%02x/", id[0]);
+		for (ssize_t i = 1; i < n && k + 3 < len; i++)
+			k += (size_t)snprintf(out + k, len - k, "%02x", id[i]);
+		snprintf(out + k, len - k, ".debug");
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return n > 1 && access(out, R_OK) == 0;
+}
+
+static void test_libc_debug_info(void **state)
+{
+	char dbg[4096];
+	struct dwarfload dl;
+	Elf *elf;
+	int fd;
+
+	if (!libc_debug_file(dbg, sizeof(dbg))) {
+		fprintf(stderr, "SKIP test_libc_debug_info: libc6-dbg's libc debug file not found\n");
+		skip();
+	}
+	fd = open(dbg, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	assert_non_null(elf);
+	assert_int_equal(dwarfload_open(elf, SIZE_MAX, &dl), 0);
+	assert_true(compare_units(dl.dwarf, dbg) > 1000);
+	dwarfload_close(&dl);
+	elf_end(elf);
+	close(fd);
+}
+
+static int count_only(Dwarf_Die *die, void *arg)
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int stop_early(Dwarf_Die *die, void *arg)
+{
+	return -ECANCELED;
+}
+
+/* Every byte of the first unit's DIEs (after the unit's own DIE) flipped in turn: the reader
+ * answers or gives up, and never reads outside the unit (run under SAN=address to see). */
+static void test_damaged_units(void **state)
+{
+	char path[4200];
+	struct dwarfload dl;
+	struct dwarfscan s;
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie, child;
+	Dwarf_Half version;
+	uint8_t unit_type, *p, *end;
+	size_t gave_up = 0, answered = 0, n = 0;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sym_c_zstripped.debug", target_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	assert_int_equal(dwarfload_open(elf, SIZE_MAX, &dl), 0);
+	assert_int_equal(dwarfscan_init(dl.dwarf, &s), 0);
+	assert_int_equal(dwarf_get_units(dl.dwarf, cu, &cu, &version, &unit_type, &cudie, NULL), 0);
+	assert_int_equal(dwarf_child(&cudie, &child), 0);
+	/* a callback's error stops the walk and comes back */
+	assert_int_equal(dwarfscan_subprograms(&s, &cudie, false, MAX_DEPTH, stop_early, NULL), -ECANCELED);
+	p = child.addr;
+	end = (uint8_t *)s.info + s.info_size;
+	for (; p < end; p++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			int r;
+
+			*p ^= (uint8_t)(1u << bit);
+			n = 0;
+			r = dwarfscan_subprograms(&s, &cudie, true, MAX_DEPTH, count_only, &n);
+			*p ^= (uint8_t)(1u << bit);
+			assert_true(r == 0 || r == -EINVAL);
+			if (r)
+				gave_up++;
+			else
+				answered++;
+		}
+	}
+	fprintf(stderr, "damaged unit: gave up %zu times, answered %zu times\n", gave_up, answered);
+	assert_true(gave_up > 0);
+	/* the bytes are whole again: the walk succeeds */
+	assert_int_equal(dwarfscan_subprograms(&s, &cudie, true, MAX_DEPTH, count_only, &n), 0);
+	dwarfload_close(&dl);
+	elf_end(elf);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_as_libdw),
+		cmocka_unit_test(test_libc_debug_info),
+		cmocka_unit_test(test_damaged_units),
+	};
+	const char *o = getenv("O");
+
+	elf_version(EV_CURRENT);
+	snprintf(target_dir, sizeof(target_dir), "%s/tests/targets/sym", o && *o ? o : "build");
+	if (access(target_dir, F_OK) != 0) {
+		char self[4000];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n > 0) {
+			self[n] = '\0';
+			*strrchr(self, '/') = '\0';
+			snprintf(target_dir, sizeof(target_dir), "%s/../targets/sym", self);
+		}
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
