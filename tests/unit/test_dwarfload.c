@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "sym_targets.h"
+
 #include "dwarfload.h"
 
 static char target_dir[4096];
@@ -212,20 +214,8 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_corrupt_input),
 	};
-	const char *o = getenv("O");
 
 	elf_version(EV_CURRENT);
-	snprintf(target_dir, sizeof(target_dir), "%s/tests/targets/sym", o && *o ? o : "build");
-	if (access(target_dir, F_OK) != 0) {
-		/* run from the build tree directly: the binary lives in $(O)/tests/unit/ */
-		char self[4000];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (n > 0) {
-			self[n] = '\0';
-			*strrchr(self, '/') = '\0';
-			snprintf(target_dir, sizeof(target_dir), "%s/../targets/sym", self);
-		}
-	}
+	sym_targets_dir(target_dir, sizeof(target_dir));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

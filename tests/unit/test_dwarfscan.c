@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "sym_targets.h"
+
 #include "dwarfload.h"
 #include "dwarfscan.h"
 
@@ -238,19 +240,8 @@ int main(void)
 		cmocka_unit_test(test_libc_debug_info),
 		cmocka_unit_test(test_damaged_units),
 	};
-	const char *o = getenv("O");
 
 	elf_version(EV_CURRENT);
-	snprintf(target_dir, sizeof(target_dir), "%s/tests/targets/sym", o && *o ? o : "build");
-	if (access(target_dir, F_OK) != 0) {
-		char self[4000];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (n > 0) {
-			self[n] = '\0';
-			*strrchr(self, '/') = '\0';
-			snprintf(target_dir, sizeof(target_dir), "%s/../targets/sym", self);
-		}
-	}
+	sym_targets_dir(target_dir, sizeof(target_dir));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@
 #include "symbolize.h"
 #include "symbolz.h"
 #include "symmod.h"
+#include "sym_targets.h"
 
 #define MAX_ADDRS 1500
 #define MAX_REF_FRAMES 24
@@ -528,7 +529,9 @@ static void test_rust(void **state)
 	target_stop(&t);
 }
 
-static void test_stripped_debuglink(void **state)
+/* Runs the stripped binary name, whose debug file name.debug is found through .gnu_debuglink,
+ * and compares with what addr2line reads from the debug file directly. */
+static void check_debuglink(const char *name)
 {
 	char bin[4200], dbg[4300];
 	struct target t = { 0 };
@@ -536,18 +539,23 @@ static void test_stripped_debuglink(void **state)
 	const struct sym_mapping *maps;
 	int n;
 
-	tpath("sym_c_stripped", bin, sizeof(bin));
+	tpath(name, bin, sizeof(bin));
 	snprintf(dbg, sizeof(dbg), "%s.debug", bin);
 	assert_int_equal(target_start(bin, &t), 0);
 	sym = symbolizer__new(t.pid);
 	assert_non_null(sym);
-	/* the reference reads the debug file directly; we must find it through the debuglink */
 	assert_true(compare_with_addr2line(sym, bin, dbg, keep_c) > 0);
 	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
 	assert_true(maps[0].is_main);
-	assert_true(maps[0].has_functions && maps[0].has_line_numbers && maps[0].has_filenames);
+	assert_true(maps[0].has_functions && maps[0].has_line_numbers && maps[0].has_filenames &&
+		    maps[0].has_inline_frames);
 	symbolizer__free(sym);
 	target_stop(&t);
+}
+
+static void test_stripped_debuglink(void **state)
+{
+	check_debuglink("sym_c_stripped");
 }
 
 /* Loads path as the symbolizer would (fresh: the cache is flushed first, since stripped copies
@@ -574,28 +582,13 @@ static enum symmod_dwarf dwarf_source_of(const char *path)
  * answers exactly what addr2line reads from the file; an uncompressed one is left to libdw. */
 static void test_compressed_debuglink(void **state)
 {
-	char bin[4200], dbg[4300], plain[4200];
-	struct target t = { 0 };
-	struct symbolizer *sym;
-	const struct sym_mapping *maps;
-	int n;
+	char bin[4200], plain[4200];
 
 	tpath("sym_c_zstripped", bin, sizeof(bin));
 	tpath("sym_c_stripped", plain, sizeof(plain));
-	snprintf(dbg, sizeof(dbg), "%s.debug", bin);
 	assert_int_equal(dwarf_source_of(bin), SYMMOD_DWARF_INFLATED);
 	assert_int_equal(dwarf_source_of(plain), SYMMOD_DWARF_LIBDW);
-
-	assert_int_equal(target_start(bin, &t), 0);
-	sym = symbolizer__new(t.pid);
-	assert_non_null(sym);
-	assert_true(compare_with_addr2line(sym, bin, dbg, keep_c) > 0);
-	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
-	assert_true(maps[0].is_main);
-	assert_true(maps[0].has_functions && maps[0].has_line_numbers && maps[0].has_filenames &&
-		    maps[0].has_inline_frames);
-	symbolizer__free(sym);
-	target_stop(&t);
+	check_debuglink("sym_c_zstripped");
 }
 
 static bool keep_sparse(const char *name, int index)
@@ -1177,23 +1170,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_symbolz, kill_live),
 		cmocka_unit_test_teardown(test_cache_shared_and_bounded, kill_live),
 	};
-	const char *o = getenv("O");
 
 	if (argc == 3 && !strcmp(argv[1], "--debuginfod-child"))
 		return debuginfod_child((pid_t)atoi(argv[2]));
 
-	snprintf(target_dir, sizeof(target_dir), "%s/tests/targets/sym", o && *o ? o : "build");
-	if (access(target_dir, F_OK) != 0) {
-		/* run from the build tree directly: the binary lives in $(O)/tests/unit/ */
-		char self[4000];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (n > 0) {
-			self[n] = '\0';
-			*strrchr(self, '/') = '\0';
-			snprintf(target_dir, sizeof(target_dir), "%s/../targets/sym", self);
-		}
-	}
+	sym_targets_dir(target_dir, sizeof(target_dir));
 	{
 		char *real = realpath(target_dir, NULL);
 
