@@ -37,7 +37,7 @@ struct unit {
 	Dwarf_Die template;         /* the unit's DIE: what a found DIE copies its unit from */
 	bool nested;
 	int max_depth;
-	int (*found)(Dwarf_Die *die, void *arg);
+	int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg);
 	void *arg;
 };
 
@@ -280,11 +280,47 @@ static bool skip_value(const struct unit *u, unsigned form, const uint8_t **pp, 
 	return true;
 }
 
-/* Reads the entry at *pp. Returns 1 for a DIE (its abbreviation and the sibling it names, or
- * NULL), 0 for the null entry that ends a list of siblings, -EINVAL for anything malformed. */
-static int read_die(const struct unit *u, const uint8_t **pp, const struct abbrev **ret_ab,
-		    const uint8_t **ret_sibling)
+/* What the code range attributes of a subprogram say, from their forms and values. */
+static void note_pc(struct dwarfscan_pc *pc, const struct spec *sp, uint64_t v, bool *lo_seen, bool *hi_seen,
+		    bool *hi_offset)
 {
+	switch (sp->name) {
+	case DW_AT_low_pc:
+		if (sp->form == DW_FORM_addr) {
+			pc->lo = v;
+			*lo_seen = true;
+		} else {
+			pc->kind = DWARFSCAN_PC_ASK_LIBDW; /* addrx: an index into .debug_addr */
+		}
+		break;
+	case DW_AT_high_pc:
+		if (sp->form == DW_FORM_addr) {
+			pc->hi = v;
+			*hi_seen = true;
+		} else if (sp->form == DW_FORM_data1 || sp->form == DW_FORM_data2 || sp->form == DW_FORM_data4 ||
+			   sp->form == DW_FORM_data8 || sp->form == DW_FORM_udata) {
+			pc->hi = v;
+			*hi_seen = *hi_offset = true;
+		} else {
+			pc->kind = DWARFSCAN_PC_ASK_LIBDW;
+		}
+		break;
+	case DW_AT_ranges:
+	case DW_AT_entry_pc:
+		pc->kind = DWARFSCAN_PC_ASK_LIBDW;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Reads the entry at *pp. Returns 1 for a DIE (its abbreviation and the sibling it names, or
+ * NULL), 0 for the null entry that ends a list of siblings, -EINVAL for anything malformed.
+ * With pc, a subprogram's code range is decoded too. */
+static int read_die(const struct unit *u, const uint8_t **pp, const struct abbrev **ret_ab,
+		    const uint8_t **ret_sibling, struct dwarfscan_pc *pc)
+{
+	bool lo_seen = false, hi_seen = false, hi_offset = false;
 	const struct abbrev *ab;
 	uint64_t code;
 
@@ -296,12 +332,18 @@ static int read_die(const struct unit *u, const uint8_t **pp, const struct abbre
 		return -EINVAL;
 	ab = &u->abbrevs[code];
 	*ret_sibling = NULL;
+	if (pc && ab->tag != DW_TAG_subprogram)
+		pc = NULL;
+	if (pc)
+		*pc = (struct dwarfscan_pc){ .kind = DWARFSCAN_PC_NONE };
 	for (uint32_t i = 0; i < ab->nspecs; i++) {
 		const struct spec *sp = &u->specs[ab->first + i];
 		uint64_t v = 0;
 
 		if (!skip_value(u, sp->form, pp, &v, 0))
 			return -EINVAL;
+		if (pc)
+			note_pc(pc, sp, v, &lo_seen, &hi_seen, &hi_offset);
 		if (sp->name == DW_AT_sibling && (sp->form == DW_FORM_ref1 || sp->form == DW_FORM_ref2 ||
 						  sp->form == DW_FORM_ref4 || sp->form == DW_FORM_ref8 ||
 						  sp->form == DW_FORM_ref_udata)) {
@@ -313,6 +355,15 @@ static int read_die(const struct unit *u, const uint8_t **pp, const struct abbre
 	/* a sibling before the end of this entry would walk in circles */
 	if (*ret_sibling && *ret_sibling < *pp)
 		return -EINVAL;
+	if (pc && pc->kind == DWARFSCAN_PC_NONE && (lo_seen || hi_seen)) {
+		if (!lo_seen || !hi_seen) {
+			pc->kind = DWARFSCAN_PC_ASK_LIBDW;
+		} else {
+			if (hi_offset)
+				pc->hi += pc->lo;
+			pc->kind = DWARFSCAN_PC_RANGE;
+		}
+	}
 	*ret_ab = ab;
 	return 1;
 }
@@ -325,7 +376,7 @@ static int skip_children(const struct unit *u, const uint8_t **pp)
 	while (level > 0) {
 		const struct abbrev *ab;
 		const uint8_t *sib;
-		int r = read_die(u, pp, &ab, &sib);
+		int r = read_die(u, pp, &ab, &sib, NULL);
 
 		if (r < 0)
 			return r;
@@ -351,7 +402,8 @@ static int walk_level(const struct unit *u, const uint8_t **pp, int depth)
 	for (;;) {
 		const uint8_t *die = *pp, *sib;
 		const struct abbrev *ab;
-		int r = read_die(u, pp, &ab, &sib);
+		struct dwarfscan_pc pc;
+		int r = read_die(u, pp, &ab, &sib, &pc);
 
 		if (r <= 0)
 			return r;
@@ -360,7 +412,7 @@ static int walk_level(const struct unit *u, const uint8_t **pp, int depth)
 
 			d.addr = (void *)die;
 			d.abbrev = NULL; /* libdw looks it up when asked */
-			r = u->found(&d, u->arg);
+			r = u->found(&d, &pc, u->arg);
 			if (r)
 				return r;
 		}
@@ -378,7 +430,7 @@ static int walk_level(const struct unit *u, const uint8_t **pp, int depth)
 }
 
 int dwarfscan_subprograms(const struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
-			  int (*found)(Dwarf_Die *die, void *arg), void *arg)
+			  int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg), void *arg)
 {
 	struct unit u = { .template = *cudie, .nested = nested, .max_depth = max_depth, .found = found, .arg = arg };
 	Dwarf_Off die_off = dwarf_dieoffset(cudie), unit_rel = dwarf_cuoffset(cudie), abbrev_off;

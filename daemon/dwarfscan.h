@@ -20,13 +20,22 @@ struct dwarfscan {
 /* Finds dw's sections. Returns 0, or -ENODATA when either is missing or still compressed. */
 int dwarfscan_init(Dwarf *dw, struct dwarfscan *ret);
 
-/* Calls found(die, arg) for every DW_TAG_subprogram among the children of cudie, and, when
+/* A subprogram's code, as far as its attributes say without libdw: no code attributes at all (a
+ * declaration or an inline-only function: nothing to index), one range [lo, hi) from DW_AT_low_pc/DW_AT_high_pc, or forms
+ * this reader leaves to libdw (DW_AT_ranges, addrx, entry_pc): ask dwarf_ranges(). */
+enum dwarfscan_pc_kind { DWARFSCAN_PC_NONE, DWARFSCAN_PC_RANGE, DWARFSCAN_PC_ASK_LIBDW };
+struct dwarfscan_pc {
+	enum dwarfscan_pc_kind kind;
+	uint64_t lo, hi;
+};
+
+/* Calls found(die, pc, arg) for every DW_TAG_subprogram among the children of cudie, and, when
  * nested, among the children of namespaces, classes, structures and unions inside them, up to
  * max_depth levels (C++ member functions). found returns 0 to go on or a negative errno to stop,
  * which is returned. Returns 0, or -EINVAL when the unit holds something this reader does not
  * understand (an unknown form, a malformed or truncated entry): the caller then walks the unit
  * with libdw, which gives the same DIEs, slower. */
 int dwarfscan_subprograms(const struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
-			  int (*found)(Dwarf_Die *die, void *arg), void *arg);
+			  int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg), void *arg);
 
 #endif

@@ -1056,12 +1056,20 @@ struct scan_ctx {
 	uint32_t cu;
 };
 
-static int scan_found(Dwarf_Die *die, void *arg)
+static int scan_found(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg)
 {
 	struct scan_ctx *c = arg;
-	int n = die_ranges_push(die, c->out, c->cu);
+	int n;
 
-	return n < 0 ? n : 0;
+	switch (pc->kind) {
+	case DWARFSCAN_PC_NONE:
+		return 0; /* a declaration, or inlined only */
+	case DWARFSCAN_PC_RANGE:
+		return range_push(c->out, pc->lo, pc->hi, die, c->cu);
+	default:
+		n = die_ranges_push(die, c->out, c->cu);
+		return n < 0 ? n : 0;
+	}
 }
 
 /* Indexes unit u's subprograms (once; on failure the unit answers from its line table alone):

@@ -30,15 +30,35 @@ static char target_dir[4096];
 struct found {
 	Dwarf_Off *off;
 	size_t n;
+	size_t kinds[3]; /* by enum dwarfscan_pc_kind, while counting */
+	bool counting;
 };
 
-static int collect(Dwarf_Die *die, void *arg)
+static void push(struct found *f, Dwarf_Die *die)
 {
-	struct found *f = arg;
-
 	assert_true(f->n < MAX_FOUND);
 	f->off[f->n++] = dwarf_dieoffset(die);
+}
+
+/* What dwarfscan says of a subprogram's code agrees with libdw's dwarf_ranges(). */
+static int collect(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off;
+
 	assert_int_equal(dwarf_tag(die), DW_TAG_subprogram); /* the DIE handed back reads as one */
+	push(arg, die);
+	if (((struct found *)arg)->counting)
+		((struct found *)arg)->kinds[pc->kind]++;
+	off = dwarf_ranges(die, 0, &base, &lo, &hi);
+	if (pc->kind == DWARFSCAN_PC_NONE) {
+		assert_true(off <= 0);
+	} else if (pc->kind == DWARFSCAN_PC_RANGE) {
+		assert_true(off > 0);
+		assert_int_equal(lo, pc->lo);
+		assert_int_equal(hi, pc->hi);
+		assert_true(dwarf_ranges(die, off, &base, &lo, &hi) <= 0); /* one range only */
+	}
 	return 0;
 }
 
@@ -53,7 +73,7 @@ static void libdw_walk(Dwarf_Die *die, int depth, bool nested, struct found *f)
 		int tag = dwarf_tag(&child);
 
 		if (tag == DW_TAG_subprogram)
-			collect(&child, f);
+			push(f, &child);
 		else if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
 			  tag == DW_TAG_union_type) && nested && depth < MAX_DEPTH)
 			libdw_walk(&child, depth + 1, nested, f);
@@ -82,6 +102,7 @@ static size_t compare_units(Dwarf *dw, const char *what)
 		units++;
 		for (int nested = 0; nested < 2; nested++) {
 			ours.n = ref.n = 0;
+			ours.counting = nested;
 			assert_int_equal(dwarfscan_subprograms(&s, &cudie, nested, MAX_DEPTH, collect, &ours), 0);
 			libdw_walk(&cudie, 0, nested, &ref);
 			assert_int_equal(ours.n, ref.n);
@@ -90,7 +111,11 @@ static size_t compare_units(Dwarf *dw, const char *what)
 				total += ours.n;
 		}
 	}
-	fprintf(stderr, "%s: %zu units, %zu subprograms, same as libdw's walk\n", what, units, total);
+	fprintf(stderr, "%s: %zu units, %zu subprograms, same as libdw's walk; code ranges: %zu without code, "
+		"%zu read directly, %zu left to libdw, all as libdw reads them\n",
+		what, units, total, ours.kinds[DWARFSCAN_PC_NONE], ours.kinds[DWARFSCAN_PC_RANGE],
+		ours.kinds[DWARFSCAN_PC_ASK_LIBDW]);
+	assert_true(ours.kinds[DWARFSCAN_PC_RANGE] > 0);
 	free(ours.off);
 	free(ref.off);
 	return total;
@@ -171,13 +196,13 @@ static void test_libc_debug_info(void **state)
 	close(fd);
 }
 
-static int count_only(Dwarf_Die *die, void *arg)
+static int count_only(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg)
 {
 	(*(size_t *)arg)++;
 	return 0;
 }
 
-static int stop_early(Dwarf_Die *die, void *arg)
+static int stop_early(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg)
 {
 	return -ECANCELED;
 }
