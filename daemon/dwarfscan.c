@@ -26,7 +26,7 @@ struct spec {
 	uint16_t name, form;
 };
 
-struct unit {
+struct dwarfscan_unit {
 	const uint8_t *start, *end; /* the unit, header included */
 	uint8_t address_size, offset_size;
 	Dwarf_Half version;
@@ -38,8 +38,12 @@ struct unit {
 	bool nested;
 	int max_depth;
 	int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg);
+	int (*found_inline)(Dwarf_Die *die, const struct dwarfscan_pc *pc, int parent, int depth, int *ret_parent,
+			    void *arg);
 	void *arg;
 };
+
+#define MAX_NESTING 256 /* recursion into blocks and scopes */
 
 int dwarfscan_init(Dwarf *dw, struct dwarfscan *ret)
 {
@@ -96,7 +100,7 @@ static bool uleb(const uint8_t **pp, const uint8_t *end, uint64_t *ret)
 	return false;
 }
 
-static int parse_abbrevs(struct unit *u, const uint8_t *p, const uint8_t *end)
+static int parse_abbrevs(struct dwarfscan_unit *u, const uint8_t *p, const uint8_t *end)
 {
 	for (;;) {
 		uint64_t code, tag, name, form, skip;
@@ -153,7 +157,7 @@ static int parse_abbrevs(struct unit *u, const uint8_t *p, const uint8_t *end)
 
 /* Moves *pp past one attribute value; fixed-size and ULEB values are also returned (the
  * sibling reference needs them). */
-static bool skip_value(const struct unit *u, unsigned form, const uint8_t **pp, uint64_t *ret_val, int depth)
+static bool skip_value(const struct dwarfscan_unit *u, unsigned form, const uint8_t **pp, uint64_t *ret_val, int depth)
 {
 	const uint8_t *p = *pp, *end = u->end;
 	uint64_t n = 0;
@@ -306,7 +310,6 @@ static void note_pc(struct dwarfscan_pc *pc, const struct spec *sp, uint64_t v, 
 		}
 		break;
 	case DW_AT_ranges:
-	case DW_AT_entry_pc:
 		pc->kind = DWARFSCAN_PC_ASK_LIBDW;
 		break;
 	default:
@@ -317,7 +320,7 @@ static void note_pc(struct dwarfscan_pc *pc, const struct spec *sp, uint64_t v, 
 /* Reads the entry at *pp. Returns 1 for a DIE (its abbreviation and the sibling it names, or
  * NULL), 0 for the null entry that ends a list of siblings, -EINVAL for anything malformed.
  * With pc, a subprogram's code range is decoded too. */
-static int read_die(const struct unit *u, const uint8_t **pp, const struct abbrev **ret_ab,
+static int read_die(const struct dwarfscan_unit *u, const uint8_t **pp, const struct abbrev **ret_ab,
 		    const uint8_t **ret_sibling, struct dwarfscan_pc *pc)
 {
 	bool lo_seen = false, hi_seen = false, hi_offset = false;
@@ -332,7 +335,7 @@ static int read_die(const struct unit *u, const uint8_t **pp, const struct abbre
 		return -EINVAL;
 	ab = &u->abbrevs[code];
 	*ret_sibling = NULL;
-	if (pc && ab->tag != DW_TAG_subprogram)
+	if (pc && ab->tag != DW_TAG_subprogram && ab->tag != DW_TAG_inlined_subroutine)
 		pc = NULL;
 	if (pc)
 		*pc = (struct dwarfscan_pc){ .kind = DWARFSCAN_PC_NONE };
@@ -369,7 +372,7 @@ static int read_die(const struct unit *u, const uint8_t **pp, const struct abbre
 }
 
 /* Moves *pp past the children of the entry just read (its list and their descendants). */
-static int skip_children(const struct unit *u, const uint8_t **pp)
+static int skip_children(const struct dwarfscan_unit *u, const uint8_t **pp)
 {
 	int level = 1;
 
@@ -397,7 +400,7 @@ static bool is_scope(uint32_t tag)
 }
 
 /* Walks one list of siblings starting at *pp, up to and past its null entry. */
-static int walk_level(const struct unit *u, const uint8_t **pp, int depth)
+static int walk_level(const struct dwarfscan_unit *u, const uint8_t **pp, int depth)
 {
 	for (;;) {
 		const uint8_t *die = *pp, *sib;
@@ -429,54 +432,163 @@ static int walk_level(const struct unit *u, const uint8_t **pp, int depth)
 	}
 }
 
-int dwarfscan_subprograms(const struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
-			  int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg), void *arg)
+/* Sets up u for the unit of cudie: its bounds and its abbreviations (kept from the previous
+ * call when it was the same unit: a unit's functions are often looked at one after another). */
+static int unit_open(struct dwarfscan *s, Dwarf_Die *cudie, struct dwarfscan_unit *u)
 {
-	struct unit u = { .template = *cudie, .nested = nested, .max_depth = max_depth, .found = found, .arg = arg };
 	Dwarf_Off die_off = dwarf_dieoffset(cudie), unit_rel = dwarf_cuoffset(cudie), abbrev_off;
 	uint8_t address_size, offset_size;
-	Dwarf_Die child, tmp;
-	const uint8_t *p;
+	Dwarf_Die tmp;
 	uint32_t len32;
 	uint64_t len;
-	int err;
 
+	u->template = *cudie;
 	if (die_off == (Dwarf_Off)-1 || unit_rel == (Dwarf_Off)-1 || unit_rel > die_off || die_off >= s->info_size ||
 	    (const uint8_t *)cudie->addr != s->info + die_off)
 		return -EINVAL;
-	if (!dwarf_cu_die(cudie->cu, &tmp, &u.version, &abbrev_off, &address_size, &offset_size, NULL, NULL) ||
+	if (!dwarf_cu_die(cudie->cu, &tmp, &u->version, &abbrev_off, &address_size, &offset_size, NULL, NULL) ||
 	    abbrev_off >= s->abbrev_size || (address_size != 4 && address_size != 8) ||
 	    (offset_size != 4 && offset_size != 8))
 		return -EINVAL;
-	u.address_size = address_size;
-	u.offset_size = offset_size;
-	u.start = s->info + (die_off - unit_rel);
-	if ((size_t)(s->info + s->info_size - u.start) < 4)
+	u->address_size = address_size;
+	u->offset_size = offset_size;
+	u->start = s->info + (die_off - unit_rel);
+	if ((size_t)(s->info + s->info_size - u->start) < 4)
 		return -EINVAL;
-	memcpy(&len32, u.start, 4);
+	memcpy(&len32, u->start, 4);
 	if (len32 == 0xffffffffu) {
-		if ((size_t)(s->info + s->info_size - u.start) < 12)
+		if ((size_t)(s->info + s->info_size - u->start) < 12)
 			return -EINVAL;
-		memcpy(&len, u.start + 4, 8);
+		memcpy(&len, u->start + 4, 8);
 		len += 12;
 	} else if (len32 >= 0xfffffff0u) {
 		return -EINVAL;
 	} else {
 		len = (uint64_t)len32 + 4;
 	}
-	if (len > (uint64_t)(s->info + s->info_size - u.start) || (const uint8_t *)cudie->addr >= u.start + len)
+	if (len > (uint64_t)(s->info + s->info_size - u->start) || (const uint8_t *)cudie->addr >= u->start + len)
 		return -EINVAL;
-	u.end = u.start + len;
+	u->end = u->start + len;
+	if (s->last && s->last->start == u->start) {
+		u->abbrevs = s->last->abbrevs;
+		u->nabbrevs = s->last->nabbrevs;
+		u->specs = s->last->specs;
+		u->nspecs = s->last->nspecs;
+		u->specs_cap = s->last->specs_cap;
+		return 0;
+	}
+	return parse_abbrevs(u, s->abbrev + abbrev_off, s->abbrev + s->abbrev_size);
+}
+
+/* Keeps u's abbreviations for the next call (or frees them after a failure). */
+static void unit_close(struct dwarfscan *s, struct dwarfscan_unit *u, int err)
+{
+	if (s->last && s->last->abbrevs == u->abbrevs)
+		return; /* they came from the cache */
+	if (err || !u->start || (!s->last && !(s->last = calloc(1, sizeof(*s->last))))) {
+		free(u->abbrevs);
+		free(u->specs);
+		return;
+	}
+	free(s->last->abbrevs);
+	free(s->last->specs);
+	*s->last = *u;
+}
+
+void dwarfscan_free(struct dwarfscan *s)
+{
+	if (!s || !s->last)
+		return;
+	free(s->last->abbrevs);
+	free(s->last->specs);
+	free(s->last);
+	s->last = NULL;
+}
+
+int dwarfscan_subprograms(struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
+			  int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg), void *arg)
+{
+	struct dwarfscan_unit u = { .nested = nested, .max_depth = max_depth < MAX_NESTING ? max_depth : MAX_NESTING,
+			  .found = found, .arg = arg };
+	Dwarf_Die child;
+	const uint8_t *p;
+	int err;
+
 	if (dwarf_child(cudie, &child) != 0)
 		return 0;
-	if ((const uint8_t *)child.addr <= (const uint8_t *)cudie->addr || (const uint8_t *)child.addr >= u.end)
-		return -EINVAL;
-	err = parse_abbrevs(&u, s->abbrev + abbrev_off, s->abbrev + s->abbrev_size);
+	err = unit_open(s, cudie, &u);
+	if (!err && ((const uint8_t *)child.addr <= (const uint8_t *)cudie->addr ||
+		     (const uint8_t *)child.addr >= u.end))
+		err = -EINVAL;
 	if (!err) {
 		p = child.addr;
 		err = walk_level(&u, &p, 0);
 	}
-	free(u.abbrevs);
-	free(u.specs);
+	unit_close(s, &u, err == -EINVAL);
+	return err;
+}
+
+static bool is_block(uint32_t tag)
+{
+	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
+
+/* The inlined calls among the entries from *pp to the end of their list; blocks are transparent
+ * (their inlined calls belong to the enclosing one). nesting bounds the recursion. */
+static int walk_inlines(const struct dwarfscan_unit *u, const uint8_t **pp, int parent, int depth, int nesting)
+{
+	if (nesting > MAX_NESTING)
+		return -EINVAL;
+	for (;;) {
+		const uint8_t *die = *pp, *sib;
+		const struct abbrev *ab;
+		struct dwarfscan_pc pc;
+		int r = read_die(u, pp, &ab, &sib, &pc), next = -1;
+
+		if (r <= 0)
+			return r;
+		if (ab->tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Die d = u->template;
+
+			d.addr = (void *)die;
+			d.abbrev = NULL;
+			r = u->found_inline(&d, &pc, parent, depth, &next, u->arg);
+			if (r)
+				return r;
+		}
+		if (!ab->children)
+			continue;
+		if (ab->tag == DW_TAG_inlined_subroutine && next >= 0 && depth + 1 < u->max_depth)
+			r = walk_inlines(u, pp, next, depth + 1, nesting + 1);
+		else if (is_block(ab->tag) && depth < u->max_depth)
+			r = walk_inlines(u, pp, parent, depth, nesting + 1);
+		else if (sib)
+			*pp = sib;
+		else
+			r = skip_children(u, pp);
+		if (r < 0)
+			return r;
+	}
+}
+
+int dwarfscan_inlines(struct dwarfscan *s, Dwarf_Die *cudie, Dwarf_Die *fn, int max_depth,
+		      int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, int parent, int depth,
+				   int *ret_parent, void *arg),
+		      void *arg)
+{
+	struct dwarfscan_unit u = { .max_depth = max_depth, .found_inline = found, .arg = arg };
+	const struct abbrev *ab;
+	const uint8_t *p, *sib;
+	int err;
+
+	err = unit_open(s, cudie, &u);
+	p = fn->addr;
+	if (!err && (p <= (const uint8_t *)cudie->addr || p >= u.end))
+		err = -EINVAL;
+	if (!err && read_die(&u, &p, &ab, &sib, NULL) != 1)
+		err = -EINVAL;
+	if (!err && ab->children && max_depth > 0)
+		err = walk_inlines(&u, &p, -1, 0, 0);
+	unit_close(s, &u, err == -EINVAL);
 	return err;
 }

@@ -15,12 +15,15 @@
 struct dwarfscan {
 	const uint8_t *info, *abbrev;
 	size_t info_size, abbrev_size;
+	struct dwarfscan_unit *last;   /* the last unit's decoded abbreviations, reused for the same unit */
 };
 
 /* Finds dw's sections. Returns 0, or -ENODATA when either is missing or still compressed. */
 int dwarfscan_init(Dwarf *dw, struct dwarfscan *ret);
+/* Frees what the calls below kept (NULL-safe); s can be used again. */
+void dwarfscan_free(struct dwarfscan *s);
 
-/* A subprogram's code, as far as its attributes say without libdw: no code attributes at all (a
+/* A subprogram's (or inlined call's) code, as far as its attributes say without libdw: no code attributes at all (a
  * declaration or an inline-only function: nothing to index), one range [lo, hi) from DW_AT_low_pc/DW_AT_high_pc, or forms
  * this reader leaves to libdw (DW_AT_ranges, addrx, entry_pc): ask dwarf_ranges(). */
 enum dwarfscan_pc_kind { DWARFSCAN_PC_NONE, DWARFSCAN_PC_RANGE, DWARFSCAN_PC_ASK_LIBDW };
@@ -35,7 +38,18 @@ struct dwarfscan_pc {
  * which is returned. Returns 0, or -EINVAL when the unit holds something this reader does not
  * understand (an unknown form, a malformed or truncated entry): the caller then walks the unit
  * with libdw, which gives the same DIEs, slower. */
-int dwarfscan_subprograms(const struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
+int dwarfscan_subprograms(struct dwarfscan *s, Dwarf_Die *cudie, bool nested, int max_depth,
 			  int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, void *arg), void *arg);
+
+/* Calls found(die, pc, parent, depth, &next, arg) for every DW_TAG_inlined_subroutine below fn
+ * (a subprogram DIE of cudie's unit), looking through lexical, try and catch blocks, as far as
+ * max_depth calls deep. parent and depth are the caller's: -1 and 0 for calls made directly in
+ * fn. found sets *next (it starts at -1) to the parent to hand to the calls inside this one, or
+ * leaves it at -1 to skip them; it returns 0 or a negative errno that stops the walk and is
+ * returned. Returns 0 or -EINVAL as dwarfscan_subprograms(). */
+int dwarfscan_inlines(struct dwarfscan *s, Dwarf_Die *cudie, Dwarf_Die *fn, int max_depth,
+		      int (*found)(Dwarf_Die *die, const struct dwarfscan_pc *pc, int parent, int depth,
+				   int *ret_parent, void *arg),
+		      void *arg);
 
 #endif

@@ -216,6 +216,8 @@ static void symmod_unload(struct symmod *m)
 	free(m->funcs.v);
 	free(m->cus.v);
 	free(m->scratch.v);
+	dwarfscan_free(&m->scan); /* before the DWARF it points into goes */
+	m->scan_ok = false;
 	m->funcs = m->cus = m->scratch = (struct rangevec){ 0 };
 	for (size_t i = 0; i < m->dm_cap; i++)
 		free(m->dm[i].value);
@@ -1495,6 +1497,21 @@ static int inl_push(struct inl_build *b, uint64_t lo, uint64_t hi, Dwarf_Die *di
 	return 0;
 }
 
+/* Pushes the ranges of the inlined call die (made at depth, inside parent's range). */
+static int inl_push_ranges(struct inl_build *b, Dwarf_Die *die, int parent, int depth)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+	int err, count = 0;
+
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0 && count++ < 4096) {
+		err = inl_push(b, lo, hi, die, parent, depth + 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Collects the inlined calls below die (blocks are transparent). */
 static int inl_collect(struct inl_build *b, Dwarf_Die *die, int parent, int depth)
 {
@@ -1507,15 +1524,11 @@ static int inl_collect(struct inl_build *b, Dwarf_Die *die, int parent, int dept
 		int tag = dwarf_tag(&child);
 
 		if (tag == DW_TAG_inlined_subroutine) {
-			Dwarf_Addr base, lo, hi;
-			ptrdiff_t off = 0;
-			int first = (int)b->n, count = 0;
+			int first = (int)b->n;
 
-			while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0 && count++ < 4096) {
-				err = inl_push(b, lo, hi, &child, parent, depth + 1);
-				if (err)
-					return err;
-			}
+			err = inl_push_ranges(b, &child, parent, depth);
+			if (err)
+				return err;
 			if ((int)b->n > first) {
 				err = inl_collect(b, &child, first, depth + 1);
 				if (err)
@@ -1530,10 +1543,34 @@ static int inl_collect(struct inl_build *b, Dwarf_Die *die, int parent, int dept
 	return 0;
 }
 
+static int inl_found(Dwarf_Die *die, const struct dwarfscan_pc *pc, int parent, int depth, int *ret_parent,
+		     void *arg)
+{
+	struct inl_build *b = arg;
+	int first = (int)b->n, err;
+
+	if (pc->kind == DWARFSCAN_PC_NONE)
+		return 0;
+	if (pc->kind == DWARFSCAN_PC_RANGE)
+		err = inl_push(b, pc->lo, pc->hi, die, parent, depth + 1); /* as dwarf_ranges: empty too */
+	else
+		err = inl_push_ranges(b, die, parent, depth);
+	if (!err && (int)b->n > first)
+		*ret_parent = first;
+	return err;
+}
+
 static void inl_build_for(struct symmod *m, struct modrange *fr)
 {
 	struct inl_build b = { 0 };
-	int err = inl_collect(&b, &fr->die, -1, 0);
+	int err = -EINVAL;
+
+	if (m->scan_ok)
+		err = dwarfscan_inlines(&m->scan, &m->units[fr->cu].die, &fr->die, MAX_INLINE_DEPTH, inl_found, &b);
+	if (err == -EINVAL) {
+		b.n = 0;
+		err = inl_collect(&b, &fr->die, -1, 0);
+	}
 
 	if (err || !b.n) {
 		free(b.nodes);

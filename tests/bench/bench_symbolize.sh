@@ -6,14 +6,14 @@
 # giant compile unit with nested inlines. Cold = a fresh process (profd: plus its in-process
 # cold pass); warm = profd's second pass in the same process. Also checks that profd's inline
 # chains agree with addr2line's. Prints numbers and ratios; asserts nothing.
-# Each cold figure is the median of ROUNDS (default 5) runs, the tools taking turns, so that a
+# Each cold figure is the median of ROUNDS (default 7) runs, the tools taking turns, so that a
 # drift in this VM's speed hits all of them alike.
-#   O=build [ROUNDS=5] tests/bench/bench_symbolize.sh [naddrs]
+#   O=build [ROUNDS=7] tests/bench/bench_symbolize.sh [naddrs]
 set -eu
 cd "$(dirname "$0")/../.."
 O="${O:-build}"
 N="${1:-10000}"
-ROUNDS="${ROUNDS:-5}"
+ROUNDS="${ROUNDS:-7}"
 make -s O="$O" "$O/tests/bench/bench_symbolize"
 DRV="$O/tests/bench/bench_symbolize"
 W="$(mktemp -d /tmp/profd-bench-sym.XXXXXX)"

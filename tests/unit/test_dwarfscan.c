@@ -80,6 +80,95 @@ static void libdw_walk(Dwarf_Die *die, int depth, bool nested, struct found *f)
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
+/* One pushed range of an inlined call, as symmod's inline tables hold them. */
+struct inl {
+	Dwarf_Off off;
+	uint64_t lo, hi;
+	int parent, depth;
+};
+
+struct inls {
+	struct inl v[65536];
+	int n;
+};
+
+static int inl_add(struct inls *l, Dwarf_Die *die, uint64_t lo, uint64_t hi, int parent, int depth)
+{
+	assert_true(l->n < 65536);
+	l->v[l->n++] = (struct inl){ .off = dwarf_dieoffset(die), .lo = lo, .hi = hi, .parent = parent, .depth = depth };
+	return 0;
+}
+
+static void inl_ranges(struct inls *l, Dwarf_Die *die, int parent, int depth)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0)
+		inl_add(l, die, lo, hi, parent, depth + 1);
+}
+
+/* The reference: inlined calls below die with libdw, blocks transparent. */
+static void libdw_inlines(struct inls *l, Dwarf_Die *die, int parent, int depth)
+{
+	Dwarf_Die child;
+
+	if (depth >= MAX_DEPTH || dwarf_child(die, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child), first = l->n;
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			inl_ranges(l, &child, parent, depth);
+			if (l->n > first)
+				libdw_inlines(l, &child, first, depth + 1);
+		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
+			libdw_inlines(l, &child, parent, depth);
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int scan_inline(Dwarf_Die *die, const struct dwarfscan_pc *pc, int parent, int depth, int *next, void *arg)
+{
+	struct inls *l = arg;
+	int first = l->n;
+
+	if (pc->kind == DWARFSCAN_PC_RANGE)
+		inl_add(l, die, pc->lo, pc->hi, parent, depth + 1);
+	else if (pc->kind == DWARFSCAN_PC_ASK_LIBDW)
+		inl_ranges(l, die, parent, depth);
+	if (l->n > first)
+		*next = first;
+	return 0;
+}
+
+/* dwarfscan_inlines and the libdw walk agree on every function of the unit; returns how many
+ * inlined ranges were compared. */
+static size_t compare_inlines(struct dwarfscan *s, Dwarf_Die *cudie, const struct found *fns)
+{
+	static struct inls ours, ref;
+	size_t total = 0;
+
+	for (size_t i = 0; i < fns->n; i++) {
+		Dwarf_Die fn;
+
+		assert_non_null(dwarf_offdie(dwarf_cu_getdwarf(cudie->cu), fns->off[i], &fn));
+		ours.n = ref.n = 0;
+		assert_int_equal(dwarfscan_inlines(s, cudie, &fn, MAX_DEPTH, scan_inline, &ours), 0);
+		libdw_inlines(&ref, &fn, -1, 0);
+		assert_int_equal(ours.n, ref.n);
+		for (int k = 0; k < ours.n; k++) {
+			assert_int_equal(ours.v[k].off, ref.v[k].off);
+			assert_int_equal(ours.v[k].lo, ref.v[k].lo);
+			assert_int_equal(ours.v[k].hi, ref.v[k].hi);
+			assert_int_equal(ours.v[k].parent, ref.v[k].parent);
+			assert_int_equal(ours.v[k].depth, ref.v[k].depth);
+		}
+		total += (size_t)ours.n;
+	}
+	return total;
+}
+
 /* Compares both walks on every compile unit of dw, nested (as for C++) and not; returns the
  * number of subprograms found. */
 static size_t compare_units(Dwarf *dw, const char *what)
@@ -91,7 +180,7 @@ static size_t compare_units(Dwarf *dw, const char *what)
 	Dwarf_Die cudie;
 	Dwarf_Half version;
 	uint8_t unit_type;
-	size_t total = 0, units = 0;
+	size_t total = 0, units = 0, inlined = 0;
 
 	assert_non_null(ours.off);
 	assert_non_null(ref.off);
@@ -107,14 +196,17 @@ static size_t compare_units(Dwarf *dw, const char *what)
 			libdw_walk(&cudie, 0, nested, &ref);
 			assert_int_equal(ours.n, ref.n);
 			assert_memory_equal(ours.off, ref.off, ours.n * sizeof(Dwarf_Off));
-			if (nested)
+			if (nested) {
 				total += ours.n;
+				inlined += compare_inlines(&s, &cudie, &ours);
+			}
 		}
 	}
+	dwarfscan_free(&s);
 	fprintf(stderr, "%s: %zu units, %zu subprograms, same as libdw's walk; code ranges: %zu without code, "
-		"%zu read directly, %zu left to libdw, all as libdw reads them\n",
+		"%zu read directly, %zu left to libdw, all as libdw reads them; %zu inlined ranges, as libdw walks them\n",
 		what, units, total, ours.kinds[DWARFSCAN_PC_NONE], ours.kinds[DWARFSCAN_PC_RANGE],
-		ours.kinds[DWARFSCAN_PC_ASK_LIBDW]);
+		ours.kinds[DWARFSCAN_PC_ASK_LIBDW], inlined);
 	assert_true(ours.kinds[DWARFSCAN_PC_RANGE] > 0);
 	free(ours.off);
 	free(ref.off);
@@ -253,6 +345,7 @@ static void test_damaged_units(void **state)
 	assert_true(gave_up > 0);
 	/* the bytes are whole again: the walk succeeds */
 	assert_int_equal(dwarfscan_subprograms(&s, &cudie, true, MAX_DEPTH, count_only, &n), 0);
+	dwarfscan_free(&s);
 	dwarfload_close(&dl);
 	elf_end(elf);
 	close(fd);
