@@ -597,6 +597,31 @@ static bool keep_sparse(const char *name, int index)
 }
 
 /* libc.so.6 with libc6-dbg: found by build id, zlib-compressed, many units, DWARF 5. */
+/* A cache bound smaller than libc's debug info: libc still names its functions (from the
+ * symbol table), without files or lines, and nothing fails. */
+static void libc_over_the_bound(const char *libc, const char *dbg)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+	struct symmod *m = NULL;
+	uint64_t addr;
+	int fd, n;
+
+	assert_int_equal(pick_addrs(dbg, keep_sparse, &addr, 1), 1);
+	symcache_set_limit(4u << 20);
+	assert_int_equal(dwarf_source_of(libc), SYMMOD_DWARF_TOO_BIG);
+	fd = open(libc, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	symcache_lock();
+	assert_int_equal(symmod_get_fd(fd, libc, &m), 0);
+	n = symmod__lookup(m, addr, frames, SYM_MAX_INLINE);
+	assert_int_equal(n, 1);
+	assert_non_null(frames[0].name);
+	assert_null(frames[0].file);
+	symmod__put(m);
+	symcache_unlock();
+	symcache_set_limit(0);
+}
+
 static void test_libc_debug_file(void **state)
 {
 	char libc[4096], dbg[4400], bin[4200];
@@ -632,6 +657,7 @@ static void test_libc_debug_file(void **state)
 	addrs_per_func = 200;
 	symbolizer__free(sym);
 	target_stop(&t);
+	libc_over_the_bound(libc, dbg);
 }
 
 static void test_deleted_binary(void **state)
