@@ -98,6 +98,7 @@ void heap_config_default(struct heap_config *cfg)
 	cfg->rate = HEAP_DEFAULT_RATE;
 	cfg->max_live = HEAP_DEFAULT_MAX_LIVE;
 	cfg->max_stacks = HEAP_DEFAULT_MAX_STACKS;
+	cfg->ring_bytes = HEAP_DEFAULT_RING_BYTES;
 }
 
 const char *heap_mode_name(enum heap_mode mode)
@@ -571,6 +572,7 @@ static int skel_load(struct heap_source *h, bool session)
 		skel->rodata->obj_hi[i] = h->plan->objs[i].text_hi;
 	}
 	bpf_map__set_max_entries(skel->maps.live_allocs, h->cfg.mode == HEAP_MODE_INUSE ? h->cfg.max_live : 1);
+	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
 	if (session)
 		bpf_program__set_expected_attach_type(skel->progs.on_alloc_session,
 						      (enum bpf_attach_type)ATTACH_TYPE_UPROBE_SESSION);
@@ -651,7 +653,8 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	int r;
 
 	*ret = NULL;
-	if (cfg->mode == HEAP_MODE_OFF || cfg->rate < 1 || cfg->max_live < 1 || cfg->max_stacks < 1) {
+	if (cfg->mode == HEAP_MODE_OFF || cfg->rate < 1 || cfg->max_live < 1 || cfg->max_stacks < 1 ||
+	    cfg->ring_bytes < 4096 || cfg->ring_bytes > HEAP_MAX_RING_BYTES || (cfg->ring_bytes & (cfg->ring_bytes - 1))) {
 		snprintf(err, errlen, "heap profiling: invalid configuration");
 		return -EINVAL;
 	}

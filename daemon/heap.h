@@ -30,6 +30,8 @@ enum heap_mode {
 #define HEAP_DEFAULT_RATE 524288
 #define HEAP_DEFAULT_MAX_LIVE (1u << 20)
 #define HEAP_DEFAULT_MAX_STACKS (1u << 16)
+#define HEAP_DEFAULT_RING_BYTES (16u << 20)
+#define HEAP_MAX_RING_BYTES (1u << 30)
 #define HEAP_MAX_RATE (1ull << 40)
 
 struct heap_config {
@@ -38,6 +40,7 @@ struct heap_config {
 	const char *snapshot_dir; /* where SIGUSR2 writes; NULL = snapshots disabled. Borrowed. */
 	uint32_t max_live;        /* live sampled allocations tracked (BPF table and profd) */
 	uint32_t max_stacks;      /* distinct (stack, size) records kept */
+	uint32_t ring_bytes;      /* event ring: a power of two, 4096..HEAP_MAX_RING_BYTES */
 	bool noop;                /* benchmarks only: probes attached, BPF programs do nothing */
 	bool no_session;          /* benchmarks/tests: classic uretprobes even if sessions work */
 };

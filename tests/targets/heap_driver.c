@@ -98,6 +98,8 @@ int main(int argc, char **argv)
 			done_file = v;
 		else if (strcmp(a, "--snapshot-dir") == 0)
 			snapdir = v;
+		else if (strcmp(a, "--ring-mb") == 0) /* heap_source__new refuses what is not a power of two */
+			cfg.ring_bytes = strtoul(v, NULL, 10) <= 1024 ? (uint32_t)strtoul(v, NULL, 10) << 20 : 0;
 		else if (strcmp(a, "--heap") == 0 ? heap_mode_parse(v, &cfg.mode, err, sizeof(err)) < 0 :
 			 strcmp(a, "--heap-rate") == 0 ? heap_rate_parse(v, &cfg.rate, err, sizeof(err)) < 0 : 1) {
 			fprintf(stderr, "%s\n", strcmp(a, "--heap") && strcmp(a, "--heap-rate") ? "unknown flag" : err);
