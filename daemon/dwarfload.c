@@ -7,11 +7,16 @@
  * a minimal ELF file (header, section bytes, names, section headers), which libdw opens in place. */
 #include <dwarf.h>
 #include <elf.h>
+#include <elfutils/libdwelf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libdeflate.h>
 #include <stdbool.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "dwarfload.h"
 
@@ -24,6 +29,7 @@ static const char *const wanted[] = {
 };
 #define NWANTED (sizeof(wanted) / sizeof(wanted[0]))
 #define DATA_ALIGN 16
+#define DEBUG_ROOT "/usr/lib/debug"
 
 struct part {
 	Elf_Scn *scn;
@@ -47,15 +53,27 @@ static size_t align_up(size_t n, size_t a)
 	return (n + a - 1) & ~(a - 1);
 }
 
-/* Finds the wanted sections of src and their inflated sizes; refuses what libdw must open itself. */
-static int survey(Elf *src, size_t max_bytes, struct part *parts, int *ret_n, size_t *ret_skipped)
+struct survey {
+	struct part parts[NWANTED];
+	int n;
+	size_t total;            /* bytes of the wanted sections, inflated */
+	size_t skipped;
+	const char *altlink;     /* .gnu_debugaltlink's bytes (dwz), NULL if none */
+	size_t altlink_size;
+	bool relocations;
+};
+
+/* Finds the wanted sections of src and their inflated sizes; refuses what libdw must open itself.
+ * An alternate (dwz) file is taken whole, compressed or not; a file with nothing compressed is
+ * left to libdw, which maps it in place. */
+static int survey(Elf *src, size_t max_bytes, bool for_alt, struct survey *sv)
 {
-	size_t shstrndx, total = 0;
+	struct part *parts = sv->parts;
+	size_t shstrndx;
 	bool any_compressed = false, has_info = false;
 	Elf_Scn *scn = NULL;
 	int n = 0;
 
-	*ret_skipped = 0;
 	if (elf_getshdrstrndx(src, &shstrndx) != 0)
 		return -ENODATA;
 	while ((scn = elf_nextscn(src, scn))) {
@@ -67,8 +85,19 @@ static int survey(Elf *src, size_t max_bytes, struct part *parts, int *ret_n, si
 
 		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(src, shstrndx, sh.sh_name)))
 			continue;
-		if (!strncmp(name, ".zdebug", 7) || !strcmp(name, ".gnu_debugaltlink"))
+		if (sh.sh_type == SHT_REL || sh.sh_type == SHT_RELA)
+			sv->relocations = true;
+		if (!strncmp(name, ".zdebug", 7))
 			return -EOPNOTSUPP;
+		if (!strcmp(name, ".gnu_debugaltlink")) {
+			Elf_Data *d = elf_getdata(scn, NULL);
+
+			if (for_alt || !d || !d->d_buf || !d->d_size)
+				return -EOPNOTSUPP;
+			sv->altlink = d->d_buf;
+			sv->altlink_size = d->d_size;
+			continue;
+		}
 		if (strncmp(name, ".debug_", 7) || sh.sh_type == SHT_NOBITS)
 			continue;
 		size = sh.sh_size;
@@ -81,7 +110,7 @@ static int survey(Elf *src, size_t max_bytes, struct part *parts, int *ret_n, si
 		}
 		w = wanted_index(name);
 		if (w < 0) {
-			*ret_skipped += size;
+			sv->skipped += size;
 			continue;
 		}
 		if (n == (int)NWANTED) /* a name twice: libdw takes the first, so do we */
@@ -89,9 +118,9 @@ static int survey(Elf *src, size_t max_bytes, struct part *parts, int *ret_n, si
 		for (int i = 0; i < n; i++)
 			if (!strcmp(parts[i].name, name))
 				goto next;
-		if (size > max_bytes || total + size > max_bytes)
+		if (size > max_bytes || sv->total + size > max_bytes)
 			return -EFBIG;
-		total += size;
+		sv->total += size;
 		any_compressed |= (sh.sh_flags & SHF_COMPRESSED) != 0;
 		has_info |= w == 0;
 		parts[n++] = (struct part){ .scn = scn, .name = name, .size = size,
@@ -100,9 +129,9 @@ next:;
 	}
 	if (!has_info)
 		return -ENODATA;
-	if (!any_compressed)
+	if (!any_compressed && !for_alt)
 		return -EOPNOTSUPP;
-	*ret_n = n;
+	sv->n = n;
 	return 0;
 }
 
@@ -143,9 +172,77 @@ static bool has_split_units(Dwarf *dw)
 	return false;
 }
 
-int dwarfload_open(Elf *src, size_t max_bytes, struct dwarfload *ret)
+static int open_image(Elf *src, const char *path, size_t max_bytes, bool for_alt, struct dwarfload *ret);
+
+static bool build_id_is(Elf *elf, const unsigned char *id, size_t len)
 {
-	struct part parts[NWANTED];
+	const void *got;
+	ssize_t n = dwelf_elf_gnu_build_id(elf, &got);
+
+	return n > 0 && (size_t)n == len && !memcmp(got, id, len);
+}
+
+/* The alternate file that .gnu_debugaltlink names (a file name, NUL, the file's build id): by
+ * that name (relative names from src's directory), else in the build-id tree, as libdw looks.
+ * Returns 0 with *ret set, or -errno. */
+static int open_alt(const struct survey *sv, const char *path, size_t max_bytes, struct dwarfload **ret)
+{
+	const char *nul = memchr(sv->altlink, 0, sv->altlink_size), *slash;
+	const unsigned char *id;
+	char cand[2][4400];
+	size_t idlen;
+	int err = -ENOENT;
+
+	*ret = NULL;
+	if (!nul || nul == sv->altlink)
+		return -EOPNOTSUPP;
+	id = (const unsigned char *)nul + 1;
+	idlen = sv->altlink_size - (size_t)(nul + 1 - sv->altlink);
+	if (idlen < 8 || idlen > 64)
+		return -EOPNOTSUPP;
+	slash = path ? strrchr(path, '/') : NULL;
+	if (sv->altlink[0] == '/')
+		snprintf(cand[0], sizeof(cand[0]), "%s", sv->altlink);
+	else if (slash)
+		snprintf(cand[0], sizeof(cand[0]), "%.*s/%s", (int)(slash - path), path, sv->altlink);
+	else
+		cand[0][0] = '\0';
+	{
+		int k = snprintf(cand[1], sizeof(cand[1]), DEBUG_ROOT "/.build-id/%02x/", id[0]);
+
+		for (size_t i = 1; i < idlen; i++)
+			k += snprintf(cand[1] + k, sizeof(cand[1]) - (size_t)k, "%02x", id[i]);
+		snprintf(cand[1] + k, sizeof(cand[1]) - (size_t)k, ".debug");
+	}
+	for (int c = 0; c < 2 && err == -ENOENT; c++) {
+		int fd = cand[c][0] ? open(cand[c], O_RDONLY | O_CLOEXEC) : -1;
+		Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+
+		if (elf && build_id_is(elf, id, idlen)) {
+			*ret = calloc(1, sizeof(**ret));
+			err = *ret ? open_image(elf, cand[c], max_bytes, true, *ret) : -ENOMEM;
+			if (err) {
+				free(*ret);
+				*ret = NULL;
+			}
+		}
+		if (elf)
+			elf_end(elf);
+		if (fd >= 0)
+			close(fd);
+	}
+	return err;
+}
+
+int dwarfload_open(Elf *src, const char *path, size_t max_bytes, struct dwarfload *ret)
+{
+	return open_image(src, path, max_bytes, false, ret);
+}
+
+static int open_image(Elf *src, const char *path, size_t max_bytes, bool for_alt, struct dwarfload *ret)
+{
+	struct survey sv = { 0 };
+	struct part *parts = sv.parts;
 	struct libdeflate_decompressor *inflater = NULL;
 	GElf_Ehdr eh;
 	Elf64_Ehdr *out_eh;
@@ -157,12 +254,23 @@ int dwarfload_open(Elf *src, size_t max_bytes, struct dwarfload *ret)
 	memset(ret, 0, sizeof(*ret));
 	if (!gelf_getehdr(src, &eh))
 		return -ENODATA;
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type == ET_REL ||
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh.e_ident[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
 		return -EOPNOTSUPP;
-	err = survey(src, max_bytes, parts, &n, &ret->skipped);
+	err = survey(src, max_bytes, for_alt, &sv);
+	/* an object file's debug sections need its relocations applied (dwz's output has none) */
+	if (!err && eh.e_type == ET_REL && sv.relocations)
+		err = -EOPNOTSUPP;
 	if (err)
 		return err;
+	n = sv.n;
+	ret->skipped = sv.skipped;
+	if (sv.altlink) {
+		/* dwz: strings and DIEs shared between files live in the alternate file */
+		err = open_alt(&sv, path, max_bytes - sv.total, &ret->alt);
+		if (err)
+			return err == -EFBIG ? err : -EOPNOTSUPP;
+	}
 
 	off = sizeof(Elf64_Ehdr);
 	for (int i = 0; i < n; i++) {
@@ -236,6 +344,8 @@ int dwarfload_open(Elf *src, size_t max_bytes, struct dwarfload *ret)
 		err = -ENODATA;
 		goto cleanup;
 	}
+	if (ret->alt)
+		dwarf_setalt(ret->dwarf, ret->alt->dwarf);
 	if (has_split_units(ret->dwarf)) {
 		err = -EOPNOTSUPP;
 		goto cleanup;
@@ -255,10 +365,14 @@ void dwarfload_close(struct dwarfload *dl)
 	if (!dl)
 		return;
 	if (dl->dwarf)
-		dwarf_end(dl->dwarf);
+		dwarf_end(dl->dwarf); /* before the alternate file it refers to */
 	if (dl->elf)
 		elf_end(dl->elf);
 	if (dl->image)
 		munmap(dl->image, dl->image_size);
+	if (dl->alt) {
+		dwarfload_close(dl->alt);
+		free(dl->alt);
+	}
 	memset(dl, 0, sizeof(*dl));
 }

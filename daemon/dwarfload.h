@@ -15,20 +15,21 @@ struct dwarfload {
 	void *image;         /* anonymous mapping of image_size bytes */
 	size_t image_size;
 	size_t skipped;      /* inflated bytes of the debug sections left out */
+	struct dwarfload *alt; /* the dwz alternate file dwarf refers to, or NULL */
 };
 
-/* Opens the DWARF of src (an ELF file profd only reads; it is not kept). Returns 0 and fills *ret,
- * or:
+/* Opens the DWARF of src (an ELF file profd only reads; it is not kept), found at path (a dwz
+ * alternate file named relative to it is looked for next to it). Returns 0 and fills *ret, or:
  *   -EOPNOTSUPP  libdw's own loader should open src: nothing is compressed (libdw maps it in place),
- *                or src needs what an image cannot carry (a dwz alternate file, split units,
- *                relocations, GNU .zdebug sections, another class or byte order, zstd);
+ *                or src needs what an image cannot carry (split units, relocations, GNU .zdebug
+ *                sections, another class or byte order, zstd, a dwz alternate file not found);
  *   -ENODATA     src has no .debug_info;
- *   -EFBIG       the sections would inflate to more than max_bytes;
+ *   -EFBIG       the sections (with the alternate file's) would inflate to more than max_bytes;
  *   -EBADMSG     a compressed section is corrupt (its header or its zlib stream);
  *   -ENOMEM.
  * On error *ret is zeroed. */
-int dwarfload_open(Elf *src, size_t max_bytes, struct dwarfload *ret);
-/* NULL-safe; releases everything dwarfload_open() made and zeroes *dl. */
+int dwarfload_open(Elf *src, const char *path, size_t max_bytes, struct dwarfload *ret);
+/* NULL-safe; releases everything dwarfload_open() made (the alternate file too) and zeroes *dl. */
 void dwarfload_close(struct dwarfload *dl);
 
 #endif

@@ -766,15 +766,15 @@ static Elf *open_debug_candidate(const struct symmod *m, const char *path, bool 
 /* The separate debug file of m found locally, in libdwfl's order: the build-id tree, then the
  * .gnu_debuglink name next to the file, in .debug/ and under the debug root. NULL if none (then
  * libdwfl looks again, debuginfod included). */
-static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd)
+static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd, char *path, size_t path_len)
 {
-	char path[4400], dir[4096];
+	char dir[4096];
 	const char *link, *slash;
 	GElf_Word crc = 0;
 	Elf *elf;
 
 	if (m->build_id[0]) {
-		snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+		snprintf(path, path_len, DEBUG_ROOT "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
 		if ((elf = open_debug_candidate(m, path, false, 0, ret_fd)))
 			return elf;
 	}
@@ -786,7 +786,7 @@ static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd)
 	dir[slash - m->path] = '\0';
 	const char *const formats[] = { "%s/%s", "%s/.debug/%s", DEBUG_ROOT "%s/%s" };
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		if (snprintf(path, sizeof(path), formats[i], dir, link) >= (int)sizeof(path))
+		if (snprintf(path, path_len, formats[i], dir, link) >= (int)path_len)
 			continue;
 		if ((elf = open_debug_candidate(m, path, true, crc, ret_fd)))
 			return elf;
@@ -799,13 +799,14 @@ static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd)
 static void load_dwarf(struct symmod *m, Elf *main_elf)
 {
 	Dwarf_Addr dwbias = 0;
+	char path[4400];
 	Elf *dbg = NULL;
 	int fd = -1, err = -ENODATA;
 
 	if (has_debug_info(main_elf))
-		err = dwarfload_open(main_elf, cache_limit, &m->dl);
-	else if ((dbg = find_debug_file(m, main_elf, &fd)))
-		err = dwarfload_open(dbg, cache_limit, &m->dl);
+		err = dwarfload_open(main_elf, m->path, cache_limit, &m->dl);
+	else if ((dbg = find_debug_file(m, main_elf, &fd, path, sizeof(path))))
+		err = dwarfload_open(dbg, path, cache_limit, &m->dl);
 	if (dbg)
 		elf_end(dbg);
 	if (fd >= 0)
@@ -815,8 +816,10 @@ static void load_dwarf(struct symmod *m, Elf *main_elf)
 		m->dwarf = m->dl.dwarf;
 		m->dwbias = m->bias;
 		m->dwarf_source = SYMMOD_DWARF_INFLATED;
-		log_debug("symbolize: \"%s\": %zu KiB of debug sections inflated, %zu KiB left compressed",
-			  m->path, m->dl.image_size >> 10, m->dl.skipped >> 10);
+		log_debug("symbolize: \"%s\": %zu KiB of debug sections inflated (%zu KiB of them a dwz file), "
+			  "%zu KiB left compressed", m->path,
+			  (m->dl.image_size + (m->dl.alt ? m->dl.alt->image_size : 0)) >> 10,
+			  (m->dl.alt ? m->dl.alt->image_size : 0) >> 10, m->dl.skipped >> 10);
 		return;
 	}
 	if (err == -EFBIG) {
@@ -871,7 +874,8 @@ int symmod__load(struct symmod *m)
 			goto fail;
 		m->has_functions = m->nsyms > 0;
 		dwarf_flags(m);
-		m->bytes = m->nsyms * sizeof(*m->syms) + dwarf_bytes(m->dwarf);
+		m->bytes = m->nsyms * sizeof(*m->syms) + dwarf_bytes(m->dwarf) +
+			   (m->dl.alt ? m->dl.alt->image_size : 0);
 	}
 	cache_bytes += m->bytes;
 	/* the module itself is referenced, so it is not a candidate for eviction here */

@@ -47,6 +47,19 @@ $(SYM_T)/sym_c_zstripped: $(SYM_T)/sym_c_nofp
 	$(Q)objcopy --only-keep-debug --compress-debug-sections=zlib $< $@.debug
 	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
 
+# dwz: two programs whose shared DWARF moves to an alternate file (as Debian's -dbgsym
+# packages ship it), then stripped, with a compressed debug file found through .gnu_debuglink
+# and the alternate file named relative to it. Skipped (the test says so) without dwz.
+ifneq ($(shell command -v dwz 2>/dev/null),)
+EXTRA_TEST_BINS += $(SYM_T)/sym_dwz_c
+endif
+$(SYM_T)/sym_dwz_c: $(SYM_T)/sym_c_nofp $(SYM_T)/sym_cpp
+	$(call msg,DWZ,$@)
+	$(Q)cp $(SYM_T)/sym_c_nofp $@.full && cp $(SYM_T)/sym_cpp $@.other
+	$(Q)cd $(SYM_T) && dwz -m sym_dwz.multi -M sym_dwz.multi $(notdir $@).full $(notdir $@).other
+	$(Q)objcopy --only-keep-debug --compress-debug-sections=zlib $@.full $@.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
+
 $(SYM_T)/sym_cpp: tests/targets/sym/sym_cpp.cpp
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)

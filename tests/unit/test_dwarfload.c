@@ -112,7 +112,7 @@ static void test_inflates_what_is_read(void **state)
 	bool found = false;
 
 	file_load("sym_c_zstripped.debug", &f);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), 0);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), 0);
 	assert_true(image_has(&dl, ".debug_info") && image_has(&dl, ".debug_line") && image_has(&dl, ".debug_abbrev"));
 	/* location lists and aranges stay compressed in the file, and are counted */
 	assert_false(image_has(&dl, ".debug_loclists"));
@@ -133,6 +133,30 @@ static void test_inflates_what_is_read(void **state)
 	dwarfload_close(NULL);
 }
 
+/* A dwz-processed debug file: its alternate file is found next to it and loaded too; without
+ * a path to look next to, it is left to libdw. */
+static void test_dwz_alternate(void **state)
+{
+	char path[4300];
+	struct dwarfload dl;
+	struct file f;
+
+	snprintf(path, sizeof(path), "%s/sym_dwz_c.debug", target_dir);
+	if (access(path, R_OK) != 0) {
+		fprintf(stderr, "SKIP test_dwz_alternate: %s was not built (dwz not found)\n", path);
+		skip();
+	}
+	file_load("sym_dwz_c.debug", &f);
+	assert_int_equal(dwarfload_open(f.elf, path, SIZE_MAX, &dl), 0);
+	assert_non_null(dl.alt);
+	assert_non_null(dl.alt->dwarf);
+	assert_true(dwarf_getalt(dl.dwarf) == dl.alt->dwarf);
+	dwarfload_close(&dl);
+	assert_null(dl.alt);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -EOPNOTSUPP);
+	file_free(&f);
+}
+
 static void test_refusals(void **state)
 {
 	struct dwarfload dl;
@@ -140,15 +164,15 @@ static void test_refusals(void **state)
 
 	/* nothing compressed: libdw maps it in place, no copy is worth making */
 	file_load("sym_c_stripped.debug", &f);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EOPNOTSUPP);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -EOPNOTSUPP);
 	file_free(&f);
 	/* no debug info at all */
 	file_load("sym_c_zstripped", &f);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -ENODATA);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -ENODATA);
 	file_free(&f);
 	/* more than the caller's bound */
 	file_load("sym_c_zstripped.debug", &f);
-	assert_int_equal(dwarfload_open(f.elf, 64, &dl), -EFBIG);
+	assert_int_equal(dwarfload_open(f.elf, NULL, 64, &dl), -EFBIG);
 	assert_null(dl.dwarf);
 	assert_null(dl.image);
 	file_free(&f);
@@ -188,22 +212,22 @@ static void test_corrupt_input(void **state)
 	for (size_t i = sizeof(Elf64_Chdr) + 4; i < size; i += 7)
 		f.bytes[off + i] ^= 0x5a;
 	file_reopen(&f);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EBADMSG);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -EBADMSG);
 	file_free(&f);
 
 	/* a header that claims a terabyte: refused by the bound before anything is allocated */
 	load_edited(&f, ".debug_info", 0, 1ull << 40);
-	assert_int_equal(dwarfload_open(f.elf, 512u << 20, &dl), -EFBIG);
+	assert_int_equal(dwarfload_open(f.elf, NULL, 512u << 20, &dl), -EFBIG);
 	file_free(&f);
 
 	/* a header that claims one byte more than the stream holds */
 	load_edited(&f, ".debug_line", 0, 1);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EBADMSG);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -EBADMSG);
 	file_free(&f);
 
 	/* a compression libdw would have to handle itself (zstd, or unknown) */
 	load_edited(&f, ".debug_abbrev", 2, 0);
-	assert_int_equal(dwarfload_open(f.elf, SIZE_MAX, &dl), -EOPNOTSUPP);
+	assert_int_equal(dwarfload_open(f.elf, NULL, SIZE_MAX, &dl), -EOPNOTSUPP);
 	file_free(&f);
 }
 
@@ -212,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inflates_what_is_read),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_dwz_alternate),
 		cmocka_unit_test(test_corrupt_input),
 	};
 

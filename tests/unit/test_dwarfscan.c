@@ -228,7 +228,7 @@ static void check_file(const char *path)
 
 static void test_same_as_libdw(void **state)
 {
-	const char *names[] = { "sym_c_nofp", "sym_cpp", "sym_rust", "sym_c_static" };
+	const char *names[] = { "sym_c_nofp", "sym_cpp", "sym_rust", "sym_c_static", "sym_dwz_c.debug" };
 	char path[4200];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -281,7 +281,7 @@ static void test_libc_debug_info(void **state)
 	assert_true(fd >= 0);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	assert_non_null(elf);
-	assert_int_equal(dwarfload_open(elf, SIZE_MAX, &dl), 0);
+	assert_int_equal(dwarfload_open(elf, NULL, SIZE_MAX, &dl), 0);
 	assert_true(compare_units(dl.dwarf, dbg) > 1000);
 	dwarfload_close(&dl);
 	elf_end(elf);
@@ -318,7 +318,7 @@ static void test_damaged_units(void **state)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	assert_int_equal(dwarfload_open(elf, SIZE_MAX, &dl), 0);
+	assert_int_equal(dwarfload_open(elf, NULL, SIZE_MAX, &dl), 0);
 	assert_int_equal(dwarfscan_init(dl.dwarf, &s), 0);
 	assert_int_equal(dwarf_get_units(dl.dwarf, cu, &cu, &version, &unit_type, &cudie, NULL), 0);
 	assert_int_equal(dwarf_child(&cudie, &child), 0);

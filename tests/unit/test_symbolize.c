@@ -591,6 +591,21 @@ static void test_compressed_debuglink(void **state)
 	check_debuglink("sym_c_zstripped");
 }
 
+/* A debug file processed by dwz: what it shares with another program lives in an alternate
+ * file, which dwarfload loads beside it. */
+static void test_dwz_debuglink(void **state)
+{
+	char bin[4200];
+
+	tpath("sym_dwz_c", bin, sizeof(bin));
+	if (access(bin, X_OK) != 0) {
+		fprintf(stderr, "SKIP test_dwz_debuglink: %s was not built (dwz not found)\n", bin);
+		skip();
+	}
+	assert_int_equal(dwarf_source_of(bin), SYMMOD_DWARF_INFLATED);
+	check_debuglink("sym_dwz_c");
+}
+
 static bool keep_sparse(const char *name, int index)
 {
 	return index % 8 == 0;
@@ -1186,6 +1201,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_rust, kill_live),
 		cmocka_unit_test_teardown(test_stripped_debuglink, kill_live),
 		cmocka_unit_test_teardown(test_compressed_debuglink, kill_live),
+		cmocka_unit_test_teardown(test_dwz_debuglink, kill_live),
 		cmocka_unit_test_teardown(test_libc_debug_file, kill_live),
 		cmocka_unit_test_teardown(test_static, kill_live),
 		cmocka_unit_test_teardown(test_deleted_binary, kill_live),
