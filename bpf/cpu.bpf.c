@@ -11,6 +11,10 @@
 
 /* Tunables, set between open and load. */
 const volatile __u32 target_tgid = 0;
+/* profd's PID namespace (stat of /proc/self/ns/pid) when it is not the initial one: target_tgid
+ * is a PID in that namespace, and bpf_get_current_pid_tgid() would give the host's. 0: initial. */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
 const volatile __u32 stack_bytes = 16384;     /* bytes of user stack to copy, <= PROFD_CPU_MAX_STACK */
 const volatile __u64 wakeup_bytes = 1 << 20;  /* wake the reader once this much data waits */
 
@@ -59,6 +63,8 @@ SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = (__u32)(id >> 32), tid = (__u32)id;
+	struct bpf_pidns_info ns;
 	struct profd_cpu_event *e;
 	struct task_struct *task;
 	struct vma_end_ctx vc = {};
@@ -66,7 +72,14 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	__u64 sp, avail, flags;
 	long n;
 
-	if ((__u32)(id >> 32) != target_tgid)
+	if (pidns_ino) {
+		/* fails for tasks outside profd's namespace: they are not the target */
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
+			return 0;
+		tgid = ns.tgid;
+		tid = ns.pid;
+	}
+	if (tgid != target_tgid)
 		return 0;
 	__sync_fetch_and_add(&seen_samples, 1);
 	cpu = bpf_get_smp_processor_id();
@@ -75,7 +88,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	task = bpf_get_current_task_btf();
 	e->time_ns = bpf_ktime_get_ns();
-	e->tid = (__u32)id;
+	e->tid = tid;
 	e->flags = 0;
 	e->nkframes = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));

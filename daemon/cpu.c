@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,6 +303,21 @@ static void sampler_teardown(struct cpu_sampler *cs)
 	cs->ncpus = 0;
 }
 
+#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
+
+/* profd's own PID namespace when it is not the initial one (profd in a container that shares
+ * the target's namespace): the BPF filter then compares PIDs as seen from it. Left at 0 when
+ * it is the initial namespace or cannot be read. */
+static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
+		*ret_dev = (__u64)st.st_dev;
+		*ret_ino = (__u64)st.st_ino;
+	}
+}
+
 static uint32_t ring_bytes(const struct cpu_config *cfg, int ncpus)
 {
 	/* half a second of samples with every CPU busy in the target, a power of two */
@@ -335,6 +351,7 @@ static int sampler_start(struct cpu_sampler *cs)
 	}
 	ring = ring_bytes(&cs->cfg, cs->ncpus);
 	cs->skel->rodata->target_tgid = (__u32)cs->target->pid;
+	pidns_of_self(&cs->skel->rodata->pidns_dev, &cs->skel->rodata->pidns_ino);
 	cs->skel->rodata->stack_bytes = cs->cfg.stack_bytes;
 	cs->skel->rodata->wakeup_bytes = ring / 4;
 	err = bpf_map__set_max_entries(cs->skel->maps.events, ring);
