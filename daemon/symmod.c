@@ -763,30 +763,62 @@ static Elf *open_debug_candidate(const struct symmod *m, const char *path, bool 
 	return NULL;
 }
 
+/* Length of the "/proc/PID/root" that starts path when the file lies under a target's own root
+ * (a container: see symbolize.c), else 0. */
+static size_t root_prefix_len(const char *path)
+{
+	const char *p = path + 6;
+
+	if (strncmp(path, "/proc/", 6))
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == path + 6 || strncmp(p, "/root/", 6))
+		return 0;
+	return (size_t)(p + 5 - path);
+}
+
 /* The separate debug file of m found locally, in libdwfl's order: the build-id tree, then the
- * .gnu_debuglink name next to the file, in .debug/ and under the debug root. NULL if none (then
- * libdwfl looks again, debuginfod included). */
+ * .gnu_debuglink name next to the file, in .debug/ and under the debug root. For a file in a
+ * container, the container's debug root is tried before the host's. NULL if none (then libdwfl
+ * looks again, debuginfod included). The path found is left in path. */
 static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd, char *path, size_t path_len)
 {
-	char dir[4096];
-	const char *link, *slash;
+	size_t rootlen = root_prefix_len(m->path);
+	const char *link, *slash, *dir;
+	char root[64];
 	GElf_Word crc = 0;
+	int dirlen;
 	Elf *elf;
 
-	if (m->build_id[0]) {
-		snprintf(path, path_len, DEBUG_ROOT "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+	snprintf(root, sizeof(root), "%.*s", (int)(rootlen < sizeof(root) ? rootlen : 0), m->path);
+	for (int r = root[0] ? 0 : 1; r < 2 && m->build_id[0]; r++) {
+		snprintf(path, path_len, "%s" DEBUG_ROOT "/.build-id/%.2s/%s.debug", r == 0 ? root : "", m->build_id,
+			 m->build_id + 2);
 		if ((elf = open_debug_candidate(m, path, false, 0, ret_fd)))
 			return elf;
 	}
 	link = dwelf_elf_gnu_debuglink(main_elf, &crc);
 	slash = strrchr(m->path, '/');
-	if (!link || !*link || strchr(link, '/') || !slash || (size_t)(slash - m->path) >= sizeof(dir))
+	if (!link || !*link || strchr(link, '/') || !slash || slash - m->path > 4096)
 		return NULL;
-	memcpy(dir, m->path, (size_t)(slash - m->path));
-	dir[slash - m->path] = '\0';
-	const char *const formats[] = { "%s/%s", "%s/.debug/%s", DEBUG_ROOT "%s/%s" };
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		if (snprintf(path, path_len, formats[i], dir, link) >= (int)path_len)
+	dirlen = (int)(slash - m->path);
+	/* the directory as the target sees it, for the debug roots */
+	dir = m->path + strlen(root);
+	for (int i = 0; i < 4; i++) {
+		int n;
+
+		if (i == 0)
+			n = snprintf(path, path_len, "%.*s/%s", dirlen, m->path, link);
+		else if (i == 1)
+			n = snprintf(path, path_len, "%.*s/.debug/%s", dirlen, m->path, link);
+		else if (i == 2 && root[0])
+			n = snprintf(path, path_len, "%s" DEBUG_ROOT "%.*s/%s", root, (int)(slash - dir), dir, link);
+		else if (i == 3)
+			n = snprintf(path, path_len, DEBUG_ROOT "%.*s/%s", (int)(slash - dir), dir, link);
+		else
+			continue;
+		if (n < 0 || (size_t)n >= path_len)
 			continue;
 		if ((elf = open_debug_candidate(m, path, true, crc, ret_fd)))
 			return elf;

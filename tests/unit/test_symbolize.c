@@ -606,6 +606,59 @@ static void test_dwz_debuglink(void **state)
 	check_debuglink("sym_dwz_c");
 }
 
+/* A target with its own root (a container) whose debug file exists only in that root's
+ * /usr/lib/debug/.build-id tree, not the host's: profd must look in the target's root. The
+ * target is a stripped static program run with chroot, its debug file compressed. */
+static void test_container_debug_root(void **state)
+{
+	char dir[] = "/tmp/profd-symroot-XXXXXX", src[4200], bin[4300], dbg[4500], wrap[4400], cmd[20000];
+	const struct sym_mapping *maps;
+	struct target t = { 0 };
+	struct symbolizer *sym;
+	struct symmod *m = NULL;
+	FILE *f;
+	int fd, n;
+
+	tpath("sym_c_static", src, sizeof(src));
+	assert_non_null(mkdtemp(dir));
+	snprintf(bin, sizeof(bin), "%s/target", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, bin);
+	assert_int_equal(system(cmd), 0);
+	fd = open(bin, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	symcache_lock();
+	assert_int_equal(symmod_get_fd(fd, bin, &m), 0);
+	snprintf(dbg, sizeof(dbg), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", dir, symmod__build_id(m),
+		 symmod__build_id(m) + 2);
+	symmod__put(m);
+	symcache_unlock();
+	symcache_flush();
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p \"$(dirname '%s')\" && objcopy --only-keep-debug --compress-debug-sections=zlib '%s' '%s' && "
+		 "objcopy --strip-all '%s'",
+		 dbg, bin, dbg, bin);
+	assert_int_equal(system(cmd), 0);
+	snprintf(wrap, sizeof(wrap), "%s.sh", dir);
+	f = fopen(wrap, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\nexec chroot '%s' /target\n", dir);
+	fclose(f);
+	assert_int_equal(chmod(wrap, 0755), 0);
+
+	assert_int_equal(target_start(wrap, &t), 0);
+	sym = symbolizer__new(t.pid);
+	assert_non_null(sym);
+	assert_int_equal(symbolizer__mappings(sym, &maps, &n), 0);
+	assert_true(maps[0].is_main);
+	assert_true(maps[0].has_line_numbers && maps[0].has_inline_frames);
+	assert_true(compare_with_addr2line(sym, bin, dbg, keep_c) > 0);
+	symbolizer__free(sym);
+	target_stop(&t);
+	symcache_flush();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, wrap);
+	assert_int_equal(system(cmd), 0);
+}
+
 static bool keep_sparse(const char *name, int index)
 {
 	return index % 8 == 0;
@@ -1202,6 +1255,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_stripped_debuglink, kill_live),
 		cmocka_unit_test_teardown(test_compressed_debuglink, kill_live),
 		cmocka_unit_test_teardown(test_dwz_debuglink, kill_live),
+		cmocka_unit_test_teardown(test_container_debug_root, kill_live),
 		cmocka_unit_test_teardown(test_libc_debug_file, kill_live),
 		cmocka_unit_test_teardown(test_static, kill_live),
 		cmocka_unit_test_teardown(test_deleted_binary, kill_live),
