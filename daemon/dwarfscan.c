@@ -524,7 +524,7 @@ int dwarfscan_subprograms(struct dwarfscan *s, Dwarf_Die *cudie, bool nested, in
 		p = child.addr;
 		err = walk_level(&u, &p, 0);
 	}
-	unit_close(s, &u, err == -EINVAL);
+	unit_close(s, &u, err != 0);
 	return err;
 }
 
@@ -589,6 +589,6 @@ int dwarfscan_inlines(struct dwarfscan *s, Dwarf_Die *cudie, Dwarf_Die *fn, int 
 		err = -EINVAL;
 	if (!err && ab->children && max_depth > 0)
 		err = walk_inlines(&u, &p, -1, 0, 0);
-	unit_close(s, &u, err == -EINVAL);
+	unit_close(s, &u, err != 0);
 	return err;
 }
