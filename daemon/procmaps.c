@@ -170,6 +170,11 @@ fail:
 	return err;
 }
 
+/* /proc/PID/maps is read in several read() calls, each a consistent snapshot of its own: a
+ * mapping that changes between two calls (a thread starting, an mmap) can make the text show
+ * two overlapping entries. procmaps_parse() refuses that, and the whole file is read again. */
+#define PROCMAPS_READ_TRIES 8
+
 int procmaps_read(pid_t pid, struct procmaps *ret)
 {
 	char path[64], *text = NULL;
@@ -182,36 +187,45 @@ int procmaps_read(pid_t pid, struct procmaps *ret)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	for (;;) {
-		ssize_t n;
-
-		if (alloc - len < 4096) {
-			char *t;
-
-			if (alloc >= PROCMAPS_MAX_TEXT) {
-				err = -E2BIG;
-				goto out;
-			}
-			alloc = alloc ? alloc * 2 : 65536;
-			t = realloc(text, alloc);
-			if (!t) {
-				err = -ENOMEM;
-				goto out;
-			}
-			text = t;
-		}
-		n = read(fd, text + len, alloc - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno == ESRCH ? -ESRCH : -errno;
+	for (int attempt = 0; attempt < PROCMAPS_READ_TRIES; attempt++) {
+		if (attempt && lseek(fd, 0, SEEK_SET) != 0) {
+			err = -errno;
 			goto out;
 		}
-		if (n == 0)
+		len = 0;
+		for (;;) {
+			ssize_t n;
+
+			if (alloc - len < 4096) {
+				char *t;
+
+				if (alloc >= PROCMAPS_MAX_TEXT) {
+					err = -E2BIG;
+					goto out;
+				}
+				alloc = alloc ? alloc * 2 : 65536;
+				t = realloc(text, alloc);
+				if (!t) {
+					err = -ENOMEM;
+					goto out;
+				}
+				text = t;
+			}
+			n = read(fd, text + len, alloc - len);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				err = errno == ESRCH ? -ESRCH : -errno;
+				goto out;
+			}
+			if (n == 0)
+				break;
+			len += (size_t)n;
+		}
+		err = procmaps_parse(text, len, ret);
+		if (err != -EINVAL)
 			break;
-		len += (size_t)n;
 	}
-	err = procmaps_parse(text, len, ret);
 out:
 	free(text);
 	close(fd);
