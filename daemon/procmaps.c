@@ -172,8 +172,10 @@ fail:
 
 /* /proc/PID/maps is read in several read() calls, each a consistent snapshot of its own: a
  * mapping that changes between two calls (a thread starting, an mmap) can make the text show
- * two overlapping entries. procmaps_parse() refuses that, and the whole file is read again. */
-#define PROCMAPS_READ_TRIES 8
+ * two overlapping entries. procmaps_parse() refuses that, and the whole file is read again,
+ * after a pause from the fourth try on (a process that keeps changing its mappings can tear
+ * several reads in a row): at most about 30 ms in all. */
+#define PROCMAPS_READ_TRIES 32
 
 int procmaps_read(pid_t pid, struct procmaps *ret)
 {
@@ -188,6 +190,8 @@ int procmaps_read(pid_t pid, struct procmaps *ret)
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	for (int attempt = 0; attempt < PROCMAPS_READ_TRIES; attempt++) {
+		if (attempt >= 3)
+			usleep(1000);
 		if (attempt && lseek(fd, 0, SEEK_SET) != 0) {
 			err = -errno;
 			goto out;
