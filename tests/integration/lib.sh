@@ -27,6 +27,14 @@ trap cleanup EXIT
 
 fail() {
 	echo "FAIL: $*" >&2
+	if [ -s "$TMP/profd.err" ]; then
+		echo "--- profd's last log lines:" >&2
+		tail -n 15 "$TMP/profd.err" >&2
+	fi
+	if [ -n "${PROFD_PID:-}" ] && ! kill -0 "$PROFD_PID" 2>/dev/null; then
+		wait "$PROFD_PID" 2>/dev/null
+		echo "--- profd is no longer running (exit status $?)" >&2
+	fi
 	exit 1
 }
 
@@ -93,8 +101,12 @@ wait_profd_exit() {
 
 # http METHOD PATH [curl args...]: writes headers to $TMP/h, body to $TMP/b, prints status.
 http() {
-	local m="$1" p="$2"; shift 2
+	local m="$1" p="$2" rc; shift 2
 	curl -s -o "$TMP/b" -D "$TMP/h" -X "$m" --max-time 120 "$@" "http://$ADDR$p" -w '%{http_code}'
+	rc=$?
+	# no HTTP status at all: say why (7 refused, 52 empty reply, 56 reset, 28 timeout)
+	[ $rc = 0 ] || echo "curl: exit $rc for $m $p" >&2
+	return $rc
 }
 
 header() { # header NAME: value of a response header from the last http call
