@@ -240,6 +240,19 @@ static void symmod_unload(struct symmod *m)
 	m->bytes = 0;
 }
 
+/* Frees a module that holds nothing loaded (never loaded, or unloaded). */
+static void symmod_discard(struct symmod *m)
+{
+	if (m->image_elf)
+		elf_end(m->image_elf);
+	free(m->image);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	free(m->key);
+	free(m);
+}
+
 static void symmod_destroy(struct symmod *m)
 {
 	size_t base_bytes = m->base_bytes;
@@ -252,14 +265,7 @@ static void symmod_destroy(struct symmod *m)
 		all_head = m->next;
 	if (m->next)
 		m->next->prev = m->prev;
-	if (m->image_elf)
-		elf_end(m->image_elf);
-	free(m->image);
-	if (m->fd >= 0)
-		close(m->fd);
-	free(m->path);
-	free(m->key);
-	free(m);
+	symmod_discard(m);
 	cache_bytes -= base_bytes;
 	cache_count--;
 }
@@ -329,20 +335,25 @@ const char *symmod__build_id(const struct symmod *m)
 }
 
 /* Build id and PT_LOAD segments of an ELF. Returns 0 or -ENOEXEC. */
-static int read_elf_facts(Elf *elf, struct symmod *m)
+/* elf's GNU build id in lowercase hex into out (sizeof(struct symmod.build_id)), "" if none. */
+static void build_id_hex(Elf *elf, char *out)
 {
 	const void *id = NULL;
-	ssize_t idlen;
+	ssize_t idlen = dwelf_elf_gnu_build_id(elf, &id);
+
+	out[0] = '\0';
+	if (idlen > 0 && idlen <= 64)
+		for (ssize_t i = 0; i < idlen; i++)
+			snprintf(out + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
+}
+
+static int read_elf_facts(Elf *elf, struct symmod *m)
+{
 	size_t phnum;
 
 	if (elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0)
 		return -ENOEXEC;
-	idlen = dwelf_elf_gnu_build_id(elf, &id);
-	m->build_id[0] = '\0';
-	if (idlen > 0 && idlen <= 64) {
-		for (ssize_t i = 0; i < idlen; i++)
-			snprintf(m->build_id + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
-	}
+	build_id_hex(elf, m->build_id);
 	m->nloads = 0;
 	for (size_t i = 0; i < phnum && m->nloads < MAX_LOADS; i++) {
 		GElf_Phdr ph;
@@ -367,18 +378,6 @@ static struct symmod *cache_find(const char *key)
 }
 
 /* Frees a module that never made it into the cache. */
-static void symmod_discard(struct symmod *m)
-{
-	if (m->image_elf)
-		elf_end(m->image_elf);
-	free(m->image);
-	if (m->fd >= 0)
-		close(m->fd);
-	free(m->path);
-	free(m->key);
-	free(m);
-}
-
 /* Takes a new module (refs 0) into the cache and returns it referenced, or the cached twin. */
 static int cache_insert(struct symmod *m, struct symmod **ret)
 {
@@ -725,19 +724,13 @@ static bool has_debug_info(Elf *elf)
 static bool is_debug_file_of(const struct symmod *m, Elf *elf, bool check_crc, GElf_Word crc)
 {
 	char hex[sizeof(m->build_id)];
-	const void *id;
-	ssize_t len;
 	size_t size;
 	char *raw;
 
 	if (elf_kind(elf) != ELF_K_ELF || !has_debug_info(elf))
 		return false;
 	if (m->build_id[0]) {
-		len = dwelf_elf_gnu_build_id(elf, &id);
-		if (len <= 0 || (size_t)len * 2 >= sizeof(hex))
-			return false;
-		for (ssize_t i = 0; i < len; i++)
-			snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
+		build_id_hex(elf, hex);
 		return !strcmp(hex, m->build_id);
 	}
 	raw = check_crc ? elf_rawfile(elf, &size) : NULL;
