@@ -29,7 +29,6 @@ static const char *const wanted[] = {
 };
 #define NWANTED (sizeof(wanted) / sizeof(wanted[0]))
 #define DATA_ALIGN 16
-#define DEBUG_ROOT "/usr/lib/debug"
 
 struct part {
 	Elf_Scn *scn;
@@ -208,7 +207,7 @@ static int open_alt(const struct survey *sv, const char *path, size_t max_bytes,
 	else
 		cand[0][0] = '\0';
 	{
-		int k = snprintf(cand[1], sizeof(cand[1]), DEBUG_ROOT "/.build-id/%02x/", id[0]);
+		int k = snprintf(cand[1], sizeof(cand[1]), DEBUG_FILE_ROOT "/.build-id/%02x/", id[0]);
 
 		for (size_t i = 1; i < idlen; i++)
 			k += snprintf(cand[1] + k, sizeof(cand[1]) - (size_t)k, "%02x", id[i]);

@@ -9,6 +9,10 @@
 #include <gelf.h>
 #include <stddef.h>
 
+/* Where separate debug files live (libdwfl's default): .build-id/xx/rest.debug, debuglink
+ * names under the binary's directory, dwz alternate files. */
+#define DEBUG_FILE_ROOT "/usr/lib/debug"
+
 struct dwarfload {
 	Dwarf *dwarf;        /* over image; valid until dwarfload_close() */
 	Elf *elf;

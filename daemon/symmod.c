@@ -31,7 +31,6 @@
 #define MAX_INLINE_DEPTH 64  /* DIE nesting we descend into per address */
 #define BACKSCAN 16          /* entries checked below the binary search hit (nested ranges) */
 #define DEMANGLE_CACHE_MAX (1u << 20)
-#define DEBUG_ROOT "/usr/lib/debug" /* libdwfl's default for separate debug files */
 
 struct modsym {
 	uint64_t start, end; /* file addresses */
@@ -786,7 +785,7 @@ static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd, 
 
 	snprintf(root, sizeof(root), "%.*s", (int)(rootlen < sizeof(root) ? rootlen : 0), m->path);
 	for (int r = root[0] ? 0 : 1; r < 2 && m->build_id[0]; r++) {
-		snprintf(path, path_len, "%s" DEBUG_ROOT "/.build-id/%.2s/%s.debug", r == 0 ? root : "", m->build_id,
+		snprintf(path, path_len, "%s" DEBUG_FILE_ROOT "/.build-id/%.2s/%s.debug", r == 0 ? root : "", m->build_id,
 			 m->build_id + 2);
 		if ((elf = open_debug_candidate(m, path, false, 0, ret_fd)))
 			return elf;
@@ -806,9 +805,9 @@ static Elf *find_debug_file(const struct symmod *m, Elf *main_elf, int *ret_fd, 
 		else if (i == 1)
 			n = snprintf(path, path_len, "%.*s/.debug/%s", dirlen, m->path, link);
 		else if (i == 2 && root[0])
-			n = snprintf(path, path_len, "%s" DEBUG_ROOT "%.*s/%s", root, (int)(slash - dir), dir, link);
+			n = snprintf(path, path_len, "%s" DEBUG_FILE_ROOT "%.*s/%s", root, (int)(slash - dir), dir, link);
 		else if (i == 3)
-			n = snprintf(path, path_len, DEBUG_ROOT "%.*s/%s", (int)(slash - dir), dir, link);
+			n = snprintf(path, path_len, DEBUG_FILE_ROOT "%.*s/%s", (int)(slash - dir), dir, link);
 		else
 			continue;
 		if (n < 0 || (size_t)n >= path_len)
