@@ -227,38 +227,13 @@ static void test_debug2_frames_and_names(void **state)
 	fixture_stop(&f);
 }
 
-/* "count @ pcs" then "#" lines: the record whose frames contain fn has this count. */
-static long count_of_group(const char *text, const char *fn)
-{
-	const char *rec = text;
-
-	while ((rec = strstr(rec, "\n")) != NULL) {
-		const char *end;
-		char needle[128];
-		long count;
-
-		rec++;
-		if (!(*rec >= '0' && *rec <= '9'))
-			continue;
-		count = strtol(rec, NULL, 10);
-		end = strstr(rec, "\n\n");
-		snprintf(needle, sizeof(needle), "\t%s+0x", fn);
-		{
-			const char *hit = strstr(rec, needle);
-
-			if (hit && (!end || hit < end))
-				return count;
-		}
-	}
-	return -1;
-}
-
-/* The sum of the counts of every record whose frames contain fn: all threads that ran fn. */
-static long total_of_group(const char *text, const char *fn)
+/* In debug=1 text ("count @ pcs" then "#" lines per record), the counts of the records whose
+ * frames contain fn: the first one's (or -1 if none), and their sum in *ret_total. */
+static long group_counts(const char *text, const char *fn, long *ret_total)
 {
 	const char *rec = text;
 	char needle[128];
-	long total = 0;
+	long first = -1, total = 0;
 
 	snprintf(needle, sizeof(needle), "\t%s+0x", fn);
 	while ((rec = strstr(rec, "\n")) != NULL) {
@@ -271,9 +246,29 @@ static long total_of_group(const char *text, const char *fn)
 		count = strtol(rec, NULL, 10);
 		end = strstr(rec, "\n\n");
 		hit = strstr(rec, needle);
-		if (hit && (!end || hit < end))
+		if (hit && (!end || hit < end)) {
+			if (first < 0)
+				first = count;
 			total += count;
+		}
 	}
+	if (ret_total)
+		*ret_total = total;
+	return first;
+}
+
+/* The count of the first record whose frames contain fn, -1 if none. */
+static long count_of_group(const char *text, const char *fn)
+{
+	return group_counts(text, fn, NULL);
+}
+
+/* The sum of the counts of every record whose frames contain fn: all threads that ran fn. */
+static long total_of_group(const char *text, const char *fn)
+{
+	long total;
+
+	group_counts(text, fn, &total);
 	return total;
 }
 
