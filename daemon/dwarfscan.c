@@ -393,12 +393,6 @@ static int skip_children(const struct dwarfscan_unit *u, const uint8_t **pp)
 	return 0;
 }
 
-static bool is_scope(uint32_t tag)
-{
-	return tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
-	       tag == DW_TAG_union_type;
-}
-
 /* Walks one list of siblings starting at *pp, up to and past its null entry. */
 static int walk_level(const struct dwarfscan_unit *u, const uint8_t **pp, int depth)
 {
@@ -421,7 +415,7 @@ static int walk_level(const struct dwarfscan_unit *u, const uint8_t **pp, int de
 		}
 		if (!ab->children)
 			continue;
-		if (u->nested && depth < u->max_depth && is_scope(ab->tag))
+		if (u->nested && depth < u->max_depth && dwarfscan_is_scope(ab->tag))
 			r = walk_level(u, pp, depth + 1);
 		else if (sib)
 			*pp = sib;
@@ -528,11 +522,6 @@ int dwarfscan_subprograms(struct dwarfscan *s, Dwarf_Die *cudie, bool nested, in
 	return err;
 }
 
-static bool is_block(uint32_t tag)
-{
-	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
-}
-
 /* The inlined calls among the entries from *pp to the end of their list; blocks are transparent
  * (their inlined calls belong to the enclosing one). nesting bounds the recursion. */
 static int walk_inlines(const struct dwarfscan_unit *u, const uint8_t **pp, int parent, int depth, int nesting)
@@ -560,7 +549,7 @@ static int walk_inlines(const struct dwarfscan_unit *u, const uint8_t **pp, int 
 			continue;
 		if (ab->tag == DW_TAG_inlined_subroutine && next >= 0 && depth + 1 < u->max_depth)
 			r = walk_inlines(u, pp, next, depth + 1, nesting + 1);
-		else if (is_block(ab->tag) && depth < u->max_depth)
+		else if (dwarfscan_is_block(ab->tag) && depth < u->max_depth)
 			r = walk_inlines(u, pp, parent, depth, nesting + 1);
 		else if (sib)
 			*pp = sib;

@@ -6,6 +6,7 @@
  * Not thread-safe by itself (libdw is not): callers hold the symbol cache lock. */
 #ifndef PROFD_DWARFSCAN_H
 #define PROFD_DWARFSCAN_H
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,20 @@ struct dwarfscan {
 int dwarfscan_init(Dwarf *dw, struct dwarfscan *ret);
 /* Frees what the calls below kept (NULL-safe); s can be used again. */
 void dwarfscan_free(struct dwarfscan *s);
+
+/* The DIEs every walk for functions looks into (so that the raw walks here and the libdw walks
+ * they fall back to agree): scopes that may hold C++ member functions, and blocks, which are
+ * transparent for inlined calls. */
+static inline bool dwarfscan_is_scope(unsigned tag)
+{
+	return tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+	       tag == DW_TAG_union_type;
+}
+
+static inline bool dwarfscan_is_block(unsigned tag)
+{
+	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
 
 /* A subprogram's (or inlined call's) code, as far as its attributes say without libdw: no code attributes at all (a
  * declaration or an inline-only function: nothing to index), one range [lo, hi) from DW_AT_low_pc/DW_AT_high_pc, or forms

@@ -976,24 +976,16 @@ static int index_scope(struct rangevec *out, uint32_t cu, Dwarf_Die *die, int de
 	if (dwarf_child(die, &child) != 0)
 		return 0;
 	do {
-		switch (dwarf_tag(&child)) {
-		case DW_TAG_subprogram:
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_subprogram) {
 			err = die_ranges_push(&child, out, cu);
 			if (err < 0)
 				return err;
-			break;
-		case DW_TAG_namespace:
-		case DW_TAG_class_type:
-		case DW_TAG_structure_type:
-		case DW_TAG_union_type:
-			if (nested && depth < MAX_SCOPE_DEPTH) {
-				err = index_scope(out, cu, &child, depth + 1, nested);
-				if (err)
-					return err;
-			}
-			break;
-		default:
-			break;
+		} else if (nested && depth < MAX_SCOPE_DEPTH && dwarfscan_is_scope((unsigned)tag)) {
+			err = index_scope(out, cu, &child, depth + 1, nested);
+			if (err)
+				return err;
 		}
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return 0;
@@ -1439,8 +1431,7 @@ static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n,
 	do {
 		int tag = dwarf_tag(&child);
 
-		if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block || tag == DW_TAG_try_block ||
-		    tag == DW_TAG_catch_block)
+		if (tag == DW_TAG_inlined_subroutine || dwarfscan_is_block((unsigned)tag))
 			*seen = true;
 		if (tag == DW_TAG_inlined_subroutine) {
 			if (dwarf_haspc(&child, a) == 1) {
@@ -1448,7 +1439,7 @@ static int inline_descend(Dwarf_Die *die, Dwarf_Addr a, Dwarf_Die *chain, int n,
 					chain[n++] = child;
 				return inline_descend(&child, a, chain, n, max, depth + 1, seen);
 			}
-		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
+		} else if (dwarfscan_is_block((unsigned)tag)) {
 			/* blocks without addresses of their own may still hold inlined code */
 			if (!has_pc_attrs(&child) || dwarf_haspc(&child, a) == 1) {
 				int n2 = inline_descend(&child, a, chain, n, max, depth + 1, seen);
@@ -1562,7 +1553,7 @@ static int inl_collect(struct inl_build *b, Dwarf_Die *die, int parent, int dept
 				if (err)
 					return err;
 			}
-		} else if (tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block) {
+		} else if (dwarfscan_is_block((unsigned)tag)) {
 			err = inl_collect(b, &child, parent, depth);
 			if (err)
 				return err;
