@@ -3,8 +3,9 @@
 # `make SAN=address,undefined` builds everything with sanitizers; `make WERROR=1` turns warnings into errors.
 #
 # Pipeline: bpf/x.bpf.c -> $(O)/bpf/x.bpf.o -> $(O)/bpf/x.skel.h (bpftool gen skeleton) -> daemon objects.
-#           daemon/profile.proto -> $(O)/gen/profile.pb-c.[ch] (protoc-c).
-# Every daemon/*.c goes into $(O)/libprofd.a, which the profd binary and every unit test link.
+#           daemon/pprof/profile.proto -> $(O)/gen/profile.pb-c.[ch] (protoc-c).
+# Every daemon/SUBSYSTEM/*.c goes into $(O)/libprofd.a, which the profd binary and every unit test
+# link; sources are found by folder (daemon/*/README.md says what each folder owns).
 # Test programs and extra rules live in tests/*/*.mk fragments included below.
 
 O ?= build
@@ -60,14 +61,15 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 
 GEN_SRCS := $(O)/gen/profile.pb-c.c
-DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_SRCS := $(wildcard daemon/*/*.c)
 DAEMON_OBJS := $(patsubst %.c,$(O)/%.o,$(DAEMON_SRCS)) $(O)/gen/profile.pb-c.o
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(patsubst %.c,$(O)/%.o,$(CLI_SRCS))
 # cli/ minus main(): linked into unit tests too, so option parsing is tested as built.
 CLI_LIB_OBJS := $(filter-out $(O)/cli/main.o,$(CLI_OBJS))
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# tests/unit/ has the folders of daemon/ (and cli/): tests/unit/symbols/test_symmod.c tests daemon/symbols/.
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
@@ -103,10 +105,10 @@ $(O)/%.o: %.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(O)/gen/%.pb-c.c $(O)/gen/%.pb-c.h: daemon/%.proto
+$(O)/gen/%.pb-c.c $(O)/gen/%.pb-c.h: daemon/pprof/%.proto
 	$(call msg,PROTOC,$@)
 	$(Q)mkdir -p $(O)/gen
-	$(Q)$(PROTOC_C) --proto_path=daemon --c_out=$(O)/gen $<
+	$(Q)$(PROTOC_C) --proto_path=daemon/pprof --c_out=$(O)/gen $<
 
 $(O)/gen/profile.pb-c.o: $(O)/gen/profile.pb-c.c
 	$(call msg,CC,$@)
@@ -128,7 +130,7 @@ $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd-cli.a $(O)/libprofd.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) -Icli $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Icli -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS) -lcmocka
 
 $(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libprofd.a
 	$(call msg,CC,$@)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Types and limits shared by bpf/cpu.bpf.c and daemon/cpu.c: one ring-buffer record per CPU
+/* Types and limits shared by bpf/cpu.bpf.c and daemon/sources/cpu.c: one ring-buffer record per CPU
  * sample of the target (registers, kernel frames, a copy of the top of the user stack). */
 #ifndef PROFD_BPF_CPU_H
 #define PROFD_BPF_CPU_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Types and limits shared by bpf/heap.bpf.c and daemon/heap.c: the ring-buffer events of sampled
+/* Types and limits shared by bpf/heap.bpf.c and daemon/sources/heap.c: the ring-buffer events of sampled
  * allocations and frees, the probe kinds carried in attach cookies, and the drop counters. */
 #ifndef PROFD_BPF_HEAP_H
 #define PROFD_BPF_HEAP_H

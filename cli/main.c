@@ -13,17 +13,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bpfcheck.h"
-#include "cpu.h"
-#include "endpoints.h"
-#include "heap.h"
-#include "http.h"
-#include "log.h"
+#include "base/bpfcheck.h"
+#include "base/log.h"
+#include "http/endpoints.h"
+#include "http/http.h"
+#include "sources/cpu.h"
+#include "sources/heap.h"
 #include "options.h"
-#include "symbolize.h"
-#include "target.h"
-#include "threads.h"
-#include "unwind.h"
+#include "proc/target.h"
+#include "sources/threads.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
 
 #define SHUTDOWN_GRACE_MS 4000
 #define HEADER_TIMEOUT_S 10
@@ -216,7 +216,6 @@ static void cpu_config_from(const struct profd_config *cfg, struct cpu_config *c
 	cpu_config_default(cc);
 	cc->hz = cfg->cpu_hz;
 	cc->stack_bytes = cfg->cpu_stack_bytes;
-	cc->max_seconds = cfg->max_seconds;
 }
 
 static void heap_config_from(const struct profd_config *cfg, struct heap_config *hc)
@@ -289,7 +288,6 @@ static int oneshot(const struct profd_config *cfg)
 		sigaddset(&mask, SIGTERM);
 		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
 		cpu_config_from(cfg, &cc);
-		cc.max_seconds = cfg->seconds > cc.max_seconds ? cfg->seconds : cc.max_seconds;
 		r = cpu_oneshot(target.pid, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
 	} else {
 		struct heap_config hc;
@@ -394,10 +392,8 @@ static int serve(const struct profd_config *cfg)
 	threads_source__profile(engine.threads, &prof);
 	endpoints__add_profile(ep, &prof);
 	if (engine.cpu) {
-		struct profd_route route;
-
-		cpu_sampler__route(engine.cpu, &route);
-		endpoints__add_route(ep, &route);
+		cpu_sampler__provider(engine.cpu, &prof);
+		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
 		struct profd_profile heap, allocs;

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "heap.h"
+#include "base/log.h"
+#include "sources/heap.h"
 #include "options.h"
-#include "query.h"
+#include "http/query.h"
 
 static const char usage[] =
 	"Usage: profd --pid PID [--addr HOST:PORT] [options]\n"
@@ -206,7 +206,7 @@ static const struct opt_def {
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
 };
 
-/* Messages from daemon/heap.c name the flag ("--heap-rate: ..."); name the variable instead
+/* Messages from daemon/sources/heap.c name the flag ("--heap-rate: ..."); name the variable instead
  * when the value came from the environment. */
 static void name_source(char *err, size_t errlen, const char *flag, const char *from)
 {

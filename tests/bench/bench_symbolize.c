@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "procmaps.h"
-#include "symbolize.h"
-#include "symmod.h"
+#include "proc/procmaps.h"
+#include "symbols/symbolize.h"
+#include "symbols/symmod.h"
 
 #define MAX_ADDRS 1000000
 

@@ -11,11 +11,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "symbolize.h"
-#include "target.h"
-#include "threads.h"
-#include "unwind.h"
+#include "base/buf.h"
+#include "proc/target.h"
+#include "sources/threads.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
 
 static double now_ms(void)
 {

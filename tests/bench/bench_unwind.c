@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ptrace_capture.h"
-#include "unwind.h"
+#include "sources/ptrace_capture.h"
+#include "stacks/unwind.h"
 
 #define STACK_BYTES (16 * 1024)
 #define COLD_RUNS 7

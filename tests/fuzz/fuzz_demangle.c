@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "demangle.h"
-#include "kallsyms.h"
+#include "symbols/demangle.h"
+#include "symbols/kallsyms.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../unit/pprof_check.h"
-#include "pprof.h"
+#include "pprof/pprof.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "heap.h"
-#include "pprof.h"
-#include "symbolize.h"
-#include "target.h"
-#include "unwind.h"
+#include "pprof/pprof.h"
+#include "proc/target.h"
+#include "sources/heap.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
 
 static int write_file(const char *path, const struct buf *b)
 {

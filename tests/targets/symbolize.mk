@@ -41,7 +41,7 @@ $(SYM_T)/sym_c_stripped: $(SYM_T)/sym_c_nofp
 	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
 
 # The same with the debug file's sections zlib-compressed, as Debian ships them (the symbolizer
-# inflates only what it reads: daemon/dwarfload.c).
+# inflates only what it reads: daemon/symbols/dwarfload.c).
 $(SYM_T)/sym_c_zstripped: $(SYM_T)/sym_c_nofp
 	$(call msg,STRIP,$@)
 	$(Q)objcopy --only-keep-debug --compress-debug-sections=zlib $< $@.debug

@@ -1,15 +1,13 @@
 # SPDX-License-Identifier: MIT
 # pprof output side (owned by the pprof builder):
 #  - pprof_selfprof: writes a profile of its own stacks with the real symbolizer, for
-#    tests/integration/test_pprof_accept.sh (built once daemon/symbolize.c exists).
+#    tests/integration/test_pprof_accept.sh.
 #  - libFuzzer builds of tests/fuzz/fuzz_{pprof,procmaps}.c (not part of test-bins):
 #      make O=... fuzz-libfuzzer-pprof
 #      $(O)/libfuzzer/fuzz_pprof -max_total_time=120 tests/fuzz/corpus/pprof
 #    The modules under test are compiled by clang with coverage; the rest comes from libprofd.a.
 
-ifneq ($(wildcard daemon/symbolize.c),)
 EXTRA_TEST_BINS += $(O)/tests/unit/pprof_selfprof
-endif
 
 $(O)/tests/unit/pprof_selfprof: tests/unit/pprof_selfprof.c tests/unit/pprof_check.h $(O)/libprofd.a
 	$(call msg,CC,$@)
@@ -18,7 +16,7 @@ $(O)/tests/unit/pprof_selfprof: tests/unit/pprof_selfprof.c tests/unit/pprof_che
 
 LIBFUZZER_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -I. -Idaemon -I$(O)/gen $(PKG_CFLAGS)
-LIBFUZZER_SRCS := daemon/pprof.c daemon/samples.c daemon/buf.c daemon/procmaps.c $(O)/gen/profile.pb-c.c
+LIBFUZZER_SRCS := daemon/pprof/pprof.c daemon/stacks/samples.c daemon/base/buf.c daemon/proc/procmaps.c $(O)/gen/profile.pb-c.c
 
 .PHONY: fuzz-libfuzzer-pprof
 fuzz-libfuzzer-pprof: $(O)/libfuzzer/fuzz_pprof $(O)/libfuzzer/fuzz_procmaps

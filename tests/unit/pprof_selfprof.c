@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pprof.h"
+#include "pprof/pprof.h"
 #include "pprof_check.h"
-#include "symbolize.h"
+#include "symbols/symbolize.h"
 
 #define MAX_DEPTH 64
 

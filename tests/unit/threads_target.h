@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "targets.h"
+
 struct tt_target {
 	pid_t pid;
 	FILE *in;  /* commands to the target */
@@ -65,13 +67,6 @@ static void tt_untrack(pid_t pid)
 			tt_children[i] = 0;
 }
 
-static const char *tt_build_dir(void)
-{
-	const char *o = getenv("O");
-
-	return o && *o ? o : "build";
-}
-
 /* argv without the program; returns 0 once the target printed "ready", else -1. */
 static int tt_start(struct tt_target *t, const char *const *args)
 {
@@ -79,7 +74,7 @@ static int tt_start(struct tt_target *t, const char *const *args)
 	const char *argv[32];
 	int to_child[2], from_child[2], n = 0;
 
-	snprintf(path, sizeof(path), "%s/tests/targets/threads_mix", tt_build_dir());
+	test_target_path(path, sizeof(path), "threads_mix");
 	argv[n++] = path;
 	while (args && *args && n < 31)
 		argv[n++] = *args++;

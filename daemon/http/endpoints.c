@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+/* The /debug/pprof router with Go's exact surface (pprof-compat.md 1.x): index, redirect,
+ * cmdline, symbol, named profiles (debug=, seconds= deltas or collections) and the CPU profile.
+ * Sources hand over sample sets through pprof/provider.h; this module turns them into
+ * responses. Thread-safe after registration: the table is read-only while serving; `busy` is an
+ * atomic counter. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/endpoints.h"
+#include "http/query.h"
+#include "http/symbolz.h"
+#include "pprof/pprof.h"
+#include "proc/target.h"
+#include "symbols/symbolize.h"
+
+#define PREFIX "/debug/pprof/"
+/* Go's CPU profile length when seconds= is absent or not a positive integer */
+#define CPU_DEFAULT_SECONDS 30
+#define MAX_PROFILES 24
+/* Requests that take a snapshot or wait run at most this many at once. */
+#define MAX_BUSY 16
+
+struct endpoints {
+	const struct target *target;
+	struct symbolizer *sym;
+	int max_seconds;
+	int nprofiles;
+	struct profd_profile profiles[MAX_PROFILES];
+	int busy;
+};
+
+struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym)
+{
+	struct endpoints *ep = calloc(1, sizeof(*ep));
+
+	if (!ep)
+		return NULL;
+	ep->target = target;
+	ep->sym = sym;
+	ep->max_seconds = 300;
+	return ep;
+}
+
+void endpoints__free(struct endpoints *ep)
+{
+	free(ep);
+}
+
+static bool name_taken(const struct endpoints *ep, const char *name)
+{
+	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0)
+		return true;
+	for (int i = 0; i < ep->nprofiles; i++)
+		if (strcmp(ep->profiles[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p)
+{
+	if (!p->snapshot && !p->collect)
+		return -EINVAL;
+	if (name_taken(ep, p->name))
+		return -EEXIST;
+	if (ep->nprofiles >= MAX_PROFILES)
+		return -ENOSPC;
+	ep->profiles[ep->nprofiles++] = *p;
+	return 0;
+}
+
+void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
+{
+	ep->max_seconds = max_seconds;
+}
+
+static void html_escape(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': buf_puts(out, "&lt;"); break;
+		case '>': buf_puts(out, "&gt;"); break;
+		case '&': buf_puts(out, "&amp;"); break;
+		case '"': buf_puts(out, "&#34;"); break;
+		case '\'': buf_puts(out, "&#39;"); break;
+		default: buf_putc(out, *s);
+		}
+	}
+}
+
+/* Index rows, sorted by name like Go's. */
+struct index_row {
+	const char *name;
+	const char *description;
+	char count[24];
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct index_row *)a)->name, ((const struct index_row *)b)->name);
+}
+
+static void serve_index(struct endpoints *ep, struct http_response *resp)
+{
+	struct index_row rows[MAX_PROFILES + 1];
+	struct buf *out = &resp->body;
+	struct timespec now;
+	int64_t up_s;
+	int n = 0, threads;
+
+	rows[n].name = "cmdline";
+	rows[n].description = "The target's command line, NUL-separated, from /proc/PID/cmdline.";
+	rows[n++].count[0] = '\0';
+	for (int i = 0; i < ep->nprofiles; i++) {
+		const struct profd_profile *p = &ep->profiles[i];
+		int c = p->count ? p->count(p->ctx) : -1;
+
+		rows[n].name = p->name;
+		rows[n].description = p->description;
+		if (c >= 0)
+			snprintf(rows[n].count, sizeof(rows[n].count), "%d", c);
+		else
+			rows[n].count[0] = '\0';
+		n++;
+	}
+	qsort(rows, (size_t)n, sizeof(rows[0]), row_cmp);
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	up_s = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ep->target->attached_at) / 1000000000;
+	threads = target_thread_count(ep->target);
+	resp->content_type = "text/html; charset=utf-8";
+	buf_puts(out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
+		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
+		      "/debug/pprof/\n<br>\n<p>profd: profiles of process ");
+	buf_printf(out, "%d (", (int)ep->target->pid);
+	html_escape(out, ep->target->comm);
+	buf_puts(out, ")");
+	if (threads >= 0)
+		buf_printf(out, ", %d threads", threads);
+	buf_printf(out, ", attached for %lldh%02lldm%02llds.</p>\n", (long long)(up_s / 3600),
+		   (long long)(up_s / 60 % 60), (long long)(up_s % 60));
+	if (ep->target->exe[0]) {
+		buf_puts(out, "<p>Executable: ");
+		html_escape(out, ep->target->exe);
+		buf_puts(out, "</p>\n");
+	}
+	for (int i = 0; i < ep->nprofiles; i++) {
+		const struct profd_profile *p = &ep->profiles[i];
+		struct buf line = { 0 };
+
+		if (!p->status || p->status(p->ctx, &line) != 0 || !line.len) {
+			buf_free(&line);
+			continue;
+		}
+		buf_puts(out, "<p>");
+		html_escape(out, p->name);
+		buf_puts(out, ": ");
+		html_escape(out, line.data);
+		buf_puts(out, "</p>\n");
+		buf_free(&line);
+	}
+	buf_puts(out, "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n");
+	for (int i = 0; i < n; i++) {
+		buf_printf(out, "<tr><td>%s</td><td><a href='", rows[i].count);
+		html_escape(out, rows[i].name);
+		buf_puts(out, "?debug=1'>");
+		html_escape(out, rows[i].name);
+		buf_puts(out, "</a></td></tr>\n");
+	}
+	buf_puts(out, "</table>\n");
+	for (int i = 0; i < ep->nprofiles; i++)
+		if (strcmp(ep->profiles[i].name, "goroutine") == 0)
+			buf_puts(out, "<a href='goroutine?debug=2'>full goroutine stack dump</a> "
+				      "(every thread's stack, with its name and state)\n<br>\n");
+	buf_puts(out, "<p>\nProfile Descriptions:\n<ul>\n");
+	for (int i = 0; i < n; i++) {
+		buf_puts(out, "<li><div class=profile-name>");
+		html_escape(out, rows[i].name);
+		buf_puts(out, ": </div> ");
+		html_escape(out, rows[i].description);
+		buf_puts(out, "</li>\n");
+	}
+	buf_puts(out, "</ul>\n</p>\n</body>\n</html>\n");
+}
+
+/* The one place that words the errors of snapshot/encode failures for the user. */
+static void serve_source_error(struct endpoints *ep, struct http_response *resp, const char *what, int err)
+{
+	if (err == -ESRCH || !target_alive(ep->target))
+		http_response__error(resp, 503, "target process %d (%s) has exited; profd is shutting down",
+				     (int)ep->target->pid, ep->target->comm);
+	else if (err == -ENOSPC || err == -E2BIG)
+		http_response__error(resp, 500, "%s: profile too large for profd's limits", what);
+	else
+		http_response__error(resp, 500, "%s: %s", what, strerror(-err));
+}
+
+static int encode(struct endpoints *ep, const struct profd_sample_set *set, struct http_response *resp,
+		  const char *filename)
+{
+	int err;
+
+	if (ep->sym)
+		symbolizer__refresh(ep->sym); /* objects dlopen'ed since the last request */
+	err = pprof_encode(set, ep->sym, &resp->body);
+	if (err)
+		return err;
+	resp->content_type = "application/octet-stream";
+	http_response__header(resp, "Content-Disposition", "attachment; filename=\"%s\"", filename);
+	return 0;
+}
+
+static bool request_cancelled(void *arg)
+{
+	return http_request__cancelled(arg);
+}
+
+/* A profile collected over the next `seconds` (the CPU profile; ?seconds=N of a source that
+ * collects). cpu_style: Go's /debug/pprof/profile (its error words; debug != 0 is a top list). */
+static void serve_collected(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			    int64_t seconds, bool cpu_style, struct http_response *resp)
+{
+	struct profd_sample_set *set = NULL;
+	char filename[80];
+	int err;
+
+	err = p->collect(p->ctx, seconds * 1000000000ll, request_cancelled, (void *)req, &set);
+	if (err == -EBUSY) {
+		http_response__error(resp, 503, "%s: too many %s profiles are being collected at once; retry later",
+				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
+				     cpu_style ? "CPU" : p->name);
+		return;
+	}
+	if (err) {
+		if (cpu_style && err != -ESRCH)
+			http_response__error(resp, 500, "Could not enable CPU profiling: %s", strerror(-err));
+		else
+			serve_source_error(ep, resp, "failed to collect profile", err);
+		return;
+	}
+	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
+	 * the target exited, and that client still waits for what was collected. */
+	if (cpu_style && query_debug(http_request__arg(req, "debug")) != 0) {
+		if (ep->sym)
+			symbolizer__refresh(ep->sym); /* libraries loaded during the profile */
+		resp->content_type = "text/plain; charset=utf-8";
+		err = pprof_write_top(set, ep->sym, &resp->body);
+	} else {
+		snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
+		err = encode(ep, set, resp, filename);
+	}
+	if (err)
+		serve_source_error(ep, resp, "failed to write profile", err);
+	sample_set__free(set);
+}
+
+/* Go's /debug/pprof/profile: seconds absent or not a positive integer means 30 s; a default the
+ * user did not ask for is clamped to --max-seconds rather than refused. */
+static void serve_cpu(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+		      struct http_response *resp)
+{
+	int64_t def = CPU_DEFAULT_SECONDS < ep->max_seconds ? CPU_DEFAULT_SECONDS : ep->max_seconds;
+	int64_t seconds = query_cpu_seconds(http_request__arg(req, "seconds"), def);
+
+	if (seconds > ep->max_seconds) {
+		http_response__error(resp, 400, "profile duration exceeds server's limit of %d seconds "
+				     "(profd --max-seconds)", ep->max_seconds);
+		return;
+	}
+	serve_collected(ep, p, req, seconds, true, resp);
+}
+
+static void serve_delta(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			const char *sec, struct http_response *resp)
+{
+	struct profd_sample_set *p0 = NULL, *p1 = NULL;
+	char filename[80];
+	int64_t seconds;
+	int err;
+
+	if (query_parse_int64(sec, &seconds) != 0 || seconds <= 0) {
+		http_response__error(resp, 400, "invalid value for \"seconds\" - must be a positive integer");
+		return;
+	}
+	if (seconds > ep->max_seconds) {
+		http_response__error(resp, 400, "profile duration %lld s exceeds profd's --max-seconds (%d s)",
+				     (long long)seconds, ep->max_seconds);
+		return;
+	}
+	if (query_debug(http_request__arg(req, "debug")) != 0) {
+		http_response__error(resp, 400, "seconds and debug params are incompatible");
+		return;
+	}
+	if (p->collect) {
+		serve_collected(ep, p, req, seconds, false, resp);
+		return;
+	}
+	err = p->snapshot(p->ctx, &p0);
+	if (err) {
+		serve_source_error(ep, resp, "failed to collect profile", err);
+		return;
+	}
+	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
+	if (err == -ECANCELED) {
+		http_response__error(resp, 500, "context canceled");
+		goto cleanup;
+	}
+	if (err) {
+		serve_source_error(ep, resp, "", err);
+		goto cleanup;
+	}
+	err = p->snapshot(p->ctx, &p1);
+	if (err) {
+		serve_source_error(ep, resp, "failed to collect profile", err);
+		goto cleanup;
+	}
+	err = sample_set__subtract(p1, p0);
+	if (err) {
+		serve_source_error(ep, resp, "failed to compute delta", err);
+		goto cleanup;
+	}
+	snprintf(filename, sizeof(filename), "%s-delta", p->name);
+	err = encode(ep, p1, resp, filename);
+	if (err)
+		serve_source_error(ep, resp, "failed to encode profile", err);
+cleanup:
+	sample_set__free(p0);
+	sample_set__free(p1);
+}
+
+static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			  struct http_response *resp)
+{
+	const char *sec = http_request__arg(req, "seconds");
+	struct profd_sample_set *set = NULL;
+	int debug, err;
+
+	if (!p->snapshot) {
+		serve_cpu(ep, p, req, resp);
+		return;
+	}
+	if (sec && *sec) {
+		serve_delta(ep, p, req, sec, resp);
+		return;
+	}
+	/* gc=1 asks a Go runtime to collect first; a native heap has no collector: accepted, ignored */
+	debug = query_debug(http_request__arg(req, "debug"));
+	if (debug != 0) {
+		resp->content_type = "text/plain; charset=utf-8";
+		if (p->write_text) {
+			err = p->write_text(p->ctx, debug, &resp->body);
+		} else {
+			err = p->snapshot(p->ctx, &set);
+			if (!err) {
+				if (ep->sym)
+					symbolizer__refresh(ep->sym);
+				err = pprof_write_count_text(p->name, set, ep->sym, &resp->body);
+			}
+		}
+		if (err)
+			serve_source_error(ep, resp, "failed to write profile", err);
+		sample_set__free(set);
+		return;
+	}
+	err = p->snapshot(p->ctx, &set);
+	if (!err)
+		err = encode(ep, set, resp, p->name);
+	if (err)
+		serve_source_error(ep, resp, "failed to collect profile", err);
+	sample_set__free(set);
+}
+
+static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
+{
+	int err = target_cmdline(ep->target, &resp->body);
+
+	if (err) {
+		serve_source_error(ep, resp, "cannot read the command line", err);
+		return;
+	}
+	resp->content_type = "text/plain; charset=utf-8";
+}
+
+/* pprof-compat.md 1.9: always 200 with "num_symbols: 1" so that pprof never aborts. */
+static void serve_symbol(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	bool post = strcmp(req->method, "POST") == 0;
+	const char *in = post ? req->body : req->raw_query;
+	size_t len = post ? req->body_len : strlen(req->raw_query);
+	int err;
+
+	if (ep->sym)
+		symbolizer__refresh(ep->sym);
+	err = symbolz_respond(ep->sym, in, len, &resp->body);
+	if (err) {
+		http_response__error(resp, 500, "symbol lookup failed: %s", strerror(-err));
+		return;
+	}
+	resp->content_type = "text/plain; charset=utf-8";
+}
+
+static bool method_ok(const char *m, bool allow_post)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || (allow_post && strcmp(m, "POST") == 0);
+}
+
+static void method_not_allowed(struct http_response *resp, bool allow_post)
+{
+	http_response__error(resp, 405, "Method Not Allowed");
+	http_response__header(resp, "Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
+}
+
+void endpoints__handle(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct endpoints *ep = ctx;
+	const char *name;
+	const struct profd_profile *p = NULL;
+
+	if (strcmp(req->path, "/debug/pprof") == 0) {
+		resp->status = 301;
+		resp->content_type = "text/html; charset=utf-8";
+		http_response__header(resp, "Location", "/debug/pprof/");
+		buf_puts(&resp->body, "<a href=\"/debug/pprof/\">Moved Permanently</a>.\n\n");
+		return;
+	}
+	if (strncmp(req->path, PREFIX, strlen(PREFIX)) != 0) {
+		resp->status = 404;
+		buf_puts(&resp->body, "404 page not found\n");
+		return;
+	}
+	name = req->path + strlen(PREFIX);
+	for (int i = 0; i < ep->nprofiles && !p; i++)
+		if (strcmp(ep->profiles[i].name, name) == 0)
+			p = &ep->profiles[i];
+	if (strcmp(name, "symbol") == 0) {
+		if (!method_ok(req->method, true))
+			method_not_allowed(resp, true);
+		else
+			serve_symbol(ep, req, resp);
+		return;
+	}
+	if (!method_ok(req->method, false)) {
+		method_not_allowed(resp, false);
+		return;
+	}
+	if (*name == '\0') {
+		serve_index(ep, resp);
+		return;
+	}
+	if (strcmp(name, "cmdline") == 0) {
+		serve_cmdline(ep, resp);
+		return;
+	}
+	if (!p) {
+		http_response__error(resp, 404, "Unknown profile");
+		return;
+	}
+	if (!target_alive(ep->target)) {
+		serve_source_error(ep, resp, "", -ESRCH);
+		return;
+	}
+	if (__atomic_add_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL) > MAX_BUSY) {
+		http_response__error(resp, 503, "too many profile requests in progress (at most %d at once); retry later",
+				     MAX_BUSY);
+		goto out;
+	}
+	serve_profile(ep, p, req, resp);
+out:
+	__atomic_sub_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* The /debug/pprof routes, with Go's exact shapes (pprof-compat.md): index, redirect, cmdline,
+ * symbol, and the profiles that sources register (pprof/provider.h): named profiles with debug=
+ * and seconds= (a delta, or a collection when the source collects), and the CPU profile
+ * (/debug/pprof/profile: a profile that only collects). Sources never format HTTP themselves. */
+#ifndef PROFD_ENDPOINTS_H
+#define PROFD_ENDPOINTS_H
+
+#include <stdbool.h>
+
+#include "http/http.h"
+#include "pprof/provider.h"
+
+struct target;
+struct symbolizer;
+
+struct endpoints;
+
+/* Returns NULL only when out of memory. target and sym are borrowed and must outlive it. */
+struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym);
+void endpoints__free(struct endpoints *ep); /* NULL-safe */
+/* Returns 0, -EEXIST (name taken), -EINVAL (neither snapshot nor collect) or -ENOSPC (too
+ * many). Register before serving. */
+int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p);
+/* Longest delta (?seconds=N) a request may ask for; longer gets 400. */
+void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds);
+/* The http_handler_fn to give http_server__start, with ep as its ctx. */
+void endpoints__handle(void *ep, const struct http_request *req, struct http_response *resp);
+
+#endif

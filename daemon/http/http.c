@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+/* HTTP layer on libmicrohttpd: a listening socket bound synchronously by profd, one thread per
+ * connection (handlers may block for a whole CPU profile), and the limits that keep slow or idle
+ * clients from holding the server. Knows nothing of what it serves.
+ * Threading: MHD's accept thread plus one thread per connection; the handler runs on the
+ * connection's thread. `stopping` and `active` are shared atomics. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "base/log.h"
+#include "http/http.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	http_handler_fn fn;
+	void *ctx;
+	struct http_limits limits;
+	volatile int stopping;
+	int active; /* requests inside the handler, atomic */
+};
+
+/* Per-request state, created when MHD logs the URI (before headers are parsed). */
+struct request_ctx {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *raw_uri;
+	struct buf body;
+	bool started;
+	bool too_large;
+};
+
+int http_listen(const char *host, unsigned port, char *errmsg, size_t errmsg_len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, one = 1, err;
+	const char *h = host;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strcmp(h, "localhost") == 0)
+		h = "127.0.0.1";
+	if (inet_pton(AF_INET, h, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sslen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, h, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sslen = sizeof(*sin6);
+	} else {
+		snprintf(errmsg, errmsg_len, "'%s' is not a numeric IPv4 or IPv6 address or 'localhost'", host);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(errmsg, errmsg_len, "cannot create a socket: %s", strerror(-err));
+		return err;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+		err = -errno;
+		if (err == -EADDRINUSE)
+			snprintf(errmsg, errmsg_len,
+				 "cannot listen on %s port %u: the port is already in use (choose another --addr port, "
+				 "or port 0 for a free one)", host, port);
+		else if (err == -EADDRNOTAVAIL)
+			snprintf(errmsg, errmsg_len, "cannot listen on %s: that address is not on this host", host);
+		else
+			snprintf(errmsg, errmsg_len, "cannot listen on %s port %u: %s", host, port, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (listen(fd, 128) != 0) {
+		err = -errno;
+		snprintf(errmsg, errmsg_len, "cannot listen on %s port %u: %s", host, port, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int http_bound_address(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0)
+		return -errno;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	}
+	return 0;
+}
+
+const char *http_request__arg(const struct http_request *req, const char *key)
+{
+	struct request_ctx *rc = req->priv;
+
+	return MHD_lookup_connection_value(rc->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool http_request__cancelled(const struct http_request *req)
+{
+	struct request_ctx *rc = req->priv;
+	const union MHD_ConnectionInfo *ci;
+	struct pollfd pfd;
+	char c;
+
+	if (__atomic_load_n(&rc->srv->stopping, __ATOMIC_ACQUIRE))
+		return true;
+	ci = MHD_get_connection_info(rc->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	pfd.fd = ci->connect_fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return false;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return true;
+	/* readable: either a pipelined request (still there) or EOF (gone) */
+	return recv(pfd.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+void http_response__header(struct http_response *resp, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (int i = 0; i < resp->nheaders; i++) {
+		if (strcasecmp(resp->headers[i].name, name) == 0) { /* replace */
+			va_start(ap, fmt);
+			vsnprintf(resp->headers[i].value, sizeof(resp->headers[i].value), fmt, ap);
+			va_end(ap);
+			return;
+		}
+	}
+	if (resp->nheaders >= HTTP_MAX_HEADERS)
+		return;
+	resp->headers[resp->nheaders].name = name;
+	va_start(ap, fmt);
+	vsnprintf(resp->headers[resp->nheaders].value, sizeof(resp->headers[0].value), fmt, ap);
+	va_end(ap);
+	resp->nheaders++;
+}
+
+void http_response__error(struct http_response *resp, int status, const char *fmt, ...)
+{
+	va_list ap;
+	int out = 0;
+
+	resp->status = status;
+	resp->content_type = "text/plain; charset=utf-8";
+	for (int i = 0; i < resp->nheaders; i++) /* serveError deletes Content-Disposition */
+		if (strcasecmp(resp->headers[i].name, "Content-Disposition") != 0)
+			resp->headers[out++] = resp->headers[i];
+	resp->nheaders = out;
+	http_response__header(resp, "X-Go-Pprof", "1");
+	buf_reset(&resp->body);
+	va_start(ap, fmt);
+	buf_vprintf(&resp->body, fmt, ap);
+	va_end(ap);
+	buf_putc(&resp->body, '\n');
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request_ctx *rc = calloc(1, sizeof(*rc));
+
+	if (!rc)
+		return NULL;
+	rc->srv = cls;
+	rc->conn = conn;
+	rc->raw_uri = strdup(uri ? uri : "");
+	return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request_ctx *rc = *con_cls;
+
+	if (!rc)
+		return;
+	buf_free(&rc->body);
+	free(rc->raw_uri);
+	free(rc);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len;
+	char *data = buf_steal(&resp->body, &len);
+
+	r = MHD_create_response_from_buffer(len, data ? data : (void *)"",
+					    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", resp->content_type ? resp->content_type
+								      : "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	for (int i = 0; i < resp->nheaders; i++)
+		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct request_ctx *rc = *con_cls;
+	struct http_response resp;
+	struct http_request req;
+	const char *q;
+	enum MHD_Result ret;
+
+	if (!rc)
+		return MHD_NO; /* out of memory at on_uri: drop the connection */
+	if (!rc->started) {
+		rc->started = true;
+		buf_init(&rc->body, srv->limits.max_body);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!rc->too_large && buf_append(&rc->body, upload_data, *upload_data_size) != 0)
+			rc->too_large = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 200;
+	buf_init(&resp.body, 0);
+	if (rc->too_large) {
+		http_response__error(&resp, 413, "request body larger than %zu bytes", srv->limits.max_body);
+		return queue(conn, &resp);
+	}
+	q = strchr(rc->raw_uri, '?');
+	req.method = method;
+	req.path = url;
+	req.raw_query = q ? q + 1 : "";
+	req.body = rc->body.data ? rc->body.data : "";
+	req.body_len = rc->body.len;
+	req.priv = rc;
+	__atomic_add_fetch(&srv->active, 1, __ATOMIC_ACQ_REL);
+	srv->fn(srv->ctx, &req, &resp);
+	ret = queue(conn, &resp);
+	__atomic_sub_fetch(&srv->active, 1, __ATOMIC_ACQ_REL);
+	buf_free(&resp.body);
+	return ret;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("http: %s", msg);
+}
+
+struct http_server *http_server__start(int listen_fd, const struct http_limits *limits, http_handler_fn fn,
+				       void *ctx)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	srv->fn = fn;
+	srv->ctx = ctx;
+	srv->limits = *limits;
+	srv->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+					    MHD_USE_ERROR_LOG,
+				    0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_LISTEN_SOCKET, listen_fd,
+				    MHD_OPTION_CONNECTION_LIMIT, limits->max_connections,
+				    MHD_OPTION_CONNECTION_TIMEOUT, limits->header_timeout_s,
+				    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+				    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+				    MHD_OPTION_END);
+	if (!srv->mhd) {
+		free(srv);
+		errno = EIO;
+		return NULL;
+	}
+	return srv;
+}
+
+void http_server__stop(struct http_server *srv, unsigned grace_ms)
+{
+	struct timespec start, now;
+	MHD_socket lfd;
+
+	if (!srv)
+		return;
+	__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELEASE);
+	lfd = MHD_quiesce_daemon(srv->mhd);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (__atomic_load_n(&srv->active, __ATOMIC_ACQUIRE) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= grace_ms)
+			break;
+		usleep(10000);
+	}
+	MHD_stop_daemon(srv->mhd);
+	free(srv);
+}

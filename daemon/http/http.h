@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP layer (libmicrohttpd): listening socket, limits, one thread per connection, and a
+ * single request handler supplied by the caller. Knows nothing of profiling.
+ * Limits: header timeout (idle connections are closed), connection cap, request size cap; no
+ * write timeout (a long profile is legitimate). Handlers may block (a 30 s CPU profile); they
+ * should poll http_request__cancelled() and end early when it says so. */
+#ifndef PROFD_HTTP_H
+#define PROFD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+
+struct http_request {
+	const char *method;   /* "GET", "HEAD", "POST", ... */
+	const char *path;     /* decoded path without the query */
+	const char *raw_query;/* the query string as sent, without '?'; "" if none */
+	const char *body;     /* request body (POST), NUL-terminated; "" if none */
+	size_t body_len;
+	void *priv;           /* private to http.c */
+};
+
+/* The first value of a query (or urlencoded form) argument, decoded; NULL if absent. */
+const char *http_request__arg(const struct http_request *req, const char *key);
+/* true once the client has closed its connection or the server is shutting down. */
+bool http_request__cancelled(const struct http_request *req);
+
+#define HTTP_MAX_HEADERS 4
+
+struct http_response {
+	int status;                /* default 200 */
+	const char *content_type;  /* static string; default "text/plain; charset=utf-8" */
+	int nheaders;
+	struct {
+		const char *name;  /* static string */
+		char value[256];
+	} headers[HTTP_MAX_HEADERS];
+	struct buf body;
+};
+
+/* Adds a header; silently ignores more than HTTP_MAX_HEADERS (a programming error). */
+void http_response__header(struct http_response *resp, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Go's serveError shape: text/plain, X-Go-Pprof: 1, body = message + "\n". Replaces any body. */
+void http_response__error(struct http_response *resp, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req, struct http_response *resp);
+
+struct http_limits {
+	unsigned max_connections;  /* concurrent connections */
+	unsigned header_timeout_s; /* a client must send its request (and stay active) within this */
+	size_t max_body;           /* largest accepted request body */
+};
+
+struct http_server;
+
+/* Binds host:port (numeric IPv4/IPv6 or "localhost") synchronously. port 0 picks a free port.
+ * Returns a listening socket or -errno; *ret_errmsg names what failed for the user. */
+int http_listen(const char *host, unsigned port, char *errmsg, size_t errmsg_len);
+/* The address a listening socket is bound to, as "HOST:PORT" ("[::1]:PORT" for IPv6). */
+int http_bound_address(int fd, char *out, size_t len);
+
+/* Starts serving on listen_fd (taken over). Returns NULL and sets errno on failure. */
+struct http_server *http_server__start(int listen_fd, const struct http_limits *limits, http_handler_fn fn,
+				       void *ctx);
+/* Stops accepting new connections; in-flight requests see http_request__cancelled() == true
+ * and the call waits up to grace_ms for them to finish before closing everything. NULL-safe. */
+void http_server__stop(struct http_server *srv, unsigned grace_ms);
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* The pprof output side: a sample set + a symbolizer -> gzip-compressed profile.proto, or the
+ * text of Go's debug=1 count profiles. Knows nothing of BPF or libdw: names come from the
+ * symbolizer API. Deduplicates strings, functions, locations and mappings; ids are 1..N. */
+#ifndef PROFD_PPROF_H
+#define PROFD_PPROF_H
+
+#include "base/buf.h"
+#include "stacks/samples.h"
+
+struct symbolizer;
+
+/* Appends the gzip-compressed profile to out. sym may be NULL (addresses only: mappings then
+ * have has_functions = false, so pprof asks /debug/pprof/symbol). Returns 0 or -errno. */
+int pprof_encode(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out);
+
+/* Go's debug=1 text for count profiles (goroutine, threadcreate; pprof-compat.md 2.3):
+ * "<name> profile: total N", then "count @ pc pc ..." and "#\t..." frame lines per sample,
+ * sorted by count descending. values[0] is the count. Returns 0 or -errno. */
+int pprof_write_count_text(const char *name, struct profd_sample_set *set, struct symbolizer *sym,
+			   struct buf *out);
+
+/* A readable top list of a CPU sample set (pprof -top style: flat, flat%, sum%, cum, cum%,
+ * function; values[1] is CPU nanoseconds, values[0] the sample count), at most 100 lines,
+ * appended to out. sym may be NULL (addresses only). Returns 0 or -errno. */
+int pprof_write_top(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out);
+
+#endif

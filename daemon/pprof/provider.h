@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* What a profile source offers to whoever serves it: a named profile (/debug/pprof/NAME) as a
+ * table of callbacks over sample sets and text. Sources fill one in (sources/); the HTTP layer
+ * (http/endpoints.c) serves every one the same way, with Go's parameters and errors, and never
+ * learns which source is behind it. Include-free but for the sample set and buffer types. */
+#ifndef PROFD_PPROF_PROVIDER_H
+#define PROFD_PPROF_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "stacks/samples.h"
+
+/* Polled by a collecting source every 100 ms or so: true ends the collection early. */
+typedef bool (*profd_cancel_fn)(void *arg);
+
+struct profd_profile {
+	const char *name;        /* the path under /debug/pprof/, e.g. "heap", "profile" */
+	const char *description; /* one line for the index */
+	void *ctx;
+	/* Index count column (threads, records); -errno when unknown. May be NULL. */
+	int (*count)(void *ctx);
+	/* The profile now, for debug=0 and for ?seconds=N deltas (two snapshots subtracted). May be
+	 * NULL for a profile that only collects (the CPU profile). Returns 0 or -errno; the caller
+	 * frees *ret. */
+	int (*snapshot)(void *ctx, struct profd_sample_set **ret);
+	/* Text for debug != 0, appended to out. Returns 0 or -errno. May be NULL: then debug=1 is the
+	 * generic count-profile text built from the snapshot. */
+	int (*write_text)(void *ctx, int debug, struct buf *out);
+	/* Optional line of status for the index (e.g. "allocator: glibc, 10 probes"). May be NULL. */
+	int (*status)(void *ctx, struct buf *out);
+	/* Collects what happens over the next duration_ns (?seconds=N): for profiles whose window
+	 * is a collection from now on (the CPU profile; sources attached on demand) rather than
+	 * the difference of two snapshots. Ends early when cancelled(arg) says so or the target
+	 * exits, and says which in a comment of the set. May be NULL: ?seconds=N is then a delta
+	 * of snapshots. Returns 0 or -errno (-EBUSY: too many collections at once); the caller
+	 * frees *ret. */
+	int (*collect)(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+		       struct profd_sample_set **ret);
+};
+
+#endif

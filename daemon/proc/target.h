@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* The target process: identified by PID *and* start time (field 22 of /proc/PID/stat), so that a
+ * reused PID is never mistaken for the original. Reads its command line, name and threads. */
+#ifndef PROFD_TARGET_H
+#define PROFD_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+
+struct target {
+	pid_t pid;
+	uint64_t start_time;   /* clock ticks since boot, from /proc/PID/stat */
+	char comm[64];         /* /proc/PID/comm at attach */
+	int64_t attached_at;   /* CLOCK_MONOTONIC ns when profd attached */
+	char exe[4096];        /* readlink /proc/PID/exe at attach (may end in " (deleted)") */
+};
+
+/* Fills t for a running process. Returns 0, -ESRCH (no such process, or a zombie), or -errno. */
+int target_open(pid_t pid, struct target *t);
+/* true while the same process (same PID and start time) is alive and not a zombie. */
+bool target_alive(const struct target *t);
+/* Waits duration_ns, checking every TARGET_WAIT_POLL_NS that the target lives and that
+ * cancelled(arg) (may be NULL) is false. Returns 0 (the time passed), -ESRCH (the target exited
+ * first) or -ECANCELED. */
+#define TARGET_WAIT_POLL_NS 100000000ll
+int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(void *arg), void *arg);
+/* Reads /proc/PID/stat start time; returns 0 or -errno. */
+int target_read_start_time(pid_t pid, uint64_t *ret);
+/* The argv of the target, NUL-separated without a trailing NUL (Go's cmdline format).
+ * Returns 0 or -errno (-ESRCH if the process is gone). */
+int target_cmdline(const struct target *t, struct buf *out);
+/* Number of threads (from /proc/PID/status Threads:), or -errno. */
+int target_thread_count(const struct target *t);
+
+/* Reads a small /proc file (at most size - 1 bytes) into buf, NUL-terminated. Returns the
+ * length, -ESRCH when the process or thread is gone, or -errno. */
+ssize_t proc_read_file(const char *path, char *buf, size_t size);
+
+/* Privileges profd needs. Fills ret_missing with a human list of what is missing, e.g.
+ * "CAP_BPF, CAP_PERFMON" and returns the number missing (0 = all present). */
+int target_check_privileges(char *ret_missing, size_t len);
+
+#endif

@@ -1,0 +1,740 @@
+// SPDX-License-Identifier: MIT
+/* CPU profiles: owns bpf/cpu.bpf.c (one cpu-clock perf event per CPU, filtered by tgid in BPF),
+ * its ring buffer, the reader thread that unwinds samples, and the windows of the requests that
+ * share it. Threads: any number of callers open/close windows; one reader thread per running
+ * sampler. `life` serializes start/stop; `lock` guards windows, counters and the drain mark.
+ *
+ * Why a per-CPU event + BPF filter (measured.md 5): an inherited per-process event cannot be
+ * mmapped, per-thread events miss threads created later, and per-thread x per-CPU inherited
+ * events cost threads x CPUs file descriptors. One event per CPU costs CPUs fds whatever the
+ * target does, sees new threads at once, and the tgid test in BPF costs the other processes on
+ * the machine a few instructions per tick. Measured by tests/bench/bench_cpu.sh on a 2-vCPU VM:
+ * 7-10 us of BPF per target sample (0.1% of a busy thread at 100 Hz), 6 us to unwind it here,
+ * every qsort stack to the thread's root (frame-pointer callchains: 1.0 frame). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "cpu.skel.h"
+#include "base/log.h"
+#include "bpf/cpu.h"
+#include "pprof/pprof.h"
+#include "proc/target.h"
+#include "sources/cpu.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
+
+/* Samples stamped before the drain mark minus this are certainly in the ring buffer (a BPF
+ * program commits its record microseconds after taking the time). */
+#define DRAIN_SLACK_NS 2000000ll
+/* A close never waits longer than this for the reader (it only matters if the reader died). */
+#define DRAIN_TIMEOUT_NS 3000000000ll
+#define READER_POLL_MS 50
+#define RING_MIN_BYTES (2u << 20)
+#define RING_MAX_BYTES (64u << 20)
+#define REFRESH_INTERVAL_NS 1000000000ll
+
+struct cpu_window {
+	int64_t start_ns, end_ns; /* CLOCK_MONOTONIC; end_ns = INT64_MAX while open */
+	int64_t start_real_ns;
+	struct profd_sample_set *set;
+	uint64_t lost_at_start;
+	uint64_t samples, kernel, short_stack, add_failed;
+	uint64_t why[UNWIND_STOP__COUNT];
+	int add_errno;
+};
+
+struct cpu_sampler {
+	const struct target *target;
+	struct unwinder *uw;
+	struct symbolizer *sym;
+	struct cpu_config cfg;
+
+	pthread_mutex_t life; /* start/stop of the sampler */
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t drained_cond;
+	struct cpu_window *windows[CPU_MAX_WINDOWS];
+	int nwindows;
+	int64_t drained_ns;   /* every sample stamped before this (minus slack) has been dispatched */
+	bool reader_dead;
+	struct cpu_stats stats;
+	int64_t last_refresh_ns;
+
+	/* the running sampler (valid while running) */
+	bool running;
+	struct cpu_bpf *skel;
+	int ncpus;
+	int *perf_fds;
+	struct bpf_link **links;
+	struct ring_buffer *rb;
+	int wake_fd;
+	atomic_bool stop;
+	pthread_t reader;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void cpu_config_default(struct cpu_config *cfg)
+{
+	cfg->hz = CPU_HZ_DEFAULT;
+	cfg->stack_bytes = CPU_STACK_BYTES_DEFAULT;
+}
+
+int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len)
+{
+	if (cfg->hz < CPU_HZ_MIN || cfg->hz > CPU_HZ_MAX) {
+		snprintf(errmsg, len, "--cpu-hz must be between %d and %d samples per second (got %d)",
+			 CPU_HZ_MIN, CPU_HZ_MAX, cfg->hz);
+		return -EINVAL;
+	}
+	if (cfg->stack_bytes < CPU_STACK_BYTES_MIN || cfg->stack_bytes > CPU_STACK_BYTES_MAX) {
+		snprintf(errmsg, len, "--cpu-stack-bytes must be between %d and %d bytes (got %u)",
+			 CPU_STACK_BYTES_MIN, CPU_STACK_BYTES_MAX, cfg->stack_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinder *uw, struct symbolizer *sym,
+				     const struct cpu_config *cfg)
+{
+	struct cpu_sampler *cs;
+	char msg[128];
+
+	if (!target || !cfg || cpu_config_check(cfg, msg, sizeof(msg))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return NULL;
+	cs->target = target;
+	cs->uw = uw;
+	cs->sym = sym;
+	cs->cfg = *cfg;
+	cs->wake_fd = -1;
+	pthread_mutex_init(&cs->life, NULL);
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->drained_cond, NULL);
+	return cs;
+}
+
+/* ---- reader thread: ring buffer -> unwind -> windows ---- */
+
+static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const uint64_t *pcs, int n,
+		     enum unwind_stop why)
+{
+	int64_t t = (int64_t)e->time_ns;
+	int64_t values[2] = { 1, 1000000000ll / cs->cfg.hz };
+	struct profd_label label = { .key = "thread" };
+	char comm[PROFD_CPU_COMM_LEN + 1];
+
+	memcpy(comm, e->comm, PROFD_CPU_COMM_LEN);
+	comm[PROFD_CPU_COMM_LEN] = '\0';
+	label.str = comm;
+	for (int i = 0; i < CPU_MAX_WINDOWS; i++) {
+		struct cpu_window *w = cs->windows[i];
+		int err;
+
+		if (!w || t < w->start_ns || t >= w->end_ns)
+			continue;
+		w->samples++;
+		w->why[why]++;
+		if (e->flags & PROFD_CPU_F_KERNEL)
+			w->kernel++;
+		if (e->flags & PROFD_CPU_F_NO_STACK)
+			w->short_stack++;
+		err = sample_set__add(w->set, pcs, (uint32_t)n, values, &label, 1);
+		if (err) {
+			w->add_failed++;
+			w->add_errno = -err;
+		}
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	const size_t hdr = offsetof(struct profd_cpu_event, stack);
+	struct cpu_sampler *cs = ctx;
+	const struct profd_cpu_event *e = data;
+	uint64_t pcs[PROFD_MAX_FRAMES];
+	enum unwind_stop why = UNWIND_STOP_ERROR;
+	struct unwind_regs regs;
+	struct unwind_stack stack;
+	int64_t t0 = mono_ns();
+	int nk = 0, n = 0;
+
+	if (size < hdr)
+		return 0;
+	/* Kernel frames are the leaf side of the stack: kframes[0] is the interrupted instruction,
+	 * the others are return addresses. */
+	if (e->flags & PROFD_CPU_F_KERNEL) {
+		nk = (int)(e->nkframes < PROFD_CPU_MAX_KFRAMES ? e->nkframes : PROFD_CPU_MAX_KFRAMES);
+		for (int i = 0; i < nk; i++)
+			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
+	}
+	memcpy(regs.r, e->regs, sizeof(regs.r));
+	stack.start = e->regs[UNWIND_REG_RSP];
+	stack.data = e->stack;
+	stack.len = e->stack_len < size - hdr ? e->stack_len : size - hdr;
+	if (cs->uw) {
+		n = unwinder__unwind(cs->uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+		if (n < 0) {
+			n = 0;
+			why = UNWIND_STOP_ERROR;
+		}
+	}
+	if (n == 0 && e->regs[UNWIND_REG_RIP]) {
+		/* no unwinder, or it failed outright: keep at least the user leaf */
+		pcs[nk] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
+		n = 1;
+	}
+	if (why >= UNWIND_STOP__COUNT)
+		why = UNWIND_STOP_ERROR;
+
+	pthread_mutex_lock(&cs->lock);
+	dispatch(cs, e, pcs, nk + n, why);
+	cs->stats.events++;
+	cs->stats.root += why == UNWIND_STOP_ROOT;
+	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
+	cs->stats.short_stack += !!(e->flags & PROFD_CPU_F_NO_STACK);
+	cs->stats.unwind_ns += (uint64_t)(mono_ns() - t0);
+	pthread_mutex_unlock(&cs->lock);
+
+	/* A pc outside every known module usually means a dlopen since the unwinder read the maps:
+	 * re-read them, at most once a second. */
+	if (cs->uw && why == UNWIND_STOP_BAD_ADDR && t0 - cs->last_refresh_ns > REFRESH_INTERVAL_NS) {
+		cs->last_refresh_ns = t0;
+		unwinder__refresh(cs->uw);
+	}
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct cpu_sampler *cs = arg;
+	struct pollfd fds[2] = {
+		{ .fd = ring_buffer__epoll_fd(cs->rb), .events = POLLIN },
+		{ .fd = cs->wake_fd, .events = POLLIN },
+	};
+	bool stopping = false;
+
+	/* The BPF side wakes us only when the ring buffer fills past a threshold (BPF_RB_NO_WAKEUP
+	 * otherwise), so poll with a timeout and consume whatever is there each round. A closing
+	 * window kicks wake_fd to get its samples drained at once. */
+	while (!stopping) {
+		uint64_t v;
+		int64_t t;
+		int n;
+
+		stopping = atomic_load(&cs->stop);
+		poll(fds, 2, stopping ? 0 : READER_POLL_MS);
+		if (fds[1].revents & POLLIN && read(cs->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		t = mono_ns();
+		n = ring_buffer__consume(cs->rb);
+		pthread_mutex_lock(&cs->lock);
+		if (n < 0 && n != -EINTR)
+			cs->reader_dead = true;
+		cs->drained_ns = t;
+		pthread_cond_broadcast(&cs->drained_cond);
+		pthread_mutex_unlock(&cs->lock);
+		if (cs->reader_dead)
+			break;
+	}
+	pthread_mutex_lock(&cs->lock);
+	cs->reader_dead = true;
+	pthread_cond_broadcast(&cs->drained_cond);
+	pthread_mutex_unlock(&cs->lock);
+	return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static void sampler_teardown(struct cpu_sampler *cs)
+{
+	for (int i = 0; cs->links && i < cs->ncpus; i++)
+		bpf_link__destroy(cs->links[i]);
+	for (int i = 0; cs->perf_fds && i < cs->ncpus; i++)
+		if (cs->perf_fds[i] >= 0)
+			close(cs->perf_fds[i]);
+	ring_buffer__free(cs->rb);
+	cpu_bpf__destroy(cs->skel);
+	if (cs->wake_fd >= 0)
+		close(cs->wake_fd);
+	free(cs->links);
+	free(cs->perf_fds);
+	cs->links = NULL;
+	cs->perf_fds = NULL;
+	cs->rb = NULL;
+	cs->skel = NULL;
+	cs->wake_fd = -1;
+	cs->ncpus = 0;
+}
+
+#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
+
+/* profd's own PID namespace when it is not the initial one (profd in a container that shares
+ * the target's namespace): the BPF filter then compares PIDs as seen from it. Left at 0 when
+ * it is the initial namespace or cannot be read. */
+static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
+		*ret_dev = (__u64)st.st_dev;
+		*ret_ino = (__u64)st.st_ino;
+	}
+}
+
+static uint32_t ring_bytes(const struct cpu_config *cfg, int ncpus)
+{
+	/* half a second of samples with every CPU busy in the target, a power of two */
+	uint64_t want = (uint64_t)ncpus * (uint64_t)cfg->hz *
+			(offsetof(struct profd_cpu_event, stack) + cfg->stack_bytes) / 2;
+	uint32_t sz = RING_MIN_BYTES;
+
+	while (sz < want && sz < RING_MAX_BYTES)
+		sz <<= 1;
+	return sz;
+}
+
+static int sampler_start(struct cpu_sampler *cs)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_period = 1000000000ull / (unsigned)cs->cfg.hz,
+	};
+	uint32_t ring;
+	int err, attached = 0;
+
+	cs->ncpus = libbpf_num_possible_cpus();
+	if (cs->ncpus <= 0)
+		return cs->ncpus < 0 ? cs->ncpus : -ENODEV;
+	cs->skel = cpu_bpf__open();
+	if (!cs->skel) {
+		err = -errno;
+		goto cleanup;
+	}
+	ring = ring_bytes(&cs->cfg, cs->ncpus);
+	cs->skel->rodata->target_tgid = (__u32)cs->target->pid;
+	pidns_of_self(&cs->skel->rodata->pidns_dev, &cs->skel->rodata->pidns_ino);
+	cs->skel->rodata->stack_bytes = cs->cfg.stack_bytes;
+	cs->skel->rodata->wakeup_bytes = ring / 4;
+	err = bpf_map__set_max_entries(cs->skel->maps.events, ring);
+	if (!err)
+		err = bpf_map__set_max_entries(cs->skel->maps.scratch, (uint32_t)cs->ncpus);
+	if (err)
+		goto cleanup;
+	err = cpu_bpf__load(cs->skel);
+	if (err)
+		goto cleanup;
+
+	cs->perf_fds = calloc((size_t)cs->ncpus, sizeof(*cs->perf_fds));
+	cs->links = calloc((size_t)cs->ncpus, sizeof(*cs->links));
+	if (!cs->perf_fds || !cs->links) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (int i = 0; i < cs->ncpus; i++)
+		cs->perf_fds[i] = -1;
+	for (int cpu = 0; cpu < cs->ncpus; cpu++) {
+		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0) {
+			err = -errno;
+			if (err == -ENODEV) /* offline CPU */
+				continue;
+			goto cleanup;
+		}
+		cs->perf_fds[cpu] = fd;
+		cs->links[cpu] = bpf_program__attach_perf_event(cs->skel->progs.on_cpu_sample, fd);
+		if (!cs->links[cpu]) {
+			err = -errno;
+			goto cleanup;
+		}
+		attached++;
+	}
+	if (!attached) {
+		err = -ENODEV;
+		goto cleanup;
+	}
+	cs->rb = ring_buffer__new(bpf_map__fd(cs->skel->maps.events), on_event, cs, NULL);
+	if (!cs->rb) {
+		err = -errno;
+		goto cleanup;
+	}
+	cs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (cs->wake_fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	atomic_store(&cs->stop, false);
+	cs->reader_dead = false;
+	cs->drained_ns = 0;
+	err = -pthread_create(&cs->reader, NULL, reader_main, cs);
+	if (err)
+		goto cleanup;
+	pthread_mutex_lock(&cs->lock);
+	cs->running = true;
+	cs->stats.starts++;
+	pthread_mutex_unlock(&cs->lock);
+	return 0;
+
+cleanup:
+	sampler_teardown(cs);
+	return err < 0 ? err : -EINVAL;
+}
+
+static void sampler_kick(struct cpu_sampler *cs)
+{
+	uint64_t one = 1;
+
+	if (cs->wake_fd >= 0 && write(cs->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is already set, the reader will wake anyway */
+	}
+}
+
+static void sampler_stop(struct cpu_sampler *cs)
+{
+	if (!cs->running)
+		return;
+	/* detach first so that nothing new arrives, then let the reader drain and exit */
+	for (int i = 0; i < cs->ncpus; i++) {
+		bpf_link__destroy(cs->links[i]);
+		cs->links[i] = NULL;
+	}
+	atomic_store(&cs->stop, true);
+	sampler_kick(cs);
+	pthread_join(cs->reader, NULL);
+	pthread_mutex_lock(&cs->lock);
+	cs->stats.lost += cs->skel->bss->lost_samples;
+	cs->running = false;
+	pthread_mutex_unlock(&cs->lock);
+	sampler_teardown(cs);
+}
+
+void cpu_sampler__free(struct cpu_sampler *cs)
+{
+	if (!cs)
+		return;
+	pthread_mutex_lock(&cs->life);
+	sampler_stop(cs);
+	pthread_mutex_unlock(&cs->life);
+	for (int i = 0; i < CPU_MAX_WINDOWS; i++) {
+		if (cs->windows[i]) {
+			sample_set__free(cs->windows[i]->set);
+			free(cs->windows[i]);
+		}
+	}
+	pthread_cond_destroy(&cs->drained_cond);
+	pthread_mutex_destroy(&cs->lock);
+	pthread_mutex_destroy(&cs->life);
+	free(cs);
+}
+
+/* ---- windows ---- */
+
+static uint64_t lost_now(struct cpu_sampler *cs)
+{
+	/* lost_samples only grows while the sampler runs; stats.lost keeps earlier runs */
+	return cs->stats.lost + (cs->running && cs->skel ? cs->skel->bss->lost_samples : 0);
+}
+
+int cpu_sampler__open_window(struct cpu_sampler *cs, struct cpu_window **ret)
+{
+	struct cpu_window *w;
+	int err = 0, slot = -1;
+
+	*ret = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->set = sample_set__new(2);
+	if (!w->set) {
+		free(w);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&cs->life);
+	pthread_mutex_lock(&cs->lock);
+	for (int i = 0; i < CPU_MAX_WINDOWS && slot < 0; i++)
+		if (!cs->windows[i])
+			slot = i;
+	pthread_mutex_unlock(&cs->lock);
+	if (slot < 0) {
+		err = -EBUSY;
+		goto cleanup;
+	}
+	if (!cs->running) {
+		err = sampler_start(cs);
+		if (err)
+			goto cleanup;
+	}
+	pthread_mutex_lock(&cs->lock);
+	w->start_ns = mono_ns();
+	w->start_real_ns = profd_now_nanos();
+	w->end_ns = INT64_MAX;
+	w->lost_at_start = lost_now(cs);
+	cs->windows[slot] = w;
+	cs->nwindows++;
+	pthread_mutex_unlock(&cs->lock);
+	*ret = w;
+	w = NULL;
+
+cleanup:
+	pthread_mutex_unlock(&cs->life);
+	if (w) {
+		sample_set__free(w->set);
+		free(w);
+	}
+	return err;
+}
+
+static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t lost)
+{
+	struct profd_sample_set *set = w->set;
+	uint64_t partial = w->samples - w->why[UNWIND_STOP_ROOT];
+
+	set->types[0] = (struct profd_value_type){ "samples", "count" };
+	set->types[1] = (struct profd_value_type){ "cpu", "nanoseconds" };
+	set->period_type = (struct profd_value_type){ "cpu", "nanoseconds" };
+	set->period = 1000000000ll / cs->cfg.hz;
+	set->time_nanos = w->start_real_ns;
+	set->duration_nanos = w->end_ns - w->start_ns;
+	sample_set__comment(set, "profd: cpu-clock sampling at %d Hz, %u bytes of user stack per sample",
+			    cs->cfg.hz, cs->cfg.stack_bytes);
+	if (lost)
+		sample_set__comment(set, "%" PRIu64 " samples were lost (ring buffer full); CPU time is "
+				    "under-counted by about %" PRIu64 " ms", lost, lost * 1000 / (uint64_t)cs->cfg.hz);
+	if (partial) {
+		char detail[256] = "";
+		size_t off = 0;
+
+		for (int i = 0; i < UNWIND_STOP__COUNT; i++) {
+			if (i == UNWIND_STOP_ROOT || !w->why[i] || off >= sizeof(detail))
+				continue;
+			off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%s%s %" PRIu64,
+						off ? ", " : "", cs->uw ? unwind_stop_name(i) : "no unwinder",
+						w->why[i]);
+		}
+		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " samples (%.1f%%) were not unwound to the "
+				    "thread's root (%s)", partial, w->samples, 100.0 * (double)partial /
+				    (double)w->samples, detail);
+		if (w->why[UNWIND_STOP_WINDOW])
+			sample_set__comment(set, "%" PRIu64 " stacks were deeper than the %u bytes copied per "
+					    "sample: raise --cpu-stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
+					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
+	}
+	if (w->short_stack)
+		sample_set__comment(set, "%" PRIu64 " samples had no readable user stack (only their leaf "
+				    "is known)", w->short_stack);
+	if (w->add_failed)
+		sample_set__comment(set, "%" PRIu64 " samples were not recorded: %s", w->add_failed,
+				    strerror(w->add_errno));
+}
+
+int cpu_sampler__close_window(struct cpu_sampler *cs, struct cpu_window *w, struct profd_sample_set **ret)
+{
+	int64_t end = mono_ns(), deadline = end + DRAIN_TIMEOUT_NS;
+	uint64_t lost;
+	int n;
+
+	*ret = NULL;
+	pthread_mutex_lock(&cs->life);
+	pthread_mutex_lock(&cs->lock);
+	w->end_ns = end;
+	lost = lost_now(cs) - w->lost_at_start;
+	/* wait until the reader has consumed everything stamped before end */
+	while (cs->running && !cs->reader_dead && cs->drained_ns < end + DRAIN_SLACK_NS &&
+	       mono_ns() < deadline) {
+		struct timespec ts;
+
+		pthread_mutex_unlock(&cs->lock);
+		sampler_kick(cs);
+		pthread_mutex_lock(&cs->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&cs->drained_cond, &cs->lock, &ts);
+	}
+	for (int i = 0; i < CPU_MAX_WINDOWS; i++)
+		if (cs->windows[i] == w)
+			cs->windows[i] = NULL;
+	n = --cs->nwindows;
+	pthread_mutex_unlock(&cs->lock);
+	if (n == 0)
+		sampler_stop(cs);
+	pthread_mutex_unlock(&cs->life);
+
+	window_finish(cs, w, lost);
+	*ret = w->set;
+	free(w);
+	return 0;
+}
+
+int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+			 struct profd_sample_set **ret)
+{
+	struct cpu_window *w;
+	int64_t start;
+	int err, waited;
+
+	*ret = NULL;
+	err = cpu_sampler__open_window(cs, &w);
+	if (err)
+		return err;
+	start = mono_ns();
+	waited = target_wait(cs->target, duration_ns, cancelled, arg);
+	err = cpu_sampler__close_window(cs, w, ret);
+	if (err)
+		return err;
+	if (waited == -ESRCH)
+		sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the %.1f s profile; "
+				    "this is what was collected until then", (int)cs->target->pid,
+				    (double)(mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
+	else if (waited == -ECANCELED)
+		sample_set__comment(*ret, "the profile was ended early by its requester");
+	return 0;
+}
+
+void cpu_sampler__stats(struct cpu_sampler *cs, struct cpu_stats *ret)
+{
+	pthread_mutex_lock(&cs->lock);
+	*ret = cs->stats;
+	ret->lost = lost_now(cs);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+/* ---- the profile as a provider ---- */
+
+static int cpu_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+		       struct profd_sample_set **ret)
+{
+	return cpu_sampler__profile(ctx, duration_ns, cancelled, arg, ret);
+}
+
+void cpu_sampler__provider(struct cpu_sampler *cs, struct profd_profile *ret)
+{
+	*ret = (struct profd_profile){
+		.name = "profile",
+		.description = "CPU profile. You can specify the duration in the seconds GET parameter. "
+			       "After you get the profile file, use the go tool pprof command to investigate "
+			       "the profile.",
+		.ctx = cs,
+		.collect = cpu_collect,
+	};
+}
+
+/* ---- one-shot ---- */
+
+static bool stop_requested(void *arg)
+{
+	return *(volatile sig_atomic_t *)arg != 0;
+}
+
+int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char *path,
+		volatile sig_atomic_t *stop, char *errmsg, size_t len)
+{
+	struct target target;
+	struct unwinder *uw = NULL;
+	struct symbolizer *sym = NULL;
+	struct cpu_sampler *cs = NULL;
+	struct profd_sample_set *set = NULL;
+	struct cpu_stats st;
+	struct buf out = { 0 };
+	FILE *f = NULL;
+	int err;
+
+	if (seconds <= 0) {
+		snprintf(errmsg, len, "--seconds must be a positive number of seconds (got %d)", seconds);
+		return -EINVAL;
+	}
+	err = cpu_config_check(cfg, errmsg, len);
+	if (err)
+		return err;
+	err = target_open(pid, &target);
+	if (err) {
+		snprintf(errmsg, len, "cannot open pid %d: %s", (int)pid, strerror(-err));
+		goto cleanup;
+	}
+	uw = unwinder__new(pid);
+	if (!uw) {
+		err = -errno;
+		snprintf(errmsg, len, "cannot read the modules of pid %d for unwinding: %s", (int)pid, strerror(-err));
+		goto cleanup;
+	}
+	sym = symbolizer__new(pid);
+	if (!sym) {
+		err = -errno;
+		snprintf(errmsg, len, "cannot read the modules of pid %d for symbols: %s", (int)pid, strerror(-err));
+		goto cleanup;
+	}
+	cs = cpu_sampler__new(&target, uw, sym, cfg);
+	if (!cs) {
+		err = -errno;
+		snprintf(errmsg, len, "cannot set up CPU sampling: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = cpu_sampler__profile(cs, (int64_t)seconds * 1000000000ll, stop ? stop_requested : NULL,
+				   (void *)stop, &set);
+	if (err) {
+		snprintf(errmsg, len, "cannot start CPU sampling of pid %d: %s%s", (int)pid, strerror(-err),
+			 err == -EPERM || err == -EACCES ? " (profd needs CAP_BPF and CAP_PERFMON, or root)" : "");
+		goto cleanup;
+	}
+	cpu_sampler__stats(cs, &st);
+	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, "
+		  "%.1f us per sample to unwind and dispatch", st.events, st.lost, st.root,
+		  st.events ? (double)st.unwind_ns / 1e3 / (double)st.events : 0.0);
+	symbolizer__refresh(sym);
+	err = pprof_encode(set, sym, &out);
+	if (err) {
+		snprintf(errmsg, len, "cannot encode the CPU profile: %s", strerror(-err));
+		goto cleanup;
+	}
+	f = strcmp(path, "-") ? fopen(path, "we") : stdout;
+	if (!f || fwrite(out.data, 1, out.len, f) != out.len || fflush(f)) {
+		err = -(errno ? errno : EIO);
+		snprintf(errmsg, len, "cannot write \"%s\": %s", path, strerror(-err));
+		goto cleanup;
+	}
+	err = 0;
+
+cleanup:
+	if (f && f != stdout && fclose(f) && !err) {
+		err = -errno;
+		snprintf(errmsg, len, "cannot write \"%s\": %s", path, strerror(-err));
+	}
+	buf_free(&out);
+	sample_set__free(set);
+	cpu_sampler__free(cs);
+	symbolizer__free(sym);
+	unwinder__free(uw);
+	return err;
+}

@@ -1,0 +1,1149 @@
+// SPDX-License-Identifier: MIT
+/* Heap profile source (see heap.h). Threads: a reader thread drains the BPF ring buffer and
+ * unwinds sampled allocations; HTTP threads take snapshots; a snapshot thread writes SIGUSR2
+ * profiles. One mutex guards the records, the live table and the ring buffer consumer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "heap.skel.h"
+#include "bpf/heap.h"
+#include "pprof/pprof.h"
+#include "proc/target.h"
+#include "sources/allocator.h"
+#include "sources/heap.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
+
+#define MAX_DEPTH 128
+#define POLL_MS 100
+
+/* Allocations sampled at one stack with one size (Go keeps its memRecords per stack and size). */
+struct record {
+	uint64_t hash;
+	uint64_t size;
+	uint32_t nframes;
+	uint64_t *pcs;
+	uint64_t alloc_objects, free_objects;
+};
+
+struct live_slot {
+	uint64_t id; /* 0 = empty */
+	uint32_t rec;
+};
+
+struct heap_source {
+	const struct target *target;
+	struct unwinder *uw;
+	struct symbolizer *sym;
+	struct heap_config cfg;
+	char snapshot_dir[4096];
+	struct alloc_plan *plan;
+	char describe[2048];
+	struct heap_bpf *skel;
+	struct bpf_link *links[2 * ALLOC_MAX_PROBES];
+	int nlinks;
+	int session_fds[ALLOC_MAX_PROBES]; /* uprobe-session links (raw link fds) */
+	int nsession;
+	bool session;                      /* the session program is loaded and used */
+	struct ring_buffer *rb;
+	pthread_t reader;
+	bool reader_started;
+	atomic_bool stop;
+	int64_t attached_at; /* CLOCK_REALTIME ns */
+
+	pthread_mutex_t lock;
+	/* records: array + open-addressing index (power of two, >= 2 * max_stacks) */
+	struct record *recs;
+	uint32_t nrecs;
+	uint32_t *rec_index; /* rec + 1, 0 = empty */
+	uint32_t rec_index_size;
+	/* live sampled allocations: id -> record, grows to >= 2 * max_live */
+	struct live_slot *live;
+	uint32_t live_size, live_count;
+	struct heap_stats st;
+	uint64_t user_live_full;
+	int64_t last_refresh; /* CLOCK_MONOTONIC ns of the last unwinder refresh (at most 1/s) */
+
+	/* SIGUSR2 snapshots */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	bool snap_busy;
+	int snap_result;
+	pthread_t snap_thread;
+	bool snap_thread_started;
+	char snap_path[4200];
+};
+
+/* ---- configuration ---- */
+
+void heap_config_default(struct heap_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = HEAP_MODE_INUSE;
+	cfg->rate = HEAP_DEFAULT_RATE;
+	cfg->max_live = HEAP_DEFAULT_MAX_LIVE;
+	cfg->max_stacks = HEAP_DEFAULT_MAX_STACKS;
+	cfg->ring_bytes = HEAP_DEFAULT_RING_BYTES;
+}
+
+const char *heap_mode_name(enum heap_mode mode)
+{
+	switch (mode) {
+	case HEAP_MODE_INUSE:
+		return "inuse";
+	case HEAP_MODE_ALLOCS:
+		return "allocs";
+	default:
+		return "off";
+	}
+}
+
+int heap_mode_parse(const char *s, enum heap_mode *ret, char *err, size_t errlen)
+{
+	if (s && strcmp(s, "inuse") == 0)
+		*ret = HEAP_MODE_INUSE;
+	else if (s && strcmp(s, "allocs") == 0)
+		*ret = HEAP_MODE_ALLOCS;
+	else if (s && strcmp(s, "off") == 0)
+		*ret = HEAP_MODE_OFF;
+	else {
+		snprintf(err, errlen, "--heap: expected inuse, allocs or off, got '%s'", s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int heap_rate_parse(const char *s, uint64_t *ret, char *err, size_t errlen)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		goto bad;
+	if (*end == 'k' || *end == 'K') {
+		v *= 1024;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (*end || v < 1 || v > HEAP_MAX_RATE)
+		goto bad;
+	*ret = v;
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "--heap-rate: expected mean bytes between samples, 1 (every allocation) to %llu, with an "
+		 "optional K or M suffix, got '%s'",
+		 (unsigned long long)HEAP_MAX_RATE, s ? s : "");
+	return -EINVAL;
+}
+
+int heap_snapshot_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (!dir || !*dir) {
+		snprintf(err, errlen, "--snapshot-dir: expected a directory, got ''");
+		return -EINVAL;
+	}
+	if (stat(dir, &sb) != 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "--snapshot-dir: cannot use '%s': %s", dir, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "--snapshot-dir: '%s' is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "--snapshot-dir: cannot write to '%s': %s", dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+int heap_config_from_env(struct heap_config *cfg, char *err, size_t errlen)
+{
+	const char *v;
+	int r;
+
+	v = getenv("PROFD_HEAP");
+	if (v && (r = heap_mode_parse(v, &cfg->mode, err, errlen)) < 0)
+		return r;
+	v = getenv("PROFD_HEAP_RATE");
+	if (v && (r = heap_rate_parse(v, &cfg->rate, err, errlen)) < 0)
+		return r;
+	v = getenv("PROFD_SNAPSHOT_DIR");
+	if (v && *v) {
+		r = heap_snapshot_dir_check(v, err, errlen);
+		if (r < 0)
+			return r;
+		cfg->snapshot_dir = v;
+	}
+	return 0;
+}
+
+/* ---- sampling math ---- */
+
+void heap_scale(int64_t count, int64_t size, int64_t rate, int64_t *ret_count, int64_t *ret_size)
+{
+	double avg, scale;
+
+	if (count == 0 || size == 0) {
+		*ret_count = 0;
+		*ret_size = 0;
+		return;
+	}
+	if (rate <= 1) {
+		*ret_count = count;
+		*ret_size = size;
+		return;
+	}
+	avg = (double)size / (double)count;
+	scale = 1 / (1 - exp(-avg / (double)rate));
+	*ret_count = (int64_t)((double)count * scale);
+	*ret_size = (int64_t)((double)size * scale);
+}
+
+void heap_fill_exp_table(uint64_t *table, size_t n, uint64_t rate)
+{
+	for (size_t i = 0; i < n; i++) {
+		double u = ((double)i + 0.5) / (double)n;
+
+		table[i] = (uint64_t)llround(-log(u) * (double)rate);
+	}
+}
+
+/* ---- records and live table (callers hold h->lock) ---- */
+
+static uint64_t rec_hash(const uint64_t *pcs, uint32_t n, uint64_t size)
+{
+	uint64_t x = 0xcbf29ce484222325ull ^ size;
+
+	for (uint32_t i = 0; i < n; i++) {
+		x ^= pcs[i];
+		x *= 0x100000001b3ull;
+		x ^= x >> 29;
+	}
+	return x ? x : 1;
+}
+
+/* Index of the record for (pcs, size), created if needed; -ENOSPC at max_stacks, -ENOMEM. */
+static int rec_get(struct heap_source *h, const uint64_t *pcs, uint32_t n, uint64_t size)
+{
+	uint64_t hash = rec_hash(pcs, n, size);
+	uint32_t mask = h->rec_index_size - 1, i;
+	struct record *r;
+
+	for (i = (uint32_t)hash & mask; h->rec_index[i]; i = (i + 1) & mask) {
+		r = &h->recs[h->rec_index[i] - 1];
+		if (r->hash == hash && r->size == size && r->nframes == n &&
+		    memcmp(r->pcs, pcs, n * sizeof(*pcs)) == 0)
+			return (int)(h->rec_index[i] - 1);
+	}
+	if (h->nrecs >= h->cfg.max_stacks)
+		return -ENOSPC;
+	if (h->nrecs % 1024 == 0) {
+		struct record *nr = realloc(h->recs, (h->nrecs + 1024) * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		h->recs = nr;
+	}
+	r = &h->recs[h->nrecs];
+	memset(r, 0, sizeof(*r));
+	r->pcs = malloc((n ? n : 1) * sizeof(*pcs));
+	if (!r->pcs)
+		return -ENOMEM;
+	memcpy(r->pcs, pcs, n * sizeof(*pcs));
+	r->nframes = n;
+	r->size = size;
+	r->hash = hash;
+	h->rec_index[i] = ++h->nrecs;
+	return (int)(h->nrecs - 1);
+}
+
+static uint64_t id_hash(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdull;
+	id ^= id >> 33;
+	return id;
+}
+
+static int live_grow(struct heap_source *h)
+{
+	uint32_t nsize = h->live_size ? h->live_size * 2 : 1024;
+	struct live_slot *n = calloc(nsize, sizeof(*n)), *old = h->live;
+
+	if (!n)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < h->live_size; i++) {
+		uint32_t j;
+
+		if (!old[i].id)
+			continue;
+		for (j = (uint32_t)id_hash(old[i].id) & (nsize - 1); n[j].id; j = (j + 1) & (nsize - 1))
+			;
+		n[j] = old[i];
+	}
+	free(old);
+	h->live = n;
+	h->live_size = nsize;
+	return 0;
+}
+
+static int live_put(struct heap_source *h, uint64_t id, uint32_t rec)
+{
+	uint32_t j;
+
+	if (h->live_count >= h->cfg.max_live)
+		return -ENOSPC;
+	if ((h->live_count + 1) * 2 > h->live_size && live_grow(h) < 0)
+		return -ENOMEM;
+	for (j = (uint32_t)id_hash(id) & (h->live_size - 1); h->live[j].id; j = (j + 1) & (h->live_size - 1))
+		;
+	h->live[j].id = id;
+	h->live[j].rec = rec;
+	h->live_count++;
+	return 0;
+}
+
+/* Removes id; returns its record or -ENOENT. Backward-shift deletion keeps probes short. */
+static int live_take(struct heap_source *h, uint64_t id)
+{
+	uint32_t mask = h->live_size - 1, j, k, rec;
+
+	if (!h->live_size)
+		return -ENOENT;
+	for (j = (uint32_t)id_hash(id) & mask; h->live[j].id != id; j = (j + 1) & mask)
+		if (!h->live[j].id)
+			return -ENOENT;
+	rec = h->live[j].rec;
+	for (k = (j + 1) & mask; h->live[k].id; k = (k + 1) & mask) {
+		uint32_t home = (uint32_t)id_hash(h->live[k].id) & mask;
+
+		/* move k into the hole at j if its home is not in (j, k] */
+		if ((j < k) ? (home <= j || home > k) : (home <= j && home > k)) {
+			h->live[j] = h->live[k];
+			j = k;
+		}
+	}
+	h->live[j].id = 0;
+	h->live_count--;
+	return (int)rec;
+}
+
+static bool in_trim(const struct alloc_plan *plan, uint64_t addr)
+{
+	for (int i = 0; i < plan->ntrim; i++)
+		if (addr >= plan->trim[i].lo && addr < plan->trim[i].hi)
+			return true;
+	return false;
+}
+
+static bool refresh_due(struct heap_source *h)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (now - h->last_refresh < 1000000000)
+		return false;
+	h->last_refresh = now;
+	return true;
+}
+
+static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_event *e)
+{
+	struct unwind_regs regs;
+	struct unwind_stack stack = { .start = e->stack_start, .data = e->stack, .len = e->stack_len };
+	uint64_t pcs[MAX_DEPTH];
+	enum unwind_stop why = UNWIND_STOP_ERROR;
+	int n, skip = 0, rec;
+
+	memcpy(regs.r, e->regs, sizeof(regs.r));
+	n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	if (why == UNWIND_STOP_BAD_ADDR && e->stack_start && refresh_due(h)) {
+		/* a library mapped since the last refresh (dlopen): re-read the mappings, retry once */
+		unwinder__refresh(h->uw);
+		n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	}
+	if ((unsigned)why < UNWIND_STOP__COUNT && (unsigned)why < 8)
+		h->st.unwind_stops[why]++;
+	if (n <= 0) {
+		h->st.unwind_failed++;
+		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
+		n = 1;
+	} else if (why != UNWIND_STOP_ROOT && why != UNWIND_STOP_DEPTH) {
+		h->st.unwind_failed++;
+	}
+	/* the allocator's own frames are not the allocation site (Go trims runtime.* likewise) */
+	while (skip < n - 1 && in_trim(h->plan, pcs[skip] - 1))
+		skip++;
+	rec = rec_get(h, pcs + skip, (uint32_t)(n - skip), e->size);
+	if (rec < 0) {
+		h->st.dropped_records++;
+		return;
+	}
+	h->recs[rec].alloc_objects++;
+	if (h->cfg.mode == HEAP_MODE_INUSE && live_put(h, e->id, (uint32_t)rec) < 0) {
+		/* cannot follow its free: leave it out of in-use rather than leak it there forever */
+		h->recs[rec].free_objects++;
+		h->user_live_full++;
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct heap_source *h = ctx;
+	const struct profd_heap_free_event *f = data;
+	int rec;
+
+	h->st.events++;
+	if (len >= offsetof(struct profd_heap_alloc_event, stack) && f->type == PROFD_HEAP_EV_ALLOC) {
+		const struct profd_heap_alloc_event *e = data;
+
+		/* variable length: only the copied stack bytes were sent */
+		if (e->stack_len <= len - offsetof(struct profd_heap_alloc_event, stack))
+			on_alloc_event(h, e);
+	} else if (len >= sizeof(*f) && (f->type == PROFD_HEAP_EV_FREE || f->type == PROFD_HEAP_EV_UNTRACKED)) {
+		rec = live_take(h, f->id);
+		if (rec >= 0)
+			h->recs[rec].free_objects++;
+	}
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct heap_source *h = arg;
+	int efd = ring_buffer__epoll_fd(h->rb);
+
+	while (!atomic_load(&h->stop)) {
+		struct epoll_event ev;
+
+		/* wait without the lock (ring_buffer__poll would consume without it); submissions
+		 * below the wakeup threshold do not wake us: the timeout drains them */
+		epoll_wait(efd, &ev, 1, POLL_MS);
+		pthread_mutex_lock(&h->lock);
+		ring_buffer__consume(h->rb);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return NULL;
+}
+
+/* ---- BPF setup ---- */
+
+/* BPF_LINK_CREATE for uprobe_multi, as the kernel lays it out: libbpf 1.1 predates it. */
+struct link_create_uprobe_multi {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets;
+	__u64 ref_ctr_offsets;
+	__u64 cookies;
+	__u32 cnt;
+	__u32 multi_flags;
+	__u32 pid;
+	__u32 pad;
+};
+
+#define ATTACH_TYPE_UPROBE_SESSION 57 /* enum bpf_attach_type, kernel 6.13+ */
+#define CMD_LINK_CREATE 28            /* enum bpf_cmd BPF_LINK_CREATE */
+
+/* Attaches the session program at one probe; returns the link fd or -errno. */
+static int attach_session(struct heap_source *h, const struct alloc_probe *p, uint64_t cookie)
+{
+	struct link_create_uprobe_multi attr;
+	__u64 off = p->file_offset;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (__u32)bpf_program__fd(h->skel->progs.on_alloc_session);
+	attr.attach_type = ATTACH_TYPE_UPROBE_SESSION;
+	attr.path = (__u64)(uintptr_t)p->path;
+	attr.offsets = (__u64)(uintptr_t)&off;
+	attr.cookies = (__u64)(uintptr_t)&cookie;
+	attr.cnt = 1;
+	attr.pid = (__u32)h->target->pid;
+	fd = (int)syscall(__NR_bpf, CMD_LINK_CREATE, &attr, sizeof(attr));
+	return fd >= 0 ? fd : -errno;
+}
+
+static int attach_all(struct heap_source *h, char *err, size_t errlen)
+{
+	const struct alloc_plan *plan = h->plan;
+
+	for (int i = 0; i < plan->nprobes; i++) {
+		const struct alloc_probe *p = &plan->probes[i];
+		bool is_free = p->kind == PROFD_HEAP_FREE;
+		uint64_t cookie = (uint64_t)p->kind | ((uint64_t)p->obj << 8) |
+				  (p->tail_forwards ? PROFD_HEAP_COOKIE_TAIL : 0);
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+		struct bpf_link *l;
+		int fd;
+
+		if (is_free && h->cfg.mode != HEAP_MODE_INUSE)
+			continue;
+		if (!is_free && h->session) {
+			fd = attach_session(h, p, cookie);
+			if (fd >= 0) {
+				h->session_fds[h->nsession++] = fd;
+				continue;
+			}
+			if (h->nsession == 0) {
+				/* the kernel refused sessions: classic entry + return probes from now on */
+				h->session = false;
+			} else {
+				snprintf(err, errlen, "cannot attach uprobe session to %s in %s (pid %d): %s", p->name,
+					 p->path, (int)h->target->pid, strerror(-fd));
+				return fd;
+			}
+		}
+		l = bpf_program__attach_uprobe_opts(is_free ? h->skel->progs.on_free : h->skel->progs.on_alloc_enter,
+						    h->target->pid, p->path, p->file_offset, &opts);
+		if (!l)
+			goto fail;
+		h->links[h->nlinks++] = l;
+		if (is_free || h->cfg.mode != HEAP_MODE_INUSE)
+			continue;
+		/* same instruction as the entry probe: both share one breakpoint; sp is unchanged */
+		opts.retprobe = true;
+		l = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, h->target->pid, p->path,
+						    p->file_offset, &opts);
+		if (!l)
+			goto fail;
+		h->links[h->nlinks++] = l;
+		continue;
+fail:
+		{
+			int e = errno;
+
+			snprintf(err, errlen, "cannot attach uprobe to %s in %s (pid %d): %s", p->name, p->path,
+				 (int)h->target->pid, strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
+
+static int skel_load(struct heap_source *h, bool session)
+{
+	struct heap_bpf *skel;
+	int r;
+
+	skel = heap_bpf__open();
+	if (!skel)
+		return -errno;
+	skel->rodata->rate = h->cfg.rate;
+	skel->rodata->track_live = h->cfg.mode == HEAP_MODE_INUSE;
+	skel->rodata->noop = h->cfg.noop;
+	skel->rodata->wakeup_bytes = 2u << 20;
+	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
+	for (int i = 0; i < h->plan->nobjs && i < PROFD_HEAP_MAX_OBJS; i++) {
+		skel->rodata->obj_lo[i] = h->plan->objs[i].text_lo;
+		skel->rodata->obj_hi[i] = h->plan->objs[i].text_hi;
+	}
+	bpf_map__set_max_entries(skel->maps.live_allocs, h->cfg.mode == HEAP_MODE_INUSE ? h->cfg.max_live : 1);
+	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
+	if (session)
+		bpf_program__set_expected_attach_type(skel->progs.on_alloc_session,
+						      (enum bpf_attach_type)ATTACH_TYPE_UPROBE_SESSION);
+	else
+		bpf_program__set_autoload(skel->progs.on_alloc_session, false);
+	r = heap_bpf__load(skel);
+	if (r) {
+		heap_bpf__destroy(skel);
+		return r < 0 ? r : -EINVAL;
+	}
+	h->skel = skel;
+	h->session = session;
+	return 0;
+}
+
+static int bpf_setup(struct heap_source *h, char *err, size_t errlen)
+{
+	bool want_session = h->cfg.mode == HEAP_MODE_INUSE && !h->cfg.no_session;
+	int r;
+
+	/* uprobe sessions (kernel 6.13+) skip the return probe of unsampled calls; a kernel that
+	 * refuses the program gets one without it and classic uretprobes */
+	r = skel_load(h, want_session);
+	if (r < 0 && want_session)
+		r = skel_load(h, false);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot load the heap BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, or root)",
+			 strerror(-r));
+		return r;
+	}
+	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.events), on_event, h, NULL);
+	if (!h->rb) {
+		r = -errno;
+		snprintf(err, errlen, "cannot set up the heap ring buffer: %s", strerror(-r));
+		return r;
+	}
+	return attach_all(h, err, errlen);
+}
+
+static void read_counters(struct heap_source *h)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[PROFD_HEAP_CNT__COUNT] = { 0 }, *per;
+
+	if (ncpu <= 0 || !h->skel)
+		return;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return;
+	for (uint32_t k = 0; k < PROFD_HEAP_CNT__COUNT; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.counters), &k, per) != 0)
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			vals[k] += per[c];
+	}
+	free(per);
+	h->st.calls = vals[PROFD_HEAP_CNT_CALLS];
+	h->st.frees = vals[PROFD_HEAP_CNT_FREES];
+	h->st.sampled = vals[PROFD_HEAP_CNT_SAMPLED];
+	h->st.nested = vals[PROFD_HEAP_CNT_NESTED];
+	h->st.dropped_ringbuf = vals[PROFD_HEAP_CNT_RB_FULL];
+	h->st.dropped_free_ev = vals[PROFD_HEAP_CNT_RB_FULL_FREE];
+	h->st.pending_lost = vals[PROFD_HEAP_CNT_PENDING_LOST];
+	h->st.failed = vals[PROFD_HEAP_CNT_FAILED];
+	h->st.no_thread = vals[PROFD_HEAP_CNT_NO_THREAD];
+	h->st.stack_fail = vals[PROFD_HEAP_CNT_STACK_FAIL];
+	/* counted in BPF (live_allocs full) and here (profd's live table full) */
+	h->st.dropped_live_full = vals[PROFD_HEAP_CNT_LIVE_FULL] + h->user_live_full;
+	h->st.live = h->live_count;
+	h->st.records = h->nrecs;
+}
+
+int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
+		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen)
+{
+	struct heap_source *h;
+	char line[1800];
+	int r;
+
+	*ret = NULL;
+	if (cfg->mode == HEAP_MODE_OFF || cfg->rate < 1 || cfg->max_live < 1 || cfg->max_stacks < 1 ||
+	    cfg->ring_bytes < 4096 || cfg->ring_bytes > HEAP_MAX_RING_BYTES || (cfg->ring_bytes & (cfg->ring_bytes - 1))) {
+		snprintf(err, errlen, "heap profiling: invalid configuration");
+		return -EINVAL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->target = t;
+	h->uw = uw;
+	h->sym = sym;
+	h->cfg = *cfg;
+	if (cfg->snapshot_dir)
+		snprintf(h->snapshot_dir, sizeof(h->snapshot_dir), "%s", cfg->snapshot_dir);
+	h->cfg.snapshot_dir = NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->snap_lock, NULL);
+	pthread_cond_init(&h->snap_cond, NULL);
+	h->rec_index_size = 1;
+	while (h->rec_index_size < 2 * cfg->max_stacks)
+		h->rec_index_size *= 2;
+	h->rec_index = calloc(h->rec_index_size, sizeof(*h->rec_index));
+	h->plan = calloc(1, sizeof(*h->plan));
+	if (!h->rec_index || !h->plan) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = alloc_plan_build(t->pid, h->plan, err, errlen);
+	if (r < 0)
+		goto fail;
+	alloc_plan_describe(h->plan, line, sizeof(line));
+	snprintf(h->describe, sizeof(h->describe), "%s; mode %s, rate %llu", line, heap_mode_name(cfg->mode),
+		 (unsigned long long)cfg->rate);
+	h->attached_at = profd_now_nanos();
+	r = bpf_setup(h, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (cfg->mode == HEAP_MODE_INUSE) {
+		size_t l = strlen(h->describe);
+
+		snprintf(h->describe + l, sizeof(h->describe) - l, ", returns: %s",
+			 h->session ? "uprobe session (sampled calls only)" : "uretprobe");
+	}
+	r = pthread_create(&h->reader, NULL, reader_main, h);
+	if (r) {
+		r = -r;
+		snprintf(err, errlen, "cannot start the heap reader thread: %s", strerror(-r));
+		goto fail;
+	}
+	h->reader_started = true;
+	*ret = h;
+	return 0;
+fail:
+	heap_source__free(h);
+	return r;
+}
+
+void heap_source__free(struct heap_source *h)
+{
+	if (!h)
+		return;
+	heap_source__wait_snapshot(h);
+	if (h->snap_thread_started)
+		pthread_join(h->snap_thread, NULL);
+	atomic_store(&h->stop, true);
+	if (h->reader_started)
+		pthread_join(h->reader, NULL);
+	for (int i = 0; i < h->nlinks; i++)
+		bpf_link__destroy(h->links[i]);
+	for (int i = 0; i < h->nsession; i++)
+		close(h->session_fds[i]);
+	ring_buffer__free(h->rb);
+	heap_bpf__destroy(h->skel);
+	for (uint32_t i = 0; i < h->nrecs; i++)
+		free(h->recs[i].pcs);
+	free(h->recs);
+	free(h->rec_index);
+	free(h->live);
+	free(h->plan);
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->snap_lock);
+	pthread_cond_destroy(&h->snap_cond);
+	free(h);
+}
+
+const char *heap_source__describe(const struct heap_source *h)
+{
+	return h->describe;
+}
+
+void heap_source__stats(struct heap_source *h, struct heap_stats *ret)
+{
+	pthread_mutex_lock(&h->lock);
+	ring_buffer__consume(h->rb);
+	read_counters(h);
+	*ret = h->st;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- output ---- */
+
+static void add_comments(struct heap_source *h, struct profd_sample_set *set)
+{
+	char when[64];
+	time_t secs = (time_t)(h->attached_at / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sample_set__comment(set, "profd heap: %s", h->describe);
+	sample_set__comment(set, "allocations made before profd attached (%s) are not in this profile", when);
+	if (h->cfg.mode == HEAP_MODE_ALLOCS)
+		sample_set__comment(set, "--heap allocs: frees are not followed, inuse_* are not measured (0)");
+	if (h->st.dropped_ringbuf || h->st.dropped_records || h->st.dropped_live_full || h->st.dropped_free_ev)
+		sample_set__comment(set,
+				    "dropped at bounds: %llu sampled allocations (ring buffer full), %llu (more "
+				    "than %u stacks), %llu not followed to their free (live table full), %llu "
+				    "free events lost",
+				    (unsigned long long)h->st.dropped_ringbuf, (unsigned long long)h->st.dropped_records,
+				    h->cfg.max_stacks, (unsigned long long)h->st.dropped_live_full,
+				    (unsigned long long)h->st.dropped_free_ev);
+	if (h->st.unwind_failed)
+		sample_set__comment(set, "%llu sampled stacks could not be unwound to the thread's start",
+				    (unsigned long long)h->st.unwind_failed);
+}
+
+int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sample_set **ret)
+{
+	static const struct profd_value_type types[4] = {
+		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
+	};
+	struct profd_sample_set *set;
+	int r = 0;
+
+	*ret = NULL;
+	/* frames in libraries mapped since the last look (dlopen) must symbolize too */
+	if (h->sym)
+		symbolizer__refresh(h->sym);
+	set = sample_set__new(4);
+	if (!set)
+		return -ENOMEM;
+	memcpy(set->types, types, sizeof(types));
+	set->period_type.type = "space";
+	set->period_type.unit = "bytes";
+	set->period = (int64_t)h->cfg.rate;
+	set->default_sample_type = allocs ? 1 : -1;
+	pthread_mutex_lock(&h->lock);
+	ring_buffer__consume(h->rb);
+	read_counters(h);
+	set->time_nanos = profd_now_nanos();
+	for (uint32_t i = 0; i < h->nrecs && r == 0; i++) {
+		const struct record *rc = &h->recs[i];
+		int64_t v[4], in_obj = (int64_t)(rc->alloc_objects - rc->free_objects);
+		struct profd_label lab = { .key = "bytes", .num = (int64_t)rc->size };
+
+		if (h->cfg.mode == HEAP_MODE_ALLOCS)
+			in_obj = 0; /* frees are not followed: nothing is known to be in use */
+		heap_scale((int64_t)rc->alloc_objects, (int64_t)(rc->alloc_objects * rc->size), (int64_t)h->cfg.rate,
+			   &v[0], &v[1]);
+		heap_scale(in_obj, in_obj * (int64_t)rc->size, (int64_t)h->cfg.rate, &v[2], &v[3]);
+		r = sample_set__add(set, rc->pcs, rc->nframes, v, &lab, 1);
+	}
+	add_comments(h, set);
+	pthread_mutex_unlock(&h->lock);
+	if (r < 0) {
+		sample_set__free(set);
+		return r;
+	}
+	*ret = set;
+	return 0;
+}
+
+/* Go sorts by in-use bytes; with --heap allocs (nothing known in use) by allocated bytes. */
+static int cmp_inuse_desc(const void *a, const void *b, void *arg)
+{
+	const struct heap_source *h = arg;
+	const struct record *x = &h->recs[*(const uint32_t *)a], *y = &h->recs[*(const uint32_t *)b];
+	bool allocs = h->cfg.mode == HEAP_MODE_ALLOCS;
+	uint64_t bx = (x->alloc_objects - (allocs ? 0 : x->free_objects)) * x->size;
+	uint64_t by = (y->alloc_objects - (allocs ? 0 : y->free_objects)) * y->size;
+
+	if (bx != by)
+		return bx > by ? -1 : 1;
+	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+static int write_frames(struct heap_source *h, const struct record *rc, struct buf *out)
+{
+	int r = 0;
+
+	for (uint32_t f = 0; f < rc->nframes && r >= 0; f++) {
+		struct sym_result res;
+		uint64_t addr = rc->pcs[f] - 1;
+
+		if (!h->sym || symbolizer__lookup(h->sym, addr, &res) < 0 || res.nframes == 0) {
+			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
+			continue;
+		}
+		for (int k = 0; k < res.nframes && r >= 0; k++) {
+			const struct sym_frame *fr = &res.frames[k];
+
+			r = buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)addr,
+				       fr->name ? fr->name : "?",
+				       (unsigned long long)(fr->func_start && addr >= fr->func_start ? addr - fr->func_start : 0),
+				       fr->file ? fr->file : "?", fr->line);
+		}
+	}
+	return r < 0 ? r : 0;
+}
+
+int heap_source__write_text(struct heap_source *h, struct buf *out)
+{
+	uint64_t tot[4] = { 0 };
+	uint32_t *order = NULL, n;
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	ring_buffer__consume(h->rb);
+	read_counters(h);
+	n = h->nrecs;
+	order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order) {
+		r = -ENOMEM;
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct record *rc = &h->recs[i];
+		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
+
+		order[i] = i;
+		tot[0] += live;
+		tot[1] += live * rc->size;
+		tot[2] += rc->alloc_objects;
+		tot[3] += rc->alloc_objects * rc->size;
+	}
+	qsort_r(order, n, sizeof(*order), cmp_inuse_desc, h);
+	/* like newer Go: keep pprof from reading equal columns as a two-column profile */
+	if (tot[1] == tot[3])
+		tot[3]++;
+	r = buf_printf(out, "heap profile: %llu: %llu [%llu: %llu] @ heap/%llu\n", (unsigned long long)tot[0],
+		       (unsigned long long)tot[1], (unsigned long long)tot[2], (unsigned long long)tot[3],
+		       (unsigned long long)(2 * h->cfg.rate));
+	for (uint32_t i = 0; i < n && r >= 0; i++) {
+		const struct record *rc = &h->recs[order[i]];
+		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
+
+		r = buf_printf(out, "%llu: %llu [%llu: %llu] @", (unsigned long long)live,
+			       (unsigned long long)(live * rc->size), (unsigned long long)rc->alloc_objects,
+			       (unsigned long long)(rc->alloc_objects * rc->size));
+		for (uint32_t f = 0; f < rc->nframes && r >= 0; f++)
+			r = buf_printf(out, " %#llx", (unsigned long long)rc->pcs[f]);
+		if (r >= 0)
+			r = buf_putc(out, '\n');
+		if (r >= 0)
+			r = write_frames(h, rc, out);
+		if (r >= 0)
+			r = buf_putc(out, '\n');
+	}
+	if (r >= 0)
+		r = buf_printf(out,
+			       "\n# profd heap\n# %s\n# Mode = %s\n# Rate = %llu\n# AttachedAt = %lld\n"
+			       "# Calls = %llu\n# Frees = %llu\n# Sampled = %llu\n# Nested = %llu\n# Live = %llu\n"
+			       "# Records = %llu\n# DroppedRingbuf = %llu\n# DroppedFreeEvents = %llu\n"
+			       "# DroppedLiveFull = %llu\n# DroppedRecords = %llu\n# UnwindIncomplete = %llu\n"
+			       "# Note = allocations made before profd attached are not in this profile\n"
+			       "# UnwindStops =",
+			       h->describe, heap_mode_name(h->cfg.mode), (unsigned long long)h->cfg.rate,
+			       (long long)h->attached_at, (unsigned long long)h->st.calls,
+			       (unsigned long long)h->st.frees, (unsigned long long)h->st.sampled,
+			       (unsigned long long)h->st.nested, (unsigned long long)h->live_count,
+			       (unsigned long long)h->nrecs, (unsigned long long)h->st.dropped_ringbuf,
+			       (unsigned long long)h->st.dropped_free_ev, (unsigned long long)h->st.dropped_live_full,
+			       (unsigned long long)h->st.dropped_records, (unsigned long long)h->st.unwind_failed);
+	for (int w = 0; w < UNWIND_STOP__COUNT && w < 8 && r >= 0; w++)
+		r = buf_printf(out, " %s %llu", unwind_stop_name((enum unwind_stop)w),
+			       (unsigned long long)h->st.unwind_stops[w]);
+	if (r >= 0)
+		r = buf_putc(out, '\n');
+cleanup:
+	pthread_mutex_unlock(&h->lock);
+	free(order);
+	return r < 0 ? r : 0;
+}
+
+/* ---- struct profd_profile glue ---- */
+
+static int prof_count(void *ctx)
+{
+	struct heap_source *h = ctx;
+	int n;
+
+	pthread_mutex_lock(&h->lock);
+	n = (int)h->nrecs;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
+{
+	return heap_source__snapshot(ctx, false, ret);
+}
+
+static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
+{
+	return heap_source__snapshot(ctx, true, ret);
+}
+
+static int prof_text(void *ctx, int debug, struct buf *out)
+{
+	return heap_source__write_text(ctx, out);
+}
+
+static int prof_status(void *ctx, struct buf *out)
+{
+	struct heap_source *h = ctx;
+
+	return buf_puts(out, h->describe);
+}
+
+void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap, struct profd_profile *ret_allocs)
+{
+	memset(ret_heap, 0, sizeof(*ret_heap));
+	ret_heap->name = "heap";
+	ret_heap->description = "A sampling of memory allocations of live objects (native allocator, since profd attached).";
+	ret_heap->ctx = h;
+	ret_heap->count = prof_count;
+	ret_heap->snapshot = prof_heap_snapshot;
+	ret_heap->write_text = prof_text;
+	ret_heap->status = prof_status;
+	*ret_allocs = *ret_heap;
+	ret_allocs->name = "allocs";
+	ret_allocs->description = "A sampling of all past memory allocations since profd attached.";
+	ret_allocs->snapshot = prof_allocs_snapshot;
+	ret_allocs->status = NULL;
+}
+
+/* ---- files: SIGUSR2 snapshots and the one-shot command ---- */
+
+static int write_all(int fd, const struct buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t w = write(fd, b->data + off, b->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes the profile to path through path.tmp + rename (readers never see half a file), or to
+ * stdout for "-". */
+static int write_profile_file(struct heap_source *h, bool allocs, const char *path)
+{
+	struct profd_sample_set *set = NULL;
+	struct buf b = { 0 };
+	char tmp[4300];
+	int fd = -1, r;
+
+	r = heap_source__snapshot(h, allocs, &set);
+	if (r < 0)
+		goto cleanup;
+	r = pprof_encode(set, h->sym, &b);
+	if (r < 0)
+		goto cleanup;
+	if (strcmp(path, "-") == 0) { /* the one-shot command's -o - */
+		r = write_all(STDOUT_FILENO, &b);
+		goto cleanup;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto cleanup;
+	}
+	r = write_all(fd, &b);
+	if (r < 0)
+		goto cleanup;
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		r = -errno;
+		goto cleanup;
+	}
+	fd = -1;
+	r = rename(tmp, path) == 0 ? 0 : -errno;
+cleanup:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	buf_free(&b);
+	sample_set__free(set);
+	return r;
+}
+
+static void *snapshot_main(void *arg)
+{
+	struct heap_source *h = arg;
+	int r = write_profile_file(h, false, h->snap_path);
+
+	pthread_mutex_lock(&h->snap_lock);
+	h->snap_result = r;
+	h->snap_busy = false;
+	pthread_cond_broadcast(&h->snap_cond);
+	pthread_mutex_unlock(&h->snap_lock);
+	return NULL;
+}
+
+int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len)
+{
+	int r;
+
+	if (!h->snapshot_dir[0])
+		return -ENOTDIR;
+	pthread_mutex_lock(&h->snap_lock);
+	if (h->snap_busy) {
+		pthread_mutex_unlock(&h->snap_lock);
+		return -EBUSY;
+	}
+	if (h->snap_thread_started) {
+		pthread_join(h->snap_thread, NULL);
+		h->snap_thread_started = false;
+	}
+	snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-%d.pb.gz", h->snapshot_dir,
+		 (int)h->target->pid);
+	h->snap_busy = true;
+	r = pthread_create(&h->snap_thread, NULL, snapshot_main, h);
+	if (r) {
+		h->snap_busy = false;
+		pthread_mutex_unlock(&h->snap_lock);
+		return -r;
+	}
+	h->snap_thread_started = true;
+	snprintf(ret_path, len, "%s", h->snap_path);
+	pthread_mutex_unlock(&h->snap_lock);
+	return 0;
+}
+
+int heap_source__wait_snapshot(struct heap_source *h)
+{
+	int r;
+
+	pthread_mutex_lock(&h->snap_lock);
+	while (h->snap_busy)
+		pthread_cond_wait(&h->snap_cond, &h->snap_lock);
+	r = h->snap_result;
+	pthread_mutex_unlock(&h->snap_lock);
+	return r;
+}
+
+int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
+		 size_t errlen)
+{
+	struct target t;
+	struct unwinder *uw = NULL;
+	struct symbolizer *sym = NULL;
+	struct heap_source *h = NULL;
+	int r;
+
+	r = target_open(pid, &t);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open pid %d: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	uw = unwinder__new(pid);
+	sym = symbolizer__new(pid);
+	if (!uw || !sym) {
+		r = errno ? -errno : -ENOMEM;
+		snprintf(err, errlen, "cannot read the binaries of pid %d: %s", (int)pid, strerror(-r));
+		goto cleanup;
+	}
+	r = heap_source__new(&t, uw, sym, cfg, &h, err, errlen);
+	if (r < 0)
+		goto cleanup;
+	for (int s = 0; s < seconds * 10 && target_alive(&t); s++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	symbolizer__refresh(sym);
+	r = write_profile_file(h, cfg->mode == HEAP_MODE_ALLOCS, out_path);
+	if (r < 0)
+		snprintf(err, errlen, "cannot write the heap profile to '%s': %s", out_path, strerror(-r));
+cleanup:
+	heap_source__free(h);
+	symbolizer__free(sym);
+	unwinder__free(uw);
+	return r;
+}

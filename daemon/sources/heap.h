@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* The heap profile source: eBPF uprobes on the target's allocator (allocator.h) sample
+ * allocations the way Go and tcmalloc do (a per-thread byte countdown with exponentially
+ * distributed intervals, mean `rate` bytes), a reader thread unwinds each sampled allocation's
+ * copied stack (unwind.h) and keeps, per (stack, size), how much was allocated and freed since
+ * attach. Serves /debug/pprof/heap and /debug/pprof/allocs (pprof-compat.md 1.8, 2.5, 3.4, 3.7),
+ * SIGUSR2 snapshots and the one-shot `profd heap`. Every public function is thread-safe. */
+#ifndef PROFD_HEAP_H
+#define PROFD_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "pprof/provider.h"
+#include "stacks/samples.h"
+
+struct target;
+struct unwinder;
+struct symbolizer;
+
+enum heap_mode {
+	HEAP_MODE_OFF = 0,
+	HEAP_MODE_INUSE,  /* live and cumulative: entry, return and free probes (default) */
+	HEAP_MODE_ALLOCS, /* cumulative only: entry probes only, cheaper */
+};
+
+#define HEAP_DEFAULT_RATE 524288
+#define HEAP_DEFAULT_MAX_LIVE (1u << 20)
+#define HEAP_DEFAULT_MAX_STACKS (1u << 16)
+#define HEAP_DEFAULT_RING_BYTES (16u << 20)
+#define HEAP_MAX_RING_BYTES (1u << 30)
+#define HEAP_MAX_RATE (1ull << 40)
+
+struct heap_config {
+	enum heap_mode mode;
+	uint64_t rate;            /* mean bytes between samples; 1 = every allocation */
+	const char *snapshot_dir; /* where SIGUSR2 writes; NULL = snapshots disabled. Borrowed. */
+	uint32_t max_live;        /* live sampled allocations tracked (BPF table and profd) */
+	uint32_t max_stacks;      /* distinct (stack, size) records kept */
+	uint32_t ring_bytes;      /* event ring: a power of two, 4096..HEAP_MAX_RING_BYTES */
+	bool noop;                /* benchmarks only: probes attached, BPF programs do nothing */
+	bool no_session;          /* benchmarks/tests: classic uretprobes even if sessions work */
+};
+
+/* Defaults: inuse, 524288, no snapshot dir, HEAP_DEFAULT_MAX_*. */
+void heap_config_default(struct heap_config *cfg);
+/* "inuse", "allocs" or "off" (flag --heap, env PROFD_HEAP). Returns 0 or -EINVAL; on -EINVAL
+ * err holds "--heap: expected inuse, allocs or off, got 'x'". */
+int heap_mode_parse(const char *s, enum heap_mode *ret, char *err, size_t errlen);
+const char *heap_mode_name(enum heap_mode mode);
+/* Decimal bytes 1..2^40, optional k/K, m/M suffix (flag --heap-rate, env PROFD_HEAP_RATE).
+ * Returns 0 or -EINVAL with err set. */
+int heap_rate_parse(const char *s, uint64_t *ret, char *err, size_t errlen);
+/* A directory that exists and is writable (flag --snapshot-dir, env PROFD_SNAPSHOT_DIR).
+ * Returns 0 or -errno with err set. */
+int heap_snapshot_dir_check(const char *dir, char *err, size_t errlen);
+/* Applies PROFD_HEAP, PROFD_HEAP_RATE, PROFD_SNAPSHOT_DIR when set (flags override them: call
+ * this first). The snapshot dir pointer refers to the environment. Returns 0 or -EINVAL. */
+int heap_config_from_env(struct heap_config *cfg, char *err, size_t errlen);
+
+struct heap_source;
+
+struct heap_stats {
+	uint64_t calls, frees, sampled, nested;
+	uint64_t events, unwind_failed, live, records;
+	uint64_t dropped_ringbuf;   /* sampled allocations lost: ring buffer full */
+	uint64_t dropped_free_ev;   /* free events lost: those allocations stay "in use" */
+	uint64_t dropped_live_full; /* sampled allocations not tracked: live table full */
+	uint64_t dropped_records;   /* sampled allocations not kept: max_stacks reached */
+	uint64_t pending_lost, failed, no_thread, stack_fail;
+	uint64_t unwind_stops[8];   /* sampled stacks by why the walk ended (enum unwind_stop) */
+};
+
+/* Detects the allocator of t->pid, loads the BPF program and attaches the probes, and starts the
+ * reader thread. mode must not be HEAP_MODE_OFF. t, uw and sym are borrowed and must outlive the
+ * source. Returns 0, -EPROTONOSUPPORT (a Go program), -ENOENT (no allocator found), -EPERM, or
+ * -errno; err then holds one sentence for the user. Free with heap_source__free(). */
+int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
+		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen);
+/* Detaches the probes and stops the reader. NULL-safe. */
+void heap_source__free(struct heap_source *h);
+
+/* The /debug/pprof/heap and /debug/pprof/allocs profiles, ready for the HTTP layer's endpoints__add_profile(). */
+void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap,
+			   struct profd_profile *ret_allocs);
+/* One line, e.g. "allocator: glibc (libc.so.6), 9 probes: malloc, free+3, ...". Borrowed,
+ * valid until heap_source__free(). For the log at start-up. */
+const char *heap_source__describe(const struct heap_source *h);
+
+/* The heap (allocs=false) or allocs profile now: values scaled as Go scales them. The caller
+ * frees *ret with sample_set__free(). Returns 0 or -errno. */
+int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sample_set **ret);
+/* debug=1 text (pprof-compat.md 2.5): raw sampled counts, records by in-use bytes. */
+int heap_source__write_text(struct heap_source *h, struct buf *out);
+void heap_source__stats(struct heap_source *h, struct heap_stats *ret);
+
+/* For SIGUSR2, from the main loop: starts writing the heap profile to the rolling path
+ * <snapshot_dir>/profd-heap-<pid>.pb.gz (through a temporary file and rename) on a helper
+ * thread and copies that path to ret_path. Returns 0, -EBUSY (a write is still in progress:
+ * the request is ignored), -ENOTDIR (no --snapshot-dir), or -errno. */
+int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len);
+/* Waits until no snapshot write is in progress; returns the result of the last one (0 or -errno). */
+int heap_source__wait_snapshot(struct heap_source *h);
+
+/* `profd heap --pid PID --seconds N -o FILE`: attaches, samples for seconds, writes the heap
+ * profile (allocs profile when cfg->mode is HEAP_MODE_ALLOCS) gzip-compressed to out_path
+ * (through out_path.tmp and rename; "-" writes to stdout). Ends early if the target exits.
+ * Returns 0 or -errno with err set. */
+int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
+		 size_t errlen);
+
+/* Go's scaleHeapSample (pprof-compat.md 3.7), bit-identical: exposed for tests. */
+void heap_scale(int64_t count, int64_t size, int64_t rate, int64_t *ret_count, int64_t *ret_size);
+/* Fills table[n] with -ln(u) * rate for u = (i + 0.5) / n: the BPF sampler's intervals. */
+void heap_fill_exp_table(uint64_t *table, size_t n, uint64_t rate);
+
+#endif

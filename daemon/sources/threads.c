@@ -1,0 +1,844 @@
+// SPDX-License-Identifier: MIT
+/* Thread dumps (see threads.h). A dump reads /proc/PID/maps once, then for one thread at a time:
+ * its /proc state (before stopping it, so the state is the undisturbed one), a capture, the
+ * unwind of the copy (while the thread already runs again), and the release of the copy. Only
+ * pcs are kept, so memory is bounded by THREADS_MAX_PER_DUMP * PROFD_MAX_FRAMES pcs.
+ * Formatting happens afterwards. One dump at a time per source (src->mu). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pprof/pprof.h"
+#include "proc/procmaps.h"
+#include "proc/target.h"
+#include "sources/ptrace_capture.h"
+#include "sources/threads.h"
+#include "stacks/unwind.h"
+#include "symbols/symbolize.h"
+
+#define KSTACK_MAX_TEXT 4096 /* /proc/PID/task/TID/stack is bounded by the kernel; so are we */
+/* A thread in uninterruptible sleep ('D') cannot stop before it wakes: usually within a few ms
+ * (page-in, short I/O), maybe never (hung NFS, vfork parent). Give it this long, not the default,
+ * so that a dump of many hung threads still ends in reasonable time. */
+#define THREADS_D_TIMEOUT_MS 20
+
+struct thread_rec {
+	pid_t tid;
+	char comm[64];
+	char state;        /* /proc stat letter, '?' unknown */
+	long syscall_nr;   /* -1: not blocked in a syscall, or unknown */
+	char wchan[64];    /* "" unknown */
+	char *kstack;      /* owned: "function+0xoff" lines, '\n'-terminated; NULL if unreadable */
+	uint64_t *pcs;     /* owned: npcs user pcs, leaf first (samples.h convention) */
+	int npcs;
+	int err;           /* capture result: 0, -ETIMEDOUT, -EPERM, ... */
+	pid_t tracer;      /* with -EPERM: the other tracer, 0 if none */
+	int signal;        /* signal the thread was delivering when stopped (re-injected) */
+	bool unstopped;    /* read without stopping it (blocked in a syscall a stop would fail) */
+	bool truncated;    /* unwind needed more stack than the copy held */
+};
+
+struct dump_stats {
+	bool valid;
+	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated, unstopped;
+	uint64_t pause_med_ns, pause_max_ns, took_ns;
+	int64_t time_nanos;
+};
+
+struct dump {
+	struct thread_rec *recs;
+	size_t n;
+	struct dump_stats stats;
+};
+
+struct threads_source {
+	const struct target *t;
+	struct unwinder *uw;
+	struct symbolizer *sym;
+	size_t stack_bytes;
+	pthread_mutex_t mu; /* one dump at a time; guards last and error */
+	struct dump_stats last;
+	char error[512];
+};
+
+static const char *const syscall_names[] = {
+	[0] = "read", [1] = "write", [2] = "open", [3] = "close", [4] = "stat", [5] = "fstat",
+	[7] = "poll", [9] = "mmap", [16] = "ioctl", [17] = "pread64", [18] = "pwrite64",
+	[19] = "readv", [20] = "writev", [22] = "pipe", [23] = "select", [24] = "sched_yield",
+	[34] = "pause", [35] = "nanosleep", [40] = "sendfile", [41] = "socket", [42] = "connect",
+	[43] = "accept", [44] = "sendto", [45] = "recvfrom", [46] = "sendmsg", [47] = "recvmsg",
+	[56] = "clone", [57] = "fork", [58] = "vfork", [59] = "execve", [61] = "wait4",
+	[62] = "kill", [65] = "semop", [68] = "msgsnd", [69] = "msgrcv", [72] = "fcntl",
+	[73] = "flock", [74] = "fsync", [75] = "fdatasync", [101] = "ptrace",
+	[128] = "rt_sigtimedwait", [130] = "rt_sigsuspend", [202] = "futex", [208] = "io_getevents",
+	[220] = "semtimedop", [230] = "clock_nanosleep", [232] = "epoll_wait", [247] = "waitid",
+	[257] = "openat", [270] = "pselect6", [271] = "ppoll", [281] = "epoll_pwait",
+	[288] = "accept4", [299] = "recvmmsg", [307] = "sendmmsg", [426] = "io_uring_enter",
+	[435] = "clone3", [441] = "epoll_pwait2", [449] = "futex_waitv",
+};
+
+const char *threads_syscall_name(long nr)
+{
+	if (nr < 0 || nr >= (long)(sizeof(syscall_names) / sizeof(syscall_names[0])))
+		return NULL;
+	return syscall_names[nr];
+}
+
+static const char *state_name(char s)
+{
+	switch (s) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "disk wait";
+	case 'T': return "stopped";
+	case 't': return "tracing stop";
+	case 'Z': return "zombie";
+	case 'X': case 'x': return "dead";
+	case 'I': return "idle";
+	case 'P': return "parked";
+	case 'W': return "waking";
+	case 'K': return "wakekill";
+	default: return "unknown";
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "[<0>] do_nanosleep+0x6b/0x180" lines -> "do_nanosleep+0x6b" lines. */
+static char *parse_kstack(const char *text)
+{
+	struct buf b;
+	const char *line = text;
+
+	buf_init(&b, KSTACK_MAX_TEXT);
+	while (*line) {
+		const char *end = strchr(line, '\n'), *f = strchr(line, ']');
+		size_t len;
+
+		if (!end)
+			end = line + strlen(line);
+		if (f && f < end) {
+			f++;
+			while (*f == ' ')
+				f++;
+			len = strcspn(f, "/\n");
+			if (f + len > end)
+				len = (size_t)(end - f);
+			if (len && (buf_append(&b, f, len) || buf_putc(&b, '\n')))
+				break;
+		}
+		line = *end ? end + 1 : end;
+	}
+	return b.len ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
+}
+
+/* State, name, syscall, wchan and kernel stack of one thread. Returns 0 or -ESRCH (gone). */
+static int read_thread_info(pid_t pid, struct thread_rec *r)
+{
+	char path[96], text[KSTACK_MAX_TEXT];
+	const char *open_paren, *close_paren;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, r->tid);
+	n = proc_read_file(path, text, sizeof(text));
+	if (n < 0)
+		return (int)n == -ESRCH ? -ESRCH : (int)n;
+	open_paren = strchr(text, '(');
+	close_paren = strrchr(text, ')');
+	r->state = '?';
+	if (open_paren && close_paren && close_paren > open_paren) {
+		size_t len = (size_t)(close_paren - open_paren - 1);
+
+		if (len >= sizeof(r->comm))
+			len = sizeof(r->comm) - 1;
+		memcpy(r->comm, open_paren + 1, len);
+		r->comm[len] = '\0';
+		if (close_paren[1] == ' ' && close_paren[2])
+			r->state = close_paren[2];
+	}
+
+	r->syscall_nr = -1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, r->tid);
+	if (proc_read_file(path, text, 128) > 0 && text[0] >= '0' && text[0] <= '9')
+		r->syscall_nr = strtol(text, NULL, 10);
+	if (r->syscall_nr < 0 || !threads_syscall_name(r->syscall_nr)) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, r->tid);
+		if (proc_read_file(path, r->wchan, sizeof(r->wchan)) <= 0 || !strcmp(r->wchan, "0"))
+			r->wchan[0] = '\0';
+	}
+	/* a running thread has no kernel stack worth showing (and the read would race it) */
+	if (r->state != 'R') {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, r->tid);
+		if (proc_read_file(path, text, sizeof(text)) > 0)
+			r->kstack = parse_kstack(text);
+	}
+	return 0;
+}
+
+static void dump_free(struct dump *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->recs[i].kstack);
+		free(d->recs[i].pcs);
+	}
+	free(d->recs);
+	d->recs = NULL;
+	d->n = 0;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The target's tids, main thread first, then ascending. Returns the count or -errno. */
+static int list_tids(pid_t pid, pid_t **ret, size_t *ret_skipped)
+{
+	char path[64];
+	struct dirent *de;
+	pid_t *tids = NULL;
+	size_t n = 0, alloc = 0;
+	DIR *dir;
+
+	*ret_skipped = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((de = readdir(dir))) {
+		pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
+
+		if (tid <= 0)
+			continue;
+		if (n == THREADS_MAX_PER_DUMP) {
+			(*ret_skipped)++;
+			continue;
+		}
+		if (n == alloc) {
+			size_t na = alloc ? alloc * 2 : 256;
+			pid_t *nt = realloc(tids, na * sizeof(*tids));
+
+			if (!nt) {
+				free(tids);
+				closedir(dir);
+				return -ENOMEM;
+			}
+			tids = nt;
+			alloc = na;
+		}
+		tids[n++] = tid;
+	}
+	closedir(dir);
+	if (n > 1)
+		qsort(tids, n, sizeof(*tids), cmp_tid);
+	for (size_t i = 0; i < n; i++) {
+		if (tids[i] == pid) {
+			memmove(tids + 1, tids, i * sizeof(*tids));
+			tids[0] = pid;
+			break;
+		}
+	}
+	*ret = tids;
+	return (int)n;
+}
+
+/* Syscalls that fail with EINTR, instead of restarting, when a ptrace stop interrupts them
+ * (signal(7): "interruption by a stop signal"): epoll_wait, epoll_pwait, epoll_pwait2,
+ * rt_sigtimedwait, semop, semtimedop, io_getevents, io_pgetevents, io_uring_enter. */
+static bool stop_would_fail(long nr)
+{
+	switch (nr) {
+	case 232: case 281: case 441: case 128: case 65: case 220: case 208: case 333: case 426:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The blocked-syscall state of a thread: /proc/PID/task/TID/syscall ("nr args... sp pc") and
+ * its context switch counts. Returns 0 or -errno. */
+static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret_switches)
+{
+	char path[96], text[2048];
+	const char *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	n = proc_read_file(path, sc, sc_len);
+	if (n < 0)
+		return (int)n;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	n = proc_read_file(path, text, sizeof(text));
+	if (n < 0)
+		return (int)n;
+	*ret_switches = 0;
+	p = strstr(text, "voluntary_ctxt_switches:");
+	if (p)
+		*ret_switches += strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
+	p = strstr(text, "nonvoluntary_ctxt_switches:");
+	if (p)
+		*ret_switches += strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	return 0;
+}
+
+/* A thread blocked in a syscall that a ptrace stop would make fail with EINTR is read without
+ * stopping it: sp and pc from /proc/PID/task/TID/syscall, the stack copied while it stays
+ * blocked (the same syscall line and no context switch before and after the copy prove it did
+ * not run meanwhile). The other registers are unknown, so a frame whose CFA needs one (frame
+ * pointer code) ends the walk. Returns the number of pcs, 0 when the thread did not stay
+ * blocked (the caller then stops it as usual), or -errno. */
+static int capture_blocked(struct threads_source *src, const struct procmaps *maps, pid_t tid,
+			   uint64_t *pcs, enum unwind_stop *ret_why, size_t *ret_len, size_t *ret_wanted)
+{
+	char before[256], after[256];
+	long sw_before, sw_after, nr;
+	unsigned long long args[6], sp, pc;
+	const struct procmaps_entry *e;
+	struct unwind_regs regs;
+	struct unwind_stack stack;
+	struct iovec local, remote;
+	uint8_t *copy = NULL;
+	size_t want = src->stack_bytes;
+	ssize_t got;
+	int err, n = 0;
+
+	err = read_blocked(src->t->pid, tid, before, sizeof(before), &sw_before);
+	if (err)
+		return err;
+	if (sscanf(before, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &args[0], &args[1], &args[2],
+		   &args[3], &args[4], &args[5], &sp, &pc) != 9 || !stop_would_fail(nr) || !sp || !pc)
+		return 0;
+	e = procmaps_find(maps, sp);
+	if (e && e->end - sp < want)
+		want = e->end - sp;
+	copy = malloc(want ? want : 1);
+	if (!copy)
+		return -ENOMEM;
+	local = (struct iovec){ copy, want };
+	remote = (struct iovec){ (void *)(uintptr_t)sp, want };
+	got = process_vm_readv(src->t->pid, &local, 1, &remote, 1, 0);
+	err = read_blocked(src->t->pid, tid, after, sizeof(after), &sw_after);
+	if (err || got <= 0 || strcmp(before, after) || sw_before != sw_after)
+		goto cleanup; /* it ran meanwhile (or is gone): n = 0 */
+	memset(&regs, 0, sizeof(regs));
+	regs.r[UNWIND_REG_RSP] = sp;
+	regs.r[UNWIND_REG_RIP] = pc;
+	stack = (struct unwind_stack){ sp, copy, (size_t)got };
+	n = src->uw ? unwinder__unwind(src->uw, &regs, &stack, pcs, PROFD_MAX_FRAMES, ret_why) : -ENOSYS;
+	if (n <= 0) {
+		pcs[0] = sample_pc_exact(pc);
+		n = 1;
+	}
+	*ret_len = (size_t)got;
+	*ret_wanted = src->stack_bytes;
+cleanup:
+	free(copy);
+	return n;
+}
+
+/* Captures and unwinds one thread into r. Returns 0, or -ESRCH when it exited meanwhile. */
+static int capture_one(struct threads_source *src, const struct procmaps *maps, struct thread_rec *r,
+		       uint64_t *pcs, uint64_t *ret_pause)
+{
+	struct thread_capture cap;
+	struct unwind_stack stack;
+	enum unwind_stop why = UNWIND_STOP_ERROR;
+	int err, n;
+
+	*ret_pause = 0;
+	if (r->state == 'S' && stop_would_fail(r->syscall_nr)) {
+		size_t len = 0, wanted = 0;
+
+		n = capture_blocked(src, maps, r->tid, pcs, &why, &len, &wanted);
+		if (n == -ESRCH)
+			return -ESRCH;
+		if (n > 0) {
+			r->unstopped = true;
+			r->truncated = why == UNWIND_STOP_WINDOW && len >= wanted;
+			goto keep;
+		}
+		/* it woke up: not in that syscall any more, a stop is harmless */
+	}
+	err = ptrace_capture_thread_maps(src->t->pid, r->tid, src->stack_bytes, maps,
+					 r->state == 'D' ? THREADS_D_TIMEOUT_MS : 0, &cap, &r->tracer);
+	if (err == -ESRCH)
+		return -ESRCH;
+	r->err = err;
+	if (err)
+		return 0;
+	*ret_pause = cap.pause_ns;
+	r->signal = cap.signal;
+	stack.start = cap.stack_start;
+	stack.data = cap.stack;
+	stack.len = cap.stack_len;
+	n = src->uw ? unwinder__unwind(src->uw, &cap.regs, &stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	if (n <= 0 && cap.regs.r[UNWIND_REG_RIP]) {
+		/* the leaf is known even when the walk failed */
+		pcs[0] = sample_pc_exact(cap.regs.r[UNWIND_REG_RIP]);
+		n = 1;
+	}
+	r->truncated = why == UNWIND_STOP_WINDOW && cap.stack_len >= cap.stack_wanted;
+	thread_capture_release(&cap);
+keep:
+	if (n > 0) {
+		r->pcs = malloc((size_t)n * sizeof(*pcs));
+		if (!r->pcs)
+			return -ENOMEM;
+		memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
+		r->npcs = n;
+	}
+	return 0;
+}
+
+static void set_error_locked(struct threads_source *src, const struct dump *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct thread_rec *r = &d->recs[i];
+		char path[64], comm[64] = "";
+
+		if (r->err != -EPERM)
+			continue;
+		if (r->tracer <= 0) {
+			snprintf(src->error, sizeof(src->error),
+				 "operation not permitted (profd needs CAP_SYS_PTRACE, or root)");
+			return;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
+		if (proc_read_file(path, comm, sizeof(comm)) > 0)
+			comm[strcspn(comm, "\n")] = '\0';
+		snprintf(src->error, sizeof(src->error),
+			 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
+			 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
+		return;
+	}
+}
+
+/* Takes one dump under src->mu. Returns 0 or -errno (d is then empty). */
+static int take_dump_locked(struct threads_source *src, struct dump *d)
+{
+	struct procmaps maps = { 0 };
+	uint64_t *pcs = NULL, *pauses = NULL, t0 = now_ns();
+	pid_t *tids = NULL, pid = src->t->pid;
+	struct dump_stats *st = &d->stats;
+	int n, err = 0;
+
+	memset(d, 0, sizeof(*d));
+	src->error[0] = '\0';
+	st->time_nanos = profd_now_nanos();
+	if (!target_alive(src->t))
+		return -ESRCH;
+	err = procmaps_read(pid, &maps);
+	if (err)
+		return err;
+	/* new modules (dlopen) since the last dump */
+	if (src->uw)
+		unwinder__refresh(src->uw);
+	if (src->sym)
+		symbolizer__refresh(src->sym);
+	n = list_tids(pid, &tids, &st->skipped);
+	if (n < 0) {
+		err = n;
+		goto cleanup;
+	}
+	d->recs = calloc((size_t)n + 1, sizeof(*d->recs));
+	pcs = malloc(PROFD_MAX_FRAMES * sizeof(*pcs));
+	pauses = malloc(((size_t)n + 1) * sizeof(*pauses));
+	if (!d->recs || !pcs || !pauses) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	st->listed = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		struct thread_rec *r = &d->recs[d->n];
+		uint64_t pause;
+
+		memset(r, 0, sizeof(*r));
+		r->tid = tids[i];
+		err = read_thread_info(pid, r);
+		if (err == -ESRCH) {
+			st->exited++;
+			continue;
+		}
+		if (!err && r->state != 'Z' && r->state != 'X' && r->state != 'x') {
+			err = capture_one(src, &maps, r, pcs, &pause);
+			if (err == -ESRCH) {
+				free(r->kstack);
+				st->exited++;
+				continue;
+			}
+		}
+		if (err)
+			goto cleanup;
+		if (r->state != 'Z' && r->state != 'X' && r->state != 'x') {
+			if (r->err == 0 && r->unstopped) {
+				st->captured++;
+				st->unstopped++;
+			} else if (r->err == 0) {
+				pauses[st->captured++ - st->unstopped] = pause;
+			} else {
+				st->not_captured++;
+				if (r->err == -ETIMEDOUT)
+					st->timeouts++;
+				else if (r->err == -EPERM)
+					st->denied++;
+			}
+		}
+		if (r->truncated)
+			st->truncated++;
+		d->n++;
+	}
+	err = 0; /* a thread that exited last left its -ESRCH here */
+	if (!target_alive(src->t)) {
+		err = -ESRCH;
+		goto cleanup;
+	}
+	if (st->captured == 0 && st->denied > 0) {
+		set_error_locked(src, d);
+		err = -EPERM;
+		goto cleanup;
+	}
+	if (st->captured > st->unstopped) {
+		size_t np = st->captured - st->unstopped;
+
+		qsort(pauses, np, sizeof(*pauses), cmp_u64);
+		st->pause_med_ns = pauses[np / 2];
+		st->pause_max_ns = pauses[np - 1];
+	}
+	st->took_ns = now_ns() - t0;
+	st->valid = true;
+	src->last = *st;
+cleanup:
+	if (err)
+		dump_free(d);
+	procmaps_free(&maps);
+	free(tids);
+	free(pcs);
+	free(pauses);
+	return err;
+}
+
+/* The comm with the characters that would break the header's shape replaced. */
+static void sanitize_name(const char *in, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = (c < 0x20 || c == 0x7f || c == ']' || c == '"' || c == '\\') ? '_' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+static int write_header(const struct thread_rec *r, struct buf *out)
+{
+	char name[64];
+	const char *sc = threads_syscall_name(r->syscall_nr);
+	int err;
+
+	sanitize_name(r->comm, name, sizeof(name));
+	if ((err = buf_printf(out, "goroutine %d [%s", r->tid, state_name(r->state))))
+		return err;
+	if (sc)
+		err = buf_printf(out, ": %s", sc);
+	else if (r->wchan[0])
+		err = buf_printf(out, ": %s", r->wchan);
+	else if (r->syscall_nr >= 0)
+		err = buf_printf(out, ": syscall %ld", r->syscall_nr);
+	if (err)
+		return err;
+	if (r->err == -EPERM && r->tracer > 0)
+		err = buf_printf(out, ", traced by %d", r->tracer);
+	else if (r->err == -ETIMEDOUT)
+		err = buf_printf(out, ", stack not captured: did not stop within %d ms",
+				 r->state == 'D' ? THREADS_D_TIMEOUT_MS : PTRACE_CAPTURE_TIMEOUT_MS);
+	else if (r->err)
+		err = buf_printf(out, ", stack not captured: %s", strerror(-r->err));
+	if (!err && r->truncated)
+		err = buf_puts(out, ", stack truncated");
+	if (!err && r->signal)
+		err = buf_printf(out, ", delivering signal %d", r->signal);
+	if (!err)
+		err = buf_printf(out, ", \"%s\"]:\n", name);
+	return err;
+}
+
+static int write_kernel_frames(const char *kstack, struct buf *out)
+{
+	const char *line = kstack;
+	int err = 0;
+
+	while (line && *line && !err) {
+		const char *end = strchr(line, '\n'), *plus;
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+
+		plus = memchr(line, '+', len);
+		if (plus)
+			err = buf_printf(out, "%.*s(...)\n\t[kernel]:0 %.*s\n", (int)(plus - line), line,
+					 (int)(len - (size_t)(plus - line)), plus);
+		else
+			err = buf_printf(out, "%.*s(...)\n\t[kernel]:0\n", (int)len, line);
+		line = end ? end + 1 : NULL;
+	}
+	return err;
+}
+
+/* Two lines per frame, inlined frames expanded (innermost first). */
+static int write_user_frame(struct symbolizer *sym, uint64_t pc, bool leaf, struct buf *out)
+{
+	struct sym_result res;
+	uint64_t addr = pc - 1; /* samples.h: return addresses and exact pcs + 1 alike */
+	uint64_t at = leaf ? addr : pc; /* Go's +0x is from the entry to the return address */
+	int err;
+
+	memset(&res, 0, sizeof(res));
+	if (!sym || symbolizer__lookup(sym, addr, &res) < 0)
+		res.nframes = 0;
+	if (res.nframes == 0) {
+		const struct sym_mapping *m = res.mapping;
+
+		if (!m)
+			return buf_printf(out, "0x%llx(...)\n\t??:0\n", (unsigned long long)at);
+		return buf_printf(out, "0x%llx(...)\n\t%s:0 +0x%llx\n", (unsigned long long)at, m->filename,
+				  (unsigned long long)(at - m->start + m->file_offset));
+	}
+	for (int k = 0; k < res.nframes; k++) {
+		const struct sym_frame *f = &res.frames[k];
+		const char *file = f->file ? f->file : res.mapping ? res.mapping->filename : "??";
+
+		if (f->name || f->system_name)
+			err = buf_printf(out, "%s(...)\n", f->name ? f->name : f->system_name);
+		else
+			err = buf_printf(out, "0x%llx(...)\n", (unsigned long long)at);
+		if (err)
+			return err;
+		if (k + 1 < res.nframes || !f->func_start || f->func_start > at)
+			err = buf_printf(out, "\t%s:%d\n", file, f->line);
+		else
+			err = buf_printf(out, "\t%s:%d +0x%llx\n", file, f->line,
+					 (unsigned long long)(at - f->func_start));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int write_debug2(struct threads_source *src, const struct dump *d, struct buf *out)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < d->n && !err; i++) {
+		const struct thread_rec *r = &d->recs[i];
+
+		if (i > 0)
+			err = buf_putc(out, '\n');
+		if (!err)
+			err = write_header(r, out);
+		if (!err)
+			err = write_kernel_frames(r->kstack, out);
+		for (int j = 0; j < r->npcs && !err; j++)
+			err = write_user_frame(src->sym, r->pcs[j], j == 0, out);
+	}
+	return err;
+}
+
+static int build_set(struct threads_source *src, const struct dump *d, struct profd_sample_set **ret)
+{
+	const struct dump_stats *st = &d->stats;
+	struct profd_sample_set *set = sample_set__new(1);
+	int err = 0;
+
+	*ret = NULL;
+	if (!set)
+		return -ENOMEM;
+	set->types[0] = (struct profd_value_type){ "goroutine", "count" };
+	set->period_type = (struct profd_value_type){ "goroutine", "count" };
+	set->period = 1;
+	set->time_nanos = st->time_nanos;
+	for (size_t i = 0; i < d->n && !err; i++) {
+		const int64_t one = 1;
+
+		err = sample_set__add(set, d->recs[i].pcs, (uint32_t)d->recs[i].npcs, &one, NULL, 0);
+	}
+	if (err) {
+		sample_set__free(set);
+		return err;
+	}
+	sample_set__comment(set, "profd thread dump of pid %d: %zu threads listed, %zu captured, %zu exited "
+			    "during the dump, %zu not stopped in time, %zu not permitted, %zu over the limit",
+			    src->t->pid, st->listed, st->captured, st->exited, st->timeouts, st->denied,
+			    st->skipped);
+	sample_set__comment(set, "%zu threads blocked in a syscall that a stop would fail with EINTR (epoll_wait...) "
+			    "were read without stopping them", st->unstopped);
+	sample_set__comment(set, "each thread stopped alone: pause median %llu us, max %llu us; dump took %llu ms",
+			    (unsigned long long)(st->pause_med_ns / 1000),
+			    (unsigned long long)(st->pause_max_ns / 1000),
+			    (unsigned long long)(st->took_ns / 1000000));
+	sample_set__comment(set, "stack copy %zu bytes per thread; %zu stacks truncated by it",
+			    src->stack_bytes, st->truncated);
+	*ret = set;
+	return 0;
+}
+
+int threads_source__snapshot(struct threads_source *src, struct profd_sample_set **ret)
+{
+	struct dump d;
+	int err;
+
+	if (!src || !ret)
+		return -EINVAL;
+	*ret = NULL;
+	pthread_mutex_lock(&src->mu);
+	err = take_dump_locked(src, &d);
+	if (!err)
+		err = build_set(src, &d, ret);
+	dump_free(&d);
+	pthread_mutex_unlock(&src->mu);
+	return err;
+}
+
+int threads_source__dump_text(struct threads_source *src, int debug, struct buf *out)
+{
+	struct profd_sample_set *set = NULL;
+	size_t out_len;
+	struct dump d;
+	int err;
+
+	if (!src || !out || debug <= 0)
+		return -EINVAL;
+	out_len = out->len;
+	pthread_mutex_lock(&src->mu);
+	err = take_dump_locked(src, &d);
+	if (err)
+		goto cleanup;
+	if (debug >= 2) {
+		err = write_debug2(src, &d, out);
+	} else {
+		err = build_set(src, &d, &set);
+		if (!err)
+			err = pprof_write_count_text("goroutine", set, src->sym, out);
+	}
+	if (err && out->len != out_len) {
+		out->len = out_len; /* leave the buffer as it was */
+		out->data[out_len] = '\0';
+	}
+cleanup:
+	sample_set__free(set);
+	dump_free(&d);
+	pthread_mutex_unlock(&src->mu);
+	return err;
+}
+
+const char *threads_source__error(struct threads_source *src)
+{
+	return src ? src->error : "";
+}
+
+int threads_source__summary(struct threads_source *src, struct buf *out)
+{
+	struct dump_stats st;
+
+	if (!src || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&src->mu);
+	st = src->last;
+	pthread_mutex_unlock(&src->mu);
+	if (!st.valid)
+		return -ENODATA;
+	return buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping), %zu exited during the "
+			  "dump, %zu not stopped in time, %zu truncated stacks; pause per thread median %.1f us, "
+			  "max %.1f us; dump took %.1f ms",
+			  src->t->pid, st.listed, st.captured, st.unstopped, st.exited, st.timeouts, st.truncated,
+			  (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0,
+			  (double)st.took_ns / 1e6);
+}
+
+static int profile_count(void *ctx)
+{
+	struct threads_source *src = ctx;
+
+	return target_thread_count(src->t);
+}
+
+static int profile_snapshot(void *ctx, struct profd_sample_set **ret)
+{
+	return threads_source__snapshot(ctx, ret);
+}
+
+static int profile_write_text(void *ctx, int debug, struct buf *out)
+{
+	return threads_source__dump_text(ctx, debug, out);
+}
+
+static int profile_status(void *ctx, struct buf *out)
+{
+	int err = threads_source__summary(ctx, out);
+
+	return err == -ENODATA ? 0 : err;
+}
+
+void threads_source__profile(struct threads_source *src, struct profd_profile *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->name = "goroutine";
+	ret->description = "Stack traces of all current threads (each thread shown as a goroutine). "
+			   "Use debug=2 as a query parameter to export in the same format as an unrecovered panic.";
+	ret->ctx = src;
+	ret->count = profile_count;
+	ret->snapshot = profile_snapshot;
+	ret->write_text = profile_write_text;
+	ret->status = profile_status;
+}
+
+struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
+					   struct symbolizer *sym, size_t stack_bytes)
+{
+	struct threads_source *src;
+
+	if (!t || t->pid <= 0 || stack_bytes > PTRACE_CAPTURE_MAX_STACK) {
+		errno = EINVAL;
+		return NULL;
+	}
+	src = calloc(1, sizeof(*src));
+	if (!src) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	src->t = t;
+	src->uw = uw;
+	src->sym = sym;
+	src->stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
+	pthread_mutex_init(&src->mu, NULL);
+	return src;
+}
+
+void threads_source__free(struct threads_source *src)
+{
+	if (!src)
+		return;
+	pthread_mutex_destroy(&src->mu);
+	free(src);
+}

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: MIT
+/* The per-process side of symbolization: which executable mappings the target has (from
+ * /proc/PID/maps, files opened through map_files so deleted or containerized binaries work), the
+ * module (symmod.c) behind each, and the translation from a runtime address to a file address.
+ * The vDSO is read from the target's memory, kernel addresses come from /proc/kallsyms.
+ * All public calls serialize on the symbol cache's lock (libdw is not thread-safe). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "proc/procmaps.h"
+#include "symbols/kallsyms.h"
+#include "symbols/symbolize.h"
+#include "symbols/symmod.h"
+
+/* Bounds: executable mappings per target, modules a symbolizer keeps referenced. */
+#define SYM_MAX_MAPPINGS 65536
+#define SYM_MAX_PINNED 4096
+#define KERNEL_MIN_ADDR 0xffff800000000000ull
+/* Results by address: profiles ask about the same hot pcs again and again. Direct mapped, a
+ * colliding address replaces the older entry. */
+#define RESULT_CACHE_SLOTS 65536
+/* Mapping lists replaced by a refresh are kept this many refreshes longer, so that a profile
+ * being built on another thread while a request refreshes does not lose its mapping pointers. */
+#define RETIRED_GENERATIONS 16
+
+struct cached_result {
+	uint64_t addr;
+	int mapping;              /* index into maps, -1 for none */
+	int nframes;
+	struct sym_frame frames[]; /* nframes */
+};
+
+struct map_priv {
+	struct symmod *mod;     /* NULL when the file could not be read */
+	int64_t file_adj;       /* file address = addr - start + offset + file_adj */
+	bool adj_ok;
+	bool flags_done;
+	uint64_t inode;         /* identity, to reuse modules across refreshes */
+	uint32_t dev_major, dev_minor;
+};
+
+struct symbolizer {
+	pid_t pid;
+	unsigned long long start_time;
+	struct sym_mapping *maps;  /* main executable first; one spare slot for [kernel] */
+	struct map_priv *priv;     /* parallel to maps */
+	int n;                     /* process mappings */
+	int nkernel;               /* 1 once the [kernel] slot is in use */
+	int *by_addr;              /* indexes into maps, sorted by start */
+	struct symmod **pinned;    /* every module whose strings we may have handed out */
+	int npinned;
+	struct kallsyms *ks;
+	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
+	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
+	bool no_result_cache;
+	struct {
+		struct sym_mapping *maps;
+		struct map_priv *priv;
+		int n;
+	} retired[RETIRED_GENERATIONS]; /* ring of replaced mapping lists, oldest freed first */
+	int retired_next;
+};
+
+static void results_flush(struct symbolizer *sym)
+{
+	if (!sym->results)
+		return;
+	for (int i = 0; i < RESULT_CACHE_SLOTS; i++) {
+		free(sym->results[i]);
+		sym->results[i] = NULL;
+	}
+}
+
+static size_t result_slot(uint64_t addr)
+{
+	return (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 48) & (RESULT_CACHE_SLOTS - 1);
+}
+
+static bool results_get(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	const struct cached_result *c;
+
+	if (!sym->results || !(c = sym->results[result_slot(addr)]) || c->addr != addr)
+		return false;
+	ret->nframes = c->nframes;
+	memcpy(ret->frames, c->frames, c->nframes * sizeof(c->frames[0]));
+	ret->mapping = c->mapping >= 0 ? &sym->maps[c->mapping] : NULL;
+	return true;
+}
+
+static void results_put(struct symbolizer *sym, uint64_t addr, const struct sym_result *r)
+{
+	struct cached_result *c;
+	size_t slot = result_slot(addr);
+
+	if (sym->no_result_cache)
+		return;
+	if (!sym->results) {
+		sym->results = calloc(RESULT_CACHE_SLOTS, sizeof(*sym->results));
+		if (!sym->results)
+			return;
+	}
+	c = malloc(sizeof(*c) + r->nframes * sizeof(r->frames[0]));
+	if (!c)
+		return;
+	c->addr = addr;
+	c->mapping = r->mapping ? (int)(r->mapping - sym->maps) : -1;
+	c->nframes = r->nframes;
+	memcpy(c->frames, r->frames, r->nframes * sizeof(r->frames[0]));
+	free(sym->results[slot]);
+	sym->results[slot] = c;
+}
+
+void symbolizer__set_result_cache(struct symbolizer *sym, bool on)
+{
+	symcache_lock();
+	sym->no_result_cache = !on;
+	results_flush(sym);
+	symcache_unlock();
+}
+
+static struct kallsyms *shared_ks; /* one parsed kallsyms for all symbolizers */
+
+static int read_start_time(pid_t pid, unsigned long long *ret)
+{
+	char path[64], buf[1024], *p;
+	int fd, field;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* the command name may hold spaces and parentheses: fields start after the last ')' */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EINVAL;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -EINVAL;
+	*ret = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+static void mappings_free(struct sym_mapping *maps, struct map_priv *priv, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free((char *)maps[i].filename);
+		free((char *)maps[i].build_id);
+	}
+	free(maps);
+	free(priv);
+}
+
+void symbolizer__free(struct symbolizer *sym)
+{
+	if (!sym)
+		return;
+	symcache_lock();
+	results_flush(sym);
+	free(sym->results);
+	mappings_free(sym->maps, sym->priv, sym->n + sym->nkernel);
+	for (int i = 0; i < RETIRED_GENERATIONS; i++)
+		mappings_free(sym->retired[i].maps, sym->retired[i].priv, sym->retired[i].n);
+	free(sym->by_addr);
+	for (int i = 0; i < sym->npinned; i++)
+		symmod__put(sym->pinned[i]);
+	free(sym->pinned);
+	kallsyms__put(sym->ks);
+	symcache_unlock();
+	free(sym);
+}
+
+struct symbolizer *symbolizer__new(pid_t pid)
+{
+	struct symbolizer *sym;
+	int err;
+
+	sym = calloc(1, sizeof(*sym));
+	if (!sym) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	sym->pid = pid;
+	err = read_start_time(pid, &sym->start_time);
+	if (!err) {
+		sym->pinned = calloc(SYM_MAX_PINNED, sizeof(*sym->pinned));
+		err = sym->pinned ? symbolizer__refresh(sym) : -ENOMEM;
+	}
+	if (err) {
+		symbolizer__free(sym);
+		errno = -err;
+		return NULL;
+	}
+	return sym;
+}
+
+/* Keeps m referenced for the symbolizer's lifetime (strings handed out point into it). Takes
+ * over the caller's reference. false when the pin table is full (the reference is dropped). */
+static bool pin(struct symbolizer *sym, struct symmod *m)
+{
+	for (int i = 0; i < sym->npinned; i++) {
+		if (sym->pinned[i] == m) {
+			symmod__put(m);
+			return true;
+		}
+	}
+	if (sym->npinned == SYM_MAX_PINNED) {
+		symmod__put(m);
+		return false;
+	}
+	sym->pinned[sym->npinned++] = m;
+	return true;
+}
+
+/* The vDSO's image, copied out of the target's memory. */
+static int vdso_module(pid_t pid, const struct procmaps_entry *e, struct symmod **ret)
+{
+	size_t size = e->end - e->start;
+	char path[64];
+	void *image;
+	ssize_t n;
+	int fd;
+
+	if (size > SYMMOD_MAX_IMAGE)
+		return -E2BIG;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	image = malloc(size);
+	if (!image) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = pread(fd, image, size, (off_t)e->start);
+	close(fd);
+	if (n != (ssize_t)size) {
+		free(image);
+		return n < 0 ? -errno : -EIO;
+	}
+	return symmod_get_image(image, size, "[vdso]", ret);
+}
+
+/* Where profd finds the target's files: through /proc/PID/root when the target has its own
+ * root (a container), so that .gnu_debuglink files next to the binary are found too. */
+static void file_path(pid_t pid, const char *path, char *buf, size_t len)
+{
+	struct stat ours, theirs;
+	char root[64];
+
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	if (stat("/", &ours) == 0 && stat(root, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
+	    ours.st_ino == theirs.st_ino)
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "%s%s", root, path);
+}
+
+static int file_module(struct symbolizer *sym, const struct procmaps_entry *e, struct symmod **ret)
+{
+	char path[4200];
+	int fd;
+
+	/* the same file mapped before (earlier refresh, other segment): reuse its module */
+	for (int i = 0; i < sym->n; i++) {
+		struct map_priv *p = &sym->priv[i];
+
+		if (p->mod && p->inode == e->inode && p->dev_major == e->dev_major && p->dev_minor == e->dev_minor &&
+		    !strcmp(sym->maps[i].filename, e->path)) {
+			*ret = symmod__ref(p->mod);
+			return 0;
+		}
+	}
+	fd = procmaps_open_file(sym->pid, e);
+	if (fd < 0)
+		return fd;
+	file_path(sym->pid, e->path, path, sizeof(path));
+	return symmod_get_fd(fd, path, ret);
+}
+
+static bool is_main(const struct procmaps_entry *e, const struct stat *exe)
+{
+	return exe && e->inode == exe->st_ino && e->dev_major == major(exe->st_dev) &&
+	       e->dev_minor == minor(exe->st_dev);
+}
+
+static int cmp_start(const void *a, const void *b, void *arg)
+{
+	const struct sym_mapping *maps = arg;
+	uint64_t x = maps[*(const int *)a].start, y = maps[*(const int *)b].start;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Fills one mapping (and its private half) from maps entry e, opening its module. */
+static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct map_priv *p,
+			const struct procmaps_entry *e, bool main_exe)
+{
+	struct symmod *mod = NULL;
+	int err = 0;
+
+	m->start = e->start;
+	m->limit = e->end;
+	m->file_offset = e->offset;
+	m->is_main = main_exe;
+	m->filename = strdup(e->path);
+	p->inode = e->inode;
+	p->dev_major = e->dev_major;
+	p->dev_minor = e->dev_minor;
+	if (!m->filename)
+		return -ENOMEM;
+	if (procmaps_entry_is_file(e))
+		err = file_module(sym, e, &mod);
+	else if (!strcmp(e->path, "[vdso]"))
+		err = vdso_module(sym->pid, e, &mod);
+	if (err)
+		log_debug("symbolize: pid %d: cannot read \"%s\": %s", (int)sym->pid, e->path, strerror(-err));
+	if (mod && !pin(sym, mod)) {
+		log_debug("symbolize: pid %d: too many modules, \"%s\" left unsymbolized", (int)sym->pid, e->path);
+		mod = NULL;
+	}
+	p->mod = mod; /* the pin holds the reference */
+	if (mod)
+		p->adj_ok = symmod__offset_to_vaddr(mod, e->offset, &p->file_adj) == 0;
+	m->build_id = strdup(mod ? symmod__build_id(mod) : "");
+	return m->build_id ? 0 : -ENOMEM;
+}
+
+static bool same_entries(const struct symbolizer *sym, const struct procmaps *pm)
+{
+	int k = 0;
+
+	for (size_t i = 0; i < pm->n; i++) {
+		const struct procmaps_entry *e = &pm->entries[i];
+		bool found = false;
+
+		if (!e->exec || !e->path[0])
+			continue;
+		for (int j = 0; j < sym->n; j++) {
+			const struct sym_mapping *m = &sym->maps[j];
+
+			if (m->start == e->start && m->limit == e->end && m->file_offset == e->offset &&
+			    sym->priv[j].inode == e->inode && !strcmp(m->filename, e->path)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return false;
+		k++;
+	}
+	return k == sym->n;
+}
+
+int symbolizer__refresh(struct symbolizer *sym)
+{
+	struct procmaps pm = { 0 };
+	struct sym_mapping *maps = NULL;
+	struct map_priv *priv = NULL;
+	int *by_addr = NULL;
+	unsigned long long start_time;
+	char exe_path[64];
+	struct stat exe;
+	bool have_exe;
+	int err, n = 0, nexec = 0;
+
+	err = read_start_time(sym->pid, &start_time);
+	if (!err && start_time != sym->start_time)
+		err = -ESRCH; /* the pid now belongs to another process */
+	if (!err)
+		err = procmaps_read(sym->pid, &pm);
+	if (err)
+		return err;
+	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)sym->pid);
+	have_exe = stat(exe_path, &exe) == 0;
+
+	symcache_lock();
+	if (sym->ks_err < 0)
+		sym->ks_err = 0; /* kallsyms may have become readable */
+	if (sym->maps && same_entries(sym, &pm)) {
+		err = 0;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < pm.n; i++)
+		if (pm.entries[i].exec && pm.entries[i].path[0])
+			nexec++;
+	if (nexec > SYM_MAX_MAPPINGS) {
+		err = -E2BIG;
+		goto cleanup;
+	}
+	maps = calloc(nexec + 1, sizeof(*maps));
+	priv = calloc(nexec + 1, sizeof(*priv));
+	by_addr = calloc(nexec + 1, sizeof(*by_addr));
+	if (!maps || !priv || !by_addr) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* main executable first (pprof-compat 3.5), then the rest in address order */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < pm.n; i++) {
+			const struct procmaps_entry *e = &pm.entries[i];
+			bool main_exe;
+
+			if (!e->exec || !e->path[0])
+				continue; /* anonymous executable memory (JIT code) has nothing to name it */
+			main_exe = is_main(e, have_exe ? &exe : NULL);
+			if (main_exe != (pass == 0))
+				continue;
+			err = mapping_fill(sym, &maps[n], &priv[n], e, main_exe);
+			n++;
+			if (err)
+				goto cleanup;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		by_addr[i] = i;
+	qsort_r(by_addr, n, sizeof(*by_addr), cmp_start, maps);
+	/* swap in the new generation; the kernel slot is rebuilt on demand */
+	results_flush(sym);
+	if (sym->maps) {
+		int r = sym->retired_next;
+
+		mappings_free(sym->retired[r].maps, sym->retired[r].priv, sym->retired[r].n);
+		sym->retired[r].maps = sym->maps;
+		sym->retired[r].priv = sym->priv;
+		sym->retired[r].n = sym->n + sym->nkernel;
+		sym->retired_next = (r + 1) % RETIRED_GENERATIONS;
+	}
+	free(sym->by_addr);
+	sym->maps = maps;
+	sym->priv = priv;
+	sym->by_addr = by_addr;
+	sym->n = n;
+	sym->nkernel = 0;
+	maps = NULL;
+	priv = NULL;
+	by_addr = NULL;
+	err = 0;
+cleanup:
+	symcache_unlock();
+	if (maps)
+		mappings_free(maps, priv, n);
+	else
+		free(priv);
+	free(by_addr);
+	procmaps_free(&pm);
+	return err;
+}
+
+/* Sets the has_* flags of slot i from its module (loading it). */
+static void mapping_flags(struct symbolizer *sym, int i)
+{
+	struct sym_mapping *m = &sym->maps[i];
+	struct map_priv *p = &sym->priv[i];
+
+	if (p->flags_done || !p->mod)
+		return;
+	p->flags_done = true;
+	if (symmod__load(p->mod) == 0 && p->adj_ok)
+		symmod__flags(p->mod, &m->has_functions, &m->has_filenames, &m->has_line_numbers,
+			      &m->has_inline_frames);
+}
+
+static int find_mapping(const struct symbolizer *sym, uint64_t addr)
+{
+	int lo = 0, hi = sym->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		const struct sym_mapping *m = &sym->maps[sym->by_addr[mid]];
+
+		if (addr < m->start)
+			hi = mid;
+		else if (addr >= m->limit)
+			lo = mid + 1;
+		else
+			return sym->by_addr[mid];
+	}
+	return -1;
+}
+
+static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	struct sym_mapping *km = &sym->maps[sym->n];
+	uint64_t start = 0;
+	const char *name;
+
+	if (!sym->ks && sym->ks_err == 0) {
+		if (!shared_ks)
+			sym->ks_err = kallsyms_load(&shared_ks);
+		if (shared_ks)
+			sym->ks = kallsyms__get(shared_ks);
+	}
+	if (!sym->ks)
+		return 0;
+	if (!sym->nkernel) {
+		memset(km, 0, sizeof(*km));
+		kallsyms__range(sym->ks, &km->start, &km->limit);
+		km->filename = strdup("[kernel]");
+		km->build_id = strdup("");
+		if (!km->filename || !km->build_id) {
+			free((char *)km->filename);
+			free((char *)km->build_id);
+			return -ENOMEM;
+		}
+		km->has_functions = true;
+		sym->nkernel = 1;
+	}
+	name = kallsyms__lookup(sym->ks, addr, &start);
+	if (addr >= km->start && addr < km->limit)
+		ret->mapping = km;
+	if (!name)
+		return 0;
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
+	ret->frames[0].name = name;
+	ret->frames[0].system_name = name;
+	ret->frames[0].func_start = start;
+	ret->nframes = 1;
+	return 0;
+}
+
+int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	struct map_priv *p;
+	uint64_t vaddr;
+	int i, n, err = 0;
+
+	ret->nframes = 0;
+	ret->mapping = NULL;
+	symcache_lock();
+	if (results_get(sym, addr, ret))
+		goto unlock;
+	i = find_mapping(sym, addr);
+	if (i < 0) {
+		if (addr >= KERNEL_MIN_ADDR)
+			err = kernel_lookup(sym, addr, ret);
+		goto cleanup;
+	}
+	ret->mapping = &sym->maps[i];
+	p = &sym->priv[i];
+	if (!p->mod || !p->adj_ok)
+		goto cleanup;
+	vaddr = addr - sym->maps[i].start + sym->maps[i].file_offset + (uint64_t)p->file_adj;
+	n = symmod__lookup(p->mod, vaddr, ret->frames, SYM_MAX_INLINE);
+	if (n < 0) {
+		/* the module cannot be used (unreadable, over the memory bound): it names nothing */
+		mapping_flags(sym, i);
+		goto cleanup;
+	}
+	mapping_flags(sym, i);
+	ret->nframes = n;
+	for (int k = 0; k < n; k++)
+		if (ret->frames[k].func_start)
+			ret->frames[k].func_start = ret->frames[k].func_start - vaddr + addr;
+cleanup:
+	if (!err)
+		results_put(sym, addr, ret);
+unlock:
+	symcache_unlock();
+	return err;
+}
+
+int symbolizer__mappings(struct symbolizer *sym, const struct sym_mapping **ret, int *ret_n)
+{
+	symcache_lock();
+	for (int i = 0; i < sym->n; i++)
+		mapping_flags(sym, i);
+	*ret = sym->maps;
+	*ret_n = sym->n + sym->nkernel;
+	symcache_unlock();
+	return 0;
+}

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/* Flags, environment and address validation: good and bad inputs, table-driven. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+
+static const char *env_names[8], *env_values[8];
+static int env_n;
+
+static const char *fake_getenv(const char *name)
+{
+	for (int i = 0; i < env_n; i++)
+		if (strcmp(env_names[i], name) == 0)
+			return env_values[i];
+	return NULL;
+}
+
+static void setenv_fake(const char *name, const char *value)
+{
+	env_names[env_n] = name;
+	env_values[env_n++] = value;
+}
+
+static int parse(struct profd_config *cfg, char *err, size_t errlen, ...)
+{
+	char *argv[32] = { "profd" };
+	int argc = 1;
+	va_list ap;
+	char *a;
+
+	va_start(ap, errlen);
+	while ((a = va_arg(ap, char *)) != NULL)
+		argv[argc++] = a;
+	va_end(ap);
+	return options_parse(argc, argv, fake_getenv, cfg, err, errlen);
+}
+
+static int setup(void **state)
+{
+	env_n = 0;
+	return 0;
+}
+
+static void test_defaults_and_flags(void **state)
+{
+	struct profd_config cfg;
+	char err[512] = "";
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.pid, 42);
+	assert_string_equal(cfg.host, "127.0.0.1");
+	assert_int_equal(cfg.port, 6060);
+	assert_int_equal(cfg.max_seconds, 300);
+	assert_false(cfg.allow_public);
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-p", "7", "--addr=[::1]:0", "--max-seconds", "60",
+			       "--log-level=debug", "--ready-file", "/tmp/r", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.pid, 7);
+	assert_string_equal(cfg.host, "::1");
+	assert_int_equal(cfg.port, 0);
+	assert_int_equal(cfg.max_seconds, 60);
+	assert_int_equal(cfg.log_level, 3);
+	assert_string_equal(cfg.ready_file, "/tmp/r");
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--help", NULL), OPTIONS_HELP);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-V", NULL), OPTIONS_VERSION);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.command, CMD_STACKS);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "cpu", "--pid", "9", "--seconds", "5", "-o", "x.pb.gz", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.command, CMD_CPU);
+	assert_int_equal(cfg.seconds, 5);
+	assert_string_equal(cfg.output, "x.pb.gz");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "heap", "--pid", "9", "-o", "-", "--heap", "allocs",
+			       "--heap-rate", "64k", "--cpu-hz", "250", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.command, CMD_HEAP);
+	assert_int_equal(cfg.seconds, 30);
+	assert_int_equal(cfg.heap_mode, 2);
+	assert_int_equal(cfg.heap_rate, 65536);
+	assert_int_equal(cfg.cpu_hz, 250);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "heap", "--pid", "9", "-o", "-", "--heap", "off", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "nothing to do"));
+}
+
+static void test_env_and_precedence(void **state)
+{
+	struct profd_config cfg;
+	char err[512] = "";
+
+	setenv_fake("PROFD_PID", "100");
+	setenv_fake("PROFD_ADDR", "localhost:7070");
+	setenv_fake("PROFD_MAX_SECONDS", "");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.pid, 100);
+	assert_string_equal(cfg.host, "localhost");
+	assert_int_equal(cfg.port, 7070);
+	assert_int_equal(cfg.max_seconds, 300); /* empty variable = unset */
+	/* flags win over the environment */
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "5", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.pid, 5);
+	/* a bad heap variable is named as the variable, not the flag */
+	setenv_fake("PROFD_HEAP", "bogus");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_HEAP: expected inuse, allocs or off"));
+	env_n = 0;
+	setenv_fake("PROFD_PID", "100");
+	/* a bad variable is named in the message */
+	setenv_fake("PROFD_MAX_CONNECTIONS", "lots");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_MAX_CONNECTIONS"));
+	assert_non_null(strstr(err, "4 to 4096"));
+}
+
+static void test_public_address(void **state)
+{
+	struct profd_config cfg;
+	char err[512] = "";
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--addr", "0.0.0.0:6060", NULL), -EINVAL);
+	assert_non_null(strstr(err, "not a loopback address"));
+	assert_non_null(strstr(err, "--allow-public"));
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--addr", ":6060", NULL), -EINVAL);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--addr", "0.0.0.0:6060", "--allow-public",
+			       NULL),
+			 OPTIONS_RUN);
+	assert_true(cfg.allow_public);
+	setenv_fake("PROFD_ALLOW_PUBLIC", "1");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--addr", "10.1.2.3:1", NULL), OPTIONS_RUN);
+	env_n = 0;
+	setenv_fake("PROFD_ALLOW_PUBLIC", "maybe");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_ALLOW_PUBLIC"));
+}
+
+static void test_bad_flags(void **state)
+{
+	static const struct {
+		const char *args[4];
+		const char *msg; /* must appear in the error */
+	} cases[] = {
+		{ { NULL }, "--pid is required" },
+		{ { "--pid", "abc" }, "not a process ID" },
+		{ { "--pid", "-3" }, "not a process ID" },
+		{ { "--pid", "0" }, "not a process ID" },
+		{ { "--pid", "99999999999" }, "not a process ID" },
+		{ { "--pid" }, "needs a value" },
+		{ { "--frobnicate" }, "unknown flag '--frobnicate'" },
+		{ { "--pid", "1", "--addr", "127.0.0.1" }, "has no port" },
+		{ { "--pid", "1", "--addr", "127.0.0.1:65536" }, "0 to 65535" },
+		{ { "--pid", "1", "--addr", "127.0.0.1:x" }, "0 to 65535" },
+		{ { "--pid", "1", "--addr", "example.com:80" }, "numeric IPv4" },
+		{ { "--pid", "1", "--addr", "::1:80" }, "brackets" },
+		{ { "--pid", "1", "--addr", "[::1]80" }, "[ADDR]:PORT" },
+		{ { "--pid", "1", "--log-level", "loud" }, "not a log level" },
+		{ { "--pid", "1", "--max-seconds", "0" }, "1 to 86400" },
+		{ { "--pid", "1", "--max-seconds", "86401" }, "1 to 86400" },
+		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
+		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
+		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
+		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
+		{ { "--pid", "1", "--heap", "sometimes" }, "expected inuse, allocs or off" },
+		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
+		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
+		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
+		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
+		{ { "heap", "--pid", "1", "--seconds" }, "needs a value" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[6] = { "profd" };
+		struct profd_config cfg;
+		char err[512] = "";
+		int argc = 1;
+
+		for (int k = 0; k < 4 && cases[i].args[k]; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		assert_int_equal(options_parse(argc, argv, fake_getenv, &cfg, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].msg))
+			fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].msg);
+	}
+}
+
+static void test_addr(void **state)
+{
+	static const struct {
+		const char *in, *host;
+		unsigned port;
+		int loopback;
+	} good[] = {
+		{ "127.0.0.1:6060", "127.0.0.1", 6060, 1 },  { "127.9.8.7:1", "127.9.8.7", 1, 1 },
+		{ "localhost:0", "localhost", 0, 1 },        { "[::1]:6060", "::1", 6060, 1 },
+		{ "[::ffff:127.0.0.1]:5", "::ffff:127.0.0.1", 5, 1 },
+		{ "0.0.0.0:80", "0.0.0.0", 80, 0 },          { "[::]:80", "::", 80, 0 },
+		{ ":6060", "0.0.0.0", 6060, 0 },             { "192.168.1.1:65535", "192.168.1.1", 65535, 0 },
+		{ "[2001:db8::1]:443", "2001:db8::1", 443, 0 },
+	};
+	static const char *bad[] = { "", "127.0.0.1", "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:+1", "[::1]",
+				     "[::1]:", "[127.0.0.1]:80", "1.2.3:80", "host:80", "::1:80", "[::1]:99999" };
+	char host[256], err[256];
+	unsigned port;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (addr_parse(good[i].in, host, sizeof(host), &port, err, sizeof(err)) != 0)
+			fail_msg("'%s' refused: %s", good[i].in, err);
+		assert_string_equal(host, good[i].host);
+		assert_int_equal(port, good[i].port);
+		assert_int_equal(addr_is_loopback(host), good[i].loopback);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (addr_parse(bad[i], host, sizeof(host), &port, err, sizeof(err)) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_defaults_and_flags, setup),
+		cmocka_unit_test_setup(test_env_and_precedence, setup),
+		cmocka_unit_test_setup(test_public_address, setup),
+		cmocka_unit_test_setup(test_bad_flags, setup),
+		cmocka_unit_test_setup(test_addr, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
