@@ -88,6 +88,15 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* index: the probe's index in the plan (cookie bits 24..31); value: its entry hits on this CPU.
+ * With the calibrated cost of one hit, what the probes cost the target (the budget). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFD_HEAP_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_hits SEC(".maps");
+
 /* key 0: the last allocation id handed out */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -99,6 +108,16 @@ struct {
 static __always_inline void count(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		*v += 1;
+}
+
+/* One entry hit of the probe named by the cookie. */
+static __always_inline void count_hit(__u64 cookie)
+{
+	__u32 idx = (cookie >> PROFD_HEAP_COOKIE_PROBE_SHIFT) & 0xff;
+	__u64 *v = bpf_map_lookup_elem(&probe_hits, &idx);
 
 	if (v)
 		*v += 1;
@@ -246,6 +265,7 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	obj = (cookie >> 8) & 0xff;
 	sp = ctx->sp;
 	count(PROFD_HEAP_CNT_CALLS);
+	count_hit(cookie);
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		count(PROFD_HEAP_CNT_NO_THREAD);
@@ -352,6 +372,7 @@ static __always_inline void alloc_return(struct pt_regs *ctx)
 	struct heap_thread *t;
 	__u64 sp, ptr;
 
+	count(PROFD_HEAP_CNT_RETURNS);
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
 	if (!t)
 		return;
@@ -420,6 +441,7 @@ int on_free(struct pt_regs *ctx)
 	if (noop)
 		return 0;
 	count(PROFD_HEAP_CNT_FREES);
+	count_hit(bpf_get_attach_cookie(ctx));
 	ptr = PT_REGS_PARM1(ctx);
 	if (ptr)
 		untrack(ptr);

@@ -15,7 +15,11 @@
 #define PROFD_HEAP_MAX_OBJS 8
 #define PROFD_HEAP_NREGS 17
 
-/* Probe kinds, the low 8 bits of the attach cookie; bits 8..15 hold the object index. */
+/* Probes counted one by one (their hits cost the target: see probe_hits in heap.bpf.c). */
+#define PROFD_HEAP_MAX_PROBES 64
+
+/* Probe kinds, the low 8 bits of the attach cookie; bits 8..15 hold the object index and bits
+ * 24..31 the probe's index in the plan (for probe_hits). */
 enum profd_heap_kind {
 	PROFD_HEAP_MALLOC = 0,     /* size = arg0 (malloc, valloc, pvalloc, mallocx, operator new) */
 	PROFD_HEAP_CALLOC,         /* size = arg0 * arg1 */
@@ -30,6 +34,7 @@ enum profd_heap_kind {
 /* Cookie bit: the function tail-jumps to another probed allocation function on some path; for
  * realloc kinds that path is realloc(NULL, n), so a NULL ptr is left to the callee's probe. */
 #define PROFD_HEAP_COOKIE_TAIL (1u << 16)
+#define PROFD_HEAP_COOKIE_PROBE_SHIFT 24
 
 enum profd_heap_event_type {
 	PROFD_HEAP_EV_ALLOC = 1,  /* a sampled allocation: struct profd_heap_alloc_event */
@@ -77,6 +82,7 @@ enum profd_heap_counter {
 	PROFD_HEAP_CNT_NO_THREAD,      /* thread state could not be created */
 	PROFD_HEAP_CNT_STACK_FAIL,     /* stack could not be read at all */
 	PROFD_HEAP_CNT_FAILED,         /* sampled allocation returned NULL / an error */
+	PROFD_HEAP_CNT_RETURNS,        /* return probes run (each one a trap the target paid) */
 	PROFD_HEAP_CNT__COUNT,
 };
 

@@ -10,11 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sources/allocator.h"
-#include <linux/types.h>
-
-#include "bpf/heap.h"
 #include "proc/procmaps.h"
+#include "sources/allocator.h"
 #include "sources/x86_decode.h"
 
 #define MAX_ELF_OBJS 512
@@ -536,6 +533,7 @@ static int add_probe(pid_t pid, struct alloc_plan *plan, struct elfobj *o, size_
 	p->file_offset = off + delta;
 	p->addr = o->bias + s->st_value;
 	p->delta = (uint32_t)delta;
+	p->stepped = delta >= len || x86_emulated_len(body + delta, len - delta) == 0;
 	p->kind = WANTS[w].kind;
 	p->obj = obj;
 	p->tail_forwards = forwards;

@@ -13,8 +13,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ALLOC_MAX_PROBES 64
-#define ALLOC_MAX_OBJS 8     /* = PROFD_HEAP_MAX_OBJS */
+#include <linux/types.h>
+
+#include "bpf/heap.h"
+
+#define ALLOC_MAX_PROBES PROFD_HEAP_MAX_PROBES
+#define ALLOC_MAX_OBJS PROFD_HEAP_MAX_OBJS
 #define ALLOC_MAX_TRIM 32
 
 struct alloc_probe {
@@ -23,6 +27,7 @@ struct alloc_probe {
 	uint64_t file_offset; /* file offset of the probed instruction */
 	uint64_t addr;        /* runtime address of the function's entry */
 	uint32_t delta;       /* probed instruction - entry (0: at the entry) */
+	bool stepped;         /* the kernel must single-step the probed instruction (slow) */
 	int kind;             /* enum profd_heap_kind (bpf/heap.h) */
 	int obj;              /* index into alloc_plan.objs */
 	bool tail_forwards;   /* some path tail-jumps to another allocation function (glibc's
