@@ -223,6 +223,8 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	heap_config_default(hc);
 	hc->mode = (enum heap_mode)cfg->heap_mode;
 	hc->rate = cfg->heap_rate;
+	hc->idle_ns = cfg->heap_idle_ns;
+	hc->budget_pct = cfg->heap_budget;
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
@@ -255,8 +257,9 @@ static void engine_start_profilers(const struct profd_config *cfg, const struct 
 		log_warn("heap profiles are unavailable: %s", err);
 		return;
 	}
-	log_info("heap (%s, one sample per %llu bytes on average): %s", heap_mode_name(hc.mode),
-		 (unsigned long long)hc.rate, heap_source__describe(e->heap));
+	log_info("heap (%s, one sample per %llu bytes on average, budget %g%% of the target's CPU): %s%s",
+		 heap_mode_name(hc.mode), (unsigned long long)hc.rate, hc.budget_pct, heap_source__describe(e->heap),
+		 hc.mode == HEAP_MODE_DEMAND ? "; no probe attached until a heap or allocs request" : "");
 }
 
 /* profd cpu / profd heap: one profile to a file, no server. */
@@ -454,6 +457,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	bpf_log_route();
 	/* signals are read from a signalfd by the main thread; every other thread inherits the block */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

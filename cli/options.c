@@ -48,10 +48,19 @@ static const char usage[] =
 	"      --cpu-hz N         CPU samples per second of CPU time, 1..1000 (PROFD_CPU_HZ), default 100\n"
 	"      --cpu-stack-bytes N  stack bytes copied per CPU sample, 1024..32768\n"
 	"                         (PROFD_CPU_STACK_BYTES), default 16384\n"
-	"      --heap MODE        inuse (live and cumulative, default), allocs (cumulative only, cheaper)\n"
-	"                         or off (PROFD_HEAP). Probes attach at start-up: what was allocated\n"
-	"                         before is invisible. Every malloc/free of the target then traps\n"
-	"                         (about 1-2 us each): use allocs or off for allocation-heavy services\n"
+	"      --heap MODE        demand (default), inuse, allocs or off (PROFD_HEAP). While attached,\n"
+	"                         the heap probes trap on every malloc/free of the target (1-12 us each,\n"
+	"                         by machine), so by default nothing is attached until a heap or allocs\n"
+	"                         request: ?seconds=N attaches them for N seconds; a request without\n"
+	"                         seconds starts tracking, which goes on while requests keep coming.\n"
+	"                         inuse (live and cumulative) and allocs (cumulative only, cheaper)\n"
+	"                         attach at start-up. What was allocated before attaching is not seen\n"
+	"      --heap-idle DURATION  demand mode: detach the probes after this long without a heap or\n"
+	"                         allocs request, 1s..168h (PROFD_HEAP_IDLE), default 10m\n"
+	"      --heap-budget PERCENT  the share of the target's CPU time the heap probes may cost,\n"
+	"                         above 0 up to 100 (PROFD_HEAP_BUDGET), default 2; above it they are\n"
+	"                         detached within a second and come back after a backoff (10 s,\n"
+	"                         doubling to 10 min); 100 = no limit. Said in profiles and the index\n"
 	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
@@ -65,11 +74,13 @@ static const char usage[] =
 	"Endpoints (under http://HOST:PORT/debug/pprof/):\n"
 	"  /debug/pprof/          index: what profd serves for this target, with status\n"
 	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
-	"  heap, allocs           sampled live heap / cumulative allocations by call stack\n"
+	"  heap, allocs           sampled live heap / cumulative allocations by call stack;\n"
+	"                         ?seconds=N: what was allocated in the next N s and what of it lives\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
-	"  Named profiles take debug=N and seconds=N (a delta), as Go's net/http/pprof does.\n"
+	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
+	"  snapshots; for heap and allocs, a window of tracking).\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -180,7 +191,7 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 
 enum opt_id { OPT_PID, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
 	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
-	      OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -200,6 +211,8 @@ static const struct opt_def {
 	[OPT_CPU_STACK_BYTES] = { "--cpu-stack-bytes", 0, "PROFD_CPU_STACK_BYTES", true },
 	[OPT_HEAP] = { "--heap", 0, "PROFD_HEAP", true },
 	[OPT_HEAP_RATE] = { "--heap-rate", 0, "PROFD_HEAP_RATE", true },
+	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
+	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
@@ -307,6 +320,18 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_HEAP_IDLE:
+		if (heap_idle_parse(v, &cfg->heap_idle_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--heap-idle", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HEAP_BUDGET:
+		if (heap_budget_parse(v, &cfg->heap_budget, err, errlen) != 0) {
+			name_source(err, errlen, "--heap-budget", from);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SNAPSHOT_DIR:
 		if (strlen(v) >= sizeof(cfg->snapshot_dir) - 64 ||
 		    heap_snapshot_dir_check(v, err, errlen) != 0) {
@@ -346,8 +371,10 @@ static void defaults(struct profd_config *cfg)
 	cfg->stack_bytes = 65536;
 	cfg->cpu_hz = 100;
 	cfg->cpu_stack_bytes = 16384;
-	cfg->heap_mode = HEAP_MODE_INUSE;
+	cfg->heap_mode = HEAP_MODE_DEMAND;
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
+	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
+	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
 	cfg->seconds = 30;
 }
 
@@ -435,7 +462,7 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		return -EINVAL;
 	}
 	if (cfg->command == CMD_HEAP && cfg->heap_mode == HEAP_MODE_OFF) {
-		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse or allocs");
+		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
 	}
 	if (cfg->pid == 0) {

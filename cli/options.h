@@ -41,6 +41,8 @@ struct profd_config {
 	unsigned cpu_stack_bytes;
 	int heap_mode;          /* enum heap_mode */
 	uint64_t heap_rate;
+	int64_t heap_idle_ns;   /* --heap-idle */
+	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */

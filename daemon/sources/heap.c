@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* Heap profile source (see heap.h). Threads: a reader thread drains the BPF ring buffer and
- * unwinds sampled allocations; HTTP threads take snapshots; a snapshot thread writes SIGUSR2
- * profiles. One mutex guards the records, the live table and the ring buffer consumer. */
+/* Heap profile source (see heap.h). Threads: the manager thread alone attaches and detaches the
+ * probes (so the skeleton and ring buffer change hands only there), drains the ring buffer,
+ * unwinds sampled allocations and keeps the probes within their budget; HTTP threads say what
+ * they want (state_lock) and take snapshots or windows (lock); a snapshot thread writes SIGUSR2
+ * profiles. `lock` guards the records, the live table and the ring buffer consumer;
+ * `state_lock` the lifecycle; neither is taken while holding the other. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/types.h>
@@ -18,19 +21,30 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "heap.skel.h"
+#include "base/log.h"
 #include "bpf/heap.h"
 #include "pprof/pprof.h"
 #include "proc/target.h"
 #include "sources/allocator.h"
 #include "sources/heap.h"
+#include "sources/probecost.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
 #define MAX_DEPTH 128
 #define POLL_MS 100
+/* A request waits at most this long for the probes to attach (load, calibrate, attach). */
+#define ATTACH_WAIT_NS (20ll * 1000000000)
+/* After an attach failed, the next attempt comes no sooner than this. */
+#define ATTACH_RETRY_NS (5ll * 1000000000)
+#define CALIB_CALLS 700
+/* The calibration probe's index in probe_hits: above every plan's (ALLOC_MAX_PROBES - 1 is
+ * the last one a plan may use, and calibration counts are cleared before the target's). */
+#define CALIB_PROBE (PROFD_HEAP_MAX_PROBES - 1)
 
 /* Allocations sampled at one stack with one size (Go keeps its memRecords per stack and size). */
 struct record {
@@ -42,8 +56,18 @@ struct record {
 };
 
 struct live_slot {
-	uint64_t id; /* 0 = empty */
+	uint64_t id;  /* 0 = empty */
 	uint32_t rec;
+	uint32_t seq; /* when it was sampled (heap_source.seq), for windows: compare with seq_after */
+};
+
+/* Why and when the probes were last paused for their cost, for comments, the index and the log. */
+struct heap_pause {
+	int64_t at;          /* CLOCK_REALTIME ns */
+	int64_t until;       /* CLOCK_REALTIME ns: the probes may come back then */
+	double calls_per_s;  /* probe hits per second */
+	double ns_per_call;  /* estimated cost of one hit */
+	double share;        /* of the target's CPU time, 0..1 */
 };
 
 struct heap_source {
@@ -54,6 +78,7 @@ struct heap_source {
 	char snapshot_dir[4096];
 	struct alloc_plan *plan;
 	char describe[2048];
+	/* the attachment: owned by the manager thread; skel and rb are swapped under `lock` */
 	struct heap_bpf *skel;
 	struct bpf_link *links[2 * ALLOC_MAX_PROBES];
 	int nlinks;
@@ -61,10 +86,38 @@ struct heap_source {
 	int nsession;
 	bool session;                      /* the session program is loaded and used */
 	struct ring_buffer *rb;
-	pthread_t reader;
-	bool reader_started;
+	pthread_t manager;
+	bool manager_started;
 	atomic_bool stop;
-	int64_t attached_at; /* CLOCK_REALTIME ns */
+
+	/* lifecycle: what requests want and what the manager did about it (state_lock) */
+	pthread_mutex_t state_lock;
+	pthread_cond_t state_cond;  /* wakes the manager */
+	pthread_cond_t attach_cond; /* wakes requests waiting for an attach attempt */
+	int nwindows;               /* open ?seconds=N windows */
+	int64_t lease_until;        /* demand: tracking goes on until then (CLOCK_MONOTONIC ns) */
+	bool attached;
+	uint64_t attach_gen;        /* attach attempts finished */
+	int attach_err;             /* the last attempt's result */
+	int64_t retry_at;           /* after a failed attempt, no new one before (CLOCK_MONOTONIC) */
+	int64_t tracking_since;     /* CLOCK_REALTIME ns the current tracking began; 0: none */
+	int64_t attached_since;     /* CLOCK_REALTIME ns the probes were last attached */
+	int64_t paused_until;       /* CLOCK_MONOTONIC ns */
+	int64_t backoff_ns;         /* the next pause's length */
+	int npauses;
+	struct heap_pause pause;    /* the last one */
+	double last_share;          /* the last estimate, of the target's CPU time */
+	double last_calls_per_s;
+
+	/* budget: written by the manager only; cost_* also read by comments under state_lock */
+	bool calibrated;
+	double cost_entry_ns[PROBECOST__COUNT]; /* one entry hit, by the probed instruction's kind */
+	double cost_ret_ns;                     /* one return probe */
+	uint64_t prev_hits[ALLOC_MAX_PROBES], prev_returns;
+	int64_t prev_check, prev_cpu_ns;        /* CLOCK_MONOTONIC; target CPU time */
+	clockid_t cpu_clock;
+	bool have_cpu_clock;
+	uint64_t probe_ns_total;                /* estimated probe time the target paid so far */
 
 	pthread_mutex_t lock;
 	/* records: array + open-addressing index (power of two, >= 2 * max_stacks) */
@@ -76,7 +129,9 @@ struct heap_source {
 	struct live_slot *live;
 	uint32_t live_size, live_count;
 	struct heap_stats st;
+	uint64_t base[PROFD_HEAP_CNT__COUNT]; /* BPF counters of attachments that ended */
 	uint64_t user_live_full;
+	uint32_t seq;                         /* sampled allocations unwound so far */
 	int64_t last_refresh; /* CLOCK_MONOTONIC ns of the last unwinder refresh (at most 1/s) */
 
 	/* SIGUSR2 snapshots */
@@ -94,8 +149,10 @@ struct heap_source {
 void heap_config_default(struct heap_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->mode = HEAP_MODE_INUSE;
+	cfg->mode = HEAP_MODE_DEMAND;
 	cfg->rate = HEAP_DEFAULT_RATE;
+	cfg->idle_ns = HEAP_DEFAULT_IDLE_NS;
+	cfg->budget_pct = HEAP_DEFAULT_BUDGET;
 	cfg->max_live = HEAP_DEFAULT_MAX_LIVE;
 	cfg->max_stacks = HEAP_DEFAULT_MAX_STACKS;
 	cfg->ring_bytes = HEAP_DEFAULT_RING_BYTES;
@@ -108,6 +165,8 @@ const char *heap_mode_name(enum heap_mode mode)
 		return "inuse";
 	case HEAP_MODE_ALLOCS:
 		return "allocs";
+	case HEAP_MODE_DEMAND:
+		return "demand";
 	default:
 		return "off";
 	}
@@ -121,8 +180,10 @@ int heap_mode_parse(const char *s, enum heap_mode *ret, char *err, size_t errlen
 		*ret = HEAP_MODE_ALLOCS;
 	else if (s && strcmp(s, "off") == 0)
 		*ret = HEAP_MODE_OFF;
+	else if (s && strcmp(s, "demand") == 0)
+		*ret = HEAP_MODE_DEMAND;
 	else {
-		snprintf(err, errlen, "--heap: expected inuse, allocs or off, got '%s'", s ? s : "");
+		snprintf(err, errlen, "--heap: expected demand, inuse, allocs or off, got '%s'", s ? s : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -185,25 +246,54 @@ int heap_snapshot_dir_check(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-int heap_config_from_env(struct heap_config *cfg, char *err, size_t errlen)
+int heap_idle_parse(const char *s, int64_t *ret_ns, char *err, size_t errlen)
 {
-	const char *v;
-	int r;
+	unsigned long long v;
+	int64_t unit;
+	char *end;
 
-	v = getenv("PROFD_HEAP");
-	if (v && (r = heap_mode_parse(v, &cfg->mode, err, errlen)) < 0)
-		return r;
-	v = getenv("PROFD_HEAP_RATE");
-	if (v && (r = heap_rate_parse(v, &cfg->rate, err, errlen)) < 0)
-		return r;
-	v = getenv("PROFD_SNAPSHOT_DIR");
-	if (v && *v) {
-		r = heap_snapshot_dir_check(v, err, errlen);
-		if (r < 0)
-			return r;
-		cfg->snapshot_dir = v;
-	}
+	if (!s || *s < '0' || *s > '9')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		goto bad;
+	if (strcmp(end, "s") == 0)
+		unit = 1;
+	else if (strcmp(end, "m") == 0)
+		unit = 60;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600;
+	else
+		goto bad;
+	if (v < 1 || v > (unsigned long long)(HEAP_MAX_IDLE_NS / 1000000000 / unit))
+		goto bad;
+	*ret_ns = (int64_t)v * unit * 1000000000;
 	return 0;
+bad:
+	snprintf(err, errlen, "--heap-idle: expected a duration from 1s to 168h, a whole number with a unit "
+		 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", s ? s : "");
+	return -EINVAL;
+}
+
+int heap_budget_parse(const char *s, double *ret, char *err, size_t errlen)
+{
+	double v;
+	char *end;
+
+	/* digits and one dot only: no signs, exponents, "nan" or "inf" */
+	if (!s || !*s || strspn(s, "0123456789.") != strcspn(s, "%"))
+		goto bad;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || (*end && strcmp(end, "%") != 0) || !(v > 0) || v > 100)
+		goto bad;
+	*ret = v;
+	return 0;
+bad:
+	snprintf(err, errlen, "--heap-budget: expected the share of the target's CPU time the heap probes may "
+		 "cost, in percent, above 0 and at most 100 (100: no limit), e.g. 2 or 0.5, got '%s'", s ? s : "");
+	return -EINVAL;
 }
 
 /* ---- sampling math ---- */
@@ -316,7 +406,7 @@ static int live_grow(struct heap_source *h)
 	return 0;
 }
 
-static int live_put(struct heap_source *h, uint64_t id, uint32_t rec)
+static int live_put(struct heap_source *h, uint64_t id, uint32_t rec, uint32_t seq)
 {
 	uint32_t j;
 
@@ -328,8 +418,28 @@ static int live_put(struct heap_source *h, uint64_t id, uint32_t rec)
 		;
 	h->live[j].id = id;
 	h->live[j].rec = rec;
+	h->live[j].seq = seq;
 	h->live_count++;
 	return 0;
+}
+
+/* The probes went away: frees of what they tracked will not be seen, so nothing tracked stays
+ * "in use" (it is counted as freed); the cumulative counts stay. */
+static void live_forget_all(struct heap_source *h)
+{
+	for (uint32_t j = 0; j < h->live_size; j++) {
+		if (!h->live[j].id)
+			continue;
+		h->recs[h->live[j].rec].free_objects++;
+		h->live[j].id = 0;
+	}
+	h->live_count = 0;
+}
+
+/* true when sequence number a came after b (wraps at 2^32 sampled allocations). */
+static bool seq_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
 }
 
 /* Removes id; returns its record or -ENOENT. Backward-shift deletion keeps probes short. */
@@ -411,7 +521,8 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 		return;
 	}
 	h->recs[rec].alloc_objects++;
-	if (h->cfg.mode == HEAP_MODE_INUSE && live_put(h, e->id, (uint32_t)rec) < 0) {
+	h->seq++;
+	if (h->cfg.mode != HEAP_MODE_ALLOCS && live_put(h, e->id, (uint32_t)rec, h->seq) < 0) {
 		/* cannot follow its free: leave it out of in-use rather than leak it there forever */
 		h->recs[rec].free_objects++;
 		h->user_live_full++;
@@ -439,24 +550,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void *reader_main(void *arg)
-{
-	struct heap_source *h = arg;
-	int efd = ring_buffer__epoll_fd(h->rb);
-
-	while (!atomic_load(&h->stop)) {
-		struct epoll_event ev;
-
-		/* wait without the lock (ring_buffer__poll would consume without it); submissions
-		 * below the wakeup threshold do not wake us: the timeout drains them */
-		epoll_wait(efd, &ev, 1, POLL_MS);
-		pthread_mutex_lock(&h->lock);
-		ring_buffer__consume(h->rb);
-		pthread_mutex_unlock(&h->lock);
-	}
-	return NULL;
-}
-
 /* ---- BPF setup ---- */
 
 /* BPF_LINK_CREATE for uprobe_multi, as the kernel lays it out: libbpf 1.1 predates it. */
@@ -477,6 +570,19 @@ struct link_create_uprobe_multi {
 
 #define ATTACH_TYPE_UPROBE_SESSION 57 /* enum bpf_attach_type, kernel 6.13+ */
 #define CMD_LINK_CREATE 28            /* enum bpf_cmd BPF_LINK_CREATE */
+
+static bool tracks_live(const struct heap_source *h)
+{
+	return h->cfg.mode != HEAP_MODE_ALLOCS;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Attaches the session program at one probe; returns the link fd or -errno. */
 static int attach_session(struct heap_source *h, const struct alloc_probe *p, uint64_t cookie)
@@ -505,12 +611,13 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 		const struct alloc_probe *p = &plan->probes[i];
 		bool is_free = p->kind == PROFD_HEAP_FREE;
 		uint64_t cookie = (uint64_t)p->kind | ((uint64_t)p->obj << 8) |
-				  (p->tail_forwards ? PROFD_HEAP_COOKIE_TAIL : 0);
+				  (p->tail_forwards ? PROFD_HEAP_COOKIE_TAIL : 0) |
+				  ((uint64_t)i << PROFD_HEAP_COOKIE_PROBE_SHIFT);
 		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
 		struct bpf_link *l;
 		int fd;
 
-		if (is_free && h->cfg.mode != HEAP_MODE_INUSE)
+		if (is_free && !tracks_live(h))
 			continue;
 		if (!is_free && h->session) {
 			fd = attach_session(h, p, cookie);
@@ -520,6 +627,7 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 			}
 			if (h->nsession == 0) {
 				/* the kernel refused sessions: classic entry + return probes from now on */
+				log_debug("heap: uprobe sessions refused (%s): classic return probes", strerror(-fd));
 				h->session = false;
 			} else {
 				snprintf(err, errlen, "cannot attach uprobe session to %s in %s (pid %d): %s", p->name,
@@ -532,7 +640,7 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 		if (!l)
 			goto fail;
 		h->links[h->nlinks++] = l;
-		if (is_free || h->cfg.mode != HEAP_MODE_INUSE)
+		if (is_free || !tracks_live(h))
 			continue;
 		/* same instruction as the entry probe: both share one breakpoint; sp is unchanged */
 		opts.retprobe = true;
@@ -554,6 +662,20 @@ fail:
 	return 0;
 }
 
+/* true when the kernel's BTF has bpf_session_is_return (uprobe sessions, 6.13+): asked before
+ * loading, so that a kernel without it (Debian 12's 6.1) never sees a program it must reject. */
+static bool kernel_has_sessions(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, "bpf_session_is_return", BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return found;
+}
+
 static int skel_load(struct heap_source *h, bool session)
 {
 	struct heap_bpf *skel;
@@ -563,7 +685,7 @@ static int skel_load(struct heap_source *h, bool session)
 	if (!skel)
 		return -errno;
 	skel->rodata->rate = h->cfg.rate;
-	skel->rodata->track_live = h->cfg.mode == HEAP_MODE_INUSE;
+	skel->rodata->track_live = tracks_live(h);
 	skel->rodata->noop = h->cfg.noop;
 	skel->rodata->wakeup_bytes = 2u << 20;
 	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
@@ -571,7 +693,7 @@ static int skel_load(struct heap_source *h, bool session)
 		skel->rodata->obj_lo[i] = h->plan->objs[i].text_lo;
 		skel->rodata->obj_hi[i] = h->plan->objs[i].text_hi;
 	}
-	bpf_map__set_max_entries(skel->maps.live_allocs, h->cfg.mode == HEAP_MODE_INUSE ? h->cfg.max_live : 1);
+	bpf_map__set_max_entries(skel->maps.live_allocs, tracks_live(h) ? h->cfg.max_live : 1);
 	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
 	if (session)
 		bpf_program__set_expected_attach_type(skel->progs.on_alloc_session,
@@ -588,47 +710,96 @@ static int skel_load(struct heap_source *h, bool session)
 	return 0;
 }
 
-static int bpf_setup(struct heap_source *h, char *err, size_t errlen)
-{
-	bool want_session = h->cfg.mode == HEAP_MODE_INUSE && !h->cfg.no_session;
-	int r;
-
-	/* uprobe sessions (kernel 6.13+) skip the return probe of unsampled calls; a kernel that
-	 * refuses the program gets one without it and classic uretprobes */
-	r = skel_load(h, want_session);
-	if (r < 0 && want_session)
-		r = skel_load(h, false);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot load the heap BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, or root)",
-			 strerror(-r));
-		return r;
-	}
-	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.events), on_event, h, NULL);
-	if (!h->rb) {
-		r = -errno;
-		snprintf(err, errlen, "cannot set up the heap ring buffer: %s", strerror(-r));
-		return r;
-	}
-	return attach_all(h, err, errlen);
-}
-
-static void read_counters(struct heap_source *h)
+/* Zeroes a per-CPU counter array (after calibration, whose calls are profd's own). */
+static void zero_percpu(int map_fd, uint32_t n)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[PROFD_HEAP_CNT__COUNT] = { 0 }, *per;
+	uint64_t *zero;
 
-	if (ncpu <= 0 || !h->skel)
+	if (ncpu <= 0 || !(zero = calloc((size_t)ncpu, sizeof(*zero))))
 		return;
-	per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
+	for (uint32_t k = 0; k < n; k++)
+		bpf_map_update_elem(map_fd, &k, zero, BPF_ANY);
+	free(zero);
+}
+
+/* Times the heap programs on profd's own calibration functions (probecost.h): the cost of one
+ * entry hit where the kernel emulates the probed instruction and where it single-steps it, and
+ * of one return probe. Called with calls of size 0, the programs take their cheapest path, the
+ * one almost every call of the target takes (not sampled). Failure leaves conservative costs. */
+static void calibrate(struct heap_source *h)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = PROFD_HEAP_MALLOC |
+							 ((uint64_t)CALIB_PROBE << PROFD_HEAP_COOKIE_PROBE_SHIFT));
+	pid_t self = getpid();
+
+	for (int site = 0; site < PROBECOST__COUNT; site++) {
+		struct bpf_link *entry = NULL, *ret = NULL;
+		struct probecost_fn fn;
+		double bare, probed;
+
+		/* without a measurement: 2 us (emulated) and 10 us (stepped), as measured.md found */
+		h->cost_entry_ns[site] = site == PROBECOST_EMULATED ? 2000 : 10000;
+		if (probecost_fn((enum probecost_site)site, &fn) < 0)
+			continue;
+		bare = probecost_time((enum probecost_site)site, CALIB_CALLS);
+		opts.retprobe = false;
+		entry = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_enter, self, fn.path, fn.file_offset,
+							&opts);
+		if (entry) {
+			probed = probecost_time((enum probecost_site)site, CALIB_CALLS);
+			h->cost_entry_ns[site] = probed > bare ? probed - bare : 1;
+			if (site == PROBECOST_EMULATED) {
+				opts.retprobe = true;
+				ret = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, self, fn.path,
+								      fn.file_offset, &opts);
+				if (ret) {
+					double pair = probecost_time(PROBECOST_EMULATED, CALIB_CALLS);
+
+					h->cost_ret_ns = pair > probed ? pair - probed : 1;
+				}
+			}
+		}
+		bpf_link__destroy(ret);
+		bpf_link__destroy(entry);
+	}
+	if (!h->cost_ret_ns)
+		h->cost_ret_ns = 1000;
+	zero_percpu(bpf_map__fd(h->skel->maps.counters), PROFD_HEAP_CNT__COUNT);
+	zero_percpu(bpf_map__fd(h->skel->maps.probe_hits), PROFD_HEAP_MAX_PROBES);
+	h->calibrated = true;
+	log_debug("heap: one probe hit costs %.2f us (emulated), %.2f us (single-stepped), a return probe "
+		  "%.2f us on this machine", h->cost_entry_ns[PROBECOST_EMULATED] / 1e3,
+		  h->cost_entry_ns[PROBECOST_STEPPED] / 1e3, h->cost_ret_ns / 1e3);
+}
+
+/* Sums a per-CPU array of n counters into out. */
+static void sum_percpu(int map_fd, uint32_t n, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *per;
+
+	memset(out, 0, n * sizeof(*out));
+	if (ncpu <= 0 || !(per = calloc((size_t)ncpu, sizeof(*per))))
 		return;
-	for (uint32_t k = 0; k < PROFD_HEAP_CNT__COUNT; k++) {
-		if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.counters), &k, per) != 0)
+	for (uint32_t k = 0; k < n; k++) {
+		if (bpf_map_lookup_elem(map_fd, &k, per) != 0)
 			continue;
 		for (int c = 0; c < ncpu; c++)
-			vals[k] += per[c];
+			out[k] += per[c];
 	}
 	free(per);
+}
+
+/* Counters of this attachment plus those that ended; caller holds h->lock. */
+static void read_counters(struct heap_source *h)
+{
+	uint64_t vals[PROFD_HEAP_CNT__COUNT] = { 0 };
+
+	if (h->skel)
+		sum_percpu(bpf_map__fd(h->skel->maps.counters), PROFD_HEAP_CNT__COUNT, vals);
+	for (int k = 0; k < PROFD_HEAP_CNT__COUNT; k++)
+		vals[k] += h->base[k];
 	h->st.calls = vals[PROFD_HEAP_CNT_CALLS];
 	h->st.frees = vals[PROFD_HEAP_CNT_FREES];
 	h->st.sampled = vals[PROFD_HEAP_CNT_SAMPLED];
@@ -645,6 +816,329 @@ static void read_counters(struct heap_source *h)
 	h->st.records = h->nrecs;
 }
 
+static int64_t target_cpu_ns(struct heap_source *h);
+
+/* Ends the attachment: the target stops paying at once; what was queued is read, and what was
+ * tracked as live can no longer be followed (live_forget_all). Manager thread only. */
+static void probes_detach(struct heap_source *h)
+{
+	struct ring_buffer *rb;
+	struct heap_bpf *skel;
+
+	for (int i = 0; i < h->nlinks; i++)
+		bpf_link__destroy(h->links[i]);
+	for (int i = 0; i < h->nsession; i++)
+		close(h->session_fds[i]);
+	h->nlinks = h->nsession = 0;
+	pthread_mutex_lock(&h->lock);
+	rb = h->rb;
+	skel = h->skel;
+	if (rb)
+		ring_buffer__consume(rb);
+	if (skel) {
+		uint64_t vals[PROFD_HEAP_CNT__COUNT];
+
+		sum_percpu(bpf_map__fd(skel->maps.counters), PROFD_HEAP_CNT__COUNT, vals);
+		for (int k = 0; k < PROFD_HEAP_CNT__COUNT; k++)
+			h->base[k] += vals[k];
+	}
+	live_forget_all(h);
+	h->rb = NULL;
+	h->skel = NULL;
+	pthread_mutex_unlock(&h->lock);
+	ring_buffer__free(rb);
+	heap_bpf__destroy(skel);
+}
+
+/* Loads the program, calibrates once, attaches every probe. Manager thread only. Returns 0 or
+ * -errno with err set; on failure nothing stays attached. */
+static int probes_attach(struct heap_source *h, char *err, size_t errlen)
+{
+	bool want_session = tracks_live(h) && !h->cfg.no_session && kernel_has_sessions();
+	struct heap_bpf *skel;
+	struct ring_buffer *rb;
+	int r;
+
+	/* uprobe sessions (kernel 6.13+) skip the return probe of unsampled calls; a kernel that
+	 * refuses the program gets one without it and classic uretprobes */
+	r = skel_load(h, want_session);
+	if (r < 0 && want_session) {
+		log_debug("heap: the uprobe-session program did not load (%s): classic return probes", strerror(-r));
+		r = skel_load(h, false);
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "cannot load the heap BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, "
+			 "or root; --log-level debug shows the verifier's log)", strerror(-r));
+		return r;
+	}
+	skel = h->skel;
+	if (!h->calibrated)
+		calibrate(h);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, h, NULL);
+	if (!rb) {
+		r = -errno;
+		snprintf(err, errlen, "cannot set up the heap ring buffer: %s", strerror(-r));
+		goto fail;
+	}
+	pthread_mutex_lock(&h->lock);
+	h->rb = rb;
+	pthread_mutex_unlock(&h->lock);
+	r = attach_all(h, err, errlen);
+	if (r < 0)
+		goto fail;
+	h->prev_check = mono_ns();
+	memset(h->prev_hits, 0, sizeof(h->prev_hits));
+	h->prev_returns = 0;
+	h->prev_cpu_ns = target_cpu_ns(h);
+	return 0;
+fail:
+	/* h->skel is set: probes_detach undoes all of it */
+	if (!h->rb)
+		ring_buffer__free(rb);
+	probes_detach(h);
+	return r;
+}
+
+/* CPU time the target has used, in ns (all its threads). */
+static int64_t target_cpu_ns(struct heap_source *h)
+{
+	struct timespec ts;
+
+	if (!h->have_cpu_clock || clock_gettime(h->cpu_clock, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void format_time(int64_t realtime_ns, char *out, size_t len)
+{
+	time_t secs = (time_t)(realtime_ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One sentence on a pause, for the log, comments and the index. */
+static void pause_sentence(const struct heap_source *h, const struct heap_pause *p, char *out, size_t len)
+{
+	char at[32], until[32];
+
+	format_time(p->at, at, sizeof(at));
+	format_time(p->until, until, sizeof(until));
+	snprintf(out, len,
+		 "heap probes paused at %s: the allocator was called %.0f times/s; at %.1f us per call that would "
+		 "cost the target %.0f%% of its CPU; budget %g%% (--heap-budget); they may come back at %s%s",
+		 at, p->calls_per_s, p->ns_per_call / 1e3, p->share * 100, h->cfg.budget_pct, until,
+		 h->cfg.mode == HEAP_MODE_DEMAND ? ", on the next heap or allocs request" : "");
+}
+
+/* Every HEAP_BUDGET_CHECK_NS while attached: what did the probes cost the target since the last
+ * check? Above the budget, pause them (the manager detaches at once). Manager thread only. */
+static void budget_check(struct heap_source *h)
+{
+	uint64_t hits[PROFD_HEAP_MAX_PROBES], vals[PROFD_HEAP_CNT__COUNT], calls = 0;
+	int64_t now = mono_ns(), cpu, dt = now - h->prev_check;
+	double est = 0, share;
+
+	if (dt < HEAP_BUDGET_CHECK_NS || !h->skel)
+		return;
+	cpu = target_cpu_ns(h);
+	sum_percpu(bpf_map__fd(h->skel->maps.probe_hits), PROFD_HEAP_MAX_PROBES, hits);
+	sum_percpu(bpf_map__fd(h->skel->maps.counters), PROFD_HEAP_CNT__COUNT, vals);
+	for (int i = 0; i < h->plan->nprobes; i++) {
+		uint64_t d = hits[i] - h->prev_hits[i];
+
+		calls += d;
+		est += (double)d * h->cost_entry_ns[h->plan->probes[i].stepped ? PROBECOST_STEPPED : PROBECOST_EMULATED];
+		h->prev_hits[i] = hits[i];
+	}
+	est += (double)(vals[PROFD_HEAP_CNT_RETURNS] - h->prev_returns) * h->cost_ret_ns;
+	h->prev_returns = vals[PROFD_HEAP_CNT_RETURNS];
+	if (cpu < 0 || h->prev_cpu_ns < 0 || cpu <= h->prev_cpu_ns)
+		share = est > 0 && cpu >= 0 && h->prev_cpu_ns >= 0 ? 1 : 0;
+	else
+		share = est / (double)(cpu - h->prev_cpu_ns);
+	h->prev_cpu_ns = cpu;
+	h->prev_check = now;
+	h->probe_ns_total += (uint64_t)est;
+
+	pthread_mutex_lock(&h->state_lock);
+	h->last_share = share;
+	h->last_calls_per_s = (double)calls * 1e9 / (double)dt;
+	if (h->cfg.budget_pct < 100 && est / (double)dt > HEAP_BUDGET_FLOOR && share * 100 > h->cfg.budget_pct) {
+		char line[512];
+
+		h->pause.at = profd_now_nanos();
+		h->pause.until = h->pause.at + h->backoff_ns;
+		h->pause.calls_per_s = h->last_calls_per_s;
+		h->pause.ns_per_call = calls ? est / (double)calls : 0;
+		h->pause.share = share;
+		h->paused_until = now + h->backoff_ns;
+		h->backoff_ns = h->backoff_ns * 2 < HEAP_BACKOFF_MAX_NS ? h->backoff_ns * 2 : HEAP_BACKOFF_MAX_NS;
+		h->npauses++;
+		/* demand tracking ends here: the next request, after the backoff, starts it again
+		 * (an open window still wants the probes: they come back for it after the backoff) */
+		h->lease_until = 0;
+		pause_sentence(h, &h->pause, line, sizeof(line));
+		/* once in the log; the index and every heap profile say it each time */
+		if (h->npauses == 1)
+			log_warn("%s", line);
+		else
+			log_debug("%s (pause %d)", line, h->npauses);
+	}
+	pthread_mutex_unlock(&h->state_lock);
+}
+
+/* Whether the probes should be attached now: from start-up, for a window, or while the demand
+ * lease runs. Caller holds state_lock. */
+static bool wanted(const struct heap_source *h, int64_t now)
+{
+	return h->cfg.mode != HEAP_MODE_DEMAND || h->nwindows > 0 || now < h->lease_until;
+}
+
+/* The manager: attaches when wanted and allowed, detaches when not, and while attached drains
+ * the ring buffer and checks the budget. */
+static void *manager_main(void *arg)
+{
+	struct heap_source *h = arg;
+	char err[1024];
+
+	pthread_mutex_lock(&h->state_lock);
+	while (!atomic_load(&h->stop)) {
+		int64_t now = mono_ns();
+		bool want = wanted(h, now), allowed = now >= h->paused_until;
+
+		if (want && allowed && !h->attached && now >= h->retry_at) {
+			int r;
+
+			pthread_mutex_unlock(&h->state_lock);
+			err[0] = '\0';
+			r = probes_attach(h, err, sizeof(err));
+			pthread_mutex_lock(&h->state_lock);
+			h->attach_err = r;
+			h->attach_gen++;
+			if (r == 0) {
+				h->attached = true;
+				h->attached_since = profd_now_nanos();
+				if (!h->tracking_since)
+					h->tracking_since = h->attached_since;
+				log_debug("heap probes attached to process %d", (int)h->target->pid);
+			} else {
+				h->retry_at = mono_ns() + ATTACH_RETRY_NS;
+				log_warn("heap profiles: %s", err);
+			}
+			pthread_cond_broadcast(&h->attach_cond);
+			continue;
+		}
+		if (h->attached && !(want && allowed)) {
+			pthread_mutex_unlock(&h->state_lock);
+			probes_detach(h);
+			pthread_mutex_lock(&h->state_lock);
+			h->attached = false;
+			if (!want) {
+				h->tracking_since = 0;
+				log_debug("heap probes detached from process %d: no request for --heap-idle",
+					  (int)h->target->pid);
+			}
+			continue;
+		}
+		if (!h->attached) {
+			/* nothing to poll: sleep until asked, or until a pause or retry ends */
+			struct timespec ts;
+			int64_t wake = want ? (h->paused_until > h->retry_at ? h->paused_until : h->retry_at)
+					    : now + 1000000000;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (wake - now) / 1000000000;
+			ts.tv_nsec += (wake - now) % 1000000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&h->state_cond, &h->state_lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&h->state_lock);
+		{
+			struct epoll_event ev;
+
+			/* submissions below the wakeup threshold do not wake us: the timeout drains them */
+			epoll_wait(ring_buffer__epoll_fd(h->rb), &ev, 1, POLL_MS);
+			pthread_mutex_lock(&h->lock);
+			ring_buffer__consume(h->rb);
+			pthread_mutex_unlock(&h->lock);
+		}
+		budget_check(h);
+		pthread_mutex_lock(&h->state_lock);
+	}
+	if (h->attached) {
+		pthread_mutex_unlock(&h->state_lock);
+		probes_detach(h);
+		pthread_mutex_lock(&h->state_lock);
+		h->attached = false;
+	}
+	pthread_mutex_unlock(&h->state_lock);
+	return NULL;
+}
+
+/* A request's part: registers what it wants (a window, or the demand lease) and, when the probes
+ * are not attached but may be, waits for the manager's attempt. Returns 0 (attached, or paused
+ * for their cost: the answer says so), -EBUSY (too many windows), or the attach error.
+ * *ret_started: this request started the tracking. */
+static int want_probes(struct heap_source *h, bool window, bool *ret_started)
+{
+	int64_t now = mono_ns(), deadline = now + ATTACH_WAIT_NS;
+	uint64_t gen;
+	int r = 0;
+
+	if (ret_started)
+		*ret_started = false;
+	pthread_mutex_lock(&h->state_lock);
+	if (window) {
+		if (h->nwindows >= HEAP_MAX_WINDOWS) {
+			pthread_mutex_unlock(&h->state_lock);
+			return -EBUSY;
+		}
+		h->nwindows++;
+	} else if (h->cfg.mode == HEAP_MODE_DEMAND) {
+		if (ret_started)
+			*ret_started = !h->tracking_since && now >= h->paused_until;
+		h->lease_until = now + h->cfg.idle_ns;
+	}
+	if (!h->attached && now >= h->paused_until) {
+		if (now < h->retry_at) {
+			r = h->attach_err; /* failed a moment ago: do not hammer the target */
+		} else {
+			gen = h->attach_gen;
+			pthread_cond_signal(&h->state_cond);
+			while (h->attach_gen == gen && !atomic_load(&h->stop) && mono_ns() < deadline) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 100000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&h->attach_cond, &h->state_lock, &ts);
+			}
+			r = h->attached ? 0 : h->attach_gen == gen ? -ETIMEDOUT : h->attach_err;
+		}
+	}
+	if (r && window)
+		h->nwindows--;
+	pthread_mutex_unlock(&h->state_lock);
+	return r;
+}
+
+static void window_done(struct heap_source *h)
+{
+	pthread_mutex_lock(&h->state_lock);
+	h->nwindows--;
+	pthread_cond_signal(&h->state_cond);
+	pthread_mutex_unlock(&h->state_lock);
+}
+
 int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
 		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen)
 {
@@ -654,7 +1148,8 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 
 	*ret = NULL;
 	if (cfg->mode == HEAP_MODE_OFF || cfg->rate < 1 || cfg->max_live < 1 || cfg->max_stacks < 1 ||
-	    cfg->ring_bytes < 4096 || cfg->ring_bytes > HEAP_MAX_RING_BYTES || (cfg->ring_bytes & (cfg->ring_bytes - 1))) {
+	    cfg->ring_bytes < 4096 || cfg->ring_bytes > HEAP_MAX_RING_BYTES || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
+	    cfg->idle_ns < 1000000000 || !(cfg->budget_pct > 0) || cfg->budget_pct > 100) {
 		snprintf(err, errlen, "heap profiling: invalid configuration");
 		return -EINVAL;
 	}
@@ -668,9 +1163,14 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	if (cfg->snapshot_dir)
 		snprintf(h->snapshot_dir, sizeof(h->snapshot_dir), "%s", cfg->snapshot_dir);
 	h->cfg.snapshot_dir = NULL;
+	h->backoff_ns = HEAP_BACKOFF_MIN_NS;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->snap_lock, NULL);
 	pthread_cond_init(&h->snap_cond, NULL);
+	pthread_mutex_init(&h->state_lock, NULL);
+	pthread_cond_init(&h->state_cond, NULL);
+	pthread_cond_init(&h->attach_cond, NULL);
+	h->have_cpu_clock = clock_getcpuclockid(t->pid, &h->cpu_clock) == 0;
 	h->rec_index_size = 1;
 	while (h->rec_index_size < 2 * cfg->max_stacks)
 		h->rec_index_size *= 2;
@@ -686,23 +1186,29 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	alloc_plan_describe(h->plan, line, sizeof(line));
 	snprintf(h->describe, sizeof(h->describe), "%s; mode %s, rate %llu", line, heap_mode_name(cfg->mode),
 		 (unsigned long long)cfg->rate);
-	h->attached_at = profd_now_nanos();
-	r = bpf_setup(h, err, errlen);
-	if (r < 0)
+	r = pthread_create(&h->manager, NULL, manager_main, h);
+	if (r) {
+		r = -r;
+		snprintf(err, errlen, "cannot start the heap manager thread: %s", strerror(-r));
 		goto fail;
-	if (cfg->mode == HEAP_MODE_INUSE) {
+	}
+	h->manager_started = true;
+	if (cfg->mode != HEAP_MODE_DEMAND) {
+		/* attached from start-up: a failure is the caller's to report now */
+		r = want_probes(h, false, NULL);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot attach the heap probes to process %d: %s", (int)t->pid,
+				 strerror(-r));
+			goto fail;
+		}
+	}
+	if (tracks_live(h) && cfg->mode != HEAP_MODE_DEMAND) {
 		size_t l = strlen(h->describe);
 
+		/* known once loaded (attached above); in demand mode the status line says it */
 		snprintf(h->describe + l, sizeof(h->describe) - l, ", returns: %s",
 			 h->session ? "uprobe session (sampled calls only)" : "uretprobe");
 	}
-	r = pthread_create(&h->reader, NULL, reader_main, h);
-	if (r) {
-		r = -r;
-		snprintf(err, errlen, "cannot start the heap reader thread: %s", strerror(-r));
-		goto fail;
-	}
-	h->reader_started = true;
 	*ret = h;
 	return 0;
 fail:
@@ -717,15 +1223,12 @@ void heap_source__free(struct heap_source *h)
 	heap_source__wait_snapshot(h);
 	if (h->snap_thread_started)
 		pthread_join(h->snap_thread, NULL);
+	pthread_mutex_lock(&h->state_lock);
 	atomic_store(&h->stop, true);
-	if (h->reader_started)
-		pthread_join(h->reader, NULL);
-	for (int i = 0; i < h->nlinks; i++)
-		bpf_link__destroy(h->links[i]);
-	for (int i = 0; i < h->nsession; i++)
-		close(h->session_fds[i]);
-	ring_buffer__free(h->rb);
-	heap_bpf__destroy(h->skel);
+	pthread_cond_broadcast(&h->state_cond);
+	pthread_mutex_unlock(&h->state_lock);
+	if (h->manager_started)
+		pthread_join(h->manager, NULL);
 	for (uint32_t i = 0; i < h->nrecs; i++)
 		free(h->recs[i].pcs);
 	free(h->recs);
@@ -735,6 +1238,9 @@ void heap_source__free(struct heap_source *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->snap_lock);
 	pthread_cond_destroy(&h->snap_cond);
+	pthread_mutex_destroy(&h->state_lock);
+	pthread_cond_destroy(&h->state_cond);
+	pthread_cond_destroy(&h->attach_cond);
 	free(h);
 }
 
@@ -746,7 +1252,8 @@ const char *heap_source__describe(const struct heap_source *h)
 void heap_source__stats(struct heap_source *h, struct heap_stats *ret)
 {
 	pthread_mutex_lock(&h->lock);
-	ring_buffer__consume(h->rb);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
 	read_counters(h);
 	*ret = h->st;
 	pthread_mutex_unlock(&h->lock);
@@ -754,16 +1261,86 @@ void heap_source__stats(struct heap_source *h, struct heap_stats *ret)
 
 /* ---- output ---- */
 
-static void add_comments(struct heap_source *h, struct profd_sample_set *set)
-{
-	char when[64];
-	time_t secs = (time_t)(h->attached_at / 1000000000);
-	struct tm tm;
+/* The lifecycle as it is now, copied under state_lock for comments, text and the index. */
+struct heap_view {
+	bool attached, session, paused;
+	int64_t tracking_since, attached_since;
+	int npauses;
+	struct heap_pause pause;
+	double share, calls_per_s;
+	uint64_t probe_ns_total;
+};
 
-	gmtime_r(&secs, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	sample_set__comment(set, "profd heap: %s", h->describe);
-	sample_set__comment(set, "allocations made before profd attached (%s) are not in this profile", when);
+static void heap_view(struct heap_source *h, struct heap_view *v)
+{
+	pthread_mutex_lock(&h->state_lock);
+	v->attached = h->attached;
+	v->session = h->session;
+	v->paused = mono_ns() < h->paused_until;
+	v->tracking_since = h->tracking_since;
+	v->attached_since = h->attached_since;
+	v->npauses = h->npauses;
+	v->pause = h->pause;
+	v->share = h->last_share;
+	v->calls_per_s = h->last_calls_per_s;
+	v->probe_ns_total = h->probe_ns_total;
+	pthread_mutex_unlock(&h->state_lock);
+}
+
+static void format_duration(int64_t ns, char *out, size_t len)
+{
+	int64_t s = ns / 1000000000;
+
+	if (s % 3600 == 0)
+		snprintf(out, len, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(out, len, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, len, "%llds", (long long)s);
+}
+
+/* The comments every heap profile carries: what the probes saw and when, what they cost, what was
+ * dropped. started: this request started the tracking. Caller holds h->lock (for h->st). */
+static void add_comments(struct heap_source *h, struct profd_sample_set *set, const struct heap_view *v,
+			 bool started)
+{
+	char since[32], back[32], idle[16], line[512];
+
+	sample_set__comment(set, "profd heap: %s%s", h->describe,
+			    tracks_live(h) && h->cfg.mode == HEAP_MODE_DEMAND && v->tracking_since
+				    ? v->session ? ", returns: uprobe session" : ", returns: uretprobe" : "");
+	format_time(v->tracking_since, since, sizeof(since));
+	format_time(v->attached_since, back, sizeof(back));
+	format_duration(h->cfg.idle_ns, idle, sizeof(idle));
+	if (started)
+		sample_set__comment(set, "heap tracking started at %s by this request; ask again later, or use "
+				    "?seconds=N for what is allocated over the next N seconds", since);
+	else if (!v->tracking_since)
+		sample_set__comment(set, "heap tracking is not running (--heap demand): a heap or allocs request "
+				    "starts it, ?seconds=N collects a window; what is shown is what was tracked "
+				    "before it stopped");
+	else if (h->cfg.mode == HEAP_MODE_DEMAND)
+		sample_set__comment(set, "heap tracking since %s (--heap demand: it stops after %s without a "
+				    "heap or allocs request, --heap-idle)", since, idle);
+	else
+		sample_set__comment(set, "heap probes attached since %s (--heap %s)", since, heap_mode_name(h->cfg.mode));
+	if (v->tracking_since && v->attached_since > v->tracking_since && tracks_live(h))
+		sample_set__comment(set, "inuse_* covers what was allocated since %s, when the probes came back "
+				    "after a pause: frees made while they were off were not seen", back);
+	if (v->paused) {
+		pause_sentence(h, &v->pause, line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	} else if (v->npauses) {
+		pause_sentence(h, &v->pause, line, sizeof(line));
+		sample_set__comment(set, "the heap probes were paused %d time%s for their cost; the last: %s",
+				    v->npauses, v->npauses == 1 ? "" : "s", line);
+	}
+	if (v->attached)
+		sample_set__comment(set, "heap probe cost now: the allocator is called %.0f times/s, estimated at "
+				    "%.2f%% of the target's CPU time (budget %g%%, --heap-budget); %.2f s of the "
+				    "target's CPU in all so far", v->calls_per_s, v->share * 100, h->cfg.budget_pct,
+				    (double)v->probe_ns_total / 1e9);
+	sample_set__comment(set, "allocations made before profd attached its probes are not in this profile");
 	if (h->cfg.mode == HEAP_MODE_ALLOCS)
 		sample_set__comment(set, "--heap allocs: frees are not followed, inuse_* are not measured (0)");
 	if (h->st.dropped_ringbuf || h->st.dropped_records || h->st.dropped_live_full || h->st.dropped_free_ev)
@@ -779,45 +1356,156 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set)
 				    (unsigned long long)h->st.unwind_failed);
 }
 
-int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sample_set **ret)
+static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)
 {
 	static const struct profd_value_type types[4] = {
 		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
 		{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
 	};
+	struct profd_sample_set *set = sample_set__new(4);
+
+	if (!set)
+		return NULL;
+	memcpy(set->types, types, sizeof(types));
+	set->period_type.type = "space";
+	set->period_type.unit = "bytes";
+	set->period = (int64_t)h->cfg.rate;
+	set->default_sample_type = allocs ? 1 : -1;
+	return set;
+}
+
+/* One record's sample: alloc and in-use object counts (sampled), scaled as Go scales them. */
+static int add_record(struct heap_source *h, struct profd_sample_set *set, const struct record *rc,
+		      uint64_t alloc_objs, uint64_t inuse_objs)
+{
+	struct profd_label lab = { .key = "bytes", .num = (int64_t)rc->size };
+	int64_t v[4];
+
+	heap_scale((int64_t)alloc_objs, (int64_t)(alloc_objs * rc->size), (int64_t)h->cfg.rate, &v[0], &v[1]);
+	heap_scale((int64_t)inuse_objs, (int64_t)(inuse_objs * rc->size), (int64_t)h->cfg.rate, &v[2], &v[3]);
+	return sample_set__add(set, rc->pcs, rc->nframes, v, &lab, 1);
+}
+
+static int snapshot(struct heap_source *h, bool allocs, bool started, struct profd_sample_set **ret)
+{
 	struct profd_sample_set *set;
+	struct heap_view v;
 	int r = 0;
 
 	*ret = NULL;
 	/* frames in libraries mapped since the last look (dlopen) must symbolize too */
 	if (h->sym)
 		symbolizer__refresh(h->sym);
-	set = sample_set__new(4);
+	set = new_heap_set(h, allocs);
 	if (!set)
 		return -ENOMEM;
-	memcpy(set->types, types, sizeof(types));
-	set->period_type.type = "space";
-	set->period_type.unit = "bytes";
-	set->period = (int64_t)h->cfg.rate;
-	set->default_sample_type = allocs ? 1 : -1;
+	heap_view(h, &v);
 	pthread_mutex_lock(&h->lock);
-	ring_buffer__consume(h->rb);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
 	read_counters(h);
 	set->time_nanos = profd_now_nanos();
 	for (uint32_t i = 0; i < h->nrecs && r == 0; i++) {
 		const struct record *rc = &h->recs[i];
-		int64_t v[4], in_obj = (int64_t)(rc->alloc_objects - rc->free_objects);
-		struct profd_label lab = { .key = "bytes", .num = (int64_t)rc->size };
 
-		if (h->cfg.mode == HEAP_MODE_ALLOCS)
-			in_obj = 0; /* frees are not followed: nothing is known to be in use */
-		heap_scale((int64_t)rc->alloc_objects, (int64_t)(rc->alloc_objects * rc->size), (int64_t)h->cfg.rate,
-			   &v[0], &v[1]);
-		heap_scale(in_obj, in_obj * (int64_t)rc->size, (int64_t)h->cfg.rate, &v[2], &v[3]);
-		r = sample_set__add(set, rc->pcs, rc->nframes, v, &lab, 1);
+		/* --heap allocs: frees are not followed, nothing is known to be in use */
+		r = add_record(h, set, rc, rc->alloc_objects,
+			       tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0);
 	}
-	add_comments(h, set);
+	add_comments(h, set, &v, started);
 	pthread_mutex_unlock(&h->lock);
+	if (r < 0) {
+		sample_set__free(set);
+		return r;
+	}
+	*ret = set;
+	return 0;
+}
+
+int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sample_set **ret)
+{
+	return snapshot(h, allocs, false, ret);
+}
+
+int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns, profd_cancel_fn cancelled,
+			 void *arg, struct profd_sample_set **ret)
+{
+	struct profd_sample_set *set = NULL;
+	uint64_t *alloc0 = NULL, *live_in = NULL;
+	uint32_t start_seq, start_nrecs;
+	int64_t start_real, start_mono;
+	struct heap_view v;
+	int r, waited;
+
+	*ret = NULL;
+	r = want_probes(h, true, NULL);
+	if (r < 0)
+		return r;
+	if (h->sym)
+		symbolizer__refresh(h->sym);
+	/* the window's start: what each record had allocated, and the last allocation seen */
+	pthread_mutex_lock(&h->lock);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
+	start_seq = h->seq;
+	start_nrecs = h->nrecs;
+	alloc0 = malloc((start_nrecs ? start_nrecs : 1) * sizeof(*alloc0));
+	for (uint32_t i = 0; alloc0 && i < start_nrecs; i++)
+		alloc0[i] = h->recs[i].alloc_objects;
+	pthread_mutex_unlock(&h->lock);
+	start_real = profd_now_nanos();
+	start_mono = mono_ns();
+	if (!alloc0) {
+		r = -ENOMEM;
+		goto cleanup;
+	}
+	waited = target_wait(h->target, duration_ns, cancelled, arg);
+	set = new_heap_set(h, allocs);
+	if (!set) {
+		r = -ENOMEM;
+		goto cleanup;
+	}
+	heap_view(h, &v);
+	pthread_mutex_lock(&h->lock);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
+	read_counters(h);
+	live_in = calloc(h->nrecs ? h->nrecs : 1, sizeof(*live_in));
+	if (!live_in) {
+		pthread_mutex_unlock(&h->lock);
+		r = -ENOMEM;
+		goto cleanup;
+	}
+	/* in use at the end, of what was allocated in the window */
+	for (uint32_t j = 0; j < h->live_size; j++)
+		if (h->live[j].id && seq_after(h->live[j].seq, start_seq))
+			live_in[h->live[j].rec]++;
+	set->time_nanos = profd_now_nanos();
+	set->duration_nanos = set->time_nanos - start_real;
+	for (uint32_t i = 0; i < h->nrecs && r == 0; i++) {
+		const struct record *rc = &h->recs[i];
+		uint64_t alloc = rc->alloc_objects - (i < start_nrecs ? alloc0[i] : 0);
+
+		if (alloc || live_in[i])
+			r = add_record(h, set, rc, alloc, live_in[i]);
+	}
+	sample_set__comment(set, "a %.0f s window: alloc_* is what was allocated in it, inuse_* what of that "
+			    "was still in use at its end", (double)set->duration_nanos / 1e9);
+	if (waited == -ESRCH)
+		sample_set__comment(set, "the target process (pid %d) exited %.1f s into the window; this is what "
+				    "was collected until then", (int)h->target->pid,
+				    (double)(mono_ns() - start_mono) / 1e9);
+	else if (waited == -ECANCELED)
+		sample_set__comment(set, "the window was ended early by its requester");
+	if (v.pause.at > start_real)
+		sample_set__comment(set, "the probes were paused for their cost during this window: what was "
+				    "allocated while they were off is missing");
+	add_comments(h, set, &v, false);
+	pthread_mutex_unlock(&h->lock);
+cleanup:
+	window_done(h);
+	free(alloc0);
+	free(live_in);
 	if (r < 0) {
 		sample_set__free(set);
 		return r;
@@ -831,7 +1519,7 @@ static int cmp_inuse_desc(const void *a, const void *b, void *arg)
 {
 	const struct heap_source *h = arg;
 	const struct record *x = &h->recs[*(const uint32_t *)a], *y = &h->recs[*(const uint32_t *)b];
-	bool allocs = h->cfg.mode == HEAP_MODE_ALLOCS;
+	bool allocs = !tracks_live(h);
 	uint64_t bx = (x->alloc_objects - (allocs ? 0 : x->free_objects)) * x->size;
 	uint64_t by = (y->alloc_objects - (allocs ? 0 : y->free_objects)) * y->size;
 
@@ -864,15 +1552,22 @@ static int write_frames(struct heap_source *h, const struct record *rc, struct b
 	return r < 0 ? r : 0;
 }
 
-int heap_source__write_text(struct heap_source *h, struct buf *out)
+static int write_text(struct heap_source *h, bool started, struct buf *out)
 {
+	struct profd_sample_set *notes = sample_set__new(1);
 	uint64_t tot[4] = { 0 };
 	uint32_t *order = NULL, n;
+	struct heap_view v;
 	int r = 0;
 
+	if (!notes)
+		return -ENOMEM;
+	heap_view(h, &v);
 	pthread_mutex_lock(&h->lock);
-	ring_buffer__consume(h->rb);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
 	read_counters(h);
+	add_comments(h, notes, &v, started);
 	n = h->nrecs;
 	order = malloc((n ? n : 1) * sizeof(*order));
 	if (!order) {
@@ -881,7 +1576,7 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct record *rc = &h->recs[i];
-		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
+		uint64_t live = tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0;
 
 		order[i] = i;
 		tot[0] += live;
@@ -898,7 +1593,7 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 		       (unsigned long long)(2 * h->cfg.rate));
 	for (uint32_t i = 0; i < n && r >= 0; i++) {
 		const struct record *rc = &h->recs[order[i]];
-		uint64_t live = h->cfg.mode == HEAP_MODE_ALLOCS ? 0 : rc->alloc_objects - rc->free_objects;
+		uint64_t live = tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0;
 
 		r = buf_printf(out, "%llu: %llu [%llu: %llu] @", (unsigned long long)live,
 			       (unsigned long long)(live * rc->size), (unsigned long long)rc->alloc_objects,
@@ -914,28 +1609,36 @@ int heap_source__write_text(struct heap_source *h, struct buf *out)
 	}
 	if (r >= 0)
 		r = buf_printf(out,
-			       "\n# profd heap\n# %s\n# Mode = %s\n# Rate = %llu\n# AttachedAt = %lld\n"
+			       "\n# profd heap\n# %s\n# Mode = %s\n# Rate = %llu\n# TrackingSince = %lld\n"
 			       "# Calls = %llu\n# Frees = %llu\n# Sampled = %llu\n# Nested = %llu\n# Live = %llu\n"
 			       "# Records = %llu\n# DroppedRingbuf = %llu\n# DroppedFreeEvents = %llu\n"
 			       "# DroppedLiveFull = %llu\n# DroppedRecords = %llu\n# UnwindIncomplete = %llu\n"
-			       "# Note = allocations made before profd attached are not in this profile\n"
-			       "# UnwindStops =",
+			       "# Pauses = %d\n# UnwindStops =",
 			       h->describe, heap_mode_name(h->cfg.mode), (unsigned long long)h->cfg.rate,
-			       (long long)h->attached_at, (unsigned long long)h->st.calls,
+			       (long long)v.tracking_since, (unsigned long long)h->st.calls,
 			       (unsigned long long)h->st.frees, (unsigned long long)h->st.sampled,
 			       (unsigned long long)h->st.nested, (unsigned long long)h->live_count,
 			       (unsigned long long)h->nrecs, (unsigned long long)h->st.dropped_ringbuf,
 			       (unsigned long long)h->st.dropped_free_ev, (unsigned long long)h->st.dropped_live_full,
-			       (unsigned long long)h->st.dropped_records, (unsigned long long)h->st.unwind_failed);
+			       (unsigned long long)h->st.dropped_records, (unsigned long long)h->st.unwind_failed,
+			       v.npauses);
 	for (int w = 0; w < UNWIND_STOP__COUNT && w < 8 && r >= 0; w++)
 		r = buf_printf(out, " %s %llu", unwind_stop_name((enum unwind_stop)w),
 			       (unsigned long long)h->st.unwind_stops[w]);
 	if (r >= 0)
 		r = buf_putc(out, '\n');
+	for (int c = 0; c < notes->ncomments && r >= 0; c++)
+		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
 	pthread_mutex_unlock(&h->lock);
 	free(order);
+	sample_set__free(notes);
 	return r < 0 ? r : 0;
+}
+
+int heap_source__write_text(struct heap_source *h, struct buf *out)
+{
+	return write_text(h, false, out);
 }
 
 /* ---- struct profd_profile glue ---- */
@@ -951,42 +1654,85 @@ static int prof_count(void *ctx)
 	return n;
 }
 
+/* A request without seconds: in demand mode it starts or extends the tracking first. */
 static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
 {
-	return heap_source__snapshot(ctx, false, ret);
+	bool started;
+	int r = want_probes(ctx, false, &started);
+
+	return r < 0 ? r : snapshot(ctx, false, started, ret);
 }
 
 static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
 {
-	return heap_source__snapshot(ctx, true, ret);
+	bool started;
+	int r = want_probes(ctx, false, &started);
+
+	return r < 0 ? r : snapshot(ctx, true, started, ret);
 }
 
 static int prof_text(void *ctx, int debug, struct buf *out)
 {
-	return heap_source__write_text(ctx, out);
+	bool started;
+	int r = want_probes(ctx, false, &started);
+
+	return r < 0 ? r : write_text(ctx, started, out);
 }
 
+static int prof_heap_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+			     struct profd_sample_set **ret)
+{
+	return heap_source__collect(ctx, false, duration_ns, cancelled, arg, ret);
+}
+
+static int prof_allocs_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+			       struct profd_sample_set **ret)
+{
+	return heap_source__collect(ctx, true, duration_ns, cancelled, arg, ret);
+}
+
+/* One line for the index: the allocator and probes, then whether they are attached and why. */
 static int prof_status(void *ctx, struct buf *out)
 {
 	struct heap_source *h = ctx;
+	struct heap_view v;
+	char since[32], line[512];
 
-	return buf_puts(out, h->describe);
+	heap_view(h, &v);
+	format_time(v.tracking_since, since, sizeof(since));
+	buf_printf(out, "%s. ", h->describe);
+	if (v.paused) {
+		pause_sentence(h, &v.pause, line, sizeof(line));
+		return buf_printf(out, "%s.", line);
+	}
+	if (!v.tracking_since)
+		buf_puts(out, "No probe attached (--heap demand): the first heap or allocs request attaches them.");
+	else if (v.attached)
+		buf_printf(out, "Probes attached since %s; the allocator is called %.0f times/s, estimated at %.2f%% "
+			   "of the target's CPU time (budget %g%%).", since, v.calls_per_s, v.share * 100,
+			   h->cfg.budget_pct);
+	if (v.npauses)
+		buf_printf(out, " Paused %d time%s for their cost so far.", v.npauses, v.npauses == 1 ? "" : "s");
+	return 0;
 }
 
 void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap, struct profd_profile *ret_allocs)
 {
 	memset(ret_heap, 0, sizeof(*ret_heap));
 	ret_heap->name = "heap";
-	ret_heap->description = "A sampling of memory allocations of live objects (native allocator, since profd attached).";
+	ret_heap->description = "A sampling of memory allocations of live objects (native allocator, while profd's "
+				"probes are attached).";
 	ret_heap->ctx = h;
 	ret_heap->count = prof_count;
 	ret_heap->snapshot = prof_heap_snapshot;
 	ret_heap->write_text = prof_text;
 	ret_heap->status = prof_status;
+	ret_heap->collect = prof_heap_collect;
 	*ret_allocs = *ret_heap;
 	ret_allocs->name = "allocs";
-	ret_allocs->description = "A sampling of all past memory allocations since profd attached.";
+	ret_allocs->description = "A sampling of all past memory allocations while profd's probes are attached.";
 	ret_allocs->snapshot = prof_allocs_snapshot;
+	ret_allocs->collect = prof_allocs_collect;
 	ret_allocs->status = NULL;
 }
 
@@ -1111,12 +1857,16 @@ int heap_source__wait_snapshot(struct heap_source *h)
 int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
 		 size_t errlen)
 {
+	struct heap_config c = *cfg;
 	struct target t;
 	struct unwinder *uw = NULL;
 	struct symbolizer *sym = NULL;
 	struct heap_source *h = NULL;
 	int r;
 
+	/* the command asks for these seconds: attached from the start, whatever --heap says */
+	if (c.mode == HEAP_MODE_DEMAND)
+		c.mode = HEAP_MODE_INUSE;
 	r = target_open(pid, &t);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot open pid %d: %s", (int)pid, strerror(-r));
@@ -1129,16 +1879,12 @@ int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const ch
 		snprintf(err, errlen, "cannot read the binaries of pid %d: %s", (int)pid, strerror(-r));
 		goto cleanup;
 	}
-	r = heap_source__new(&t, uw, sym, cfg, &h, err, errlen);
+	r = heap_source__new(&t, uw, sym, &c, &h, err, errlen);
 	if (r < 0)
 		goto cleanup;
-	for (int s = 0; s < seconds * 10 && target_alive(&t); s++) {
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-
-		nanosleep(&ts, NULL);
-	}
+	target_wait(&t, (int64_t)seconds * 1000000000, NULL, NULL);
 	symbolizer__refresh(sym);
-	r = write_profile_file(h, cfg->mode == HEAP_MODE_ALLOCS, out_path);
+	r = write_profile_file(h, c.mode == HEAP_MODE_ALLOCS, out_path);
 	if (r < 0)
 		snprintf(err, errlen, "cannot write the heap profile to '%s': %s", out_path, strerror(-r));
 cleanup:

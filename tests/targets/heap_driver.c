@@ -61,6 +61,10 @@ int main(int argc, char **argv)
 	int r;
 
 	heap_config_default(&cfg);
+	/* accuracy is what this driver checks: probes from the start, never paused for their cost
+	 * (the budget has its own tests, which pass --heap-budget) */
+	cfg.mode = HEAP_MODE_INUSE;
+	cfg.budget_pct = 100;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -98,6 +102,11 @@ int main(int argc, char **argv)
 			done_file = v;
 		else if (strcmp(a, "--snapshot-dir") == 0)
 			snapdir = v;
+		else if (strcmp(a, "--heap-budget") == 0 && heap_budget_parse(v, &cfg.budget_pct, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		} else if (strcmp(a, "--heap-budget") == 0)
+			;
 		else if (strcmp(a, "--ring-mb") == 0) /* heap_source__new refuses what is not a power of two */
 			cfg.ring_bytes = strtoul(v, NULL, 10) <= 1024 ? (uint32_t)strtoul(v, NULL, 10) << 20 : 0;
 		else if (strcmp(a, "--heap") == 0 ? heap_mode_parse(v, &cfg.mode, err, sizeof(err)) < 0 :
