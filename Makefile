@@ -15,7 +15,7 @@ BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 prefix ?= /usr/local
-# where make install puts the systemd units
+# where make install puts the systemd units (the Debian package sets /lib/systemd/system)
 unitdir ?= $(prefix)/lib/systemd/system
 DESTDIR ?=
 SAN ?=
@@ -85,7 +85,7 @@ EXTRA_TEST_BINS :=
 # systemd units in packaging/ that make install (and so the Debian package) ships
 UNITS := profd.service
 
-.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo
+.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo deb
 all: $(O)/profd
 
 -include $(sort $(wildcard tests/*/*.mk))
@@ -181,6 +181,11 @@ install: $(O)/profd
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/sbin/profd $(DESTDIR)$(prefix)/share/man/man8/profd.8 \
 	      $(addprefix $(DESTDIR)$(unitdir)/,$(UNITS))
+
+# The Debian package, built by dpkg-buildpackage from a staged copy of the tracked sources with
+# packaging/debian as debian/: leaves $(O)/profd_VERSION_ARCH.deb (needs make deps).
+deb:
+	$(Q)packaging/build-deb $(O)
 
 clean:
 	rm -rf $(O)
