@@ -15,6 +15,8 @@ BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 prefix ?= /usr/local
+# where make install puts the systemd units (the Debian package sets /lib/systemd/system)
+unitdir ?= $(prefix)/lib/systemd/system
 DESTDIR ?=
 SAN ?=
 WERROR ?=
@@ -80,7 +82,10 @@ TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
 # Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants...).
 EXTRA_TEST_BINS :=
 
-.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo
+# systemd units in packaging/ that make install (and so the Debian package) ships
+UNITS := profd.service
+
+.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo deb
 all: $(O)/profd
 
 -include $(sort $(wildcard tests/*/*.mk))
@@ -166,14 +171,21 @@ deps-bench:
 install: $(O)/profd
 	install -D -m 0755 $(O)/profd $(DESTDIR)$(prefix)/sbin/profd
 	install -D -m 0644 packaging/profd.8 $(DESTDIR)$(prefix)/share/man/man8/profd.8
-	mkdir -p $(DESTDIR)$(prefix)/lib/systemd/system
-	sed 's|@SBINDIR@|$(prefix)/sbin|' packaging/profd.service > $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
-	chmod 0644 $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	mkdir -p $(DESTDIR)$(unitdir)
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(prefix)/sbin|' packaging/$$u > $(DESTDIR)$(unitdir)/$$u && \
+		chmod 0644 $(DESTDIR)$(unitdir)/$$u || exit 1; \
+	done
 	test -e $(DESTDIR)/etc/default/profd || install -D -m 0644 packaging/profd.env $(DESTDIR)/etc/default/profd
 
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/sbin/profd $(DESTDIR)$(prefix)/share/man/man8/profd.8 \
-	      $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	      $(addprefix $(DESTDIR)$(unitdir)/,$(UNITS))
+
+# The Debian package, built by dpkg-buildpackage from a staged copy of the tracked sources with
+# packaging/debian as debian/: leaves $(O)/profd_VERSION_ARCH.deb (needs make deps).
+deb:
+	$(Q)packaging/build-deb $(O)
 
 clean:
 	rm -rf $(O)
