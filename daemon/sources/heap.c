@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: MIT
-/* Heap profile source (see heap.h). Threads: the manager thread alone attaches and detaches the
- * probes (so the skeleton and ring buffer change hands only there), drains the ring buffer,
- * unwinds sampled allocations and keeps the probes within their budget; HTTP threads say what
- * they want (state_lock) and take snapshots or windows (lock); a snapshot thread writes SIGUSR2
- * profiles. `lock` guards the records, the live table and the ring buffer consumer;
- * `state_lock` the lifecycle; neither is taken while holding the other. */
+/* Heap profile source (see heap.h). Threads: the demand manager (demand.h) alone attaches and
+ * detaches the probes (so the skeleton and ring buffer change hands only there), drains the ring
+ * buffer, unwinds sampled allocations and keeps the probes within their budget; HTTP threads say
+ * what they want (demand__want) and take snapshots or windows; a snapshot thread writes SIGUSR2
+ * profiles. `lock` guards the records, the live table and the ring buffer consumer; `cost_lock`
+ * what the budget last found; neither is taken while holding the other. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/types.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "pprof/pprof.h"
 #include "proc/target.h"
 #include "sources/allocator.h"
+#include "sources/demand.h"
 #include "sources/heap.h"
 #include "sources/probecost.h"
 #include "stacks/unwind.h"
@@ -37,10 +37,6 @@
 
 #define MAX_DEPTH 128
 #define POLL_MS 100
-/* A request waits at most this long for the probes to attach (load, calibrate, attach). */
-#define ATTACH_WAIT_NS (20ll * 1000000000)
-/* After an attach failed, the next attempt comes no sooner than this. */
-#define ATTACH_RETRY_NS (5ll * 1000000000)
 #define CALIB_CALLS 700
 /* The calibration probe's index in probe_hits: above every plan's (ALLOC_MAX_PROBES - 1 is
  * the last one a plan may use, and calibration counts are cleared before the target's). */
@@ -78,7 +74,7 @@ struct heap_source {
 	char snapshot_dir[4096];
 	struct alloc_plan *plan;
 	char describe[2048];
-	/* the attachment: owned by the manager thread; skel and rb are swapped under `lock` */
+	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` */
 	struct heap_bpf *skel;
 	struct bpf_link *links[2 * ALLOC_MAX_PROBES];
 	int nlinks;
@@ -86,30 +82,17 @@ struct heap_source {
 	int nsession;
 	bool session;                      /* the session program is loaded and used */
 	struct ring_buffer *rb;
-	pthread_t manager;
-	bool manager_started;
-	atomic_bool stop;
+	struct demand *demand;
+	char what[64];                     /* "heap probes of process N", for the log */
 
-	/* lifecycle: what requests want and what the manager did about it (state_lock) */
-	pthread_mutex_t state_lock;
-	pthread_cond_t state_cond;  /* wakes the manager */
-	pthread_cond_t attach_cond; /* wakes requests waiting for an attach attempt */
-	int nwindows;               /* open ?seconds=N windows */
-	int64_t lease_until;        /* demand: tracking goes on until then (CLOCK_MONOTONIC ns) */
-	bool attached;
-	uint64_t attach_gen;        /* attach attempts finished */
-	int attach_err;             /* the last attempt's result */
-	int64_t retry_at;           /* after a failed attempt, no new one before (CLOCK_MONOTONIC) */
-	int64_t tracking_since;     /* CLOCK_REALTIME ns the current tracking began; 0: none */
-	int64_t attached_since;     /* CLOCK_REALTIME ns the probes were last attached */
-	int64_t paused_until;       /* CLOCK_MONOTONIC ns */
-	int64_t backoff_ns;         /* the next pause's length */
-	int npauses;
-	struct heap_pause pause;    /* the last one */
+	/* what the budget found last (cost_lock) */
+	pthread_mutex_t cost_lock;
+	struct heap_pause pause;    /* the last pause */
 	double last_share;          /* the last estimate, of the target's CPU time */
 	double last_calls_per_s;
+	uint64_t probe_ns_total;    /* estimated probe time the target paid so far */
 
-	/* budget: written by the manager only; cost_* also read by comments under state_lock */
+	/* budget: the manager's alone */
 	bool calibrated;
 	double cost_entry_ns[PROBECOST__COUNT]; /* one entry hit, by the probed instruction's kind */
 	double cost_ret_ns;                     /* one return probe */
@@ -117,7 +100,6 @@ struct heap_source {
 	int64_t prev_check, prev_cpu_ns;        /* CLOCK_MONOTONIC; target CPU time */
 	clockid_t cpu_clock;
 	bool have_cpu_clock;
-	uint64_t probe_ns_total;                /* estimated probe time the target paid so far */
 
 	pthread_mutex_t lock;
 	/* records: array + open-addressing index (power of two, >= 2 * max_stacks) */
@@ -962,182 +944,58 @@ static void budget_check(struct heap_source *h)
 	h->prev_check = now;
 	h->probe_ns_total += (uint64_t)est;
 
-	pthread_mutex_lock(&h->state_lock);
+	pthread_mutex_lock(&h->cost_lock);
 	h->last_share = share;
 	h->last_calls_per_s = (double)calls * 1e9 / (double)dt;
 	if (h->cfg.budget_pct < 100 && est / (double)dt > HEAP_BUDGET_FLOOR && share * 100 > h->cfg.budget_pct) {
+		struct demand_view v;
 		char line[512];
 
-		h->pause.at = profd_now_nanos();
-		h->pause.until = h->pause.at + h->backoff_ns;
+		h->pause.until = demand__pause(h->demand);
+		demand__view(h->demand, &v);
+		h->pause.at = v.paused_at;
 		h->pause.calls_per_s = h->last_calls_per_s;
 		h->pause.ns_per_call = calls ? est / (double)calls : 0;
 		h->pause.share = share;
-		h->paused_until = now + h->backoff_ns;
-		h->backoff_ns = h->backoff_ns * 2 < HEAP_BACKOFF_MAX_NS ? h->backoff_ns * 2 : HEAP_BACKOFF_MAX_NS;
-		h->npauses++;
-		/* demand tracking ends here: the next request, after the backoff, starts it again
-		 * (an open window still wants the probes: they come back for it after the backoff) */
-		h->lease_until = 0;
 		pause_sentence(h, &h->pause, line, sizeof(line));
 		/* once in the log; the index and every heap profile say it each time */
-		if (h->npauses == 1)
+		if (v.npauses == 1)
 			log_warn("%s", line);
 		else
-			log_debug("%s (pause %d)", line, h->npauses);
+			log_debug("%s (pause %d)", line, v.npauses);
 	}
-	pthread_mutex_unlock(&h->state_lock);
+	pthread_mutex_unlock(&h->cost_lock);
 }
 
-/* Whether the probes should be attached now: from start-up, for a window, or while the demand
- * lease runs. Caller holds state_lock. */
-static bool wanted(const struct heap_source *h, int64_t now)
+/* The demand manager's calls (demand.h). */
+static int heap_attach(void *ctx, char *err, size_t errlen)
 {
-	return h->cfg.mode != HEAP_MODE_DEMAND || h->nwindows > 0 || now < h->lease_until;
+	return probes_attach(ctx, err, errlen);
 }
 
-/* The manager: attaches when wanted and allowed, detaches when not, and while attached drains
- * the ring buffer and checks the budget. */
-static void *manager_main(void *arg)
+static void heap_detach(void *ctx)
 {
-	struct heap_source *h = arg;
-	char err[1024];
-
-	pthread_mutex_lock(&h->state_lock);
-	while (!atomic_load(&h->stop)) {
-		int64_t now = mono_ns();
-		bool want = wanted(h, now), allowed = now >= h->paused_until;
-
-		if (want && allowed && !h->attached && now >= h->retry_at) {
-			int r;
-
-			pthread_mutex_unlock(&h->state_lock);
-			err[0] = '\0';
-			r = probes_attach(h, err, sizeof(err));
-			pthread_mutex_lock(&h->state_lock);
-			h->attach_err = r;
-			h->attach_gen++;
-			if (r == 0) {
-				h->attached = true;
-				h->attached_since = profd_now_nanos();
-				if (!h->tracking_since)
-					h->tracking_since = h->attached_since;
-				log_debug("heap probes attached to process %d", (int)h->target->pid);
-			} else {
-				h->retry_at = mono_ns() + ATTACH_RETRY_NS;
-				log_warn("heap profiles: %s", err);
-			}
-			pthread_cond_broadcast(&h->attach_cond);
-			continue;
-		}
-		if (h->attached && !(want && allowed)) {
-			pthread_mutex_unlock(&h->state_lock);
-			probes_detach(h);
-			pthread_mutex_lock(&h->state_lock);
-			h->attached = false;
-			if (!want) {
-				h->tracking_since = 0;
-				log_debug("heap probes detached from process %d: no request for --heap-idle",
-					  (int)h->target->pid);
-			}
-			continue;
-		}
-		if (!h->attached) {
-			/* nothing to poll: sleep until asked, or until a pause or retry ends */
-			struct timespec ts;
-			int64_t wake = want ? (h->paused_until > h->retry_at ? h->paused_until : h->retry_at)
-					    : now + 1000000000;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (wake - now) / 1000000000;
-			ts.tv_nsec += (wake - now) % 1000000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&h->state_cond, &h->state_lock, &ts);
-			continue;
-		}
-		pthread_mutex_unlock(&h->state_lock);
-		{
-			struct epoll_event ev;
-
-			/* submissions below the wakeup threshold do not wake us: the timeout drains them */
-			epoll_wait(ring_buffer__epoll_fd(h->rb), &ev, 1, POLL_MS);
-			pthread_mutex_lock(&h->lock);
-			ring_buffer__consume(h->rb);
-			pthread_mutex_unlock(&h->lock);
-		}
-		budget_check(h);
-		pthread_mutex_lock(&h->state_lock);
-	}
-	if (h->attached) {
-		pthread_mutex_unlock(&h->state_lock);
-		probes_detach(h);
-		pthread_mutex_lock(&h->state_lock);
-		h->attached = false;
-	}
-	pthread_mutex_unlock(&h->state_lock);
-	return NULL;
+	probes_detach(ctx);
 }
 
-/* A request's part: registers what it wants (a window, or the demand lease) and, when the probes
- * are not attached but may be, waits for the manager's attempt. Returns 0 (attached, or paused
- * for their cost: the answer says so), -EBUSY (too many windows), or the attach error.
- * *ret_started: this request started the tracking. */
-static int want_probes(struct heap_source *h, bool window, bool *ret_started)
+static void heap_poll(void *ctx)
 {
-	int64_t now = mono_ns(), deadline = now + ATTACH_WAIT_NS;
-	uint64_t gen;
-	int r = 0;
+	struct heap_source *h = ctx;
+	struct epoll_event ev;
 
-	if (ret_started)
-		*ret_started = false;
-	pthread_mutex_lock(&h->state_lock);
-	if (window) {
-		if (h->nwindows >= HEAP_MAX_WINDOWS) {
-			pthread_mutex_unlock(&h->state_lock);
-			return -EBUSY;
-		}
-		h->nwindows++;
-	} else if (h->cfg.mode == HEAP_MODE_DEMAND) {
-		if (ret_started)
-			*ret_started = !h->tracking_since && now >= h->paused_until;
-		h->lease_until = now + h->cfg.idle_ns;
-	}
-	if (!h->attached && now >= h->paused_until) {
-		if (now < h->retry_at) {
-			r = h->attach_err; /* failed a moment ago: do not hammer the target */
-		} else {
-			gen = h->attach_gen;
-			pthread_cond_signal(&h->state_cond);
-			while (h->attach_gen == gen && !atomic_load(&h->stop) && mono_ns() < deadline) {
-				struct timespec ts;
-
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += 100000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
-				pthread_cond_timedwait(&h->attach_cond, &h->state_lock, &ts);
-			}
-			r = h->attached ? 0 : h->attach_gen == gen ? -ETIMEDOUT : h->attach_err;
-		}
-	}
-	if (r && window)
-		h->nwindows--;
-	pthread_mutex_unlock(&h->state_lock);
-	return r;
+	/* submissions below the wakeup threshold do not wake us: the timeout drains them */
+	epoll_wait(ring_buffer__epoll_fd(h->rb), &ev, 1, POLL_MS);
+	pthread_mutex_lock(&h->lock);
+	ring_buffer__consume(h->rb);
+	pthread_mutex_unlock(&h->lock);
+	budget_check(h);
 }
 
-static void window_done(struct heap_source *h)
-{
-	pthread_mutex_lock(&h->state_lock);
-	h->nwindows--;
-	pthread_cond_signal(&h->state_cond);
-	pthread_mutex_unlock(&h->state_lock);
-}
+static const struct demand_ops heap_demand_ops = {
+	.attach = heap_attach,
+	.detach = heap_detach,
+	.poll = heap_poll,
+};
 
 int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
 		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen)
@@ -1163,13 +1021,10 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	if (cfg->snapshot_dir)
 		snprintf(h->snapshot_dir, sizeof(h->snapshot_dir), "%s", cfg->snapshot_dir);
 	h->cfg.snapshot_dir = NULL;
-	h->backoff_ns = HEAP_BACKOFF_MIN_NS;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->snap_lock, NULL);
 	pthread_cond_init(&h->snap_cond, NULL);
-	pthread_mutex_init(&h->state_lock, NULL);
-	pthread_cond_init(&h->state_cond, NULL);
-	pthread_cond_init(&h->attach_cond, NULL);
+	pthread_mutex_init(&h->cost_lock, NULL);
 	h->have_cpu_clock = clock_getcpuclockid(t->pid, &h->cpu_clock) == 0;
 	h->rec_index_size = 1;
 	while (h->rec_index_size < 2 * cfg->max_stacks)
@@ -1186,21 +1041,20 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	alloc_plan_describe(h->plan, line, sizeof(line));
 	snprintf(h->describe, sizeof(h->describe), "%s; mode %s, rate %llu", line, heap_mode_name(cfg->mode),
 		 (unsigned long long)cfg->rate);
-	r = pthread_create(&h->manager, NULL, manager_main, h);
-	if (r) {
-		r = -r;
-		snprintf(err, errlen, "cannot start the heap manager thread: %s", strerror(-r));
-		goto fail;
-	}
-	h->manager_started = true;
-	if (cfg->mode != HEAP_MODE_DEMAND) {
-		/* attached from start-up: a failure is the caller's to report now */
-		r = want_probes(h, false, NULL);
-		if (r < 0) {
-			snprintf(err, errlen, "cannot attach the heap probes to process %d: %s", (int)t->pid,
-				 strerror(-r));
+	snprintf(h->what, sizeof(h->what), "heap probes of process %d", (int)t->pid);
+	{
+		struct demand_config dc = {
+			.what = h->what,
+			.idle_flag = "--heap-idle",
+			.always = cfg->mode != HEAP_MODE_DEMAND,
+			.idle_ns = cfg->idle_ns,
+			.max_windows = HEAP_MAX_WINDOWS,
+		};
+
+		/* --heap inuse|allocs: attached before this returns, a failure is the caller's */
+		r = demand__new(&dc, &heap_demand_ops, h, &h->demand, err, errlen);
+		if (r < 0)
 			goto fail;
-		}
 	}
 	if (tracks_live(h) && cfg->mode != HEAP_MODE_DEMAND) {
 		size_t l = strlen(h->describe);
@@ -1223,12 +1077,7 @@ void heap_source__free(struct heap_source *h)
 	heap_source__wait_snapshot(h);
 	if (h->snap_thread_started)
 		pthread_join(h->snap_thread, NULL);
-	pthread_mutex_lock(&h->state_lock);
-	atomic_store(&h->stop, true);
-	pthread_cond_broadcast(&h->state_cond);
-	pthread_mutex_unlock(&h->state_lock);
-	if (h->manager_started)
-		pthread_join(h->manager, NULL);
+	demand__free(h->demand); /* detaches first */
 	for (uint32_t i = 0; i < h->nrecs; i++)
 		free(h->recs[i].pcs);
 	free(h->recs);
@@ -1238,9 +1087,7 @@ void heap_source__free(struct heap_source *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->snap_lock);
 	pthread_cond_destroy(&h->snap_cond);
-	pthread_mutex_destroy(&h->state_lock);
-	pthread_cond_destroy(&h->state_cond);
-	pthread_cond_destroy(&h->attach_cond);
+	pthread_mutex_destroy(&h->cost_lock);
 	free(h);
 }
 
@@ -1261,11 +1108,10 @@ void heap_source__stats(struct heap_source *h, struct heap_stats *ret)
 
 /* ---- output ---- */
 
-/* The lifecycle as it is now, copied under state_lock for comments, text and the index. */
+/* The lifecycle and the cost as they are now, for comments, text and the index. */
 struct heap_view {
-	bool attached, session, paused;
-	int64_t tracking_since, attached_since;
-	int npauses;
+	struct demand_view d;
+	bool session;
 	struct heap_pause pause;
 	double share, calls_per_s;
 	uint64_t probe_ns_total;
@@ -1273,18 +1119,14 @@ struct heap_view {
 
 static void heap_view(struct heap_source *h, struct heap_view *v)
 {
-	pthread_mutex_lock(&h->state_lock);
-	v->attached = h->attached;
+	demand__view(h->demand, &v->d);
 	v->session = h->session;
-	v->paused = mono_ns() < h->paused_until;
-	v->tracking_since = h->tracking_since;
-	v->attached_since = h->attached_since;
-	v->npauses = h->npauses;
+	pthread_mutex_lock(&h->cost_lock);
 	v->pause = h->pause;
 	v->share = h->last_share;
 	v->calls_per_s = h->last_calls_per_s;
 	v->probe_ns_total = h->probe_ns_total;
-	pthread_mutex_unlock(&h->state_lock);
+	pthread_mutex_unlock(&h->cost_lock);
 }
 
 static void format_duration(int64_t ns, char *out, size_t len)
@@ -1307,15 +1149,15 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 	char since[32], back[32], idle[16], line[512];
 
 	sample_set__comment(set, "profd heap: %s%s", h->describe,
-			    tracks_live(h) && h->cfg.mode == HEAP_MODE_DEMAND && v->tracking_since
+			    tracks_live(h) && h->cfg.mode == HEAP_MODE_DEMAND && v->d.tracking_since
 				    ? v->session ? ", returns: uprobe session" : ", returns: uretprobe" : "");
-	format_time(v->tracking_since, since, sizeof(since));
-	format_time(v->attached_since, back, sizeof(back));
+	format_time(v->d.tracking_since, since, sizeof(since));
+	format_time(v->d.attached_since, back, sizeof(back));
 	format_duration(h->cfg.idle_ns, idle, sizeof(idle));
 	if (started)
 		sample_set__comment(set, "heap tracking started at %s by this request; ask again later, or use "
 				    "?seconds=N for what is allocated over the next N seconds", since);
-	else if (!v->tracking_since)
+	else if (!v->d.tracking_since)
 		sample_set__comment(set, "heap tracking is not running (--heap demand): a heap or allocs request "
 				    "starts it, ?seconds=N collects a window; what is shown is what was tracked "
 				    "before it stopped");
@@ -1324,18 +1166,18 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 				    "heap or allocs request, --heap-idle)", since, idle);
 	else
 		sample_set__comment(set, "heap probes attached since %s (--heap %s)", since, heap_mode_name(h->cfg.mode));
-	if (v->tracking_since && v->attached_since > v->tracking_since && tracks_live(h))
+	if (v->d.tracking_since && v->d.attached_since > v->d.tracking_since && tracks_live(h))
 		sample_set__comment(set, "inuse_* covers what was allocated since %s, when the probes came back "
 				    "after a pause: frees made while they were off were not seen", back);
-	if (v->paused) {
+	if (v->d.paused) {
 		pause_sentence(h, &v->pause, line, sizeof(line));
 		sample_set__comment(set, "%s", line);
-	} else if (v->npauses) {
+	} else if (v->d.npauses) {
 		pause_sentence(h, &v->pause, line, sizeof(line));
 		sample_set__comment(set, "the heap probes were paused %d time%s for their cost; the last: %s",
-				    v->npauses, v->npauses == 1 ? "" : "s", line);
+				    v->d.npauses, v->d.npauses == 1 ? "" : "s", line);
 	}
-	if (v->attached)
+	if (v->d.attached)
 		sample_set__comment(set, "heap probe cost now: the allocator is called %.0f times/s, estimated at "
 				    "%.2f%% of the target's CPU time (budget %g%%, --heap-budget); %.2f s of the "
 				    "target's CPU in all so far", v->calls_per_s, v->share * 100, h->cfg.budget_pct,
@@ -1438,7 +1280,7 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 	int r, waited;
 
 	*ret = NULL;
-	r = want_probes(h, true, NULL);
+	r = demand__want(h->demand, true, NULL);
 	if (r < 0)
 		return r;
 	if (h->sym)
@@ -1497,13 +1339,13 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 				    (double)(mono_ns() - start_mono) / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(set, "the window was ended early by its requester");
-	if (v.pause.at > start_real)
+	if (v.d.paused_at > start_real)
 		sample_set__comment(set, "the probes were paused for their cost during this window: what was "
 				    "allocated while they were off is missing");
 	add_comments(h, set, &v, false);
 	pthread_mutex_unlock(&h->lock);
 cleanup:
-	window_done(h);
+	demand__window_done(h->demand);
 	free(alloc0);
 	free(live_in);
 	if (r < 0) {
@@ -1615,13 +1457,13 @@ static int write_text(struct heap_source *h, bool started, struct buf *out)
 			       "# DroppedLiveFull = %llu\n# DroppedRecords = %llu\n# UnwindIncomplete = %llu\n"
 			       "# Pauses = %d\n# UnwindStops =",
 			       h->describe, heap_mode_name(h->cfg.mode), (unsigned long long)h->cfg.rate,
-			       (long long)v.tracking_since, (unsigned long long)h->st.calls,
+			       (long long)v.d.tracking_since, (unsigned long long)h->st.calls,
 			       (unsigned long long)h->st.frees, (unsigned long long)h->st.sampled,
 			       (unsigned long long)h->st.nested, (unsigned long long)h->live_count,
 			       (unsigned long long)h->nrecs, (unsigned long long)h->st.dropped_ringbuf,
 			       (unsigned long long)h->st.dropped_free_ev, (unsigned long long)h->st.dropped_live_full,
 			       (unsigned long long)h->st.dropped_records, (unsigned long long)h->st.unwind_failed,
-			       v.npauses);
+			       v.d.npauses);
 	for (int w = 0; w < UNWIND_STOP__COUNT && w < 8 && r >= 0; w++)
 		r = buf_printf(out, " %s %llu", unwind_stop_name((enum unwind_stop)w),
 			       (unsigned long long)h->st.unwind_stops[w]);
@@ -1658,7 +1500,7 @@ static int prof_count(void *ctx)
 static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
 {
 	bool started;
-	int r = want_probes(ctx, false, &started);
+	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, false, started, ret);
 }
@@ -1666,7 +1508,7 @@ static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
 static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
 {
 	bool started;
-	int r = want_probes(ctx, false, &started);
+	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, true, started, ret);
 }
@@ -1674,7 +1516,7 @@ static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
 static int prof_text(void *ctx, int debug, struct buf *out)
 {
 	bool started;
-	int r = want_probes(ctx, false, &started);
+	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : write_text(ctx, started, out);
 }
@@ -1699,20 +1541,20 @@ static int prof_status(void *ctx, struct buf *out)
 	char since[32], line[512];
 
 	heap_view(h, &v);
-	format_time(v.tracking_since, since, sizeof(since));
+	format_time(v.d.tracking_since, since, sizeof(since));
 	buf_printf(out, "%s. ", h->describe);
-	if (v.paused) {
+	if (v.d.paused) {
 		pause_sentence(h, &v.pause, line, sizeof(line));
 		return buf_printf(out, "%s.", line);
 	}
-	if (!v.tracking_since)
+	if (!v.d.tracking_since)
 		buf_puts(out, "No probe attached (--heap demand): the first heap or allocs request attaches them.");
-	else if (v.attached)
+	else if (v.d.attached)
 		buf_printf(out, "Probes attached since %s; the allocator is called %.0f times/s, estimated at %.2f%% "
 			   "of the target's CPU time (budget %g%%).", since, v.calls_per_s, v.share * 100,
 			   h->cfg.budget_pct);
-	if (v.npauses)
-		buf_printf(out, " Paused %d time%s for their cost so far.", v.npauses, v.npauses == 1 ? "" : "s");
+	if (v.d.npauses)
+		buf_printf(out, " Paused %d time%s for their cost so far.", v.d.npauses, v.d.npauses == 1 ? "" : "s");
 	return 0;
 }
 

@@ -7,12 +7,12 @@
  * 1.8, 2.5, 3.4, 3.7), SIGUSR2 snapshots and the one-shot `profd heap`.
  *
  * A uprobe costs the target one trap per allocator call whatever the BPF program does, so the
- * probes are attached only while wanted: from start-up (--heap inuse|allocs), or on demand
- * (--heap demand, the default): during a ?seconds=N window, and from a request without seconds
- * until --heap-idle passes without one. While attached, the manager estimates their cost every
- * HEAP_BUDGET_CHECK_NS (hits counted in BPF x the calibrated cost of one hit, against the
- * target's CPU time) and detaches them when it exceeds --heap-budget, coming back after a
- * backoff. Every public function is thread-safe. */
+ * probes are attached only while wanted (sources/demand.h): from start-up (--heap
+ * inuse|allocs), or on demand (--heap demand, the default): during a ?seconds=N window, and from a
+ * request without seconds until --heap-idle passes without one. While attached, the manager
+ * estimates their cost every HEAP_BUDGET_CHECK_NS (hits counted in BPF x the calibrated cost of
+ * one hit, against the target's CPU time) and pauses them when it exceeds --heap-budget; they
+ * come back after demand.h's backoff. Every public function is thread-safe. */
 #ifndef PROFD_HEAP_H
 #define PROFD_HEAP_H
 
@@ -44,10 +44,6 @@ enum heap_mode {
 /* Probes that cost less than this share of one CPU are never paused: below it the estimate is
  * noise against the target's own CPU time (an idle target that calls malloc once a second). */
 #define HEAP_BUDGET_FLOOR 0.001
-/* After a pause the probes stay off this long, doubling at each pause that follows, up to the
- * maximum; a request during that time is answered from what was tracked. */
-#define HEAP_BACKOFF_MIN_NS (10ll * 1000000000)
-#define HEAP_BACKOFF_MAX_NS (600ll * 1000000000)
 /* ?seconds=N windows open at once; more get -EBUSY. */
 #define HEAP_MAX_WINDOWS 16
 #define HEAP_DEFAULT_MAX_LIVE (1u << 20)
