@@ -27,8 +27,7 @@ struct probecost_fn {
 int probecost_fn(enum probecost_site site, struct probecost_fn *ret);
 
 /* Calls the calibration function of kind site `calls` times with argument 0, in batches, and
- * returns the median nanoseconds per call over the batches (so one descheduled batch does not
- * count). */
+ * returns the median nanoseconds of the thread's CPU time per call over the batches. */
 double probecost_time(enum probecost_site site, int calls);
 
 #endif
