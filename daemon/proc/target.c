@@ -2,6 +2,7 @@
 /* The target process, identified by PID and start time; /proc readers for what every endpoint
  * needs (cmdline, thread count) and the privilege check made once at start-up. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,9 +41,11 @@ ssize_t proc_read_file(const char *path, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-/* Fields after "(comm)" in /proc/PID/stat: state is field 3, starttime field 22. The comm may
- * contain spaces and parentheses, so parse from the last ')'. */
-static int parse_stat(const char *stat, char *ret_state, uint64_t *ret_start)
+#define PF_KTHREAD 0x00200000 /* task flag (field 9 of stat): a kernel thread */
+
+/* Fields after "(comm)" in /proc/PID/stat: state is field 3, flags field 9, starttime field 22.
+ * The comm may contain spaces and parentheses, so parse from the last ')'. ret_flags may be NULL. */
+static int parse_stat(const char *stat, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
 {
 	const char *p = strrchr(stat, ')');
 	int field = 3; /* p points at the start of this field */
@@ -52,8 +55,11 @@ static int parse_stat(const char *stat, char *ret_state, uint64_t *ret_start)
 	p += 2;
 	*ret_state = *p;
 	while (*p && field < 22) {
-		if (*p == ' ')
+		if (*p == ' ') {
 			field++;
+			if (field == 9 && ret_flags)
+				*ret_flags = strtoul(p + 1, NULL, 10);
+		}
 		p++;
 	}
 	if (field != 22 || !isdigit((unsigned char)*p))
@@ -62,7 +68,7 @@ static int parse_stat(const char *stat, char *ret_state, uint64_t *ret_start)
 	return 0;
 }
 
-static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
+static int read_stat_flags(pid_t pid, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
 {
 	char path[64], stat[1024];
 	ssize_t n;
@@ -71,7 +77,50 @@ static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
 	n = proc_read_file(path, stat, sizeof(stat));
 	if (n < 0)
 		return (int)n;
-	return parse_stat(stat, ret_state, ret_start);
+	return parse_stat(stat, ret_state, ret_flags, ret_start);
+}
+
+static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
+{
+	return read_stat_flags(pid, ret_state, NULL, ret_start);
+}
+
+/* The first thread of pid that is not a zombie, or -ESRCH. */
+static pid_t live_thread(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	pid_t found = -ESRCH;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -ESRCH;
+	while ((de = readdir(d)) && found < 0) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		uint64_t start;
+		char state;
+
+		if (tid > 0 && tid != pid && read_stat(tid, &state, &start) == 0 && state != 'Z' && state != 'X')
+			found = tid;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t proc_live_pid(pid_t pid)
+{
+	uint64_t start;
+	char state;
+	pid_t tid;
+
+	if (read_stat(pid, &state, &start) != 0 || state != 'Z')
+		return pid;
+	/* the main thread exited (pthread_exit) while others run: the process is alive, and its
+	 * address space, files and root are seen through any of its live threads */
+	tid = live_thread(pid);
+	return tid > 0 ? tid : pid;
 }
 
 int target_read_start_time(pid_t pid, uint64_t *ret)
@@ -84,6 +133,7 @@ int target_read_start_time(pid_t pid, uint64_t *ret)
 int target_open(pid_t pid, struct target *t)
 {
 	char path[64], state;
+	unsigned long flags = 0;
 	struct timespec ts;
 	ssize_t n;
 	int err;
@@ -91,10 +141,11 @@ int target_open(pid_t pid, struct target *t)
 	memset(t, 0, sizeof(*t));
 	if (pid <= 0)
 		return -EINVAL;
-	err = read_stat(pid, &state, &t->start_time);
+	err = read_stat_flags(pid, &state, &flags, &t->start_time);
 	if (err)
 		return err;
-	if (state == 'Z' || state == 'X')
+	t->kernel_thread = (flags & PF_KTHREAD) != 0;
+	if (state == 'X' || (state == 'Z' && live_thread(pid) < 0))
 		return -ESRCH;
 	t->pid = pid;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
@@ -103,7 +154,7 @@ int target_open(pid_t pid, struct target *t)
 		return (int)n;
 	if (n > 0 && t->comm[n - 1] == '\n')
 		t->comm[n - 1] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)proc_live_pid(pid));
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	if (n < 0)
 		n = 0; /* kernel threads have no exe; the caller decides whether that matters */
@@ -118,9 +169,10 @@ bool target_alive(const struct target *t)
 	uint64_t start;
 	char state;
 
-	if (read_stat(t->pid, &state, &start) != 0)
+	if (read_stat(t->pid, &state, &start) != 0 || start != t->start_time || state == 'X')
 		return false;
-	return start == t->start_time && state != 'Z' && state != 'X';
+	/* a zombie main thread is not a dead process while other threads run */
+	return state != 'Z' || live_thread(t->pid) > 0;
 }
 
 static int64_t mono_ns(void)
@@ -155,13 +207,31 @@ int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(v
 	}
 }
 
+int target_names(const struct target *t, char *comm, size_t comm_len, char *exe, size_t exe_len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)t->pid);
+	n = proc_read_file(path, comm, comm_len);
+	if (n < 0)
+		return (int)n;
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)proc_live_pid(t->pid));
+	n = readlink(path, exe, exe_len - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	/* after a reused PID, these would be another process's */
+	return target_alive(t) ? 0 : -ESRCH;
+}
+
 int target_cmdline(const struct target *t, struct buf *out)
 {
 	char path[64], chunk[4096];
 	size_t total = 0;
 	int fd, err = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)proc_live_pid(t->pid));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;

@@ -23,7 +23,8 @@
 
 struct alloc_probe {
 	char name[64];        /* symbol, e.g. "free", "_rjem_sdallocx", "_Znwm" */
-	char path[4200];      /* file to attach to: /proc/PID/root/... or /proc/PID/map_files/... */
+	char path[4200];      /* file to attach to, below /proc/PID/: root/... or map_files/... (see
+			       * alloc_probe_path: the PID to use may change while the process lives) */
 	uint64_t file_offset; /* file offset of the probed instruction */
 	uint64_t addr;        /* runtime address of the function's entry */
 	uint32_t delta;       /* probed instruction - entry (0: at the entry) */
@@ -63,6 +64,10 @@ struct alloc_plan {
  * program), -ENOENT (no allocator symbol found: stripped static binary?), or -errno; on error
  * err (if not NULL) holds a sentence for the user. */
 int alloc_plan_build(pid_t pid, struct alloc_plan *ret, char *err, size_t errlen);
+
+/* The file to attach p to, as profd sees it now: /proc/LIVE/<p->path>, LIVE being a live thread
+ * of pid (proc_live_pid: its main thread may have exited since the plan was made). */
+void alloc_probe_path(const struct alloc_probe *p, pid_t pid, char *out, size_t len);
 
 /* true when the ELF file open at fd is a Go binary (.go.buildinfo, .note.go.buildid, or a
  * runtime.main symbol). */

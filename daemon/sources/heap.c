@@ -566,8 +566,9 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Attaches the session program at one probe; returns the link fd or -errno. */
-static int attach_session(struct heap_source *h, const struct alloc_probe *p, uint64_t cookie)
+/* Attaches the session program to path at one probe; returns the link fd or -errno. */
+static int attach_session(struct heap_source *h, const struct alloc_probe *p, const char *path, pid_t pid,
+			  uint64_t cookie)
 {
 	struct link_create_uprobe_multi attr;
 	__u64 off = p->file_offset;
@@ -576,11 +577,11 @@ static int attach_session(struct heap_source *h, const struct alloc_probe *p, ui
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_fd = (__u32)bpf_program__fd(h->skel->progs.on_alloc_session);
 	attr.attach_type = ATTACH_TYPE_UPROBE_SESSION;
-	attr.path = (__u64)(uintptr_t)p->path;
+	attr.path = (__u64)(uintptr_t)path;
 	attr.offsets = (__u64)(uintptr_t)&off;
 	attr.cookies = (__u64)(uintptr_t)&cookie;
 	attr.cnt = 1;
-	attr.pid = (__u32)h->target->pid;
+	attr.pid = (__u32)pid;
 	fd = (int)syscall(__NR_bpf, CMD_LINK_CREATE, &attr, sizeof(attr));
 	return fd >= 0 ? fd : -errno;
 }
@@ -588,6 +589,9 @@ static int attach_session(struct heap_source *h, const struct alloc_probe *p, ui
 static int attach_all(struct heap_source *h, char *err, size_t errlen)
 {
 	const struct alloc_plan *plan = h->plan;
+	/* uprobes filter on the address space: any live thread names it, and the main thread may
+	 * be a zombie (pthread_exit) while the process runs */
+	pid_t pid = proc_live_pid(h->target->pid);
 
 	for (int i = 0; i < plan->nprobes; i++) {
 		const struct alloc_probe *p = &plan->probes[i];
@@ -597,12 +601,14 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 				  ((uint64_t)i << PROFD_HEAP_COOKIE_PROBE_SHIFT);
 		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
 		struct bpf_link *l;
+		char path[4300];
 		int fd;
 
 		if (is_free && !tracks_live(h))
 			continue;
+		alloc_probe_path(p, h->target->pid, path, sizeof(path));
 		if (!is_free && h->session) {
-			fd = attach_session(h, p, cookie);
+			fd = attach_session(h, p, path, pid, cookie);
 			if (fd >= 0) {
 				h->session_fds[h->nsession++] = fd;
 				continue;
@@ -613,12 +619,12 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 				h->session = false;
 			} else {
 				snprintf(err, errlen, "cannot attach uprobe session to %s in %s (pid %d): %s", p->name,
-					 p->path, (int)h->target->pid, strerror(-fd));
+					 path, (int)h->target->pid, strerror(-fd));
 				return fd;
 			}
 		}
 		l = bpf_program__attach_uprobe_opts(is_free ? h->skel->progs.on_free : h->skel->progs.on_alloc_enter,
-						    h->target->pid, p->path, p->file_offset, &opts);
+						    pid, path, p->file_offset, &opts);
 		if (!l)
 			goto fail;
 		h->links[h->nlinks++] = l;
@@ -626,7 +632,7 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 			continue;
 		/* same instruction as the entry probe: both share one breakpoint; sp is unchanged */
 		opts.retprobe = true;
-		l = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, h->target->pid, p->path,
+		l = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, pid, path,
 						    p->file_offset, &opts);
 		if (!l)
 			goto fail;
@@ -636,7 +642,7 @@ fail:
 		{
 			int e = errno;
 
-			snprintf(err, errlen, "cannot attach uprobe to %s in %s (pid %d): %s", p->name, p->path,
+			snprintf(err, errlen, "cannot attach uprobe to %s in %s (pid %d): %s", p->name, path,
 				 (int)h->target->pid, strerror(e));
 			return -e;
 		}

@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "proc/procmaps.h"
+#include "proc/target.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 
@@ -684,7 +685,7 @@ static int vdso_open(pid_t pid, const struct procmaps_entry *e)
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)proc_live_pid(pid));
 	mem = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem < 0) {
 		err = -errno;

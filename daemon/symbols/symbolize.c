@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "proc/procmaps.h"
+#include "proc/target.h"
 #include "symbols/kallsyms.h"
 #include "symbols/symbolize.h"
 #include "symbols/symmod.h"
@@ -237,7 +238,7 @@ static int vdso_module(pid_t pid, const struct procmaps_entry *e, struct symmod 
 
 	if (size > SYMMOD_MAX_IMAGE)
 		return -E2BIG;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)proc_live_pid(pid));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -262,7 +263,7 @@ static void file_path(pid_t pid, const char *path, char *buf, size_t len)
 	struct stat ours, theirs;
 	char root[64];
 
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)proc_live_pid(pid));
 	if (stat("/", &ours) == 0 && stat(root, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
 	    ours.st_ino == theirs.st_ino)
 		snprintf(buf, len, "%s", path);
@@ -385,7 +386,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 		err = procmaps_read(sym->pid, &pm);
 	if (err)
 		return err;
-	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)sym->pid);
+	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)proc_live_pid(sym->pid));
 	have_exe = stat(exe_path, &exe) == 0;
 
 	symcache_lock();
