@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +54,37 @@ static int write_ready_file(const char *path, const char *addr)
 	return 0;
 }
 
+/* A file profd will write later (the ready file, a one-shot's output): refused at start when it
+ * cannot be written, rather than after a profile was taken. Returns EXIT_OK or EXIT_USAGE. */
+static int check_writable(const char *flag, const char *path)
+{
+	char dir[4096];
+	struct stat sb;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		log_error("%s %s: the directory %s does not exist; create it or choose another path", flag, path, dir);
+		return EXIT_USAGE;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		log_error("%s %s: cannot write in %s: %s", flag, path, dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (stat(path, &sb) == 0 && (S_ISDIR(sb.st_mode) || access(path, W_OK) != 0)) {
+		log_error("%s %s: %s", flag, path, S_ISDIR(sb.st_mode) ? "is a directory" : strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 /* Opens the target for the whole run; the one place that words "no such process" etc. */
 static int open_target(const struct profd_config *cfg, struct target *t)
 {
@@ -71,6 +103,11 @@ static int open_target(const struct profd_config *cfg, struct target *t)
 	if (err) {
 		log_error("cannot read /proc/%d: %s", (int)cfg->pid, strerror(-err));
 		return EXIT_RUNTIME;
+	}
+	if (t->kernel_thread) {
+		log_error("--pid %d is a kernel thread (%s): profd profiles the user space of programs; give the "
+			  "PID of one (ps -e shows kernel threads in brackets)", (int)cfg->pid, t->comm);
+		return EXIT_USAGE;
 	}
 	return EXIT_OK;
 }
@@ -201,7 +238,8 @@ static int engine_start(const struct profd_config *cfg, const struct target *t, 
 		goto fail;
 	return EXIT_OK;
 fail:
-	if (errno == ESRCH) {
+	/* decided by the target itself: a thread or mapping that vanished mid-read also says ESRCH */
+	if (!target_alive(t)) {
 		log_error("target process %d (%s) exited while profd was attaching", (int)t->pid, t->comm);
 		engine_free(e);
 		return EXIT_TARGET_GONE;
@@ -277,6 +315,8 @@ static int oneshot(const struct profd_config *cfg)
 	sigset_t mask;
 	int status, r;
 
+	if (strcmp(cfg->output, "-") != 0 && (status = check_writable("-o", cfg->output)) != EXIT_OK)
+		return status;
 	status = attach(cfg, &target);
 	if (status)
 		return status;
@@ -365,6 +405,8 @@ static int serve(const struct profd_config *cfg)
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
 
+	if (cfg->ready_file[0] && (status = check_writable("--ready-file", cfg->ready_file)) != EXIT_OK)
+		return status;
 	status = attach(cfg, &target);
 	if (status)
 		return status;
@@ -413,9 +455,7 @@ static int serve(const struct profd_config *cfg)
 		goto cleanup;
 	}
 	fd = -1; /* owned by the server now */
-	printf("profd listening on %s\n", addr);
-	fflush(stdout);
-	log_info("serving http://%s/debug/pprof/ for process %d (%s)", addr, (int)target.pid, target.comm);
+	/* the ready file first: a supervisor reading "listening" must be able to trust it */
 	if (cfg->ready_file[0]) {
 		err = write_ready_file(cfg->ready_file, addr);
 		if (err) {
@@ -424,6 +464,9 @@ static int serve(const struct profd_config *cfg)
 			goto cleanup;
 		}
 	}
+	printf("profd listening on %s\n", addr);
+	fflush(stdout);
+	log_info("serving http://%s/debug/pprof/ for process %d (%s)", addr, (int)target.pid, target.comm);
 	status = wait_for_end(&target, engine.heap);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);

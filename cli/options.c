@@ -438,6 +438,12 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 			snprintf(err, errlen, "%s needs a value (see profd --help)", opts[id].longname);
 			return -EINVAL;
 		}
+		if (values[id]) {
+			/* the last would silently win: with --pid that profiles the wrong process */
+			snprintf(err, errlen, "%s given twice ('%s' and '%s'): give it once", opts[id].longname,
+				 values[id], v);
+			return -EINVAL;
+		}
 		values[id] = v;
 		from[id] = opts[id].longname;
 	}

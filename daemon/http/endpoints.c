@@ -108,6 +108,7 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 {
 	struct index_row rows[MAX_PROFILES + 1];
 	struct buf *out = &resp->body;
+	char comm[64], exe[4096];
 	struct timespec now;
 	int64_t up_s;
 	int n = 0, threads;
@@ -132,20 +133,25 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	up_s = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ep->target->attached_at) / 1000000000;
 	threads = target_thread_count(ep->target);
+	/* read now: a process that execs changes both */
+	if (target_names(ep->target, comm, sizeof(comm), exe, sizeof(exe)) != 0) {
+		snprintf(comm, sizeof(comm), "%s", ep->target->comm);
+		snprintf(exe, sizeof(exe), "%s", ep->target->exe);
+	}
 	resp->content_type = "text/html; charset=utf-8";
 	buf_puts(out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
 		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
 		      "/debug/pprof/\n<br>\n<p>profd: profiles of process ");
 	buf_printf(out, "%d (", (int)ep->target->pid);
-	html_escape(out, ep->target->comm);
+	html_escape(out, comm);
 	buf_puts(out, ")");
 	if (threads >= 0)
 		buf_printf(out, ", %d threads", threads);
 	buf_printf(out, ", attached for %lldh%02lldm%02llds.</p>\n", (long long)(up_s / 3600),
 		   (long long)(up_s / 60 % 60), (long long)(up_s % 60));
-	if (ep->target->exe[0]) {
+	if (exe[0]) {
 		buf_puts(out, "<p>Executable: ");
-		html_escape(out, ep->target->exe);
+		html_escape(out, exe);
 		buf_puts(out, "</p>\n");
 	}
 	for (int i = 0; i < ep->nprofiles; i++) {
