@@ -187,6 +187,8 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--log-level", "loud" }, "not a log level" },
 		{ { "--pid", "1", "--max-seconds", "0" }, "1 to 86400" },
 		{ { "--pid", "1", "--max-seconds", "86401" }, "1 to 86400" },
+		{ { "--pid", "1", "--pid", "2" }, "--pid given twice ('1' and '2')" },
+		{ { "-p", "1", "--pid=2" }, "--pid given twice" },
 		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
