@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "proc/target.h"
 
 ssize_t proc_read_file(const char *path, char *buf, size_t size)
@@ -134,7 +135,6 @@ int target_open(pid_t pid, struct target *t)
 {
 	char path[64], state;
 	unsigned long flags = 0;
-	struct timespec ts;
 	ssize_t n;
 	int err;
 
@@ -159,8 +159,7 @@ int target_open(pid_t pid, struct target *t)
 	if (n < 0)
 		n = 0; /* kernel threads have no exe; the caller decides whether that matters */
 	t->exe[n] = '\0';
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t->attached_at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	t->attached_at = profd_mono_ns();
 	return 0;
 }
 
@@ -175,20 +174,12 @@ bool target_alive(const struct target *t)
 	return state != 'Z' || live_thread(t->pid) > 0;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(void *arg), void *arg)
 {
-	int64_t end = mono_ns() + duration_ns;
+	int64_t end = profd_mono_ns() + duration_ns;
 
 	for (;;) {
-		int64_t left = end - mono_ns();
+		int64_t left = end - profd_mono_ns();
 		struct timespec ts;
 
 		if (left <= 0)

@@ -31,6 +31,7 @@
 #include <linux/types.h>
 
 #include "cpu.skel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "bpf/cpu.h"
 #include "pprof/pprof.h"
@@ -86,14 +87,6 @@ struct cpu_sampler {
 	atomic_bool stop;
 	pthread_t reader;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void cpu_config_default(struct cpu_config *cfg)
 {
@@ -182,7 +175,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	struct unwind_regs regs;
 	struct unwind_stack stack;
-	int64_t t0 = mono_ns();
+	int64_t t0 = profd_mono_ns();
 	int nk = 0, n = 0;
 
 	if (size < hdr)
@@ -219,7 +212,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	cs->stats.root += why == UNWIND_STOP_ROOT;
 	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
 	cs->stats.short_stack += !!(e->flags & PROFD_CPU_F_NO_STACK);
-	cs->stats.unwind_ns += (uint64_t)(mono_ns() - t0);
+	cs->stats.unwind_ns += (uint64_t)(profd_mono_ns() - t0);
 	pthread_mutex_unlock(&cs->lock);
 
 	/* A pc outside every known module usually means a dlopen since the unwinder read the maps:
@@ -252,7 +245,7 @@ static void *reader_main(void *arg)
 		poll(fds, 2, stopping ? 0 : READER_POLL_MS);
 		if (fds[1].revents & POLLIN && read(cs->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
-		t = mono_ns();
+		t = profd_mono_ns();
 		n = ring_buffer__consume(cs->rb);
 		pthread_mutex_lock(&cs->lock);
 		if (n < 0 && n != -EINTR)
@@ -494,7 +487,7 @@ int cpu_sampler__open_window(struct cpu_sampler *cs, struct cpu_window **ret)
 			goto cleanup;
 	}
 	pthread_mutex_lock(&cs->lock);
-	w->start_ns = mono_ns();
+	w->start_ns = profd_mono_ns();
 	w->start_real_ns = profd_now_nanos();
 	w->end_ns = INT64_MAX;
 	w->lost_at_start = lost_now(cs);
@@ -558,7 +551,7 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 
 int cpu_sampler__close_window(struct cpu_sampler *cs, struct cpu_window *w, struct profd_sample_set **ret)
 {
-	int64_t end = mono_ns(), deadline = end + DRAIN_TIMEOUT_NS;
+	int64_t end = profd_mono_ns(), deadline = end + DRAIN_TIMEOUT_NS;
 	uint64_t lost;
 	int n;
 
@@ -569,7 +562,7 @@ int cpu_sampler__close_window(struct cpu_sampler *cs, struct cpu_window *w, stru
 	lost = lost_now(cs) - w->lost_at_start;
 	/* wait until the reader has consumed everything stamped before end */
 	while (cs->running && !cs->reader_dead && cs->drained_ns < end + DRAIN_SLACK_NS &&
-	       mono_ns() < deadline) {
+	       profd_mono_ns() < deadline) {
 		struct timespec ts;
 
 		pthread_mutex_unlock(&cs->lock);
@@ -609,7 +602,7 @@ int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, profd_canc
 	err = cpu_sampler__open_window(cs, &w);
 	if (err)
 		return err;
-	start = mono_ns();
+	start = profd_mono_ns();
 	waited = target_wait(cs->target, duration_ns, cancelled, arg);
 	err = cpu_sampler__close_window(cs, w, ret);
 	if (err)
@@ -617,7 +610,7 @@ int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, profd_canc
 	if (waited == -ESRCH)
 		sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the %.1f s profile; "
 				    "this is what was collected until then", (int)cs->target->pid,
-				    (double)(mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
+				    (double)(profd_mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(*ret, "the profile was ended early by its requester");
 	return 0;

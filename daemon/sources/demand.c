@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "sources/demand.h"
-#include "stacks/samples.h"
 
 struct demand {
 	struct demand_config cfg;
@@ -39,14 +39,6 @@ struct demand {
 	int npauses;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* pthread_cond_timedwait on CLOCK_MONOTONIC until `until` (the conds are made for it). */
 static void wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t until)
 {
@@ -68,7 +60,7 @@ static void *manager_main(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!atomic_load(&d->stop)) {
-		int64_t now = mono_ns();
+		int64_t now = profd_mono_ns();
 		bool want = wanted(d, now), allowed = now >= d->paused_until;
 
 		if (want && allowed && !d->attached && now >= d->retry_at) {
@@ -87,7 +79,7 @@ static void *manager_main(void *arg)
 					d->tracking_since = d->attached_since;
 				log_debug("%s attached", d->cfg.what);
 			} else {
-				d->retry_at = mono_ns() + DEMAND_RETRY_NS;
+				d->retry_at = profd_mono_ns() + DEMAND_RETRY_NS;
 				snprintf(d->attach_msg, sizeof(d->attach_msg), "%s", err);
 				/* the start-up attach of an `always` source is reported by its caller */
 				if (!d->cfg.always || d->attempts > 1)
@@ -133,7 +125,7 @@ static void *manager_main(void *arg)
 
 int demand__want(struct demand *d, bool window, bool *ret_started)
 {
-	int64_t now = mono_ns(), deadline = now + DEMAND_ATTACH_WAIT_NS;
+	int64_t now = profd_mono_ns(), deadline = now + DEMAND_ATTACH_WAIT_NS;
 	int r = 0;
 
 	if (ret_started)
@@ -157,8 +149,8 @@ int demand__want(struct demand *d, bool window, bool *ret_started)
 			uint64_t attempts = d->attempts;
 
 			pthread_cond_signal(&d->wake);
-			while (d->attempts == attempts && !atomic_load(&d->stop) && mono_ns() < deadline)
-				wait_until(&d->attempt, &d->lock, mono_ns() + 100000000);
+			while (d->attempts == attempts && !atomic_load(&d->stop) && profd_mono_ns() < deadline)
+				wait_until(&d->attempt, &d->lock, profd_mono_ns() + 100000000);
 			r = d->attached ? 0 : d->attempts == attempts ? -ETIMEDOUT : d->attach_err;
 		}
 	}
@@ -181,7 +173,7 @@ int64_t demand__pause(struct demand *d)
 	int64_t until;
 
 	pthread_mutex_lock(&d->lock);
-	d->paused_until = mono_ns() + d->backoff_ns;
+	d->paused_until = profd_mono_ns() + d->backoff_ns;
 	d->paused_at_real = profd_now_nanos();
 	d->paused_until_real = until = d->paused_at_real + d->backoff_ns;
 	d->backoff_ns = d->backoff_ns * 2 < DEMAND_BACKOFF_MAX_NS ? d->backoff_ns * 2 : DEMAND_BACKOFF_MAX_NS;
@@ -197,7 +189,7 @@ void demand__view(struct demand *d, struct demand_view *ret)
 {
 	pthread_mutex_lock(&d->lock);
 	ret->attached = d->attached;
-	ret->paused = mono_ns() < d->paused_until;
+	ret->paused = profd_mono_ns() < d->paused_until;
 	ret->tracking_since = d->tracking_since;
 	ret->attached_since = d->attached_since;
 	ret->paused_at = d->paused_at_real;

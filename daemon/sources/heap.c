@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "heap.skel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "bpf/heap.h"
 #include "pprof/pprof.h"
@@ -558,14 +559,6 @@ static bool tracks_live(const struct heap_source *h)
 	return h->cfg.mode != HEAP_MODE_ALLOCS;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Attaches the session program to path at one probe; returns the link fd or -errno. */
 static int attach_session(struct heap_source *h, const struct alloc_probe *p, const char *path, pid_t pid,
 			  uint64_t cookie)
@@ -874,7 +867,7 @@ static int probes_attach(struct heap_source *h, char *err, size_t errlen)
 	r = attach_all(h, err, errlen);
 	if (r < 0)
 		goto fail;
-	h->prev_check = mono_ns();
+	h->prev_check = profd_mono_ns();
 	memset(h->prev_hits, 0, sizeof(h->prev_hits));
 	h->prev_returns = 0;
 	h->prev_cpu_ns = target_cpu_ns(h);
@@ -925,7 +918,7 @@ static void pause_sentence(const struct heap_source *h, const struct heap_pause 
 static void budget_check(struct heap_source *h)
 {
 	uint64_t hits[PROFD_HEAP_MAX_PROBES], vals[PROFD_HEAP_CNT__COUNT], calls = 0;
-	int64_t now = mono_ns(), cpu, dt = now - h->prev_check;
+	int64_t now = profd_mono_ns(), cpu, dt = now - h->prev_check;
 	double est = 0, share;
 
 	if (dt < HEAP_BUDGET_CHECK_NS || !h->skel)
@@ -1302,7 +1295,7 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 		alloc0[i] = h->recs[i].alloc_objects;
 	pthread_mutex_unlock(&h->lock);
 	start_real = profd_now_nanos();
-	start_mono = mono_ns();
+	start_mono = profd_mono_ns();
 	if (!alloc0) {
 		r = -ENOMEM;
 		goto cleanup;
@@ -1342,7 +1335,7 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 	if (waited == -ESRCH)
 		sample_set__comment(set, "the target process (pid %d) exited %.1f s into the window; this is what "
 				    "was collected until then", (int)h->target->pid,
-				    (double)(mono_ns() - start_mono) / 1e9);
+				    (double)(profd_mono_ns() - start_mono) / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(set, "the window was ended early by its requester");
 	if (v.d.paused_at > start_real)

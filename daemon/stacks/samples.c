@@ -11,14 +11,6 @@
 
 #define EMPTY_SLOT ((size_t)-1)
 
-int64_t profd_now_nanos(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 struct profd_sample_set *sample_set__new(int nvalues)
 {
 	struct profd_sample_set *set;

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/clock.h"
+
 #define PROFD_MAX_VALUES 4
 #define PROFD_MAX_LABELS 2
 #define PROFD_MAX_FRAMES 256
@@ -87,7 +89,5 @@ int sample_set__subtract(struct profd_sample_set *p1, const struct profd_sample_
 /* Sorts samples by values[col] descending, ties by stack (stable, deterministic). */
 void sample_set__sort(struct profd_sample_set *set, int col);
 
-/* Nanoseconds since the epoch (CLOCK_REALTIME). */
-int64_t profd_now_nanos(void);
 
 #endif
