@@ -30,6 +30,7 @@ static __noinline void read_uprobe_state(struct task_struct *task, struct profd_
 	    !bpf_core_field_exists(struct return_instance, stack) ||
 	    !bpf_core_field_exists(struct return_instance, orig_ret_vaddr) ||
 	    !bpf_core_field_exists(struct return_instance, next) ||
+	    !bpf_core_field_exists(struct return_instance, func) ||
 	    !bpf_core_field_exists(struct mm_struct, uprobes_state) || !bpf_core_field_exists(struct xol_area, vaddr)) {
 		st->flags = PROFD_UPROBE_F_NO_BTF;
 		return;
@@ -47,6 +48,7 @@ static __noinline void read_uprobe_state(struct task_struct *task, struct profd_
 	for (int i = 0; i < PROFD_UPROBE_MAX_RETS && ri; i++) {
 		st->ret_slot[i & (PROFD_UPROBE_MAX_RETS - 1)] = BPF_CORE_READ(ri, stack);
 		st->ret_orig[i & (PROFD_UPROBE_MAX_RETS - 1)] = BPF_CORE_READ(ri, orig_ret_vaddr);
+		st->ret_func[i & (PROFD_UPROBE_MAX_RETS - 1)] = BPF_CORE_READ(ri, func);
 		ri = BPF_CORE_READ(ri, next);
 		n++;
 	}

@@ -29,6 +29,7 @@ struct profd_uprobe_state {
 	 * return address (the probed function's sp at entry), and that return address */
 	__u64 ret_slot[PROFD_UPROBE_MAX_RETS];
 	__u64 ret_orig[PROFD_UPROBE_MAX_RETS];
+	__u64 ret_func[PROFD_UPROBE_MAX_RETS]; /* the probe whose entry replaced it */
 };
 
 #endif

@@ -76,7 +76,7 @@ struct cpu_sampler {
 	bool reader_dead;
 	struct cpu_stats stats;
 	int64_t last_refresh_ns;
-	struct probe_kernel *probes; /* recognises uprobe handling in kernel frames */
+	struct probe_frames *probes; /* recognises uprobe handling in kernel frames */
 	bool said_no_btf;
 
 	/* the running sampler (valid while running) */
@@ -138,7 +138,7 @@ struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinde
 	cs->sym = sym;
 	cs->cfg = *cfg;
 	cs->wake_fd = -1;
-	cs->probes = probe_kernel__new(sym);
+	cs->probes = probe_frames__new(sym);
 	if (!cs->probes) {
 		free(cs);
 		errno = ENOMEM;
@@ -205,6 +205,23 @@ static int unwind_torn(struct cpu_sampler *cs, const struct unwind_regs *regs, c
 	return n2;
 }
 
+/* Walks again with the return address probe_frames__in_flight() guessed; keeps that walk only
+ * if it reaches the root. Returns the number of pcs of the new walk, or 0 (pcs unchanged). */
+static int unwind_guess(struct cpu_sampler *cs, const struct unwind_regs *regs, const struct unwind_stack *stack,
+			uint64_t *pcs, int max, enum unwind_stop *why)
+{
+	uint64_t again[PROFD_MAX_FRAMES];
+	enum unwind_stop why2 = UNWIND_STOP_ERROR;
+	int n2;
+
+	n2 = unwinder__unwind(cs->uw, regs, stack, again, max, &why2);
+	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
+		return 0;
+	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
+	*why = why2;
+	return n2;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const size_t hdr = offsetof(struct profd_cpu_event, stack);
@@ -216,7 +233,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct unwind_stack stack = { 0 };
 	struct probe_fix fix;
 	int64_t t0 = mono_ns();
-	int nk = 0, n = 0;
+	int nk = 0, n = 0, guessed = 0;
 	bool probe;
 
 	if (size < hdr)
@@ -237,7 +254,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	/* Inside profd's probe machinery (the trap and its handlers, the out-of-line slot, the return
 	 * trampoline): one frame says so, under the probed function, instead of the kernel's frames
 	 * of the trap, so that profiles show profd's cost as profd's and not as malloc's. */
-	probe = fix.in_uprobes || probe_kernel__match(cs->probes, (const uint64_t *)e->kframes, nk);
+	probe = fix.in_uprobes || probe_frames__match(cs->probes, (const uint64_t *)e->kframes, nk);
 	if (probe) {
 		pcs[0] = sample_pc_exact(sym_synthetic_addr(SYM_SYNTHETIC_ALLOC_PROBE));
 		nk = 1;
@@ -256,6 +273,15 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	if (probe && !fix.in_uprobes && n <= 2 && why != UNWIND_STOP_ROOT && cs->uw)
 		n = unwind_torn(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, n, &why);
+	if (probe && !fix.in_uprobes && why != UNWIND_STOP_ROOT && cs->uw &&
+	    probe_frames__in_flight(cs->probes, e->tid, &e->up, &regs, &stack, &fix)) {
+		guessed = unwind_guess(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+		if (guessed)
+			n = guessed;
+		else
+			fix.nwords--;
+	}
+	probe_frames__learn(cs->probes, e->tid, &e->up);
 	if (n == 0 && regs.r[UNWIND_REG_RIP]) {
 		/* no unwinder, or it failed outright: keep at least the user leaf */
 		pcs[nk] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
@@ -508,7 +534,7 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	pthread_cond_destroy(&cs->drained_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->life);
-	probe_kernel__free(cs->probes);
+	probe_frames__free(cs->probes);
 	free(cs);
 }
 

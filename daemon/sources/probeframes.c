@@ -10,6 +10,10 @@
 /* Direct-mapped cache of kernel frame verdicts: a sampler sees the same few hundred addresses. */
 #define KCACHE_BITS 10
 #define KCACHE_SIZE (1u << KCACHE_BITS)
+/* Direct-mapped cache of pending returns by (thread, slot): a loop calls from the same sites at
+ * the same depths. */
+#define RECENT_BITS 10
+#define RECENT_SIZE (1u << RECENT_BITS)
 
 /* The x86-64 return trampoline that uses the uretprobe syscall (6.11+): push %rax; push %rcx;
  * push %r11; mov $335,%rax; syscall; uretprobe_syscall_check: pop %r11; pop %rcx; ret. The
@@ -156,26 +160,33 @@ struct kcache_entry {
 	uint8_t verdict; /* 0: empty */
 };
 
-struct probe_kernel {
-	struct symbolizer *sym;
-	struct kcache_entry cache[KCACHE_SIZE];
+/* A pending return seen in a sample: thread, slot, probe, the return address it replaced. */
+struct recent_ret {
+	uint64_t slot, func, orig;
+	uint32_t tid;
 };
 
-struct probe_kernel *probe_kernel__new(struct symbolizer *sym)
+struct probe_frames {
+	struct symbolizer *sym;
+	struct kcache_entry cache[KCACHE_SIZE];
+	struct recent_ret recent[RECENT_SIZE];
+};
+
+struct probe_frames *probe_frames__new(struct symbolizer *sym)
 {
-	struct probe_kernel *pk = calloc(1, sizeof(*pk));
+	struct probe_frames *pk = calloc(1, sizeof(*pk));
 
 	if (pk)
 		pk->sym = sym;
 	return pk;
 }
 
-void probe_kernel__free(struct probe_kernel *pk)
+void probe_frames__free(struct probe_frames *pk)
 {
 	free(pk);
 }
 
-static uint8_t verdict_of(struct probe_kernel *pk, uint64_t addr)
+static uint8_t verdict_of(struct probe_frames *pk, uint64_t addr)
 {
 	struct kcache_entry *c = &pk->cache[(addr * 0x9e3779b97f4a7c15ull) >> (64 - KCACHE_BITS)];
 	struct sym_result r;
@@ -195,7 +206,7 @@ static uint8_t verdict_of(struct probe_kernel *pk, uint64_t addr)
 	return c->verdict;
 }
 
-bool probe_kernel__match(struct probe_kernel *pk, const uint64_t *kframes, int n)
+bool probe_frames__match(struct probe_frames *pk, const uint64_t *kframes, int n)
 {
 	if (!pk)
 		return false;
@@ -207,4 +218,42 @@ bool probe_kernel__match(struct probe_kernel *pk, const uint64_t *kframes, int n
 			return true;
 	}
 	return false;
+}
+
+static struct recent_ret *recent_slot(struct probe_frames *pk, uint32_t tid, uint64_t slot)
+{
+	return &pk->recent[((slot ^ ((uint64_t)tid << 40)) * 0x9e3779b97f4a7c15ull) >> (64 - RECENT_BITS)];
+}
+
+void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up)
+{
+	uint32_t n = up->nrets < PROFD_UPROBE_MAX_RETS ? up->nrets : PROFD_UPROBE_MAX_RETS;
+
+	if (!pk || (up->flags & PROFD_UPROBE_F_NO_BTF))
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		*recent_slot(pk, tid, up->ret_slot[i]) =
+			(struct recent_ret){ up->ret_slot[i], up->ret_func[i], up->ret_orig[i], tid };
+}
+
+int probe_frames__in_flight(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up,
+			    const struct unwind_regs *regs, struct unwind_stack *stack, struct probe_fix *fix)
+{
+	uint64_t sp = regs->r[UNWIND_REG_RSP], pc = regs->r[UNWIND_REG_RIP], v;
+	const struct recent_ret *r;
+
+	if (!pk || !up->tramp || fix->nwords >= PROFD_UPROBE_MAX_RETS || !read_word(stack, sp, &v) ||
+	    v != up->tramp)
+		return 0;
+	for (int i = 0; i < fix->nwords; i++)
+		if (fix->words[i].addr == sp)
+			return 0; /* recorded: not in flight */
+	/* the kernel records the probe's address as the return's function; the pc is still there */
+	r = recent_slot(pk, tid, sp);
+	if (r->tid != tid || r->slot != sp || r->func != pc || !r->orig)
+		return 0;
+	fix->words[fix->nwords++] = (struct unwind_word){ sp, r->orig };
+	stack->words = fix->words;
+	stack->nwords = (size_t)fix->nwords;
+	return 1;
 }

@@ -7,7 +7,7 @@
  * root, and tells a sample taken inside the probe machinery (the trap, the handlers, the slot,
  * the trampoline) from one of the target's own code, so that the CPU profile shows profd's cost
  * as profd's: one frame "profd: allocator probe" (symbols/frame.h) under the probed function.
- * Not thread-safe: one caller at a time per struct probe_kernel (a source's reader thread). */
+ * Not thread-safe: one caller at a time per struct probe_frames (a source's reader thread). */
 #ifndef PROFD_PROBEFRAMES_H
 #define PROFD_PROBEFRAMES_H
 
@@ -46,15 +46,27 @@ int probe_fix_sample(const struct profd_uprobe_state *up, struct unwind_regs *re
  * a breakpoint trap taken in user code). name may carry a ".cold"-like suffix. */
 bool probe_kernel_name(const char *name, bool outermost);
 
-struct probe_kernel;
+struct probe_frames;
 
-/* Recognises uprobe handling in kernel frames, naming them with sym (borrowed, outlives it).
- * Returns NULL only when out of memory. */
-struct probe_kernel *probe_kernel__new(struct symbolizer *sym);
-void probe_kernel__free(struct probe_kernel *pk); /* NULL-safe */
+/* What a sampler knows about profd's probes across samples: kernel frame verdicts, and the
+ * return addresses the trampoline replaced, recently seen per thread. Kernel frames are named
+ * with sym (borrowed, outlives it; NULL: none are recognised). Returns NULL only when out of
+ * memory. */
+struct probe_frames *probe_frames__new(struct symbolizer *sym);
+void probe_frames__free(struct probe_frames *pk); /* NULL-safe */
 /* true when the kernel frames of a sample (leaf first, kframes[0] the interrupted instruction,
  * the others return addresses) are in uprobe handling of a trap taken in user code. Verdicts are
  * cached per address. */
-bool probe_kernel__match(struct probe_kernel *pk, const uint64_t *kframes, int n);
+bool probe_frames__match(struct probe_frames *pk, const uint64_t *kframes, int n);
+/* Remembers the pending returns of up (thread tid) for probe_frames__in_flight(). */
+void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up);
+/* A sample taken while the kernel handles a probe's entry, after it wrote the trampoline over
+ * the return address at sp but before it recorded the return (the kernel keeps the address in
+ * a local meanwhile): the return address this thread's same probe had at the same sp when it
+ * was last seen pending, added to fix's words (stack->words updated). A guess, right when the
+ * call comes from the same site as last time: the caller keeps it only if the walk then reaches
+ * the thread's root. Returns 1 when a word was added, else 0. */
+int probe_frames__in_flight(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up,
+			    const struct unwind_regs *regs, struct unwind_stack *stack, struct probe_fix *fix);
 
 #endif
