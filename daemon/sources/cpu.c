@@ -281,7 +281,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		else
 			fix.nwords--;
 	}
-	probe_frames__learn(cs->probes, e->tid, &e->up);
+	probe_frames__learn(cs->probes, e->tid, &e->up, &regs, &stack, probe && !fix.in_uprobes);
 	if (n == 0 && regs.r[UNWIND_REG_RIP]) {
 		/* no unwinder, or it failed outright: keep at least the user leaf */
 		pcs[nk] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);

@@ -225,15 +225,20 @@ static struct recent_ret *recent_slot(struct probe_frames *pk, uint32_t tid, uin
 	return &pk->recent[((slot ^ ((uint64_t)tid << 40)) * 0x9e3779b97f4a7c15ull) >> (64 - RECENT_BITS)];
 }
 
-void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up)
+void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up,
+			 const struct unwind_regs *regs, const struct unwind_stack *stack, bool in_probe)
 {
 	uint32_t n = up->nrets < PROFD_UPROBE_MAX_RETS ? up->nrets : PROFD_UPROBE_MAX_RETS;
+	uint64_t sp = regs->r[UNWIND_REG_RSP], v;
 
 	if (!pk || (up->flags & PROFD_UPROBE_F_NO_BTF))
 		return;
 	for (uint32_t i = 0; i < n; i++)
 		*recent_slot(pk, tid, up->ret_slot[i]) =
 			(struct recent_ret){ up->ret_slot[i], up->ret_func[i], up->ret_orig[i], tid };
+	/* the trap before the kernel wrote the trampoline: the return address is still at sp */
+	if (in_probe && up->tramp && read_word(stack, sp, &v) && v != up->tramp && v)
+		*recent_slot(pk, tid, sp) = (struct recent_ret){ sp, regs->r[UNWIND_REG_RIP], v, tid };
 }
 
 int probe_frames__in_flight(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up,
@@ -250,7 +255,8 @@ int probe_frames__in_flight(struct probe_frames *pk, uint32_t tid, const struct 
 			return 0; /* recorded: not in flight */
 	/* the kernel records the probe's address as the return's function; the pc is still there */
 	r = recent_slot(pk, tid, sp);
-	if (r->tid != tid || r->slot != sp || r->func != pc || !r->orig)
+	/* a trap taken at the int3 reports pc + 1 until the kernel moves it back to the probe */
+	if (r->tid != tid || r->slot != sp || (r->func != pc && r->func != pc + 1) || !r->orig)
 		return 0;
 	fix->words[fix->nwords++] = (struct unwind_word){ sp, r->orig };
 	stack->words = fix->words;

@@ -58,8 +58,12 @@ void probe_frames__free(struct probe_frames *pk); /* NULL-safe */
  * the others return addresses) are in uprobe handling of a trap taken in user code. Verdicts are
  * cached per address. */
 bool probe_frames__match(struct probe_frames *pk, const uint64_t *kframes, int n);
-/* Remembers the pending returns of up (thread tid) for probe_frames__in_flight(). */
-void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up);
+/* Remembers, for probe_frames__in_flight(), the pending returns of up (thread tid), and when the
+ * sample is inside the probe machinery (in_probe: the trap of a probe at regs' pc, before the
+ * kernel replaced anything), the return address at sp, which a probe at function entry finds
+ * there. */
+void probe_frames__learn(struct probe_frames *pk, uint32_t tid, const struct profd_uprobe_state *up,
+			 const struct unwind_regs *regs, const struct unwind_stack *stack, bool in_probe);
 /* A sample taken while the kernel handles a probe's entry, after it wrote the trampoline over
  * the return address at sp but before it recorded the return (the kernel keeps the address in
  * a local meanwhile): the return address this thread's same probe had at the same sp when it

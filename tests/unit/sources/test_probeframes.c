@@ -222,7 +222,7 @@ static void test_in_flight(void **state)
 	/* earlier: malloc (probe 0x7f0000001000) pending at slot word 4, called from 0x555500001234 */
 	sample_init(&seen, 0x7f0000009000, START);
 	add_ret(&seen, word_at(4), 0x555500001234, 0x7f0000001000);
-	probe_frames__learn(pf, 7, &seen.up);
+	probe_frames__learn(pf, 7, &seen.up, &seen.regs, &seen.stack, false);
 
 	sample_init(&s, 0x7f0000001000, word_at(4));
 	s.words[4] = TRAMP;
@@ -241,6 +241,23 @@ static void test_in_flight(void **state)
 	assert_int_equal(probe_frames__in_flight(pf, 7, &s.up, &s.regs, &s.stack, &s.fix), 0);
 	s.words[4] = 0x1234;
 	s.fix.nwords = 0;
+	assert_int_equal(probe_frames__in_flight(pf, 7, &s.up, &s.regs, &s.stack, &s.fix), 0);
+
+	/* learnt from a trap before the kernel replaced anything: the return address at sp, for
+	 * that probe (the trap reports pc + 1 at first) */
+	sample_init(&seen, 0x7f0000002001, word_at(6));
+	seen.words[6] = 0x555500004444;
+	probe_frames__learn(pf, 7, &seen.up, &seen.regs, &seen.stack, true);
+	sample_init(&s, 0x7f0000002000, word_at(6));
+	s.words[6] = TRAMP;
+	assert_int_equal(probe_frames__in_flight(pf, 7, &s.up, &s.regs, &s.stack, &s.fix), 1);
+	assert_int_equal(s.fix.words[0].value, 0x555500004444);
+	/* not from a sample outside the probes */
+	sample_init(&seen, 0x7f0000003000, word_at(8));
+	seen.words[8] = 0x555500005555;
+	probe_frames__learn(pf, 7, &seen.up, &seen.regs, &seen.stack, false);
+	sample_init(&s, 0x7f0000003000, word_at(8));
+	s.words[8] = TRAMP;
 	assert_int_equal(probe_frames__in_flight(pf, 7, &s.up, &s.regs, &s.stack, &s.fix), 0);
 	probe_frames__free(pf);
 }
