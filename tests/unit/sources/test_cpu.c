@@ -800,7 +800,9 @@ static void test_alloc_probes_show_as_profd(void **state)
 		assert_int_equal(ps.synthetic_elsewhere, 0);
 		assert_true((double)ps.probe_under_alloc >= 0.95 * (double)ps.probe);
 		assert_true((double)ps.probe_chained >= 0.95 * (double)ps.probe);
-		assert_true(root >= 99.0);
+		/* classic return probes put every call's return in flight, not only sampled ones:
+		 * twice the samples land where the kernel holds it in a local (cpu.c guesses it) */
+		assert_true(root >= (classic ? 98.5 : 99.0));
 		assert_true(has_comment(set, "of this profile's samples"));
 		assert_true(has_comment(set, "were profd's allocator probes"));
 		assert_int_equal(pprof_write_top(set, rt.sym, &top), 0);
