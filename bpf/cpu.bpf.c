@@ -8,6 +8,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "cpu.h"
+#include "uprobes.bpf.h"
 
 /* Tunables, set between open and load. */
 const volatile __u32 target_tgid = 0;
@@ -108,6 +109,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		if (n > 0)
 			e->nkframes = n / sizeof(__u64);
 	}
+
+	/* a sample inside a probed call, or in the probe machinery itself: what to undo */
+	read_uprobe_state(task, &e->up);
 
 	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
 	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock) and a per-CPU

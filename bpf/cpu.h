@@ -14,6 +14,8 @@
 /* Mappings end on page boundaries (x86_64: 4 KiB). */
 #define PROFD_CPU_PAGE 4096
 
+#include "uprobes.h"
+
 /* profd_cpu_event.flags */
 #define PROFD_CPU_F_KERNEL 0x1      /* the sample interrupted kernel code: kframes are valid */
 #define PROFD_CPU_F_VMA_BUSY 0x2    /* stack mapping end not looked up (busy): found by retrying */
@@ -30,6 +32,7 @@ struct profd_cpu_event {
 	__u64 regs[PROFD_CPU_NREGS]; /* user registers at the sample (DWARF order) */
 	char comm[PROFD_CPU_COMM_LEN]; /* thread name */
 	__u64 kframes[PROFD_CPU_MAX_KFRAMES];
+	struct profd_uprobe_state up; /* what uprobes had changed in the thread's user state */
 	__u8 stack[PROFD_CPU_MAX_STACK];
 };
 

@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "heap.h"
+#include "uprobes.bpf.h"
 
 #define PAGE 4096
 
@@ -210,6 +211,8 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 	e->size = size;
 	e->kind = kind;
 	copy_regs(e, ctx);
+	/* posix_memalign -> malloc: the outer call's return address is the trampoline meanwhile */
+	read_uprobe_state(bpf_get_current_task_btf(), &e->up);
 	e->stack_start = sp;
 	/* Page by page: a read crossing the end of the stack mapping would fail as a whole. */
 	first = PAGE - (sp & (PAGE - 1));

@@ -15,6 +15,8 @@
 #define PROFD_HEAP_MAX_OBJS 8
 #define PROFD_HEAP_NREGS 17
 
+#include "uprobes.h"
+
 /* Probes counted one by one (their hits cost the target: see probe_hits in heap.bpf.c). */
 #define PROFD_HEAP_MAX_PROBES 64
 
@@ -52,6 +54,7 @@ struct profd_heap_alloc_event {
 	__u64 stack_start;  /* address of stack[0] (= rsp) */
 	__u32 stack_len;    /* bytes of stack[] that were copied */
 	__u32 kind;
+	struct profd_uprobe_state up; /* return addresses of outer probed calls, replaced meanwhile */
 	__u8 stack[PROFD_HEAP_STACK_BUF];
 };
 

@@ -37,6 +37,7 @@
 #include "pprof/pprof.h"
 #include "proc/target.h"
 #include "sources/cpu.h"
+#include "sources/probeframes.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -56,6 +57,7 @@ struct cpu_window {
 	struct profd_sample_set *set;
 	uint64_t lost_at_start;
 	uint64_t samples, kernel, short_stack, add_failed;
+	uint64_t probe; /* samples inside profd's allocator probes */
 	uint64_t why[UNWIND_STOP__COUNT];
 	int add_errno;
 };
@@ -75,6 +77,8 @@ struct cpu_sampler {
 	bool reader_dead;
 	struct cpu_stats stats;
 	int64_t last_refresh_ns;
+	struct probe_frames *probes; /* recognises uprobe handling in kernel frames */
+	bool said_no_btf;
 
 	/* the running sampler (valid while running) */
 	bool running;
@@ -127,6 +131,12 @@ struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinde
 	cs->sym = sym;
 	cs->cfg = *cfg;
 	cs->wake_fd = -1;
+	cs->probes = probe_frames__new(sym);
+	if (!cs->probes) {
+		free(cs);
+		errno = ENOMEM;
+		return NULL;
+	}
 	pthread_mutex_init(&cs->life, NULL);
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->drained_cond, NULL);
@@ -136,7 +146,7 @@ struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinde
 /* ---- reader thread: ring buffer -> unwind -> windows ---- */
 
 static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const uint64_t *pcs, int n,
-		     enum unwind_stop why)
+		     enum unwind_stop why, bool probe)
 {
 	int64_t t = (int64_t)e->time_ns;
 	int64_t values[2] = { 1, 1000000000ll / cs->cfg.hz };
@@ -158,12 +168,51 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
 			w->kernel++;
 		if (e->flags & PROFD_CPU_F_NO_STACK)
 			w->short_stack++;
+		w->probe += probe;
 		err = sample_set__add(w->set, pcs, (uint32_t)n, values, &label, 1);
 		if (err) {
 			w->add_failed++;
 			w->add_errno = -err;
 		}
 	}
+}
+
+/* The kernel emulates a probed push (malloc's first instruction in glibc) or call in two steps,
+ * sp first, then ip: a sample in between has sp one word below where ip's CFI expects it, and
+ * its walk stops at once. Walks again from the state before the push; keeps that walk only if it
+ * reaches the root. Returns the number of pcs now in pcs. */
+static int unwind_torn(struct cpu_sampler *cs, const struct unwind_regs *regs, const struct unwind_stack *stack,
+		       uint64_t *pcs, int max, int n, enum unwind_stop *why)
+{
+	uint64_t again[PROFD_MAX_FRAMES];
+	struct unwind_regs before = *regs;
+	enum unwind_stop why2 = UNWIND_STOP_ERROR;
+	int n2;
+
+	before.r[UNWIND_REG_RSP] += 8;
+	n2 = unwinder__unwind(cs->uw, &before, stack, again, max, &why2);
+	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
+		return n;
+	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
+	*why = why2;
+	return n2;
+}
+
+/* Walks again with the return address probe_frames__in_flight() guessed; keeps that walk only
+ * if it reaches the root. Returns the number of pcs of the new walk, or 0 (pcs unchanged). */
+static int unwind_guess(struct cpu_sampler *cs, const struct unwind_regs *regs, const struct unwind_stack *stack,
+			uint64_t *pcs, int max, enum unwind_stop *why)
+{
+	uint64_t again[PROFD_MAX_FRAMES];
+	enum unwind_stop why2 = UNWIND_STOP_ERROR;
+	int n2;
+
+	n2 = unwinder__unwind(cs->uw, regs, stack, again, max, &why2);
+	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
+		return 0;
+	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
+	*why = why2;
+	return n2;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -174,23 +223,40 @@ static int on_event(void *ctx, void *data, size_t size)
 	uint64_t pcs[PROFD_MAX_FRAMES];
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	struct unwind_regs regs;
-	struct unwind_stack stack;
+	struct unwind_stack stack = { 0 };
+	struct probe_fix fix;
 	int64_t t0 = profd_mono_ns();
-	int nk = 0, n = 0;
+	int nk = 0, n = 0, guessed = 0;
+	bool probe;
 
 	if (size < hdr)
 		return 0;
-	/* Kernel frames are the leaf side of the stack: kframes[0] is the interrupted instruction,
-	 * the others are return addresses. */
-	if (e->flags & PROFD_CPU_F_KERNEL) {
-		nk = (int)(e->nkframes < PROFD_CPU_MAX_KFRAMES ? e->nkframes : PROFD_CPU_MAX_KFRAMES);
-		for (int i = 0; i < nk; i++)
-			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
-	}
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	stack.start = e->regs[UNWIND_REG_RSP];
 	stack.data = e->stack;
 	stack.len = e->stack_len < size - hdr ? e->stack_len : size - hdr;
+	/* what profd's heap probes changed: the walk goes through them to the thread's root */
+	probe_fix_sample(&e->up, &regs, &stack, &fix);
+	if (fix.no_btf && !cs->said_no_btf) {
+		cs->said_no_btf = true;
+		log_debug("cpu: this kernel's BTF has no uprobe task fields: stacks through profd's heap probes "
+			  "are not repaired (they may stop at [uprobes])");
+	}
+	if (e->flags & PROFD_CPU_F_KERNEL)
+		nk = (int)(e->nkframes < PROFD_CPU_MAX_KFRAMES ? e->nkframes : PROFD_CPU_MAX_KFRAMES);
+	/* Inside profd's probe machinery (the trap and its handlers, the out-of-line slot, the return
+	 * trampoline): one frame says so, under the probed function, instead of the kernel's frames
+	 * of the trap, so that profiles show profd's cost as profd's and not as malloc's. */
+	probe = fix.in_uprobes || probe_frames__match(cs->probes, (const uint64_t *)e->kframes, nk);
+	if (probe) {
+		pcs[0] = sample_pc_exact(sym_synthetic_addr(SYM_SYNTHETIC_ALLOC_PROBE));
+		nk = 1;
+	} else {
+		/* Kernel frames are the leaf side of the stack: kframes[0] is the interrupted
+		 * instruction, the others are return addresses. */
+		for (int i = 0; i < nk; i++)
+			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
+	}
 	if (cs->uw) {
 		n = unwinder__unwind(cs->uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
 		if (n < 0) {
@@ -198,20 +264,35 @@ static int on_event(void *ctx, void *data, size_t size)
 			why = UNWIND_STOP_ERROR;
 		}
 	}
-	if (n == 0 && e->regs[UNWIND_REG_RIP]) {
+	if (probe && !fix.in_uprobes && n <= 2 && why != UNWIND_STOP_ROOT && cs->uw)
+		n = unwind_torn(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, n, &why);
+	if (probe && !fix.in_uprobes && why != UNWIND_STOP_ROOT && cs->uw &&
+	    probe_frames__in_flight(cs->probes, e->tid, &e->up, &regs, &stack, &fix)) {
+		guessed = unwind_guess(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+		if (guessed)
+			n = guessed;
+		else
+			fix.nwords--;
+	}
+	probe_frames__learn(cs->probes, e->tid, &e->up, &regs, &stack, probe && !fix.in_uprobes);
+	if (n == 0 && regs.r[UNWIND_REG_RIP]) {
 		/* no unwinder, or it failed outright: keep at least the user leaf */
-		pcs[nk] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
+		pcs[nk] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
 		n = 1;
 	}
+	/* the trampoline stood for a return: the leaf is the caller at its return address */
+	if (fix.leaf_is_return && n > 0)
+		pcs[nk] = regs.r[UNWIND_REG_RIP];
 	if (why >= UNWIND_STOP__COUNT)
 		why = UNWIND_STOP_ERROR;
-
 	pthread_mutex_lock(&cs->lock);
-	dispatch(cs, e, pcs, nk + n, why);
+	dispatch(cs, e, pcs, nk + n, why, probe);
 	cs->stats.events++;
 	cs->stats.root += why == UNWIND_STOP_ROOT;
 	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
 	cs->stats.short_stack += !!(e->flags & PROFD_CPU_F_NO_STACK);
+	cs->stats.probe += probe;
+	cs->stats.repaired += fix.nwords > 0 || fix.leaf_is_return;
 	cs->stats.unwind_ns += (uint64_t)(profd_mono_ns() - t0);
 	pthread_mutex_unlock(&cs->lock);
 
@@ -446,6 +527,7 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	pthread_cond_destroy(&cs->drained_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->life);
+	probe_frames__free(cs->probes);
 	free(cs);
 }
 
@@ -541,6 +623,12 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 					    "sample: raise --cpu-stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
 					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
 	}
+	if (w->probe)
+		sample_set__comment(set, "%.1f%% of this profile's samples (%.2f s of CPU) were profd's allocator "
+				    "probes (the frame \"" SYM_SYNTHETIC_ALLOC_PROBE_NAME "\" under the probed "
+				    "function): what heap profiling costs the target while its probes are attached",
+				    100.0 * (double)w->probe / (double)w->samples,
+				    (double)w->probe * (double)set->period / 1e9);
 	if (w->short_stack)
 		sample_set__comment(set, "%" PRIu64 " samples had no readable user stack (only their leaf "
 				    "is known)", w->short_stack);
@@ -702,8 +790,9 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 		goto cleanup;
 	}
 	cpu_sampler__stats(cs, &st);
-	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, "
-		  "%.1f us per sample to unwind and dispatch", st.events, st.lost, st.root,
+	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, %" PRIu64
+		  " in profd's allocator probes, %" PRIu64 " repaired, %.1f us per sample to unwind and dispatch",
+		  st.events, st.lost, st.root, st.probe, st.repaired,
 		  st.events ? (double)st.unwind_ns / 1e3 / (double)st.events : 0.0);
 	symbolizer__refresh(sym);
 	err = pprof_encode(set, sym, &out);

@@ -74,6 +74,8 @@ struct cpu_stats {
 	uint64_t root;         /* samples unwound to the thread's root */
 	uint64_t kernel;       /* samples taken in the kernel */
 	uint64_t short_stack;  /* samples with no readable user stack */
+	uint64_t probe;        /* samples inside profd's allocator probes ("profd: allocator probe") */
+	uint64_t repaired;     /* samples whose return addresses the probes had replaced (put back) */
 	uint64_t unwind_ns;    /* time spent unwinding and dispatching */
 	uint64_t starts;       /* times the sampler was started */
 };

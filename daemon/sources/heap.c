@@ -32,6 +32,7 @@
 #include "sources/allocator.h"
 #include "sources/demand.h"
 #include "sources/heap.h"
+#include "sources/probeframes.h"
 #include "sources/probecost.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
@@ -477,9 +478,12 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 	struct unwind_stack stack = { .start = e->stack_start, .data = e->stack, .len = e->stack_len };
 	uint64_t pcs[MAX_DEPTH];
 	enum unwind_stop why = UNWIND_STOP_ERROR;
+	struct probe_fix fix;
 	int n, skip = 0, rec;
 
 	memcpy(regs.r, e->regs, sizeof(regs.r));
+	/* an outer probed call (posix_memalign -> malloc) has the trampoline for return address */
+	probe_fix_sample(&e->up, &regs, &stack, &fix);
 	n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 	if (why == UNWIND_STOP_BAD_ADDR && e->stack_start && refresh_due(h)) {
 		/* a library mapped since the last refresh (dlopen): re-read the mappings, retry once */

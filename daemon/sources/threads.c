@@ -346,7 +346,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 	memset(&regs, 0, sizeof(regs));
 	regs.r[UNWIND_REG_RSP] = sp;
 	regs.r[UNWIND_REG_RIP] = pc;
-	stack = (struct unwind_stack){ sp, copy, (size_t)got };
+	stack = (struct unwind_stack){ .start = sp, .data = copy, .len = (size_t)got };
 	n = src->uw ? unwinder__unwind(src->uw, &regs, &stack, pcs, PROFD_MAX_FRAMES, ret_why) : -ENOSYS;
 	if (n <= 0) {
 		pcs[0] = sample_pc_exact(pc);
@@ -364,7 +364,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 		       uint64_t *pcs, uint64_t *ret_pause)
 {
 	struct thread_capture cap;
-	struct unwind_stack stack;
+	struct unwind_stack stack = { 0 };
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	int err, n;
 

@@ -6,6 +6,8 @@
  * PC convention (Go's): every pc stored is "caller style", the address to symbolize is pc - 1.
  * Return addresses are stored as they are; exact instruction addresses (the leaf of a CPU or
  * thread sample, a frame interrupted by a signal) are stored + 1. Use sample_pc_exact() for them.
+ * A pc may also stand for one of profd's own steps rather than code (the symbolizer's synthetic
+ * range, symbols/frame.h): stored the same way, it needs no special case here.
  * Not thread-safe: one owner at a time. */
 #ifndef PROFD_SAMPLES_H
 #define PROFD_SAMPLES_H

@@ -152,6 +152,24 @@ static bool get_thread(Dwfl *dwfl, pid_t tid, void *dwfl_arg, void **thread_argp
 	return true;
 }
 
+/* Replaces in the word read at addr the bytes that st->words say were something else. */
+static void overlay_words(const struct unwind_stack *st, uint64_t addr, Dwarf_Word *result)
+{
+	uint8_t *out = (uint8_t *)result;
+
+	for (size_t i = 0; i < st->nwords; i++) {
+		const struct unwind_word *w = &st->words[i];
+
+		if (w->addr == addr) { /* the usual case: a return address read where it was saved */
+			*result = w->value;
+			continue;
+		}
+		for (uint64_t b = 0; b < sizeof(*result); b++)
+			if (addr + b - w->addr < sizeof(w->value))
+				out[b] = (uint8_t)(w->value >> (8 * (addr + b - w->addr)));
+	}
+}
+
 /* Stack reads are served from the copy only; anything else is a miss we remember, because
  * libdwfl turns an unreadable return address into "end of stack". */
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *dwfl_arg)
@@ -164,6 +182,8 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *d
 		return false;
 	}
 	memcpy(result, st->data + (addr - st->start), sizeof(*result));
+	if (st->nwords)
+		overlay_words(st, addr, result);
 	return true;
 }
 

@@ -19,11 +19,21 @@ struct unwind_regs {
 	uint64_t r[UNWIND_NREGS];
 };
 
-/* A copy of the thread's stack taken at the sample: data[i] is the byte at address start + i. */
+/* A word of the stack to read as another value than the copy holds: a return address that
+ * was replaced while the sample was taken (by a return probe's trampoline) and what it was. */
+struct unwind_word {
+	uint64_t addr;
+	uint64_t value;
+};
+
+/* A copy of the thread's stack taken at the sample: data[i] is the byte at address start + i,
+ * except for the nwords words of words[] (may be NULL when nwords is 0), read as their value. */
 struct unwind_stack {
 	uint64_t start;
 	const uint8_t *data;
 	size_t len;
+	const struct unwind_word *words;
+	size_t nwords;
 };
 
 /* Why a walk ended. */

@@ -534,6 +534,20 @@ static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_resul
 	return 0;
 }
 
+/* profd's own steps (frame.h): a name, no mapping, no file. */
+static void synthetic_lookup(uint64_t addr, struct sym_result *ret)
+{
+	static const char *const names[SYM_SYNTHETIC__COUNT] = {
+		[SYM_SYNTHETIC_ALLOC_PROBE] = SYM_SYNTHETIC_ALLOC_PROBE_NAME,
+	};
+
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
+	ret->frames[0].name = names[sym_synthetic_kind(addr)];
+	ret->frames[0].system_name = ret->frames[0].name;
+	ret->frames[0].func_start = addr;
+	ret->nframes = 1;
+}
+
 int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
 	struct map_priv *p;
@@ -542,6 +556,10 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 
 	ret->nframes = 0;
 	ret->mapping = NULL;
+	if (sym_synthetic_kind(addr)) {
+		synthetic_lookup(addr, ret);
+		return 0;
+	}
 	symcache_lock();
 	if (results_get(sym, addr, ret))
 		goto unlock;

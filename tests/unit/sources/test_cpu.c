@@ -22,6 +22,7 @@
 #include "proc/procmaps.h"
 #include "proc/target.h"
 #include "sources/cpu.h"
+#include "sources/heap.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
@@ -674,6 +675,145 @@ static void test_target_exits(void **state)
 	stop_target(&rt);
 }
 
+/* Samples whose leaf is profd's "allocator probe" frame (symbols/frame.h). */
+static bool is_probe_pc(uint64_t pc)
+{
+	return pc - 1 == sym_synthetic_addr(SYM_SYNTHETIC_ALLOC_PROBE);
+}
+
+struct probe_shares {
+	int64_t total, probe, probe_under_alloc, probe_chained, synthetic_elsewhere;
+};
+
+static void probe_shares_of(const struct running_target *rt, const struct profd_sample_set *set,
+			    struct probe_shares *ps)
+{
+	static const char *const chain[] = { "compare", "sort_round", "main", NULL };
+
+	memset(ps, 0, sizeof(*ps));
+	for (size_t i = 0; i < set->nsamples; i++) {
+		const struct profd_sample *s = &set->samples[i];
+		int64_t v = s->values[0];
+		struct sym_result r;
+
+		ps->total += v;
+		for (uint32_t f = 1; f < s->nframes; f++)
+			if (is_probe_pc(s->pcs[f]))
+				ps->synthetic_elsewhere += v;
+		if (!s->nframes || !is_probe_pc(s->pcs[0]))
+			continue;
+		ps->probe += v;
+		/* under the probed function (entry probes), or its caller (return probes) */
+		if (s->nframes > 1 && symbolizer__lookup(rt->sym, s->pcs[1] - 1, &r) == 0 && r.nframes > 0 &&
+		    r.frames[r.nframes - 1].name &&
+		    (strstr(r.frames[r.nframes - 1].name, "malloc") || strstr(r.frames[r.nframes - 1].name, "free") ||
+		     strstr(r.frames[r.nframes - 1].name, "memalign") || strstr(r.frames[r.nframes - 1].name, "compare")))
+			ps->probe_under_alloc += v;
+		if (has_chain(rt, s, chain))
+			ps->probe_chained += v;
+	}
+}
+
+/* Profiles until the sampler has read n more samples (at most 40 s). */
+static struct profd_sample_set *profile_samples(struct cpu_sampler *cs, uint64_t n, struct cpu_stats *ret_delta)
+{
+	struct profd_sample_set *set = NULL;
+	struct cpu_stats st0, st;
+	struct cpu_window *w;
+
+	cpu_sampler__stats(cs, &st0);
+	assert_int_equal(cpu_sampler__open_window(cs, &w), 0);
+	for (int i = 0; i < 400; i++) {
+		cpu_sampler__stats(cs, &st);
+		if (st.events - st0.events >= n)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(cpu_sampler__close_window(cs, w, &set), 0);
+	cpu_sampler__stats(cs, &st);
+	ret_delta->events = st.events - st0.events;
+	ret_delta->root = st.root - st0.root;
+	ret_delta->probe = st.probe - st0.probe;
+	ret_delta->repaired = st.repaired - st0.repaired;
+	return set;
+}
+
+/* With profd's heap probes on a target whose qsort comparator allocates (malloc, and
+ * posix_memalign(16) -> malloc: a nested probed call), the CPU profile shows their cost as one
+ * leaf frame "profd: allocator probe" under malloc/free, says its share in a comment, and its
+ * stacks go through the trampoline and the return addresses it replaced, down to main: with
+ * uprobe sessions (6.13+) and with classic return probes (every call's return replaced, as on
+ * Debian's 6.1). Without the probes, no such frame. */
+static void test_alloc_probes_show_as_profd(void **state)
+{
+	static const char *const args[] = { "alloc", "120", NULL };
+	struct running_target rt;
+	struct cpu_config cfg;
+	struct cpu_sampler *cs;
+	struct profd_sample_set *set;
+	struct probe_shares ps;
+	struct cpu_stats d;
+	struct buf top = { 0 };
+
+	(void)state;
+	start_target(&rt, "cpu_qsort", args, qsort_syms);
+	default_cfg(&cfg);
+	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	assert_non_null(cs);
+
+	set = profile_samples(cs, 500, &d);
+	probe_shares_of(&rt, set, &ps);
+	print_message("no heap probes: %lld samples, %lld probe, %lld of %lld to the root\n", (long long)ps.total,
+		      (long long)ps.probe, (long long)d.root, (long long)d.events);
+	assert_true(ps.total >= 100);
+	assert_int_equal(ps.probe + ps.synthetic_elsewhere, 0);
+	assert_int_equal(d.probe, 0);
+	assert_false(has_comment(set, "allocator probes"));
+	sample_set__free(set);
+
+	for (int classic = 0; classic < 2; classic++) {
+		struct heap_config hcfg;
+		struct heap_source *h = NULL;
+		char err[256] = "";
+		double root;
+
+		heap_config_default(&hcfg);
+		hcfg.mode = HEAP_MODE_INUSE;
+		hcfg.budget_pct = 100;
+		hcfg.no_session = classic;
+		assert_int_equal(heap_source__new(&rt.t, rt.uw, rt.sym, &hcfg, &h, err, sizeof(err)), 0);
+		set = profile_samples(cs, 2000, &d);
+		heap_source__free(h);
+		probe_shares_of(&rt, set, &ps);
+		root = 100.0 * (double)d.root / (double)d.events;
+		print_message("%s: %lld samples, %.1f%% in profd's probes (%.1f%% of them under malloc/free, %.1f%% "
+			      "chained to main), %lld repaired, %.2f%% to the root\n",
+			      classic ? "classic return probes" : "default", (long long)ps.total,
+			      100.0 * (double)ps.probe / (double)ps.total,
+			      100.0 * (double)ps.probe_under_alloc / (double)ps.probe,
+			      100.0 * (double)ps.probe_chained / (double)ps.probe, (long long)d.repaired, root);
+		for (int i = 0; i < set->ncomments; i++)
+			print_message("# %s\n", set->comments[i]);
+		assert_true(ps.total >= 500);
+		/* a trap costs microseconds, a compare a few: the probes are a large share here */
+		assert_true(ps.probe * 20 >= ps.total);
+		assert_int_equal(ps.synthetic_elsewhere, 0);
+		assert_true((double)ps.probe_under_alloc >= 0.95 * (double)ps.probe);
+		assert_true((double)ps.probe_chained >= 0.95 * (double)ps.probe);
+		/* classic return probes put every call's return in flight, not only sampled ones:
+		 * twice the samples land where the kernel holds it in a local (cpu.c guesses it) */
+		assert_true(root >= (classic ? 98.5 : 99.0));
+		assert_true(has_comment(set, "of this profile's samples"));
+		assert_true(has_comment(set, "were profd's allocator probes"));
+		assert_int_equal(pprof_write_top(set, rt.sym, &top), 0);
+		assert_non_null(strstr(top.data, "profd: allocator probe"));
+		buf_free(&top);
+		sample_set__free(set);
+	}
+	cpu_sampler__free(cs);
+	stop_target(&rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup(test_small_stack_window, need_root),
 		cmocka_unit_test_setup(test_idle_target, need_root),
 		cmocka_unit_test_setup(test_target_exits, need_root),
+		cmocka_unit_test_setup(test_alloc_probes_show_as_profd, need_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
