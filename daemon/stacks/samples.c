@@ -11,6 +11,14 @@
 
 #define EMPTY_SLOT ((size_t)-1)
 
+int64_t sample_pid(const struct profd_sample *s)
+{
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		if (!s->labels[i].str && strcmp(s->labels[i].key, "pid") == 0)
+			return s->labels[i].num;
+	return 0;
+}
+
 struct profd_sample_set *sample_set__new(int nvalues)
 {
 	struct profd_sample_set *set;

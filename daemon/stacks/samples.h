@@ -19,7 +19,8 @@
 #include "base/clock.h"
 
 #define PROFD_MAX_VALUES 4
-#define PROFD_MAX_LABELS 2
+/* what a source sets (heap: "bytes") plus "pid" and "process" in profiles of several processes */
+#define PROFD_MAX_LABELS 4
 #define PROFD_MAX_FRAMES 256
 #define PROFD_MAX_COMMENTS 32
 /* Default bound on distinct samples in one set; adds beyond it fail with -ENOSPC. */
@@ -67,6 +68,9 @@ struct profd_sample_set {
 	size_t *index;
 	size_t index_size;
 };
+
+/* The sample's process: its numeric "pid" label, 0 when it has none (a one-process profile). */
+int64_t sample_pid(const struct profd_sample *s);
 
 /* Creates an empty set with nvalues value columns (<= PROFD_MAX_VALUES), time_nanos = now.
  * Returns NULL only when out of memory. Free with sample_set__free(). */
