@@ -190,7 +190,7 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 	return 0;
 }
 
-enum opt_id { OPT_PID, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
+enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
 	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
 	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
@@ -201,6 +201,10 @@ static const struct opt_def {
 	bool has_value;
 } opts[OPT__COUNT] = {
 	[OPT_PID] = { "--pid", 'p', "PROFD_PID", true },
+	[OPT_CHILDREN] = { "--children", 0, "PROFD_CHILDREN", false },
+	[OPT_CGROUP] = { "--cgroup", 0, "PROFD_CGROUP", true },
+	[OPT_UNIT] = { "--unit", 0, "PROFD_UNIT", true },
+	[OPT_MAX_PROCESSES] = { "--max-processes", 0, "PROFD_MAX_PROCESSES", true },
 	[OPT_ADDR] = { "--addr", 'a', "PROFD_ADDR", true },
 	[OPT_ALLOW_PUBLIC] = { "--allow-public", 0, "PROFD_ALLOW_PUBLIC", false },
 	[OPT_READY_FILE] = { "--ready-file", 0, "PROFD_READY_FILE", true },
@@ -233,6 +237,20 @@ static void name_source(char *err, size_t errlen, const char *flag, const char *
 	snprintf(err, errlen, "%s", tmp);
 }
 
+/* A switch given as a variable: 1/true/yes or 0/false/no (a flag without a value is "1"). */
+static int parse_bool(const char *from, const char *v, bool *ret, char *err, size_t errlen)
+{
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+		*ret = true;
+	} else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v) {
+		*ret = false;
+	} else {
+		snprintf(err, errlen, "%s: '%s' is not valid; expected 1 or 0", from, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Applies one value; `from` names where it came from for the error message. */
 static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
 		 size_t errlen)
@@ -249,6 +267,25 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		cfg->pid = (pid_t)n;
 		return 0;
+	case OPT_CHILDREN:
+		return parse_bool(from, v, &cfg->children, err, errlen);
+	case OPT_CGROUP:
+	case OPT_UNIT:
+		if (!*v || strlen(v) >= sizeof(cfg->selector_name) || strchr(v, '\n') ||
+		    (id == OPT_UNIT && (strchr(v, '/') || strlen(v) > 255))) {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected %s", from, v,
+				 id == OPT_CGROUP ? "a cgroup v2 directory, e.g. system.slice/nginx.service"
+						  : "a systemd unit name, e.g. nginx or nginx.service");
+			return -EINVAL;
+		}
+		strcpy(cfg->selector_name, v);
+		cfg->selector = id == OPT_CGROUP ? SELECT_CGROUP : SELECT_UNIT;
+		return 0;
+	case OPT_MAX_PROCESSES:
+		if (parse_range(from, v, 1, 65536, &n, err, errlen))
+			return -EINVAL;
+		cfg->max_processes = (int)n;
+		return 0;
 	case OPT_ADDR:
 		if (addr_parse(v, cfg->host, sizeof(cfg->host), &cfg->port, aerr, sizeof(aerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", from, aerr);
@@ -256,15 +293,7 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		return 0;
 	case OPT_ALLOW_PUBLIC:
-		if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
-			cfg->allow_public = true;
-		} else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v) {
-			cfg->allow_public = false;
-		} else {
-			snprintf(err, errlen, "%s: '%s' is not valid; expected 1 or 0", from, v);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_bool(from, v, &cfg->allow_public, err, errlen);
 	case OPT_READY_FILE:
 		if (!*v || strlen(v) >= sizeof(cfg->ready_file)) {
 			snprintf(err, errlen, "%s: expected a file path", from);
@@ -472,10 +501,31 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
 	}
-	if (cfg->pid == 0) {
-		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID)");
+	if (values[OPT_CGROUP] && values[OPT_UNIT]) {
+		snprintf(err, errlen, "--cgroup and --unit both select processes: give one selector");
 		return -EINVAL;
 	}
+	if (cfg->pid && cfg->selector != SELECT_PID) {
+		snprintf(err, errlen, "--pid and %s both select processes: give one selector",
+			 cfg->selector == SELECT_CGROUP ? "--cgroup" : "--unit");
+		return -EINVAL;
+	}
+	if (cfg->children && cfg->selector != SELECT_PID) {
+		snprintf(err, errlen, "--children follows the descendants of --pid; with %s every process of it is "
+			 "followed already", cfg->selector == SELECT_CGROUP ? "--cgroup" : "--unit");
+		return -EINVAL;
+	}
+	if (cfg->children && !cfg->pid) {
+		snprintf(err, errlen, "--children needs --pid PID: the process whose descendants to follow");
+		return -EINVAL;
+	}
+	if (cfg->selector == SELECT_PID && cfg->pid == 0) {
+		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID); or "
+			 "select a whole service with --pid PID --children, --cgroup PATH or --unit NAME");
+		return -EINVAL;
+	}
+	if (cfg->children)
+		cfg->selector = SELECT_CHILDREN;
 	if (cfg->command == CMD_SERVE && !addr_is_loopback(cfg->host) && !cfg->allow_public) {
 		snprintf(err, errlen,
 			 "--addr %s is not a loopback address: profiles expose the target's memory layout, command "

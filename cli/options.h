@@ -26,9 +26,16 @@ enum profd_command {
 	CMD_HEAP,       /* profd heap: write one heap profile to a file and exit */
 };
 
+/* Which processes: the values of enum procset_kind (proc/procset.h). */
+enum profd_selector { SELECT_PID = 0, SELECT_CHILDREN, SELECT_CGROUP, SELECT_UNIT };
+
 struct profd_config {
 	enum profd_command command;
 	pid_t pid;
+	bool children;            /* --children: with --pid, its descendants too */
+	enum profd_selector selector;
+	char selector_name[4096]; /* --cgroup PATH or --unit NAME */
+	int max_processes;        /* --max-processes (0: the default) */
 	char host[256];
 	unsigned port;
 	bool allow_public;
