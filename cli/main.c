@@ -26,7 +26,6 @@
 #include "symbols/symbolize.h"
 
 #define SHUTDOWN_GRACE_MS 4000
-#define HEADER_TIMEOUT_S 10
 #define MAX_REQUEST_BODY (4u << 20)
 
 static const char *env_get(const char *name)
@@ -353,7 +352,7 @@ static int serve(const struct profd_config *cfg)
 	struct profd_profile prof;
 	struct http_limits limits = {
 		.max_connections = cfg->max_connections,
-		.header_timeout_s = HEADER_TIMEOUT_S,
+		.request_timeout_s = cfg->request_timeout,
 		.max_body = MAX_REQUEST_BODY,
 	};
 	struct http_server *srv = NULL;

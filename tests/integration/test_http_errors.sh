@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# What profd says when it cannot serve: every error, including refused request heads, is plain
+# text with Content-Type and nosniff.
+source "$(dirname "$0")/lib.sh"
+
+# raw REQUEST: sends REQUEST as is (printf escapes) and leaves the response in $TMP/raw
+raw() {
+	exec {c}<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}" || fail "cannot connect to $ADDR"
+	printf "$1" >&$c 2>/dev/null
+	timeout 10 cat <&$c >"$TMP/raw" 2>/dev/null
+	exec {c}>&-
+}
+
+# plain_error STATUS WORDS WHAT: the response in $TMP/h + $TMP/b (or $TMP/raw) is profd's
+# plain-text error with that status and a body holding WORDS
+plain_error() {
+	local want="$1" words="$2" what="$3" h b
+	if [ -s "$TMP/raw" ]; then
+		h=$(sed '/^\r$/q' "$TMP/raw"); b=$(sed '1,/^\r$/d' "$TMP/raw")
+	else
+		h=$(cat "$TMP/h"); b=$(cat "$TMP/b")
+	fi
+	head -n 1 <<<"$h" | grep -q "^HTTP/1.1 $want " || fail "$what: status line '$(head -n 1 <<<"$h")', want $want"
+	grep -qi '^Content-Type: text/plain; charset=utf-8' <<<"$h" || fail "$what: not text/plain: $h"
+	grep -qi '^X-Content-Type-Options: nosniff' <<<"$h" || fail "$what: no nosniff: $h"
+	grep -qi '^X-Go-Pprof: 1' <<<"$h" || fail "$what: no X-Go-Pprof: $h"
+	grep -q -- "$words" <<<"$b" || fail "$what: body '$b' lacks '$words'"
+	! grep -qi '<html' <<<"$b" || fail "$what: an HTML body: $b"
+}
+
+start_target demo_target
+start_profd --pid "$TARGET_PID"
+
+# --- requests refused before any handler runs
+q=$(head -c 100000 /dev/zero | tr '\0' a)
+rm -f "$TMP/raw"
+http GET "/debug/pprof/goroutine?x=$q" >/dev/null
+plain_error 414 "request line longer than 8192 bytes" "a 100 KB query"
+big=$(head -c 40000 /dev/zero | tr '\0' b)
+http GET /debug/pprof/cmdline -H "X-Big: $big" >/dev/null
+plain_error 431 "request head larger than 32768 bytes" "40 KB of headers"
+head -c $((5 << 20)) /dev/zero | tr '\0' '1' >"$TMP/big"
+http POST /debug/pprof/symbol --data-binary @"$TMP/big" >/dev/null
+plain_error 413 "request body larger than 4194304 bytes" "a 5 MiB body"
+http POST /debug/pprof/symbol -H 'Transfer-Encoding: chunked' --data-binary 0x1 >/dev/null
+plain_error 411 "needs a Content-Length" "a chunked body"
+raw 'GARBAGE\r\n\r\n'
+plain_error 400 "malformed request line" "a garbage request line"
+raw 'GET /debug/pprof/cmdline HTTP/1.1\r\nNo colon here\r\n\r\n'
+plain_error 400 "malformed header field" "a header line without a colon"
+raw 'GET /debug/pprof/cmdline HTTP/2.0\r\n\r\n'
+plain_error 505 "HTTP/1.1" "HTTP/2.0 in the request line"
+raw 'GET /debug/pprof/cmdline HTTP/1.1\r\nContent-Length: 12x\r\n\r\n'
+plain_error 400 "malformed Content-Length" "a bad Content-Length"
+rm -f "$TMP/raw"
+[ "$(http GET /debug/pprof/cmdline)" = 200 ] || fail "profd stopped serving after bad requests"
+
+echo ok
