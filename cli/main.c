@@ -27,6 +27,8 @@
 
 #define SHUTDOWN_GRACE_MS 4000
 #define MAX_REQUEST_BODY (4u << 20)
+/* request bodies held at once, all requests together: 8 of the largest */
+#define MAX_REQUEST_BODIES (32u << 20)
 
 static const char *env_get(const char *name)
 {
@@ -354,6 +356,7 @@ static int serve(const struct profd_config *cfg)
 		.max_connections = cfg->max_connections,
 		.request_timeout_s = cfg->request_timeout,
 		.max_body = MAX_REQUEST_BODY,
+		.max_bodies_total = MAX_REQUEST_BODIES,
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;

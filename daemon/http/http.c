@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* HTTP layer: a listening socket bound synchronously by profd, the intake in front of it
  * (intake.c: connection cap, request deadline, heads checked), and libmicrohttpd behind it, one
- * thread per connection (handlers may block for a whole CPU profile), reading bodies and
- * writing responses. Knows nothing of what it serves.
+ * thread per connection (handlers may block for a whole CPU profile), reading bodies within a
+ * budget shared by all requests and writing responses. Knows nothing of what it serves.
  * Threading: the intake thread, MHD's polling thread, one thread per connection; the handler
- * runs on the connection's thread. `stopping` and `active` are shared atomics. */
+ * runs on the connection's thread. `stopping`, `active` and `bodies` are shared atomics. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,7 +35,8 @@ struct http_server {
 	void *ctx;
 	struct http_limits limits;
 	volatile int stopping;
-	int active; /* requests inside the handler, atomic */
+	int active;    /* requests inside the handler, atomic */
+	size_t bodies; /* bytes reserved for request bodies, atomic */
 };
 
 /* Per-request state, created when MHD logs the URI (before headers are parsed). */
@@ -44,9 +45,10 @@ struct request_ctx {
 	struct MHD_Connection *conn;
 	int fd;
 	char *raw_uri;
-	struct buf body;
+	char *body;          /* NUL-terminated; body_len of reserved bytes have arrived */
+	size_t body_len;
+	size_t reserved;     /* counted in srv->bodies */
 	bool started;
-	bool too_large;
 };
 
 int http_listen(const char *host, unsigned port, char *errmsg, size_t errmsg_len)
@@ -225,7 +227,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!rc)
 		return;
-	buf_free(&rc->body);
+	if (rc->reserved)
+		__atomic_sub_fetch(&rc->srv->bodies, rc->reserved, __ATOMIC_ACQ_REL);
+	free(rc->body);
 	free(rc->raw_uri);
 	free(rc);
 	*con_cls = NULL;
@@ -266,6 +270,41 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
 	return ret;
 }
 
+/* The head has been parsed: reserve the body's bytes from the budget all requests share. A
+ * Content-Length is there for any body (the intake refuses Transfer-Encoding) and is at most
+ * max_body (the intake answers 413 beyond). Returns 0 or the status to answer with. */
+static int reserve_body(struct request_ctx *rc, struct http_response *resp)
+{
+	struct http_server *srv = rc->srv;
+	const char *cl = MHD_lookup_connection_value(rc->conn, MHD_HEADER_KIND, "Content-Length");
+	size_t n = cl ? strtoull(cl, NULL, 10) : 0, total;
+
+	if (n == 0)
+		return 0;
+	if (n > srv->limits.max_body) { /* the intake let it through: cannot happen */
+		http_response__error(resp, 413, "request body larger than %zu bytes (profd's limit)",
+				     srv->limits.max_body);
+		return 413;
+	}
+	total = __atomic_add_fetch(&srv->bodies, n, __ATOMIC_ACQ_REL);
+	if (total > srv->limits.max_bodies_total) {
+		__atomic_sub_fetch(&srv->bodies, n, __ATOMIC_ACQ_REL);
+		http_response__error(resp, 503,
+				     "too many request bodies at once: profd holds at most %zu MiB of them, all "
+				     "requests together; retry later",
+				     srv->limits.max_bodies_total >> 20);
+		return 503;
+	}
+	rc->reserved = n;
+	rc->body = malloc(n + 1);
+	if (!rc->body) {
+		http_response__error(resp, 503, "out of memory for a %zu-byte request body; retry later", n);
+		return 503;
+	}
+	rc->body[0] = '\0';
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -279,32 +318,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!rc)
 		return MHD_NO; /* out of memory at on_uri: drop the connection */
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 200;
 	if (!rc->started) {
 		rc->started = true;
-		buf_init(&rc->body, srv->limits.max_body);
+		if (reserve_body(rc, &resp) != 0) {
+			ret = queue(conn, &resp); /* early: MHD reads no body and closes */
+			buf_free(&resp.body);
+			return ret;
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!rc->too_large && buf_append(&rc->body, upload_data, *upload_data_size) != 0)
-			rc->too_large = true;
+		size_t n = *upload_data_size;
+
+		if (n > rc->reserved - rc->body_len) /* more than its Content-Length: MHD never does this */
+			return MHD_NO;
+		memcpy(rc->body + rc->body_len, upload_data, n);
+		rc->body_len += n;
+		rc->body[rc->body_len] = '\0';
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	/* the whole request is here: no deadline from now on (a profile may take minutes) */
 	intake__request_received(srv->intake, rc->fd);
-	memset(&resp, 0, sizeof(resp));
-	resp.status = 200;
-	buf_init(&resp.body, 0);
-	if (rc->too_large) { /* the intake refuses a Content-Length beyond it: cannot happen */
-		http_response__error(&resp, 413, "request body larger than %zu bytes", srv->limits.max_body);
-		return queue(conn, &resp);
-	}
 	q = strchr(rc->raw_uri, '?');
 	req.method = method;
 	req.path = url;
 	req.raw_query = q ? q + 1 : "";
-	req.body = rc->body.data ? rc->body.data : "";
-	req.body_len = rc->body.len;
+	req.body = rc->body ? rc->body : "";
+	req.body_len = rc->body_len;
 	req.priv = rc;
 	__atomic_add_fetch(&srv->active, 1, __ATOMIC_ACQ_REL);
 	srv->fn(srv->ctx, &req, &resp);

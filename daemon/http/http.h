@@ -5,8 +5,9 @@
  * libmicrohttpd reads the body and writes the response. Every error profd sends, including the
  * intake's, is plain text with Content-Type and nosniff. One request per connection.
  * Limits: the time to send a whole request (head and body, counted from the accept), the
- * connection cap, the request line, head and body sizes; no write timeout beyond
- * libmicrohttpd's idle one (a long profile is legitimate). Handlers may block (a 30 s CPU profile); they should poll
+ * connection cap, the request line, head and body sizes, and the bytes of request bodies held
+ * at once across all requests; no write timeout beyond libmicrohttpd's idle one (a long profile
+ * is legitimate). Handlers may block (a 30 s CPU profile); they should poll
  * http_request__cancelled() and end early when it says so. */
 #ifndef PROFD_HTTP_H
 #define PROFD_HTTP_H
@@ -63,6 +64,7 @@ struct http_limits {
 	unsigned request_timeout_s; /* the whole request (head and body) within this of connecting,
 				     * at any pace; also the idle limit while sending a response */
 	size_t max_body;            /* largest accepted request body (413) */
+	size_t max_bodies_total;    /* request bodies held at once, all requests together (503) */
 };
 
 struct http_server;
