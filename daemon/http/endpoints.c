@@ -2,8 +2,12 @@
 /* The /debug/pprof router with Go's exact surface (pprof-compat.md 1.x): index, redirect,
  * cmdline, symbol, named profiles (debug=, seconds= deltas or collections) and the CPU profile.
  * Sources hand over sample sets through pprof/provider.h; this module turns them into
- * responses. Thread-safe after registration: the table is read-only while serving; `busy` is an
- * atomic counter. */
+ * responses. Requests of each kind run in their own bounded pool, so that long ones never keep
+ * quick ones out: windows (?seconds=N, the CPU profile), MAX_WINDOWS for all profiles together;
+ * snapshots (a profile now), MAX_SNAPSHOTS per profile; the index, cmdline and symbol are not
+ * pooled.
+ * Thread-safe after registration: the table is read-only while serving; the pools are atomic
+ * counters. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +26,12 @@
 /* Go's CPU profile length when seconds= is absent or not a positive integer */
 #define CPU_DEFAULT_SECONDS 30
 #define MAX_PROFILES 24
-/* Requests that take a snapshot or wait run at most this many at once. */
-#define MAX_BUSY 16
+/* Requests that collect over a window (?seconds=N of any profile, and every CPU profile), all
+ * profiles together: each holds a thread and, for a delta, a snapshot for the whole window. */
+#define MAX_WINDOWS 16
+/* Requests that take a profile now (thread dump, heap snapshot, text), per profile: a few waiting
+ * behind a slow dump is plenty. */
+#define MAX_SNAPSHOTS 4
 
 struct endpoints {
 	const struct target *target;
@@ -31,8 +39,23 @@ struct endpoints {
 	int max_seconds;
 	int nprofiles;
 	struct profd_profile profiles[MAX_PROFILES];
-	int busy;
+	int windows;                   /* atomic */
+	int snapshots[MAX_PROFILES];   /* atomic, per profile */
 };
+
+/* Takes a place in a pool of max; false when it is full. */
+static bool pool_enter(int *pool, int max)
+{
+	if (__atomic_add_fetch(pool, 1, __ATOMIC_ACQ_REL) <= max)
+		return true;
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+	return false;
+}
+
+static void pool_leave(int *pool)
+{
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+}
 
 struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym)
 {
@@ -148,6 +171,8 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 		html_escape(out, ep->target->exe);
 		buf_puts(out, "</p>\n");
 	}
+	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
+		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
 		const struct profd_profile *p = &ep->profiles[i];
 		struct buf line = { 0 };
@@ -228,7 +253,16 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 	char filename[80];
 	int err;
 
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "%s: too many profiles over time in progress (?seconds=N and CPU profiles): at "
+				     "most %d at once, all profiles together; retry later",
+				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
+				     MAX_WINDOWS);
+		return;
+	}
 	err = p->collect(p->ctx, seconds * 1000000000ll, request_cancelled, (void *)req, &set);
+	pool_leave(&ep->windows);
 	if (err == -EBUSY) {
 		http_response__error(resp, 503, "%s: too many %s profiles are being collected at once; retry later",
 				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
@@ -299,10 +333,17 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		serve_collected(ep, p, req, seconds, false, resp);
 		return;
 	}
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "failed to collect profile: too many profiles over time in progress (?seconds=N "
+				     "and CPU profiles): at most %d at once, all profiles together; retry later",
+				     MAX_WINDOWS);
+		return;
+	}
 	err = p->snapshot(p->ctx, &p0);
 	if (err) {
 		serve_source_error(ep, resp, "failed to collect profile", err);
-		return;
+		goto cleanup;
 	}
 	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
 	if (err == -ECANCELED) {
@@ -328,27 +369,20 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 	if (err)
 		serve_source_error(ep, resp, "failed to encode profile", err);
 cleanup:
+	pool_leave(&ep->windows);
 	sample_set__free(p0);
 	sample_set__free(p1);
 }
 
-static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-			  struct http_response *resp)
+/* A profile now (a thread dump, a heap snapshot): debug=0 a profile, otherwise text. */
+static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			   struct http_response *resp)
 {
-	const char *sec = http_request__arg(req, "seconds");
-	struct profd_sample_set *set = NULL;
-	int debug, err;
-
-	if (!p->snapshot) {
-		serve_cpu(ep, p, req, resp);
-		return;
-	}
-	if (sec && *sec) {
-		serve_delta(ep, p, req, sec, resp);
-		return;
-	}
 	/* gc=1 asks a Go runtime to collect first; a native heap has no collector: accepted, ignored */
-	debug = query_debug(http_request__arg(req, "debug"));
+	int debug = query_debug(http_request__arg(req, "debug"));
+	struct profd_sample_set *set = NULL;
+	int err;
+
 	if (debug != 0) {
 		resp->content_type = "text/plain; charset=utf-8";
 		if (p->write_text) {
@@ -372,6 +406,29 @@ static void serve_profile(struct endpoints *ep, const struct profd_profile *p, c
 	if (err)
 		serve_source_error(ep, resp, "failed to collect profile", err);
 	sample_set__free(set);
+}
+
+static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			  struct http_response *resp)
+{
+	const char *sec = http_request__arg(req, "seconds");
+	int *pool = &ep->snapshots[p - ep->profiles];
+
+	if (!p->snapshot) {
+		serve_cpu(ep, p, req, resp);
+		return;
+	}
+	if (sec && *sec) {
+		serve_delta(ep, p, req, sec, resp);
+		return;
+	}
+	if (!pool_enter(pool, MAX_SNAPSHOTS)) {
+		http_response__error(resp, 503, "too many %s requests in progress: at most %d at once; retry later",
+				     p->name, MAX_SNAPSHOTS);
+		return;
+	}
+	serve_snapshot(ep, p, req, resp);
+	pool_leave(pool);
 }
 
 static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
@@ -463,12 +520,5 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		serve_source_error(ep, resp, "", -ESRCH);
 		return;
 	}
-	if (__atomic_add_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL) > MAX_BUSY) {
-		http_response__error(resp, 503, "too many profile requests in progress (at most %d at once); retry later",
-				     MAX_BUSY);
-		goto out;
-	}
 	serve_profile(ep, p, req, resp);
-out:
-	__atomic_sub_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL);
 }
