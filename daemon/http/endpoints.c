@@ -5,7 +5,7 @@
  * responses. Requests of each kind run in their own bounded pool, so that long ones never keep
  * quick ones out: windows (?seconds=N, the CPU profile), MAX_WINDOWS for all profiles together;
  * snapshots (a profile now), MAX_SNAPSHOTS per profile; the index, cmdline and symbol are not
- * pooled.
+ * pooled. HEAD answers with the headers only and takes nothing from the target.
  * Thread-safe after registration: the table is read-only while serving; the pools are atomic
  * counters. */
 #include <errno.h>
@@ -55,6 +55,11 @@ static bool pool_enter(int *pool, int max)
 static void pool_leave(int *pool)
 {
 	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+}
+
+static bool is_head(const struct http_request *req)
+{
+	return strcmp(req->method, "HEAD") == 0;
 }
 
 struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym)
@@ -224,6 +229,19 @@ static void serve_source_error(struct endpoints *ep, struct http_response *resp,
 		http_response__error(resp, 500, "%s: %s", what, strerror(-err));
 }
 
+/* HEAD: the status and headers a GET would get, without taking the profile (no thread stopped,
+ * nothing collected), and no Content-Length since there is no body to measure. */
+static void serve_head(struct http_response *resp, bool text, const char *filename)
+{
+	resp->unknown_length = true;
+	if (text) {
+		resp->content_type = "text/plain; charset=utf-8";
+		return;
+	}
+	resp->content_type = "application/octet-stream";
+	http_response__header(resp, "Content-Disposition", "attachment; filename=\"%s\"", filename);
+}
+
 static int encode(struct endpoints *ep, const struct profd_sample_set *set, struct http_response *resp,
 		  const char *filename)
 {
@@ -249,10 +267,16 @@ static bool request_cancelled(void *arg)
 static void serve_collected(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
 			    int64_t seconds, bool cpu_style, struct http_response *resp)
 {
+	bool text = cpu_style && query_debug(http_request__arg(req, "debug")) != 0;
 	struct profd_sample_set *set = NULL;
 	char filename[80];
 	int err;
 
+	snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
+	if (is_head(req)) {
+		serve_head(resp, text, filename);
+		return;
+	}
 	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
 		http_response__error(resp, 503,
 				     "%s: too many profiles over time in progress (?seconds=N and CPU profiles): at "
@@ -278,13 +302,12 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 	}
 	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
 	 * the target exited, and that client still waits for what was collected. */
-	if (cpu_style && query_debug(http_request__arg(req, "debug")) != 0) {
+	if (text) {
 		if (ep->sym)
 			symbolizer__refresh(ep->sym); /* libraries loaded during the profile */
 		resp->content_type = "text/plain; charset=utf-8";
 		err = pprof_write_top(set, ep->sym, &resp->body);
 	} else {
-		snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
 		err = encode(ep, set, resp, filename);
 	}
 	if (err)
@@ -333,6 +356,11 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		serve_collected(ep, p, req, seconds, false, resp);
 		return;
 	}
+	snprintf(filename, sizeof(filename), "%s-delta", p->name);
+	if (is_head(req)) {
+		serve_head(resp, false, filename);
+		return;
+	}
 	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
 		http_response__error(resp, 503,
 				     "failed to collect profile: too many profiles over time in progress (?seconds=N "
@@ -364,7 +392,6 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		serve_source_error(ep, resp, "failed to compute delta", err);
 		goto cleanup;
 	}
-	snprintf(filename, sizeof(filename), "%s-delta", p->name);
 	err = encode(ep, p1, resp, filename);
 	if (err)
 		serve_source_error(ep, resp, "failed to encode profile", err);
@@ -420,6 +447,10 @@ static void serve_profile(struct endpoints *ep, const struct profd_profile *p, c
 	}
 	if (sec && *sec) {
 		serve_delta(ep, p, req, sec, resp);
+		return;
+	}
+	if (is_head(req)) {
+		serve_head(resp, query_debug(http_request__arg(req, "debug")) != 0, p->name);
 		return;
 	}
 	if (!pool_enter(pool, MAX_SNAPSHOTS)) {

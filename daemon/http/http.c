@@ -245,6 +245,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		intake__closed(srv->intake, connection_fd(conn));
 }
 
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
 {
 	struct MHD_Response *r;
@@ -252,8 +257,14 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
 	size_t len;
 	char *data = buf_steal(&resp->body, &len);
 
-	r = MHD_create_response_from_buffer(len, data ? data : (void *)"",
-					    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp->unknown_length) {
+		free(data);
+		data = NULL;
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
+	} else {
+		r = MHD_create_response_from_buffer(len, data ? data : (void *)"",
+						    data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
 	if (!r) {
 		free(data);
 		return MHD_NO;

@@ -36,6 +36,7 @@ bool http_request__cancelled(const struct http_request *req);
 struct http_response {
 	int status;                /* default 200 */
 	const char *content_type;  /* static string; default "text/plain; charset=utf-8" */
+	bool unknown_length;       /* no body was made (HEAD): send no Content-Length */
 	int nheaders;
 	struct {
 		const char *name;  /* static string */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What profd says when it cannot serve: every error, including refused request heads, is plain
-# text with Content-Type and nosniff.
+# text with Content-Type and nosniff; and HEAD answers with the headers only, without stopping
+# a thread or collecting anything.
 source "$(dirname "$0")/lib.sh"
 
 # raw REQUEST: sends REQUEST as is (printf escapes) and leaves the response in $TMP/raw
@@ -55,4 +56,26 @@ plain_error 400 "malformed Content-Length" "a bad Content-Length"
 rm -f "$TMP/raw"
 [ "$(http GET /debug/pprof/cmdline)" = 200 ] || fail "profd stopped serving after bad requests"
 
+# --- HEAD: headers as GET would have them, no body, and nothing taken from the target: the
+# index's goroutine status line (the last dump's summary) stays absent
+[ "$(http HEAD '/debug/pprof/goroutine?debug=2' -I)" = 200 ] || fail "HEAD goroutine?debug=2: $(cat "$TMP/h")"
+header Content-Type | grep -q '^text/plain; charset=utf-8' || fail "HEAD debug=2 content type: $(cat "$TMP/h")"
+[ -z "$(header Content-Length)" ] || fail "HEAD answered a Content-Length, so it made the body: $(cat "$TMP/h")"
+[ "$(http HEAD /debug/pprof/goroutine -I)" = 200 ] || fail "HEAD goroutine"
+header Content-Disposition | grep -q 'filename="goroutine"' || fail "HEAD goroutine lacks its Content-Disposition"
+[ "$(http HEAD '/debug/pprof/goroutine?seconds=5' -I --max-time 3)" = 200 ] || fail "HEAD of a 5 s delta did not answer at once"
+header Content-Disposition | grep -q 'filename="goroutine-delta"' || fail "HEAD delta lacks its filename"
+[ "$(http HEAD '/debug/pprof/goroutine?seconds=abc' -I)" = 400 ] || fail "HEAD checks parameters as GET does"
+[ "$(http GET /debug/pprof/)" = 200 ] || fail "index"
+if grep -q '<p>goroutine: pid' "$TMP/b"; then
+	fail "HEAD took a thread dump: $(grep '<p>goroutine: pid' "$TMP/b")"
+fi
+if grep -q "<a href='profile?debug=1'>" "$TMP/b"; then
+	[ "$(http HEAD '/debug/pprof/profile?seconds=5' -I --max-time 3)" = 200 ] || fail "HEAD profile?seconds=5 did not answer at once"
+	header Content-Disposition | grep -q 'filename="profile"' || fail "HEAD profile lacks its filename"
+fi
+[ "$(http GET '/debug/pprof/goroutine?debug=1')" = 200 ] || fail "GET goroutine"
+[ "$(http GET /debug/pprof/)" = 200 ] && grep -q '<p>goroutine: pid' "$TMP/b" || fail "a GET dump leaves no status line: the HEAD check above proves nothing"
+
+kill -0 "$TARGET_PID" || fail "target died"
 echo ok
