@@ -217,16 +217,28 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	buf_puts(out, "</ul>\n</p>\n</body>\n</html>\n");
 }
 
-/* The one place that words the errors of snapshot/encode failures for the user. */
-static void serve_source_error(struct endpoints *ep, struct http_response *resp, const char *what, int err)
+/* The one place that words the errors of snapshot/encode failures for the user. p (may be NULL)
+ * is the profile that failed: its source may know better what err means. The target's state
+ * gets 409 (another tracer holds its threads: retry once it is gone) or 503 (it exited). */
+static void serve_source_error(struct endpoints *ep, const struct profd_profile *p, struct http_response *resp,
+			       const char *what, int err)
 {
-	if (err == -ESRCH || !target_alive(ep->target))
+	struct buf why = { 0 };
+	int r;
+
+	if (err == -ESRCH || !target_alive(ep->target)) {
 		http_response__error(resp, 503, "target process %d (%s) has exited; profd is shutting down",
 				     (int)ep->target->pid, ep->target->comm);
+		return;
+	}
+	r = p && p->explain ? p->explain(p->ctx, err, &why) : 0;
+	if (r && why.len)
+		http_response__error(resp, r == -EBUSY ? 409 : 500, "%s", why.data);
 	else if (err == -ENOSPC || err == -E2BIG)
 		http_response__error(resp, 500, "%s: profile too large for profd's limits", what);
 	else
 		http_response__error(resp, 500, "%s: %s", what, strerror(-err));
+	buf_free(&why);
 }
 
 /* HEAD: the status and headers a GET would get, without taking the profile (no thread stopped,
@@ -297,7 +309,7 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 		if (cpu_style && err != -ESRCH)
 			http_response__error(resp, 500, "Could not enable CPU profiling: %s", strerror(-err));
 		else
-			serve_source_error(ep, resp, "failed to collect profile", err);
+			serve_source_error(ep, p, resp, "failed to collect profile", err);
 		return;
 	}
 	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
@@ -311,7 +323,7 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 		err = encode(ep, set, resp, filename);
 	}
 	if (err)
-		serve_source_error(ep, resp, "failed to write profile", err);
+		serve_source_error(ep, p, resp, "failed to write profile", err);
 	sample_set__free(set);
 }
 
@@ -370,7 +382,7 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 	}
 	err = p->snapshot(p->ctx, &p0);
 	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
 	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
@@ -379,22 +391,22 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		goto cleanup;
 	}
 	if (err) {
-		serve_source_error(ep, resp, "", err);
+		serve_source_error(ep, p, resp, "", err);
 		goto cleanup;
 	}
 	err = p->snapshot(p->ctx, &p1);
 	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
 	err = sample_set__subtract(p1, p0);
 	if (err) {
-		serve_source_error(ep, resp, "failed to compute delta", err);
+		serve_source_error(ep, p, resp, "failed to compute delta", err);
 		goto cleanup;
 	}
 	err = encode(ep, p1, resp, filename);
 	if (err)
-		serve_source_error(ep, resp, "failed to encode profile", err);
+		serve_source_error(ep, p, resp, "failed to encode profile", err);
 cleanup:
 	pool_leave(&ep->windows);
 	sample_set__free(p0);
@@ -423,7 +435,7 @@ static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, 
 			}
 		}
 		if (err)
-			serve_source_error(ep, resp, "failed to write profile", err);
+			serve_source_error(ep, p, resp, "failed to write profile", err);
 		sample_set__free(set);
 		return;
 	}
@@ -431,7 +443,7 @@ static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, 
 	if (!err)
 		err = encode(ep, set, resp, p->name);
 	if (err)
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 	sample_set__free(set);
 }
 
@@ -467,7 +479,7 @@ static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
 	int err = target_cmdline(ep->target, &resp->body);
 
 	if (err) {
-		serve_source_error(ep, resp, "cannot read the command line", err);
+		serve_source_error(ep, NULL, resp, "cannot read the command line", err);
 		return;
 	}
 	resp->content_type = "text/plain; charset=utf-8";
@@ -548,7 +560,7 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (!target_alive(ep->target)) {
-		serve_source_error(ep, resp, "", -ESRCH);
+		serve_source_error(ep, p, resp, "", -ESRCH);
 		return;
 	}
 	serve_profile(ep, p, req, resp);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What profd says when it cannot serve: every error, including refused request heads, is plain
-# text with Content-Type and nosniff; and HEAD answers with the headers only, without stopping
-# a thread or collecting anything.
+# text with Content-Type and nosniff; a target held by another tracer (strace) is named with
+# 409; and HEAD answers with the headers only, without stopping a thread or collecting anything.
 source "$(dirname "$0")/lib.sh"
 
 # raw REQUEST: sends REQUEST as is (printf escapes) and leaves the response in $TMP/raw
@@ -76,6 +76,27 @@ if grep -q "<a href='profile?debug=1'>" "$TMP/b"; then
 fi
 [ "$(http GET '/debug/pprof/goroutine?debug=1')" = 200 ] || fail "GET goroutine"
 [ "$(http GET /debug/pprof/)" = 200 ] && grep -q '<p>goroutine: pid' "$TMP/b" || fail "a GET dump leaves no status line: the HEAD check above proves nothing"
+
+# --- another tracer holds every thread: 409, naming it
+if command -v strace >/dev/null; then
+	strace -f -qq -p "$TARGET_PID" -o /dev/null &
+	st=$!
+	track $st
+	traced() { [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' /proc/"$TARGET_PID"/status)" = "$st" ]; }
+	wait_for 10 traced || fail "strace did not attach to $TARGET_PID"
+	sleep 0.5 # strace -f attaches the other threads right after the first
+	for q in 'goroutine?debug=2' goroutine 'goroutine?debug=1'; do
+		http GET "/debug/pprof/$q" >/dev/null
+		plain_error 409 "cannot stop the threads of process $TARGET_PID: thread [0-9]* is already traced by process $st (strace)" \
+			"$q with strace attached"
+	done
+	kill -INT $st
+	wait $st 2>/dev/null
+	wait_for 10 no_thread_stopped "$TARGET_PID" || fail "strace did not detach"
+	[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "no dump after strace detached: $(cat "$TMP/b")"
+else
+	echo "strace is not installed: the 409 check is skipped"
+fi
 
 kill -0 "$TARGET_PID" || fail "target died"
 echo ok
