@@ -386,11 +386,16 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		goto cleanup;
 	}
 	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
-	if (err == -ECANCELED) {
-		http_response__error(resp, 500, "context canceled");
+	if (err == -ECANCELED && http_request__stopping(req) && target_alive(ep->target)) {
+		http_response__error(resp, 503, "profd is shutting down: the %lld s window was cut short",
+				     (long long)seconds);
 		goto cleanup;
 	}
-	if (err) {
+	if (err == -ECANCELED && target_alive(ep->target)) {
+		http_response__error(resp, 500, "context canceled"); /* Go's words: the client went away */
+		goto cleanup;
+	}
+	if (err) { /* the target exited during the window */
 		serve_source_error(ep, p, resp, "", err);
 		goto cleanup;
 	}

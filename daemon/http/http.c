@@ -35,7 +35,7 @@ struct http_server {
 	void *ctx;
 	struct http_limits limits;
 	volatile int stopping;
-	int active;    /* requests inside the handler, atomic */
+	int active;    /* requests in the handler or sending their response, atomic */
 	size_t bodies; /* bytes reserved for request bodies, atomic */
 };
 
@@ -49,6 +49,7 @@ struct request_ctx {
 	size_t body_len;
 	size_t reserved;     /* counted in srv->bodies */
 	bool started;
+	bool handled;        /* counted in srv->active */
 };
 
 int http_listen(const char *host, unsigned port, char *errmsg, size_t errmsg_len)
@@ -135,6 +136,13 @@ const char *http_request__arg(const struct http_request *req, const char *key)
 	struct request_ctx *rc = req->priv;
 
 	return MHD_lookup_connection_value(rc->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool http_request__stopping(const struct http_request *req)
+{
+	struct request_ctx *rc = req->priv;
+
+	return __atomic_load_n(&rc->srv->stopping, __ATOMIC_ACQUIRE);
 }
 
 bool http_request__cancelled(const struct http_request *req)
@@ -227,6 +235,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!rc)
 		return;
+	if (rc->handled)
+		__atomic_sub_fetch(&rc->srv->active, 1, __ATOMIC_ACQ_REL);
 	if (rc->reserved)
 		__atomic_sub_fetch(&rc->srv->bodies, rc->reserved, __ATOMIC_ACQ_REL);
 	free(rc->body);
@@ -360,10 +370,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.body = rc->body ? rc->body : "";
 	req.body_len = rc->body_len;
 	req.priv = rc;
+	rc->handled = true;
 	__atomic_add_fetch(&srv->active, 1, __ATOMIC_ACQ_REL);
 	srv->fn(srv->ctx, &req, &resp);
 	ret = queue(conn, &resp);
-	__atomic_sub_fetch(&srv->active, 1, __ATOMIC_ACQ_REL);
 	buf_free(&resp.body);
 	return ret;
 }

@@ -30,6 +30,8 @@ struct http_request {
 const char *http_request__arg(const struct http_request *req, const char *key);
 /* true once the client has closed its connection or the server is shutting down. */
 bool http_request__cancelled(const struct http_request *req);
+/* true once the server is shutting down (then http_request__cancelled() is true as well). */
+bool http_request__stopping(const struct http_request *req);
 
 #define HTTP_MAX_HEADERS 4
 

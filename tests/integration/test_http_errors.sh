@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What profd says when it cannot serve: every error, including refused request heads, is plain
 # text with Content-Type and nosniff; a target held by another tracer (strace) is named with
-# 409; and HEAD answers with the headers only, without stopping a thread or collecting anything.
+# 409, a target that exits (or a profd that stops) during a ?seconds=N window gets 503 saying
+# so; and HEAD answers with the headers only, without stopping a thread or collecting anything.
 source "$(dirname "$0")/lib.sh"
 
 # raw REQUEST: sends REQUEST as is (printf escapes) and leaves the response in $TMP/raw
@@ -98,5 +99,40 @@ else
 	echo "strace is not installed: the 409 check is skipped"
 fi
 
-kill -0 "$TARGET_PID" || fail "target died"
+# --- the target exits during ?seconds=N windows: 503 saying so, not 500 "context canceled"
+http GET /debug/pprof/ >/dev/null
+grep -q "<a href='heap?debug=1'>" "$TMP/b" && heap=1 || heap=0
+curl -s -o "$TMP/d1" -w '%{http_code}' "$BASE/goroutine?seconds=20" >"$TMP/d1.code" &
+d1=$!
+if [ $heap = 1 ]; then
+	curl -s -o "$TMP/d2" -w '%{http_code}' "$BASE/heap?seconds=20" >"$TMP/d2.code" &
+	d2=$!
+fi
+windows() { http GET /debug/pprof/ >/dev/null && grep -q "In progress: $1 of 16 " "$TMP/b"; }
+wait_for 10 windows $((1 + heap)) || fail "the windows did not open: $(grep 'In progress' "$TMP/b")"
+kill -KILL "$TARGET_PID"
+wait $d1
+[ "$(cat "$TMP/d1.code")" = 503 ] || fail "goroutine?seconds=20 when the target exited: $(cat "$TMP/d1.code") $(cat "$TMP/d1")"
+grep -qx "target process $TARGET_PID (demo_target) has exited; profd is shutting down" "$TMP/d1" || fail "body: $(cat "$TMP/d1")"
+if [ $heap = 1 ]; then
+	wait $d2
+	[ "$(cat "$TMP/d2.code")" = 503 ] || fail "heap?seconds=20 when the target exited: $(cat "$TMP/d2.code") $(cat "$TMP/d2")"
+	grep -q "target process $TARGET_PID (demo_target) has exited" "$TMP/d2" || fail "heap body: $(cat "$TMP/d2")"
+fi
+wait_profd_exit 10
+[ "$PROFD_STATUS" = 3 ] || fail "profd exit status $PROFD_STATUS after the target exited, want 3"
+
+# --- profd is stopped (SIGTERM) during a window: 503 saying so, and the answer is sent in full
+# before profd exits
+start_target demo_target
+start_profd --pid "$TARGET_PID"
+curl -s -o "$TMP/d3" -w '%{http_code}' "$BASE/goroutine?seconds=20" >"$TMP/d3.code" &
+d3=$!
+wait_for 10 windows 1 || fail "the window did not open: $(grep 'In progress' "$TMP/b")"
+kill -TERM "$PROFD_PID"
+wait $d3
+[ "$(cat "$TMP/d3.code")" = 503 ] || fail "goroutine?seconds=20 when profd stopped: $(cat "$TMP/d3.code") $(cat "$TMP/d3")"
+grep -qx "profd is shutting down: the 20 s window was cut short" "$TMP/d3" || fail "body: $(cat "$TMP/d3")"
+wait_profd_exit 10
+[ "$PROFD_STATUS" = 0 ] || fail "profd exit status $PROFD_STATUS after SIGTERM, want 0"
 echo ok
