@@ -27,8 +27,9 @@
 #include "symbols/symbolize.h"
 
 #define SHUTDOWN_GRACE_MS 4000
-#define HEADER_TIMEOUT_S 10
 #define MAX_REQUEST_BODY (4u << 20)
+/* request bodies held at once, all requests together: 8 of the largest */
+#define MAX_REQUEST_BODIES (32u << 20)
 
 static const char *env_get(const char *name)
 {
@@ -396,8 +397,9 @@ static int serve(const struct profd_config *cfg)
 	struct profd_profile prof;
 	struct http_limits limits = {
 		.max_connections = cfg->max_connections,
-		.header_timeout_s = HEADER_TIMEOUT_S,
+		.request_timeout_s = cfg->request_timeout,
 		.max_body = MAX_REQUEST_BODY,
+		.max_bodies_total = MAX_REQUEST_BODIES,
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;

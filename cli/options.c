@@ -40,7 +40,11 @@ static const char usage[] =
 	"                         profiles cost the target CPU: anyone who can connect gets them.\n"
 	"      --ready-file PATH  write the bound HOST:PORT to PATH once serving (PROFD_READY_FILE)\n"
 	"      --max-connections N  concurrent HTTP connections, 4..4096 (PROFD_MAX_CONNECTIONS),\n"
-	"                         default 512; idle clients are dropped after 10 s\n"
+	"                         default 512; at the limit, a new connection replaces the one that\n"
+	"                         has been sending its request the longest (if for 0.25 s or more)\n"
+	"      --request-timeout N  seconds a client has to send its whole request, head and body,\n"
+	"                         at any pace, 1..600 (PROFD_REQUEST_TIMEOUT), default 10; slower\n"
+	"                         clients get HTTP 408 and are disconnected\n"
 	"      --max-seconds N    longest ?seconds=N a request may ask for, 1..86400\n"
 	"                         (PROFD_MAX_SECONDS), default 300; longer gets HTTP 400\n"
 	"      --stack-bytes N    bytes of each thread's stack copied for a thread dump, 4096..1048576\n"
@@ -190,9 +194,10 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 	return 0;
 }
 
-enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
-	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
-	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
+	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
+	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -210,6 +215,7 @@ static const struct opt_def {
 	[OPT_READY_FILE] = { "--ready-file", 0, "PROFD_READY_FILE", true },
 	[OPT_LOG_LEVEL] = { "--log-level", 0, "PROFD_LOG_LEVEL", true },
 	[OPT_MAX_CONNECTIONS] = { "--max-connections", 0, "PROFD_MAX_CONNECTIONS", true },
+	[OPT_REQUEST_TIMEOUT] = { "--request-timeout", 0, "PROFD_REQUEST_TIMEOUT", true },
 	[OPT_MAX_SECONDS] = { "--max-seconds", 0, "PROFD_MAX_SECONDS", true },
 	[OPT_STACK_BYTES] = { "--stack-bytes", 0, "PROFD_STACK_BYTES", true },
 	[OPT_CPU_HZ] = { "--cpu-hz", 0, "PROFD_CPU_HZ", true },
@@ -314,6 +320,11 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		cfg->max_connections = (unsigned)n;
 		return 0;
+	case OPT_REQUEST_TIMEOUT:
+		if (parse_range(from, v, 1, 600, &n, err, errlen))
+			return -EINVAL;
+		cfg->request_timeout = (unsigned)n;
+		return 0;
 	case OPT_MAX_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -397,6 +408,7 @@ static void defaults(struct profd_config *cfg)
 	cfg->port = 6060;
 	cfg->log_level = LOG_INFO;
 	cfg->max_connections = 512;
+	cfg->request_timeout = 10;
 	cfg->max_seconds = 300;
 	cfg->stack_bytes = 65536;
 	cfg->cpu_hz = 100;

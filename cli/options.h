@@ -42,6 +42,7 @@ struct profd_config {
 	char ready_file[4096];
 	int log_level;
 	unsigned max_connections;
+	unsigned request_timeout; /* seconds to send a whole request */
 	int max_seconds;
 	size_t stack_bytes;     /* thread dumps */
 	int cpu_hz;

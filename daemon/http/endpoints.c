@@ -2,8 +2,12 @@
 /* The /debug/pprof router with Go's exact surface (pprof-compat.md 1.x): index, redirect,
  * cmdline, symbol, named profiles (debug=, seconds= deltas or collections) and the CPU profile.
  * Sources hand over sample sets through pprof/provider.h; this module turns them into
- * responses. Thread-safe after registration: the table is read-only while serving; `busy` is an
- * atomic counter. */
+ * responses. Requests of each kind run in their own bounded pool, so that long ones never keep
+ * quick ones out: windows (?seconds=N, the CPU profile), MAX_WINDOWS for all profiles together;
+ * snapshots (a profile now), MAX_SNAPSHOTS per profile; the index, cmdline and symbol are not
+ * pooled. HEAD answers with the headers only and takes nothing from the target.
+ * Thread-safe after registration: the table is read-only while serving; the pools are atomic
+ * counters. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +26,12 @@
 /* Go's CPU profile length when seconds= is absent or not a positive integer */
 #define CPU_DEFAULT_SECONDS 30
 #define MAX_PROFILES 24
-/* Requests that take a snapshot or wait run at most this many at once. */
-#define MAX_BUSY 16
+/* Requests that collect over a window (?seconds=N of any profile, and every CPU profile), all
+ * profiles together: each holds a thread and, for a delta, a snapshot for the whole window. */
+#define MAX_WINDOWS 16
+/* Requests that take a profile now (thread dump, heap snapshot, text), per profile: a few waiting
+ * behind a slow dump is plenty. */
+#define MAX_SNAPSHOTS 4
 
 struct endpoints {
 	const struct target *target;
@@ -31,8 +39,28 @@ struct endpoints {
 	int max_seconds;
 	int nprofiles;
 	struct profd_profile profiles[MAX_PROFILES];
-	int busy;
+	int windows;                   /* atomic */
+	int snapshots[MAX_PROFILES];   /* atomic, per profile */
 };
+
+/* Takes a place in a pool of max; false when it is full. */
+static bool pool_enter(int *pool, int max)
+{
+	if (__atomic_add_fetch(pool, 1, __ATOMIC_ACQ_REL) <= max)
+		return true;
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+	return false;
+}
+
+static void pool_leave(int *pool)
+{
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+}
+
+static bool is_head(const struct http_request *req)
+{
+	return strcmp(req->method, "HEAD") == 0;
+}
 
 struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym)
 {
@@ -154,6 +182,8 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 		html_escape(out, exe);
 		buf_puts(out, "</p>\n");
 	}
+	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
+		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
 		const struct profd_profile *p = &ep->profiles[i];
 		struct buf line = { 0 };
@@ -193,16 +223,41 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	buf_puts(out, "</ul>\n</p>\n</body>\n</html>\n");
 }
 
-/* The one place that words the errors of snapshot/encode failures for the user. */
-static void serve_source_error(struct endpoints *ep, struct http_response *resp, const char *what, int err)
+/* The one place that words the errors of snapshot/encode failures for the user. p (may be NULL)
+ * is the profile that failed: its source may know better what err means. The target's state
+ * gets 409 (another tracer holds its threads: retry once it is gone) or 503 (it exited). */
+static void serve_source_error(struct endpoints *ep, const struct profd_profile *p, struct http_response *resp,
+			       const char *what, int err)
 {
-	if (err == -ESRCH || !target_alive(ep->target))
+	struct buf why = { 0 };
+	int r;
+
+	if (err == -ESRCH || !target_alive(ep->target)) {
 		http_response__error(resp, 503, "target process %d (%s) has exited; profd is shutting down",
 				     (int)ep->target->pid, ep->target->comm);
+		return;
+	}
+	r = p && p->explain ? p->explain(p->ctx, err, &why) : 0;
+	if (r && why.len)
+		http_response__error(resp, r == -EBUSY ? 409 : 500, "%s", why.data);
 	else if (err == -ENOSPC || err == -E2BIG)
 		http_response__error(resp, 500, "%s: profile too large for profd's limits", what);
 	else
 		http_response__error(resp, 500, "%s: %s", what, strerror(-err));
+	buf_free(&why);
+}
+
+/* HEAD: the status and headers a GET would get, without taking the profile (no thread stopped,
+ * nothing collected), and no Content-Length since there is no body to measure. */
+static void serve_head(struct http_response *resp, bool text, const char *filename)
+{
+	resp->unknown_length = true;
+	if (text) {
+		resp->content_type = "text/plain; charset=utf-8";
+		return;
+	}
+	resp->content_type = "application/octet-stream";
+	http_response__header(resp, "Content-Disposition", "attachment; filename=\"%s\"", filename);
 }
 
 static int encode(struct endpoints *ep, const struct profd_sample_set *set, struct http_response *resp,
@@ -230,11 +285,26 @@ static bool request_cancelled(void *arg)
 static void serve_collected(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
 			    int64_t seconds, bool cpu_style, struct http_response *resp)
 {
+	bool text = cpu_style && query_debug(http_request__arg(req, "debug")) != 0;
 	struct profd_sample_set *set = NULL;
 	char filename[80];
 	int err;
 
+	snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
+	if (is_head(req)) {
+		serve_head(resp, text, filename);
+		return;
+	}
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "%s: too many profiles over time in progress (?seconds=N and CPU profiles): at "
+				     "most %d at once, all profiles together; retry later",
+				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
+				     MAX_WINDOWS);
+		return;
+	}
 	err = p->collect(p->ctx, seconds * 1000000000ll, request_cancelled, (void *)req, &set);
+	pool_leave(&ep->windows);
 	if (err == -EBUSY) {
 		http_response__error(resp, 503, "%s: too many %s profiles are being collected at once; retry later",
 				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
@@ -245,22 +315,21 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 		if (cpu_style && err != -ESRCH)
 			http_response__error(resp, 500, "Could not enable CPU profiling: %s", strerror(-err));
 		else
-			serve_source_error(ep, resp, "failed to collect profile", err);
+			serve_source_error(ep, p, resp, "failed to collect profile", err);
 		return;
 	}
 	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
 	 * the target exited, and that client still waits for what was collected. */
-	if (cpu_style && query_debug(http_request__arg(req, "debug")) != 0) {
+	if (text) {
 		if (ep->sym)
 			symbolizer__refresh(ep->sym); /* libraries loaded during the profile */
 		resp->content_type = "text/plain; charset=utf-8";
 		err = pprof_write_top(set, ep->sym, &resp->body);
 	} else {
-		snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
 		err = encode(ep, set, resp, filename);
 	}
 	if (err)
-		serve_source_error(ep, resp, "failed to write profile", err);
+		serve_source_error(ep, p, resp, "failed to write profile", err);
 	sample_set__free(set);
 }
 
@@ -305,56 +374,65 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		serve_collected(ep, p, req, seconds, false, resp);
 		return;
 	}
-	err = p->snapshot(p->ctx, &p0);
-	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+	snprintf(filename, sizeof(filename), "%s-delta", p->name);
+	if (is_head(req)) {
+		serve_head(resp, false, filename);
 		return;
 	}
-	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
-	if (err == -ECANCELED) {
-		http_response__error(resp, 500, "context canceled");
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "failed to collect profile: too many profiles over time in progress (?seconds=N "
+				     "and CPU profiles): at most %d at once, all profiles together; retry later",
+				     MAX_WINDOWS);
+		return;
+	}
+	err = p->snapshot(p->ctx, &p0);
+	if (err) {
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
-	if (err) {
-		serve_source_error(ep, resp, "", err);
+	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
+	if (err == -ECANCELED && http_request__stopping(req) && target_alive(ep->target)) {
+		http_response__error(resp, 503, "profd is shutting down: the %lld s window was cut short",
+				     (long long)seconds);
+		goto cleanup;
+	}
+	if (err == -ECANCELED && target_alive(ep->target)) {
+		http_response__error(resp, 500, "context canceled"); /* Go's words: the client went away */
+		goto cleanup;
+	}
+	if (err) { /* the target exited during the window */
+		serve_source_error(ep, p, resp, "", err);
 		goto cleanup;
 	}
 	err = p->snapshot(p->ctx, &p1);
 	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
 	err = sample_set__subtract(p1, p0);
 	if (err) {
-		serve_source_error(ep, resp, "failed to compute delta", err);
+		serve_source_error(ep, p, resp, "failed to compute delta", err);
 		goto cleanup;
 	}
-	snprintf(filename, sizeof(filename), "%s-delta", p->name);
 	err = encode(ep, p1, resp, filename);
 	if (err)
-		serve_source_error(ep, resp, "failed to encode profile", err);
+		serve_source_error(ep, p, resp, "failed to encode profile", err);
 cleanup:
+	pool_leave(&ep->windows);
 	sample_set__free(p0);
 	sample_set__free(p1);
 }
 
-static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-			  struct http_response *resp)
+/* A profile now (a thread dump, a heap snapshot): debug=0 a profile, otherwise text. */
+static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			   struct http_response *resp)
 {
-	const char *sec = http_request__arg(req, "seconds");
-	struct profd_sample_set *set = NULL;
-	int debug, err;
-
-	if (!p->snapshot) {
-		serve_cpu(ep, p, req, resp);
-		return;
-	}
-	if (sec && *sec) {
-		serve_delta(ep, p, req, sec, resp);
-		return;
-	}
 	/* gc=1 asks a Go runtime to collect first; a native heap has no collector: accepted, ignored */
-	debug = query_debug(http_request__arg(req, "debug"));
+	int debug = query_debug(http_request__arg(req, "debug"));
+	struct profd_sample_set *set = NULL;
+	int err;
+
 	if (debug != 0) {
 		resp->content_type = "text/plain; charset=utf-8";
 		if (p->write_text) {
@@ -368,7 +446,7 @@ static void serve_profile(struct endpoints *ep, const struct profd_profile *p, c
 			}
 		}
 		if (err)
-			serve_source_error(ep, resp, "failed to write profile", err);
+			serve_source_error(ep, p, resp, "failed to write profile", err);
 		sample_set__free(set);
 		return;
 	}
@@ -376,8 +454,35 @@ static void serve_profile(struct endpoints *ep, const struct profd_profile *p, c
 	if (!err)
 		err = encode(ep, set, resp, p->name);
 	if (err)
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, resp, "failed to collect profile", err);
 	sample_set__free(set);
+}
+
+static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
+			  struct http_response *resp)
+{
+	const char *sec = http_request__arg(req, "seconds");
+	int *pool = &ep->snapshots[p - ep->profiles];
+
+	if (!p->snapshot) {
+		serve_cpu(ep, p, req, resp);
+		return;
+	}
+	if (sec && *sec) {
+		serve_delta(ep, p, req, sec, resp);
+		return;
+	}
+	if (is_head(req)) {
+		serve_head(resp, query_debug(http_request__arg(req, "debug")) != 0, p->name);
+		return;
+	}
+	if (!pool_enter(pool, MAX_SNAPSHOTS)) {
+		http_response__error(resp, 503, "too many %s requests in progress: at most %d at once; retry later",
+				     p->name, MAX_SNAPSHOTS);
+		return;
+	}
+	serve_snapshot(ep, p, req, resp);
+	pool_leave(pool);
 }
 
 static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
@@ -385,7 +490,7 @@ static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
 	int err = target_cmdline(ep->target, &resp->body);
 
 	if (err) {
-		serve_source_error(ep, resp, "cannot read the command line", err);
+		serve_source_error(ep, NULL, resp, "cannot read the command line", err);
 		return;
 	}
 	resp->content_type = "text/plain; charset=utf-8";
@@ -466,15 +571,8 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (!target_alive(ep->target)) {
-		serve_source_error(ep, resp, "", -ESRCH);
+		serve_source_error(ep, p, resp, "", -ESRCH);
 		return;
 	}
-	if (__atomic_add_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL) > MAX_BUSY) {
-		http_response__error(resp, 503, "too many profile requests in progress (at most %d at once); retry later",
-				     MAX_BUSY);
-		goto out;
-	}
 	serve_profile(ep, p, req, resp);
-out:
-	__atomic_sub_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL);
 }

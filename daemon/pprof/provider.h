@@ -38,6 +38,12 @@ struct profd_profile {
 	 * frees *ret. */
 	int (*collect)(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
 		       struct profd_sample_set **ret);
+	/* Words, for the user, why the last snapshot or write_text failed with err: one sentence
+	 * appended to out (e.g. "cannot stop the threads of process 12: thread 12 is already traced
+	 * by process 34 (strace); ..."). Returns -EBUSY when the cause is the target's state and
+	 * retrying later may work (another tracer holds its threads), err for any other cause, 0
+	 * when it has nothing to add (out unchanged). May be NULL. */
+	int (*explain)(void *ctx, int err, struct buf *out);
 };
 
 #endif

@@ -348,11 +348,14 @@ static void *reader_main(void *arg)
 
 static void sampler_teardown(struct cpu_sampler *cs)
 {
-	for (int i = 0; cs->links && i < cs->ncpus; i++)
-		bpf_link__destroy(cs->links[i]);
-	for (int i = 0; cs->perf_fds && i < cs->ncpus; i++)
-		if (cs->perf_fds[i] >= 0)
+	for (int i = 0; i < cs->ncpus; i++) {
+		/* an attached link owns its perf event fd and closes it: closing it again would close
+		 * whatever another thread opened in between (an HTTP connection, a map) */
+		if (cs->links && cs->links[i])
+			bpf_link__destroy(cs->links[i]);
+		else if (cs->perf_fds && cs->perf_fds[i] >= 0)
 			close(cs->perf_fds[i]);
+	}
 	ring_buffer__free(cs->rb);
 	cpu_bpf__destroy(cs->skel);
 	if (cs->wake_fd >= 0)
@@ -498,7 +501,10 @@ static void sampler_stop(struct cpu_sampler *cs)
 		return;
 	/* detach first so that nothing new arrives, then let the reader drain and exit */
 	for (int i = 0; i < cs->ncpus; i++) {
-		bpf_link__destroy(cs->links[i]);
+		if (cs->links[i]) {
+			bpf_link__destroy(cs->links[i]); /* closes the perf event fd as well */
+			cs->perf_fds[i] = -1;
+		}
 		cs->links[i] = NULL;
 	}
 	atomic_store(&cs->stop, true);

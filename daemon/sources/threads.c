@@ -64,9 +64,11 @@ struct threads_source {
 	struct unwinder *uw;
 	struct symbolizer *sym;
 	size_t stack_bytes;
-	pthread_mutex_t mu; /* one dump at a time; guards last and error */
+	pthread_mutex_t mu; /* one dump at a time; guards last, error and denied */
 	struct dump_stats last;
 	char error[512];
+	char denied[512];   /* the last -EPERM's reason, kept across dumps for profile_explain() */
+	bool denied_traced; /* ... and whether another tracer was the cause */
 };
 
 static const char *const syscall_names[] = {
@@ -424,14 +426,16 @@ static void set_error_locked(struct threads_source *src, const struct dump *d)
 		if (r->tracer <= 0) {
 			snprintf(src->error, sizeof(src->error),
 				 "operation not permitted (profd needs CAP_SYS_PTRACE, or root)");
-			return;
+		} else {
+			snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
+			if (proc_read_file(path, comm, sizeof(comm)) > 0)
+				comm[strcspn(comm, "\n")] = '\0';
+			snprintf(src->error, sizeof(src->error),
+				 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
+				 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
 		}
-		snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
-		if (proc_read_file(path, comm, sizeof(comm)) > 0)
-			comm[strcspn(comm, "\n")] = '\0';
-		snprintf(src->error, sizeof(src->error),
-			 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
-			 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
+		memcpy(src->denied, src->error, sizeof(src->denied));
+		src->denied_traced = r->tracer > 0;
 		return;
 	}
 }
@@ -793,6 +797,22 @@ static int profile_write_text(void *ctx, int debug, struct buf *out)
 	return threads_source__dump_text(ctx, debug, out);
 }
 
+static int profile_explain(void *ctx, int err, struct buf *out)
+{
+	struct threads_source *src = ctx;
+	int ret = 0;
+
+	if (err != -EPERM)
+		return 0;
+	pthread_mutex_lock(&src->mu);
+	if (src->denied[0]) {
+		buf_printf(out, "cannot stop the threads of process %d: %s", (int)src->t->pid, src->denied);
+		ret = src->denied_traced ? -EBUSY : err;
+	}
+	pthread_mutex_unlock(&src->mu);
+	return ret;
+}
+
 static int profile_status(void *ctx, struct buf *out)
 {
 	int err = threads_source__summary(ctx, out);
@@ -811,6 +831,7 @@ void threads_source__profile(struct threads_source *src, struct profd_profile *r
 	ret->snapshot = profile_snapshot;
 	ret->write_text = profile_write_text;
 	ret->status = profile_status;
+	ret->explain = profile_explain;
 }
 
 struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The listener's safety rules: loopback only unless --allow-public, a failed bind is fatal and
-# clear, idle connections neither block others nor stay forever, SIGTERM ends cleanly, the
+# clear, idle connections neither block others nor stay forever (slow ones: test_slow_clients),
+# the connection cap holds without locking anyone out, SIGTERM ends cleanly, the
 # target's exit is reported with the documented status, bad input is refused before start.
 source "$(dirname "$0")/lib.sh"
 
@@ -69,7 +70,7 @@ head -c $((5 << 20)) /dev/zero | tr '\0' '1' >"$TMP/big"
 [ "$(http POST /debug/pprof/symbol --data-binary @"$TMP/big")" = 413 ] || fail "a 5 MiB body was not refused with 413"
 [ "$(http GET /debug/pprof/cmdline)" = 200 ] || fail "profd stopped serving after a large body"
 
-# --- idle connections are closed by the header timeout (about 10 s)
+# --- idle connections are closed by the request timeout (10 s by default)
 exec {slow}<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET /debug/pprof/cmdline HTTP/1.1\r\n' >&$slow   # never finishes its headers
 if ! timeout 25 cat <&$slow >/dev/null; then
@@ -77,8 +78,9 @@ if ! timeout 25 cat <&$slow >/dev/null; then
 fi
 for fd in "${fds[@]}"; do exec {fd}>&-; done
 
-# --- the connection cap holds: with --max-connections 4 and 4 idle clients, a fifth is not
-# served until one goes away; then profd serves again
+# --- the connection cap holds: with --max-connections 4 and 4 idle clients, a fifth is served
+# only by taking the place of the oldest idle one (which gets a 503 and is closed), never as a
+# fifth connection; the other three stay open
 "$PROFD" --pid "$TARGET_PID" --addr 127.0.0.1:0 --max-connections 4 --ready-file "$TMP/cap" >/dev/null 2>&1 &
 cap=$!
 track $cap
@@ -88,10 +90,17 @@ capfds=()
 for i in 1 2 3 4; do
 	exec {fd}<>"/dev/tcp/127.0.0.1/$cport"
 	capfds+=("$fd")
+	sleep 0.1 # in order of age
 done
-sleep 0.3
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$cport/debug/pprof/cmdline")
-[ "$code" != 200 ] || fail "a fifth connection was served beyond --max-connections 4"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$cport/debug/pprof/cmdline")
+[ "$code" = 200 ] || fail "a fifth client was not served at the cap (status $code)"
+timeout 5 cat <&"${capfds[0]}" >"$TMP/evicted" || fail "the oldest idle connection was not closed to make room"
+head -n 1 "$TMP/evicted" | grep -q '^HTTP/1.1 503 ' || fail "the evicted connection got: $(head -n 1 "$TMP/evicted")"
+grep -q 'connection limit (4, --max-connections)' "$TMP/evicted" || fail "503 body: $(cat "$TMP/evicted")"
+for fd in "${capfds[@]:1}"; do
+	timeout 0.3 cat <&"$fd" >/dev/null
+	[ $? = 124 ] || fail "an idle connection younger than the evicted one was closed too"
+done
 for fd in "${capfds[@]}"; do exec {fd}>&-; done
 wait_for 5 curl -sf "http://127.0.0.1:$cport/debug/pprof/cmdline" || fail "profd did not serve again after idle clients left"
 kill -TERM $cap

@@ -65,6 +65,7 @@ static void test_defaults_and_flags(void **state)
 	assert_string_equal(cfg.host, "127.0.0.1");
 	assert_int_equal(cfg.port, 6060);
 	assert_int_equal(cfg.max_seconds, 300);
+	assert_int_equal(cfg.request_timeout, 10);
 	assert_false(cfg.allow_public);
 	assert_int_equal(cfg.heap_mode, HEAP_MODE_DEMAND);
 	assert_true(cfg.heap_idle_ns == 600ll * 1000000000);
@@ -73,6 +74,10 @@ static void test_defaults_and_flags(void **state)
 			 OPTIONS_RUN);
 	assert_true(cfg.heap_idle_ns == 30ll * 1000000000);
 	assert_true(cfg.heap_budget == 0.5);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.request_timeout, 3);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--request-timeout: '0' is not valid; expected a whole number from 1 to 600"));
 
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-p", "7", "--addr=[::1]:0", "--max-seconds", "60",
 			       "--log-level=debug", "--ready-file", "/tmp/r", NULL),
@@ -142,6 +147,11 @@ static void test_env_and_precedence(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "PROFD_MAX_CONNECTIONS"));
 	assert_non_null(strstr(err, "4 to 4096"));
+	env_n = 0;
+	setenv_fake("PROFD_PID", "100");
+	setenv_fake("PROFD_REQUEST_TIMEOUT", "30");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.request_timeout, 30);
 }
 
 static void test_public_address(void **state)
