@@ -120,7 +120,7 @@ echo "== a request without seconds starts tracking; --heap-idle ends it"
 wait_for 15 detached || fail "probes still attached after the windows"
 n0=$(attaches)
 [ "$(http GET /debug/pprof/heap)" = 200 ] || fail "heap: HTTP $(cat "$TMP/b")"
-attached_more_than "$n0" || fail "a heap request did not start tracking"
+wait_for 10 attached_more_than "$n0" || fail "a heap request did not start tracking ($(attaches) attaches, $(links) links)"
 go tool pprof -raw "$TMP/b" 2>/dev/null | grep -q '^Comment: heap tracking started at .* by this request' ||
 	fail "the first profile does not say tracking started"
 cmd "alloc b 1024 4096"
