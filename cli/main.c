@@ -23,6 +23,8 @@
 #include "options.h"
 #include "proc/target.h"
 #include "sources/threads.h"
+#include "sources/threads_set.h"
+#include "set/procs.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -86,31 +88,30 @@ static int check_writable(const char *flag, const char *path)
 	return EXIT_OK;
 }
 
-/* Opens the target for the whole run; the one place that words "no such process" etc. */
-static int open_target(const struct profd_config *cfg, struct target *t)
+/* Opens the processes to profile for the whole run; the one place that words "no such process",
+ * a missing cgroup etc. (procset.c says what, naming the flag). */
+static int open_procs(const struct profd_config *cfg, struct procs **ret)
 {
-	int err;
+	struct procset_config pc = {
+		.kind = (enum procset_kind)cfg->selector,
+		.pid = cfg->pid,
+		.max_processes = cfg->max_processes,
+	};
+	char err[1024];
+	int r;
 
 	if (cfg->pid == getpid()) {
 		log_error("--pid %d is profd itself; give the PID of the process to profile", (int)cfg->pid);
 		return EXIT_USAGE;
 	}
-	err = target_open(cfg->pid, t);
-	if (err == -ESRCH) {
-		log_error("--pid %d: no such process (or it has already exited); check the PID with ps or pgrep",
-			  (int)cfg->pid);
+	snprintf(pc.name, sizeof(pc.name), "%s", cfg->selector_name);
+	r = procs__new(&pc, ret, err, sizeof(err));
+	if (r == 0)
+		return EXIT_OK;
+	log_error("%s", err);
+	if (r == -ESRCH)
 		return EXIT_TARGET_GONE;
-	}
-	if (err) {
-		log_error("cannot read /proc/%d: %s", (int)cfg->pid, strerror(-err));
-		return EXIT_RUNTIME;
-	}
-	if (t->kernel_thread) {
-		log_error("--pid %d is a kernel thread (%s): profd profiles the user space of programs; give the "
-			  "PID of one (ps -e shows kernel threads in brackets)", (int)cfg->pid, t->comm);
-		return EXIT_USAGE;
-	}
-	return EXIT_OK;
+	return r == -ENOMEM || r == -EIO ? EXIT_RUNTIME : EXIT_USAGE;
 }
 
 static int check_privileges(void)
@@ -151,6 +152,7 @@ static void snapshot_heap(struct heap_source *heap)
 		log_error("SIGUSR2: cannot write the heap profile: %s", strerror(-r));
 }
 
+/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. */
 static int wait_for_end(const struct target *t, struct heap_source *heap)
 {
 	sigset_t mask;
@@ -162,10 +164,10 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 	sigaddset(&mask, SIGUSR2);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
-	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	pidfd = t ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-		int n = poll(pfd, 2, pidfd >= 0 ? -1 : 500);
+		int n = poll(pfd, 2, pidfd >= 0 || !t ? -1 : 500);
 
 		if (n < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -184,7 +186,7 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 				break;
 			}
 		}
-		if ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t)) {
+		if (t && ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t))) {
 			log_error("target process %d (%s) exited; profd is shutting down", (int)t->pid, t->comm);
 			status = EXIT_TARGET_GONE;
 			break;
@@ -199,18 +201,20 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 
 /* Every command starts here: privileges first (they decide whether /proc can be read), then the
  * target. Returns an exit status, EXIT_OK to go on. */
-static int attach(const struct profd_config *cfg, struct target *t)
+static int attach(const struct profd_config *cfg, struct procs **ps)
 {
 	int status = check_privileges();
 
-	return status ? status : open_target(cfg, t);
+	return status ? status : open_procs(cfg, ps);
 }
 
-/* The target-wide machinery every source shares: the symbolizer and the unwinder. */
+/* The processes served and the sources over them. --pid: one process, whose symbolizer and
+ * unwinder every source shares; a set: thread dumps over it (threads_set). */
 struct engine {
-	struct symbolizer *sym;
-	struct unwinder *uw;
-	struct threads_source *threads;
+	struct procs *ps;
+	struct proc *single;              /* --pid: the target (referenced); NULL for a set */
+	struct threads_source *threads;   /* --pid */
+	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 };
@@ -220,32 +224,49 @@ static void engine_free(struct engine *e)
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
-	unwinder__free(e->uw);
-	symbolizer__free(e->sym);
+	threads_set__free(e->threads_set);
+	proc__put(e->single);
+	procs__free(e->ps); /* after the sources: they listen to it */
 	memset(e, 0, sizeof(*e));
 }
 
-static int engine_start(const struct profd_config *cfg, const struct target *t, struct engine *e)
+static int engine_start(const struct profd_config *cfg, struct procs *ps, struct engine *e)
 {
+	struct proc **list = NULL;
+	int n;
+
 	memset(e, 0, sizeof(*e));
-	e->sym = symbolizer__new(t->pid);
-	if (!e->sym)
+	e->ps = ps;
+	if (procs__multi(ps)) {
+		e->threads_set = threads_set__new(ps, cfg->stack_bytes);
+		if (!e->threads_set || procs__start(ps) < 0) {
+			log_error("cannot start following %s: %s", procset__describe(procs__set(ps)), strerror(errno));
+			engine_free(e);
+			return EXIT_RUNTIME;
+		}
+		return EXIT_OK;
+	}
+	n = procs__list(ps, &list);
+	if (n > 0)
+		e->single = proc__ref(list[0]);
+	procs__list_free(list, n > 0 ? n : 0);
+	if (!e->single || !e->single->sym || !e->single->uw) {
+		errno = e->single ? ESRCH : ENOMEM;
 		goto fail;
-	e->uw = unwinder__new(t->pid);
-	if (!e->uw)
-		goto fail;
-	e->threads = threads_source__new(t, e->uw, e->sym, cfg->stack_bytes);
+	}
+	e->threads = threads_source__new(&e->single->target, e->single->uw, e->single->sym, cfg->stack_bytes);
 	if (!e->threads)
 		goto fail;
 	return EXIT_OK;
 fail:
 	/* decided by the target itself: a thread or mapping that vanished mid-read also says ESRCH */
-	if (!target_alive(t)) {
-		log_error("target process %d (%s) exited while profd was attaching", (int)t->pid, t->comm);
+	if (e->single && !target_alive(&e->single->target)) {
+		log_error("target process %d (%s) exited while profd was attaching", (int)e->single->target.pid,
+			  e->single->target.comm);
 		engine_free(e);
 		return EXIT_TARGET_GONE;
 	}
-	log_error("cannot read the executables of process %d (%s): %s", (int)t->pid, t->comm, strerror(errno));
+	log_error("cannot read the executables of process %d: %s", (int)cfg->pid, strerror(errno));
 	engine_free(e);
 	return EXIT_RUNTIME;
 }
@@ -269,17 +290,22 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 
 /* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
  * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
-static void engine_start_profilers(const struct profd_config *cfg, const struct target *t, struct engine *e,
-				   bool bpf_ok)
+static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
+	const struct target *t = e->single ? &e->single->target : NULL;
 	struct cpu_config cc;
 	struct heap_config hc;
 	char err[512];
 	int r;
 
+	if (!t) {
+		log_warn("CPU and heap profiles of %s are not served yet: only thread dumps",
+			 procset__describe(procs__set(e->ps)));
+		return;
+	}
 	cpu_config_from(cfg, &cc);
 	if (bpf_ok) {
-		e->cpu = cpu_sampler__new(t, e->uw, e->sym, &cc);
+		e->cpu = cpu_sampler__new(t, e->single->uw, e->single->sym, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
 	}
@@ -290,7 +316,7 @@ static void engine_start_profilers(const struct profd_config *cfg, const struct 
 		return;
 	}
 	heap_config_from(cfg, &hc);
-	r = heap_source__new(t, e->uw, e->sym, &hc, &e->heap, err, sizeof(err));
+	r = heap_source__new(t, e->single->uw, e->single->sym, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
 		log_warn("heap profiles are unavailable: %s", err);
@@ -311,6 +337,7 @@ static void on_stop_signal(int sig)
 
 static int oneshot(const struct profd_config *cfg)
 {
+	struct procs *ps = NULL;
 	struct target target;
 	char err[768];
 	sigset_t mask;
@@ -318,9 +345,27 @@ static int oneshot(const struct profd_config *cfg)
 
 	if (strcmp(cfg->output, "-") != 0 && (status = check_writable("-o", cfg->output)) != EXIT_OK)
 		return status;
-	status = attach(cfg, &target);
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
+	if (procs__multi(ps)) {
+		log_error("profd %s takes one process (--pid PID) for now; thread dumps of a whole service: "
+			  "profd stacks", cfg->command == CMD_CPU ? "cpu" : "heap");
+		procs__free(ps);
+		return EXIT_USAGE;
+	}
+	{
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		if (n <= 0) {
+			procs__free(ps);
+			return EXIT_TARGET_GONE;
+		}
+		target = list[0]->target;
+		procs__list_free(list, n);
+	}
+	procs__free(ps); /* the one-shots read the target themselves */
 	if (cfg->command == CMD_CPU) {
 		struct cpu_config cc;
 
@@ -357,25 +402,44 @@ static int oneshot(const struct profd_config *cfg)
 static int stacks(const struct profd_config *cfg)
 {
 	struct engine e;
-	struct target target;
+	struct procs *ps = NULL;
 	struct buf out = { 0 };
 	int status, err;
 
-	status = attach(cfg, &target);
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
-	status = engine_start(cfg, &target, &e);
+	status = engine_start(cfg, ps, &e);
 	if (status)
 		return status;
+	if (e.threads_set) {
+		err = threads_set__dump_text(e.threads_set, 0, 2, &out);
+		if (err == -ESRCH) {
+			log_error("no process of %s is running", procset__describe(procs__set(ps)));
+			status = EXIT_TARGET_GONE;
+		} else if (err) {
+			log_error("thread dump of %s failed: %s", procset__describe(procs__set(ps)),
+				  err == -EPERM ? threads_set__error(e.threads_set) : strerror(-err));
+			status = EXIT_RUNTIME;
+		} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+			log_error("cannot write the dump to standard output: %s", strerror(errno));
+			status = EXIT_RUNTIME;
+		}
+		buf_free(&out);
+		engine_free(&e);
+		return status;
+	}
 	err = threads_source__dump_text(e.threads, 2, &out);
 	if (err == -ESRCH) {
-		log_error("target process %d (%s) exited during the dump", (int)target.pid, target.comm);
+		log_error("target process %d (%s) exited during the dump", (int)e.single->target.pid,
+			  e.single->target.comm);
 		status = EXIT_TARGET_GONE;
 	} else if (err == -EPERM) {
-		log_error("cannot stop the threads of process %d: %s", (int)target.pid, threads_source__error(e.threads));
+		log_error("cannot stop the threads of process %d: %s", (int)e.single->target.pid,
+			  threads_source__error(e.threads));
 		status = EXIT_RUNTIME;
 	} else if (err) {
-		log_error("thread dump of process %d failed: %s", (int)target.pid, strerror(-err));
+		log_error("thread dump of process %d failed: %s", (int)e.single->target.pid, strerror(-err));
 		status = EXIT_RUNTIME;
 	} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 		log_error("cannot write the dump to standard output: %s", strerror(errno));
@@ -403,13 +467,13 @@ static int serve(const struct profd_config *cfg)
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;
-	struct target target;
+	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
 
 	if (cfg->ready_file[0] && (status = check_writable("--ready-file", cfg->ready_file)) != EXIT_OK)
 		return status;
-	status = attach(cfg, &target);
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
 	bpf_err = bpf_check(msg, sizeof(msg));
@@ -417,26 +481,30 @@ static int serve(const struct profd_config *cfg)
 		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
-			 "profiles of process %d", cfg->host, (int)cfg->pid);
+			 "profiles of %s", cfg->host, procset__describe(procs__set(ps)));
 	fd = http_listen(cfg->host, cfg->port, msg, sizeof(msg));
 	if (fd < 0) {
 		log_error("%s", msg);
+		procs__free(ps);
 		return EXIT_RUNTIME;
 	}
 	http_bound_address(fd, addr, sizeof(addr));
 
-	status = engine_start(cfg, &target, &engine);
+	status = engine_start(cfg, ps, &engine); /* takes ps, even when it fails */
 	if (status)
 		goto cleanup;
-	engine_start_profilers(cfg, &target, &engine, bpf_err == 0);
-	ep = endpoints__new(&target, engine.sym);
+	engine_start_profilers(cfg, &engine, bpf_err == 0);
+	ep = endpoints__new(ps);
 	if (!ep) {
 		log_error("out of memory");
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	endpoints__set_max_seconds(ep, cfg->max_seconds);
-	threads_source__profile(engine.threads, &prof);
+	if (engine.threads)
+		threads_source__profile(engine.threads, &prof);
+	else
+		threads_set__profile(engine.threads_set, &prof);
 	endpoints__add_profile(ep, &prof);
 	if (engine.cpu) {
 		cpu_sampler__provider(engine.cpu, &prof);
@@ -468,8 +536,8 @@ static int serve(const struct profd_config *cfg)
 	}
 	printf("profd listening on %s\n", addr);
 	fflush(stdout);
-	log_info("serving http://%s/debug/pprof/ for process %d (%s)", addr, (int)target.pid, target.comm);
-	status = wait_for_end(&target, engine.heap);
+	log_info("serving http://%s/debug/pprof/ for %s", addr, procset__describe(procs__set(ps)));
+	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
 	endpoints__free(ep);

@@ -186,10 +186,10 @@ int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(v
 			return 0;
 		/* the exit first: profd's server shuts down (which cancels requests) when it sees the
 		 * target gone, and the caller should give the real reason */
-		if (!target_alive(t))
+		if (t && !target_alive(t))
 			return -ESRCH;
 		if (cancelled && cancelled(arg))
-			return target_alive(t) ? -ECANCELED : -ESRCH;
+			return !t || target_alive(t) ? -ECANCELED : -ESRCH;
 		if (left > TARGET_WAIT_POLL_NS)
 			left = TARGET_WAIT_POLL_NS;
 		ts.tv_sec = 0;
@@ -254,6 +254,48 @@ int target_cmdline(const struct target *t, struct buf *out)
 		out->data[out->len] = '\0';
 	}
 	return 0;
+}
+
+int target_status(const struct target *t, int *ret_threads, long *ret_rss_kb)
+{
+	char path[64], status[8192];
+	const char *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
+	n = proc_read_file(path, status, sizeof(status));
+	if (n < 0)
+		return (int)n;
+	p = strstr(status, "\nThreads:");
+	*ret_threads = p ? atoi(p + 9) : -1;
+	/* a zombie main thread has no VmRSS: the process's is on a live thread's status */
+	p = strstr(status, "\nVmRSS:");
+	if (!p && proc_live_pid(t->pid) != t->pid) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)proc_live_pid(t->pid));
+		n = proc_read_file(path, status, sizeof(status));
+		p = n > 0 ? strstr(status, "\nVmRSS:") : NULL;
+	}
+	*ret_rss_kb = p ? atol(p + 8) : -1;
+	return 0;
+}
+
+int64_t target_started_at(const struct target *t)
+{
+	static long long btime = -1;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (btime < 0) {
+		char stat[16384], *p;
+
+		if (proc_read_file("/proc/stat", stat, sizeof(stat)) > 0 && (p = strstr(stat, "\nbtime ")))
+			btime = atoll(p + 7);
+		else
+			return 0;
+	}
+	if (hz <= 0)
+		return 0;
+	return (btime + (long long)(t->start_time / (uint64_t)hz)) * 1000000000ll +
+	       (long long)(t->start_time % (uint64_t)hz) * (1000000000ll / hz);
 }
 
 int target_thread_count(const struct target *t)

@@ -29,9 +29,9 @@ bool target_alive(const struct target *t);
 /* Its name and executable now (they change when the process execs), into comm and exe.
  * Returns 0 or -ESRCH (the process is gone). */
 int target_names(const struct target *t, char *comm, size_t comm_len, char *exe, size_t exe_len);
-/* Waits duration_ns, checking every TARGET_WAIT_POLL_NS that the target lives and that
- * cancelled(arg) (may be NULL) is false. Returns 0 (the time passed), -ESRCH (the target exited
- * first) or -ECANCELED. */
+/* Waits duration_ns, checking every TARGET_WAIT_POLL_NS that the target lives (t may be NULL: a
+ * set of processes, which does not end) and that cancelled(arg) (may be NULL) is false. Returns 0
+ * (the time passed), -ESRCH (the target exited first) or -ECANCELED. */
 #define TARGET_WAIT_POLL_NS 100000000ll
 int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(void *arg), void *arg);
 /* Reads /proc/PID/stat start time; returns 0 or -errno. */
@@ -41,6 +41,10 @@ int target_read_start_time(pid_t pid, uint64_t *ret);
 int target_cmdline(const struct target *t, struct buf *out);
 /* Number of threads (from /proc/PID/status Threads:), or -errno. */
 int target_thread_count(const struct target *t);
+/* Threads and resident memory (KiB) now, -1 each when unknown. Returns 0 or -errno. */
+int target_status(const struct target *t, int *ret_threads, long *ret_rss_kb);
+/* CLOCK_REALTIME ns the process started (from its start time and the boot time), 0 if unknown. */
+int64_t target_started_at(const struct target *t);
 
 /* The PID to read process-wide /proc entries through (maps, map_files, root, exe, mem, cmdline):
  * pid itself, or, while its main thread is a zombie (it called pthread_exit and other threads

@@ -720,8 +720,8 @@ void cpu_sampler__stats(struct cpu_sampler *cs, struct cpu_stats *ret)
 
 /* ---- the profile as a provider ---- */
 
-static int cpu_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-		       struct profd_sample_set **ret)
+static int cpu_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
+		       void *arg, struct profd_sample_set **ret)
 {
 	return cpu_sampler__profile(ctx, duration_ns, cancelled, arg, ret);
 }

@@ -1500,7 +1500,7 @@ static int prof_count(void *ctx)
 }
 
 /* A request without seconds: in demand mode it starts or extends the tracking first. */
-static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
+static int prof_heap_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
@@ -1508,7 +1508,7 @@ static int prof_heap_snapshot(void *ctx, struct profd_sample_set **ret)
 	return r < 0 ? r : snapshot(ctx, false, started, ret);
 }
 
-static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
+static int prof_allocs_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
@@ -1516,7 +1516,7 @@ static int prof_allocs_snapshot(void *ctx, struct profd_sample_set **ret)
 	return r < 0 ? r : snapshot(ctx, true, started, ret);
 }
 
-static int prof_text(void *ctx, int debug, struct buf *out)
+static int prof_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
 {
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
@@ -1524,14 +1524,14 @@ static int prof_text(void *ctx, int debug, struct buf *out)
 	return r < 0 ? r : write_text(ctx, started, out);
 }
 
-static int prof_heap_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-			     struct profd_sample_set **ret)
+static int prof_heap_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns,
+			     profd_cancel_fn cancelled, void *arg, struct profd_sample_set **ret)
 {
 	return heap_source__collect(ctx, false, duration_ns, cancelled, arg, ret);
 }
 
-static int prof_allocs_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-			       struct profd_sample_set **ret)
+static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns,
+			       profd_cancel_fn cancelled, void *arg, struct profd_sample_set **ret)
 {
 	return heap_source__collect(ctx, true, duration_ns, cancelled, arg, ret);
 }

@@ -787,12 +787,12 @@ static int profile_count(void *ctx)
 	return target_thread_count(src->t);
 }
 
-static int profile_snapshot(void *ctx, struct profd_sample_set **ret)
+static int profile_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
 	return threads_source__snapshot(ctx, ret);
 }
 
-static int profile_write_text(void *ctx, int debug, struct buf *out)
+static int profile_write_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
 {
 	return threads_source__dump_text(ctx, debug, out);
 }

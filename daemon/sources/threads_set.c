@@ -338,14 +338,14 @@ static int profile_count(void *ctx)
 	return total;
 }
 
-static int profile_snapshot(void *ctx, struct profd_sample_set **ret)
+static int profile_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	return threads_set__snapshot(ctx, 0, ret);
+	return threads_set__snapshot(ctx, scope ? scope->pid : 0, ret);
 }
 
-static int profile_write_text(void *ctx, int debug, struct buf *out)
+static int profile_write_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
 {
-	return threads_set__dump_text(ctx, 0, debug, out);
+	return threads_set__dump_text(ctx, scope ? scope->pid : 0, debug, out);
 }
 
 static int profile_status(void *ctx, struct buf *out)

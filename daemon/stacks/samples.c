@@ -320,6 +320,25 @@ static int sample_cmp(const void *a, const void *b, void *arg)
 	return (x->nframes > y->nframes) - (x->nframes < y->nframes);
 }
 
+void sample_set__keep_pid(struct profd_sample_set *set, int64_t pid)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < set->nsamples; i++) {
+		if (sample_pid(&set->samples[i]) == pid)
+			set->samples[k++] = set->samples[i];
+		else
+			sample_release(&set->samples[i]);
+	}
+	set->nsamples = k;
+	/* the index maps keys to positions: rebuild it (on failure the old one is dropped) */
+	if (index_build(set, false) != 0) {
+		free(set->index);
+		set->index = NULL;
+		set->index_size = 0;
+	}
+}
+
 void sample_set__sort(struct profd_sample_set *set, int col)
 {
 	if (col < 0 || col >= set->nvalues || set->nsamples < 2)

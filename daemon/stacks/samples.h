@@ -72,6 +72,9 @@ struct profd_sample_set {
 /* The sample's process: its numeric "pid" label, 0 when it has none (a one-process profile). */
 int64_t sample_pid(const struct profd_sample *s);
 
+/* Keeps only the samples of process pid (their "pid" label). */
+void sample_set__keep_pid(struct profd_sample_set *set, int64_t pid);
+
 /* Creates an empty set with nvalues value columns (<= PROFD_MAX_VALUES), time_nanos = now.
  * Returns NULL only when out of memory. Free with sample_set__free(). */
 struct profd_sample_set *sample_set__new(int nvalues);
