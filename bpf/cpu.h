@@ -11,6 +11,8 @@
 /* x86_64 registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip. */
 #define PROFD_CPU_NREGS 17
 #define PROFD_CPU_COMM_LEN 16
+/* Processes sampled at once (the tgids map), as --max-processes bounds them. */
+#define PROFD_CPU_MAX_PROCS 65536
 /* Mappings end on page boundaries (x86_64: 4 KiB). */
 #define PROFD_CPU_PAGE 4096
 
@@ -26,6 +28,7 @@
 struct profd_cpu_event {
 	__u64 time_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 tid;
+	__u32 tgid;        /* the process (as profd sees PIDs): which member of the set */
 	__u32 flags;
 	__u32 nkframes;    /* kernel frames, leaf first; kframes[0] is the interrupted ip */
 	__u32 stack_len;   /* bytes in stack[], copied from regs[7] (rsp) upwards */

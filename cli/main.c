@@ -298,16 +298,17 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 	char err[512];
 	int r;
 
-	if (!t) {
-		log_warn("CPU and heap profiles of %s are not served yet: only thread dumps",
-			 procset__describe(procs__set(e->ps)));
-		return;
-	}
 	cpu_config_from(cfg, &cc);
 	if (bpf_ok) {
-		e->cpu = cpu_sampler__new(t, e->single->uw, e->single->sym, &cc);
+		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+	}
+	if (!t) {
+		if (cfg->heap_mode != HEAP_MODE_OFF)
+			log_warn("heap profiles of %s are not served yet: one process at a time (--pid PID)",
+				 procset__describe(procs__set(e->ps)));
+		return;
 	}
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
@@ -348,9 +349,28 @@ static int oneshot(const struct profd_config *cfg)
 	status = attach(cfg, &ps);
 	if (status)
 		return status;
+	if (cfg->command == CMD_CPU) {
+		struct cpu_config cc;
+
+		/* the cpu command ends early on Ctrl-C and still writes what it has */
+		signal(SIGINT, on_stop_signal);
+		signal(SIGTERM, on_stop_signal);
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+		cpu_config_from(cfg, &cc);
+		r = cpu_oneshot(ps, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
+		if (r == 0 && strcmp(cfg->output, "-") != 0)
+			log_info("wrote the CPU profile of %s to %s", procset__describe(procs__set(ps)), cfg->output);
+		status = r == 0 ? EXIT_OK : EXIT_RUNTIME;
+		if (r)
+			log_error("%s", err);
+		procs__free(ps);
+		return status;
+	}
 	if (procs__multi(ps)) {
-		log_error("profd %s takes one process (--pid PID) for now; thread dumps of a whole service: "
-			  "profd stacks", cfg->command == CMD_CPU ? "cpu" : "heap");
+		log_error("profd heap takes one process (--pid PID) for now");
 		procs__free(ps);
 		return EXIT_USAGE;
 	}
@@ -365,20 +385,8 @@ static int oneshot(const struct profd_config *cfg)
 		target = list[0]->target;
 		procs__list_free(list, n);
 	}
-	procs__free(ps); /* the one-shots read the target themselves */
-	if (cfg->command == CMD_CPU) {
-		struct cpu_config cc;
-
-		/* the cpu command ends early on Ctrl-C and still writes what it has */
-		signal(SIGINT, on_stop_signal);
-		signal(SIGTERM, on_stop_signal);
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGTERM);
-		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
-		cpu_config_from(cfg, &cc);
-		r = cpu_oneshot(target.pid, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
-	} else {
+	procs__free(ps); /* the heap one-shot reads the target itself */
+	{
 		struct heap_config hc;
 
 		heap_config_from(cfg, &hc);
@@ -393,8 +401,7 @@ static int oneshot(const struct profd_config *cfg)
 		return EXIT_RUNTIME;
 	}
 	if (strcmp(cfg->output, "-") != 0)
-		log_info("wrote the %s profile of process %d to %s", cfg->command == CMD_CPU ? "CPU" : "heap",
-			 (int)target.pid, cfg->output);
+		log_info("wrote the heap profile of process %d to %s", (int)target.pid, cfg->output);
 	return EXIT_OK;
 }
 

@@ -357,6 +357,21 @@ int procs__listen(struct procs *ps, const struct procs_listener *l)
 	return 0;
 }
 
+void procs__unlisten(struct procs *ps, void *ctx)
+{
+	/* the scan lock: no listener is being called when this returns */
+	pthread_mutex_lock(&ps->scan_lock);
+	pthread_mutex_lock(&ps->lock);
+	for (int i = 0; i < ps->nlisteners;) {
+		if (ps->listeners[i].ctx == ctx)
+			ps->listeners[i] = ps->listeners[--ps->nlisteners];
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	pthread_mutex_unlock(&ps->scan_lock);
+}
+
 struct proc *procs__get(struct procs *ps, pid_t pid)
 {
 	struct proc *p = NULL;

@@ -58,6 +58,10 @@ int procs__scan(struct procs *ps);
 /* Adds a listener and calls its came() for every live member at once. Returns 0 or -ENOSPC. */
 int procs__listen(struct procs *ps, const struct procs_listener *l);
 
+/* Removes the listeners whose ctx is ctx; when it returns, none of them is being called. A source
+ * calls it first in its free. */
+void procs__unlisten(struct procs *ps, void *ctx);
+
 /* The member with this PID, live or kept as exited, referenced (proc__put); NULL if none. */
 struct proc *procs__get(struct procs *ps, pid_t pid);
 struct proc *proc__ref(struct proc *p);

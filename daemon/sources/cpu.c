@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
@@ -36,6 +37,7 @@
 #include "bpf/cpu.h"
 #include "pprof/pprof.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "sources/cpu.h"
 #include "sources/probeframes.h"
 #include "stacks/unwind.h"
@@ -63,12 +65,18 @@ struct cpu_window {
 };
 
 struct cpu_sampler {
-	const struct target *target;
-	struct unwinder *uw;
-	struct symbolizer *sym;
+	struct procs *ps;             /* the processes sampled */
+	struct proc *single;          /* --pid: the one target (referenced), whose exit ends windows */
+	struct symbolizer *ksym;      /* kernel names for probe frames: the target's, or profd's own */
+	bool own_ksym;
+	bool multi;                   /* several processes: samples carry pid and process labels */
+	int64_t last_rescan_ns;       /* a sample of an unknown process rescans the set, at most 10/s */
 	struct cpu_config cfg;
 
 	pthread_mutex_t life; /* start/stop of the sampler */
+	/* the skeleton's pointer, for the set's changes to its tgids map: not `life`, which the
+	 * stopper holds while it joins the reader, and the reader may be scanning the set */
+	pthread_mutex_t skel_lock;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t drained_cond;
 	struct cpu_window *windows[CPU_MAX_WINDOWS];
@@ -86,6 +94,7 @@ struct cpu_sampler {
 	int ncpus;
 	int *perf_fds;
 	struct bpf_link **links;
+	struct bpf_link *fork_link;   /* a set: follows forks of its processes */
 	struct ring_buffer *rb;
 	int wake_fd;
 	atomic_bool stop;
@@ -113,49 +122,92 @@ int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len)
 	return 0;
 }
 
-struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinder *uw, struct symbolizer *sym,
-				     const struct cpu_config *cfg)
+static void on_proc_came(void *ctx, struct proc *p);
+static void on_proc_went(void *ctx, struct proc *p);
+
+struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *cfg)
 {
+	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct cpu_sampler *cs;
 	char msg[128];
 
-	if (!target || !cfg || cpu_config_check(cfg, msg, sizeof(msg))) {
+	if (!ps || !cfg || cpu_config_check(cfg, msg, sizeof(msg))) {
 		errno = EINVAL;
 		return NULL;
 	}
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return NULL;
-	cs->target = target;
-	cs->uw = uw;
-	cs->sym = sym;
+	cs->ps = ps;
+	cs->multi = procs__multi(ps);
 	cs->cfg = *cfg;
 	cs->wake_fd = -1;
-	cs->probes = probe_frames__new(sym);
-	if (!cs->probes) {
-		free(cs);
+	pthread_mutex_init(&cs->life, NULL);
+	pthread_mutex_init(&cs->skel_lock, NULL);
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->drained_cond, NULL);
+	if (!cs->multi) {
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		cs->single = n > 0 ? proc__ref(list[0]) : NULL;
+		procs__list_free(list, n > 0 ? n : 0);
+		if (!cs->single) {
+			cpu_sampler__free(cs);
+			errno = ESRCH;
+			return NULL;
+		}
+		cs->ksym = cs->single->sym;
+	} else {
+		/* kernel frames are every process's: profd's own symbolizer names them */
+		cs->ksym = symbolizer__new(getpid());
+		cs->own_ksym = true;
+	}
+	cs->probes = probe_frames__new(cs->ksym);
+	l.ctx = cs;
+	if (!cs->probes || procs__listen(ps, &l) < 0) {
+		cpu_sampler__free(cs);
 		errno = ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_init(&cs->life, NULL);
-	pthread_mutex_init(&cs->lock, NULL);
-	pthread_cond_init(&cs->drained_cond, NULL);
 	return cs;
+}
+
+/* The process of a sample, referenced; NULL when it is not (yet) a known member. */
+static struct proc *sample_proc(struct cpu_sampler *cs, pid_t tgid)
+{
+	struct proc *p;
+
+	if (cs->single)
+		return proc__ref(cs->single);
+	p = procs__get(cs->ps, tgid);
+	if (!p && profd_mono_ns() - cs->last_rescan_ns > 100000000ll) {
+		/* a child the BPF side followed at its fork, before the set's scan saw it */
+		cs->last_rescan_ns = profd_mono_ns();
+		procs__scan(cs->ps);
+		p = procs__get(cs->ps, tgid);
+	}
+	return p;
 }
 
 /* ---- reader thread: ring buffer -> unwind -> windows ---- */
 
-static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const uint64_t *pcs, int n,
-		     enum unwind_stop why, bool probe)
+static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const struct proc *p,
+		     const uint64_t *pcs, int n, enum unwind_stop why, bool probe)
 {
 	int64_t t = (int64_t)e->time_ns;
 	int64_t values[2] = { 1, 1000000000ll / cs->cfg.hz };
-	struct profd_label label = { .key = "thread" };
+	struct profd_label labels[3] = {
+		{ .key = "thread" },
+		{ .key = "pid", .num = (int64_t)e->tgid },
+		{ .key = "process", .str = p ? (char *)p->target.comm : "?" },
+	};
+	uint32_t nlabels = cs->multi ? 3 : 1;
 	char comm[PROFD_CPU_COMM_LEN + 1];
 
 	memcpy(comm, e->comm, PROFD_CPU_COMM_LEN);
 	comm[PROFD_CPU_COMM_LEN] = '\0';
-	label.str = comm;
+	labels[0].str = comm;
 	for (int i = 0; i < CPU_MAX_WINDOWS; i++) {
 		struct cpu_window *w = cs->windows[i];
 		int err;
@@ -169,7 +221,7 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
 		if (e->flags & PROFD_CPU_F_NO_STACK)
 			w->short_stack++;
 		w->probe += probe;
-		err = sample_set__add(w->set, pcs, (uint32_t)n, values, &label, 1);
+		err = sample_set__add(w->set, pcs, (uint32_t)n, values, labels, nlabels);
 		if (err) {
 			w->add_failed++;
 			w->add_errno = -err;
@@ -181,7 +233,7 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
  * sp first, then ip: a sample in between has sp one word below where ip's CFI expects it, and
  * its walk stops at once. Walks again from the state before the push; keeps that walk only if it
  * reaches the root. Returns the number of pcs now in pcs. */
-static int unwind_torn(struct cpu_sampler *cs, const struct unwind_regs *regs, const struct unwind_stack *stack,
+static int unwind_torn(struct unwinder *uw, const struct unwind_regs *regs, const struct unwind_stack *stack,
 		       uint64_t *pcs, int max, int n, enum unwind_stop *why)
 {
 	uint64_t again[PROFD_MAX_FRAMES];
@@ -190,7 +242,7 @@ static int unwind_torn(struct cpu_sampler *cs, const struct unwind_regs *regs, c
 	int n2;
 
 	before.r[UNWIND_REG_RSP] += 8;
-	n2 = unwinder__unwind(cs->uw, &before, stack, again, max, &why2);
+	n2 = unwinder__unwind(uw, &before, stack, again, max, &why2);
 	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
 		return n;
 	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
@@ -200,14 +252,14 @@ static int unwind_torn(struct cpu_sampler *cs, const struct unwind_regs *regs, c
 
 /* Walks again with the return address probe_frames__in_flight() guessed; keeps that walk only
  * if it reaches the root. Returns the number of pcs of the new walk, or 0 (pcs unchanged). */
-static int unwind_guess(struct cpu_sampler *cs, const struct unwind_regs *regs, const struct unwind_stack *stack,
+static int unwind_guess(struct unwinder *uw, const struct unwind_regs *regs, const struct unwind_stack *stack,
 			uint64_t *pcs, int max, enum unwind_stop *why)
 {
 	uint64_t again[PROFD_MAX_FRAMES];
 	enum unwind_stop why2 = UNWIND_STOP_ERROR;
 	int n2;
 
-	n2 = unwinder__unwind(cs->uw, regs, stack, again, max, &why2);
+	n2 = unwinder__unwind(uw, regs, stack, again, max, &why2);
 	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
 		return 0;
 	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
@@ -227,10 +279,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct probe_fix fix;
 	int64_t t0 = profd_mono_ns();
 	int nk = 0, n = 0, guessed = 0;
+	struct unwinder *uw;
+	struct proc *p;
 	bool probe;
 
 	if (size < hdr)
 		return 0;
+	p = sample_proc(cs, (pid_t)e->tgid);
+	uw = p ? p->uw : NULL;
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	stack.start = e->regs[UNWIND_REG_RSP];
 	stack.data = e->stack;
@@ -257,18 +313,18 @@ static int on_event(void *ctx, void *data, size_t size)
 		for (int i = 0; i < nk; i++)
 			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
 	}
-	if (cs->uw) {
-		n = unwinder__unwind(cs->uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+	if (uw) {
+		n = unwinder__unwind(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
 		if (n < 0) {
 			n = 0;
 			why = UNWIND_STOP_ERROR;
 		}
 	}
-	if (probe && !fix.in_uprobes && n <= 2 && why != UNWIND_STOP_ROOT && cs->uw)
-		n = unwind_torn(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, n, &why);
-	if (probe && !fix.in_uprobes && why != UNWIND_STOP_ROOT && cs->uw &&
+	if (probe && !fix.in_uprobes && n <= 2 && why != UNWIND_STOP_ROOT && uw)
+		n = unwind_torn(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, n, &why);
+	if (probe && !fix.in_uprobes && why != UNWIND_STOP_ROOT && uw &&
 	    probe_frames__in_flight(cs->probes, e->tid, &e->up, &regs, &stack, &fix)) {
-		guessed = unwind_guess(cs, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+		guessed = unwind_guess(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
 		if (guessed)
 			n = guessed;
 		else
@@ -286,7 +342,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (why >= UNWIND_STOP__COUNT)
 		why = UNWIND_STOP_ERROR;
 	pthread_mutex_lock(&cs->lock);
-	dispatch(cs, e, pcs, nk + n, why, probe);
+	dispatch(cs, e, p, pcs, nk + n, why, probe);
 	cs->stats.events++;
 	cs->stats.root += why == UNWIND_STOP_ROOT;
 	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
@@ -298,10 +354,11 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	/* A pc outside every known module usually means a dlopen since the unwinder read the maps:
 	 * re-read them, at most once a second. */
-	if (cs->uw && why == UNWIND_STOP_BAD_ADDR && t0 - cs->last_refresh_ns > REFRESH_INTERVAL_NS) {
+	if (uw && why == UNWIND_STOP_BAD_ADDR && t0 - cs->last_refresh_ns > REFRESH_INTERVAL_NS) {
 		cs->last_refresh_ns = t0;
-		unwinder__refresh(cs->uw);
+		unwinder__refresh(uw);
 	}
+	proc__put(p);
 	return 0;
 }
 
@@ -346,8 +403,53 @@ static void *reader_main(void *arg)
 
 /* ---- start / stop ---- */
 
+/* The processes of the set into the tgids map (the set's scan keeps it up to date after). */
+static int tgids_fill(struct cpu_sampler *cs)
+{
+	struct proc **list = NULL;
+	int n = procs__list(cs->ps, &list), fd = bpf_map__fd(cs->skel->maps.tgids);
+	__u8 one = 1;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		__u32 tgid = (__u32)list[i]->target.pid;
+
+		if (!proc__exited(cs->ps, list[i]))
+			bpf_map_update_elem(fd, &tgid, &one, BPF_ANY);
+	}
+	procs__list_free(list, n);
+	return 0;
+}
+
+/* The set changed: so does the filter, while the sampler runs (sampler_start fills it). */
+static void on_proc_came(void *ctx, struct proc *p)
+{
+	struct cpu_sampler *cs = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+	__u8 one = 1;
+
+	pthread_mutex_lock(&cs->skel_lock);
+	if (cs->skel)
+		bpf_map_update_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid, &one, BPF_ANY);
+	pthread_mutex_unlock(&cs->skel_lock);
+}
+
+static void on_proc_went(void *ctx, struct proc *p)
+{
+	struct cpu_sampler *cs = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+
+	pthread_mutex_lock(&cs->skel_lock);
+	if (cs->skel)
+		bpf_map_delete_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid);
+	pthread_mutex_unlock(&cs->skel_lock);
+}
+
 static void sampler_teardown(struct cpu_sampler *cs)
 {
+	bpf_link__destroy(cs->fork_link);
+	cs->fork_link = NULL;
 	for (int i = 0; i < cs->ncpus; i++) {
 		/* an attached link owns its perf event fd and closes it: closing it again would close
 		 * whatever another thread opened in between (an HTTP connection, a map) */
@@ -357,6 +459,7 @@ static void sampler_teardown(struct cpu_sampler *cs)
 			close(cs->perf_fds[i]);
 	}
 	ring_buffer__free(cs->rb);
+	pthread_mutex_lock(&cs->skel_lock);
 	cpu_bpf__destroy(cs->skel);
 	if (cs->wake_fd >= 0)
 		close(cs->wake_fd);
@@ -366,6 +469,7 @@ static void sampler_teardown(struct cpu_sampler *cs)
 	cs->perf_fds = NULL;
 	cs->rb = NULL;
 	cs->skel = NULL;
+	pthread_mutex_unlock(&cs->skel_lock);
 	cs->wake_fd = -1;
 	cs->ncpus = 0;
 }
@@ -411,17 +515,25 @@ static int sampler_start(struct cpu_sampler *cs)
 	cs->ncpus = libbpf_num_possible_cpus();
 	if (cs->ncpus <= 0)
 		return cs->ncpus < 0 ? cs->ncpus : -ENODEV;
+	pthread_mutex_lock(&cs->skel_lock);
 	cs->skel = cpu_bpf__open();
+	pthread_mutex_unlock(&cs->skel_lock);
 	if (!cs->skel) {
 		err = -errno;
 		goto cleanup;
 	}
 	ring = ring_bytes(&cs->cfg, cs->ncpus);
-	cs->skel->rodata->target_tgid = (__u32)cs->target->pid;
 	pidns_of_self(&cs->skel->rodata->pidns_dev, &cs->skel->rodata->pidns_ino);
+	/* a set follows new processes at their fork; PIDs seen from another namespace than the
+	 * host's do not match the tracepoint's, and are left to the set's scan */
+	cs->skel->rodata->follow_forks = cs->multi && !cs->skel->rodata->pidns_ino;
+	if (!cs->multi)
+		bpf_program__set_autoload(cs->skel->progs.on_fork, false);
 	cs->skel->rodata->stack_bytes = cs->cfg.stack_bytes;
 	cs->skel->rodata->wakeup_bytes = ring / 4;
 	err = bpf_map__set_max_entries(cs->skel->maps.events, ring);
+	if (!err)
+		err = bpf_map__set_max_entries(cs->skel->maps.tgids, PROFD_CPU_MAX_PROCS);
 	if (!err)
 		err = bpf_map__set_max_entries(cs->skel->maps.scratch, (uint32_t)cs->ncpus);
 	if (err)
@@ -429,6 +541,15 @@ static int sampler_start(struct cpu_sampler *cs)
 	err = cpu_bpf__load(cs->skel);
 	if (err)
 		goto cleanup;
+	err = tgids_fill(cs);
+	if (err)
+		goto cleanup;
+	if (cs->multi) {
+		cs->fork_link = bpf_program__attach(cs->skel->progs.on_fork);
+		if (!cs->fork_link)
+			log_debug("cpu: new processes of the set are followed by its scan only (the fork tracepoint: "
+				  "%s)", strerror(errno));
+	}
 
 	cs->perf_fds = calloc((size_t)cs->ncpus, sizeof(*cs->perf_fds));
 	cs->links = calloc((size_t)cs->ncpus, sizeof(*cs->links));
@@ -521,6 +642,8 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 {
 	if (!cs)
 		return;
+	/* no set change may reach the sampler from now on */
+	procs__unlisten(cs->ps, cs);
 	pthread_mutex_lock(&cs->life);
 	sampler_stop(cs);
 	pthread_mutex_unlock(&cs->life);
@@ -533,7 +656,11 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	pthread_cond_destroy(&cs->drained_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->life);
+	pthread_mutex_destroy(&cs->skel_lock);
 	probe_frames__free(cs->probes);
+	proc__put(cs->single);
+	if (cs->own_ksym)
+		symbolizer__free(cs->ksym);
 	free(cs);
 }
 
@@ -618,7 +745,7 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 			if (i == UNWIND_STOP_ROOT || !w->why[i] || off >= sizeof(detail))
 				continue;
 			off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%s%s %" PRIu64,
-						off ? ", " : "", cs->uw ? unwind_stop_name(i) : "no unwinder",
+						off ? ", " : "", unwind_stop_name(i),
 						w->why[i]);
 		}
 		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " samples (%.1f%%) were not unwound to the "
@@ -697,13 +824,14 @@ int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, profd_canc
 	if (err)
 		return err;
 	start = profd_mono_ns();
-	waited = target_wait(cs->target, duration_ns, cancelled, arg);
+	/* a set does not end: only the one target of --pid is watched */
+	waited = target_wait(cs->single ? &cs->single->target : NULL, duration_ns, cancelled, arg);
 	err = cpu_sampler__close_window(cs, w, ret);
 	if (err)
 		return err;
 	if (waited == -ESRCH)
 		sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the %.1f s profile; "
-				    "this is what was collected until then", (int)cs->target->pid,
+				    "this is what was collected until then", (int)cs->single->target.pid,
 				    (double)(profd_mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(*ret, "the profile was ended early by its requester");
@@ -745,18 +873,17 @@ static bool stop_requested(void *arg)
 	return *(volatile sig_atomic_t *)arg != 0;
 }
 
-int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char *path,
+int cpu_oneshot(struct procs *ps, const struct cpu_config *cfg, int seconds, const char *path,
 		volatile sig_atomic_t *stop, char *errmsg, size_t len)
 {
-	struct target target;
-	struct unwinder *uw = NULL;
-	struct symbolizer *sym = NULL;
+	const char *who = procset__describe(procs__set(ps));
 	struct cpu_sampler *cs = NULL;
 	struct profd_sample_set *set = NULL;
+	struct proc **list = NULL;
 	struct cpu_stats st;
 	struct buf out = { 0 };
 	FILE *f = NULL;
-	int err;
+	int err, n = 0;
 
 	if (seconds <= 0) {
 		snprintf(errmsg, len, "--seconds must be a positive number of seconds (got %d)", seconds);
@@ -765,33 +892,20 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 	err = cpu_config_check(cfg, errmsg, len);
 	if (err)
 		return err;
-	err = target_open(pid, &target);
-	if (err) {
-		snprintf(errmsg, len, "cannot open pid %d: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	uw = unwinder__new(pid);
-	if (!uw) {
-		err = -errno;
-		snprintf(errmsg, len, "cannot read the modules of pid %d for unwinding: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	sym = symbolizer__new(pid);
-	if (!sym) {
-		err = -errno;
-		snprintf(errmsg, len, "cannot read the modules of pid %d for symbols: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	cs = cpu_sampler__new(&target, uw, sym, cfg);
+	cs = cpu_sampler__new(ps, cfg);
 	if (!cs) {
 		err = -errno;
-		snprintf(errmsg, len, "cannot set up CPU sampling: %s", strerror(-err));
+		snprintf(errmsg, len, "cannot set up CPU sampling of %s: %s", who, strerror(-err));
+		goto cleanup;
+	}
+	if (procs__multi(ps) && (err = procs__start(ps)) < 0) {
+		snprintf(errmsg, len, "cannot follow %s: %s", who, strerror(-err));
 		goto cleanup;
 	}
 	err = cpu_sampler__profile(cs, (int64_t)seconds * 1000000000ll, stop ? stop_requested : NULL,
 				   (void *)stop, &set);
 	if (err) {
-		snprintf(errmsg, len, "cannot start CPU sampling of pid %d: %s%s", (int)pid, strerror(-err),
+		snprintf(errmsg, len, "cannot start CPU sampling of %s: %s%s", who, strerror(-err),
 			 err == -EPERM || err == -EACCES ? " (profd needs CAP_BPF and CAP_PERFMON, or root)" : "");
 		goto cleanup;
 	}
@@ -800,8 +914,22 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 		  " in profd's allocator probes, %" PRIu64 " repaired, %.1f us per sample to unwind and dispatch",
 		  st.events, st.lost, st.root, st.probe, st.repaired,
 		  st.events ? (double)st.unwind_ns / 1e3 / (double)st.events : 0.0);
-	symbolizer__refresh(sym);
-	err = pprof_encode(set, sym, &out);
+	n = procs__list(ps, &list);
+	if (n < 0) {
+		err = n;
+		n = 0;
+		snprintf(errmsg, len, "cannot encode the CPU profile: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		struct proc_list pl = { .p = list, .n = n };
+		struct pprof_symbols syms = { .get = procs_list_symbolizer, .ctx = &pl };
+
+		for (int i = 0; i < n; i++)
+			if (list[i]->sym)
+				symbolizer__refresh(list[i]->sym);
+		err = pprof_encode_procs(set, &syms, &out);
+	}
 	if (err) {
 		snprintf(errmsg, len, "cannot encode the CPU profile: %s", strerror(-err));
 		goto cleanup;
@@ -819,10 +947,9 @@ cleanup:
 		err = -errno;
 		snprintf(errmsg, len, "cannot write \"%s\": %s", path, strerror(-err));
 	}
+	procs__list_free(list, n);
 	buf_free(&out);
 	sample_set__free(set);
 	cpu_sampler__free(cs);
-	symbolizer__free(sym);
-	unwinder__free(uw);
 	return err;
 }

@@ -112,6 +112,7 @@ void threads_set__free(struct threads_set *ts)
 {
 	if (!ts)
 		return;
+	procs__unlisten(ts->ps, ts);
 	for (int i = 0; i < ts->n; i++)
 		entry_release(&ts->e[i]);
 	free(ts->e);

@@ -21,6 +21,7 @@
 #include "pprof/pprof.h"
 #include "proc/procmaps.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "sources/cpu.h"
 #include "sources/heap.h"
 #include "stacks/samples.h"
@@ -38,8 +39,10 @@ struct fn_range {
 struct running_target {
 	pid_t pid;
 	FILE *out; /* the target's stdout */
+	struct procs *ps;   /* the target as a set of one, as profd serves --pid */
+	struct proc *p;
 	struct target t;
-	struct unwinder *uw;
+	struct unwinder *uw; /* p's */
 	struct symbolizer *sym;
 	struct fn_range fns[MAX_SYMS];
 	int nfns;
@@ -129,10 +132,22 @@ static void start_target(struct running_target *rt, const char *name, const char
 	rt->out = fdopen(fds[0], "r");
 	assert_non_null(rt->out);
 	wait_line(rt, "ready");
-	assert_int_equal(target_open(rt->pid, &rt->t), 0);
-	rt->uw = unwinder__new(rt->pid);
+	{
+		struct procset_config c = { .kind = PROCSET_PID, .pid = rt->pid };
+		struct proc **list = NULL;
+		char err[256];
+		int n;
+
+		assert_int_equal(procs__new(&c, &rt->ps, err, sizeof(err)), 0);
+		n = procs__list(rt->ps, &list);
+		assert_int_equal(n, 1);
+		rt->p = proc__ref(list[0]);
+		procs__list_free(list, n);
+	}
+	rt->t = rt->p->target;
+	rt->uw = rt->p->uw;
 	assert_non_null(rt->uw);
-	rt->sym = symbolizer__new(rt->pid);
+	rt->sym = rt->p->sym;
 	assert_non_null(rt->sym);
 	resolve(rt, path, syms);
 }
@@ -142,8 +157,8 @@ static void stop_target(struct running_target *rt)
 	kill(rt->pid, SIGKILL);
 	waitpid(rt->pid, NULL, 0);
 	fclose(rt->out);
-	symbolizer__free(rt->sym);
-	unwinder__free(rt->uw);
+	proc__put(rt->p);
+	procs__free(rt->ps);
 }
 
 static const struct fn_range *fn_of(const struct running_target *rt, uint64_t pc)
@@ -308,7 +323,7 @@ static void test_config(void **state)
 		assert_non_null(strstr(msg, cases[i].msg));
 	}
 	errno = 0;
-	assert_null(cpu_sampler__new(NULL, NULL, NULL, NULL));
+	assert_null(cpu_sampler__new(NULL, NULL));
 	assert_int_equal(errno, EINVAL);
 }
 
@@ -326,7 +341,7 @@ static void test_qsort_shares_and_chains(void **state)
 	(void)state;
 	start_target(&rt, "cpu_qsort", args, qsort_syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	/* Profile until 2000 samples (2 s of the busy thread at 1000 Hz; longer on a loaded host, up
 	 * to 40 s): at 2000 samples a 5-point error on a 75% share is 5 standard deviations, and at
@@ -373,7 +388,7 @@ static void test_threads_started_mid_profile(void **state)
 	(void)state;
 	start_target(&rt, "cpu_threads", args, syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	assert_int_equal(cpu_sampler__open_window(cs, &w), 0);
 	wait_line(&rt, "started"); /* the threads did not exist when the window opened */
@@ -447,7 +462,7 @@ static void test_overlapping_windows(void **state)
 	(void)state;
 	start_target(&rt, "cpu_qsort", args, qsort_syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	ra0 = profd_now_nanos();
 	oa0 = mono_now();
@@ -521,7 +536,7 @@ static void test_window_edges(void **state)
 	(void)state;
 	start_target(&rt, "cpu_threads", args, syms); /* threads start 2.5 s after "ready" */
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	assert_int_equal(cpu_sampler__open_window(cs, &wa), 0);
 	usleep(300000);
@@ -558,7 +573,7 @@ static void test_kernel_frames(void **state)
 	(void)state;
 	start_target(&rt, "cpu_kernel", args, syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	assert_int_equal(cpu_sampler__profile(cs, 2000000000ll, NULL, NULL, &set), 0);
 	total = total_count(set);
@@ -607,7 +622,7 @@ static void test_small_stack_window(void **state)
 	start_target(&rt, "cpu_qsort", args, qsort_syms);
 	default_cfg(&cfg);
 	cfg.stack_bytes = CPU_STACK_BYTES_MIN;
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	assert_int_equal(cpu_sampler__profile(cs, 1000000000ll, NULL, NULL, &set), 0);
 	cpu_sampler__stats(cs, &st);
@@ -634,7 +649,7 @@ static void test_idle_target(void **state)
 	(void)state;
 	start_target(&rt, "cpu_threads", args, syms); /* sleeps 100 s before starting threads */
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	assert_int_equal(cpu_sampler__profile(cs, 1000000000ll, NULL, NULL, &set), 0);
 	assert_int_equal(set->nsamples, 0);
@@ -660,7 +675,7 @@ static void test_target_exits(void **state)
 	(void)state;
 	start_target(&rt, "cpu_qsort", args, qsort_syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* the target exits after 1.5 s and stays a zombie (we reap it later): target_alive() is
@@ -758,7 +773,7 @@ static void test_alloc_probes_show_as_profd(void **state)
 	(void)state;
 	start_target(&rt, "cpu_qsort", args, qsort_syms);
 	default_cfg(&cfg);
-	cs = cpu_sampler__new(&rt.t, rt.uw, rt.sym, &cfg);
+	cs = cpu_sampler__new(rt.ps, &cfg);
 	assert_non_null(cs);
 
 	set = profile_samples(cs, 500, &d);
