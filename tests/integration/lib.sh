@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Shared helpers for integration tests: start real targets and a real profd on port 0, wait on
-# conditions with deadlines (never bare sleeps), and clean everything up on exit.
+# conditions with deadlines (never bare sleeps), and clean everything up on exit. The polling
+# helpers use bash builtins only: on a slow host, process creation is what costs (a fork per
+# poll or per thread turned one test's minutes into its time limit).
 # Usage: source "$(dirname "$0")/lib.sh"
 
 set -u
@@ -12,6 +14,13 @@ TARGETS="$B/tests/targets"
 TMP="$(mktemp -d /tmp/profd-test.XXXXXX)"
 export PPROF_TMPDIR="$TMP/pprof"
 _pids=()
+
+# nap SECONDS: sleep without a fork (a read that times out on a FIFO nothing writes to)
+mkfifo "$TMP/.nap" && exec {_nap_fd}<>"$TMP/.nap"
+nap() {
+	local REPLY
+	read -r -t "$1" -u "$_nap_fd" || :
+}
 
 cleanup() {
 	local p
@@ -31,7 +40,7 @@ fail() {
 		echo "--- profd's last log lines:" >&2
 		tail -n 15 "$TMP/profd.err" >&2
 	fi
-	if [ -n "${PROFD_PID:-}" ] && ! kill -0 "$PROFD_PID" 2>/dev/null; then
+	if [ -n "${PROFD_PID:-}" ] && ! alive "$PROFD_PID"; then
 		wait "$PROFD_PID" 2>/dev/null
 		echo "--- profd is no longer running (exit status $?)" >&2
 	fi
@@ -48,12 +57,33 @@ track() {
 	_pids+=("$1")
 }
 
+# proc_state PID: sets PROC_STATE to PID's state letter (R, S, D, T, t, Z...); false if PID is
+# gone. Reads /proc/PID/stat with builtins (the name may hold spaces: the state follows ") ").
+proc_state() {
+	local line=
+	PROC_STATE=
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null
+	[ -n "$line" ] || return 1
+	line=${line##*) }
+	PROC_STATE=${line%% *}
+}
+
+# alive PID: PID exists and is not a zombie (an unreaped child still answers kill -0)
+alive() {
+	proc_state "$1" && [ "$PROC_STATE" != Z ]
+}
+
+# gone PID: PID has exited (or is a zombie)
+gone() {
+	! alive "$1"
+}
+
 # wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds or the deadline passes.
 wait_for() {
 	local deadline=$((SECONDS + $1)); shift
 	while ! "$@" >/dev/null 2>&1; do
 		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.05
+		nap 0.05
 	done
 	return 0
 }
@@ -77,21 +107,15 @@ start_profd() {
 		cat "$TMP/profd.err" >&2
 		fail "profd did not become ready within 20 s"
 	fi
-	ADDR=$(cat "$rf")
+	read -r ADDR <"$rf"
 	BASE="http://$ADDR/debug/pprof"
 }
 
 # wait_profd_exit [SECONDS]: waits (default 10 s) for profd to end; sets PROFD_STATUS to its
 # exit status, or "still-running". Not in a subshell: only the parent shell can wait for it.
 wait_profd_exit() {
-	local deadline=$((SECONDS + ${1:-10}))
-	while kill -0 "$PROFD_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-		# a zombie child still answers kill -0: check its state
-		[ "$(sed 's/.*) //' /proc/"$PROFD_PID"/stat 2>/dev/null | cut -d' ' -f1)" = Z ] && break
-		sleep 0.05
-	done
-	if [ "$(sed 's/.*) //' /proc/"$PROFD_PID"/stat 2>/dev/null | cut -d' ' -f1)" != Z ] &&
-		kill -0 "$PROFD_PID" 2>/dev/null; then
+	wait_for "${1:-10}" gone "$PROFD_PID"
+	if alive "$PROFD_PID"; then
 		PROFD_STATUS=still-running
 		return
 	fi
@@ -114,16 +138,16 @@ header() { # header NAME: value of a response header from the last http call
 }
 
 # no_thread_stopped PID: true if no thread of PID is in tracing/stopped state and none is traced.
-# A thread that exits while it is being checked is skipped, not counted as stopped.
+# One grep over every thread's status file, not a fork per thread: a thread that exits during
+# the scan is skipped (grep -s), not counted as stopped.
 no_thread_stopped() {
-	local t st tracer
-	for t in /proc/"$1"/task/*; do
-		st=$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1)
-		case "$st" in t|T) return 1 ;; esac
-		tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' "$t/status" 2>/dev/null)
-		[ -z "$tracer" ] || [ "$tracer" = 0 ] || return 1
-	done
-	return 0
+	! grep -sqE '^(State:[[:space:]]+[tT] |TracerPid:[[:space:]]*[1-9])' /proc/"$1"/task/*/status
+}
+
+# show_stopped_threads PID: lists the threads of PID that no_thread_stopped objects to
+show_stopped_threads() {
+	grep -sHE '^(State:[[:space:]]+[tT] |TracerPid:[[:space:]]*[1-9])' /proc/"$1"/task/*/status |
+		sed 's|^/proc/[0-9]*/task/\([0-9]*\)/status:|thread \1: |'
 }
 
 need_go() {
