@@ -14,6 +14,51 @@ TARGETS="$B/tests/targets"
 TMP="$(mktemp -d /tmp/profd-test.XXXXXX)"
 export PPROF_TMPDIR="$TMP/pprof"
 _pids=()
+_t0=${EPOCHREALTIME//[!0-9]/}
+
+# ---- what the test is doing, for tests/run's report when it outlives its time limit ----
+# tests/run names a file in PROFD_TEST_STATE. It holds where $TMP and profd's log are, the last
+# progress line, and the wait in course with its deadline: if the test is killed at its limit,
+# the runner prints these and profd's log tail, then removes $TMP. Rewritten, with builtins
+# only, whenever a wait starts or ends.
+_step= _wait_what= _wait_since= _wait_deadline= _last_wait=
+
+_state() {
+	[ -n "${PROFD_TEST_STATE:-}" ] || return 0
+	printf '%s\n' "tmp=$TMP" "profd_log=$TMP/profd.err" "step=$_step" "wait=$_wait_what" \
+		"wait_since=$_wait_since" "wait_deadline=$_wait_deadline" "last_wait=$_last_wait" \
+		>"$PROFD_TEST_STATE" 2>/dev/null
+}
+_state
+
+# waiting WHAT SECONDS: the test now waits, up to SECONDS, for WHAT (one line); waited ends it.
+# wait_for, start_profd, http and wait_profd_exit record their waits themselves; call these
+# around any other step that can take long (a synchronous driver, a profile fetch).
+waiting() {
+	_wait_what=${1//$'\n'/ } _wait_since=$EPOCHSECONDS _wait_deadline=$((EPOCHSECONDS + $2))
+	_state
+}
+waited() {
+	[ -n "$_wait_what" ] && _last_wait="$_wait_what (over after $((EPOCHSECONDS - _wait_since)) s)"
+	_wait_what= _wait_since= _wait_deadline=
+	_state
+}
+
+# stamp VAR: sets VAR to the milliseconds since the test started (no fork, unlike date)
+stamp() {
+	local now=${EPOCHREALTIME//[!0-9]/}
+	printf -v "$1" '%d' $(((now - _t0) / 1000))
+}
+
+# progress MSG: prints MSG after the seconds since the test started, so that a log always shows
+# how far the test got and how long each part took (tests/run shows the log's tail)
+progress() {
+	local ms
+	stamp ms
+	_step="$*"
+	_state
+	printf '[%4d.%d s] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
+}
 
 # nap SECONDS: sleep without a fork (a read that times out on a FIFO nothing writes to)
 mkfifo "$TMP/.nap" && exec {_nap_fd}<>"$TMP/.nap"
@@ -78,13 +123,26 @@ gone() {
 	! alive "$1"
 }
 
-# wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds or the deadline passes.
+# wait_for [-m WHAT] SECONDS CMD...: retries CMD every 50 ms until it succeeds or SECONDS pass.
+# Records the wait (WHAT, or the command line) for the runner.
 wait_for() {
-	local deadline=$((SECONDS + $1)); shift
+	local what=
+	if [ "$1" = -m ]; then
+		what=$2
+		shift 2
+	fi
+	local secs=$1 deadline=$((SECONDS + $1))
+	shift
+	[ -n "$what" ] || what="$*"
+	waiting "$what" "$secs"
 	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $deadline ] && return 1
+		if [ $SECONDS -ge $deadline ]; then
+			waited
+			return 1
+		fi
 		nap 0.05
 	done
+	waited
 	return 0
 }
 
@@ -103,7 +161,7 @@ start_profd() {
 	"$PROFD" --addr 127.0.0.1:0 --ready-file "$rf" "$@" >"$TMP/profd.out" 2>"$TMP/profd.err" &
 	PROFD_PID=$!
 	track "$PROFD_PID"
-	if ! wait_for 20 test -s "$rf"; then
+	if ! wait_for -m "profd to write its ready file" 20 test -s "$rf"; then
 		cat "$TMP/profd.err" >&2
 		fail "profd did not become ready within 20 s"
 	fi
@@ -114,7 +172,7 @@ start_profd() {
 # wait_profd_exit [SECONDS]: waits (default 10 s) for profd to end; sets PROFD_STATUS to its
 # exit status, or "still-running". Not in a subshell: only the parent shell can wait for it.
 wait_profd_exit() {
-	wait_for "${1:-10}" gone "$PROFD_PID"
+	wait_for -m "profd (pid $PROFD_PID) to exit" "${1:-10}" gone "$PROFD_PID"
 	if alive "$PROFD_PID"; then
 		PROFD_STATUS=still-running
 		return
@@ -126,8 +184,10 @@ wait_profd_exit() {
 # http METHOD PATH [curl args...]: writes headers to $TMP/h, body to $TMP/b, prints status.
 http() {
 	local m="$1" p="$2" rc; shift 2
+	waiting "HTTP $m $p" 120
 	curl -s -o "$TMP/b" -D "$TMP/h" -X "$m" --max-time 120 "$@" "http://$ADDR$p" -w '%{http_code}'
 	rc=$?
+	waited
 	# no HTTP status at all: say why (7 refused, 52 empty reply, 56 reset, 28 timeout)
 	[ $rc = 0 ] || echo "curl: exit $rc for $m $p" >&2
 	return $rc
