@@ -15,13 +15,14 @@ TMP="$(mktemp -d /tmp/profd-test.XXXXXX)"
 export PPROF_TMPDIR="$TMP/pprof"
 _pids=()
 _t0=${EPOCHREALTIME//[!0-9]/}
+_failing=0
 
 # ---- what the test is doing, for tests/run's report when it outlives its time limit ----
 # tests/run names a file in PROFD_TEST_STATE. It holds where $TMP and profd's log are, the last
 # progress line, and the wait in course with its deadline: if the test is killed at its limit,
 # the runner prints these and profd's log tail, then removes $TMP. Rewritten, with builtins
 # only, whenever a wait starts or ends.
-_step= _wait_what= _wait_since= _wait_deadline= _last_wait=
+_step= _wait_what= _wait_since= _wait_deadline= _last_wait= _gave_up=
 
 _state() {
 	[ -n "${PROFD_TEST_STATE:-}" ] || return 0
@@ -68,7 +69,12 @@ nap() {
 }
 
 cleanup() {
-	local p
+	local rc=$? p
+	# a script that stops on its own, with neither fail nor skip nor success, says so
+	if [ $rc != 0 ] && [ $rc != 77 ] && [ $_failing = 0 ]; then
+		echo "FAIL: the test script stopped with status $rc at: $BASH_COMMAND" >&2
+		[ -z "$_step" ] || echo "    (last progress: $_step)" >&2
+	fi
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
@@ -79,8 +85,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# fail MSG: says where and why the test failed, what it last waited for in vain, and profd's state
 fail() {
-	echo "FAIL: $*" >&2
+	local i=1
+	_failing=1
+	# name the test's own line, also when a helper of this file called fail
+	while [ "${BASH_SOURCE[i]##*/}" = lib.sh ] && [ $((i + 1)) -lt ${#BASH_SOURCE[@]} ]; do
+		i=$((i + 1))
+	done
+	echo "FAIL (${BASH_SOURCE[i]##*/}:${BASH_LINENO[i - 1]}): ${*:-(no reason given)}" >&2
+	[ -z "$_gave_up" ] || echo "    the wait that gave up: $_gave_up" >&2
 	if [ -s "$TMP/profd.err" ]; then
 		echo "--- profd's last log lines:" >&2
 		tail -n 15 "$TMP/profd.err" >&2
@@ -93,8 +107,21 @@ fail() {
 }
 
 skip() {
+	_failing=1
 	echo "$*"
 	exit 77
+}
+
+# text_of FILE: the file's text for a message, or says that it is empty or missing (a message
+# must never end in an empty quote)
+text_of() {
+	if [ -s "$1" ]; then
+		cat "$1"
+	elif [ -e "$1" ]; then
+		echo "(${1##*/} is empty)"
+	else
+		echo "(no ${1##*/})"
+	fi
 }
 
 # track PID: kill it at exit
@@ -124,7 +151,7 @@ gone() {
 }
 
 # wait_for [-m WHAT] SECONDS CMD...: retries CMD every 50 ms until it succeeds or SECONDS pass.
-# Records the wait (WHAT, or the command line) for the runner.
+# Records the wait (WHAT, or the command line) for the runner; when it gives up, fail names it.
 wait_for() {
 	local what=
 	if [ "$1" = -m ]; then
@@ -137,11 +164,13 @@ wait_for() {
 	waiting "$what" "$secs"
 	while ! "$@" >/dev/null 2>&1; do
 		if [ $SECONDS -ge $deadline ]; then
+			_gave_up="$what (after $secs s)"
 			waited
 			return 1
 		fi
 		nap 0.05
 	done
+	_gave_up=
 	waited
 	return 0
 }
@@ -155,16 +184,32 @@ start_target() {
 	track "$TARGET_PID"
 }
 
+_ready_or_gone() { # pid file
+	[ -s "$2" ] || gone "$1"
+}
+
+# wait_ready PID READY_FILE LOG [SECONDS]: waits (default 20 s) until the profd PID, started
+# with --ready-file READY_FILE, has written it; fails saying whether it is still starting or
+# exited (with its status), and what it logged to LOG.
+wait_ready() {
+	local pid=$1 rf=$2 log=$3 secs=${4:-20}
+	wait_for -m "profd (pid $pid) to write its ready file ${rf##*/}" "$secs" _ready_or_gone "$pid" "$rf"
+	[ -s "$rf" ] && return 0
+	_gave_up=
+	if alive "$pid"; then
+		fail "profd (pid $pid) did not become ready within $secs s; its log: $(text_of "$log")"
+	fi
+	wait "$pid"
+	fail "profd (pid $pid) exited with status $? before it was ready; its log: $(text_of "$log")"
+}
+
 # start_profd ARGS...: starts profd on 127.0.0.1:0 with a ready file; sets PROFD_PID and ADDR.
 start_profd() {
 	local rf="$TMP/ready.$RANDOM"
 	"$PROFD" --addr 127.0.0.1:0 --ready-file "$rf" "$@" >"$TMP/profd.out" 2>"$TMP/profd.err" &
 	PROFD_PID=$!
 	track "$PROFD_PID"
-	if ! wait_for -m "profd to write its ready file" 20 test -s "$rf"; then
-		cat "$TMP/profd.err" >&2
-		fail "profd did not become ready within 20 s"
-	fi
+	wait_ready "$PROFD_PID" "$rf" "$TMP/profd.err"
 	read -r ADDR <"$rf"
 	BASE="http://$ADDR/debug/pprof"
 }
@@ -177,6 +222,7 @@ wait_profd_exit() {
 		PROFD_STATUS=still-running
 		return
 	fi
+	_gave_up=
 	wait "$PROFD_PID"
 	PROFD_STATUS=$?
 }
