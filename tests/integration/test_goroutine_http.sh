@@ -68,14 +68,22 @@ grep -qE "^goroutine $TARGET_PID \[.*\"demo_target\"\]:$" "$TMP/stacks" || fail 
 no_thread_stopped "$TARGET_PID" || fail "a target thread was left stopped"
 
 # SIGTERM while a 20 s delta is in flight: the request ends, profd exits 0 within 5 s
-curl -s -o "$TMP/inflight" -w '%{http_code}' "$BASE/goroutine?seconds=20" >"$TMP/inflight.code" &
+# request_read: profd has accepted a connection and read all that was sent on it (Recv-Q 0 on a
+# socket ss names profd the owner of): the request is in its handler
+request_read() {
+	ss -Htnp state established "( sport = :${ADDR##*:} )" |
+		awk -v p="pid=$PROFD_PID," '$1 == 0 && index($0, p) { ok = 1 } END { exit !ok }'
+}
+curl -s -o "$TMP/inflight" -w '%{http_code}' --max-time 60 "$BASE/goroutine?seconds=20" >"$TMP/inflight.code" &
 cpid=$!
-sleep 1
+wait_for -m "profd to read the 20 s delta request" 10 request_read || fail "profd did not take the delta request"
 kill -TERM "$PROFD_PID"
 wait_profd_exit 5
 [ "$PROFD_STATUS" = 0 ] || fail "SIGTERM with a request in flight: status $PROFD_STATUS"
 wait $cpid
-[ -s "$TMP/inflight.code" ] || fail "the in-flight request got no response"
+# (curl writes 000 when no response came at all)
+code=$(cat "$TMP/inflight.code")
+[ "$code" != 000 ] || fail "the in-flight request got no response"
 no_thread_stopped "$TARGET_PID" || fail "a target thread was left stopped"
 kill -0 "$TARGET_PID" || fail "target died"
 echo ok
