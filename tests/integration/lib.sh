@@ -22,7 +22,7 @@ _failing=0
 # progress line, and the wait in course with its deadline: if the test is killed at its limit,
 # the runner prints these and profd's log tail, then removes $TMP. Rewritten, with builtins
 # only, whenever a wait starts or ends.
-_step= _wait_what= _wait_since= _wait_deadline= _last_wait= _gave_up=
+_step='' _wait_what='' _wait_since='' _wait_deadline='' _last_wait='' _gave_up=''
 
 _state() {
 	[ -n "${PROFD_TEST_STATE:-}" ] || return 0
@@ -41,7 +41,7 @@ waiting() {
 }
 waited() {
 	[ -n "$_wait_what" ] && _last_wait="$_wait_what (over after $((EPOCHSECONDS - _wait_since)) s)"
-	_wait_what= _wait_since= _wait_deadline=
+	_wait_what='' _wait_since='' _wait_deadline=''
 	_state
 }
 
