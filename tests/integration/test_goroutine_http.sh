@@ -68,11 +68,13 @@ grep -qE "^goroutine $TARGET_PID \[.*\"demo_target\"\]:$" "$TMP/stacks" || fail 
 no_thread_stopped "$TARGET_PID" || fail "a target thread was left stopped"
 
 # SIGTERM while a 20 s delta is in flight: the request ends, profd exits 0 within 5 s
-# request_read: profd has accepted a connection and read all that was sent on it (Recv-Q 0 on a
-# socket ss names profd the owner of): the request is in its handler
+# request_read: on a connection profd has accepted (ss names it the owner), bytes came in and
+# none is left unread (Recv-Q 0): profd has read the request, and its handler runs. (Recv-Q 0
+# alone also holds before curl has sent anything; ss -i prints bytes_received on a second line.)
 request_read() {
-	ss -Htnp state established "( sport = :${ADDR##*:} )" |
-		awk -v p="pid=$PROFD_PID," '$1 == 0 && index($0, p) { ok = 1 } END { exit !ok }'
+	ss -Htinp state established "( sport = :${ADDR##*:} )" |
+		awk -v p="pid=$PROFD_PID," 'index($0, p) { mine = ($1 == 0); next }
+			mine && /bytes_received:[1-9]/ { ok = 1 } { mine = 0 } END { exit !ok }'
 }
 curl -s -o "$TMP/inflight" -w '%{http_code}' --max-time 60 "$BASE/goroutine?seconds=20" >"$TMP/inflight.code" &
 cpid=$!
