@@ -175,13 +175,21 @@ wait_for() {
 	return 0
 }
 
-# start_target NAME [ARGS...]: runs a test program, sets TARGET_PID.
+_runs() { # pid binary: the process runs the binary (test -ef follows /proc/PID/exe)
+	[ /proc/"$1"/exe -ef "$2" ]
+}
+
+# start_target NAME [ARGS...]: runs a test program, sets TARGET_PID; returns once the process
+# runs the program. ($! is the forked shell: on a loaded host a profd started at once attached
+# to "bash" before the exec.)
 start_target() {
 	local bin="$TARGETS/$1"; shift
 	[ -x "$bin" ] || fail "test program $bin not built (run make test-bins)"
 	"$bin" "$@" >"$TMP/target.out" 2>&1 &
 	TARGET_PID=$!
 	track "$TARGET_PID"
+	wait_for -m "pid $TARGET_PID to exec ${bin##*/}" 10 _runs "$TARGET_PID" "$bin" ||
+		fail "pid $TARGET_PID did not start ${bin##*/}: $(text_of "$TMP/target.out")"
 }
 
 _ready_or_gone() { # pid file

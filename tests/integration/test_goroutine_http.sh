@@ -5,6 +5,11 @@ source "$(dirname "$0")/lib.sh"
 need_go
 
 start_target demo_target
+# its threads name themselves as they start: wait for the four this test looks for
+named_threads() {
+	[ "$(cat /proc/"$TARGET_PID"/task/*/comm 2>/dev/null | grep -cxE 'worker-a|worker-b|idle-waiter|pipe-reader')" = 4 ]
+}
+wait_for -m "demo_target's four named threads" 10 named_threads || fail "demo_target did not name its threads"
 start_profd --pid "$TARGET_PID" --max-seconds 20
 nthreads=$(ls /proc/"$TARGET_PID"/task | wc -l)
 
