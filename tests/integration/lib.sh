@@ -76,7 +76,7 @@ cleanup() {
 		[ -z "$_step" ] || echo "    (last progress: $_step)" >&2
 	fi
 	for p in "${_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
+		send KILL "$p"
 	done
 	for p in "${_pids[@]}"; do
 		wait "$p" 2>/dev/null
@@ -124,20 +124,38 @@ text_of() {
 	fi
 }
 
-# track PID: kill it at exit
+# PIDs wrap at pid_max (32768 here), and a target that churns threads goes through them in
+# seconds: a tracked process that has ended (bash reaps its children at once) may have left its
+# PID to another process, or to a thread of the target. Its start time tells them apart.
+declare -A _started=() # tracked PID -> its start time (field 22 of /proc/PID/stat)
+
+# track PID: kill it at exit; proc_state, alive, gone and send tell it from a later PID owner
 track() {
+	local line='' f
 	_pids+=("$1")
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null
+	[ -n "$line" ] || return 0
+	read -r -a f <<<"${line##*) }"
+	_started[$1]=${f[19]}
+}
+
+# send SIGNAL PID: kill -SIGNAL PID if PID still is that process (for a tracked PID: the one
+# that was tracked); a signal to a PID that has ended could hit whoever has the PID now
+send() {
+	proc_state "$2" && kill -"$1" "$2" 2>/dev/null
 }
 
 # proc_state PID: sets PROC_STATE to PID's state letter (R, S, D, T, t, Z...); false if PID is
-# gone. Reads /proc/PID/stat with builtins (the name may hold spaces: the state follows ") ").
+# gone, or, for a tracked PID, if it now names another process. Reads /proc/PID/stat with
+# builtins (the name may hold spaces: the other fields follow ") ").
 proc_state() {
-	local line=
-	PROC_STATE=
+	local line='' f
+	PROC_STATE=''
 	{ read -r line <"/proc/$1/stat"; } 2>/dev/null
 	[ -n "$line" ] || return 1
-	line=${line##*) }
-	PROC_STATE=${line%% *}
+	read -r -a f <<<"${line##*) }"
+	[ -z "${_started[$1]:-}" ] || [ "${f[19]}" = "${_started[$1]}" ] || return 1
+	PROC_STATE=${f[0]}
 }
 
 # alive PID: PID exists and is not a zombie (an unreaped child still answers kill -0)

@@ -94,10 +94,10 @@ progress "two concurrent dumps: both complete"
 catch_mid_capture() {
 	for ((TRIES = 1; TRIES <= 400; TRIES++)); do
 		alive "$1" || return 1
-		kill -STOP "$1" 2>/dev/null
+		send STOP "$1"
 		wait_for -m "pid $1 to stop on SIGSTOP" 2 stopped "$1"
 		traced_by "$1" && return 0
-		kill -CONT "$1" 2>/dev/null
+		send CONT "$1"
 		nap "0.00$((RANDOM % 10))"
 	done
 	return 1
@@ -121,7 +121,7 @@ for round in 1 2 3; do
 	catch_mid_capture "$PROFD_PID" || fail "round $round: never caught profd mid-capture in $TRIES tries"
 	stamp t1
 	progress "round $round: caught profd mid-capture after $TRIES tries ($((t1 - t0)) ms)"
-	kill -KILL "$PROFD_PID"
+	send KILL "$PROFD_PID"
 	wait_for 5 no_thread_stopped "$TARGET_PID" || show_stopped "after SIGKILL (round $round)"
 	stamp t2
 	progress "round $round: no thread stopped or traced $((t2 - t1)) ms after the SIGKILL"
@@ -146,7 +146,7 @@ for round in 1 2 3 4 5 6; do
 	else
 		progress "stacks round $round: profd stacks finished before it was caught ($TRIES tries)"
 	fi
-	kill -KILL "$sp" 2>/dev/null
+	send KILL "$sp" # (it may have finished: its PID may be a target thread's by now)
 	wait_for -m "profd stacks (pid $sp) to end after SIGKILL" 10 gone "$sp" || fail "profd stacks survived SIGKILL"
 	wait "$sp" 2>/dev/null
 	wait_for 5 no_thread_stopped "$TARGET_PID" || show_stopped "after SIGKILL of profd stacks"
