@@ -52,6 +52,7 @@ IDLE_PERF_FDS=$PERF_FDS
 echo "== two overlapping requests"
 curl -s -o "$TMP/a.pb.gz" -D "$TMP/a.h" -w '%{http_code}' --max-time 60 "$BASE/profile?seconds=6" >"$TMP/a.code" &
 ca=$!
+track $ca # (so that alive tells it from a later owner of its PID)
 wait_for -m "profd to start sampling for the first request" 20 sampling ||
 	fail "profd holds no more perf_event fds than idle ($IDLE_PERF_FDS) with a profile request open"
 # the second request starts 2 s into the first's window, so that their windows differ in start
@@ -134,6 +135,7 @@ perf_fds "$PROFD_PID"
 IDLE_PERF_FDS=$PERF_FDS
 curl -s -o "$TMP/exit.pb.gz" -w '%{http_code}' --max-time 60 "$BASE/profile?seconds=20" >"$TMP/exit.code" &
 cx=$!
+track $cx
 wait_for -m "profd to start sampling for the request" 20 sampling ||
 	fail "profd holds no more perf_event fds than idle ($IDLE_PERF_FDS) with a profile request open"
 kill -KILL "$TARGET_PID"
