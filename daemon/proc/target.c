@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The target process, identified by PID and start time; /proc readers for what every endpoint
  * needs (cmdline, thread count) and the privilege check made once at start-up. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "proc/proctext.h"
 #include "proc/target.h"
 
 ssize_t proc_read_file(const char *path, char *buf, size_t size)
@@ -44,31 +44,6 @@ ssize_t proc_read_file(const char *path, char *buf, size_t size)
 
 #define PF_KTHREAD 0x00200000 /* task flag (field 9 of stat): a kernel thread */
 
-/* Fields after "(comm)" in /proc/PID/stat: state is field 3, flags field 9, starttime field 22.
- * The comm may contain spaces and parentheses, so parse from the last ')'. ret_flags may be NULL. */
-static int parse_stat(const char *stat, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
-{
-	const char *p = strrchr(stat, ')');
-	int field = 3; /* p points at the start of this field */
-
-	if (!p || p[1] != ' ')
-		return -EINVAL;
-	p += 2;
-	*ret_state = *p;
-	while (*p && field < 22) {
-		if (*p == ' ') {
-			field++;
-			if (field == 9 && ret_flags)
-				*ret_flags = strtoul(p + 1, NULL, 10);
-		}
-		p++;
-	}
-	if (field != 22 || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	*ret_start = strtoull(p, NULL, 10);
-	return 0;
-}
-
 static int read_stat_flags(pid_t pid, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
 {
 	char path[64], stat[1024];
@@ -78,7 +53,7 @@ static int read_stat_flags(pid_t pid, char *ret_state, unsigned long *ret_flags,
 	n = proc_read_file(path, stat, sizeof(stat));
 	if (n < 0)
 		return (int)n;
-	return parse_stat(stat, ret_state, ret_flags, ret_start);
+	return proctext_stat(stat, ret_state, ret_flags, ret_start);
 }
 
 static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
@@ -259,17 +234,13 @@ int target_cmdline(const struct target *t, struct buf *out)
 int target_thread_count(const struct target *t)
 {
 	char path[64], status[8192];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
 	n = proc_read_file(path, status, sizeof(status));
 	if (n < 0)
 		return (int)n;
-	p = strstr(status, "\nThreads:");
-	if (!p)
-		return -EINVAL;
-	return atoi(p + 9);
+	return proctext_status_threads(status);
 }
 
 int target_check_privileges(char *ret_missing, size_t len)
