@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,23 @@ ssize_t proc_read_file(const char *path, char *buf, size_t size)
 	close(fd);
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+int proc_open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), err;
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	else
+		return fd;
+	close(fd);
+	return err;
 }
 
 #define PF_KTHREAD 0x00200000 /* task flag (field 9 of stat): a kernel thread */

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "proc/target.h"
 #include "symbols/dwarfload.h"
 
 /* What the symbolizer reads: DIEs, their abbreviations and strings, line tables, address and
@@ -214,7 +215,8 @@ static int open_alt(const struct survey *sv, const char *path, size_t max_bytes,
 		snprintf(cand[1] + k, sizeof(cand[1]) - (size_t)k, ".debug");
 	}
 	for (int c = 0; c < 2 && err == -ENOENT; c++) {
-		int fd = cand[c][0] ? open(cand[c], O_RDONLY | O_CLOEXEC) : -1;
+		/* the name comes from the file: not a FIFO to block on, not /dev/zero to read forever */
+		int fd = cand[c][0] ? proc_open_regular(cand[c]) : -1;
 		Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
 
 		if (elf && build_id_is(elf, id, idlen)) {
