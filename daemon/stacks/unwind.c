@@ -92,6 +92,7 @@ struct unwinder {
 	size_t nmods;
 	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
+	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
 	const struct unwind_regs *regs;
 	const struct unwind_stack *stack;
@@ -757,13 +758,11 @@ static bool covered(const struct unwinder *uw, uint64_t addr)
 /* Reports the ELF behind one executable mapping to dwfl, unless a module already covers it.
  * Returns 0 (reported or already there), or -errno when this mapping is not usable (the
  * caller skips it: its pcs will stop the walk with UNWIND_STOP_BAD_ADDR). */
+static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd);
+
 static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e)
 {
-	const char *name = e->path;
-	Dwfl_Module *mod;
-	Dwarf_Addr low, high;
-	uint64_t bias = 0;
-	int fd, err;
+	int fd;
 
 	if (covered(uw, e->start))
 		return 0;
@@ -772,6 +771,18 @@ static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps
 	fd = is_vdso(e) ? vdso_open(uw->pid, e) : procmaps_open_file(uw->pid, e);
 	if (fd < 0)
 		return fd;
+	return report_fd(uw, dwfl, e, fd);
+}
+
+/* Reports the ELF open on fd (consumed), mapped as e says. Returns 0 or -errno. */
+static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd)
+{
+	const char *name = e->path;
+	Dwfl_Module *mod;
+	Dwarf_Addr low, high;
+	uint64_t bias = 0;
+	int err;
+
 	err = elf_load_bias(fd, e, &bias);
 	if (err < 0) {
 		close(fd);
@@ -931,6 +942,8 @@ int unwinder__refresh(struct unwinder *uw)
 
 	if (!uw)
 		return -EINVAL;
+	if (uw->image)
+		return 0; /* one ELF image, no process: nothing can have changed */
 	pthread_mutex_lock(&uw->lock);
 	err = refresh_locked(uw);
 	pthread_mutex_unlock(&uw->lock);
@@ -970,6 +983,57 @@ struct unwinder *unwinder__new(pid_t pid)
 		return NULL;
 	}
 	return uw;
+}
+
+struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only)
+{
+	struct procmaps_entry e = { .start = start, .end = start + size, .exec = true, .path = "[image]" };
+	struct unwinder *uw = NULL;
+	int fd = -1, err;
+
+	if (!image || !size || start + size < start) {
+		errno = EINVAL;
+		return NULL;
+	}
+	uw = calloc(1, sizeof(*uw));
+	if (!uw) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&uw->lock, NULL);
+	uw->image = true;
+	uw->slow_only = slow_only;
+	uw->rules = calloc(RULE_CACHE_SIZE, sizeof(*uw->rules));
+	uw->mods = calloc(1, sizeof(*uw->mods));
+	uw->dwfl = uw->rules && uw->mods ? dwfl_begin(&dwfl_callbacks) : NULL;
+	if (!uw->dwfl) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* libdwfl reads modules from files: a memfd is one */
+	fd = memfd_create("profd-image", MFD_CLOEXEC);
+	if (fd < 0 || write(fd, image, size) != (ssize_t)size) {
+		err = fd < 0 ? -errno : -EIO;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	elf_version(EV_CURRENT);
+	dwfl_report_begin(uw->dwfl);
+	err = report_fd(uw, uw->dwfl, &e, fd);
+	if (dwfl_report_end(uw->dwfl, NULL, NULL) != 0 && !err)
+		err = -ENOMEM;
+	if (err)
+		goto fail;
+	if (!dwfl_attach_state(uw->dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
+		err = -ENOEXEC;
+		goto fail;
+	}
+	return uw;
+fail:
+	unwinder__free(uw);
+	errno = -err;
+	return NULL;
 }
 
 void unwinder__free(struct unwinder *uw)
