@@ -113,7 +113,8 @@ char *proctext_kstack(const char *text)
 			len = strcspn(f, "/\n");
 			if (f + len > end)
 				len = (size_t)(end - f);
-			if (len && (buf_append(&b, f, len) || buf_putc(&b, '\n')))
+			/* whole lines only: a name cut by the bound would name another function */
+			if (len && (b.len + len + 1 > KSTACK_MAX_TEXT || buf_append(&b, f, len) || buf_putc(&b, '\n')))
 				break;
 		}
 		line = *end ? end + 1 : end;
