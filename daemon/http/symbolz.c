@@ -12,7 +12,7 @@
 
 int symbolz_respond(struct symbolizer *sym, const char *input, size_t len, struct buf *out)
 {
-	const char *p = input, *end = input + len;
+	const char *p = input, *end = input ? input + len : NULL; /* NULL + 0 is undefined in C */
 	int err, count = 0;
 
 	err = buf_puts(out, "num_symbols: 1\n");
