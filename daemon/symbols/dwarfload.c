@@ -265,13 +265,13 @@ static int open_image(Elf *src, const char *path, size_t max_bytes, bool for_alt
 	if (err)
 		return err;
 	n = sv.n;
-	ret->skipped = sv.skipped;
 	if (sv.altlink) {
 		/* dwz: strings and DIEs shared between files live in the alternate file */
 		err = open_alt(&sv, path, max_bytes - sv.total, &ret->alt);
 		if (err)
 			return err == -EFBIG ? err : -EOPNOTSUPP;
 	}
+	ret->skipped = sv.skipped; /* not before: *ret stays zeroed on every error */
 
 	off = sizeof(Elf64_Ehdr);
 	for (int i = 0; i < n; i++) {

@@ -19,7 +19,7 @@ FUZZ_SECONDS ?= 60
 EXTRA_TEST_BINS += $(FUZZ_BINS)
 
 # Harness headers shared with the unit tests.
-FUZZ_DEPS := tests/unit/pprof_check.h tests/fuzz/fuzz_util.h
+FUZZ_DEPS := tests/unit/pprof_check.h tests/fuzz/fuzz_util.h tests/fuzz/fuzz_elf.h
 # fuzz_symbolz looks up addresses in its own executable: without PIE they are the same in every
 # run, so the corpus can name real functions.
 FUZZ_LDFLAGS_symbolz := -no-pie
