@@ -82,16 +82,16 @@ void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer)
 
 long proctext_status_switches(const char *text)
 {
-	long n = 0;
+	unsigned long n = 0; /* the sum is only compared: wrapping (not overflowing) is fine */
 	const char *p;
 
 	p = strstr(text, "voluntary_ctxt_switches:");
 	if (p)
-		n += strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
+		n += (unsigned long)strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
 	p = strstr(text, "nonvoluntary_ctxt_switches:");
 	if (p)
-		n += strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
-	return n;
+		n += (unsigned long)strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	return (long)n;
 }
 
 char *proctext_kstack(const char *text)
