@@ -15,7 +15,7 @@ shift || true
 passed=0 failed=0 failures=()
 
 # One process: the machines are shared. rss and per-input time limits catch runaway inputs.
-LIBFUZZER_OPTS=(-rss_limit_mb=2048 -timeout=20 -max_len=262144 -print_final_stats=1)
+LIBFUZZER_OPTS=(-rss_limit_mb=2048 -timeout=20 -max_len=65536 -print_final_stats=1)
 
 note() { printf '%-10s %-12s %s\n' "$1" "$2" "$3"; }
 
