@@ -57,10 +57,18 @@ merge_one() { # name
 	mkdir -p "$O/fuzz/$n"
 	if "$O/libfuzzer/fuzz_$n" -merge=1 -rss_limit_mb=2048 -timeout=20 "$tmp" "$corpus" "$O/fuzz/$n" \
 		>"$O/fuzz/$n.merge.log" 2>&1; then
-		rm -f "$corpus"/*
-		cp "$tmp"/* "$corpus"/
+		# named inputs (seeds, crash reproducers) stay whatever coverage says; libFuzzer names
+		# the others by the SHA-1 of their bytes, so a copy of a named one is dropped
+		for f in "$corpus"/*; do
+			if [[ $(basename "$f") =~ ^[0-9a-f]{40}$ ]]; then
+				rm -f "$f"
+			else
+				rm -f "$tmp/$(sha1sum "$f" | cut -c1-40)"
+			fi
+		done
+		cp "$tmp"/* "$corpus"/ 2>/dev/null
 		passed=$((passed + 1))
-		note MERGED "fuzz/$n" "$(find "$corpus" -type f | wc -l) files, $(du -sk "$corpus" | cut -f1) KiB"
+		note MERGED "fuzz/$n" "$(find "$corpus" -type f | wc -l) files, $(du -sk --apparent-size "$corpus" | cut -f1) KiB"
 	else
 		failed=$((failed + 1)); failures+=("$n")
 		note FAIL "fuzz/$n" "merge failed: $O/fuzz/$n.merge.log"
