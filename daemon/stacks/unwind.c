@@ -238,7 +238,43 @@ static bool ops_supported(const Dwarf_Op *ops, size_t nops, bool cfa_allowed)
 	return nops > 0;
 }
 
-static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast)
+/* true when libdwfl's expr_eval (elfutils 0.188) could give up on ops without freeing its
+ * expression stack: an operation it does not know, or DW_OP_GNU_encoded_addr, after a push; or
+ * a jump backwards, a loop it cuts at its step bound. libdwfl evaluates every register of a
+ * frame it unwinds, so a frame holding such an expression anywhere must not reach it: found by
+ * fuzz_unwind, which leaked on every sample through such CFI. */
+static bool libdwfl_would_leak(const Dwarf_Op *ops, size_t nops)
+{
+	for (size_t i = 0; i < nops; i++) {
+		unsigned atom = ops[i].atom;
+
+		if ((atom >= DW_OP_lit0 && atom <= DW_OP_lit31) || (atom >= DW_OP_reg0 && atom <= DW_OP_reg31) ||
+		    (atom >= DW_OP_breg0 && atom <= DW_OP_breg31))
+			continue;
+		switch (atom) {
+		case DW_OP_addr: case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
+		case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s: case DW_OP_constu:
+		case DW_OP_consts: case DW_OP_regx: case DW_OP_bregx: case DW_OP_dup: case DW_OP_drop:
+		case DW_OP_pick: case DW_OP_over: case DW_OP_swap: case DW_OP_rot: case DW_OP_deref:
+		case DW_OP_deref_size: case DW_OP_abs: case DW_OP_neg: case DW_OP_not: case DW_OP_plus_uconst:
+		case DW_OP_and: case DW_OP_div: case DW_OP_minus: case DW_OP_mod: case DW_OP_mul: case DW_OP_or:
+		case DW_OP_plus: case DW_OP_shl: case DW_OP_shr: case DW_OP_shra: case DW_OP_xor: case DW_OP_le:
+		case DW_OP_ge: case DW_OP_eq: case DW_OP_lt: case DW_OP_gt: case DW_OP_ne: case DW_OP_nop:
+		case DW_OP_call_frame_cfa: case DW_OP_stack_value:
+			continue;
+		case DW_OP_bra:
+		case DW_OP_skip:
+			if ((int16_t)ops[i].number < 0)
+				return true;
+			continue;
+		default:
+			return true;
+		}
+	}
+	return false;
+}
+
+static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast, bool *leaky)
 {
 	Dwarf_Op mem[3], *ops;
 	size_t nops;
@@ -270,6 +306,8 @@ static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr,
 		return;
 	}
 	/* an expression, interned in the CFI's cache: it lives as long as the module */
+	if (libdwfl_would_leak(ops, nops))
+		*leaky = true;
 	if (!ops_supported(ops, nops, true) || nops > UINT16_MAX) {
 		*fast = false;
 		return;
@@ -289,6 +327,7 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 	Dwarf_Op *ops;
 	Dwarf_Addr bias;
 	size_t nops;
+	bool leaky = false;
 	int ra;
 
 	memset(r, 0, sizeof(*r));
@@ -325,10 +364,14 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 		r->cfa_ops = ops;
 		r->cfa_nops = (uint16_t)nops;
 	} else {
+		leaky = libdwfl_would_leak(ops, nops);
 		r->fast = false;
 	}
 	for (int regno = 0; regno < UNWIND_NREGS; regno++)
-		rule_of_register(frame, regno, &r->regs[regno], &r->fast);
+		rule_of_register(frame, regno, &r->regs[regno], &r->fast, &leaky);
+	/* neither walk goes through such a frame: it is not CFI a compiler writes */
+	if (leaky)
+		r->status = RULE_NO_CFI;
 	free(frame);
 }
 
