@@ -146,7 +146,8 @@ static int fill(struct libdeflate_decompressor *inflater, const struct part *p, 
 	if (!p->compressed) {
 		if (raw->d_size != p->size)
 			return -EBADMSG;
-		memcpy(dst, raw->d_buf, p->size);
+		if (p->size) /* an empty section has no bytes: d_buf is NULL, memcpy's must not be */
+			memcpy(dst, raw->d_buf, p->size);
 		return 0;
 	}
 	if (raw->d_size < hdr)
