@@ -55,7 +55,9 @@ merge_one() { # name
 	local n="$1" corpus="tests/fuzz/corpus/$1" tmp
 	tmp=$(mktemp -d)
 	mkdir -p "$O/fuzz/$n"
-	if "$O/libfuzzer/fuzz_$n" -merge=1 -rss_limit_mb=2048 -timeout=20 "$tmp" "$corpus" "$O/fuzz/$n" \
+	# -use_counters=0: an input stays for a new edge, not for a new hit count; the committed
+	# corpora stay small (a few hundred KiB) and keep every edge
+	if "$O/libfuzzer/fuzz_$n" -merge=1 -use_counters=0 -rss_limit_mb=2048 -timeout=20 "$tmp" "$corpus" "$O/fuzz/$n" \
 		>"$O/fuzz/$n.merge.log" 2>&1; then
 		# named inputs (seeds, crash reproducers) stay whatever coverage says; libFuzzer names
 		# the others by the SHA-1 of their bytes, so a copy of a named one is dropped
@@ -91,12 +93,16 @@ replay_one() { # name
 	fi
 }
 
-case "$mode" in
-run) check_runtime; for n in "$@"; do run_one "$n"; done ;;
-merge) check_runtime; for n in "$@"; do merge_one "$n"; done ;;
-replay) for n in "$@"; do replay_one "$n"; done ;;
-*) echo "usage: $0 run|merge|replay NAME..." >&2; exit 2 ;;
-esac
-[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
-echo "fuzz: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+# One function, read whole before it runs: editing this file under a long run cannot break it.
+main() {
+	case "$mode" in
+	run) check_runtime; for n in "$@"; do run_one "$n"; done ;;
+	merge) check_runtime; for n in "$@"; do merge_one "$n"; done ;;
+	replay) for n in "$@"; do replay_one "$n"; done ;;
+	*) echo "usage: $0 run|merge|replay NAME..." >&2; exit 2 ;;
+	esac
+	[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+	echo "fuzz: $passed passed, $failed failed"
+	[ $failed -eq 0 ]
+}
+main "$@"; exit
