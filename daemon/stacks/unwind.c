@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "proc/procmaps.h"
 #include "proc/target.h"
+#include "stacks/cfiscan.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 
@@ -328,6 +329,8 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 	Dwarf_Addr bias;
 	size_t nops;
 	bool leaky = false;
+	void **userdata;
+	unsigned safe;
 	int ra;
 
 	memset(r, 0, sizeof(*r));
@@ -337,8 +340,18 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 	if (!mod)
 		return;
 	r->status = RULE_NO_CFI;
+	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	safe = userdata ? (unsigned)(uintptr_t)*userdata : 0;
+	/* CFI that failed cfiscan_check() never reaches libdw; nor the module's at all when its
+	 * .eh_frame failed, since libdwfl's own walk would read that first */
+	if (!(safe & CFISCAN_EH_OK))
+		return;
 	for (int pass = 0; pass < 2 && !frame; pass++) {
-		Dwarf_CFI *cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
+		Dwarf_CFI *cfi;
+
+		if (pass == 1 && !(safe & CFISCAN_DEBUG_OK))
+			break;
+		cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
 
 		if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
 			frame = NULL;
@@ -822,8 +835,10 @@ static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entr
 {
 	const char *name = e->path;
 	Dwfl_Module *mod;
-	Dwarf_Addr low, high;
+	Dwarf_Addr low, high, elf_bias;
+	void **userdata;
 	uint64_t bias = 0;
+	Elf *elf;
 	int err;
 
 	err = elf_load_bias(fd, e, &bias);
@@ -840,7 +855,10 @@ static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entr
 		return -ENOEXEC;
 	}
 	/* from here the module owns fd */
-	dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+	dwfl_module_info(mod, &userdata, &low, &high, NULL, NULL, NULL, NULL);
+	/* which of its CFI sections libdw may read (cfiscan.h), kept as the module's userdata */
+	elf = dwfl_module_getelf(mod, &elf_bias);
+	*userdata = (void *)(uintptr_t)(elf ? cfiscan_check(elf) : 0);
 	uw->mods[uw->nmods].low = low;
 	uw->mods[uw->nmods].high = high;
 	uw->nmods++;

@@ -18,8 +18,10 @@
 
 #include <cmocka.h>
 
+#include "stacks/cfiscan.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
+#include "targets.h"
 
 #define START 0x10000000ull /* where the image is "mapped" (it is PIE: vaddr 0 lands here) */
 #define STACK 0x7ff000000000ull
@@ -142,11 +144,78 @@ static void test_bad_images(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+/* CFI naming register 50,000,000 (tests/targets/unwind_badcfi.S) is never handed to libdw, which
+ * would allocate 1.6 GB to evaluate it: the walk stops at the first frame, 'no CFI'. */
+static void test_hostile_cfi(void **state)
+{
+	char path[4200];
+	uint8_t *bad;
+	size_t size;
+	struct stat st;
+	int fd;
+	Elf *elf;
+
+	/* this test's own CFI, as compilers write it, passes */
+	elf = elf_memory((char *)image, image_size);
+	assert_int_equal(cfiscan_check(elf), CFISCAN_EH_OK | CFISCAN_DEBUG_OK);
+	elf_end(elf);
+
+	test_target_path(path, sizeof(path), "unwind_badcfi");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	size = (size_t)st.st_size;
+	bad = malloc(size);
+	assert_non_null(bad);
+	assert_int_equal(read(fd, bad, size), (ssize_t)size);
+	close(fd);
+	elf = elf_memory((char *)bad, size);
+	assert_int_equal(cfiscan_check(elf) & CFISCAN_EH_OK, 0);
+	elf_end(elf);
+
+	for (int slow = 0; slow < 2; slow++) {
+		struct unwinder *uw = unwinder__new_image(bad, size, 0, slow);
+		uint64_t words[4] = { 0x401000, 0, 0, 0 }, pcs[16], f;
+		struct unwind_regs regs = { 0 };
+		struct unwind_stack st2 = { .start = STACK, .data = (const uint8_t *)words, .len = sizeof(words) };
+		enum unwind_stop why;
+		Elf_Scn *scn = NULL;
+
+		assert_non_null(uw);
+		/* badcfi_f's address, from the symbol table */
+		elf = elf_memory((char *)bad, size);
+		f = 0;
+		while ((scn = elf_nextscn(elf, scn)) && !f) {
+			GElf_Shdr sh;
+			Elf_Data *d;
+
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !(d = elf_getdata(scn, NULL)))
+				continue;
+			for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+				GElf_Sym s;
+				const char *n;
+
+				if (gelf_getsym(d, (int)i, &s) && (n = elf_strptr(elf, sh.sh_link, s.st_name)) &&
+				    !strcmp(n, "badcfi_f"))
+					f = s.st_value;
+			}
+		}
+		elf_end(elf);
+		assert_true(f != 0);
+		regs.r[UNWIND_REG_RIP] = f + 1; /* after the push: the rule with register 50,000,000 */
+		regs.r[UNWIND_REG_RSP] = STACK;
+		assert_int_equal(unwinder__unwind(uw, &regs, &st2, pcs, 16, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_NO_CFI);
+		unwinder__free(uw);
+	}
+	free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_bad_images),
+		cmocka_unit_test(test_hostile_cfi),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
