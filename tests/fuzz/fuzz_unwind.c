@@ -3,7 +3,7 @@
  * .eh_frame and .debug_frame rules, the expressions the fast walker evaluates, and libdwfl's own
  * walk (unwinder__new_image, no process). Input: a flag byte (bit 0: libdwfl's walk only), the
  * leaf pc as an offset into the executable segment (4 bytes), the stack length (2 bytes), the
- * stack, then the ELF file. A stack word below 2^32 is read as an offset into the executable
+ * stack, then the ELF file; flag bits 1-2 lay words over the stack copy (unwind_stack.words). A stack word below 2^32 is read as an offset into the executable
  * segment, so that return addresses land in code. Checks: at most max pcs, a leaf that is the
  * given pc (none for pc 0), a reason for the stop that is one of the documented ones. */
 #include <errno.h>
@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = { data, data + size };
 	struct unwind_regs regs;
 	struct unwind_stack st;
+	struct unwind_word overlay[3];
 	struct fuzz_elf e;
 	struct unwinder *uw;
 	enum unwind_stop why;
@@ -60,7 +61,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	regs.r[UNWIND_REG_RSP] = STACK;
 	regs.r[UNWIND_REG_RBP] = STACK + 64;
 	regs.r[UNWIND_REG_RIP] = code + pc_off % e.exec_size;
-	st = (struct unwind_stack){ STACK, (const uint8_t *)words, len };
+	st = (struct unwind_stack){ .start = STACK, .data = (const uint8_t *)words, .len = len };
+	/* flags bits 1-2: up to 3 words read as other values (return addresses a probe replaced),
+	 * described by the stack's own first bytes: a 2-byte offset (any alignment, past the end
+	 * too), then the value */
+	st.nwords = (flags >> 1) & 3;
+	for (size_t i = 0; i < st.nwords; i++) {
+		uint16_t off = 0;
+		uint64_t v = 0;
+
+		if (len >= 10 * (i + 1)) {
+			memcpy(&off, (const uint8_t *)words + 10 * i, 2);
+			memcpy(&v, (const uint8_t *)words + 10 * i + 2, 8);
+		}
+		overlay[i].addr = STACK + off % (len + 16) - 4;
+		overlay[i].value = v >> 32 == 0 ? code + v % e.exec_size : v;
+	}
+	st.words = overlay;
 	pcs[MAX_PCS] = 0x5a5a5a5a;
 	for (int pass = 0; pass < 2; pass++) { /* the second walk runs on cached rules */
 		n = unwinder__unwind(uw, &regs, &st, pcs, MAX_PCS, &why);
