@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: MIT
 /* Fuzzes the /proc text parsers (proc/proctext.c) with arbitrary text, as a target can shape it:
  * its thread names land in stat unescaped. Every parser sees the same NUL-terminated bytes (a
- * NUL inside ends them early, as it would proc_read_file's buffer). Checks: a name copied within
+ * NUL inside ends them early, as it would proc_read_file's buffer), and the cgroup2 mount
+ * point reader of /proc/self/mountinfo (procset.c). Checks: a name copied within
  * its buffer and found in the text, a state letter that is in the text, kernel stack lines with
  * no '/' or empty line, each one found in the text. */
 #include <errno.h>
 
 #include "fuzz_util.h"
+#include "proc/procset.h"
 #include "proc/proctext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = fuzz_strndup(data, size), comm[16], state;
+	char *text = fuzz_strndup(data, size), comm[16], mnt[24], state;
 	uint64_t start, sp, pc;
 	unsigned long flags;
 	long nr;
@@ -54,6 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(k);
 	}
+
+	/* mountinfo: where cgroup2 is mounted (a mount point may hold anything, escaped) */
+	memset(mnt, 'x', sizeof(mnt));
+	if (procset_cgroup2_mount(text, mnt, sizeof(mnt)) == 0)
+		CHECK(memchr(mnt, '\0', sizeof(mnt)) && mnt[0], "cgroup2 mount point");
 
 	nr = proctext_syscall_nr(text);
 	CHECK(nr >= 0 || nr == -1 || text[0] == '-', "syscall number");
