@@ -5,6 +5,7 @@
 #ifndef PROFD_FUZZ_UTIL_H
 #define PROFD_FUZZ_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
