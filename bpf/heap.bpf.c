@@ -298,7 +298,9 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	}
 	/* Called by another probed function (posix_memalign(p, 16, n) calls malloc): counted there.
 	 * Without exact returns, outer_sp may be stale: the outer call is still running only if
-	 * its return address is still in its slot (or the slot was hijacked for its own return). */
+	 * its return address is still in its slot, or the slot was hijacked for a return: its own,
+	 * or another tracer's (a return probe of anyone on this function makes the kernel hijack
+	 * every call's return, sampled or not). */
 	if (t->outer_sp && sp < t->outer_sp) {
 		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
 		__u32 tgid = current_tgid();
@@ -307,7 +309,8 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 			slot = 0;
 			if (!exact && !t->outer_armed)
 				bpf_probe_read_user(&slot, sizeof(slot), (void *)t->outer_sp);
-			if (exact || t->outer_armed || slot == t->outer_ret) {
+			if (exact || t->outer_armed || slot == t->outer_ret ||
+			    (slot && slot == uprobe_trampoline(bpf_get_current_task_btf()))) {
 				count(PROFD_HEAP_CNT_NESTED);
 				return false;
 			}

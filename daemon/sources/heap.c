@@ -1017,7 +1017,11 @@ static void probes_detach(struct heap_source *h)
  * -errno with err set; on failure nothing stays attached. */
 static int probes_attach(struct heap_source *h, char *err, size_t errlen)
 {
-	bool want_session = tracks_live(h) && !h->cfg.no_session && kernel_has_sessions();
+	/* Not over a set: the kernel runs every session consumer of a probed instruction on every hit,
+	 * and one whose PID filter does not match still asks for the return, so with a link per
+	 * process each process's every call would pay a return trap that no counter sees. Classic
+	 * return probes cost the same there, and are counted. */
+	bool want_session = tracks_live(h) && !h->cfg.no_session && !h->multi && kernel_has_sessions();
 	struct heap_bpf *skel;
 	struct ring_buffer *rb;
 	int r;
