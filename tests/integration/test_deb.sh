@@ -16,6 +16,10 @@ command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed (ap
 exec 9>/run/lock/profd-test-deb.lock
 flock -w 120 9 || fail "another test_deb has held /run/lock/profd-test-deb.lock for 120 s"
 
+# apt refuses every install while dpkg's journal says it was interrupted; make deps finishes it.
+[ -z "$(find /var/lib/dpkg/updates -maxdepth 1 -type f -name '[0-9]*' 2>/dev/null | head -n 1)" ] ||
+	fail "dpkg was interrupted on this machine (its journal is in /var/lib/dpkg/updates): make deps finishes it (dpkg --configure -a)"
+
 status() { dpkg-query -W -f='${db:Status-Status}' profd 2>/dev/null; }
 st=$(status)
 [ -z "$st" ] || [ "$st" = not-installed ] ||
