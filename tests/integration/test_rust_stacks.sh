@@ -9,7 +9,9 @@ bin="$TARGETS/heap_rust"
 [ -x "$bin" ] || skip "rustc not found, so the Rust target was not built: Rust stacks are untested"
 start_target heap_rust "$TMP/go"
 wait_for 10 grep -q '^ready' "$TMP/target.out" || fail "heap_rust did not start"
-start_profd --pid "$TARGET_PID" --heap-rate 65536
+# --heap inuse: attached before profd serves, so the leak that follows is tracked (on demand,
+# the first heap request would only start tracking, after the leak)
+start_profd --pid "$TARGET_PID" --heap inuse --heap-rate 65536
 touch "$TMP/go"
 wait_for 20 grep -q '^done' "$TMP/target.out" || fail "heap_rust did not allocate"
 
