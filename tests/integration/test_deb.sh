@@ -142,6 +142,11 @@ grep -q "deb-systemd-invoke stop 'profd.service'" /var/lib/dpkg/info/profd.prerm
 SYSTEMD_LOG_LEVEL=warning systemd-analyze verify /lib/systemd/system/profd.service >"$TMP/verify.log" 2>&1 ||
 	fail "systemd-analyze verify: $(cat "$TMP/verify.log")"
 [ ! -s "$TMP/verify.log" ] || fail "systemd-analyze verify warned: $(cat "$TMP/verify.log")"
+# the template, as the instance profd@nginx.service
+cp "/lib/systemd/system/profd@.service" "$TMP/profd@nginx.service"
+SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$TMP/profd@nginx.service" >"$TMP/verify.log" 2>&1 ||
+	fail "systemd-analyze verify profd@nginx.service: $(cat "$TMP/verify.log")"
+[ ! -s "$TMP/verify.log" ] || fail "systemd-analyze verify profd@nginx.service warned: $(cat "$TMP/verify.log")"
 
 # --- purge: nothing it installed remains, and nothing it touched differs
 dpkg --purge profd >"$TMP/purge.log" 2>&1 || fail "dpkg --purge profd: $(cat "$TMP/purge.log")"
