@@ -2,7 +2,9 @@
 /* The per-process side of symbolization: which executable mappings the target has (from
  * /proc/PID/maps, files opened through map_files so deleted or containerized binaries work), the
  * module (symmod.c) behind each, and the translation from a runtime address to a file address.
- * The vDSO is read from the target's memory, kernel addresses come from /proc/kallsyms.
+ * The vDSO is read from the target's memory, kernel addresses come from /proc/kallsyms, JIT
+ * code is named from the perf map the runtime writes (perfmap.c), /tmp/perf-PID.map as the
+ * target sees it (its root, its PID namespace), read again at each refresh as it grows.
  * All public calls serialize on the symbol cache's lock (libdw is not thread-safe). */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include "proc/proctext.h"
 #include "proc/target.h"
 #include "symbols/kallsyms.h"
+#include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 #include "symbols/symmod.h"
 
@@ -60,6 +63,7 @@ struct symbolizer {
 	int npinned;
 	struct kallsyms *ks;
 	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
+	struct perfmap *jit;       /* JIT code names, NULL until a perf map was found */
 	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
 	bool no_result_cache;
 	struct {
@@ -168,6 +172,7 @@ void symbolizer__free(struct symbolizer *sym)
 	for (int i = 0; i < RETIRED_GENERATIONS; i++)
 		mappings_free(sym->retired[i].maps, sym->retired[i].priv, sym->retired[i].n);
 	free(sym->by_addr);
+	perfmap__free(sym->jit);
 	for (int i = 0; i < sym->npinned; i++)
 		symmod__put(sym->pinned[i]);
 	free(sym->pinned);
@@ -284,6 +289,33 @@ static int file_module(struct symbolizer *sym, const struct procmaps_entry *e, s
 	return symmod_get_fd(fd, path, ret);
 }
 
+/* Reads the target's perf map (JIT code names) again if it grew. Under symcache_lock. A target
+ * without one costs an open that fails. */
+static void jit_refresh(struct symbolizer *sym)
+{
+	char path[128], status[4096];
+	pid_t live = proc_live_pid(sym->pid), nspid;
+	int rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)live);
+	if (proc_read_file(path, status, sizeof(status)) <= 0)
+		return;
+	nspid = proctext_status_nspid(status);
+	if (nspid <= 0)
+		nspid = sym->pid; /* a kernel without NSpid: no PID namespaces to translate */
+	/* the runtime wrote it in its own /tmp: through its root, in its mount namespace */
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", (int)live, (int)nspid);
+	if (!sym->jit && access(path, F_OK) != 0)
+		return;
+	if (!sym->jit && !(sym->jit = perfmap__new()))
+		return;
+	rc = perfmap__read(sym->jit, path);
+	if (rc > 0)
+		results_flush(sym); /* addresses named before may have new code and names */
+	else if (rc < 0 && rc != -ENOENT)
+		log_debug("symbolize: pid %d: cannot read \"%s\": %s", (int)sym->pid, path, strerror(-rc));
+}
+
 static bool is_main(const struct procmaps_entry *e, const struct stat *exe)
 {
 	return exe && e->inode == exe->st_ino && e->dev_major == major(exe->st_dev) &&
@@ -383,6 +415,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 	symcache_lock();
 	if (sym->ks_err < 0)
 		sym->ks_err = 0; /* kallsyms may have become readable */
+	jit_refresh(sym);
 	if (sym->maps && same_entries(sym, &pm)) {
 		err = 0;
 		goto cleanup;
@@ -485,6 +518,21 @@ static int find_mapping(const struct symbolizer *sym, uint64_t addr)
 	return -1;
 }
 
+/* A name from the perf map for addr (JIT code); leaves ret alone when it has none. */
+static void jit_lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	uint64_t start = 0;
+	const char *name = perfmap__lookup(sym->jit, addr, &start);
+
+	if (!name)
+		return;
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
+	ret->frames[0].name = name;
+	ret->frames[0].system_name = name;
+	ret->frames[0].func_start = start;
+	ret->nframes = 1;
+}
+
 static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
 	struct sym_mapping *km = &sym->maps[sym->n];
@@ -558,12 +606,16 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 	if (i < 0) {
 		if (addr >= KERNEL_MIN_ADDR)
 			err = kernel_lookup(sym, addr, ret);
+		else
+			jit_lookup(sym, addr, ret); /* anonymous executable memory: JIT code */
 		goto cleanup;
 	}
 	ret->mapping = &sym->maps[i];
 	p = &sym->priv[i];
-	if (!p->mod || !p->adj_ok)
+	if (!p->mod || !p->adj_ok) {
+		jit_lookup(sym, addr, ret);
 		goto cleanup;
+	}
 	vaddr = addr - sym->maps[i].start + sym->maps[i].file_offset + (uint64_t)p->file_adj;
 	n = symmod__lookup(p->mod, vaddr, ret->frames, SYM_MAX_INLINE);
 	if (n < 0) {
@@ -576,6 +628,8 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 	for (int k = 0; k < n; k++)
 		if (ret->frames[k].func_start)
 			ret->frames[k].func_start = ret->frames[k].func_start - vaddr + addr;
+	if (n == 0) /* code a runtime generated into a file's pages, named only by its perf map */
+		jit_lookup(sym, addr, ret);
 cleanup:
 	if (!err)
 		results_put(sym, addr, ret);
