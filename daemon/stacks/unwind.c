@@ -628,11 +628,17 @@ static bool expr_eval(struct unwinder *uw, const struct regset *rs, const Dwarf_
 	return true;
 }
 
+/* rbx, rbp, r12-r15: the registers a function must give back to its caller as it found them. */
+static bool callee_saved(int regno)
+{
+	return regno == 3 || regno == UNWIND_REG_RBP || (regno >= 12 && regno <= 15);
+}
+
 /* Unwinds one frame: the caller's registers from the callee's by rule r. */
 static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const struct regset *cur, struct regset *next)
 {
 	uint64_t cfa = 0, v = 0;
-	bool cfa_ok = false;
+	bool cfa_ok = false, miss;
 
 	if (r->cfa_kind == CFA_REG) {
 		cfa_ok = reg_get(cur, r->cfa_reg, &cfa);
@@ -652,7 +658,16 @@ static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const str
 			ok = reg_get(cur, (uint64_t)regno, &v);
 			break;
 		case REG_AT_CFA:
+			miss = uw->window_miss;
 			ok = cfa_ok && memory_read(NULL, cfa + (uint64_t)rr->u.off, &v, uw);
+			/* a save slot below the copy, i.e. below the sampled rsp: the epilogue already
+			 * popped the register (gcc's CFI keeps "saved at CFA-16" for rbp after the pop
+			 * in its remember_state blocks), so it holds its caller's value again */
+			if (!ok && cfa_ok && callee_saved(regno) && cfa + (uint64_t)rr->u.off < uw->stack->start &&
+			    reg_get(cur, (uint64_t)regno, &v)) {
+				ok = true;
+				uw->window_miss = miss;
+			}
 			break;
 		case REG_CFA_PLUS:
 			ok = cfa_ok;
@@ -841,11 +856,6 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
 	    elf_getphdrnum(elf, &phnum) != 0)
 		goto cleanup;
-	if (ehdr.e_type == ET_EXEC) {
-		*ret_bias = 0;
-		err = 0;
-		goto cleanup;
-	}
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 
@@ -860,6 +870,14 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 		err = 0;
 		if (!(ph.p_flags & PF_X) == !e->exec)
 			break;
+	}
+	/* an executable is at its link addresses. A mapping of it elsewhere is a copy of its
+	 * code (V8 remaps node's embedded builtins): libdwfl takes an ET_EXEC at its addresses
+	 * only, and refuses a second module over the first */
+	if (ehdr.e_type == ET_EXEC) {
+		err = err == 0 && *ret_bias != 0 ? -EEXIST : 0;
+		if (!err)
+			*ret_bias = 0;
 	}
 cleanup:
 	elf_end(elf);
@@ -960,6 +978,13 @@ static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entr
 	int err;
 
 	err = elf_load_bias(fd, e, &bias);
+	if (err == -EEXIST && uw->image) {
+		bias = 0; /* an image is "mapped" wherever the caller says: at its link addresses */
+		err = 0;
+	}
+	if (err == -EEXIST)
+		log_debug("unwind pid %d: %s mapped again at %#llx, away from its fixed address: code there is "
+			  "walked by frame pointer", (int)uw->pid, name, (unsigned long long)e->start);
 	if (err < 0) {
 		close(fd);
 		return err;

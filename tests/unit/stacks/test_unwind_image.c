@@ -43,6 +43,31 @@ static __attribute__((noinline, used)) int unwind_image_caller(int x)
 	return unwind_image_leaf(x) + 2;
 }
 
+/* A function whose epilogue CFI, as gcc writes it in remember_state blocks, still says rbp is
+ * saved at CFA - 16 after the pop that restored it: at unwind_popped_ret the slot lies below
+ * rsp, outside any copy of the stack taken at the sample. */
+__asm__(".text\n"
+	".globl unwind_popped_fn\n"
+	".type unwind_popped_fn, @function\n"
+	"unwind_popped_fn:\n"
+	".cfi_startproc\n"
+	"push %rbp\n"
+	".cfi_def_cfa_offset 16\n"
+	".cfi_offset rbp, -16\n"
+	"mov %rsp, %rbp\n"
+	".cfi_def_cfa_register rbp\n"
+	"nop\n"
+	".cfi_remember_state\n"
+	"pop %rbp\n"
+	".cfi_def_cfa rsp, 8\n"
+	".globl unwind_popped_ret\n"
+	"unwind_popped_ret:\n"
+	"ret\n"
+	".cfi_restore_state\n"
+	"nop\n"
+	".cfi_endproc\n"
+	".size unwind_popped_fn, .-unwind_popped_fn\n");
+
 /* st_value of a function symbol of the image. */
 static uint64_t sym_value(const char *name)
 {
@@ -291,6 +316,21 @@ static void test_frame_pointer_walk(void **state)
 	}
 }
 
+/* The leaf at unwind_popped_ret returns into JIT code: its rbp, which the CFI says is in a slot
+ * below the copy, is the one the pop restored, and the JIT frame is walked with it. */
+static void test_popped_rbp(void **state)
+{
+	uint64_t ret = START + sym_value("unwind_popped_ret");
+	uint64_t caller = START + sym_value("unwind_image_caller");
+	uint64_t w[5] = { JIT + 0x110, 0x11, 0, caller + 1, 0 }; /* rbp = STACK + 16: [0][caller] */
+	uint64_t pcs[16];
+	enum unwind_stop why;
+
+	assert_int_equal(unwind_fp(false, true, ret, STACK, STACK + 2 * 8, w, 5, pcs, &why), 3);
+	assert_true(pcs[0] == sample_pc_exact(ret) && pcs[1] == JIT + 0x110 && pcs[2] == caller + 1);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+}
+
 static void test_add_code(void **state)
 {
 	struct unwinder *uw = unwinder__new_image(image, image_size, START, false);
@@ -312,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_bad_images),
 		cmocka_unit_test(test_hostile_cfi),
 		cmocka_unit_test(test_frame_pointer_walk),
+		cmocka_unit_test(test_popped_rbp),
 		cmocka_unit_test(test_add_code),
 	};
 
