@@ -117,6 +117,25 @@ pid_t proctext_status_nspid(const char *text)
 	return v > 0 ? (pid_t)v : -EINVAL;
 }
 
+long proctext_status_euid(const char *text)
+{
+	const char *p = strstr(text, "\nUid:");
+	unsigned long real, eff;
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p += strlen("\nUid:");
+	real = strtoul(p, &end, 10);
+	if (end == p || (*end != ' ' && *end != '\t'))
+		return -EINVAL;
+	p = end;
+	eff = strtoul(p, &end, 10);
+	if (end == p || real > UINT32_MAX || eff > UINT32_MAX)
+		return -EINVAL;
+	return (long)eff;
+}
+
 void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer)
 {
 	const char *p;

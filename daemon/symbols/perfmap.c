@@ -187,19 +187,27 @@ long perfmap__add_text(struct perfmap *pm, const char *text, size_t len, bool fi
 
 int perfmap__read(struct perfmap *pm, const char *path)
 {
+	int fd = proc_open_regular(path), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = perfmap__read_fd(pm, fd);
+	close(fd);
+	return rc;
+}
+
+int perfmap__read_fd(struct perfmap *pm, int fd)
+{
 	struct stat st;
 	size_t n0 = pm->n;
 	char *buf = NULL;
-	int fd, err = 0;
+	int err = 0;
 	bool reset = false;
 
-	fd = proc_open_regular(path);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) != 0) {
-		err = -errno;
-		goto cleanup;
-	}
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	if (pm->have_file && (st.st_dev != pm->dev || st.st_ino != pm->ino || (uint64_t)st.st_size < pm->off)) {
 		perfmap_clear(pm); /* another file, or rewritten: start over */
 		reset = true;
@@ -248,7 +256,6 @@ int perfmap__read(struct perfmap *pm, const char *path)
 	}
 cleanup:
 	free(buf);
-	close(fd);
 	if (err)
 		return err;
 	return pm->n != n0 || reset;

@@ -27,10 +27,12 @@ void perfmap__free(struct perfmap *pm); /* NULL-safe */
  * consumed (through the last '\n' taken, or len when final), or -ENOMEM (the map is as
  * before). Past PERFMAP_MAX_ENTRIES, lines are consumed without being added. */
 long perfmap__add_text(struct perfmap *pm, const char *text, size_t len, bool final);
-/* Reads the perf map at path, a regular file (opened without following it into a FIFO or a
- * device), from where the last read stopped; reads it all again when it was replaced or
- * shrank. Returns 1 when entries changed, 0 when nothing did, or -errno (-ENOENT: no such file;
- * the entries already read stay). */
+/* Reads the perf map open on fd (left open) from where the last read stopped; reads it all
+ * again when it is another file than last time or shrank. Returns 1 when entries changed, 0
+ * when nothing did, or -errno (-EINVAL: not a regular file; the entries already read stay). */
+int perfmap__read_fd(struct perfmap *pm, int fd);
+/* The same for the file at path, a regular file (opened without blocking on a FIFO or reading
+ * a device). Returns as perfmap__read_fd, or -ENOENT when there is no such file. */
 int perfmap__read(struct perfmap *pm, const char *path);
 /* The name of the piece of code holding addr, and its start in *ret_start; NULL if none.
  * Borrowed, valid until the next perfmap__read, perfmap__add_text or perfmap__free. */

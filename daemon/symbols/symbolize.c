@@ -8,10 +8,12 @@
  * All public calls serialize on the symbol cache's lock (libdw is not thread-safe). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -289,13 +291,47 @@ static int file_module(struct symbolizer *sym, const struct procmaps_entry *e, s
 	return symmod_get_fd(fd, path, ret);
 }
 
+/* Opens the target's perf map, /tmp/perf-NSPID.map in its own root and PID namespace. The
+ * target chose what that path is: it is resolved as if the target's root were "/" (openat2
+ * RESOLVE_IN_ROOT: no symlink leads out of it), the file itself must not be a symlink, must be
+ * a regular file and belong to the target's effective user or to root, as perf asks. Returns
+ * the fd, or -errno (-ENOENT: none; -EPERM: someone else's file). */
+static int jit_open(pid_t live, const char *status, pid_t nspid)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char path[64];
+	long euid = proctext_status_euid(status);
+	struct stat st;
+	int root, fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)live);
+	root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "tmp/perf-%d.map", (int)nspid);
+	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	err = fd < 0 ? -errno : 0;
+	close(root);
+	if (fd < 0)
+		return err == -ENOSYS ? -ENOENT : err; /* a kernel before 5.6: no safe way, no names */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && (euid < 0 || st.st_uid != (uid_t)euid))) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
 /* Reads the target's perf map (JIT code names) again if it grew. Under symcache_lock. A target
- * without one costs an open that fails. */
+ * without one costs a failed open. */
 static void jit_refresh(struct symbolizer *sym)
 {
-	char path[128], status[4096];
+	char path[64], status[4096];
 	pid_t live = proc_live_pid(sym->pid), nspid;
-	int rc;
+	int fd, rc;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)live);
 	if (proc_read_file(path, status, sizeof(status)) <= 0)
@@ -303,17 +339,22 @@ static void jit_refresh(struct symbolizer *sym)
 	nspid = proctext_status_nspid(status);
 	if (nspid <= 0)
 		nspid = sym->pid; /* a kernel without NSpid: no PID namespaces to translate */
-	/* the runtime wrote it in its own /tmp: through its root, in its mount namespace */
-	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", (int)live, (int)nspid);
-	if (!sym->jit && access(path, F_OK) != 0)
+	fd = jit_open(live, status, nspid);
+	if (fd < 0) {
+		if (fd != -ENOENT)
+			log_debug("symbolize: pid %d: perf map /tmp/perf-%d.map not read: %s", (int)sym->pid,
+				  (int)nspid, strerror(-fd));
 		return;
-	if (!sym->jit && !(sym->jit = perfmap__new()))
-		return;
-	rc = perfmap__read(sym->jit, path);
+	}
+	if (!sym->jit)
+		sym->jit = perfmap__new();
+	rc = sym->jit ? perfmap__read_fd(sym->jit, fd) : -ENOMEM;
+	close(fd);
 	if (rc > 0)
 		results_flush(sym); /* addresses named before may have new code and names */
-	else if (rc < 0 && rc != -ENOENT)
-		log_debug("symbolize: pid %d: cannot read \"%s\": %s", (int)sym->pid, path, strerror(-rc));
+	else if (rc < 0)
+		log_debug("symbolize: pid %d: cannot read /tmp/perf-%d.map: %s", (int)sym->pid, (int)nspid,
+			  strerror(-rc));
 }
 
 static bool is_main(const struct procmaps_entry *e, const struct stat *exe)

@@ -1288,6 +1288,35 @@ static void test_perf_map(void **state)
 	assert_string_equal(r.frames[0].name, "JS:*later /app/work.js:40:1");
 	symbolizer__free(sym);
 	unlink(path);
+
+	/* the target names the file: a symlink is not followed, someone else's file not read */
+	{
+		char real[64];
+
+		snprintf(real, sizeof(real), "/tmp/perf-%d.real", (int)getpid());
+		f = fopen(real, "w");
+		assert_non_null(f);
+		fprintf(f, "%llx 40 JS:*hot /app/work.js:12:3\n", (unsigned long long)a);
+		fclose(f);
+		assert_int_equal(symlink(real, path), 0);
+		sym = symbolizer__new(getpid());
+		assert_non_null(sym);
+		assert_int_equal(symbolizer__lookup(sym, a + 0x10, &r), 0);
+		assert_int_equal(r.nframes, 0);
+		symbolizer__free(sym);
+		unlink(path);
+		if (geteuid() == 0) {
+			assert_int_equal(rename(real, path), 0);
+			assert_int_equal(chown(path, 12345, 12345), 0);
+			sym = symbolizer__new(getpid());
+			assert_non_null(sym);
+			assert_int_equal(symbolizer__lookup(sym, a + 0x10, &r), 0);
+			assert_int_equal(r.nframes, 0);
+			symbolizer__free(sym);
+			unlink(path);
+		}
+		unlink(real);
+	}
 	munmap(code, (size_t)page);
 }
 
