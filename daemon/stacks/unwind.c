@@ -119,6 +119,7 @@ struct unwinder {
 	const struct unwind_regs *regs;
 	struct regset *seg_regs; /* libdwfl's walk starts from these registers */
 	bool want_fp;            /* libdwfl's walk met a pc without CFI: seg_regs hold its frame's */
+	bool seg_ret_minus1;     /* its first pc is a return address, handed to libdwfl minus 1 */
 	const struct unwind_stack *stack;
 	uint64_t *pcs;
 	int n, max;
@@ -473,6 +474,10 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 		uw->why = UNWIND_STOP_ERROR;
 		return DWARF_CB_ABORT;
 	}
+	if (uw->seg_ret_minus1) { /* see walk_slow() */
+		uw->seg_ret_minus1 = false;
+		pc++;
+	}
 	if (uw->n >= uw->max) {
 		uw->why = UNWIND_STOP_DEPTH;
 		return DWARF_CB_ABORT;
@@ -736,6 +741,11 @@ static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool e
 {
 	int rc, start = *n;
 
+	/* libdwfl takes its first frame's pc as exact (looks its CFI up at pc); a return address
+	 * is looked up at pc - 1: hand it that, and on_frame() puts the 1 back */
+	uw->seg_ret_minus1 = !exact;
+	if (!exact)
+		rs->r[UNWIND_REG_RIP]--;
 	uw->seg_regs = rs;
 	uw->pcs = pcs;
 	uw->n = *n;
@@ -757,6 +767,7 @@ static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool e
 	}
 	*n = uw->n;
 	uw->seg_regs = NULL;
+	uw->seg_ret_minus1 = false;
 	if (*n == start && start == 0) /* libdwfl refused the initial registers: still report the leaf */
 		pcs[(*n)++] = sample_pc_exact(uw->regs->r[UNWIND_REG_RIP]);
 	return rc == DWARF_CB_ABORT && uw->want_fp ? SEG_FP : SEG_END;
@@ -821,9 +832,17 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 	rs.set = (1u << UNWIND_NREGS) - 1;
 	/* stretches of CFI walk (cached rules, or libdwfl's for what those do not evaluate),
 	 * joined by frame-pointer steps over code without CFI; each stretch adds a pc */
-	for (;;) {
+	for (bool fp_done = false;; fp_done = true) {
 		enum segment_end end = uw->slow_only ? SEG_SLOW : walk_fast(uw, &rs, &exact, pcs, max, &n, &why);
 
+		if (end == SEG_SLOW && !fp_done) {
+			/* CFI all the way so far: libdwfl walks the sample from its leaf, as it did
+			 * before frame pointers were followed (same answers from both walkers) */
+			memcpy(rs.r, regs->r, sizeof(rs.r));
+			rs.set = (1u << UNWIND_NREGS) - 1;
+			exact = true;
+			n = 0;
+		}
 		if (end == SEG_SLOW)
 			end = walk_slow(uw, &rs, exact, pcs, max, &n, &why);
 		if (end == SEG_END || !fp_step(uw, &rs, &why))

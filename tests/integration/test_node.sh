@@ -67,15 +67,19 @@ traces_stats() {
 echo "== node --perf-basic-prof --interpreted-frames-native-stack"
 start_node "$TMP/node.out" --perf-basic-prof --interpreted-frames-native-stack
 start_profd --pid "$NODE_PID" --cpu-hz 500 --max-seconds 20
-progress "profiling node for 5 s"
-code=$(http GET "/debug/pprof/profile?seconds=5")
-[ "$code" = 200 ] || fail "profile: HTTP $code: $(head -c 300 "$TMP/b")"
-cp "$TMP/b" "$TMP/jit.pb.gz"
+# on a loaded host node may get little CPU: a longer window until there are enough samples
+for secs in 5 10 20; do
+	progress "profiling node for $secs s"
+	code=$(http GET "/debug/pprof/profile?seconds=$secs")
+	[ "$code" = 200 ] || fail "profile: HTTP $code: $(head -c 300 "$TMP/b")"
+	cp "$TMP/b" "$TMP/jit.pb.gz"
+	read -r total complete js sin sinjs < <(traces_stats "$TMP/jit.pb.gz")
+	[ "${total:-0}" -ge 200 ] && break
+done
 go tool pprof -comments "$TMP/jit.pb.gz" >"$TMP/jit.comments" 2>&1 || fail "pprof rejects the profile: $(cat "$TMP/jit.comments")"
-read -r total complete js sin sinjs < <(traces_stats "$TMP/jit.pb.gz")
 echo "samples ${total} ms, complete ${complete} ms, in the script's JS functions ${js} ms, in sin ${sin} ms (with a JS caller ${sinjs} ms)"
 cat "$TMP/jit.comments"
-[ "${total:-0}" -ge 200 ] || fail "too few samples (${total} ms of CPU in 5 s): $(text_of "$TMP/jit.comments")"
+[ "${total:-0}" -ge 200 ] || fail "too few samples (${total} ms of CPU in $secs s): $(text_of "$TMP/jit.comments")"
 awk -v c="$complete" -v t="$total" 'BEGIN { exit !(c >= 0.95 * t) }' ||
 	fail "only $complete of $total ms of samples reach the thread's root: $(go tool pprof -traces "$TMP/jit.pb.gz" 2>/dev/null | head -60)"
 awk -v c="$js" -v t="$total" 'BEGIN { exit !(c >= 0.5 * t) }' ||
@@ -103,9 +107,12 @@ wait_profd_exit
 echo "== node without a perf map: JIT frames unnamed, stacks still complete"
 start_node "$TMP/node2.out"
 start_profd --pid "$NODE_PID" --cpu-hz 500 --max-seconds 20
-code=$(http GET "/debug/pprof/profile?seconds=4")
-[ "$code" = 200 ] || fail "profile: HTTP $code: $(head -c 300 "$TMP/b")"
-read -r total complete js sin sinjs < <(traces_stats "$TMP/b")
+for secs in 4 10 20; do
+	code=$(http GET "/debug/pprof/profile?seconds=$secs")
+	[ "$code" = 200 ] || fail "profile: HTTP $code: $(head -c 300 "$TMP/b")"
+	read -r total complete js sin sinjs < <(traces_stats "$TMP/b")
+	[ "${total:-0}" -ge 100 ] && break
+done
 echo "samples ${total} ms, complete ${complete} ms, named JS ${js} ms"
 [ "${total:-0}" -ge 100 ] || fail "too few samples (${total} ms)"
 awk -v c="$complete" -v t="$total" 'BEGIN { exit !(c >= 0.95 * t) }' ||
