@@ -774,11 +774,12 @@ static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool e
 }
 
 /* One frame-pointer step from the frame rs holds, a pc without CFI: rbp points at the saved
- * rbp, with the return address above it. Checked: rbp aligned and at or above rsp (the caller's
- * rsp is then above this frame's: frame addresses strictly increase along the chain), both
- * words inside the copy, and the return address in executable memory. On success rs holds the caller's rbp, rsp and
- * rip (nothing else is known) and returns true; else *ret_why says which check failed
- * (unchanged when rbp or rsp is unknown: the pc's own reason stands; root when rbp is 0). */
+ * rbp, with the return address above it. Checked: rbp aligned and at or above rsp (the
+ * caller's rsp is then above this frame's: frame addresses strictly increase along the chain),
+ * both words inside the copy, and the return address in executable memory. On success rs
+ * holds the caller's rbp, rsp and rip (nothing else is known) and returns true; else
+ * *ret_why says which check failed (unchanged when rbp or rsp is unknown: the pc's own reason
+ * stands; root when rbp is 0). */
 static bool fp_step(struct unwinder *uw, struct regset *rs, enum unwind_stop *ret_why)
 {
 	uint64_t fp, sp, saved, ret;
