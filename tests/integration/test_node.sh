@@ -13,14 +13,17 @@ need_go
 export GOCACHE="$TMP/gocache" HOME="${HOME:-$TMP}"
 mkdir -p "$PPROF_TMPDIR"
 script="$ROOT/tests/targets/jit_hot.js"
+maps=() # the perf maps node writes and never removes
 
 # start_node OUT NODE_FLAGS...: runs the script with those flags, sets NODE_PID once it is ready
 start_node() {
 	local out=$1
 	shift
-	node "$@" "$script" 120 >"$out" 2>&1 &
+	# in $TMP: V8 may write isolate-*.log files to its working directory
+	(cd "$TMP" && exec node "$@" "$script" 120) >"$out" 2>&1 &
 	NODE_PID=$!
 	track "$NODE_PID"
+	maps+=("/tmp/perf-$NODE_PID.map")
 	wait_for -m "node to compile its code and print ready" 60 grep -q '^ready' "$out" ||
 		fail "node did not start: $(text_of "$out")"
 }
@@ -118,4 +121,5 @@ echo "samples ${total} ms, complete ${complete} ms, named JS ${js} ms"
 awk -v c="$complete" -v t="$total" 'BEGIN { exit !(c >= 0.95 * t) }' ||
 	fail "without a perf map only $complete of $total ms reach the root: $(go tool pprof -traces "$TMP/b" 2>/dev/null | head -60)"
 [ "$js" = 0 ] || fail "JS names without a perf map ($js ms): a stale /tmp/perf-$NODE_PID.map?"
+rm -f "${maps[@]}"
 echo ok
