@@ -19,6 +19,7 @@
 #include "http/endpoints.h"
 #include "http/http.h"
 #include "sources/cpu.h"
+#include "sources/block.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "proc/target.h"
@@ -217,10 +218,12 @@ struct engine {
 	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
+	struct block_source *block; /* NULL when eBPF is unusable */
 };
 
 static void engine_free(struct engine *e)
 {
+	block_source__free(e->block);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
@@ -294,6 +297,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 {
 	struct cpu_config cc;
 	struct heap_config hc;
+	struct block_config bc;
 	char err[512];
 	int r;
 
@@ -302,6 +306,14 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+		block_config_default(&bc);
+		bc.rate_ns = cfg->block_rate;
+		bc.idle_ns = cfg->block_idle_ns;
+		r = block_source__new(e->ps, &bc, &e->block, err, sizeof(err));
+		if (r) {
+			e->block = NULL;
+			log_warn("block profiles are unavailable: %s", err);
+		}
 	}
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
@@ -503,6 +515,10 @@ static int serve(const struct profd_config *cfg)
 	endpoints__add_profile(ep, &prof);
 	if (engine.cpu) {
 		cpu_sampler__provider(engine.cpu, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.block) {
+		block_source__provider(engine.block, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
