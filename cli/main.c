@@ -21,6 +21,7 @@
 #include "sources/cpu.h"
 #include "sources/block.h"
 #include "sources/heap.h"
+#include "sources/threadcreate.h"
 #include "options.h"
 #include "proc/target.h"
 #include "sources/threads.h"
@@ -219,10 +220,12 @@ struct engine {
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 	struct block_source *block; /* NULL when eBPF is unusable */
+	struct threadcreate_source *threadcreate; /* likewise */
 };
 
 static void engine_free(struct engine *e)
 {
+	threadcreate_source__free(e->threadcreate);
 	block_source__free(e->block);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
@@ -313,6 +316,11 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		if (r) {
 			e->block = NULL;
 			log_warn("block profiles are unavailable: %s", err);
+		}
+		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
+		if (r) {
+			e->threadcreate = NULL;
+			log_warn("threadcreate profiles are unavailable: %s", err);
 		}
 	}
 	if (cfg->heap_mode == HEAP_MODE_OFF)
@@ -519,6 +527,10 @@ static int serve(const struct profd_config *cfg)
 	}
 	if (engine.block) {
 		block_source__provider(engine.block, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.threadcreate) {
+		threadcreate_source__provider(engine.threadcreate, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
