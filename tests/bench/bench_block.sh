@@ -117,6 +117,7 @@ run() {
 	offcpu | bpftrace) kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null ;;
 	esac
 	kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
+	return 0
 }
 
 modes="none profd profd1"
