@@ -532,6 +532,9 @@ static int serve(const struct profd_config *cfg)
 	if (engine.threadcreate) {
 		threadcreate_source__provider(engine.threadcreate, &prof);
 		endpoints__add_profile(ep, &prof);
+		/* thread dumps end each thread created since with Go's "created by" */
+		if (engine.threads)
+			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
 	}
 	if (engine.heap) {
 		struct profd_profile heap, allocs;

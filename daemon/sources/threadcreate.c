@@ -46,6 +46,12 @@ struct threadcreate_source {
 	struct profd_sample_set *cum; /* creations by stack (+ the threads found at attach) */
 	int64_t since;                /* CLOCK_REALTIME of the attach */
 	uint64_t records, dropped, partial, before;
+	/* recent creations, slot = new TID % THREADCREATE_CREATIONS (a newer one takes the slot) */
+	struct creation {
+		int32_t tid, creator;
+		uint32_t npcs;
+		uint64_t pcs[THREADCREATE_CREATION_FRAMES];
+	} *creations;
 };
 
 static struct profd_sample_set *new_set(void)
@@ -145,6 +151,14 @@ static int on_event(void *ctx, void *data, size_t size)
 			labels[1].str = (char *)p->target.comm;
 		if (n == 0 || sample_set__add(tc->cum, pcs, (uint32_t)n, &one, labels, tc->multi ? 2 : 0) < 0)
 			tc->dropped++;
+	}
+	if (e->new_tid && n > 0 && tc->creations) {
+		struct creation *c = &tc->creations[e->new_tid % THREADCREATE_CREATIONS];
+
+		c->tid = (int32_t)e->new_tid;
+		c->creator = (int32_t)e->tid;
+		c->npcs = (uint32_t)(n < THREADCREATE_CREATION_FRAMES ? n : THREADCREATE_CREATION_FRAMES);
+		memcpy(c->pcs, pcs, c->npcs * sizeof(c->pcs[0]));
 	}
 	tc->records++;
 	if (why != UNWIND_STOP_ROOT)
@@ -326,6 +340,12 @@ int threadcreate_source__new(struct procs *ps, struct threadcreate_source **ret,
 	tc->ps = ps;
 	tc->multi = procs__multi(ps);
 	pthread_mutex_init(&tc->lock, NULL);
+	tc->creations = calloc(THREADCREATE_CREATIONS, sizeof(*tc->creations));
+	if (!tc->creations) {
+		threadcreate_source__free(tc);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	snprintf(tc->what, sizeof(tc->what), "threadcreate tracking of %s", procset__describe(procs__set(ps)));
 	{
 		struct demand_config dc = {
@@ -375,6 +395,7 @@ void threadcreate_source__free(struct threadcreate_source *tc)
 	teardown(tc);
 	pthread_mutex_unlock(&tc->lock);
 	sample_set__free(tc->cum);
+	free(tc->creations);
 	pthread_mutex_destroy(&tc->lock);
 	free(tc);
 }
@@ -427,6 +448,27 @@ static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct prof
 	}
 	*ret = set;
 	return 0;
+}
+
+int threadcreate_source__creator(void *ctx, int tid, uint64_t *pcs, int max, int *ret_creator)
+{
+	struct threadcreate_source *tc = ctx;
+	const struct creation *c;
+	int n = 0;
+
+	if (tid <= 0 || max <= 0)
+		return 0;
+	pthread_mutex_lock(&tc->lock);
+	if (tc->rb)
+		ring_buffer__consume(tc->rb);
+	c = &tc->creations[tid % THREADCREATE_CREATIONS];
+	if (c->tid == tid) {
+		n = (int)c->npcs < max ? (int)c->npcs : max;
+		memcpy(pcs, c->pcs, (size_t)n * sizeof(*pcs));
+		*ret_creator = c->creator;
+	}
+	pthread_mutex_unlock(&tc->lock);
+	return n;
 }
 
 static int prof_count(void *ctx)

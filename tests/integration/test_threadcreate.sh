@@ -3,7 +3,8 @@
 # /debug/pprof/threadcreate against tests/targets/thread_sites: after profd attached, the target
 # creates 3 threads from create_site_a and 5 from create_site_b: exactly those counts under each
 # site, the thread that existed at attach under "created before profd attached", Go's sample
-# type, the index lists it with its count; over a set, pid labels.
+# type, the index lists it with its count; goroutine?debug=2 ends each new thread's block with
+# Go's "created by create_site_X in goroutine MAIN" and its location; over a set, pid labels.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (BPF)"
@@ -44,6 +45,21 @@ echo "== the index lists it with its count"
 grep -q "<tr><td>9</td><td><a href='threadcreate?debug=1'>" "$TMP/b" || fail "the index does not list threadcreate with 9: $(grep threadcreate "$TMP/b")"
 [ "$(http GET '/debug/pprof/threadcreate?debug=1')" = 200 ] || fail "threadcreate?debug=1"
 grep -q create_site_b "$TMP/b" || fail "debug=1 does not name create_site_b"
+echo ok
+
+echo "== goroutine?debug=2: threads created after attach end with Go's 'created by'"
+[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "goroutine?debug=2: HTTP $(head -c 300 "$TMP/b")"
+na=$(grep -c "^created by create_site_a in goroutine $TARGET_PID\$" "$TMP/b")
+nb=$(grep -c "^created by create_site_b in goroutine $TARGET_PID\$" "$TMP/b")
+[ "$na" = 3 ] && [ "$nb" = 5 ] || fail "created by: $na create_site_a, $nb create_site_b (expected 3 and 5): $(grep -A1 '^created by' "$TMP/b")"
+grep -A1 '^created by create_site_a' "$TMP/b" | grep -qE $'^\t.*thread_sites\.c:[0-9]+ \+0x[0-9a-f]+$' ||
+	fail "the line after 'created by' is not FILE:LINE +0xOFF: $(grep -A1 '^created by' "$TMP/b" | head -n 2)"
+# the main thread existed before: its block (the first) has no trailer
+awk 'NR > 1 && /^goroutine / { exit } /^created by/ { bad = 1 } END { exit bad }' "$TMP/b" ||
+	fail "the main thread's block has a 'created by' line"
+# each trailer ends its block (a blank line or the end follows its location line)
+awk '/^created by/ { c = NR } c && NR == c + 2 && $0 != "" { bad = 1 } END { exit bad }' "$TMP/b" ||
+	fail "a 'created by' trailer does not end its block"
 echo ok
 
 echo "== over a set: pid labels"
