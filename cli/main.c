@@ -19,7 +19,9 @@
 #include "http/endpoints.h"
 #include "http/http.h"
 #include "sources/cpu.h"
+#include "sources/block.h"
 #include "sources/heap.h"
+#include "sources/threadcreate.h"
 #include "options.h"
 #include "proc/target.h"
 #include "sources/threads.h"
@@ -217,10 +219,14 @@ struct engine {
 	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
+	struct block_source *block; /* NULL when eBPF is unusable */
+	struct threadcreate_source *threadcreate; /* likewise */
 };
 
 static void engine_free(struct engine *e)
 {
+	threadcreate_source__free(e->threadcreate);
+	block_source__free(e->block);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
@@ -294,6 +300,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 {
 	struct cpu_config cc;
 	struct heap_config hc;
+	struct block_config bc;
 	char err[512];
 	int r;
 
@@ -302,6 +309,19 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+		block_config_default(&bc);
+		bc.rate_ns = cfg->block_rate;
+		bc.idle_ns = cfg->block_idle_ns;
+		r = block_source__new(e->ps, &bc, &e->block, err, sizeof(err));
+		if (r) {
+			e->block = NULL;
+			log_warn("block profiles are unavailable: %s", err);
+		}
+		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
+		if (r) {
+			e->threadcreate = NULL;
+			log_warn("threadcreate profiles are unavailable: %s", err);
+		}
 	}
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
@@ -504,6 +524,17 @@ static int serve(const struct profd_config *cfg)
 	if (engine.cpu) {
 		cpu_sampler__provider(engine.cpu, &prof);
 		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.block) {
+		block_source__provider(engine.block, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.threadcreate) {
+		threadcreate_source__provider(engine.threadcreate, &prof);
+		endpoints__add_profile(ep, &prof);
+		/* thread dumps end each thread created since with Go's "created by" */
+		if (engine.threads)
+			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
 	}
 	if (engine.heap) {
 		struct profd_profile heap, allocs;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "sources/block.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "http/query.h"
@@ -86,6 +87,12 @@ static const char usage[] =
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
+	"      --block-rate DURATION  the block profile's sampling rate, as Go's\n"
+	"                         runtime.SetBlockProfileRate: a wait of d ns is kept with probability\n"
+	"                         min(1, d/rate) and scaled; 1ns (every wait) to 1s, unit ns (default),\n"
+	"                         us, ms or s (PROFD_BLOCK_RATE), default 10ms\n"
+	"      --block-idle DURATION  detach the block profile's BPF programs after this long without\n"
+	"                         a block request, 1s..168h (PROFD_BLOCK_IDLE), default 10m\n"
 	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
 	"  -o, --output FILE      cpu and heap commands: where to write the profile (- = stdout)\n"
 	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
@@ -97,11 +104,16 @@ static const char usage[] =
 	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
 	"  heap, allocs           sampled live heap / cumulative allocations by call stack;\n"
 	"                         ?seconds=N: what was allocated in the next N s and what of it lives\n"
+	"  block                  off-CPU waits of the target's threads by stack (contentions, delay),\n"
+	"                         label wait=SYSCALL (futex, read, epoll_wait...); attached from the\n"
+	"                         first request (sched_switch), ?seconds=N: the waits of the next N s\n"
+	"  threadcreate           where threads were created (the creator's stack), since attach;\n"
+	"                         those that existed then under 'created before profd attached'\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
 	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
-	"  snapshots; for heap and allocs, a window of tracking).\n"
+	"  snapshots; for heap, allocs and block, a window of tracking).\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -213,7 +225,7 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -241,6 +253,8 @@ static const struct opt_def {
 	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
 	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
+	[OPT_BLOCK_RATE] = { "--block-rate", 0, "PROFD_BLOCK_RATE", true },
+	[OPT_BLOCK_IDLE] = { "--block-idle", 0, "PROFD_BLOCK_IDLE", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -399,6 +413,18 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
+	case OPT_BLOCK_RATE:
+		if (block_rate_parse(v, &cfg->block_rate, err, errlen) != 0) {
+			name_source(err, errlen, "--block-rate", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_BLOCK_IDLE:
+		if (block_idle_parse(v, &cfg->block_idle_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--block-idle", from);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -433,6 +459,8 @@ static void defaults(struct profd_config *cfg)
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
 	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
 	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
+	cfg->block_rate = BLOCK_DEFAULT_RATE_NS;
+	cfg->block_idle_ns = BLOCK_DEFAULT_IDLE_NS;
 	cfg->seconds = 30;
 }
 

@@ -52,6 +52,8 @@ struct profd_config {
 	int64_t heap_idle_ns;   /* --heap-idle */
 	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
+	uint64_t block_rate;    /* --block-rate, ns */
+	int64_t block_idle_ns;  /* --block-idle */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };

@@ -74,6 +74,12 @@ static void test_defaults_and_flags(void **state)
 			 OPTIONS_RUN);
 	assert_true(cfg.heap_idle_ns == 30ll * 1000000000);
 	assert_true(cfg.heap_budget == 0.5);
+	assert_true(cfg.block_rate == 10000000);
+	assert_true(cfg.block_idle_ns == 600ll * 1000000000);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--block-rate", "500us", "--block-idle=90s", NULL),
+			 OPTIONS_RUN);
+	assert_true(cfg.block_rate == 500000);
+	assert_true(cfg.block_idle_ns == 90ll * 1000000000);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.request_timeout, 3);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
@@ -209,6 +215,10 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--heap-budget", "150" }, "--heap-budget" },
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
 		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
+		{ { "--pid", "1", "--block-rate", "0" }, "--block-rate: expected a duration from 1ns to 1s" },
+		{ { "--pid", "1", "--block-rate", "2s" }, "--block-rate" },
+		{ { "--pid", "1", "--block-rate", "fast" }, "--block-rate" },
+		{ { "--pid", "1", "--block-idle", "10" }, "--block-idle: expected a duration" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
 		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
 		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
