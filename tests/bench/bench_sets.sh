@@ -3,7 +3,7 @@
 # Whole services (issue 12), side by side in one run (about 1.5-2 minutes; SETS_BUDGET=170 s ends it):
 #   1. the CPU sampler's cost per sample over a set of 1,000 processes (a parent and 999 children,
 #      each burning 0.5 ms of CPU a second: --pid PARENT --children) against one process (--pid on
-#      a spinning process), both profiled at the same time at --cpu-hz 1000: profd's
+#      a process burning half a CPU in 1 ms bursts), both profiled at the same time at --cpu-hz 1000: profd's
 #      CPU (utime+stime) per sample delivered, and its CPU per second with no request (the set's
 #      membership scan);
 #   2. the cost of following forks: two targets each forking 1,000 children a second (each exits
@@ -13,8 +13,9 @@
 #      CPU per child followed;
 #   3. profd's RSS after a CPU profile and a thread dump of: one process; 200 forked processes of
 #      one binary; 200 processes each exec'ing the same binary (own address layouts); 200
-#      processes exec'ing 20 different binaries (tests/targets/sets_bench.c built with
-#      -DVARIANT=1..20: 20 build ids). Ratios to the one-process profd.
+#      processes exec'ing 20 different binaries (copies of the target given 20 build ids by
+#      objcopy). Ratios to the one-process profd, and profd's open descriptors.
+#      "start CPU": profd's CPU from its start to listening (the set's processes read).
 # Target: tests/targets/sets_bench. Needs root. Asserts nothing.
 #   O=build [SETS_N=1000] [SETS_SECONDS=10] [FORK_SECONDS=5] [PARTS="1 2 3"] tests/bench/bench_sets.sh
 set -u
@@ -77,13 +78,6 @@ profile_stats() {
 		END { printf "%d %d\n", n, length(p) }'
 }
 fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 == 0) print "-"; else printf f "\n", a / b }'; }
-
-# fetch FILE URL SECONDS: GET into FILE; dies unless 200
-fetch() {
-	local code
-	code=$(curl -s --max-time "$3" -o "$1" -w '%{http_code}' "$2")
-	[ "$code" = 200 ] || die "GET $2: HTTP $code $(head -c 200 "$1" 2>/dev/null)"
-}
 
 # start_profd NAME ARGS...: a daemon on a free port; sets PROFD_PID, ADDR
 start_profd() {
@@ -174,29 +168,19 @@ wait_lines() {
 
 avg() { awk '{ s += $1; n++ } END { printf "%.3f\n", n ? s / n : 0 }'; }
 
-# rss_case NAME LIVE PID [ARGS...]: profile, dump; sets RSS, HWM (KB), NFDS (open files)
-rss_case() {
-	local name="$1" live="$2" tp="$3"
-	shift 3
-	start_profd "$name" --pid "$tp" "$@"
-	[ "$live" -gt 1 ] && wait_index "$ADDR" ": $live processes now" 60
-	fetch "$TMP/$name.pb.gz" "http://$ADDR/debug/pprof/profile?seconds=3" 60
-	mark "$name: profile"
-	fetch "$TMP/$name.txt" "http://$ADDR/debug/pprof/goroutine?debug=1" 60
-	mark "$name: dump"
-	RSS=$(rss_kb "$PROFD_PID" VmRSS) HWM=$(rss_kb "$PROFD_PID" VmHWM)
-	[ -n "$RSS" ] || die "profd $name ended: $(tail -n 3 "$TMP/$name.log")"
-	NFDS=$(find "/proc/$PROFD_PID/fd" -mindepth 1 2>/dev/null | wc -l)
-	stop "$PROFD_PID"
-}
+# GET URL into FILE in the background; its HTTP status goes to FILE.code (see got)
+get_bg() { curl -s --max-time "$3" -o "$1" -w '%{http_code}' "$2" >"$1.code" & }
+got() { [ "$(cat "$1.code" 2>/dev/null)" = 200 ] || die "GET $2: HTTP $(cat "$1.code" 2>/dev/null) $(head -c 200 "$1" 2>/dev/null)"; }
 
-row() { printf '%-52s %7dMB %7dMB %8s %6s\n' "$1" $(($2 / 1024)) $(($3 / 1024)) "$(fdiv "$2" "$r_one")" "$4"; }
+# row TITLE RSS PEAK FDS BASE_RSS (KB) START_TICKS
+row() { printf '%-52s %7dMB %7dMB %8s %6s %8dms\n' "$1" $(($2 / 1024)) $(($3 / 1024)) "$(fdiv "$2" "$5")" "$4" $(($6 * 1000 / HZ)); }
 
 part1() {
 	echo "== 1. CPU sampler: $N processes (--pid PARENT --children) vs one process (--pid), at the same time"
 	start_tree tree1 $((N - 1)) 500 1000
 	tree1=$TREE_PID
-	"$TARGET" worker 1000000 0 >/dev/null 2>&1 &
+	# half a CPU in 1 ms bursts: on a busy machine a waking thread gets its share, a spinner not
+	"$TARGET" worker 1000 1 >/dev/null 2>&1 &
 	one=$!
 	pids+=("$one")
 	start_profd set1 --pid "$tree1" --children --cpu-hz 1000
@@ -298,40 +282,66 @@ part2() {
 }
 
 part3() {
+	local n c cases=(one fork exec var) variants=() get_pids=()
+	local -A live=([one]=1 [fork]=201 [exec]=201 [var]=201) ppid addr rss hwm fds start
 	echo
-	echo "== 3. profd RSS after a 3 s CPU profile and a thread dump (goroutine?debug=1)"
-	# 20 binaries with their own build ids, compiled while the first cases run
-	cc_pids=()
+	echo "== 3. profd RSS after a 3 s CPU profile and a thread dump (goroutine?debug=1), the four side by side"
+	# 20 binaries with their own build ids: copies of the target, the last byte of the id changed
+	command -v objcopy >/dev/null || die "objcopy needed (apt-get install binutils)"
+	objcopy --dump-section .note.gnu.build-id="$TMP/note" "$TARGET" || die "$TARGET has no build id"
 	for ((v = 1; v <= 20; v++)); do
-		${CC:-cc} -O1 -DVARIANT=$v -o "$TMP/sets_bench_v$v" "$ROOT/tests/targets/sets_bench.c" &
-		cc_pids+=("$!")
-		pids+=("$!")
+		head -c -1 "$TMP/note" >"$TMP/note$v"
+		printf '%b' "\\x$(printf %02x "$v")" >>"$TMP/note$v"
+		objcopy --update-section .note.gnu.build-id="$TMP/note$v" "$TARGET" "$TMP/sets_bench_v$v" ||
+			die "objcopy could not give a copy of $TARGET another build id"
+		variants+=("$TMP/sets_bench_v$v")
 	done
-	variants=()
-	for ((v = 1; v <= 20; v++)); do variants+=("$TMP/sets_bench_v$v"); done
 	"$TARGET" worker 20000 20 >/dev/null 2>&1 &
 	one=$!
 	pids+=("$one")
-	rss_case rss_one 1 "$one"; r_one=$RSS h_one=$HWM f_one=$NFDS
-	stop "$one"
+	start_profd rss_one --pid "$one"
+	ppid[one]=$PROFD_PID addr[one]=$ADDR start[one]=$(cpu_ticks "$PROFD_PID")
 	start_tree fork200 200 2000 500
-	rss_case rss_fork 201 "$TREE_PID" --children; r_fork=$RSS h_fork=$HWM f_fork=$NFDS
-	stop_tree "$TREE_PID"
+	start_profd rss_fork --pid "$TREE_PID" --children
+	ppid[fork]=$PROFD_PID addr[fork]=$ADDR start[fork]=$(cpu_ticks "$PROFD_PID")
 	start_tree exec200 200 2000 500 "$TARGET"
-	rss_case rss_exec 201 "$TREE_PID" --children; r_exec=$RSS h_exec=$HWM f_exec=$NFDS
-	stop_tree "$TREE_PID"
-	for v in "${cc_pids[@]}"; do wait "$v" || die "cannot compile tests/targets/sets_bench.c with -DVARIANT=n"; done
+	start_profd rss_exec --pid "$TREE_PID" --children
+	ppid[exec]=$PROFD_PID addr[exec]=$ADDR start[exec]=$(cpu_ticks "$PROFD_PID")
 	start_tree var200 200 2000 500 "${variants[@]}"
-	rss_case rss_var 201 "$TREE_PID" --children; r_var=$RSS h_var=$HWM f_var=$NFDS
-	stop_tree "$TREE_PID"
-	printf '%-52s %9s %9s %8s %6s\n' "" "RSS" "peak" "ratio" "fds"
-	row "one process" "$r_one" "$h_one" "$f_one"
-	row "200 forked processes of one binary (+ parent)" "$r_fork" "$h_fork" "$f_fork"
-	row "200 processes exec'ing one binary (+ parent)" "$r_exec" "$h_exec" "$f_exec"
-	row "200 processes exec'ing 20 binaries (+ parent)" "$r_var" "$h_var" "$f_var"
+	start_profd rss_var --pid "$TREE_PID" --children
+	ppid[var]=$PROFD_PID addr[var]=$ADDR start[var]=$(cpu_ticks "$PROFD_PID")
+	for n in fork exec var; do wait_index "${addr[$n]}" ": ${live[$n]} processes now" 60; done
+	for n in "${cases[@]}"; do
+		get_bg "$TMP/$n.pb.gz" "http://${addr[$n]}/debug/pprof/profile?seconds=3" 60
+		get_pids+=("$!")
+	done
+	wait "${get_pids[@]}"
+	mark "profiles"
+	get_pids=()
+	for n in "${cases[@]}"; do
+		get_bg "$TMP/$n.txt" "http://${addr[$n]}/debug/pprof/goroutine?debug=1" 60
+		get_pids+=("$!")
+	done
+	wait "${get_pids[@]}"
+	mark "dumps"
+	for n in "${cases[@]}"; do
+		got "$TMP/$n.pb.gz" "profile of rss_$n"
+		got "$TMP/$n.txt" "goroutine of rss_$n"
+		rss[$n]=$(rss_kb "${ppid[$n]}" VmRSS) hwm[$n]=$(rss_kb "${ppid[$n]}" VmHWM)
+		[ -n "${rss[$n]}" ] || die "profd rss_$n ended: $(tail -n 3 "$TMP/rss_$n.log")"
+		fds[$n]=$(find "/proc/${ppid[$n]}/fd" -mindepth 1 2>/dev/null | wc -l)
+	done
+	for n in "${cases[@]}"; do stop "${ppid[$n]}"; done
+	stop "$one"
+	for c in "${trees[@]}"; do stop_tree "$c"; done
+	printf '%-52s %9s %9s %8s %6s %10s\n' "" "RSS" "peak" "ratio" "fds" "start CPU"
+	row "one process" "${rss[one]}" "${hwm[one]}" "${fds[one]}" "${rss[one]}" "${start[one]}"
+	row "200 forked processes of one binary (+ parent)" "${rss[fork]}" "${hwm[fork]}" "${fds[fork]}" "${rss[one]}" "${start[fork]}"
+	row "200 processes exec'ing one binary (+ parent)" "${rss[exec]}" "${hwm[exec]}" "${fds[exec]}" "${rss[one]}" "${start[exec]}"
+	row "200 processes exec'ing 20 binaries (+ parent)" "${rss[var]}" "${hwm[var]}" "${fds[var]}" "${rss[one]}" "${start[var]}"
 	printf 'per exec'"'"'d process of one binary: %.0f KB; per extra binary: %.0f KB\n' \
-		"$(awk -v a="$r_exec" -v b="$r_one" 'BEGIN { print (a - b) / 200 }')" \
-		"$(awk -v a="$r_var" -v b="$r_exec" 'BEGIN { print (a - b) / 19 }')"
+		"$(awk -v a="${rss[exec]}" -v b="${rss[one]}" 'BEGIN { print (a - b) / 200 }')" \
+		"$(awk -v a="${rss[var]}" -v b="${rss[exec]}" 'BEGIN { print (a - b) / 19 }')"
 }
 
 for part in $PARTS; do
