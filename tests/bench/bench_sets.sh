@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Whole services (issue 12), side by side in one run (about 1.5-2 minutes; SETS_BUDGET=170 s ends it):
+# Whole services (issue 12), side by side in one run (1.5-2 minutes; SETS_BUDGET=160 s ends it):
 #   1. the CPU sampler's cost per sample over a set of 1,000 processes (a parent and 999 children,
 #      each burning 0.5 ms of CPU a second: --pid PARENT --children) against one process (--pid on
 #      a process burning half a CPU in 1 ms bursts), both profiled at the same time at --cpu-hz 1000: profd's
@@ -38,7 +38,7 @@ command -v go >/dev/null || { echo "bench_sets: go tool pprof needed (apt-get in
 TMP="$(mktemp -d /tmp/profd-bench-sets.XXXXXX)"
 export PPROF_TMPDIR="$TMP/pprof"
 mkdir -p "$PPROF_TMPDIR"
-BUDGET="${SETS_BUDGET:-170}"
+BUDGET="${SETS_BUDGET:-160}"
 WATCHDOG=
 trees=() # sets_bench tree parents: stop_tree ends their children too
 pids=() # every process started: profds, trees (their children die with them), forkers
