@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -575,6 +576,27 @@ cleanup:
 	return status;
 }
 
+/* Each process of a set with an address layout of its own (one that exec'd, or was started on
+ * its own) keeps its executable and libraries open for unwinding: 3 or 4 descriptors each. The
+ * soft limit services get by default (1024 under systemd) ran out at about 250 such processes,
+ * and profd could then open neither its listening socket nor its BPF objects. The hard limit is
+ * there to be raised to (systemd's default: 524288); MAX_FDS in http/intake.c bounds it anyway. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_debug("cannot raise the open files limit to %llu: %s", (unsigned long long)want,
+				  strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct profd_config cfg;
@@ -597,6 +619,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	bpf_log_route();
+	raise_fd_limit();
 	/* signals are read from a signalfd by the main thread; every other thread inherits the block */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
