@@ -19,6 +19,7 @@
 #include "http/endpoints.h"
 #include "http/http.h"
 #include "sources/cpu.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "proc/target.h"
@@ -217,10 +218,12 @@ struct engine {
 	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
+	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 };
 
 static void engine_free(struct engine *e)
 {
+	growth_source__free(e->growth);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
@@ -288,8 +291,39 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
+/* The growth profile of one process: nothing attached until a growth request (--growth demand). */
+static void engine_start_growth(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
+{
+	struct growth_config gc;
+	char err[512];
+
+	if (cfg->growth_mode == GROWTH_MODE_OFF)
+		return;
+	if (!e->single) {
+		log_warn("growth profiles of %s are not served yet: one process at a time (--pid PID)",
+			 procset__describe(procs__set(e->ps)));
+		return;
+	}
+	if (!bpf_ok) {
+		log_warn("growth profiles are unavailable: eBPF is not usable here");
+		return;
+	}
+	growth_config_default(&gc);
+	gc.mode = (enum growth_mode)cfg->growth_mode;
+	gc.rate = cfg->growth_rate;
+	gc.idle_ns = cfg->growth_idle_ns;
+	if (growth_source__new(&e->single->target, e->single->uw, e->single->sym, &gc, &e->growth, err,
+			       sizeof(err)) != 0) {
+		e->growth = NULL;
+		log_warn("growth profiles are unavailable: %s", err);
+		return;
+	}
+	log_info("growth (%s): %s%s", growth_mode_name(gc.mode), growth_source__describe(e->growth),
+		 gc.mode == GROWTH_MODE_DEMAND ? "; nothing attached until a growth request" : "");
+}
+
 /* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
- * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
+ * heap probes attach now. None failing stops profd: the other profiles stay useful. */
 static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
 	const struct target *t = e->single ? &e->single->target : NULL;
@@ -304,6 +338,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
 	}
+	engine_start_growth(cfg, e, bpf_ok);
 	if (!t) {
 		if (cfg->heap_mode != HEAP_MODE_OFF)
 			log_warn("heap profiles of %s are not served yet: one process at a time (--pid PID)",
@@ -515,6 +550,10 @@ static int serve(const struct profd_config *cfg)
 	endpoints__add_profile(ep, &prof);
 	if (engine.cpu) {
 		cpu_sampler__provider(engine.cpu, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.growth) {
+		growth_source__profile(engine.growth, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {

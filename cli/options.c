@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "http/query.h"
@@ -68,6 +69,16 @@ static const char usage[] =
 	"                         doubling to 10 min); 100 = no limit. Said in profiles and the index\n"
 	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
+	"      --growth MODE      demand (default), always or off (PROFD_GROWTH): the growth profile,\n"
+	"                         where resident memory grew by stack, from the target's page faults.\n"
+	"                         While attached, a BPF program runs on every page fault of the target\n"
+	"                         (nothing while it only reuses memory it has); demand attaches it for a\n"
+	"                         growth?seconds=N window, or from a growth request until --growth-idle\n"
+	"                         passes without one; always attaches it at start-up\n"
+	"      --growth-rate BYTES  mean bytes faulted in between growth samples, 1 (every fault) to\n"
+	"                         2^40, K/M suffixes (PROFD_GROWTH_RATE), default 1M\n"
+	"      --growth-idle DURATION  demand mode: detach after this long without a growth request,\n"
+	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
 	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
@@ -81,6 +92,9 @@ static const char usage[] =
 	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
 	"  heap, allocs           sampled live heap / cumulative allocations by call stack;\n"
 	"                         ?seconds=N: what was allocated in the next N s and what of it lives\n"
+	"  growth                 where resident memory grew: first touches of new pages, by stack\n"
+	"                         (pagefaults/count, growth/bytes; any allocator, Go's too); ?seconds=N:\n"
+	"                         the growth of the next N s; debug=1: gperftools' growthz text\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
@@ -197,7 +211,8 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_SECONDS,
+	      OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -225,6 +240,9 @@ static const struct opt_def {
 	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
 	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
+	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
+	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
+	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -383,6 +401,32 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
+	case OPT_GROWTH: {
+		enum growth_mode mode;
+
+		if (growth_mode_parse(v, &mode, err, errlen) != 0) {
+			name_source(err, errlen, "--growth", from);
+			return -EINVAL;
+		}
+		cfg->growth_mode = (int)mode;
+		return 0;
+	}
+	case OPT_GROWTH_RATE:
+		/* the same form as --heap-rate; the words are the growth profile's */
+		if (heap_rate_parse(v, &cfg->growth_rate, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected mean bytes faulted in between samples, 1 (every fault) to "
+				 "%llu, with an optional K or M suffix, got '%s'", from,
+				 (unsigned long long)HEAP_MAX_RATE, v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_GROWTH_IDLE:
+		if (heap_idle_parse(v, &cfg->growth_idle_ns, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected a duration from 1s to 168h, a whole number with a unit "
+				 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", from, v);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -417,6 +461,9 @@ static void defaults(struct profd_config *cfg)
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
 	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
 	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
+	cfg->growth_mode = GROWTH_MODE_DEMAND;
+	cfg->growth_rate = GROWTH_DEFAULT_RATE;
+	cfg->growth_idle_ns = GROWTH_DEFAULT_IDLE_NS;
 	cfg->seconds = 30;
 }
 

@@ -52,6 +52,9 @@ struct profd_config {
 	int64_t heap_idle_ns;   /* --heap-idle */
 	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
+	int growth_mode;        /* enum growth_mode */
+	uint64_t growth_rate;   /* --growth-rate, bytes */
+	int64_t growth_idle_ns; /* --growth-idle */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };
