@@ -71,19 +71,12 @@ struct {
 	__type(value, struct profd_growth_event);
 } scratch SEC(".maps");
 
-struct growth_cpu {
-	__s64 remaining; /* bytes until the next sample on this CPU */
-	__u32 inited;
-	__u32 pad;
-	__u64 cnt[PROFD_GROWTH_CNT__COUNT];
-};
-
 /* key 0: this CPU's sampling countdown and counters (enum profd_growth_counter) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct growth_cpu);
+	__type(value, struct profd_growth_cpu);
 } cpu_state SEC(".maps");
 
 /* ---- page tables ---- */
@@ -103,13 +96,17 @@ static __always_inline int read_entry(__u64 table_phys, __u64 idx, __u64 *e)
 }
 
 /* What the target's page tables hold for addr, before the fault is handled. */
-static __always_inline int walk_user(struct task_struct *task, __u64 addr)
+static __always_inline int walk_user(struct task_struct *task, __u64 addr, struct profd_growth_cpu *st)
 {
-	__u64 pgd, e;
+	struct mm_struct *mm = task->mm;
+	__u64 pgd, e, pmd_at;
 
-	if (!direct_map)
+	if (!direct_map || !mm)
 		return WALK_FAILED;
-	pgd = (__u64)BPF_CORE_READ(task, mm, pgd);
+	if (st->last_mm == (__u64)mm && st->last_range == addr >> 21 &&
+	    bpf_probe_read_kernel(&e, sizeof(e), (void *)st->last_pmd_at) == 0 && e == st->last_pmd)
+		goto pte;
+	pgd = (__u64)mm->pgd;
 	if (!pgd)
 		return WALK_FAILED;
 	if (levels5) {
@@ -130,7 +127,8 @@ static __always_inline int walk_user(struct task_struct *task, __u64 addr)
 		return e ? WALK_FAILED : WALK_PMD_NONE;
 	if (e & PTE_PSE)
 		return WALK_PRESENT;
-	if (read_entry(e, (addr >> 21) & 511, &e)) /* pmd */
+	pmd_at = direct_map + (e & pfn_mask) + ((addr >> 21) & 511) * 8;
+	if (bpf_probe_read_kernel(&e, sizeof(e), (void *)pmd_at))
 		return WALK_FAILED;
 	if (!e)
 		return WALK_PMD_NONE;
@@ -138,7 +136,12 @@ static __always_inline int walk_user(struct task_struct *task, __u64 addr)
 		return e & PTE_PROTNONE ? WALK_NUMA : WALK_SWAP;
 	if (e & PTE_PSE)
 		return WALK_PRESENT;
-	if (read_entry(e, (addr >> 12) & 511, &e)) /* pte */
+	st->last_mm = (__u64)mm;
+	st->last_range = addr >> 21;
+	st->last_pmd_at = pmd_at;
+	st->last_pmd = e;
+pte:
+	if (read_entry(e, (addr >> 12) & 511, &e))
 		return WALK_FAILED;
 	if (!e)
 		return WALK_PTE_NONE;
@@ -149,32 +152,43 @@ static __always_inline int walk_user(struct task_struct *task, __u64 addr)
 
 struct thp_check {
 	__u64 addr;
-	__u32 allowed;
+	__u64 vma, start, end, flags, ops;
 };
 
-/* May a fault at c->addr map a PMD THP in this mapping? Anonymous (no vm_ops: not a file, not
- * shmem), the aligned 2 MiB inside it, and the flags the THP setting asks for. */
 static long thp_check_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	struct thp_check *c = data;
-	__u64 start = c->addr & ~(PMD_SIZE - 1), flags = vma->vm_flags;
 
-	if (vma->vm_ops || start < vma->vm_start || start + PMD_SIZE > vma->vm_end)
-		return 0;
-	if (flags & VM_NOHUGEPAGE)
-		return 0;
-	if (thp_mode == PROFD_GROWTH_THP_MADVISE && !(flags & VM_HUGEPAGE))
-		return 0;
-	c->allowed = 1;
+	c->vma = (__u64)vma;
+	c->start = vma->vm_start;
+	c->end = vma->vm_end;
+	c->flags = vma->vm_flags;
+	c->ops = (__u64)vma->vm_ops;
 	return 0;
 }
 
+/* May a fault at addr map a PMD THP in mapping c? Anonymous (no vm_ops: not a file, not shmem),
+ * the aligned 2 MiB inside it, and the flags the THP setting asks for. */
+static __always_inline int thp_decide(const struct thp_check *c, __u64 addr)
+{
+	__u64 start = addr & ~(PMD_SIZE - 1);
+
+	if (c->ops || start < c->start || start + PMD_SIZE > c->end)
+		return 0;
+	if (c->flags & VM_NOHUGEPAGE)
+		return 0;
+	if (thp_mode == PROFD_GROWTH_THP_MADVISE && !(c->flags & VM_HUGEPAGE))
+		return 0;
+	return 1;
+}
+
 /* 1: a THP may be used, 0: not, -1: the mapping could not be looked up (mmap lock busy). */
-static __always_inline int thp_allowed(struct task_struct *task, __u64 addr)
+static __always_inline int thp_allowed(struct task_struct *task, __u64 addr, struct profd_growth_cpu *st)
 {
 	struct thp_check c = { .addr = addr };
 	struct mm_struct *mm = task->mm;
-	__u64 mmflags = 0;
+	struct vm_area_struct *vma;
+	__u64 mmflags = 0, vmm = 0;
 
 	if (thp_mode == PROFD_GROWTH_THP_NEVER || !mm)
 		return 0;
@@ -182,9 +196,24 @@ static __always_inline int thp_allowed(struct task_struct *task, __u64 addr)
 	bpf_probe_read_kernel(&mmflags, sizeof(mmflags), __builtin_preserve_access_index(&mm->flags));
 	if (mmflags & (1ull << MMF_DISABLE_THP))
 		return 0;
-	if (bpf_find_vma(task, addr, thp_check_cb, &c, 0) != 0)
+	/* The mapping of the last decision on this CPU, if addr is in its range: its fields read
+	 * again (flags change in place with madvise). A mapping freed since reads as what it was,
+	 * or as another: the weight is then a guess, which only sets the chance to be sampled
+	 * (what a sampled fault mapped is read back by profd). */
+	if (st->last_vma && st->last_vma_mm == (__u64)mm && addr >= st->last_vma_start && addr < st->last_vma_end) {
+		vma = (struct vm_area_struct *)st->last_vma;
+		if (!BPF_CORE_READ_INTO(&c.start, vma, vm_start) && !BPF_CORE_READ_INTO(&c.end, vma, vm_end) &&
+		    !BPF_CORE_READ_INTO(&vmm, vma, vm_mm) && !BPF_CORE_READ_INTO(&c.flags, vma, vm_flags) &&
+		    !BPF_CORE_READ_INTO(&c.ops, vma, vm_ops) && vmm == (__u64)mm && addr >= c.start && addr < c.end)
+			return thp_decide(&c, addr);
+	}
+	if (bpf_find_vma(task, addr, thp_check_cb, &c, 0) != 0 || !c.vma)
 		return -1;
-	return c.allowed;
+	st->last_vma = c.vma;
+	st->last_vma_start = c.start;
+	st->last_vma_end = c.end;
+	st->last_vma_mm = (__u64)mm;
+	return thp_decide(&c, addr);
 }
 
 /* ---- the target's faults ---- */
@@ -209,7 +238,7 @@ static __always_inline bool current_ids(__u32 *ret_tgid, __u32 *ret_tid)
 }
 
 static __always_inline void send_sample(struct task_struct *task, __u64 addr, struct pt_regs *regs, __u64 weight,
-					__u32 flags, __u32 tid, struct growth_cpu *st)
+					__u32 flags, __u32 tid, struct profd_growth_cpu *st)
 {
 	struct profd_growth_event *e;
 	__u32 cpu = bpf_get_smp_processor_id(), size, cflags = 0;
@@ -224,7 +253,7 @@ static __always_inline void send_sample(struct task_struct *task, __u64 addr, st
 	e->tid = tid;
 	e->pad = 0;
 	STACKCOPY_REGS(e->regs, regs);
-	e->stack_len = stackcopy_user(task, e->regs[7], e->stack, stack_bytes, &cflags);
+	e->stack_len = stackcopy_user_pages(e->regs[7], e->stack, stack_bytes, &cflags);
 	if (cflags & PROFD_STACKCOPY_SHORT)
 		flags |= PROFD_GROWTH_F_STACK_SHORT;
 	if (cflags & PROFD_STACKCOPY_NONE)
@@ -242,7 +271,7 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
 	struct task_struct *task;
-	struct growth_cpu *st;
+	struct profd_growth_cpu *st;
 	__u32 zero = 0, tgid, tid, flags = 0;
 	__u64 weight = PROFD_GROWTH_PAGE;
 	int walk;
@@ -259,7 +288,7 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 		return 0;
 	}
 	task = bpf_get_current_task_btf();
-	walk = walk_user(task, address);
+	walk = walk_user(task, address, st);
 	switch (walk) {
 	case WALK_NUMA:
 		st->cnt[PROFD_GROWTH_CNT_NUMA]++;
@@ -276,7 +305,7 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 		flags |= PROFD_GROWTH_F_SWAPIN;
 		break;
 	case WALK_PMD_NONE: {
-		int thp = thp_allowed(task, address);
+		int thp = thp_allowed(task, address, st);
 
 		if (thp > 0) {
 			weight = PROFD_GROWTH_HUGE;

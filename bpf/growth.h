@@ -56,6 +56,21 @@ enum profd_growth_counter {
 	PROFD_GROWTH_CNT__COUNT,
 };
 
+/* The per-CPU value of growth.bpf.c's cpu_state map: the sampling countdown, the counters, and
+ * two caches of what the last faults on this CPU walked to. The last PMD entry that pointed to a
+ * page table: a fault in the same 2 MiB of the same mm reads it again (still that table iff
+ * unchanged) and the PTE, two reads instead of four for growth that touches page by page. The
+ * last mapping looked up for a THP decision: a fault inside its range reads its fields again
+ * instead of looking it up (bpf_find_vma, with interrupts off, defers its unlock to a self-IPI). */
+struct profd_growth_cpu {
+	__s64 remaining; /* bytes until the next sample on this CPU */
+	__u32 inited;
+	__u32 pad;
+	__u64 cnt[PROFD_GROWTH_CNT__COUNT];
+	__u64 last_mm, last_range, last_pmd_at, last_pmd;
+	__u64 last_vma, last_vma_start, last_vma_end, last_vma_mm;
+};
+
 /* calib_state (growth.bpf.c .bss): finding the kernel's direct map from profd's own fault */
 #define PROFD_GROWTH_CALIB_NONE 0
 #define PROFD_GROWTH_CALIB_OK 1

@@ -77,4 +77,32 @@ static __always_inline __u32 stackcopy_user(struct task_struct *task, __u64 sp, 
 	return len;
 }
 
+/* The same copy without looking the mapping up, for programs that run with interrupts off
+ * (a fault's entry): there bpf_find_vma would defer its mmap unlock to an irq_work, a self-IPI
+ * that costs more than the copy. Reads the rest of sp's page, then whole pages, until `want`
+ * bytes or a read fails (the end of the stack mapping; one failed read, no retry). Returns the
+ * bytes copied, at most want; ORs PROFD_STACKCOPY_* into *flags. */
+static __always_inline __u32 stackcopy_user_pages(__u64 sp, __u8 *buf, __u32 want, __u32 *flags)
+{
+	/* in [1, PAGE]: every offset below is first + i pages, which the verifier bounds */
+	__u32 first = PROFD_STACKCOPY_PAGE - (sp & (PROFD_STACKCOPY_PAGE - 1)), len;
+
+	if (bpf_probe_read_user(buf, first, (void *)sp)) {
+		*flags |= PROFD_STACKCOPY_NONE;
+		return 0;
+	}
+	len = first;
+	for (int i = 0; i < PROFD_STACKCOPY_MAX / PROFD_STACKCOPY_PAGE - 1; i++) {
+		if (len >= want)
+			break;
+		if (bpf_probe_read_user(buf + first + i * PROFD_STACKCOPY_PAGE, PROFD_STACKCOPY_PAGE,
+					(void *)(sp + first + i * PROFD_STACKCOPY_PAGE))) {
+			*flags |= PROFD_STACKCOPY_SHORT;
+			break;
+		}
+		len = first + (i + 1) * PROFD_STACKCOPY_PAGE;
+	}
+	return len < want ? len : want;
+}
+
 #endif

@@ -387,15 +387,13 @@ static int on_event(void *ctx, void *data, size_t size)
 /* Sums the per-CPU counters of the current attachment into vals. */
 static void sum_counters(struct growth_source *g, uint64_t *vals)
 {
-	struct {
-		__s64 remaining;
-		__u32 inited, pad;
-		__u64 cnt[PROFD_GROWTH_CNT__COUNT];
-	} *per;
+	struct profd_growth_cpu *per;
 	__u32 zero = 0;
 
 	memset(vals, 0, PROFD_GROWTH_CNT__COUNT * sizeof(*vals));
-	if (!g->skel || g->ncpus <= 0 || !(per = calloc((size_t)g->ncpus, sizeof(*per))))
+	/* a per-CPU value is laid out every round_up(value_size, 8) bytes */
+	if (!g->skel || g->ncpus <= 0 || bpf_map__value_size(g->skel->maps.cpu_state) != sizeof(*per) ||
+	    !(per = calloc((size_t)g->ncpus, sizeof(*per))))
 		return;
 	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.cpu_state), &zero, per) == 0)
 		for (int c = 0; c < g->ncpus; c++)
