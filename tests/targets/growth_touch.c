@@ -9,11 +9,14 @@
  *   reuse MIB ROUNDS   map MIB MiB once (reuse_setup), then write every page ROUNDS times in
  *                      reuse_site: memory that is only reused
  *   churn MIB ROUNDS   ROUNDS times: map MIB MiB, write every page in churn_site, unmap; answers
- *                      "ok churn NS_PER_FAULT": this thread's CPU time (user + kernel, the faults
- *                      included) per page touched
+ *                      "ok churn NS_PER_PAGE": this thread's CPU time (user + kernel, the faults
+ *                      included) per 4 KiB page touched
+ *   churnthp MIB ROUNDS  the same with 2 MiB aligned MADV_HUGEPAGE memory (one fault per 2 MiB
+ *                      where the kernel has huge pages to give)
  *   free               unmap everything kept
  *   quit
  * Built -O2 without frame pointers like the other targets; the sites are not inlined. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,16 +136,21 @@ int main(void)
 				keep(p, len);
 			}
 			printf("ok\n");
-		} else if (n == 3 && len && b > 0 && strcmp(cmd, "churn") == 0) {
+		} else if (n == 3 && len && b > 0 && (strcmp(cmd, "churn") == 0 || strcmp(cmd, "churnthp") == 0)) {
+			bool thp = strcmp(cmd, "churnthp") == 0;
 			double t0 = thread_cpu_ns();
 
 			for (long r = 0; r < b; r++) {
-				char *p = map_fresh(len);
+				char *raw = map_fresh(len + (thp ? HUGE : 0)), *p = raw;
 
-				if (!p)
+				if (!raw)
 					break;
+				if (thp) {
+					p = (char *)(((unsigned long)raw + HUGE - 1) & ~(HUGE - 1));
+					madvise(p, len, MADV_HUGEPAGE);
+				}
 				churn_site(p, len);
-				munmap(p, len);
+				munmap(raw, len + (thp ? HUGE : 0));
 			}
 			printf("ok churn %.1f\n", (thread_cpu_ns() - t0) / ((double)b * (double)(len / PAGE)));
 		} else if (n >= 1 && strcmp(cmd, "free") == 0) {
