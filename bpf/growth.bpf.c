@@ -267,53 +267,42 @@ static __always_inline void send_sample(struct task_struct *task, __u64 addr, st
 		st->cnt[PROFD_GROWTH_CNT_RB_FULL]++;
 }
 
-SEC("tp_btf/page_fault_user")
-int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+/* Classifies and weighs a fault of the target and runs the countdown. Returns true when it is
+ * to be sampled (*weight and *flags say how). */
+static __always_inline bool fault_path(struct task_struct *task, __u64 address, unsigned long error_code,
+				       struct profd_growth_cpu *st, __u64 *weight, __u32 *flags)
 {
-	struct task_struct *task;
-	struct profd_growth_cpu *st;
-	__u32 zero = 0, tgid, tid, flags = 0;
-	__u64 weight = PROFD_GROWTH_PAGE;
-	int walk;
-
-	if (!current_ids(&tgid, &tid) || tgid != target_tgid)
-		return 0;
-	st = bpf_map_lookup_elem(&cpu_state, &zero);
-	if (!st)
-		return 0;
 	/* a protection fault (copy-on-write, a write to the zero page, a guard) maps nothing new
 	 * into the address space: growth is counted at the first touch */
 	if (error_code & PF_PROT) {
 		st->cnt[PROFD_GROWTH_CNT_OTHER]++;
-		return 0;
+		return false;
 	}
-	task = bpf_get_current_task_btf();
-	walk = walk_user(task, address, st);
-	switch (walk) {
+	switch (walk_user(task, address, st)) {
 	case WALK_NUMA:
 		st->cnt[PROFD_GROWTH_CNT_NUMA]++;
-		return 0;
+		return false;
 	case WALK_PRESENT:
 		st->cnt[PROFD_GROWTH_CNT_OTHER]++;
-		return 0;
+		return false;
 	case WALK_FAILED:
 		st->cnt[PROFD_GROWTH_CNT_NO_WALK]++;
-		flags |= PROFD_GROWTH_F_NO_WALK;
+		*flags |= PROFD_GROWTH_F_NO_WALK;
 		break;
 	case WALK_SWAP:
 		st->cnt[PROFD_GROWTH_CNT_SWAPIN]++;
-		flags |= PROFD_GROWTH_F_SWAPIN;
+		*flags |= PROFD_GROWTH_F_SWAPIN;
 		break;
 	case WALK_PMD_NONE: {
 		int thp = thp_allowed(task, address, st);
 
 		if (thp > 0) {
-			weight = PROFD_GROWTH_HUGE;
-			flags |= PROFD_GROWTH_F_HUGE;
+			*weight = PROFD_GROWTH_HUGE;
+			*flags |= PROFD_GROWTH_F_HUGE;
 			st->cnt[PROFD_GROWTH_CNT_HUGE]++;
 		} else if (thp < 0) {
 			st->cnt[PROFD_GROWTH_CNT_VMA_BUSY]++;
-			flags |= PROFD_GROWTH_F_VMA_BUSY;
+			*flags |= PROFD_GROWTH_F_VMA_BUSY;
 		}
 		break;
 	}
@@ -321,9 +310,9 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 		break;
 	}
 	if (error_code & PF_WRITE)
-		flags |= PROFD_GROWTH_F_WRITE;
+		*flags |= PROFD_GROWTH_F_WRITE;
 	st->cnt[PROFD_GROWTH_CNT_FAULTS]++;
-	st->cnt[PROFD_GROWTH_CNT_BYTES] += weight;
+	st->cnt[PROFD_GROWTH_CNT_BYTES] += *weight;
 
 	/* byte sampling: a Poisson process over the bytes faulted in, as Go samples allocations */
 	if (rate > 1) {
@@ -331,14 +320,45 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 			st->remaining = exp_table[bpf_get_prandom_u32() & (PROFD_GROWTH_EXP_N - 1)];
 			st->inited = 1;
 		}
-		if ((__s64)weight < st->remaining) {
-			st->remaining -= weight;
-			return 0;
+		if ((__s64)*weight < st->remaining) {
+			st->remaining -= *weight;
+			return false;
 		}
 		st->remaining = exp_table[bpf_get_prandom_u32() & (PROFD_GROWTH_EXP_N - 1)];
 	}
 	st->cnt[PROFD_GROWTH_CNT_SAMPLED]++;
-	send_sample(task, address, regs, weight, flags, tid, st);
+	return true;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	struct task_struct *task;
+	struct profd_growth_cpu *st;
+	__u32 zero = 0, tgid, tid, flags = 0;
+	__u64 weight = PROFD_GROWTH_PAGE, t0 = 0, t1;
+	bool sample;
+
+	if (!current_ids(&tgid, &tid) || tgid != target_tgid)
+		return 0;
+	st = bpf_map_lookup_elem(&cpu_state, &zero);
+	if (!st)
+		return 0;
+	/* what the program costs the target, said in every profile: one fault in 64 timed on its
+	 * common path, every sample's copy timed */
+	if ((++st->tick & 63) == 0)
+		t0 = bpf_ktime_get_ns();
+	task = bpf_get_current_task_btf();
+	sample = fault_path(task, address, error_code, st, &weight, &flags);
+	if (t0) {
+		st->cnt[PROFD_GROWTH_CNT_TIMED]++;
+		st->cnt[PROFD_GROWTH_CNT_TIMED_NS] += bpf_ktime_get_ns() - t0;
+	}
+	if (sample) {
+		t1 = bpf_ktime_get_ns();
+		send_sample(task, address, regs, weight, flags, tid, st);
+		st->cnt[PROFD_GROWTH_CNT_SAMPLE_NS] += bpf_ktime_get_ns() - t1;
+	}
 	return 0;
 }
 

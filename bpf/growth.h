@@ -53,6 +53,9 @@ enum profd_growth_counter {
 	PROFD_GROWTH_CNT_RB_FULL,    /* sampled faults lost: ring buffer full */
 	PROFD_GROWTH_CNT_NO_WALK,    /* page tables could not be read: weighed 4 KiB */
 	PROFD_GROWTH_CNT_VMA_BUSY,   /* THP candidates whose mapping was not looked up: 4 KiB */
+	PROFD_GROWTH_CNT_TIMED,      /* faults of the target whose path was timed (one in 64) */
+	PROFD_GROWTH_CNT_TIMED_NS,   /* their time in the program, the sample's copy left out */
+	PROFD_GROWTH_CNT_SAMPLE_NS,  /* time spent sending samples (registers, stack, ring) */
 	PROFD_GROWTH_CNT__COUNT,
 };
 
@@ -65,7 +68,7 @@ enum profd_growth_counter {
 struct profd_growth_cpu {
 	__s64 remaining; /* bytes until the next sample on this CPU */
 	__u32 inited;
-	__u32 pad;
+	__u32 tick;      /* faults of the target on this CPU: every 64th is timed */
 	__u64 cnt[PROFD_GROWTH_CNT__COUNT];
 	__u64 last_mm, last_range, last_pmd_at, last_pmd;
 	__u64 last_vma, last_vma_start, last_vma_end, last_vma_mm;

@@ -100,6 +100,7 @@ struct growth_source {
 	struct growth_stats st;
 	uint64_t base[PROFD_GROWTH_CNT__COUNT]; /* BPF counters of attachments that ended */
 	int64_t first_since;                    /* CLOCK_REALTIME: the first tracking began */
+	int nperiods;                           /* attachments so far: each one a tracking period */
 	int64_t last_refresh;                   /* CLOCK_MONOTONIC: the last unwinder refresh */
 };
 
@@ -420,6 +421,14 @@ static void read_counters(struct growth_source *g)
 	g->st.dropped_ringbuf = v[PROFD_GROWTH_CNT_RB_FULL];
 	g->st.no_walk = v[PROFD_GROWTH_CNT_NO_WALK];
 	g->st.vma_busy = v[PROFD_GROWTH_CNT_VMA_BUSY];
+	g->st.timed = v[PROFD_GROWTH_CNT_TIMED];
+	g->st.timed_ns = v[PROFD_GROWTH_CNT_TIMED_NS];
+	g->st.sample_ns = v[PROFD_GROWTH_CNT_SAMPLE_NS];
+	g->st.ns_per_fault = v[PROFD_GROWTH_CNT_TIMED] ? (double)v[PROFD_GROWTH_CNT_TIMED_NS] /
+							     (double)v[PROFD_GROWTH_CNT_TIMED] : 0;
+	g->st.ns_per_sample = g->st.sampled ? (double)v[PROFD_GROWTH_CNT_SAMPLE_NS] / (double)g->st.sampled : 0;
+	g->st.cost_ns = (uint64_t)((double)(g->st.faults + g->st.other + g->st.numa) * g->st.ns_per_fault) +
+			v[PROFD_GROWTH_CNT_SAMPLE_NS];
 }
 
 /* ---- the kernel ---- */
@@ -629,8 +638,6 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 	}
 	pthread_mutex_lock(&g->lock);
 	g->rb = rb;
-	if (!g->first_since)
-		g->first_since = profd_now_nanos();
 	pthread_mutex_unlock(&g->lock);
 	g->link = bpf_program__attach(skel->progs.on_fault);
 	if (!g->link) {
@@ -640,6 +647,10 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 		growth_detach(g);
 		return r;
 	}
+	pthread_mutex_lock(&g->lock);
+	if (!g->nperiods++)
+		g->first_since = profd_now_nanos();
+	pthread_mutex_unlock(&g->lock);
 	return 0;
 }
 
@@ -798,9 +809,9 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 				    "growth request, --growth-idle)", since, idle);
 	else
 		sample_set__comment(set, "growth tracking since %s (--growth always)", since);
-	if (g->first_since && (!v->tracking_since || g->first_since < v->tracking_since))
-		sample_set__comment(set, "this profile adds up every period profd tracked, the first from %s; "
-				    "growth between them is missing", first);
+	if (g->nperiods > 1)
+		sample_set__comment(set, "this profile adds up the %d periods profd tracked, the first from %s; "
+				    "growth between them is missing", g->nperiods, first);
 	format_bytes((double)g->st.fault_bytes, total, sizeof(total));
 	sample_set__comment(set, "counted exactly while tracking: %llu first touches mapping %s (%llu of them "
 			    "2 MiB THP faults, %llu swap-ins); sampled: %llu. Not counted: %llu protection faults "
@@ -808,6 +819,10 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 			    (unsigned long long)g->st.huge, (unsigned long long)g->st.swapin,
 			    (unsigned long long)g->st.sampled, (unsigned long long)g->st.other,
 			    (unsigned long long)g->st.numa);
+	if (g->st.ns_per_fault > 0)
+		sample_set__comment(set, "cost: the page-fault program takes about %.0f ns of the target's time per "
+				    "fault it has, %.1f us more per sampled fault: %.1f ms in all so far",
+				    g->st.ns_per_fault, g->st.ns_per_sample / 1e3, (double)g->st.cost_ns / 1e6);
 	sample_set__comment(set, "not seen: memory the kernel fills for the target (read() into new buffers, "
 			    "MAP_POPULATE, mlock), pages khugepaged collapses, file pages mapped around a fault; a "
 			    "page first read is counted at that read");
@@ -1047,7 +1062,9 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 			       "# Faults = %llu\n# FaultBytes = %llu\n# HugeFaults = %llu\n# SwapIns = %llu\n"
 			       "# NotCounted = %llu\n# NumaHints = %llu\n# Sampled = %llu\n# Stacks = %u\n"
 			       "# DroppedRingbuf = %llu\n# DroppedStacks = %llu\n# Observed = %llu\n"
-			       "# HugeFallbacks = %llu\n# UnwindIncomplete = %llu\n",
+			       "# HugeFallbacks = %llu\n# UnwindIncomplete = %llu\n# BpfNsPerFault = %.0f\n"
+			       "# BpfNsPerSample = %.0f\n# BpfCostNs = %llu\n# BpfTimed = %llu\n# BpfTimedNs = %llu\n"
+			       "# BpfSampleNs = %llu\n",
 			       g->describe, growth_mode_name(g->cfg.mode), (unsigned long long)g->cfg.rate,
 			       v.tracking_since ? since : "-", (unsigned long long)g->st.faults,
 			       (unsigned long long)g->st.fault_bytes, (unsigned long long)g->st.huge,
@@ -1055,7 +1072,9 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 			       (unsigned long long)g->st.numa, (unsigned long long)g->st.sampled, g->nrecs,
 			       (unsigned long long)g->st.dropped_ringbuf, (unsigned long long)g->st.dropped_stacks,
 			       (unsigned long long)g->st.observed, (unsigned long long)g->st.huge_fallback,
-			       (unsigned long long)g->st.unwind_partial);
+			       (unsigned long long)g->st.unwind_partial, g->st.ns_per_fault, g->st.ns_per_sample,
+			       (unsigned long long)g->st.cost_ns, (unsigned long long)g->st.timed,
+			       (unsigned long long)g->st.timed_ns, (unsigned long long)g->st.sample_ns);
 	for (int c = 0; c < notes->ncomments && r >= 0; c++)
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
@@ -1106,6 +1125,7 @@ static int prof_collect(void *ctx, const struct profd_scope *scope, int64_t dura
 static int prof_status(void *ctx, struct buf *out)
 {
 	struct growth_source *g = ctx;
+	struct growth_stats st;
 	struct demand_view v;
 	char since[32], idle[16], total[32];
 	int windows = atomic_load(&g->nwindows);
@@ -1113,8 +1133,9 @@ static int prof_status(void *ctx, struct buf *out)
 	demand__view(g->demand, &v);
 	pthread_mutex_lock(&g->lock);
 	read_counters(g);
-	format_bytes((double)g->st.fault_bytes, total, sizeof(total));
+	st = g->st;
 	pthread_mutex_unlock(&g->lock);
+	format_bytes((double)st.fault_bytes, total, sizeof(total));
 	format_time(v.tracking_since, since, sizeof(since));
 	format_duration(g->cfg.idle_ns, idle, sizeof(idle));
 	if (!v.attached && !v.tracking_since)
@@ -1129,8 +1150,11 @@ static int prof_status(void *ctx, struct buf *out)
 		buf_printf(out, " %d ?seconds=N window%s open.", windows, windows == 1 ? "" : "s");
 	if (g->first_since)
 		buf_printf(out, " Seen so far: %llu first touches mapping %s; one sample per %llu bytes, THP %s.",
-			   (unsigned long long)g->st.faults, total, (unsigned long long)g->cfg.rate,
+			   (unsigned long long)st.faults, total, (unsigned long long)g->cfg.rate,
 			   thp_mode_name(g->thp_mode));
+	if (st.ns_per_fault > 0)
+		buf_printf(out, " Cost: about %.0f ns per fault of the target, %.1f us more per sample; %.1f ms in all.",
+			   st.ns_per_fault, st.ns_per_sample / 1e3, (double)st.cost_ns / 1e6);
 	return 0;
 }
 

@@ -122,9 +122,16 @@ check "$TMP/r.pb.gz" reuse_setup $((32 * MiB)) 15
 below "$TMP/r.pb.gz" reuse_site $((1 * MiB))
 # cumulative: the window's growth, tracked then, is still there, and said to be
 check "$TMP/r.pb.gz" touch_site $((64 * MiB)) 15
-grep -q '^Comment: this profile adds up every period profd tracked' "$TMP/r.pb.gz.raw" || fail "the profile does not say it adds up tracking periods"
+grep -q '^Comment: this profile adds up the 2 periods profd tracked' "$TMP/r.pb.gz.raw" ||
+	fail "the profile does not say it adds up tracking periods: $(grep '^Comment' "$TMP/r.pb.gz.raw")"
+grep -q 'periods profd tracked' "$TMP/w.pb.gz.raw" && fail "the first window says it adds up periods"
 grep -q '^Comment: growth tracking since .* it stops after 8s without a growth request' "$TMP/r.pb.gz.raw" ||
 	fail "the profile does not say since when it tracks: $(grep '^Comment' "$TMP/r.pb.gz.raw")"
+
+grep -q '^Comment: cost: the page-fault program takes about [0-9]* ns of the target.s time per fault' "$TMP/r.pb.gz.raw" ||
+	fail "the profile does not say what the program costs: $(grep '^Comment' "$TMP/r.pb.gz.raw")"
+[ "$(http GET /debug/pprof/)" = 200 ] && grep -q 'growth: .*Cost: about [0-9]* ns per fault of the target' "$TMP/b" ||
+	fail "the index does not say what the growth profile costs: $(grep 'growth:' "$TMP/b")"
 
 echo "== a window while tracking holds only its own growth"
 curl -s -o "$TMP/w2.pb.gz" -w '%{http_code}' --max-time 60 "$BASE/growth?seconds=3" >"$TMP/w2.code" &
