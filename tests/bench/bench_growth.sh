@@ -2,23 +2,27 @@
 # SPDX-License-Identifier: MIT
 # Growth profile overhead, side by side in one run: the same loop (tests/targets/growth_touch
 # churn: map MIB MiB of fresh memory, write one byte per page, unmap, ROUNDS times: every page a
-# first touch, the worst case for a page-fault tracepoint) with nothing attached, under
-# profd --growth always at the default rate (one sample per MiB), with a rate so large that
-# nothing is sampled (what the BPF program costs on every fault), and with --growth-rate 1 (every
-# fault sampled: registers, 16 KiB of stack, the ring buffer). The runs of each kind alternate, so
-# that a machine whose load changes affects them alike. Prints the median of RUNS runs of the
-# target thread's CPU time per 4 KiB page (user + kernel: the faults and the BPF program, which
-# runs in the target's fault), the ns added and the ratio to bare; then the same with
-# MADV_HUGEPAGE memory (2 MiB faults where the kernel has huge pages).
-#   RUNS=5 (default)  MIB=64  ROUNDS=16
+# first touch, the worst case for a page-fault tracepoint) with nothing attached, at the default
+# rate (one sample per MiB), with a rate so large that nothing is sampled (what the BPF program
+# costs on every fault), and with --growth-rate 1 (every fault sampled: registers, 16 KiB of
+# stack, the ring buffer). Three profds, one per rate, stay up with nothing attached; a kind is
+# measured inside a growth?seconds=N window of its profd, closed when the loop is done, so the
+# kinds alternate within seconds and each round compares them with that round's bare run: on a
+# machine whose load changes (a shared VM) the median of those per-round ratios is what holds.
+# The metric is the target thread's CPU time per 4 KiB page (user + kernel: the faults and the
+# BPF program, which runs in the target's fault). Then the same with MADV_HUGEPAGE memory (2 MiB
+# faults where the kernel has huge pages). Alongside, the BPF program's own time per fault of the
+# target and per sample, as profd reports it (the program times one fault in 64 and every
+# sample): unlike the target's CPU time, barely moved by the machine's load.
+#   RUNS=15 (default)  MIB=64  ROUNDS=4
 # Needs root. Never asserts timings: it reports.
 set -u
 cd "$(dirname "$0")/../.."
 O="${O:-build}"
 T="$O/tests/targets"
-RUNS="${RUNS:-5}"
+RUNS="${RUNS:-15}"
 MIB="${MIB:-64}"
-ROUNDS="${ROUNDS:-16}"
+ROUNDS="${ROUNDS:-4}"
 WORK=$(mktemp -d /tmp/profd-bench-growth.XXXXXX)
 BG=()
 cleanup() {
@@ -30,7 +34,7 @@ trap cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 77; }
 [ -x "$T/growth_touch" ] && [ -x "$O/profd" ] || { echo "build first: make O=$O test-bins"; exit 77; }
 
-wait_for() { # file regex seconds
+wait_file() { # file regex seconds
 	local i
 	for i in $(seq $(($3 * 10))); do
 		grep -Eq "$2" "$1" 2>/dev/null && return 0
@@ -44,70 +48,116 @@ exec 9<>"$WORK/in"
 "$T/growth_touch" <&9 >"$WORK/target.out" 2>&1 &
 TPID=$!
 BG+=($TPID)
-wait_for "$WORK/target.out" '^ready' 10 || { echo "growth_touch did not start"; exit 1; }
+wait_file "$WORK/target.out" '^ready' 10 || { echo "growth_touch did not start"; exit 1; }
 
-# one_run KIND CMD -> ns per page, or "-"
-one_run() {
-	local kind=$1 what=$2 pid="" rate n
-	case $kind in
+KINDS="bare default unsampled sampled"
+declare -A PID ADDR
+for k in default unsampled sampled; do
+	case $k in
 	default) rate=1M ;;
 	unsampled) rate=1099511627776 ;; # 2^40: the countdown never runs out
 	sampled) rate=1 ;;
 	esac
+	# a debug=1 request (the program's own timing) extends the tracking: by a second only
+	"$O/profd" --pid $TPID --addr 127.0.0.1:0 --ready-file "$WORK/ready.$k" --growth-rate $rate --heap off \
+		--growth-idle 1s \
+		>"$WORK/profd.$k.out" 2>"$WORK/profd.$k.err" &
+	PID[$k]=$!
+	BG+=(${PID[$k]})
+	wait_file "$WORK/ready.$k" . 30 || { echo "profd ($k) did not start: $(tail -n 3 "$WORK/profd.$k.err")"; exit 1; }
+	ADDR[$k]=$(cat "$WORK/ready.$k")
+done
+links() { grep -l '^tp_name:[[:space:]]*page_fault_user' /proc/"$1"/fdinfo/* 2>/dev/null | wc -l; }
+wait_links() { # pid: attached (1) or not (0)
+	local i
+	for i in $(seq 300); do
+		if [ "$2" = 1 ]; then [ "$(links "$1")" -gt 0 ] && return 0; else [ "$(links "$1")" = 0 ] && return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# timing KIND: "TIMED TIMED_NS SAMPLED SAMPLE_NS", the program's own timing counters so far
+timing() {
+	curl -s --max-time 60 "http://${ADDR[$1]}/debug/pprof/growth?debug=1" |
+		awk -F' = ' '/^# BpfTimed = / { t = $2 } /^# BpfTimedNs = / { tn = $2 } /^# Sampled = / { s = $2 }
+			/^# BpfSampleNs = / { sn = $2 } END { print t + 0, tn + 0, s + 0, sn + 0 }'
+}
+
+# one_run KIND CMD -> ns per page, or "-"
+one_run() {
+	local kind=$1 what=$2 curl="" n i
 	if [ $kind != bare ]; then
-		rm -f "$WORK/ready"
-		# --growth always attaches before profd serves, so ready means attached
-		"$O/profd" --pid $TPID --addr 127.0.0.1:0 --ready-file "$WORK/ready" --growth always \
-			--growth-rate $rate --heap off >"$WORK/profd.out" 2>"$WORK/profd.err" &
-		pid=$!
-		BG+=($pid)
-		wait_for "$WORK/ready" . 30 || { echo "-"; kill $pid 2>/dev/null; return; }
+		# the window lasts until the loop is done: the client's disconnect ends it
+		curl -s -o /dev/null --max-time 300 "http://${ADDR[$kind]}/debug/pprof/growth?seconds=290" &
+		curl=$!
+		wait_links ${PID[$kind]} 1 || { kill $curl; wait $curl 2>/dev/null; echo "-"; return; }
 	fi
 	n=$(grep -c '^ok' "$WORK/target.out")
 	echo "$what $MIB $ROUNDS" >&9
 	for i in $(seq 1200); do
 		[ "$(grep -c '^ok' "$WORK/target.out")" -gt "$n" ] && break
-		sleep 0.1
+		sleep 0.05
 	done
 	tail -n 1 "$WORK/target.out" | awk '$1 == "ok" && $2 == "churn" { print $3; found = 1 } END { if (!found) print "-" }'
-	if [ -n "$pid" ]; then
-		kill -TERM $pid 2>/dev/null
-		wait $pid 2>/dev/null
+	if [ -n "$curl" ]; then
+		kill $curl 2>/dev/null
+		wait $curl 2>/dev/null
+		wait_links ${PID[$kind]} 0
 	fi
 }
 
 median() { tr ' ' '\n' | grep -v '^-$' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 
-KINDS="bare default unsampled sampled"
-echo "growth overhead: target CPU ns per 4 KiB page touched (${MIB} MiB x $ROUNDS rounds), median of $RUNS;" \
+echo "growth overhead: target CPU ns per 4 KiB page touched (${MIB} MiB x $ROUNDS rounds per run), $RUNS runs;" \
 	"THP $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A V R
+declare -A V Q R RQ T0 PF PS
 for what in churn churnthp; do
+	for k in default unsampled sampled; do
+		T0[$k]=$(timing $k)
+	done
 	for r in $(seq "$RUNS"); do
+		declare -A one=()
 		for k in $KINDS; do
-			V[$what,$k]+=" $(one_run $k $what)"
+			one[$k]=$(one_run $k $what)
+			V[$what,$k]+=" ${one[$k]}"
+		done
+		for k in $KINDS; do
+			Q[$what,$k]+=" $(awk -v v="${one[$k]}" -v b="${one[bare]}" 'BEGIN { if (v == "-" || b == "-" || b == 0) print "-"; else printf "%.4f", v / b }')"
 		done
 	done
 	for k in $KINDS; do
 		R[$what,$k]=$(echo ${V[$what,$k]} | median)
-		echo "  $what $k: runs${V[$what,$k]} -> ${R[$what,$k]}" >&2
+		RQ[$what,$k]=$(echo ${Q[$what,$k]} | median)
+		echo "  $what $k: ns/page${V[$what,$k]} -> ${R[$what,$k]}; ratio to the round's bare -> ${RQ[$what,$k]}" >&2
 	done
+	# the program's own time over these runs: per fault (timed ones), per sample
+	for k in default unsampled sampled; do
+		read -r PF[$what,$k] PS[$what,$k] <<<"$(echo "${T0[$k]} $(timing $k)" | awk '{
+			t = $5 - $1; tn = $6 - $2; s = $7 - $3; sn = $8 - $4
+			pf = "-"; ps = "-"
+			if (t > 0) pf = sprintf("%.0f", tn / t)
+			if (s > 0) ps = sprintf("%.1f", sn / s / 1000)
+			print pf, ps }')"
+	done
+	PF[$what,bare]=-
+	PS[$what,bare]=-
 done
 
-printf '\n%-44s %12s %10s %8s %12s %10s %8s\n' "" "4K ns/page" "added" "ratio" "THP ns/page" "added" "ratio"
+printf '\n%-44s %11s %8s %7s %7s   %11s %8s %7s %7s\n' "" "4K ns/page" "ratio" "BPF ns" "BPF us" \
+	"THP ns/page" "ratio" "BPF ns" "BPF us"
 for k in $KINDS; do
-	printf '%-44s' "$(case $k in bare) echo "bare (nothing attached)" ;; default) echo "profd --growth always (one sample per MiB)" ;;
-		unsampled) echo "every fault, none sampled (rate 2^40)" ;; sampled) echo "every fault sampled (--growth-rate 1)" ;; esac)"
+	printf '%-44s' "$(case $k in bare) echo "bare (nothing attached)" ;; default) echo "growth profile, default rate (1 MiB)" ;;
+		unsampled) echo "every fault seen, none sampled (rate 2^40)" ;; sampled) echo "every fault sampled (--growth-rate 1)" ;; esac)"
 	for what in churn churnthp; do
-		awk -v v="${R[$what,$k]}" -v b="${R[$what,bare]}" 'BEGIN {
-			if (v == "-" || b == "-") printf " %12s %10s %8s", "-", "-", "-"
-			else printf " %12.1f %10.1f %7.3fx", v, v - b, v / b }'
+		printf ' %11s %7sx %7s %7s  ' "${R[$what,$k]}" "${RQ[$what,$k]}" "${PF[$what,$k]}" "${PS[$what,$k]}"
 	done
 	echo
 done
+echo "(BPF ns: the program's own time per fault of the target; BPF us: more per sampled fault, the copy)"
 echo
-awk -v b="${R[churn,bare]}" -v u="${R[churn,unsampled]}" -v s="${R[churn,sampled]}" -v d="${R[churn,default]}" 'BEGIN {
+awk -v b="${R[churn,bare]}" -v u="${RQ[churn,unsampled]}" -v s="${RQ[churn,sampled]}" -v d="${RQ[churn,default]}" 'BEGIN {
 	if (b == "-" || u == "-" || s == "-" || d == "-") exit
-	printf "per 4 KiB first touch: %.0f ns bare; the BPF program adds %.0f ns to an unsampled fault (%.1f%%) and %.0f ns to a sampled one;\n", b, u - b, (u - b) * 100 / b, s - b
-	printf "at the default rate the target runs %.3fx as long as without the growth profile\n", d / b }'
-echo q >&9
+	printf "per 4 KiB first touch (%.0f ns bare): an unsampled fault costs %.0f ns more (%.1f%%), a sampled one %.1f us more;\n", b, (u - 1) * b, (u - 1) * 100, (s - 1) * b / 1000
+	printf "at the default rate the target runs %.3fx as long as without the growth profile (median of per-round ratios)\n", d }'
+echo quit >&9
