@@ -32,6 +32,7 @@
 #include <bpf/libbpf.h>
 
 #include "growth.skel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "bpf/growth.h"
 #include "pprof/pprof.h"
@@ -203,14 +204,6 @@ uint64_t growth_folio_bytes(const uint64_t *kpf, size_t n, size_t idx)
 
 /* ---- small helpers ---- */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void format_time(int64_t realtime_ns, char *out, size_t len)
 {
 	time_t secs = (time_t)(realtime_ns / 1000000000);
@@ -327,7 +320,7 @@ static uint64_t observe(struct growth_source *g, const struct profd_growth_event
 
 static bool refresh_due(struct growth_source *g)
 {
-	int64_t now = mono_ns();
+	int64_t now = profd_mono_ns();
 
 	if (now - g->last_refresh < REFRESH_INTERVAL_NS)
 		return false;
@@ -920,7 +913,7 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 	}
 	pthread_mutex_unlock(&g->lock);
 	start_real = profd_now_nanos();
-	start_mono = mono_ns();
+	start_mono = profd_mono_ns();
 	atomic_fetch_add(&g->nwindows, 1); /* for the index, once the start is taken */
 	if (!start) {
 		r = -ENOMEM;
@@ -954,7 +947,7 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 	if (waited == -ESRCH)
 		sample_set__comment(set, "the target process (pid %d) exited %.1f s into the window; this is what "
 				    "was collected until then", (int)g->target->pid,
-				    (double)(mono_ns() - start_mono) / 1e9);
+				    (double)(profd_mono_ns() - start_mono) / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(set, "the window was ended early by its requester");
 	add_comments(g, set, &v, false);
