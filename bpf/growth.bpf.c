@@ -19,6 +19,7 @@
 
 #include "growth.h"
 #include "stackcopy.h"
+#include "uprobes.bpf.h"
 
 /* x86 page-fault error code bits */
 #define PF_PROT 0x1
@@ -253,6 +254,9 @@ static __always_inline void send_sample(struct task_struct *task, __u64 addr, st
 	e->tid = tid;
 	e->pad = 0;
 	STACKCOPY_REGS(e->regs, regs);
+	/* a fault inside a probed allocator call (malloc writing into a fresh page): what the heap
+	 * probes changed in the thread, for the unwinder to undo */
+	read_uprobe_state(task, &e->up);
 	e->stack_len = stackcopy_user_pages(e->regs[7], e->stack, stack_bytes, &cflags);
 	if (cflags & PROFD_STACKCOPY_SHORT)
 		flags |= PROFD_GROWTH_F_STACK_SHORT;

@@ -5,6 +5,8 @@
 #ifndef PROFD_BPF_GROWTH_H
 #define PROFD_BPF_GROWTH_H
 
+#include "uprobes.h"
+
 /* Largest user stack copy (PROFD_STACKCOPY_MAX in bpf/stackcopy.h). */
 #define PROFD_GROWTH_MAX_STACK 32768
 #define PROFD_GROWTH_NREGS 17
@@ -38,6 +40,7 @@ struct profd_growth_event {
 	__u32 stack_len; /* bytes in stack[], copied from regs[7] (rsp) upwards */
 	__u32 pad;
 	__u64 regs[PROFD_GROWTH_NREGS]; /* user registers at the fault (DWARF order) */
+	struct profd_uprobe_state up;   /* what uprobes (profd's heap probes) had changed in the thread */
 	__u8 stack[PROFD_GROWTH_MAX_STACK];
 };
 

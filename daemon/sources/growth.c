@@ -39,6 +39,7 @@
 #include "proc/target.h"
 #include "sources/demand.h"
 #include "sources/growth.h"
+#include "sources/probeframes.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -338,7 +339,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	uint64_t pcs[MAX_DEPTH], bytes;
 	struct unwind_regs regs;
-	struct unwind_stack stack;
+	struct unwind_stack stack = { 0 };
+	struct probe_fix fix;
 	double p;
 	int n = 0, rec;
 
@@ -349,6 +351,9 @@ static int on_event(void *ctx, void *data, size_t size)
 	stack.start = e->regs[UNWIND_REG_RSP];
 	stack.data = e->stack;
 	stack.len = e->stack_len < size - hdr ? e->stack_len : size - hdr;
+	/* what profd's heap probes changed (a return trampoline in place of a return address, an
+	 * instruction run out of line): the walk goes through them to the thread's root */
+	probe_fix_sample(&e->up, &regs, &stack, &fix);
 	if (g->uw) {
 		n = unwinder__unwind(g->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 		if (why == UNWIND_STOP_BAD_ADDR && refresh_due(g)) {
@@ -359,10 +364,13 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	if (n <= 0) {
 		/* no unwinder, or it failed outright: keep at least the faulting instruction */
-		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
+		pcs[0] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
 		n = 1;
 		why = UNWIND_STOP_ERROR;
 	}
+	/* the trampoline stood for a return: the leaf is the caller at its return address */
+	if (fix.leaf_is_return)
+		pcs[0] = regs.r[UNWIND_REG_RIP];
 	if (why != UNWIND_STOP_ROOT && why != UNWIND_STOP_DEPTH)
 		g->st.unwind_partial++;
 	bytes = observe(g, e);
