@@ -32,6 +32,9 @@
 #define PMD_SIZE (2ull << 20)
 #define VM_HUGEPAGE 0x20000000ull
 #define VM_NOHUGEPAGE 0x40000000ull
+/* timed stretches longer than these are left out of the program's own cost */
+#define TIMED_MAX_NS 50000ull
+#define SAMPLE_MAX_NS 500000ull
 #define MMF_DISABLE_THP 24 /* prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP_COMPLETELY since 6.18 */
 
 /* Tunables, set between open and load. */
@@ -354,14 +357,18 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 		t0 = bpf_ktime_get_ns();
 	task = bpf_get_current_task_btf();
 	sample = fault_path(task, address, error_code, st, &weight, &flags);
-	if (t0) {
+	/* a stretch far longer than the work is not the program's: the vCPU was descheduled by
+	 * the host (interrupts off do not prevent that) or an NMI ran; left out */
+	if (t0 && (t1 = bpf_ktime_get_ns() - t0) < TIMED_MAX_NS) {
 		st->cnt[PROFD_GROWTH_CNT_TIMED]++;
-		st->cnt[PROFD_GROWTH_CNT_TIMED_NS] += bpf_ktime_get_ns() - t0;
+		st->cnt[PROFD_GROWTH_CNT_TIMED_NS] += t1;
 	}
 	if (sample) {
-		t1 = bpf_ktime_get_ns();
+		t0 = bpf_ktime_get_ns();
 		send_sample(task, address, regs, weight, flags, tid, st);
-		st->cnt[PROFD_GROWTH_CNT_SAMPLE_NS] += bpf_ktime_get_ns() - t1;
+		t1 = bpf_ktime_get_ns() - t0;
+		st->cnt[PROFD_GROWTH_CNT_SAMPLE_NS] += t1 < SAMPLE_MAX_NS ? t1 : 0;
+		st->cnt[PROFD_GROWTH_CNT_SAMPLE_TIMED] += t1 < SAMPLE_MAX_NS;
 	}
 	return 0;
 }

@@ -57,8 +57,10 @@ enum profd_growth_counter {
 	PROFD_GROWTH_CNT_NO_WALK,    /* page tables could not be read: weighed 4 KiB */
 	PROFD_GROWTH_CNT_VMA_BUSY,   /* THP candidates whose mapping was not looked up: 4 KiB */
 	PROFD_GROWTH_CNT_TIMED,      /* faults of the target whose path was timed (one in 64) */
-	PROFD_GROWTH_CNT_TIMED_NS,   /* their time in the program, the sample's copy left out */
+	PROFD_GROWTH_CNT_TIMED_NS,   /* their time in the program, the sample's copy left out (a
+				      * stretch over 50 us, the vCPU descheduled, is not counted) */
 	PROFD_GROWTH_CNT_SAMPLE_NS,  /* time spent sending samples (registers, stack, ring) */
+	PROFD_GROWTH_CNT_SAMPLE_TIMED, /* samples whose sending was timed (not an outlier) */
 	PROFD_GROWTH_CNT__COUNT,
 };
 

@@ -425,11 +425,13 @@ static void read_counters(struct growth_source *g)
 	g->st.timed = v[PROFD_GROWTH_CNT_TIMED];
 	g->st.timed_ns = v[PROFD_GROWTH_CNT_TIMED_NS];
 	g->st.sample_ns = v[PROFD_GROWTH_CNT_SAMPLE_NS];
+	g->st.sample_timed = v[PROFD_GROWTH_CNT_SAMPLE_TIMED];
 	g->st.ns_per_fault = v[PROFD_GROWTH_CNT_TIMED] ? (double)v[PROFD_GROWTH_CNT_TIMED_NS] /
 							     (double)v[PROFD_GROWTH_CNT_TIMED] : 0;
-	g->st.ns_per_sample = g->st.sampled ? (double)v[PROFD_GROWTH_CNT_SAMPLE_NS] / (double)g->st.sampled : 0;
-	g->st.cost_ns = (uint64_t)((double)(g->st.faults + g->st.other + g->st.numa) * g->st.ns_per_fault) +
-			v[PROFD_GROWTH_CNT_SAMPLE_NS];
+	g->st.ns_per_sample = v[PROFD_GROWTH_CNT_SAMPLE_TIMED] ? (double)v[PROFD_GROWTH_CNT_SAMPLE_NS] /
+								      (double)v[PROFD_GROWTH_CNT_SAMPLE_TIMED] : 0;
+	g->st.cost_ns = (uint64_t)((double)(g->st.faults + g->st.other + g->st.numa) * g->st.ns_per_fault +
+				   (double)g->st.sampled * g->st.ns_per_sample);
 }
 
 /* ---- the kernel ---- */
@@ -1065,7 +1067,7 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 			       "# DroppedRingbuf = %llu\n# DroppedStacks = %llu\n# Observed = %llu\n"
 			       "# HugeFallbacks = %llu\n# UnwindIncomplete = %llu\n# BpfNsPerFault = %.0f\n"
 			       "# BpfNsPerSample = %.0f\n# BpfCostNs = %llu\n# BpfTimed = %llu\n# BpfTimedNs = %llu\n"
-			       "# BpfSampleNs = %llu\n",
+			       "# BpfSampleNs = %llu\n# BpfSampleTimed = %llu\n",
 			       g->describe, growth_mode_name(g->cfg.mode), (unsigned long long)g->cfg.rate,
 			       v.tracking_since ? since : "-", (unsigned long long)g->st.faults,
 			       (unsigned long long)g->st.fault_bytes, (unsigned long long)g->st.huge,
@@ -1075,7 +1077,8 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 			       (unsigned long long)g->st.observed, (unsigned long long)g->st.huge_fallback,
 			       (unsigned long long)g->st.unwind_partial, g->st.ns_per_fault, g->st.ns_per_sample,
 			       (unsigned long long)g->st.cost_ns, (unsigned long long)g->st.timed,
-			       (unsigned long long)g->st.timed_ns, (unsigned long long)g->st.sample_ns);
+			       (unsigned long long)g->st.timed_ns, (unsigned long long)g->st.sample_ns,
+			       (unsigned long long)g->st.sample_timed);
 	for (int c = 0; c < notes->ncomments && r >= 0; c++)
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:

@@ -98,7 +98,7 @@ struct growth_stats {
 	uint64_t huge_fallback; /* sampled 2 MiB candidates that mapped small pages instead */
 	uint64_t unwind_partial; /* samples not unwound to the thread's root */
 	/* what the BPF program cost the target, timed by itself (one fault in 64, every sample) */
-	uint64_t timed, timed_ns, sample_ns; /* the raw timing counters (bpf/growth.h) */
+	uint64_t timed, timed_ns, sample_ns, sample_timed; /* the raw timing counters (bpf/growth.h) */
 	double ns_per_fault;    /* its common path, per fault of the target */
 	double ns_per_sample;   /* the copy of a sampled fault, on top of that */
 	uint64_t cost_ns;       /* estimated in all: faults x ns_per_fault + sample copies */

@@ -77,10 +77,10 @@ wait_links() { # pid: attached (1) or not (0)
 	return 1
 }
 
-# timing KIND: "TIMED TIMED_NS SAMPLED SAMPLE_NS", the program's own timing counters so far
+# timing KIND: "TIMED TIMED_NS SAMPLES_TIMED SAMPLE_NS", the program's own timing counters so far
 timing() {
 	curl -s --max-time 60 "http://${ADDR[$1]}/debug/pprof/growth?debug=1" |
-		awk -F' = ' '/^# BpfTimed = / { t = $2 } /^# BpfTimedNs = / { tn = $2 } /^# Sampled = / { s = $2 }
+		awk -F' = ' '/^# BpfTimed = / { t = $2 } /^# BpfTimedNs = / { tn = $2 } /^# BpfSampleTimed = / { s = $2 }
 			/^# BpfSampleNs = / { sn = $2 } END { print t + 0, tn + 0, s + 0, sn + 0 }'
 }
 
