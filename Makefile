@@ -73,13 +73,11 @@ CLI_LIB_OBJS := $(filter-out $(O)/cli/main.o,$(CLI_OBJS))
 # tests/unit/ has the folders of daemon/ (and cli/): tests/unit/symbols/test_symmod.c tests daemon/symbols/.
 UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
 # Plain test targets: built -O2 -g without frame pointers, like distribution code.
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGET_BINS := $(patsubst tests/targets/%.c,$(O)/tests/targets/%,$(TARGET_SRCS))
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
-# Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants...).
+# Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants, fuzz replay: tests/fuzz/fuzz.mk).
 EXTRA_TEST_BINS :=
 
 # systemd units in packaging/ that make install (and so the Debian package) ships
@@ -137,17 +135,12 @@ $(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd-cli.a $(O)/libprofd.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -Icli -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS) -lcmocka
 
-$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libprofd.a
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay_main.c $< $(O)/libprofd.a $(LIBS)
-
 $(O)/tests/targets/%: tests/targets/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TARGET_CFLAGS) -o $@ $< -lm
 
-test-bins: $(O)/profd $(UNIT_BINS) $(FUZZ_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS)
+test-bins: $(O)/profd $(UNIT_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS)
 
 # The one test command: unit tests, fuzz corpus replay, integration tests against real targets.
 test: test-bins

@@ -48,6 +48,8 @@ enum profd_heap_event_type {
 struct profd_heap_alloc_event {
 	__u32 type;
 	__u32 tid;
+	__u32 tgid;         /* the process (as profd sees PIDs): which member of the set */
+	__u32 pad;
 	__u64 id;           /* unique per sampled allocation; frees refer to it */
 	__u64 size;
 	__u64 regs[PROFD_HEAP_NREGS]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
@@ -65,7 +67,22 @@ struct profd_heap_free_event {
 	__u64 size;
 };
 
-/* Value of the live_allocs map (key: the address returned to the program). */
+/* Key of the live_allocs map: the address returned to the program, in its process (forked
+ * workers hand out the same addresses). */
+struct profd_heap_live_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;
+};
+
+/* Value of the objs map (key: a process): the text ranges of its allocator objects, so that a
+ * call from inside the allocator is recognised (see the cookie's object index). */
+struct profd_heap_objs {
+	__u64 lo[PROFD_HEAP_MAX_OBJS];
+	__u64 hi[PROFD_HEAP_MAX_OBJS];
+};
+
+/* Value of the live_allocs map (key: struct profd_heap_live_key). */
 struct profd_heap_live {
 	__u64 id;
 	__u64 size;

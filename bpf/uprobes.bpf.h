@@ -57,4 +57,17 @@ static __noinline void read_uprobe_state(struct task_struct *task, struct profd_
 		st->flags |= PROFD_UPROBE_F_TRUNCATED;
 }
 
+/* The address the kernel writes over a return address to catch the return (the first slot of
+ * the process's XOL area, the "[uprobes]" mapping); 0 if none or unknown. */
+static __always_inline __u64 uprobe_trampoline(struct task_struct *task)
+{
+	struct xol_area *area;
+
+	if (!task || !bpf_core_field_exists(struct mm_struct, uprobes_state) ||
+	    !bpf_core_field_exists(struct xol_area, vaddr))
+		return 0;
+	area = BPF_CORE_READ(task, mm, uprobes_state.xol_area);
+	return area ? BPF_CORE_READ(area, vaddr) : 0;
+}
+
 #endif

@@ -326,7 +326,6 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
  * heap probes attach now. None failing stops profd: the other profiles stay useful. */
 static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
-	const struct target *t = e->single ? &e->single->target : NULL;
 	struct cpu_config cc;
 	struct heap_config hc;
 	char err[512];
@@ -339,12 +338,6 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
 	}
 	engine_start_growth(cfg, e, bpf_ok);
-	if (!t) {
-		if (cfg->heap_mode != HEAP_MODE_OFF)
-			log_warn("heap profiles of %s are not served yet: one process at a time (--pid PID)",
-				 procset__describe(procs__set(e->ps)));
-		return;
-	}
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
 	if (!bpf_ok) {
@@ -352,7 +345,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		return;
 	}
 	heap_config_from(cfg, &hc);
-	r = heap_source__new(t, e->single->uw, e->single->sym, &hc, &e->heap, err, sizeof(err));
+	r = heap_source__new(e->ps, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
 		log_warn("heap profiles are unavailable: %s", err);
@@ -373,8 +366,9 @@ static void on_stop_signal(int sig)
 
 static int oneshot(const struct profd_config *cfg)
 {
+	const char *who;
 	struct procs *ps = NULL;
-	struct target target;
+	struct target target = { 0 };
 	char err[768];
 	sigset_t mask;
 	int status, r;
@@ -384,60 +378,54 @@ static int oneshot(const struct profd_config *cfg)
 	status = attach(cfg, &ps);
 	if (status)
 		return status;
+	who = procset__describe(procs__set(ps));
+	/* both commands end early on Ctrl-C and still write what they have */
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
 	if (cfg->command == CMD_CPU) {
 		struct cpu_config cc;
 
-		/* the cpu command ends early on Ctrl-C and still writes what it has */
-		signal(SIGINT, on_stop_signal);
-		signal(SIGTERM, on_stop_signal);
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGTERM);
-		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
 		cpu_config_from(cfg, &cc);
 		r = cpu_oneshot(ps, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
 		if (r == 0 && strcmp(cfg->output, "-") != 0)
-			log_info("wrote the CPU profile of %s to %s", procset__describe(procs__set(ps)), cfg->output);
+			log_info("wrote the CPU profile of %s to %s", who, cfg->output);
 		status = r == 0 ? EXIT_OK : EXIT_RUNTIME;
 		if (r)
 			log_error("%s", err);
 		procs__free(ps);
 		return status;
 	}
-	if (procs__multi(ps)) {
-		log_error("profd heap takes one process (--pid PID) for now");
-		procs__free(ps);
-		return EXIT_USAGE;
-	}
-	{
+	if (!procs__multi(ps)) {
 		struct proc **list = NULL;
 		int n = procs__list(ps, &list);
 
-		if (n <= 0) {
-			procs__free(ps);
-			return EXIT_TARGET_GONE;
-		}
-		target = list[0]->target;
-		procs__list_free(list, n);
+		if (n > 0)
+			target = list[0]->target;
+		procs__list_free(list, n > 0 ? n : 0);
 	}
-	procs__free(ps); /* the heap one-shot reads the target itself */
 	{
 		struct heap_config hc;
 
 		heap_config_from(cfg, &hc);
-		r = heap_oneshot(target.pid, cfg->seconds, &hc, cfg->output, err, sizeof(err));
+		r = heap_oneshot(ps, cfg->seconds, &hc, cfg->output, &oneshot_stop, err, sizeof(err));
 	}
-	if (r == -ESRCH && !target_alive(&target)) {
+	if (r == -ESRCH && target.pid && !target_alive(&target)) {
 		log_error("target process %d (%s) exited: %s", (int)target.pid, target.comm, err);
-		return EXIT_TARGET_GONE;
-	}
-	if (r) {
+		status = EXIT_TARGET_GONE;
+	} else if (r) {
 		log_error("%s", err);
-		return EXIT_RUNTIME;
+		status = EXIT_RUNTIME;
+	} else {
+		if (strcmp(cfg->output, "-") != 0)
+			log_info("wrote the heap profile of %s to %s", who, cfg->output);
+		status = EXIT_OK;
 	}
-	if (strcmp(cfg->output, "-") != 0)
-		log_info("wrote the heap profile of process %d to %s", (int)target.pid, cfg->output);
-	return EXIT_OK;
+	procs__free(ps);
+	return status;
 }
 
 /* profd stacks: one thread dump to stdout, no server. */

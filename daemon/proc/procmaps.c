@@ -267,12 +267,12 @@ int procmaps_open_file(pid_t pid, const struct procmaps_entry *e)
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)proc_live_pid(pid), (unsigned long long)e->start,
 		 (unsigned long long)e->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
+	fd = proc_open_regular(path);
+	if (fd >= 0 || fd == -EINVAL)
 		return fd;
 	if (!procmaps_entry_is_file(e))
 		return -ENOENT;
+	/* the path as the target sees it: it may have put a FIFO there since */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)proc_live_pid(pid), e->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	return proc_open_regular(path);
 }

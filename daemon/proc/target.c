@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The target process, identified by PID and start time; /proc readers for what every endpoint
  * needs (cmdline, thread count) and the privilege check made once at start-up. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "proc/proctext.h"
 #include "proc/target.h"
 
 ssize_t proc_read_file(const char *path, char *buf, size_t size)
@@ -42,32 +43,24 @@ ssize_t proc_read_file(const char *path, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-#define PF_KTHREAD 0x00200000 /* task flag (field 9 of stat): a kernel thread */
-
-/* Fields after "(comm)" in /proc/PID/stat: state is field 3, flags field 9, starttime field 22.
- * The comm may contain spaces and parentheses, so parse from the last ')'. ret_flags may be NULL. */
-static int parse_stat(const char *stat, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
+int proc_open_regular(const char *path)
 {
-	const char *p = strrchr(stat, ')');
-	int field = 3; /* p points at the start of this field */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), err;
+	struct stat st;
 
-	if (!p || p[1] != ' ')
-		return -EINVAL;
-	p += 2;
-	*ret_state = *p;
-	while (*p && field < 22) {
-		if (*p == ' ') {
-			field++;
-			if (field == 9 && ret_flags)
-				*ret_flags = strtoul(p + 1, NULL, 10);
-		}
-		p++;
-	}
-	if (field != 22 || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	*ret_start = strtoull(p, NULL, 10);
-	return 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	else
+		return fd;
+	close(fd);
+	return err;
 }
+
+#define PF_KTHREAD 0x00200000 /* task flag (field 9 of stat): a kernel thread */
 
 static int read_stat_flags(pid_t pid, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start)
 {
@@ -78,7 +71,7 @@ static int read_stat_flags(pid_t pid, char *ret_state, unsigned long *ret_flags,
 	n = proc_read_file(path, stat, sizeof(stat));
 	if (n < 0)
 		return (int)n;
-	return parse_stat(stat, ret_state, ret_flags, ret_start);
+	return proctext_stat(stat, ret_state, ret_flags, ret_start);
 }
 
 static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
@@ -301,17 +294,13 @@ int64_t target_started_at(const struct target *t)
 int target_thread_count(const struct target *t)
 {
 	char path[64], status[8192];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
 	n = proc_read_file(path, status, sizeof(status));
 	if (n < 0)
 		return (int)n;
-	p = strstr(status, "\nThreads:");
-	if (!p)
-		return -EINVAL;
-	return atoi(p + 9);
+	return proctext_status_threads(status);
 }
 
 int target_check_privileges(char *ret_missing, size_t len)

@@ -54,6 +54,11 @@ pid_t proc_live_pid(pid_t pid);
  * length, -ESRCH when the process or thread is gone, or -errno. */
 ssize_t proc_read_file(const char *path, char *buf, size_t size);
 
+/* Opens, read-only, a file a target can name (a mapped file, a debug file or dwz file its ELF
+ * names): never blocks on a FIFO (O_NONBLOCK) and refuses what is not a regular file, such as
+ * /dev/zero, which would read forever. Returns the fd or -errno (-EINVAL: not a regular file). */
+int proc_open_regular(const char *path);
+
 /* Privileges profd needs. Fills ret_missing with a human list of what is missing, e.g.
  * "CAP_BPF, CAP_PERFMON" and returns the number missing (0 = all present). */
 int target_check_privileges(char *ret_missing, size_t len);

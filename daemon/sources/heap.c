@@ -28,7 +28,9 @@
 #include "base/log.h"
 #include "bpf/heap.h"
 #include "pprof/pprof.h"
+#include "proc/procset.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "sources/allocator.h"
 #include "sources/demand.h"
 #include "sources/heap.h"
@@ -44,9 +46,11 @@
  * the last one a plan may use, and calibration counts are cleared before the target's). */
 #define CALIB_PROBE (PROFD_HEAP_MAX_PROBES - 1)
 
-/* Allocations sampled at one stack with one size (Go keeps its memRecords per stack and size). */
+/* Allocations sampled at one stack with one size in one process (Go keeps its memRecords per
+ * stack and size). */
 struct record {
 	uint64_t hash;
+	int32_t pid;
 	uint64_t size;
 	uint32_t nframes;
 	uint64_t *pcs;
@@ -68,20 +72,44 @@ struct heap_pause {
 	double share;        /* of the target's CPU time, 0..1 */
 };
 
-struct heap_source {
-	const struct target *target;
-	struct unwinder *uw;
-	struct symbolizer *sym;
-	struct heap_config cfg;
-	char snapshot_dir[4096];
-	struct alloc_plan *plan;
-	char describe[2048];
-	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` */
-	struct heap_bpf *skel;
+/* One process whose allocator is probed: its plan (borrowed from the process whose layout it
+ * shares: forked workers have their master's allocator at the same addresses) and its links. */
+struct heap_proc {
+	struct proc *p;                    /* referenced */
+	struct alloc_plan *plan;           /* NULL: its allocator cannot be probed (why says why) */
+	struct heap_proc *plan_owner;      /* whose plan it is (itself, or the layout's first) */
+	char why[512];
+	int why_err;                       /* -errno of alloc_plan_build (no plan) */
 	struct bpf_link *links[2 * ALLOC_MAX_PROBES];
 	int nlinks;
 	int session_fds[ALLOC_MAX_PROBES]; /* uprobe-session links (raw link fds) */
 	int nsession;
+	bool attached;
+	bool gone;                         /* it ended: detach, forget its live allocations */
+	clockid_t cpu_clock;
+	bool have_cpu_clock;
+	int64_t prev_cpu_ns;               /* its CPU time at the last budget check, -1: none */
+};
+
+struct heap_source {
+	struct procs *ps;
+	bool multi;                        /* several processes: samples carry pid and process labels */
+	struct heap_config cfg;
+	char snapshot_dir[4096];
+	pid_t single;                      /* the process when not multi */
+	bool have_plan;                    /* some process's allocator can be probed */
+	int nprobes;                       /* the most probes of any plan */
+	bool stepped[ALLOC_MAX_PROBES];    /* probe i is single-stepped in some plan (its cost) */
+	char describe[2048];
+	char first_plan[1800];             /* the first probeable process's plan, described */
+	/* the processes (hp_lock); the manager attaches and detaches their probes */
+	pthread_mutex_t hp_lock;
+	struct heap_proc **hp;
+	int nhp, hp_cap;
+	bool changed;                      /* came or went since the manager last looked */
+	int nrefused;                      /* processes whose allocator cannot be probed */
+	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` */
+	struct heap_bpf *skel;
 	bool session;                      /* the session program is loaded and used */
 	struct ring_buffer *rb;
 	struct demand *demand;
@@ -99,9 +127,7 @@ struct heap_source {
 	double cost_entry_ns[PROBECOST__COUNT]; /* one entry hit, by the probed instruction's kind */
 	double cost_ret_ns;                     /* one return probe */
 	uint64_t prev_hits[ALLOC_MAX_PROBES], prev_returns;
-	int64_t prev_check, prev_cpu_ns;        /* CLOCK_MONOTONIC; target CPU time */
-	clockid_t cpu_clock;
-	bool have_cpu_clock;
+	int64_t prev_check;                     /* CLOCK_MONOTONIC */
 
 	pthread_mutex_t lock;
 	/* records: array + open-addressing index (power of two, >= 2 * max_stacks) */
@@ -313,9 +339,9 @@ void heap_fill_exp_table(uint64_t *table, size_t n, uint64_t rate)
 
 /* ---- records and live table (callers hold h->lock) ---- */
 
-static uint64_t rec_hash(const uint64_t *pcs, uint32_t n, uint64_t size)
+static uint64_t rec_hash(int32_t pid, const uint64_t *pcs, uint32_t n, uint64_t size)
 {
-	uint64_t x = 0xcbf29ce484222325ull ^ size;
+	uint64_t x = (0xcbf29ce484222325ull ^ size) * 0x100000001b3ull ^ (uint64_t)(uint32_t)pid;
 
 	for (uint32_t i = 0; i < n; i++) {
 		x ^= pcs[i];
@@ -325,16 +351,16 @@ static uint64_t rec_hash(const uint64_t *pcs, uint32_t n, uint64_t size)
 	return x ? x : 1;
 }
 
-/* Index of the record for (pcs, size), created if needed; -ENOSPC at max_stacks, -ENOMEM. */
-static int rec_get(struct heap_source *h, const uint64_t *pcs, uint32_t n, uint64_t size)
+/* Index of the record for (pid, pcs, size), created if needed; -ENOSPC at max_stacks, -ENOMEM. */
+static int rec_get(struct heap_source *h, int32_t pid, const uint64_t *pcs, uint32_t n, uint64_t size)
 {
-	uint64_t hash = rec_hash(pcs, n, size);
+	uint64_t hash = rec_hash(pid, pcs, n, size);
 	uint32_t mask = h->rec_index_size - 1, i;
 	struct record *r;
 
 	for (i = (uint32_t)hash & mask; h->rec_index[i]; i = (i + 1) & mask) {
 		r = &h->recs[h->rec_index[i] - 1];
-		if (r->hash == hash && r->size == size && r->nframes == n &&
+		if (r->hash == hash && r->pid == pid && r->size == size && r->nframes == n &&
 		    memcmp(r->pcs, pcs, n * sizeof(*pcs)) == 0)
 			return (int)(h->rec_index[i] - 1);
 	}
@@ -354,6 +380,7 @@ static int rec_get(struct heap_source *h, const uint64_t *pcs, uint32_t n, uint6
 		return -ENOMEM;
 	memcpy(r->pcs, pcs, n * sizeof(*pcs));
 	r->nframes = n;
+	r->pid = pid;
 	r->size = size;
 	r->hash = hash;
 	h->rec_index[i] = ++h->nrecs;
@@ -451,6 +478,21 @@ static int live_take(struct heap_source *h, uint64_t id)
 	return (int)rec;
 }
 
+/* A process ended: what it had in use is gone with it. Caller holds h->lock. */
+static void live_forget_pid(struct heap_source *h, int32_t pid)
+{
+	uint32_t j = 0;
+
+	while (j < h->live_size) {
+		if (h->live[j].id && h->recs[h->live[j].rec].pid == pid) {
+			h->recs[h->live[j].rec].free_objects++;
+			live_take(h, h->live[j].id); /* may move another entry into j: look again */
+			continue;
+		}
+		j++;
+	}
+}
+
 static bool in_trim(const struct alloc_plan *plan, uint64_t addr)
 {
 	for (int i = 0; i < plan->ntrim; i++)
@@ -472,23 +514,44 @@ static bool refresh_due(struct heap_source *h)
 	return true;
 }
 
+/* The probed process pid; caller holds hp_lock. */
+static struct heap_proc *hp_find(struct heap_source *h, pid_t pid)
+{
+	for (int i = 0; i < h->nhp; i++)
+		if (h->hp[i]->p->target.pid == pid && !h->hp[i]->gone)
+			return h->hp[i];
+	return NULL;
+}
+
 static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_event *e)
 {
 	struct unwind_regs regs;
 	struct unwind_stack stack = { .start = e->stack_start, .data = e->stack, .len = e->stack_len };
 	uint64_t pcs[MAX_DEPTH];
 	enum unwind_stop why = UNWIND_STOP_ERROR;
+	const struct alloc_plan *plan = NULL;
+	struct unwinder *uw = NULL;
 	struct probe_fix fix;
-	int n, skip = 0, rec;
+	struct heap_proc *hp;
+	int n = 0, skip = 0, rec;
 
+	/* its process: unwound with its unwinder, trimmed of its allocator's frames */
+	pthread_mutex_lock(&h->hp_lock);
+	hp = hp_find(h, (pid_t)e->tgid);
+	if (hp) {
+		uw = hp->p->uw;
+		plan = hp->plan;
+	}
+	pthread_mutex_unlock(&h->hp_lock);
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	/* an outer probed call (posix_memalign -> malloc) has the trampoline for return address */
 	probe_fix_sample(&e->up, &regs, &stack, &fix);
-	n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
-	if (why == UNWIND_STOP_BAD_ADDR && e->stack_start && refresh_due(h)) {
+	if (uw)
+		n = unwinder__unwind(uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	if (uw && why == UNWIND_STOP_BAD_ADDR && e->stack_start && refresh_due(h)) {
 		/* a library mapped since the last refresh (dlopen): re-read the mappings, retry once */
-		unwinder__refresh(h->uw);
-		n = unwinder__unwind(h->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+		unwinder__refresh(uw);
+		n = unwinder__unwind(uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 	}
 	if ((unsigned)why < UNWIND_STOP__COUNT && (unsigned)why < 8)
 		h->st.unwind_stops[why]++;
@@ -500,9 +563,9 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 		h->st.unwind_failed++;
 	}
 	/* the allocator's own frames are not the allocation site (Go trims runtime.* likewise) */
-	while (skip < n - 1 && in_trim(h->plan, pcs[skip] - 1))
+	while (plan && skip < n - 1 && in_trim(plan, pcs[skip] - 1))
 		skip++;
-	rec = rec_get(h, pcs + skip, (uint32_t)(n - skip), e->size);
+	rec = rec_get(h, (int32_t)e->tgid, pcs + skip, (uint32_t)(n - skip), e->size);
 	if (rec < 0) {
 		h->st.dropped_records++;
 		return;
@@ -583,13 +646,52 @@ static int attach_session(struct heap_source *h, const struct alloc_probe *p, co
 	return fd >= 0 ? fd : -errno;
 }
 
-static int attach_all(struct heap_source *h, char *err, size_t errlen)
+/* Detaches one process's probes (the target stops paying at once). */
+static void detach_proc(struct heap_source *h, struct heap_proc *hp)
 {
-	const struct alloc_plan *plan = h->plan;
+	__u32 tgid = (__u32)hp->p->target.pid;
+
+	for (int i = 0; i < hp->nlinks; i++)
+		bpf_link__destroy(hp->links[i]);
+	for (int i = 0; i < hp->nsession; i++)
+		close(hp->session_fds[i]);
+	hp->nlinks = hp->nsession = 0;
+	hp->attached = false;
+	if (h->skel)
+		bpf_map_delete_elem(bpf_map__fd(h->skel->maps.objs), &tgid);
+}
+
+/* The process's CPU time (all its threads), ns; -1 when it cannot be read (it ended). */
+static int64_t proc_cpu_ns(const struct heap_proc *hp)
+{
+	struct timespec ts;
+
+	if (!hp->have_cpu_clock || clock_gettime(hp->cpu_clock, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Attaches every probe of hp's plan, filtered to its address space. Returns 0 or -errno with err
+ * set; on failure nothing of it stays attached. Manager thread only. */
+static int attach_proc(struct heap_source *h, struct heap_proc *hp, char *err, size_t errlen)
+{
+	const struct alloc_plan *plan = hp->plan;
 	/* uprobes filter on the address space: any live thread names it, and the main thread may
 	 * be a zombie (pthread_exit) while the process runs */
-	pid_t pid = proc_live_pid(h->target->pid);
+	pid_t pid = proc_live_pid(hp->p->target.pid);
+	__u32 tgid = (__u32)hp->p->target.pid;
+	struct profd_heap_objs objs = { 0 };
 
+	for (int i = 0; i < plan->nobjs && i < PROFD_HEAP_MAX_OBJS; i++) {
+		objs.lo[i] = plan->objs[i].text_lo;
+		objs.hi[i] = plan->objs[i].text_hi;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(h->skel->maps.objs), &tgid, &objs, BPF_ANY) != 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot probe the allocator of process %d: %s", (int)tgid, strerror(e));
+		return -e;
+	}
 	for (int i = 0; i < plan->nprobes; i++) {
 		const struct alloc_probe *p = &plan->probes[i];
 		bool is_free = p->kind == PROFD_HEAP_FREE;
@@ -603,20 +705,21 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 
 		if (is_free && !tracks_live(h))
 			continue;
-		alloc_probe_path(p, h->target->pid, path, sizeof(path));
+		alloc_probe_path(p, hp->p->target.pid, path, sizeof(path));
 		if (!is_free && h->session) {
 			fd = attach_session(h, p, path, pid, cookie);
 			if (fd >= 0) {
-				h->session_fds[h->nsession++] = fd;
+				hp->session_fds[hp->nsession++] = fd;
 				continue;
 			}
-			if (h->nsession == 0) {
+			if (hp->nsession == 0) {
 				/* the kernel refused sessions: classic entry + return probes from now on */
 				log_debug("heap: uprobe sessions refused (%s): classic return probes", strerror(-fd));
 				h->session = false;
 			} else {
-				snprintf(err, errlen, "cannot attach uprobe session to %s in %s (pid %d): %s", p->name,
-					 path, (int)h->target->pid, strerror(-fd));
+				snprintf(err, errlen, "cannot attach uprobe session to %s in %.300s (pid %d): %s", p->name,
+					 path, (int)tgid, strerror(-fd));
+				detach_proc(h, hp);
 				return fd;
 			}
 		}
@@ -624,26 +727,29 @@ static int attach_all(struct heap_source *h, char *err, size_t errlen)
 						    pid, path, p->file_offset, &opts);
 		if (!l)
 			goto fail;
-		h->links[h->nlinks++] = l;
+		hp->links[hp->nlinks++] = l;
 		if (is_free || !tracks_live(h))
 			continue;
 		/* same instruction as the entry probe: both share one breakpoint; sp is unchanged */
 		opts.retprobe = true;
-		l = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, pid, path,
-						    p->file_offset, &opts);
+		l = bpf_program__attach_uprobe_opts(h->skel->progs.on_alloc_return, pid, path, p->file_offset, &opts);
 		if (!l)
 			goto fail;
-		h->links[h->nlinks++] = l;
+		hp->links[hp->nlinks++] = l;
 		continue;
 fail:
 		{
 			int e = errno;
 
-			snprintf(err, errlen, "cannot attach uprobe to %s in %s (pid %d): %s", p->name, path,
-				 (int)h->target->pid, strerror(e));
+			snprintf(err, errlen, "cannot attach uprobe to %s in %.300s (pid %d): %s", p->name, path, (int)tgid,
+				 strerror(e));
+			detach_proc(h, hp);
 			return -e;
 		}
 	}
+	hp->attached = true;
+	/* its CPU time counts from its attachment, as its probes' hits do */
+	hp->prev_cpu_ns = proc_cpu_ns(hp);
 	return 0;
 }
 
@@ -661,6 +767,20 @@ static bool kernel_has_sessions(void)
 	return found;
 }
 
+#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
+
+/* profd's own PID namespace when it is not the initial one: the probes then give PIDs as seen
+ * from it (those of the set). Left at 0 otherwise. */
+static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
+		*ret_dev = (__u64)st.st_dev;
+		*ret_ino = (__u64)st.st_ino;
+	}
+}
+
 static int skel_load(struct heap_source *h, bool session)
 {
 	struct heap_bpf *skel;
@@ -674,11 +794,9 @@ static int skel_load(struct heap_source *h, bool session)
 	skel->rodata->noop = h->cfg.noop;
 	skel->rodata->wakeup_bytes = 2u << 20;
 	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
-	for (int i = 0; i < h->plan->nobjs && i < PROFD_HEAP_MAX_OBJS; i++) {
-		skel->rodata->obj_lo[i] = h->plan->objs[i].text_lo;
-		skel->rodata->obj_hi[i] = h->plan->objs[i].text_hi;
-	}
+	pidns_of_self(&skel->rodata->pidns_dev, &skel->rodata->pidns_ino);
 	bpf_map__set_max_entries(skel->maps.live_allocs, tracks_live(h) ? h->cfg.max_live : 1);
+	bpf_map__set_max_entries(skel->maps.objs, PROCSET_MAX_MAX);
 	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
 	if (session)
 		bpf_program__set_expected_attach_type(skel->progs.on_alloc_session,
@@ -801,7 +919,68 @@ static void read_counters(struct heap_source *h)
 	h->st.records = h->nrecs;
 }
 
-static int64_t target_cpu_ns(struct heap_source *h);
+static void hp_free(struct heap_proc *hp);
+
+/* Attaches the probes of every live process not yet attached, and lets go of the ones that
+ * ended (their probes, what they had in use). With one process (--pid) its failure is the
+ * attachment's; in a set a process that cannot be probed is left out and counted. Manager
+ * thread only. Returns 0 or -errno with err set. */
+static int attach_procs(struct heap_source *h, char *err, size_t errlen)
+{
+	int r = 0, attached = 0, k = 0;
+	int32_t gone[64];
+	int ngone = 0;
+
+	pthread_mutex_lock(&h->hp_lock);
+	h->changed = false;
+	for (int i = 0; i < h->nhp; i++) {
+		struct heap_proc *hp = h->hp[i];
+
+		if (hp->gone) {
+			if (hp->attached)
+				detach_proc(h, hp);
+			if (ngone < 64)
+				gone[ngone++] = hp->p->target.pid;
+			continue;
+		}
+		if (!hp->attached && hp->plan && h->skel) {
+			char one[512];
+			int e = attach_proc(h, hp, one, sizeof(one));
+
+			if (e < 0 && !h->multi) {
+				snprintf(err, errlen, "%s", one);
+				r = e;
+			} else if (e < 0) {
+				snprintf(hp->why, sizeof(hp->why), "%s", one);
+				log_debug("heap: %s", one);
+			}
+		}
+		attached += hp->attached;
+	}
+	/* ended processes go, but those whose plan others borrow (they stay until those go) */
+	for (int i = 0; i < h->nhp; i++) {
+		struct heap_proc *hp = h->hp[i];
+		bool lent = false;
+
+		for (int j = 0; j < h->nhp && hp->gone && !lent; j++)
+			lent = h->hp[j] != hp && h->hp[j]->plan_owner == hp;
+		if (hp->gone && !lent)
+			hp_free(hp);
+		else
+			h->hp[k++] = hp;
+	}
+	h->nhp = k;
+	pthread_mutex_unlock(&h->hp_lock);
+	if (ngone) {
+		pthread_mutex_lock(&h->lock);
+		for (int i = 0; i < ngone; i++)
+			live_forget_pid(h, gone[i]);
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (!r && !attached && !h->multi)
+		r = -ESRCH;
+	return r;
+}
 
 /* Ends the attachment: the target stops paying at once; what was queued is read, and what was
  * tracked as live can no longer be followed (live_forget_all). Manager thread only. */
@@ -810,11 +989,10 @@ static void probes_detach(struct heap_source *h)
 	struct ring_buffer *rb;
 	struct heap_bpf *skel;
 
-	for (int i = 0; i < h->nlinks; i++)
-		bpf_link__destroy(h->links[i]);
-	for (int i = 0; i < h->nsession; i++)
-		close(h->session_fds[i]);
-	h->nlinks = h->nsession = 0;
+	pthread_mutex_lock(&h->hp_lock);
+	for (int i = 0; i < h->nhp; i++)
+		detach_proc(h, h->hp[i]);
+	pthread_mutex_unlock(&h->hp_lock);
 	pthread_mutex_lock(&h->lock);
 	rb = h->rb;
 	skel = h->skel;
@@ -839,7 +1017,11 @@ static void probes_detach(struct heap_source *h)
  * -errno with err set; on failure nothing stays attached. */
 static int probes_attach(struct heap_source *h, char *err, size_t errlen)
 {
-	bool want_session = tracks_live(h) && !h->cfg.no_session && kernel_has_sessions();
+	/* Not over a set: the kernel runs every session consumer of a probed instruction on every hit,
+	 * and one whose PID filter does not match still asks for the return, so with a link per
+	 * process each process's every call would pay a return trap that no counter sees. Classic
+	 * return probes cost the same there, and are counted. */
+	bool want_session = tracks_live(h) && !h->cfg.no_session && !h->multi && kernel_has_sessions();
 	struct heap_bpf *skel;
 	struct ring_buffer *rb;
 	int r;
@@ -868,13 +1050,12 @@ static int probes_attach(struct heap_source *h, char *err, size_t errlen)
 	pthread_mutex_lock(&h->lock);
 	h->rb = rb;
 	pthread_mutex_unlock(&h->lock);
-	r = attach_all(h, err, errlen);
+	r = attach_procs(h, err, errlen);
 	if (r < 0)
 		goto fail;
 	h->prev_check = profd_mono_ns();
 	memset(h->prev_hits, 0, sizeof(h->prev_hits));
 	h->prev_returns = 0;
-	h->prev_cpu_ns = target_cpu_ns(h);
 	return 0;
 fail:
 	/* h->skel is set: probes_detach undoes all of it */
@@ -884,14 +1065,25 @@ fail:
 	return r;
 }
 
-/* CPU time the target has used, in ns (all its threads). */
-static int64_t target_cpu_ns(struct heap_source *h)
+/* The CPU time the probed processes used since the last call, in ns: the sum of each one's
+ * (all its threads), for those seen both times; -1 when none could be read. Manager only. */
+static int64_t procs_cpu_delta(struct heap_source *h)
 {
-	struct timespec ts;
+	int64_t total = -1;
 
-	if (!h->have_cpu_clock || clock_gettime(h->cpu_clock, &ts) != 0)
-		return -1;
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	pthread_mutex_lock(&h->hp_lock);
+	for (int i = 0; i < h->nhp; i++) {
+		struct heap_proc *hp = h->hp[i];
+		int64_t now;
+
+		if (!hp->attached || (now = proc_cpu_ns(hp)) < 0)
+			continue;
+		if (hp->prev_cpu_ns >= 0 && now >= hp->prev_cpu_ns)
+			total = (total < 0 ? 0 : total) + (now - hp->prev_cpu_ns);
+		hp->prev_cpu_ns = now;
+	}
+	pthread_mutex_unlock(&h->hp_lock);
+	return total;
 }
 
 static void format_time(int64_t realtime_ns, char *out, size_t len)
@@ -927,23 +1119,23 @@ static void budget_check(struct heap_source *h)
 
 	if (dt < HEAP_BUDGET_CHECK_NS || !h->skel)
 		return;
-	cpu = target_cpu_ns(h);
+	cpu = procs_cpu_delta(h);
 	sum_percpu(bpf_map__fd(h->skel->maps.probe_hits), PROFD_HEAP_MAX_PROBES, hits);
 	sum_percpu(bpf_map__fd(h->skel->maps.counters), PROFD_HEAP_CNT__COUNT, vals);
-	for (int i = 0; i < h->plan->nprobes; i++) {
+	for (int i = 0; i < h->nprobes; i++) {
 		uint64_t d = hits[i] - h->prev_hits[i];
 
 		calls += d;
-		est += (double)d * h->cost_entry_ns[h->plan->probes[i].stepped ? PROBECOST_STEPPED : PROBECOST_EMULATED];
+		est += (double)d * h->cost_entry_ns[h->stepped[i] ? PROBECOST_STEPPED : PROBECOST_EMULATED];
 		h->prev_hits[i] = hits[i];
 	}
 	est += (double)(vals[PROFD_HEAP_CNT_RETURNS] - h->prev_returns) * h->cost_ret_ns;
 	h->prev_returns = vals[PROFD_HEAP_CNT_RETURNS];
-	if (cpu < 0 || h->prev_cpu_ns < 0 || cpu <= h->prev_cpu_ns)
-		share = est > 0 && cpu >= 0 && h->prev_cpu_ns >= 0 ? 1 : 0;
+	/* the probed processes together (a set's share of its own CPU time) */
+	if (cpu <= 0)
+		share = est > 0 && cpu == 0 ? 1 : 0;
 	else
-		share = est / (double)(cpu - h->prev_cpu_ns);
-	h->prev_cpu_ns = cpu;
+		share = est / (double)cpu;
 	h->prev_check = now;
 	h->probe_ns_total += (uint64_t)est;
 
@@ -991,6 +1183,11 @@ static void heap_poll(void *ctx)
 	pthread_mutex_lock(&h->lock);
 	ring_buffer__consume(h->rb);
 	pthread_mutex_unlock(&h->lock);
+	if (__atomic_load_n(&h->changed, __ATOMIC_ACQUIRE)) {
+		char err[512];
+
+		attach_procs(h, err, sizeof(err)); /* processes that came (and went) since */
+	}
 	budget_check(h);
 }
 
@@ -1000,9 +1197,115 @@ static const struct demand_ops heap_demand_ops = {
 	.poll = heap_poll,
 };
 
-int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
-		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen)
+/* A process to probe: its plan, built or borrowed from a probed process with the same layout
+ * (forked workers). Caller holds hp_lock. NULL only when out of memory; a process whose
+ * allocator cannot be probed gets no plan and says why (err too). */
+static struct heap_proc *hp_make(struct heap_source *h, struct proc *p, char *err, size_t errlen)
 {
+	struct heap_proc *hp = calloc(1, sizeof(*hp));
+	int r;
+
+	if (!hp)
+		return NULL;
+	hp->p = proc__ref(p);
+	hp->prev_cpu_ns = -1;
+	hp->have_cpu_clock = clock_getcpuclockid(p->target.pid, &hp->cpu_clock) == 0;
+	for (int i = 0; p->layout && i < h->nhp; i++) {
+		struct heap_proc *o = h->hp[i];
+
+		if (o->p->layout == p->layout && o->plan && !o->gone) {
+			hp->plan_owner = o->plan_owner;
+			hp->plan = o->plan;
+			return hp;
+		}
+	}
+	hp->plan = calloc(1, sizeof(*hp->plan));
+	if (!hp->plan) {
+		proc__put(hp->p);
+		free(hp);
+		return NULL;
+	}
+	r = alloc_plan_build(p->target.pid, hp->plan, err, errlen);
+	if (r < 0) {
+		snprintf(hp->why, sizeof(hp->why), "%s", err);
+		hp->why_err = r;
+		free(hp->plan);
+		hp->plan = NULL;
+		h->nrefused++;
+		return hp;
+	}
+	hp->plan_owner = hp;
+	return hp;
+}
+
+static void hp_free(struct heap_proc *hp)
+{
+	if (hp->plan_owner == hp)
+		free(hp->plan);
+	proc__put(hp->p);
+	free(hp);
+}
+
+static int hp_add(struct heap_source *h, struct heap_proc *hp)
+{
+	if (h->nhp == h->hp_cap) {
+		int cap = h->hp_cap ? h->hp_cap * 2 : 8;
+		struct heap_proc **n = realloc(h->hp, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		h->hp = n;
+		h->hp_cap = cap;
+	}
+	h->hp[h->nhp++] = hp;
+	return 0;
+}
+
+/* The set's changes: the manager attaches newcomers and lets go of the ones that ended. */
+static void on_proc_came(void *ctx, struct proc *p)
+{
+	struct heap_source *h = ctx;
+	struct heap_proc *hp;
+	char err[512];
+
+	pthread_mutex_lock(&h->hp_lock);
+	if (!hp_find(h, p->target.pid)) {
+		hp = hp_make(h, p, err, sizeof(err));
+		if (hp && hp_add(h, hp) < 0)
+			hp_free(hp);
+		if (hp && !hp->plan)
+			log_debug("heap: process %d (%s) is left out: %s", (int)p->target.pid, p->target.comm, hp->why);
+		if (hp && hp->plan) {
+			/* a probe's cost by its index, whatever process hit it: the dearer kind */
+			for (int i = 0; i < hp->plan->nprobes; i++)
+				h->stepped[i] |= hp->plan->probes[i].stepped;
+			if (hp->plan->nprobes > h->nprobes)
+				h->nprobes = hp->plan->nprobes;
+			if (!h->have_plan)
+				alloc_plan_describe(hp->plan, h->first_plan, sizeof(h->first_plan));
+			h->have_plan = true;
+		}
+	}
+	__atomic_store_n(&h->changed, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->hp_lock);
+}
+
+static void on_proc_went(void *ctx, struct proc *p)
+{
+	struct heap_source *h = ctx;
+
+	pthread_mutex_lock(&h->hp_lock);
+	for (int i = 0; i < h->nhp; i++)
+		if (h->hp[i]->p == p)
+			h->hp[i]->gone = true;
+	__atomic_store_n(&h->changed, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->hp_lock);
+}
+
+int heap_source__new(struct procs *ps, const struct heap_config *cfg, struct heap_source **ret, char *err,
+		     size_t errlen)
+{
+	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct heap_source *h;
 	char line[1800];
 	int r;
@@ -1017,34 +1320,54 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->target = t;
-	h->uw = uw;
-	h->sym = sym;
+	h->ps = ps;
+	h->multi = procs__multi(ps);
 	h->cfg = *cfg;
 	if (cfg->snapshot_dir)
 		snprintf(h->snapshot_dir, sizeof(h->snapshot_dir), "%s", cfg->snapshot_dir);
 	h->cfg.snapshot_dir = NULL;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->hp_lock, NULL);
 	pthread_mutex_init(&h->snap_lock, NULL);
 	pthread_cond_init(&h->snap_cond, NULL);
 	pthread_mutex_init(&h->cost_lock, NULL);
-	h->have_cpu_clock = clock_getcpuclockid(t->pid, &h->cpu_clock) == 0;
 	h->rec_index_size = 1;
 	while (h->rec_index_size < 2 * cfg->max_stacks)
 		h->rec_index_size *= 2;
 	h->rec_index = calloc(h->rec_index_size, sizeof(*h->rec_index));
-	h->plan = calloc(1, sizeof(*h->plan));
-	if (!h->rec_index || !h->plan) {
+	if (!h->rec_index) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = alloc_plan_build(t->pid, h->plan, err, errlen);
+	/* the processes now (the listener's first calls), and those to come */
+	l.ctx = h;
+	r = procs__listen(ps, &l);
 	if (r < 0)
 		goto fail;
-	alloc_plan_describe(h->plan, line, sizeof(line));
+	if (!h->multi) {
+		/* one process: its allocator must be probeable, and why not is the caller's to say */
+		pthread_mutex_lock(&h->hp_lock);
+		r = h->nhp == 1 && h->hp[0]->plan ? 0 : -ENOENT;
+		if (r && h->nhp == 1) {
+			snprintf(err, errlen, "%s", h->hp[0]->why);
+			r = h->hp[0]->why_err;
+		} else if (r) {
+			snprintf(err, errlen, "the process is gone");
+			r = -ESRCH;
+		}
+		pthread_mutex_unlock(&h->hp_lock);
+		if (r)
+			goto fail;
+	}
+	pthread_mutex_lock(&h->hp_lock);
+	if (h->nhp >= 1)
+		h->single = h->hp[0]->p->target.pid;
+	snprintf(line, sizeof(line), "%s", h->have_plan ? h->first_plan :
+		 "no process of the set has a probeable allocator yet");
+	pthread_mutex_unlock(&h->hp_lock);
 	snprintf(h->describe, sizeof(h->describe), "%s; mode %s, rate %llu", line, heap_mode_name(cfg->mode),
 		 (unsigned long long)cfg->rate);
-	snprintf(h->what, sizeof(h->what), "heap probes of process %d", (int)t->pid);
+	snprintf(h->what, sizeof(h->what), "heap probes of %.40s", procset__describe(procs__set(ps)));
 	{
 		struct demand_config dc = {
 			.what = h->what,
@@ -1060,10 +1383,10 @@ int heap_source__new(const struct target *t, struct unwinder *uw, struct symboli
 			goto fail;
 	}
 	if (tracks_live(h) && cfg->mode != HEAP_MODE_DEMAND) {
-		size_t l = strlen(h->describe);
+		size_t len = strlen(h->describe);
 
 		/* known once loaded (attached above); in demand mode the status line says it */
-		snprintf(h->describe + l, sizeof(h->describe) - l, ", returns: %s",
+		snprintf(h->describe + len, sizeof(h->describe) - len, ", returns: %s",
 			 h->session ? "uprobe session (sampled calls only)" : "uretprobe");
 	}
 	*ret = h;
@@ -1077,6 +1400,7 @@ void heap_source__free(struct heap_source *h)
 {
 	if (!h)
 		return;
+	procs__unlisten(h->ps, h);
 	heap_source__wait_snapshot(h);
 	if (h->snap_thread_started)
 		pthread_join(h->snap_thread, NULL);
@@ -1086,8 +1410,15 @@ void heap_source__free(struct heap_source *h)
 	free(h->recs);
 	free(h->rec_index);
 	free(h->live);
-	free(h->plan);
+	for (int i = 0; i < h->nhp; i++)
+		if (h->hp[i]->plan_owner != h->hp[i])
+			hp_free(h->hp[i]); /* borrowers first: their owners' plans outlive them */
+	for (int i = 0; i < h->nhp; i++)
+		if (h->hp[i]->plan_owner == h->hp[i] || !h->hp[i]->plan)
+			hp_free(h->hp[i]);
+	free(h->hp);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->hp_lock);
 	pthread_mutex_destroy(&h->snap_lock);
 	pthread_cond_destroy(&h->snap_cond);
 	pthread_mutex_destroy(&h->cost_lock);
@@ -1219,31 +1550,138 @@ static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)
 	return set;
 }
 
-/* One record's sample: alloc and in-use object counts (sampled), scaled as Go scales them. */
-static int add_record(struct heap_source *h, struct profd_sample_set *set, const struct record *rc,
-		      uint64_t alloc_objs, uint64_t inuse_objs)
+/* The set's processes, live and exited, sorted by PID: records' names and symbolizers. */
+struct heap_names {
+	struct proc **list;
+	int n;
+	bool *refreshed; /* names_sym() refreshed list[i]'s symbolizer */
+};
+
+static int cmp_proc_pid(const void *a, const void *b)
 {
-	struct profd_label lab = { .key = "bytes", .num = (int64_t)rc->size };
+	pid_t x = (*(struct proc *const *)a)->target.pid, y = (*(struct proc *const *)b)->target.pid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int names_get(struct heap_source *h, struct heap_names *nm)
+{
+	nm->n = procs__list(h->ps, &nm->list);
+	if (nm->n < 0) {
+		nm->list = NULL;
+		return nm->n;
+	}
+	qsort(nm->list, (size_t)nm->n, sizeof(*nm->list), cmp_proc_pid);
+	nm->refreshed = calloc((size_t)nm->n + 1, sizeof(*nm->refreshed));
+	if (!nm->refreshed) {
+		procs__list_free(nm->list, nm->n);
+		nm->list = NULL;
+		nm->n = 0;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* pid's index in nm->list; -1 when the set forgot it. */
+static int names_index(const struct heap_names *nm, int32_t pid)
+{
+	int lo = 0, hi = nm->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		pid_t m = nm->list[mid]->target.pid;
+
+		if (m == pid)
+			return mid;
+		if (m < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Referenced by nm; NULL when the set forgot it. */
+static struct proc *names_find(const struct heap_names *nm, int32_t pid)
+{
+	int i = names_index(nm, pid);
+
+	return i < 0 ? NULL : nm->list[i];
+}
+
+/* pid's symbolizer, refreshed once per names_get (objects dlopen'ed since); NULL if none. */
+static struct symbolizer *names_sym(const struct heap_names *nm, int32_t pid)
+{
+	int i = names_index(nm, pid);
+
+	if (i < 0 || !nm->list[i]->sym)
+		return NULL;
+	if (!nm->refreshed[i]) {
+		nm->refreshed[i] = true;
+		symbolizer__refresh(nm->list[i]->sym);
+	}
+	return nm->list[i]->sym;
+}
+
+/* pprof_symbols.get over names: pid 0 (a one-process profile, no pid labels) is its process. */
+static struct symbolizer *heap_names_symbolizer(void *arg, int64_t pid)
+{
+	const struct heap_names *nm = arg;
+
+	if (pid == 0)
+		return nm->n > 0 ? names_sym(nm, nm->list[0]->target.pid) : NULL;
+	return names_sym(nm, (int32_t)pid);
+}
+
+static void names_free(struct heap_names *nm)
+{
+	procs__list_free(nm->list, nm->n > 0 ? nm->n : 0);
+	free(nm->refreshed);
+	nm->list = NULL;
+	nm->refreshed = NULL;
+	nm->n = 0;
+}
+
+/* Whether a record is in the request's scope (?pid= over a set). */
+static bool in_scope(const struct heap_source *h, const struct record *rc, pid_t scope_pid)
+{
+	return !h->multi || scope_pid <= 0 || rc->pid == scope_pid;
+}
+
+/* One record's sample: alloc and in-use object counts (sampled), scaled as Go scales them; over a
+ * set, labelled with its process. */
+static int add_record(struct heap_source *h, struct profd_sample_set *set, const struct record *rc,
+		      uint64_t alloc_objs, uint64_t inuse_objs, const struct heap_names *nm)
+{
+	struct proc *p = h->multi ? names_find(nm, rc->pid) : NULL;
+	struct profd_label labs[3] = {
+		{ .key = "bytes", .num = (int64_t)rc->size },
+		{ .key = "pid", .num = rc->pid },
+		{ .key = "process", .str = p ? (char *)p->target.comm : "?" },
+	};
 	int64_t v[4];
 
 	heap_scale((int64_t)alloc_objs, (int64_t)(alloc_objs * rc->size), (int64_t)h->cfg.rate, &v[0], &v[1]);
 	heap_scale((int64_t)inuse_objs, (int64_t)(inuse_objs * rc->size), (int64_t)h->cfg.rate, &v[2], &v[3]);
-	return sample_set__add(set, rc->pcs, rc->nframes, v, &lab, 1);
+	return sample_set__add(set, rc->pcs, rc->nframes, v, labs, h->multi ? 3 : 1);
 }
 
-static int snapshot(struct heap_source *h, bool allocs, bool started, struct profd_sample_set **ret)
+static int snapshot(struct heap_source *h, bool allocs, bool started, pid_t scope_pid,
+		    struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set;
+	struct heap_names nm = { 0 };
 	struct heap_view v;
 	int r = 0;
 
 	*ret = NULL;
-	/* frames in libraries mapped since the last look (dlopen) must symbolize too */
-	if (h->sym)
-		symbolizer__refresh(h->sym);
+	if (h->multi && (r = names_get(h, &nm)) < 0)
+		return r;
 	set = new_heap_set(h, allocs);
-	if (!set)
+	if (!set) {
+		names_free(&nm);
 		return -ENOMEM;
+	}
 	heap_view(h, &v);
 	pthread_mutex_lock(&h->lock);
 	if (h->rb)
@@ -1254,11 +1692,13 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, struct pro
 		const struct record *rc = &h->recs[i];
 
 		/* --heap allocs: frees are not followed, nothing is known to be in use */
-		r = add_record(h, set, rc, rc->alloc_objects,
-			       tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0);
+		if (in_scope(h, rc, scope_pid))
+			r = add_record(h, set, rc, rc->alloc_objects,
+				       tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0, &nm);
 	}
 	add_comments(h, set, &v, started);
 	pthread_mutex_unlock(&h->lock);
+	names_free(&nm);
 	if (r < 0) {
 		sample_set__free(set);
 		return r;
@@ -1269,16 +1709,28 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, struct pro
 
 int heap_source__snapshot(struct heap_source *h, bool allocs, struct profd_sample_set **ret)
 {
-	return snapshot(h, allocs, false, ret);
+	return snapshot(h, allocs, false, 0, ret);
 }
 
-int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns, profd_cancel_fn cancelled,
-			 void *arg, struct profd_sample_set **ret)
+/* The window's wait: on the process's exit for one process, the whole duration over a set (its
+ * members come and go). Returns target_wait's result. */
+static int window_wait(struct heap_source *h, int64_t duration_ns, profd_cancel_fn cancelled, void *arg)
+{
+	struct proc *p = h->multi ? NULL : procs__get(h->ps, h->single);
+	int r = target_wait(p ? &p->target : NULL, duration_ns, cancelled, arg);
+
+	proc__put(p);
+	return r;
+}
+
+static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t duration_ns,
+		   profd_cancel_fn cancelled, void *arg, struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set = NULL;
 	uint64_t *alloc0 = NULL, *live_in = NULL;
 	uint32_t start_seq, start_nrecs;
 	int64_t start_real, start_mono;
+	struct heap_names nm = { 0 };
 	struct heap_view v;
 	int r, waited;
 
@@ -1286,8 +1738,6 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 	r = demand__want(h->demand, true, NULL);
 	if (r < 0)
 		return r;
-	if (h->sym)
-		symbolizer__refresh(h->sym);
 	/* the window's start: what each record had allocated, and the last allocation seen */
 	pthread_mutex_lock(&h->lock);
 	if (h->rb)
@@ -1304,7 +1754,9 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 		r = -ENOMEM;
 		goto cleanup;
 	}
-	waited = target_wait(h->target, duration_ns, cancelled, arg);
+	waited = window_wait(h, duration_ns, cancelled, arg);
+	if (h->multi && (r = names_get(h, &nm)) < 0)
+		goto cleanup;
 	set = new_heap_set(h, allocs);
 	if (!set) {
 		r = -ENOMEM;
@@ -1331,14 +1783,14 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 		const struct record *rc = &h->recs[i];
 		uint64_t alloc = rc->alloc_objects - (i < start_nrecs ? alloc0[i] : 0);
 
-		if (alloc || live_in[i])
-			r = add_record(h, set, rc, alloc, live_in[i]);
+		if ((alloc || live_in[i]) && in_scope(h, rc, scope_pid))
+			r = add_record(h, set, rc, alloc, live_in[i], &nm);
 	}
 	sample_set__comment(set, "a %.0f s window: alloc_* is what was allocated in it, inuse_* what of that "
 			    "was still in use at its end", (double)set->duration_nanos / 1e9);
 	if (waited == -ESRCH)
 		sample_set__comment(set, "the target process (pid %d) exited %.1f s into the window; this is what "
-				    "was collected until then", (int)h->target->pid,
+				    "was collected until then", (int)h->single,
 				    (double)(profd_mono_ns() - start_mono) / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(set, "the window was ended early by its requester");
@@ -1349,6 +1801,7 @@ int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns
 	pthread_mutex_unlock(&h->lock);
 cleanup:
 	demand__window_done(h->demand);
+	names_free(&nm);
 	free(alloc0);
 	free(live_in);
 	if (r < 0) {
@@ -1357,6 +1810,12 @@ cleanup:
 	}
 	*ret = set;
 	return 0;
+}
+
+int heap_source__collect(struct heap_source *h, bool allocs, int64_t duration_ns, profd_cancel_fn cancelled,
+			 void *arg, struct profd_sample_set **ret)
+{
+	return collect(h, allocs, 0, duration_ns, cancelled, arg, ret);
 }
 
 /* Go sorts by in-use bytes; with --heap allocs (nothing known in use) by allocated bytes. */
@@ -1373,7 +1832,7 @@ static int cmp_inuse_desc(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-static int write_frames(struct heap_source *h, const struct record *rc, struct buf *out)
+static int write_frames(const struct record *rc, struct symbolizer *sym, struct buf *out)
 {
 	int r = 0;
 
@@ -1381,7 +1840,7 @@ static int write_frames(struct heap_source *h, const struct record *rc, struct b
 		struct sym_result res;
 		uint64_t addr = rc->pcs[f] - 1;
 
-		if (!h->sym || symbolizer__lookup(h->sym, addr, &res) < 0 || res.nframes == 0) {
+		if (!sym || symbolizer__lookup(sym, addr, &res) < 0 || res.nframes == 0) {
 			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
 			continue;
 		}
@@ -1397,33 +1856,40 @@ static int write_frames(struct heap_source *h, const struct record *rc, struct b
 	return r < 0 ? r : 0;
 }
 
-static int write_text(struct heap_source *h, bool started, struct buf *out)
+static int write_text(struct heap_source *h, bool started, pid_t scope_pid, struct buf *out)
 {
 	struct profd_sample_set *notes = sample_set__new(1);
+	struct heap_names nm = { 0 };
 	uint64_t tot[4] = { 0 };
-	uint32_t *order = NULL, n;
+	uint32_t *order = NULL, n = 0;
 	struct heap_view v;
 	int r = 0;
 
 	if (!notes)
 		return -ENOMEM;
+	r = names_get(h, &nm);
+	if (r < 0) {
+		sample_set__free(notes);
+		return r;
+	}
 	heap_view(h, &v);
 	pthread_mutex_lock(&h->lock);
 	if (h->rb)
 		ring_buffer__consume(h->rb);
 	read_counters(h);
 	add_comments(h, notes, &v, started);
-	n = h->nrecs;
-	order = malloc((n ? n : 1) * sizeof(*order));
+	order = malloc((h->nrecs ? h->nrecs : 1) * sizeof(*order));
 	if (!order) {
 		r = -ENOMEM;
 		goto cleanup;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < h->nrecs; i++) {
 		const struct record *rc = &h->recs[i];
 		uint64_t live = tracks_live(h) ? rc->alloc_objects - rc->free_objects : 0;
 
-		order[i] = i;
+		if (!in_scope(h, rc, scope_pid))
+			continue;
+		order[n++] = i;
 		tot[0] += live;
 		tot[1] += live * rc->size;
 		tot[2] += rc->alloc_objects;
@@ -1448,7 +1914,13 @@ static int write_text(struct heap_source *h, bool started, struct buf *out)
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 		if (r >= 0)
-			r = write_frames(h, rc, out);
+			r = write_frames(rc, names_sym(&nm, rc->pid), out);
+		if (r >= 0 && h->multi) {
+			struct proc *p = names_find(&nm, rc->pid);
+
+			/* legacy parsers skip comment lines; people read which process it was */
+			r = buf_printf(out, "# pid %d (%s)\n", (int)rc->pid, p ? p->target.comm : "?");
+		}
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 	}
@@ -1476,6 +1948,7 @@ static int write_text(struct heap_source *h, bool started, struct buf *out)
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
 	pthread_mutex_unlock(&h->lock);
+	names_free(&nm);
 	free(order);
 	sample_set__free(notes);
 	return r < 0 ? r : 0;
@@ -1483,7 +1956,7 @@ cleanup:
 
 int heap_source__write_text(struct heap_source *h, struct buf *out)
 {
-	return write_text(h, false, out);
+	return write_text(h, false, 0, out);
 }
 
 /* ---- struct profd_profile glue ---- */
@@ -1505,7 +1978,7 @@ static int prof_heap_snapshot(void *ctx, const struct profd_scope *scope, struct
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
-	return r < 0 ? r : snapshot(ctx, false, started, ret);
+	return r < 0 ? r : snapshot(ctx, false, started, scope ? scope->pid : 0, ret);
 }
 
 static int prof_allocs_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
@@ -1513,7 +1986,7 @@ static int prof_allocs_snapshot(void *ctx, const struct profd_scope *scope, stru
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
-	return r < 0 ? r : snapshot(ctx, true, started, ret);
+	return r < 0 ? r : snapshot(ctx, true, started, scope ? scope->pid : 0, ret);
 }
 
 static int prof_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
@@ -1521,19 +1994,19 @@ static int prof_text(void *ctx, const struct profd_scope *scope, int debug, stru
 	bool started;
 	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
-	return r < 0 ? r : write_text(ctx, started, out);
+	return r < 0 ? r : write_text(ctx, started, scope ? scope->pid : 0, out);
 }
 
 static int prof_heap_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns,
 			     profd_cancel_fn cancelled, void *arg, struct profd_sample_set **ret)
 {
-	return heap_source__collect(ctx, false, duration_ns, cancelled, arg, ret);
+	return collect(ctx, false, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
 static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns,
 			       profd_cancel_fn cancelled, void *arg, struct profd_sample_set **ret)
 {
-	return heap_source__collect(ctx, true, duration_ns, cancelled, arg, ret);
+	return collect(ctx, true, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
 /* One line for the index: the allocator and probes, then whether they are attached and why. */
@@ -1558,6 +2031,27 @@ static int prof_status(void *ctx, struct buf *out)
 			   h->cfg.budget_pct);
 	if (v.d.npauses)
 		buf_printf(out, " Paused %d time%s for their cost so far.", v.d.npauses, v.d.npauses == 1 ? "" : "s");
+	if (h->multi) {
+		int live = 0, probed = 0, refused = 0;
+		char why[512] = "";
+
+		pthread_mutex_lock(&h->hp_lock);
+		for (int i = 0; i < h->nhp; i++) {
+			const struct heap_proc *hp = h->hp[i];
+
+			if (hp->gone)
+				continue;
+			live++;
+			probed += hp->attached;
+			if (!hp->plan && refused++ == 0)
+				snprintf(why, sizeof(why), "%s", hp->why);
+		}
+		pthread_mutex_unlock(&h->hp_lock);
+		buf_printf(out, " %d of the set's %d running processes probed", probed, live);
+		if (refused)
+			buf_printf(out, "; %d cannot be (%s)", refused, why);
+		buf_puts(out, ".");
+	}
 	return 0;
 }
 
@@ -1604,6 +2098,7 @@ static int write_all(int fd, const struct buf *b)
 static int write_profile_file(struct heap_source *h, bool allocs, const char *path)
 {
 	struct profd_sample_set *set = NULL;
+	struct heap_names nm = { 0 };
 	struct buf b = { 0 };
 	char tmp[4300];
 	int fd = -1, r;
@@ -1611,7 +2106,14 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	r = heap_source__snapshot(h, allocs, &set);
 	if (r < 0)
 		goto cleanup;
-	r = pprof_encode(set, h->sym, &b);
+	r = names_get(h, &nm);
+	if (r < 0)
+		goto cleanup;
+	{
+		struct pprof_symbols syms = { .get = heap_names_symbolizer, .ctx = &nm };
+
+		r = pprof_encode_procs(set, &syms, &b);
+	}
 	if (r < 0)
 		goto cleanup;
 	if (strcmp(path, "-") == 0) { /* the one-shot command's -o - */
@@ -1639,6 +2141,7 @@ cleanup:
 		close(fd);
 		unlink(tmp);
 	}
+	names_free(&nm);
 	buf_free(&b);
 	sample_set__free(set);
 	return r;
@@ -1672,8 +2175,13 @@ int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t 
 		pthread_join(h->snap_thread, NULL);
 		h->snap_thread_started = false;
 	}
-	snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-%d.pb.gz", h->snapshot_dir,
-		 (int)h->target->pid);
+	/* over a set: after profd's own PID (its members come and go) */
+	if (h->multi)
+		snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-set-%d.pb.gz", h->snapshot_dir,
+			 (int)getpid());
+	else
+		snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-%d.pb.gz", h->snapshot_dir,
+			 (int)h->single);
 	h->snap_busy = true;
 	r = pthread_create(&h->snap_thread, NULL, snapshot_main, h);
 	if (r) {
@@ -1699,42 +2207,38 @@ int heap_source__wait_snapshot(struct heap_source *h)
 	return r;
 }
 
-int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
-		 size_t errlen)
+static bool oneshot_stopped(void *arg)
 {
+	return *(volatile sig_atomic_t *)arg != 0;
+}
+
+int heap_oneshot(struct procs *ps, int seconds, const struct heap_config *cfg, const char *out_path,
+		 volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	const char *who = procset__describe(procs__set(ps));
 	struct heap_config c = *cfg;
-	struct target t;
-	struct unwinder *uw = NULL;
-	struct symbolizer *sym = NULL;
 	struct heap_source *h = NULL;
 	int r;
 
+	if (seconds <= 0) {
+		snprintf(err, errlen, "--seconds must be a positive number of seconds (got %d)", seconds);
+		return -EINVAL;
+	}
 	/* the command asks for these seconds: attached from the start, whatever --heap says */
 	if (c.mode == HEAP_MODE_DEMAND)
 		c.mode = HEAP_MODE_INUSE;
-	r = target_open(pid, &t);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot open pid %d: %s", (int)pid, strerror(-r));
-		return r;
-	}
-	uw = unwinder__new(pid);
-	sym = symbolizer__new(pid);
-	if (!uw || !sym) {
-		r = errno ? -errno : -ENOMEM;
-		snprintf(err, errlen, "cannot read the binaries of pid %d: %s", (int)pid, strerror(-r));
-		goto cleanup;
-	}
-	r = heap_source__new(&t, uw, sym, &c, &h, err, errlen);
+	r = heap_source__new(ps, &c, &h, err, errlen);
 	if (r < 0)
+		return r;
+	if (procs__multi(ps) && (r = procs__start(ps)) < 0) {
+		snprintf(err, errlen, "cannot follow %s: %s", who, strerror(-r));
 		goto cleanup;
-	target_wait(&t, (int64_t)seconds * 1000000000, NULL, NULL);
-	symbolizer__refresh(sym);
+	}
+	window_wait(h, (int64_t)seconds * 1000000000, stop ? oneshot_stopped : NULL, (void *)stop);
 	r = write_profile_file(h, c.mode == HEAP_MODE_ALLOCS, out_path);
 	if (r < 0)
 		snprintf(err, errlen, "cannot write the heap profile to '%s': %s", out_path, strerror(-r));
 cleanup:
 	heap_source__free(h);
-	symbolizer__free(sym);
-	unwinder__free(uw);
 	return r;
 }

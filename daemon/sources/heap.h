@@ -16,6 +16,7 @@
 #ifndef PROFD_HEAP_H
 #define PROFD_HEAP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,9 +26,7 @@
 #include "pprof/provider.h"
 #include "stacks/samples.h"
 
-struct target;
-struct unwinder;
-struct symbolizer;
+struct procs;
 
 enum heap_mode {
 	HEAP_MODE_OFF = 0,
@@ -97,13 +96,16 @@ struct heap_stats {
 	uint64_t unwind_stops[8];   /* sampled stacks by why the walk ended (enum unwind_stop) */
 };
 
-/* Detects the allocator of t->pid and starts the manager thread; with --heap inuse or allocs it
- * also loads the BPF program and attaches the probes before returning (demand mode: at the first
- * request). mode must not be HEAP_MODE_OFF. t, uw and sym are borrowed and must outlive the
- * source. Returns 0, -EPROTONOSUPPORT (a Go program), -ENOENT (no allocator found), -EPERM, or
- * -errno; err then holds one sentence for the user. Free with heap_source__free(). */
-int heap_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
-		     const struct heap_config *cfg, struct heap_source **ret, char *err, size_t errlen);
+/* Detects the allocator of each process of ps (a set shares one plan per binary layout: forked
+ * workers) and starts the manager thread; with --heap inuse or allocs it also loads the BPF
+ * program and attaches the probes before returning (demand mode: at the first request). Over a
+ * set (procs__multi) it follows the members that come and go, probing those whose allocator can
+ * be probed, and labels samples with pid and process; one process must be probeable, or it fails.
+ * mode must not be HEAP_MODE_OFF. ps is borrowed and must outlive the source. Returns 0,
+ * -EPROTONOSUPPORT (a Go program), -ENOENT (no allocator found), -ESRCH, -EPERM, or -errno; err
+ * then holds one sentence for the user. Free with heap_source__free(). */
+int heap_source__new(struct procs *ps, const struct heap_config *cfg, struct heap_source **ret, char *err,
+		     size_t errlen);
 /* Detaches the probes and stops the manager. NULL-safe. */
 void heap_source__free(struct heap_source *h);
 
@@ -130,20 +132,20 @@ int heap_source__write_text(struct heap_source *h, struct buf *out);
 void heap_source__stats(struct heap_source *h, struct heap_stats *ret);
 
 /* For SIGUSR2, from the main loop: starts writing the heap profile to the rolling path
- * <snapshot_dir>/profd-heap-<pid>.pb.gz (through a temporary file and rename) on a helper
+ * <snapshot_dir>/profd-heap-<pid>.pb.gz (over a set: profd-heap-set-<profd's pid>.pb.gz) (through a temporary file and rename) on a helper
  * thread and copies that path to ret_path. Returns 0, -EBUSY (a write is still in progress:
  * the request is ignored), -ENOTDIR (no --snapshot-dir), or -errno. */
 int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len);
 /* Waits until no snapshot write is in progress; returns the result of the last one (0 or -errno). */
 int heap_source__wait_snapshot(struct heap_source *h);
 
-/* `profd heap --pid PID --seconds N -o FILE`: attaches (demand mode counts as inuse), samples for
- * seconds (within cfg->budget_pct like the daemon), writes the heap profile (allocs profile when
- * cfg->mode is HEAP_MODE_ALLOCS) gzip-compressed to out_path
- * (through out_path.tmp and rename; "-" writes to stdout). Ends early if the target exits.
- * Returns 0 or -errno with err set. */
-int heap_oneshot(pid_t pid, int seconds, const struct heap_config *cfg, const char *out_path, char *err,
-		 size_t errlen);
+/* `profd heap --pid PID --seconds N -o FILE` (or a set's selector): attaches (demand mode counts
+ * as inuse), samples for seconds (within cfg->budget_pct like the daemon), writes the heap
+ * profile (allocs profile when cfg->mode is HEAP_MODE_ALLOCS) gzip-compressed to out_path
+ * (through out_path.tmp and rename; "-" writes to stdout). Ends early if the one target exits or
+ * *stop becomes non-zero (NULL: never). Returns 0 or -errno with err set. */
+int heap_oneshot(struct procs *ps, int seconds, const struct heap_config *cfg, const char *out_path,
+		 volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* Go's scaleHeapSample (pprof-compat.md 3.7), bit-identical: exposed for tests. */
 void heap_scale(int64_t count, int64_t size, int64_t rate, int64_t *ret_count, int64_t *ret_size);

@@ -18,6 +18,7 @@
 
 #include "pprof/pprof.h"
 #include "proc/procmaps.h"
+#include "proc/proctext.h"
 #include "proc/target.h"
 #include "sources/ptrace_capture.h"
 #include "sources/threads.h"
@@ -120,63 +121,22 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* "[<0>] do_nanosleep+0x6b/0x180" lines -> "do_nanosleep+0x6b" lines. */
-static char *parse_kstack(const char *text)
-{
-	struct buf b;
-	const char *line = text;
-
-	buf_init(&b, KSTACK_MAX_TEXT);
-	while (*line) {
-		const char *end = strchr(line, '\n'), *f = strchr(line, ']');
-		size_t len;
-
-		if (!end)
-			end = line + strlen(line);
-		if (f && f < end) {
-			f++;
-			while (*f == ' ')
-				f++;
-			len = strcspn(f, "/\n");
-			if (f + len > end)
-				len = (size_t)(end - f);
-			if (len && (buf_append(&b, f, len) || buf_putc(&b, '\n')))
-				break;
-		}
-		line = *end ? end + 1 : end;
-	}
-	return b.len ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
-}
-
 /* State, name, syscall, wchan and kernel stack of one thread. Returns 0 or -ESRCH (gone). */
 static int read_thread_info(pid_t pid, struct thread_rec *r)
 {
 	char path[96], text[KSTACK_MAX_TEXT];
-	const char *open_paren, *close_paren;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, r->tid);
 	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n == -ESRCH ? -ESRCH : (int)n;
-	open_paren = strchr(text, '(');
-	close_paren = strrchr(text, ')');
-	r->state = '?';
-	if (open_paren && close_paren && close_paren > open_paren) {
-		size_t len = (size_t)(close_paren - open_paren - 1);
-
-		if (len >= sizeof(r->comm))
-			len = sizeof(r->comm) - 1;
-		memcpy(r->comm, open_paren + 1, len);
-		r->comm[len] = '\0';
-		if (close_paren[1] == ' ' && close_paren[2])
-			r->state = close_paren[2];
-	}
+	proctext_stat_comm(text, r->comm, sizeof(r->comm), &r->state);
 
 	r->syscall_nr = -1;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, r->tid);
-	if (proc_read_file(path, text, 128) > 0 && text[0] >= '0' && text[0] <= '9')
-		r->syscall_nr = strtol(text, NULL, 10);
+	if (proc_read_file(path, text, 128) > 0)
+		r->syscall_nr = proctext_syscall_nr(text);
 	if (r->syscall_nr < 0 || !threads_syscall_name(r->syscall_nr)) {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, r->tid);
 		if (proc_read_file(path, r->wchan, sizeof(r->wchan)) <= 0 || !strcmp(r->wchan, "0"))
@@ -186,7 +146,7 @@ static int read_thread_info(pid_t pid, struct thread_rec *r)
 	if (r->state != 'R') {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, r->tid);
 		if (proc_read_file(path, text, sizeof(text)) > 0)
-			r->kstack = parse_kstack(text);
+			r->kstack = proctext_kstack(text);
 	}
 	return 0;
 }
@@ -285,7 +245,6 @@ static bool stop_would_fail(long nr)
 static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret_switches)
 {
 	char path[96], text[2048];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
@@ -296,13 +255,7 @@ static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret
 	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n;
-	*ret_switches = 0;
-	p = strstr(text, "voluntary_ctxt_switches:");
-	if (p)
-		*ret_switches += strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
-	p = strstr(text, "nonvoluntary_ctxt_switches:");
-	if (p)
-		*ret_switches += strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	*ret_switches = proctext_status_switches(text);
 	return 0;
 }
 
@@ -317,7 +270,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 {
 	char before[256], after[256];
 	long sw_before, sw_after, nr;
-	unsigned long long args[6], sp, pc;
+	uint64_t sp, pc;
 	const struct procmaps_entry *e;
 	struct unwind_regs regs;
 	struct unwind_stack stack;
@@ -330,8 +283,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 	err = read_blocked(src->t->pid, tid, before, sizeof(before), &sw_before);
 	if (err)
 		return err;
-	if (sscanf(before, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &args[0], &args[1], &args[2],
-		   &args[3], &args[4], &args[5], &sp, &pc) != 9 || !stop_would_fail(nr) || !sp || !pc)
+	if (proctext_syscall(before, &nr, &sp, &pc) != 0 || !stop_would_fail(nr) || !sp || !pc)
 		return 0;
 	e = procmaps_find(maps, sp);
 	if (e && e->end - sp < want)

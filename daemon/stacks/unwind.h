@@ -7,6 +7,7 @@
 #ifndef PROFD_UNWIND_H
 #define PROFD_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,6 +54,11 @@ struct unwinder;
 
 /* Returns NULL and sets errno on failure (ESRCH: process gone; ENOMEM). */
 struct unwinder *unwinder__new(pid_t pid);
+/* An unwinder over one ELF image held in memory (copied), as if its whole file were mapped
+ * executable at start (file offset 0 there); no process behind it: tests and fuzzing feed the
+ * CFI walk with it. slow_only: libdwfl's walk for every sample, as PROFD_UNWIND_SLOW=1.
+ * Returns NULL and sets errno (EINVAL; ENOEXEC: not an x86-64 ELF libdwfl takes; ENOMEM). */
+struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only);
 void unwinder__free(struct unwinder *uw); /* NULL-safe */
 /* Re-reads the target's mappings (dlopen). Returns 0 or -errno. */
 int unwinder__refresh(struct unwinder *uw);

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "proc/procmaps.h"
+#include "proc/proctext.h"
 #include "proc/target.h"
 #include "symbols/kallsyms.h"
 #include "symbols/symbolize.h"
@@ -131,29 +132,19 @@ static struct kallsyms *shared_ks; /* one parsed kallsyms for all symbolizers */
 
 static int read_start_time(pid_t pid, unsigned long long *ret)
 {
-	char path[64], buf[1024], *p;
-	int fd, field;
+	char path[64], buf[1024], state;
+	uint64_t start;
 	ssize_t n;
+	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = proc_read_file(path, buf, sizeof(buf));
 	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: fields start after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -EINVAL;
-	*ret = strtoull(p + 1, NULL, 10);
-	return 0;
+		return n == 0 ? -ESRCH : (int)n;
+	err = proctext_stat(buf, &state, NULL, &start);
+	if (!err)
+		*ret = start;
+	return err;
 }
 
 static void mappings_free(struct sym_mapping *maps, struct map_priv *priv, int n)

@@ -45,7 +45,7 @@ links() {
 detached() { [ "$(links)" = 0 ]; }
 # attaches: how many times profd attached its probes to the target (it also attaches a probe to
 # itself for a moment, to time one, so links alone do not say the target's are there)
-attaches() { grep -c 'heap probes of process [0-9]* attached' "$TMP/profd.err"; }
+attaches() { grep -cE 'heap probes of process [0-9]+( \([^)]*\))? attached' "$TMP/profd.err"; }
 attached_more_than() { [ "$(attaches)" -gt "$1" ] && [ "$(links)" -gt 0 ]; }
 
 # value FILE SAMPLE_INDEX FUNC: flat bytes of FUNC in go tool pprof -top (0 if absent)
@@ -75,7 +75,7 @@ echo "== nothing attached before the first heap request"
 grep -q 'No probe attached (--heap demand)' "$TMP/b" || fail "the index does not say nothing is attached: $(grep heap "$TMP/b")"
 cmd "churn a 1000 1000"
 detached || fail "$(links) uprobe links before any heap request"
-grep -q 'heap probes of process [0-9]* attached' "$TMP/profd.err" && fail "probes attached before any heap request"
+grep -qE 'heap probes of process [0-9]+( \([^)]*\))? attached' "$TMP/profd.err" && fail "probes attached before any heap request"
 
 echo "== heap?seconds=4: only what was allocated in the window"
 cmd "alloc a 2048 4096" # 8 MiB before the window: must not show
@@ -128,7 +128,7 @@ cmd "alloc b 1024 4096"
 grep -q '^# Note = heap tracking since .* it stops after 3s without a' "$TMP/b" || fail "debug=1 does not say since when it tracks: $(grep Note "$TMP/b")"
 grep -q 'site_b' "$TMP/b" || fail "tracked allocations missing from debug=1"
 wait_for 20 detached || fail "probes still attached 20 s after the last request (--heap-idle 3s)"
-grep -q 'heap probes of process [0-9]* detached: no request for --heap-idle' "$TMP/profd.err" || fail "idle detach not logged"
+grep -qE 'heap probes of process [0-9]+( \([^)]*\))? detached: no request for --heap-idle' "$TMP/profd.err" || fail "idle detach not logged"
 index_says() { [ "$(http GET /debug/pprof/)" = 200 ] && grep -q "$1" "$TMP/b"; }
 wait_for 10 index_says 'No probe attached' || fail "index after idle detach: $(grep heap "$TMP/b")"
 kill -TERM "$PROFD_PID"
@@ -147,7 +147,7 @@ start_profd --pid "$TARGET_PID" --log-level debug
 wait_for 10 grep -q 'heap probes paused at' "$TMP/profd.err" || fail "probes not paused while the allocator is called at full speed"
 wait_for 10 detached || fail "probes still attached after the pause"
 # profd's own clock: from attach to the decision
-t_att=$(grep -m1 'heap probes of process [0-9]* attached' "$TMP/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
+t_att=$(grep -m1 -E 'heap probes of process [0-9]+( \([^)]*\))? attached' "$TMP/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
 t_pause=$(grep -m1 'heap probes paused at' "$TMP/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
 took=$(awk -v a="$t_att" -v b="$t_pause" 'BEGIN { split(a, x, ":"); split(b, y, ":");
 	print (y[1] * 3600 + y[2] * 60 + y[3]) - (x[1] * 3600 + x[2] * 60 + x[3]) }')

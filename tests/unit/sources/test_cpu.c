@@ -796,7 +796,7 @@ static void test_alloc_probes_show_as_profd(void **state)
 		hcfg.mode = HEAP_MODE_INUSE;
 		hcfg.budget_pct = 100;
 		hcfg.no_session = classic;
-		assert_int_equal(heap_source__new(&rt.t, rt.uw, rt.sym, &hcfg, &h, err, sizeof(err)), 0);
+		assert_int_equal(heap_source__new(rt.ps, &hcfg, &h, err, sizeof(err)), 0);
 		set = profile_samples(cs, 2000, &d);
 		heap_source__free(h);
 		probe_shares_of(&rt, set, &ps);
