@@ -1411,7 +1411,7 @@ void heap_source__free(struct heap_source *h)
 	free(h->rec_index);
 	free(h->live);
 	for (int i = 0; i < h->nhp; i++)
-		if (h->hp[i]->plan_owner != h->hp[i])
+		if (h->hp[i]->plan && h->hp[i]->plan_owner != h->hp[i])
 			hp_free(h->hp[i]); /* borrowers first: their owners' plans outlive them */
 	for (int i = 0; i < h->nhp; i++)
 		if (h->hp[i]->plan_owner == h->hp[i] || !h->hp[i]->plan)
