@@ -82,6 +82,25 @@ struct proc_list {
 };
 struct symbolizer *procs_list_symbolizer(void *list, int64_t pid);
 
+/* Every member, live and exited, sorted by PID: what names a sample by its pid label (its
+ * process, its symbolizer). Each symbolizer is refreshed once, at its first use through
+ * procs_names__sym (objects dlopen'ed since). Free with procs_names__free(). */
+struct procs_names {
+	struct proc **list;
+	int n;
+	bool *refreshed;
+};
+/* Returns 0 or -ENOMEM. */
+int procs_names__get(struct procs *ps, struct procs_names *ret);
+void procs_names__free(struct procs_names *nm); /* leaves *nm empty; NULL-safe fields */
+/* Referenced by nm; NULL when the set forgot pid. */
+struct proc *procs_names__find(const struct procs_names *nm, pid_t pid);
+/* pid's symbolizer, refreshed at its first use; NULL if none. */
+struct symbolizer *procs_names__sym(const struct procs_names *nm, pid_t pid);
+/* pprof_symbols.get over a struct procs_names: pid 0 (a one-process profile, no pid labels) is
+ * its first process. */
+struct symbolizer *procs_names_symbolizer(void *nm, int64_t pid);
+
 struct procset *procs__set(struct procs *ps);
 /* true when the selector may name several processes (--children, --cgroup, --unit): samples then
  * carry pid and process labels, and ?pid= chooses one. */

@@ -1550,98 +1550,6 @@ static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)
 	return set;
 }
 
-/* The set's processes, live and exited, sorted by PID: records' names and symbolizers. */
-struct heap_names {
-	struct proc **list;
-	int n;
-	bool *refreshed; /* names_sym() refreshed list[i]'s symbolizer */
-};
-
-static int cmp_proc_pid(const void *a, const void *b)
-{
-	pid_t x = (*(struct proc *const *)a)->target.pid, y = (*(struct proc *const *)b)->target.pid;
-
-	return x < y ? -1 : x > y;
-}
-
-static int names_get(struct heap_source *h, struct heap_names *nm)
-{
-	nm->n = procs__list(h->ps, &nm->list);
-	if (nm->n < 0) {
-		nm->list = NULL;
-		return nm->n;
-	}
-	qsort(nm->list, (size_t)nm->n, sizeof(*nm->list), cmp_proc_pid);
-	nm->refreshed = calloc((size_t)nm->n + 1, sizeof(*nm->refreshed));
-	if (!nm->refreshed) {
-		procs__list_free(nm->list, nm->n);
-		nm->list = NULL;
-		nm->n = 0;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* pid's index in nm->list; -1 when the set forgot it. */
-static int names_index(const struct heap_names *nm, int32_t pid)
-{
-	int lo = 0, hi = nm->n;
-
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		pid_t m = nm->list[mid]->target.pid;
-
-		if (m == pid)
-			return mid;
-		if (m < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-/* Referenced by nm; NULL when the set forgot it. */
-static struct proc *names_find(const struct heap_names *nm, int32_t pid)
-{
-	int i = names_index(nm, pid);
-
-	return i < 0 ? NULL : nm->list[i];
-}
-
-/* pid's symbolizer, refreshed once per names_get (objects dlopen'ed since); NULL if none. */
-static struct symbolizer *names_sym(const struct heap_names *nm, int32_t pid)
-{
-	int i = names_index(nm, pid);
-
-	if (i < 0 || !nm->list[i]->sym)
-		return NULL;
-	if (!nm->refreshed[i]) {
-		nm->refreshed[i] = true;
-		symbolizer__refresh(nm->list[i]->sym);
-	}
-	return nm->list[i]->sym;
-}
-
-/* pprof_symbols.get over names: pid 0 (a one-process profile, no pid labels) is its process. */
-static struct symbolizer *heap_names_symbolizer(void *arg, int64_t pid)
-{
-	const struct heap_names *nm = arg;
-
-	if (pid == 0)
-		return nm->n > 0 ? names_sym(nm, nm->list[0]->target.pid) : NULL;
-	return names_sym(nm, (int32_t)pid);
-}
-
-static void names_free(struct heap_names *nm)
-{
-	procs__list_free(nm->list, nm->n > 0 ? nm->n : 0);
-	free(nm->refreshed);
-	nm->list = NULL;
-	nm->refreshed = NULL;
-	nm->n = 0;
-}
-
 /* Whether a record is in the request's scope (?pid= over a set). */
 static bool in_scope(const struct heap_source *h, const struct record *rc, pid_t scope_pid)
 {
@@ -1651,9 +1559,9 @@ static bool in_scope(const struct heap_source *h, const struct record *rc, pid_t
 /* One record's sample: alloc and in-use object counts (sampled), scaled as Go scales them; over a
  * set, labelled with its process. */
 static int add_record(struct heap_source *h, struct profd_sample_set *set, const struct record *rc,
-		      uint64_t alloc_objs, uint64_t inuse_objs, const struct heap_names *nm)
+		      uint64_t alloc_objs, uint64_t inuse_objs, const struct procs_names *nm)
 {
-	struct proc *p = h->multi ? names_find(nm, rc->pid) : NULL;
+	struct proc *p = h->multi ? procs_names__find(nm, rc->pid) : NULL;
 	struct profd_label labs[3] = {
 		{ .key = "bytes", .num = (int64_t)rc->size },
 		{ .key = "pid", .num = rc->pid },
@@ -1670,16 +1578,16 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, pid_t scop
 		    struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct heap_view v;
 	int r = 0;
 
 	*ret = NULL;
-	if (h->multi && (r = names_get(h, &nm)) < 0)
+	if (h->multi && (r = procs_names__get(h->ps, &nm)) < 0)
 		return r;
 	set = new_heap_set(h, allocs);
 	if (!set) {
-		names_free(&nm);
+		procs_names__free(&nm);
 		return -ENOMEM;
 	}
 	heap_view(h, &v);
@@ -1698,7 +1606,7 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, pid_t scop
 	}
 	add_comments(h, set, &v, started);
 	pthread_mutex_unlock(&h->lock);
-	names_free(&nm);
+	procs_names__free(&nm);
 	if (r < 0) {
 		sample_set__free(set);
 		return r;
@@ -1730,7 +1638,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 	uint64_t *alloc0 = NULL, *live_in = NULL;
 	uint32_t start_seq, start_nrecs;
 	int64_t start_real, start_mono;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct heap_view v;
 	int r, waited;
 
@@ -1755,7 +1663,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 		goto cleanup;
 	}
 	waited = window_wait(h, duration_ns, cancelled, arg);
-	if (h->multi && (r = names_get(h, &nm)) < 0)
+	if (h->multi && (r = procs_names__get(h->ps, &nm)) < 0)
 		goto cleanup;
 	set = new_heap_set(h, allocs);
 	if (!set) {
@@ -1801,7 +1709,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 	pthread_mutex_unlock(&h->lock);
 cleanup:
 	demand__window_done(h->demand);
-	names_free(&nm);
+	procs_names__free(&nm);
 	free(alloc0);
 	free(live_in);
 	if (r < 0) {
@@ -1832,34 +1740,10 @@ static int cmp_inuse_desc(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-static int write_frames(const struct record *rc, struct symbolizer *sym, struct buf *out)
-{
-	int r = 0;
-
-	for (uint32_t f = 0; f < rc->nframes && r >= 0; f++) {
-		struct sym_result res;
-		uint64_t addr = rc->pcs[f] - 1;
-
-		if (!sym || symbolizer__lookup(sym, addr, &res) < 0 || res.nframes == 0) {
-			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
-			continue;
-		}
-		for (int k = 0; k < res.nframes && r >= 0; k++) {
-			const struct sym_frame *fr = &res.frames[k];
-
-			r = buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)addr,
-				       fr->name ? fr->name : "?",
-				       (unsigned long long)(fr->func_start && addr >= fr->func_start ? addr - fr->func_start : 0),
-				       fr->file ? fr->file : "?", fr->line);
-		}
-	}
-	return r < 0 ? r : 0;
-}
-
 static int write_text(struct heap_source *h, bool started, pid_t scope_pid, struct buf *out)
 {
 	struct profd_sample_set *notes = sample_set__new(1);
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	uint64_t tot[4] = { 0 };
 	uint32_t *order = NULL, n = 0;
 	struct heap_view v;
@@ -1867,7 +1751,7 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 
 	if (!notes)
 		return -ENOMEM;
-	r = names_get(h, &nm);
+	r = procs_names__get(h->ps, &nm);
 	if (r < 0) {
 		sample_set__free(notes);
 		return r;
@@ -1914,9 +1798,9 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 		if (r >= 0)
-			r = write_frames(rc, names_sym(&nm, rc->pid), out);
+			r = pprof_write_legacy_frames(rc->pcs, rc->nframes, procs_names__sym(&nm, rc->pid), out);
 		if (r >= 0 && h->multi) {
-			struct proc *p = names_find(&nm, rc->pid);
+			struct proc *p = procs_names__find(&nm, rc->pid);
 
 			/* legacy parsers skip comment lines; people read which process it was */
 			r = buf_printf(out, "# pid %d (%s)\n", (int)rc->pid, p ? p->target.comm : "?");
@@ -1948,7 +1832,7 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
 	pthread_mutex_unlock(&h->lock);
-	names_free(&nm);
+	procs_names__free(&nm);
 	free(order);
 	sample_set__free(notes);
 	return r < 0 ? r : 0;
@@ -2098,7 +1982,7 @@ static int write_all(int fd, const struct buf *b)
 static int write_profile_file(struct heap_source *h, bool allocs, const char *path)
 {
 	struct profd_sample_set *set = NULL;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct buf b = { 0 };
 	char tmp[4300];
 	int fd = -1, r;
@@ -2106,11 +1990,11 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	r = heap_source__snapshot(h, allocs, &set);
 	if (r < 0)
 		goto cleanup;
-	r = names_get(h, &nm);
+	r = procs_names__get(h->ps, &nm);
 	if (r < 0)
 		goto cleanup;
 	{
-		struct pprof_symbols syms = { .get = heap_names_symbolizer, .ctx = &nm };
+		struct pprof_symbols syms = { .get = procs_names_symbolizer, .ctx = &nm };
 
 		r = pprof_encode_procs(set, &syms, &b);
 	}
@@ -2141,7 +2025,7 @@ cleanup:
 		close(fd);
 		unlink(tmp);
 	}
-	names_free(&nm);
+	procs_names__free(&nm);
 	buf_free(&b);
 	sample_set__free(set);
 	return r;
