@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Memory growth of one process: on the x86 user page-fault tracepoint (exceptions:
+/* Memory growth of the processes profd serves (one, or a set: by tgid, as cpu.bpf.c): on the x86 user page-fault tracepoint (exceptions:
  * page_fault_user, as a BTF raw tracepoint: no tracefs needed), keeps the target's not-present
  * faults, the first touches of pages (and swap-ins), weighs each by the bytes it will map
  * (4 KiB, or 2 MiB where the page tables have nothing for the aligned 2 MiB and the mapping
@@ -38,7 +38,8 @@
 #define MMF_DISABLE_THP 24 /* prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP_COMPLETELY since 6.18 */
 
 /* Tunables, set between open and load. */
-const volatile __u32 target_tgid = 0;
+/* a new process forked by a tracked one is tracked from its first fault (the set follows it) */
+const volatile bool follow_forks = false;
 /* profd's PID namespace when it is not the initial one (as in cpu.bpf.c). 0: initial. */
 const volatile __u64 pidns_dev = 0;
 const volatile __u64 pidns_ino = 0;
@@ -58,6 +59,15 @@ const volatile __u64 exp_table[PROFD_GROWTH_EXP_N];
 /* Set by on_fault_calibrate (or by user space from an earlier attach); read by on_fault. */
 __u64 direct_map = 0;
 __u32 calib_state = PROFD_GROWTH_CALIB_NONE;
+
+/* key: a PID (tgid) of the set profd serves; value: unused. Kept by user space as the set
+ * changes, and by on_fork for new processes of tracked ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* resized by user space before load */
+	__type(key, __u32);
+	__type(value, __u8);
+} tgids SEC(".maps");
 
 /* Sample records (struct profd_growth_event, truncated after the copied stack bytes). */
 struct {
@@ -242,7 +252,7 @@ static __always_inline bool current_ids(__u32 *ret_tgid, __u32 *ret_tid)
 }
 
 static __always_inline void send_sample(struct task_struct *task, __u64 addr, struct pt_regs *regs, __u64 weight,
-					__u32 flags, __u32 tid, struct profd_growth_cpu *st)
+					__u32 flags, __u32 tgid, __u32 tid, struct profd_growth_cpu *st)
 {
 	struct profd_growth_event *e;
 	__u32 cpu = bpf_get_smp_processor_id(), size, cflags = 0;
@@ -255,7 +265,7 @@ static __always_inline void send_sample(struct task_struct *task, __u64 addr, st
 	e->addr = addr;
 	e->weight = weight;
 	e->tid = tid;
-	e->pad = 0;
+	e->tgid = tgid;
 	STACKCOPY_REGS(e->regs, regs);
 	/* a fault inside a probed allocator call (malloc writing into a fresh page): what the heap
 	 * probes changed in the thread, for the unwinder to undo */
@@ -346,7 +356,7 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 	__u64 weight = PROFD_GROWTH_PAGE, t0 = 0, t1;
 	bool sample;
 
-	if (!current_ids(&tgid, &tid) || tgid != target_tgid)
+	if (!current_ids(&tgid, &tid) || !bpf_map_lookup_elem(&tgids, &tgid))
 		return 0;
 	st = bpf_map_lookup_elem(&cpu_state, &zero);
 	if (!st)
@@ -365,7 +375,7 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 	}
 	if (sample) {
 		t0 = bpf_ktime_get_ns();
-		send_sample(task, address, regs, weight, flags, tid, st);
+		send_sample(task, address, regs, weight, flags, tgid, tid, st);
 		t1 = bpf_ktime_get_ns() - t0;
 		st->cnt[PROFD_GROWTH_CNT_SAMPLE_NS] += t1 < SAMPLE_MAX_NS ? t1 : 0;
 		st->cnt[PROFD_GROWTH_CNT_SAMPLE_TIMED] += t1 < SAMPLE_MAX_NS;
@@ -452,6 +462,20 @@ int BPF_PROG(on_fault_calibrate, unsigned long address, struct pt_regs *regs, un
 	} else {
 		calib_state = PROFD_GROWTH_CALIB_FAILED;
 	}
+	return 0;
+}
+
+/* A process of the set forks: its child is tracked from its first fault (the set's scan would
+ * see it within a second: a child that grows at once would be missed). As cpu.bpf.c's on_fork. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (!follow_forks || ctgid == ptgid || !bpf_map_lookup_elem(&tgids, &ptgid))
+		return 0;
+	bpf_map_update_elem(&tgids, &ctgid, &one, BPF_NOEXIST);
 	return 0;
 }
 

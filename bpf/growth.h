@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Types and limits shared by bpf/growth.bpf.c and daemon/sources/growth.c: one ring-buffer record
- * per sampled page fault of the target (the address, the bytes the fault was weighed with, the
+ * per sampled page fault of a process profd serves (the address, the bytes the fault was weighed with, the
  * user registers and the top of the user stack), and the per-CPU counters of every fault. */
 #ifndef PROFD_BPF_GROWTH_H
 #define PROFD_BPF_GROWTH_H
@@ -10,6 +10,8 @@
 /* Largest user stack copy (PROFD_STACKCOPY_MAX in bpf/stackcopy.h). */
 #define PROFD_GROWTH_MAX_STACK 32768
 #define PROFD_GROWTH_NREGS 17
+/* Processes tracked at once (the tgids map), as --max-processes bounds them. */
+#define PROFD_GROWTH_MAX_PROCS 65536
 /* Entries of the table of exponentially distributed sampling intervals (power of two). */
 #define PROFD_GROWTH_EXP_N 4096
 #define PROFD_GROWTH_PAGE 4096ull
@@ -38,7 +40,7 @@ struct profd_growth_event {
 	__u32 tid;
 	__u32 flags;
 	__u32 stack_len; /* bytes in stack[], copied from regs[7] (rsp) upwards */
-	__u32 pad;
+	__u32 tgid;      /* the process (as profd sees PIDs): which member of the set */
 	__u64 regs[PROFD_GROWTH_NREGS]; /* user registers at the fault (DWARF order) */
 	struct profd_uprobe_state up;   /* what uprobes (profd's heap probes) had changed in the thread */
 	__u8 stack[PROFD_GROWTH_MAX_STACK];

@@ -291,7 +291,8 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
-/* The growth profile of one process: nothing attached until a growth request (--growth demand). */
+/* The growth profile of the processes served: nothing attached until a growth request (--growth
+ * demand). */
 static void engine_start_growth(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
 	struct growth_config gc;
@@ -299,11 +300,6 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 
 	if (cfg->growth_mode == GROWTH_MODE_OFF)
 		return;
-	if (!e->single) {
-		log_warn("growth profiles of %s are not served yet: one process at a time (--pid PID)",
-			 procset__describe(procs__set(e->ps)));
-		return;
-	}
 	if (!bpf_ok) {
 		log_warn("growth profiles are unavailable: eBPF is not usable here");
 		return;
@@ -312,8 +308,7 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 	gc.mode = (enum growth_mode)cfg->growth_mode;
 	gc.rate = cfg->growth_rate;
 	gc.idle_ns = cfg->growth_idle_ns;
-	if (growth_source__new(&e->single->target, e->single->uw, e->single->sym, &gc, &e->growth, err,
-			       sizeof(err)) != 0) {
+	if (growth_source__new(e->ps, &gc, &e->growth, err, sizeof(err)) != 0) {
 		e->growth = NULL;
 		log_warn("growth profiles are unavailable: %s", err);
 		return;

@@ -36,7 +36,9 @@
 #include "base/log.h"
 #include "bpf/growth.h"
 #include "pprof/pprof.h"
+#include "proc/procset.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "sources/demand.h"
 #include "sources/growth.h"
 #include "sources/probeframes.h"
@@ -57,23 +59,35 @@
 #define PM_PFN_MASK ((1ull << 55) - 1)
 /* pages per PMD huge page: a large folio lies within an aligned block of this many frames */
 #define PMD_PAGES 512
+/* /proc/PID/pagemap files kept open, for the processes whose faults were sampled last */
+#define PAGEMAP_CACHE 8
 
-/* Faults sampled at one stack, scaled (each sample adds 1/p faults and bytes/p). */
+/* Faults sampled at one stack of one process, scaled (each sample adds 1/p faults and bytes/p). */
 struct record {
 	uint64_t hash;
+	pid_t pid;        /* the process (0 when profd serves one: its samples have no pid label) */
 	uint32_t nframes;
 	uint64_t *pcs;
 	double faults, bytes;
 	uint64_t samples;
 };
 
+/* An open /proc/PID/pagemap (the manager's alone, under `lock`). */
+struct pagemap {
+	pid_t pid;
+	int fd;
+	uint64_t used; /* when it was last used, in samples: the least recent is closed first */
+};
+
 struct growth_source {
-	const struct target *target;
-	struct unwinder *uw;
-	struct symbolizer *sym;
+	struct procs *ps;
+	struct proc *single;  /* --pid: the one target (referenced), whose exit ends windows */
+	bool multi;           /* several processes: samples carry pid and process labels */
+	char who[128];        /* "process 12 (name)" or the set's selector, for comments */
+	int64_t last_rescan_ns; /* a sample of an unknown process rescans the set, at most 10/s */
 	struct growth_config cfg;
 	char describe[512];
-	char what[64]; /* "page-fault tracepoint for process N", for the log */
+	char what[160]; /* "page-fault tracepoint for process N", for the log */
 	struct demand *demand;
 	atomic_int nwindows;
 
@@ -87,11 +101,16 @@ struct growth_source {
 	int calib_state;
 	uint64_t direct_map;
 
-	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` */
+	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` and,
+	 * for the set's changes to the tgids map, `skel_lock` (not `lock`: the manager holds it
+	 * while a sample of an unknown process rescans the set, which calls those listeners) */
 	struct growth_bpf *skel;
-	struct bpf_link *link;
+	pthread_mutex_t skel_lock;
+	struct bpf_link *link, *fork_link;
 	struct ring_buffer *rb;
-	int pagemap_fd, kpageflags_fd;
+	struct pagemap pagemaps[PAGEMAP_CACHE];
+	uint64_t pagemap_uses;
+	int kpageflags_fd;
 	int ncpus;
 
 	pthread_mutex_t lock;
@@ -257,15 +276,15 @@ static uint64_t stack_hash(const uint64_t *pcs, uint32_t n)
 
 /* The record of this stack, created if needed. Returns its index, -ENOSPC (max_stacks) or
  * -ENOMEM. Caller holds the lock. */
-static int rec_get(struct growth_source *g, const uint64_t *pcs, uint32_t n)
+static int rec_get(struct growth_source *g, pid_t pid, const uint64_t *pcs, uint32_t n)
 {
-	uint64_t hash = stack_hash(pcs, n);
+	uint64_t hash = stack_hash(pcs, n) ^ ((uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ull);
 	uint32_t mask = g->rec_index_size - 1, i;
 	struct record *r;
 
 	for (i = (uint32_t)hash & mask; g->rec_index[i]; i = (i + 1) & mask) {
 		r = &g->recs[g->rec_index[i] - 1];
-		if (r->hash == hash && r->nframes == n && memcmp(r->pcs, pcs, n * sizeof(*pcs)) == 0)
+		if (r->hash == hash && r->pid == pid && r->nframes == n && memcmp(r->pcs, pcs, n * sizeof(*pcs)) == 0)
 			return (int)(g->rec_index[i] - 1);
 	}
 	if (g->nrecs >= g->cfg.max_stacks)
@@ -284,12 +303,53 @@ static int rec_get(struct growth_source *g, const uint64_t *pcs, uint32_t n)
 		return -ENOMEM;
 	memcpy(r->pcs, pcs, n * sizeof(*pcs));
 	r->nframes = n;
+	r->pid = pid;
 	r->hash = hash;
 	g->rec_index[i] = ++g->nrecs;
 	return (int)(g->nrecs - 1);
 }
 
 /* ---- samples ---- */
+
+static void pagemaps_close(struct growth_source *g)
+{
+	for (int i = 0; i < PAGEMAP_CACHE; i++) {
+		if (g->pagemaps[i].fd >= 0)
+			close(g->pagemaps[i].fd);
+		g->pagemaps[i] = (struct pagemap){ .fd = -1 };
+	}
+}
+
+/* The pagemap entry of addr in process pid. A file kept open reads nothing once its process is
+ * gone (its PID may be another's by now): it is opened again, once. Caller holds the lock. */
+static int read_pagemap(struct growth_source *g, pid_t pid, uint64_t addr, uint64_t *ret)
+{
+	struct pagemap *pm = NULL, *lru = &g->pagemaps[0];
+	char path[64];
+
+	for (int i = 0; i < PAGEMAP_CACHE && !pm; i++) {
+		if (g->pagemaps[i].fd >= 0 && g->pagemaps[i].pid == pid)
+			pm = &g->pagemaps[i];
+		else if (g->pagemaps[i].used < lru->used)
+			lru = &g->pagemaps[i];
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!pm || attempt) {
+			pm = pm ? pm : lru;
+			if (pm->fd >= 0)
+				close(pm->fd);
+			snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+			pm->pid = pid;
+			pm->fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (pm->fd < 0)
+				return -ENOENT;
+		}
+		pm->used = ++g->pagemap_uses;
+		if (pread(pm->fd, ret, sizeof(*ret), (off_t)(addr / PROFD_GROWTH_PAGE * sizeof(*ret))) == sizeof(*ret))
+			return 0;
+	}
+	return -EIO;
+}
 
 /* What the sampled fault really mapped, read back from the page tables (pagemap) and the page
  * flags (kpageflags): the folio's size for anonymous memory (a THP, a smaller large folio, the
@@ -300,10 +360,9 @@ static uint64_t observe(struct growth_source *g, const struct profd_growth_event
 	uint64_t pm, pfn, first, kpf[PMD_PAGES], bytes;
 	ssize_t n;
 
-	if (g->pagemap_fd < 0 || g->kpageflags_fd < 0)
+	if (g->kpageflags_fd < 0)
 		return e->weight;
-	if (pread(g->pagemap_fd, &pm, sizeof(pm), (off_t)(e->addr / PROFD_GROWTH_PAGE * sizeof(pm))) != sizeof(pm) ||
-	    !(pm & PM_PRESENT) || !(pfn = pm & PM_PFN_MASK))
+	if (read_pagemap(g, (pid_t)e->tgid, e->addr, &pm) < 0 || !(pm & PM_PRESENT) || !(pfn = pm & PM_PFN_MASK))
 		return e->weight;
 	first = pfn & ~(uint64_t)(PMD_PAGES - 1);
 	n = pread(g->kpageflags_fd, kpf, sizeof(kpf), (off_t)(first * sizeof(uint64_t)));
@@ -329,6 +388,23 @@ static bool refresh_due(struct growth_source *g)
 	return true;
 }
 
+/* The process of a sample, referenced; NULL when it is not (yet) a known member. */
+static struct proc *sample_proc(struct growth_source *g, pid_t tgid)
+{
+	struct proc *p;
+
+	if (g->single)
+		return proc__ref(g->single);
+	p = procs__get(g->ps, tgid);
+	if (!p && profd_mono_ns() - g->last_rescan_ns > 100000000ll) {
+		/* a child the BPF side followed at its fork, before the set's scan saw it */
+		g->last_rescan_ns = profd_mono_ns();
+		procs__scan(g->ps);
+		p = procs__get(g->ps, tgid);
+	}
+	return p;
+}
+
 /* A sampled fault: unwind, read back what it mapped, add 1/p faults and bytes/p to its stack.
  * Caller (ring_buffer__consume) holds the lock. */
 static int on_event(void *ctx, void *data, size_t size)
@@ -341,12 +417,16 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct unwind_regs regs;
 	struct unwind_stack stack = { 0 };
 	struct probe_fix fix;
+	struct unwinder *uw;
+	struct proc *proc;
 	double p;
 	int n = 0, rec;
 
 	if (size < hdr)
 		return 0;
 	g->st.events++;
+	proc = sample_proc(g, (pid_t)e->tgid);
+	uw = proc ? proc->uw : NULL;
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	stack.start = e->regs[UNWIND_REG_RSP];
 	stack.data = e->stack;
@@ -354,14 +434,15 @@ static int on_event(void *ctx, void *data, size_t size)
 	/* what profd's heap probes changed (a return trampoline in place of a return address, an
 	 * instruction run out of line): the walk goes through them to the thread's root */
 	probe_fix_sample(&e->up, &regs, &stack, &fix);
-	if (g->uw) {
-		n = unwinder__unwind(g->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+	if (uw) {
+		n = unwinder__unwind(uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 		if (why == UNWIND_STOP_BAD_ADDR && refresh_due(g)) {
 			/* a library mapped since the last refresh (dlopen): re-read the mappings, retry */
-			unwinder__refresh(g->uw);
-			n = unwinder__unwind(g->uw, &regs, &stack, pcs, MAX_DEPTH, &why);
+			unwinder__refresh(uw);
+			n = unwinder__unwind(uw, &regs, &stack, pcs, MAX_DEPTH, &why);
 		}
 	}
+	proc__put(proc);
 	if (n <= 0) {
 		/* no unwinder, or it failed outright: keep at least the faulting instruction */
 		pcs[0] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
@@ -375,7 +456,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		g->st.unwind_partial++;
 	bytes = observe(g, e);
 	p = growth_sample_probability(e->weight, g->cfg.rate);
-	rec = rec_get(g, pcs, (uint32_t)n);
+	rec = rec_get(g, g->multi ? (pid_t)e->tgid : 0, pcs, (uint32_t)n);
 	if (rec < 0) {
 		g->st.dropped_stacks++;
 		return 0;
@@ -541,17 +622,63 @@ static void calibrate(struct growth_source *g)
 		g->calib_state = PROFD_GROWTH_CALIB_FAILED;
 }
 
+/* ---- the set's processes: the tgids map ---- */
+
+/* The live processes of the set into the tgids map (on_proc_came/went keep it up to date after). */
+static int tgids_fill(struct growth_source *g)
+{
+	struct proc **list = NULL;
+	int n = procs__list(g->ps, &list), fd;
+	__u8 one = 1;
+
+	if (n < 0)
+		return n;
+	pthread_mutex_lock(&g->skel_lock);
+	fd = g->skel ? bpf_map__fd(g->skel->maps.tgids) : -1;
+	for (int i = 0; i < n && fd >= 0; i++) {
+		__u32 tgid = (__u32)list[i]->target.pid;
+
+		if (!proc__exited(g->ps, list[i]))
+			bpf_map_update_elem(fd, &tgid, &one, BPF_ANY);
+	}
+	pthread_mutex_unlock(&g->skel_lock);
+	procs__list_free(list, n);
+	return 0;
+}
+
+static void on_proc_came(void *ctx, struct proc *p)
+{
+	struct growth_source *g = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+	__u8 one = 1;
+
+	pthread_mutex_lock(&g->skel_lock);
+	if (g->skel)
+		bpf_map_update_elem(bpf_map__fd(g->skel->maps.tgids), &tgid, &one, BPF_ANY);
+	pthread_mutex_unlock(&g->skel_lock);
+}
+
+static void on_proc_went(void *ctx, struct proc *p)
+{
+	struct growth_source *g = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+
+	pthread_mutex_lock(&g->skel_lock);
+	if (g->skel)
+		bpf_map_delete_elem(bpf_map__fd(g->skel->maps.tgids), &tgid);
+	pthread_mutex_unlock(&g->skel_lock);
+}
+
 /* ---- attach / detach (the demand manager's calls) ---- */
 
 static void attachment_free(struct growth_source *g, struct growth_bpf *skel, struct ring_buffer *rb)
 {
 	ring_buffer__free(rb);
 	growth_bpf__destroy(skel);
-	if (g->pagemap_fd >= 0)
-		close(g->pagemap_fd);
+	pagemaps_close(g);
 	if (g->kpageflags_fd >= 0)
 		close(g->kpageflags_fd);
-	g->pagemap_fd = g->kpageflags_fd = -1;
+	g->kpageflags_fd = -1;
 }
 
 static void growth_detach(void *ctx)
@@ -562,7 +689,8 @@ static void growth_detach(void *ctx)
 	uint64_t v[PROFD_GROWTH_CNT__COUNT];
 
 	bpf_link__destroy(g->link);
-	g->link = NULL;
+	bpf_link__destroy(g->fork_link);
+	g->link = g->fork_link = NULL;
 	pthread_mutex_lock(&g->lock);
 	rb = g->rb;
 	skel = g->skel;
@@ -572,7 +700,9 @@ static void growth_detach(void *ctx)
 	for (int k = 0; k < PROFD_GROWTH_CNT__COUNT; k++)
 		g->base[k] += v[k];
 	g->rb = NULL;
+	pthread_mutex_lock(&g->skel_lock);
 	g->skel = NULL;
+	pthread_mutex_unlock(&g->skel_lock);
 	read_counters(g);
 	pthread_mutex_unlock(&g->lock);
 	attachment_free(g, skel, rb);
@@ -591,7 +721,11 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open the growth BPF program: %s", strerror(-r));
 		return r;
 	}
-	skel->rodata->target_tgid = (__u32)g->target->pid;
+	/* a set follows new processes at their fork; PIDs seen from another namespace than the
+	 * host's do not match the tracepoint's, and are left to the set's scan (as cpu.c) */
+	skel->rodata->follow_forks = g->multi && !g->pidns_ino;
+	if (!g->multi)
+		bpf_program__set_autoload(skel->progs.on_fork, false);
 	skel->rodata->pidns_dev = g->pidns_dev;
 	skel->rodata->pidns_ino = g->pidns_ino;
 	skel->rodata->self_tgid = (__u32)getpid();
@@ -608,6 +742,8 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 	if (!r)
 		r = bpf_map__set_max_entries(skel->maps.scratch, (uint32_t)g->ncpus);
 	if (!r)
+		r = bpf_map__set_max_entries(skel->maps.tgids, PROFD_GROWTH_MAX_PROCS);
+	if (!r)
 		r = growth_bpf__load(skel);
 	if (r) {
 		snprintf(err, errlen, "cannot load the growth BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, "
@@ -616,8 +752,17 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 		return r < 0 ? r : -EINVAL;
 	}
 	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(&g->skel_lock);
 	g->skel = skel; /* calibrate() reads it; no consumer yet */
+	pthread_mutex_unlock(&g->skel_lock);
 	pthread_mutex_unlock(&g->lock);
+	/* the processes now; on_proc_came/went keep the map from here on */
+	r = tgids_fill(g);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot list the processes to track: %s", strerror(-r));
+		growth_detach(g);
+		return r;
+	}
 	if (g->calib_state == PROFD_GROWTH_CALIB_NONE)
 		calibrate(g);
 	if (g->calib_state == PROFD_GROWTH_CALIB_OK) {
@@ -631,14 +776,9 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 		growth_detach(g);
 		return r;
 	}
-	/* read back what sampled faults mapped; without them BPF's weights stand */
-	{
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)g->target->pid);
-		g->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-		g->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	}
+	/* read back what sampled faults mapped (and /proc/PID/pagemap, opened per process as its
+	 * samples come); without them BPF's weights stand */
+	g->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 	pthread_mutex_lock(&g->lock);
 	g->rb = rb;
 	pthread_mutex_unlock(&g->lock);
@@ -646,9 +786,15 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 	if (!g->link) {
 		r = -errno;
 		snprintf(err, errlen, "cannot attach to the page-fault tracepoint (exceptions:page_fault_user) for "
-			 "process %d: %s", (int)g->target->pid, strerror(-r));
+			 "%s: %s", g->who, strerror(-r));
 		growth_detach(g);
 		return r;
+	}
+	if (g->multi) {
+		g->fork_link = bpf_program__attach(skel->progs.on_fork);
+		if (!g->fork_link)
+			log_debug("growth: new processes of the set are followed by its scan only (the fork "
+				  "tracepoint: %s)", strerror(errno));
 	}
 	pthread_mutex_lock(&g->lock);
 	if (!g->nperiods++)
@@ -677,9 +823,10 @@ static const struct demand_ops growth_demand_ops = {
 
 /* ---- life ---- */
 
-int growth_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
-		       const struct growth_config *cfg, struct growth_source **ret, char *err, size_t errlen)
+int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct growth_source **ret, char *err,
+		       size_t errlen)
 {
+	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct growth_source *g;
 	int r;
 
@@ -698,12 +845,29 @@ int growth_source__new(const struct target *t, struct unwinder *uw, struct symbo
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	g->target = t;
-	g->uw = uw;
-	g->sym = sym;
+	g->ps = ps;
+	g->multi = procs__multi(ps);
 	g->cfg = *cfg;
-	g->pagemap_fd = g->kpageflags_fd = -1;
+	g->kpageflags_fd = -1;
+	for (int i = 0; i < PAGEMAP_CACHE; i++)
+		g->pagemaps[i].fd = -1;
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->skel_lock, NULL);
+	if (!g->multi) {
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		g->single = n > 0 ? proc__ref(list[0]) : NULL;
+		procs__list_free(list, n > 0 ? n : 0);
+		if (!g->single) {
+			snprintf(err, errlen, "growth profiling: the target process is gone");
+			r = -ESRCH;
+			goto fail;
+		}
+		snprintf(g->who, sizeof(g->who), "process %d", (int)g->single->target.pid);
+	} else {
+		snprintf(g->who, sizeof(g->who), "the processes of %.100s", procset__describe(procs__set(ps)));
+	}
 	g->ncpus = libbpf_num_possible_cpus();
 	g->rec_index_size = 1;
 	while (g->rec_index_size < 2 * cfg->max_stacks)
@@ -718,10 +882,16 @@ int growth_source__new(const struct target *t, struct unwinder *uw, struct symbo
 	probe_thp(g);
 	pidns_of_self(&g->pidns_dev, &g->pidns_ino);
 	snprintf(g->describe, sizeof(g->describe),
-		 "page faults of process %d, one sample per %llu bytes faulted in on average; 4 KiB per first touch, "
+		 "page faults of %s, one sample per %llu bytes faulted in on average; 4 KiB per first touch, "
 		 "2 MiB where a transparent huge page may be used (THP %s)",
-		 (int)t->pid, (unsigned long long)cfg->rate, thp_mode_name(g->thp_mode));
-	snprintf(g->what, sizeof(g->what), "page-fault tracepoint for process %d", (int)t->pid);
+		 g->who, (unsigned long long)cfg->rate, thp_mode_name(g->thp_mode));
+	snprintf(g->what, sizeof(g->what), "page-fault tracepoint for %s", g->who);
+	l.ctx = g;
+	r = procs__listen(ps, &l);
+	if (r < 0) {
+		snprintf(err, errlen, "growth profiling: cannot follow %s: %s", g->who, strerror(-r));
+		goto fail;
+	}
 	{
 		struct demand_config dc = {
 			.what = g->what,
@@ -746,11 +916,16 @@ void growth_source__free(struct growth_source *g)
 {
 	if (!g)
 		return;
+	/* no set change may reach the source from now on */
+	if (g->ps)
+		procs__unlisten(g->ps, g);
 	demand__free(g->demand); /* detaches first */
 	for (uint32_t i = 0; i < g->nrecs; i++)
 		free(g->recs[i].pcs);
 	free(g->recs);
 	free(g->rec_index);
+	proc__put(g->single);
+	pthread_mutex_destroy(&g->skel_lock);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
@@ -794,9 +969,9 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 	char since[32], first[32], idle[16], total[32];
 
 	sample_set__comment(set, "profd growth: where resident memory grew, by stack: first touches of pages "
-			    "(not-present page faults, and swap-ins) of process %d, weighed by the bytes each maps "
+			    "(not-present page faults, and swap-ins) of %s, weighed by the bytes each maps "
 			    "(4 KiB; 2 MiB for a transparent huge page, THP %s), sampled once per %llu bytes on "
-			    "average and scaled", (int)g->target->pid, thp_mode_name(g->thp_mode),
+			    "average and scaled", g->who, thp_mode_name(g->thp_mode),
 			    (unsigned long long)g->cfg.rate);
 	format_time(v->tracking_since, since, sizeof(since));
 	format_time(g->first_since, first, sizeof(first));
@@ -848,27 +1023,43 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 				    (unsigned long long)g->st.unwind_partial);
 }
 
-static int add_record(struct profd_sample_set *set, const struct record *rc, double faults, double bytes)
+/* Whether a record is in the request's scope (?pid= over a set). */
+static bool in_scope(const struct growth_source *g, const struct record *rc, pid_t scope_pid)
 {
+	return !g->multi || scope_pid <= 0 || rc->pid == scope_pid;
+}
+
+/* One record's sample; over a set, labelled with its process (nm: the set's names). */
+static int add_record(struct growth_source *g, struct profd_sample_set *set, const struct record *rc,
+		      double faults, double bytes, const struct procs_names *nm)
+{
+	struct proc *p = g->multi ? procs_names__find(nm, rc->pid) : NULL;
+	struct profd_label labs[2] = {
+		{ .key = "pid", .num = rc->pid },
+		{ .key = "process", .str = p ? (char *)p->target.comm : "?" },
+	};
 	int64_t v[2] = { llround(faults), llround(bytes) };
 
 	if (!v[0] && !v[1])
 		return 0;
-	return sample_set__add(set, rc->pcs, rc->nframes, v, NULL, 0);
+	return sample_set__add(set, rc->pcs, rc->nframes, v, g->multi ? labs : NULL, g->multi ? 2 : 0);
 }
 
-static int snapshot(struct growth_source *g, bool started, struct profd_sample_set **ret)
+static int snapshot(struct growth_source *g, bool started, pid_t scope_pid, struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set;
+	struct procs_names nm = { 0 };
 	struct demand_view v;
 	int r = 0;
 
 	*ret = NULL;
-	if (g->sym)
-		symbolizer__refresh(g->sym);
+	if (g->multi && (r = procs_names__get(g->ps, &nm)) < 0)
+		return r;
 	set = new_set(g);
-	if (!set)
+	if (!set) {
+		procs_names__free(&nm);
 		return -ENOMEM;
+	}
 	demand__view(g->demand, &v);
 	pthread_mutex_lock(&g->lock);
 	if (g->rb)
@@ -876,9 +1067,11 @@ static int snapshot(struct growth_source *g, bool started, struct profd_sample_s
 	read_counters(g);
 	set->time_nanos = profd_now_nanos();
 	for (uint32_t i = 0; i < g->nrecs && r == 0; i++)
-		r = add_record(set, &g->recs[i], g->recs[i].faults, g->recs[i].bytes);
+		if (in_scope(g, &g->recs[i], scope_pid))
+			r = add_record(g, set, &g->recs[i], g->recs[i].faults, g->recs[i].bytes, &nm);
 	add_comments(g, set, &v, started);
 	pthread_mutex_unlock(&g->lock);
+	procs_names__free(&nm);
 	if (r < 0) {
 		sample_set__free(set);
 		return r;
@@ -889,12 +1082,14 @@ static int snapshot(struct growth_source *g, bool started, struct profd_sample_s
 
 int growth_source__snapshot(struct growth_source *g, struct profd_sample_set **ret)
 {
-	return snapshot(g, false, ret);
+	return snapshot(g, false, 0, ret);
 }
 
-int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-			   struct profd_sample_set **ret)
+/* A window of the growth of the processes in scope (scope_pid 0: all). */
+static int collect(struct growth_source *g, pid_t scope_pid, int64_t duration_ns, profd_cancel_fn cancelled,
+		   void *arg, struct profd_sample_set **ret)
 {
+	struct procs_names nm = { 0 };
 	struct profd_sample_set *set = NULL;
 	double *start = NULL;
 	uint32_t start_nrecs;
@@ -929,9 +1124,10 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 		r = -ENOMEM;
 		goto cleanup;
 	}
-	waited = target_wait(g->target, duration_ns, cancelled, arg);
-	if (g->sym)
-		symbolizer__refresh(g->sym);
+	/* a set does not end: only the one target of --pid is watched */
+	waited = target_wait(g->single ? &g->single->target : NULL, duration_ns, cancelled, arg);
+	if (g->multi && (r = procs_names__get(g->ps, &nm)) < 0)
+		goto cleanup;
 	set = new_set(g);
 	if (!set) {
 		r = -ENOMEM;
@@ -947,8 +1143,9 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 	for (uint32_t i = 0; i < g->nrecs && r == 0; i++) {
 		const struct record *rc = &g->recs[i];
 
-		r = add_record(set, rc, rc->faults - (i < start_nrecs ? start[2 * i] : 0),
-			       rc->bytes - (i < start_nrecs ? start[2 * i + 1] : 0));
+		if (in_scope(g, rc, scope_pid))
+			r = add_record(g, set, rc, rc->faults - (i < start_nrecs ? start[2 * i] : 0),
+				       rc->bytes - (i < start_nrecs ? start[2 * i + 1] : 0), &nm);
 	}
 	format_bytes((double)(g->st.fault_bytes - bytes0), total, sizeof(total));
 	sample_set__comment(set, "a %.0f s window: the growth of that window only (counted exactly: %llu first "
@@ -956,7 +1153,7 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 			    (unsigned long long)(g->st.faults - faults0), total);
 	if (waited == -ESRCH)
 		sample_set__comment(set, "the target process (pid %d) exited %.1f s into the window; this is what "
-				    "was collected until then", (int)g->target->pid,
+				    "was collected until then", (int)g->single->target.pid,
 				    (double)(profd_mono_ns() - start_mono) / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(set, "the window was ended early by its requester");
@@ -965,6 +1162,7 @@ int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_c
 cleanup:
 	atomic_fetch_sub(&g->nwindows, 1);
 	demand__window_done(g->demand);
+	procs_names__free(&nm);
 	free(start);
 	if (r < 0) {
 		sample_set__free(set);
@@ -972,6 +1170,12 @@ cleanup:
 	}
 	*ret = set;
 	return 0;
+}
+
+int growth_source__collect(struct growth_source *g, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
+			   struct profd_sample_set **ret)
+{
+	return collect(g, 0, duration_ns, cancelled, arg, ret);
 }
 
 /* Records by estimated bytes, descending. */
@@ -985,37 +1189,14 @@ static int cmp_bytes_desc(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-static int write_frames(struct growth_source *g, const struct record *rc, struct buf *out)
-{
-	int r = 0;
-
-	for (uint32_t f = 0; f < rc->nframes && r >= 0; f++) {
-		struct sym_result res;
-		uint64_t addr = rc->pcs[f] - 1;
-
-		if (!g->sym || symbolizer__lookup(g->sym, addr, &res) < 0 || res.nframes == 0) {
-			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
-			continue;
-		}
-		for (int k = 0; k < res.nframes && r >= 0; k++) {
-			const struct sym_frame *fr = &res.frames[k];
-
-			r = buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)addr,
-				       fr->name ? fr->name : "?",
-				       (unsigned long long)(fr->func_start && addr >= fr->func_start ? addr - fr->func_start : 0),
-				       fr->file ? fr->file : "?", fr->line);
-		}
-	}
-	return r < 0 ? r : 0;
-}
-
 /* debug=1: gperftools' growth text ("heap profile: ... @ growthz"), which pprof reads as a
  * profile of already-estimated objects/count and space/bytes (it does not unsample growthz):
  * so the values are the scaled estimates, records by bytes. Then profd's counters. */
-static int write_text(struct growth_source *g, bool started, struct buf *out)
+static int write_text(struct growth_source *g, bool started, pid_t scope_pid, struct buf *out)
 {
 	struct profd_sample_set *notes = sample_set__new(1);
-	uint32_t *order = NULL, n;
+	struct procs_names nm = { 0 };
+	uint32_t *order = NULL, n = 0;
 	long long tf = 0, tb = 0;
 	struct demand_view v;
 	char since[32];
@@ -1023,22 +1204,26 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 
 	if (!notes)
 		return -ENOMEM;
-	if (g->sym)
-		symbolizer__refresh(g->sym);
+	r = procs_names__get(g->ps, &nm);
+	if (r < 0) {
+		sample_set__free(notes);
+		return r;
+	}
 	demand__view(g->demand, &v);
 	pthread_mutex_lock(&g->lock);
 	if (g->rb)
 		ring_buffer__consume(g->rb);
 	read_counters(g);
 	add_comments(g, notes, &v, started);
-	n = g->nrecs;
-	order = malloc((n ? n : 1) * sizeof(*order));
+	order = malloc((g->nrecs ? g->nrecs : 1) * sizeof(*order));
 	if (!order) {
 		r = -ENOMEM;
 		goto cleanup;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		order[i] = i;
+	for (uint32_t i = 0; i < g->nrecs; i++) {
+		if (!in_scope(g, &g->recs[i], scope_pid))
+			continue;
+		order[n++] = i;
 		tf += llround(g->recs[i].faults);
 		tb += llround(g->recs[i].bytes);
 	}
@@ -1054,7 +1239,15 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 		if (r >= 0)
-			r = write_frames(g, rc, out);
+			r = pprof_write_legacy_frames(rc->pcs, rc->nframes,
+						      g->multi ? procs_names__sym(&nm, rc->pid)
+							       : procs_names_symbolizer(&nm, 0), out);
+		if (r >= 0 && g->multi) {
+			struct proc *p = procs_names__find(&nm, rc->pid);
+
+			/* legacy parsers skip comment lines; people read which process it was */
+			r = buf_printf(out, "# pid %d (%s)\n", (int)rc->pid, p ? p->target.comm : "?");
+		}
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 	}
@@ -1083,6 +1276,7 @@ static int write_text(struct growth_source *g, bool started, struct buf *out)
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
 	pthread_mutex_unlock(&g->lock);
+	procs_names__free(&nm);
 	free(order);
 	sample_set__free(notes);
 	return r < 0 ? r : 0;
@@ -1101,14 +1295,13 @@ static int prof_count(void *ctx)
 	return n;
 }
 
-/* A request without seconds: in demand mode it starts or extends the tracking first. The scope is
- * this one process. */
+/* A request without seconds: in demand mode it starts or extends the tracking first. */
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
 	bool started;
 	int r = demand__want(((struct growth_source *)ctx)->demand, false, &started);
 
-	return r < 0 ? r : snapshot(ctx, started, ret);
+	return r < 0 ? r : snapshot(ctx, started, scope ? scope->pid : 0, ret);
 }
 
 static int prof_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
@@ -1116,13 +1309,13 @@ static int prof_text(void *ctx, const struct profd_scope *scope, int debug, stru
 	bool started;
 	int r = demand__want(((struct growth_source *)ctx)->demand, false, &started);
 
-	return r < 0 ? r : write_text(ctx, started, out);
+	return r < 0 ? r : write_text(ctx, started, scope ? scope->pid : 0, out);
 }
 
 static int prof_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
 			void *arg, struct profd_sample_set **ret)
 {
-	return growth_source__collect(ctx, duration_ns, cancelled, arg, ret);
+	return collect(ctx, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
 /* One line for the index: attached or not, since when, what it saw, the windows open. */

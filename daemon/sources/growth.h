@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The growth profile source (/debug/pprof/growth): where the target's resident memory grew, by
- * stack, from its page faults alone (bpf/growth.bpf.c on the x86 user page-fault tracepoint).
+/* The growth profile source (/debug/pprof/growth): where the resident memory of the processes
+ * profd serves grew, by stack, from their page faults alone (bpf/growth.bpf.c on the x86 user page-fault tracepoint).
  * No allocator probe: it works for any allocator (glibc, jemalloc, Go, V8, arenas, mmap pools)
  * and costs nothing while the target only reuses memory it has. Counts first touches of pages
  * (not-present faults, swap-ins too) weighed by the bytes they map, 4 KiB or 2 MiB for a
@@ -24,9 +24,7 @@
 #include "pprof/provider.h"
 #include "stacks/samples.h"
 
-struct target;
-struct unwinder;
-struct symbolizer;
+struct procs;
 
 enum growth_mode {
 	GROWTH_MODE_OFF = 0,
@@ -65,12 +63,14 @@ struct growth_source;
 
 /* Checks that the kernel has the tracepoint (x86: exceptions:page_fault_user in its BTF) and
  * starts the manager thread; with --growth always it also loads and attaches before returning
- * (demand mode: at the first request). mode must not be GROWTH_MODE_OFF. t, uw and sym are
- * borrowed and must outlive the source. Returns 0, -EOPNOTSUPP (no such tracepoint: another
- * architecture or no BTF), -EINVAL, or the attach error (-EPERM, ...); err then holds one
- * sentence for the user. Free with growth_source__free(). */
-int growth_source__new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
-		       const struct growth_config *cfg, struct growth_source **ret, char *err, size_t errlen);
+ * (demand mode: at the first request). mode must not be GROWTH_MODE_OFF. Over a set
+ * (procs__multi) the BPF filter follows the members that come and go (new ones from their fork,
+ * as the CPU sampler does), samples carry pid and process labels and ?pid= scopes a request. ps
+ * is borrowed and must outlive the source. Returns 0, -EOPNOTSUPP (no such tracepoint: another
+ * architecture or no BTF), -ESRCH, -EINVAL, or the attach error (-EPERM, ...); err then holds
+ * one sentence for the user. Free with growth_source__free(). */
+int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct growth_source **ret, char *err,
+		       size_t errlen);
 /* Detaches and stops the manager. NULL-safe. */
 void growth_source__free(struct growth_source *g);
 
