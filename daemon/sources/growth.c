@@ -134,7 +134,6 @@ void growth_config_default(struct growth_config *cfg)
 	cfg->rate = GROWTH_DEFAULT_RATE;
 	cfg->idle_ns = GROWTH_DEFAULT_IDLE_NS;
 	cfg->max_stacks = GROWTH_DEFAULT_MAX_STACKS;
-	cfg->ring_bytes = GROWTH_DEFAULT_RING_BYTES;
 	cfg->stack_bytes = GROWTH_STACK_BYTES;
 }
 
@@ -823,6 +822,18 @@ static const struct demand_ops growth_demand_ops = {
 
 /* ---- life ---- */
 
+/* Room for the samples of GROWTH_RING_GROWTH_BYTES of growth at the rate (growth.h). */
+static uint32_t auto_ring_bytes(const struct growth_config *cfg)
+{
+	uint64_t per = offsetof(struct profd_growth_event, stack) + cfg->stack_bytes + 8; /* + ring header */
+	uint64_t want = (GROWTH_RING_GROWTH_BYTES / (cfg->rate > 1 ? cfg->rate : 1) + 1) * per;
+	uint32_t sz = GROWTH_MIN_AUTO_RING_BYTES;
+
+	while (sz < want && sz < GROWTH_MAX_AUTO_RING_BYTES)
+		sz <<= 1;
+	return sz;
+}
+
 int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct growth_source **ret, char *err,
 		       size_t errlen)
 {
@@ -831,8 +842,9 @@ int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct
 	int r;
 
 	*ret = NULL;
-	if (cfg->mode == GROWTH_MODE_OFF || cfg->rate < 1 || cfg->max_stacks < 1 || cfg->ring_bytes < 4096 ||
-	    cfg->ring_bytes > GROWTH_MAX_RING_BYTES || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
+	if (cfg->mode == GROWTH_MODE_OFF || cfg->rate < 1 || cfg->max_stacks < 1 ||
+	    (cfg->ring_bytes && (cfg->ring_bytes < 4096 || cfg->ring_bytes > GROWTH_MAX_RING_BYTES ||
+				 (cfg->ring_bytes & (cfg->ring_bytes - 1)))) ||
 	    cfg->idle_ns < 1000000000 || cfg->stack_bytes < 1024 || cfg->stack_bytes > PROFD_GROWTH_MAX_STACK) {
 		snprintf(err, errlen, "growth profiling: invalid configuration");
 		return -EINVAL;
@@ -848,6 +860,8 @@ int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct
 	g->ps = ps;
 	g->multi = procs__multi(ps);
 	g->cfg = *cfg;
+	if (!g->cfg.ring_bytes)
+		g->cfg.ring_bytes = auto_ring_bytes(cfg);
 	g->kpageflags_fd = -1;
 	for (int i = 0; i < PAGEMAP_CACHE; i++)
 		g->pagemaps[i].fd = -1;

@@ -37,7 +37,13 @@ enum growth_mode {
 #define GROWTH_DEFAULT_RATE (1u << 20)
 #define GROWTH_DEFAULT_IDLE_NS (600ll * 1000000000)   /* --growth-idle 10m */
 #define GROWTH_DEFAULT_MAX_STACKS (1u << 16)
-#define GROWTH_DEFAULT_RING_BYTES (8u << 20)
+/* The event ring, when the config leaves it to profd: room for the samples of
+ * GROWTH_RING_GROWTH_BYTES of growth at the rate (a burst the reader may not drain in time when
+ * its thread waits for a CPU on a loaded host), a power of two in MIN..MAX. 8 MiB at the default
+ * rate; more only at rates below about 512 KiB. */
+#define GROWTH_RING_GROWTH_BYTES (256ull << 20)
+#define GROWTH_MIN_AUTO_RING_BYTES (8u << 20)
+#define GROWTH_MAX_AUTO_RING_BYTES (64u << 20)
 #define GROWTH_MAX_RING_BYTES (1u << 30)
 #define GROWTH_STACK_BYTES 16384
 /* ?seconds=N windows open at once; more get -EBUSY. */
@@ -48,11 +54,13 @@ struct growth_config {
 	uint64_t rate;        /* mean bytes between samples; 1 = every fault */
 	int64_t idle_ns;      /* demand: tracking stops after this long without a request */
 	uint32_t max_stacks;  /* distinct stacks kept; more are dropped and counted */
-	uint32_t ring_bytes;  /* event ring: a power of two, 4096..GROWTH_MAX_RING_BYTES */
+	uint32_t ring_bytes;  /* event ring: a power of two, 4096..GROWTH_MAX_RING_BYTES; 0: sized by
+			       * the rate (GROWTH_RING_GROWTH_BYTES) */
 	uint32_t stack_bytes; /* user stack bytes copied per sample, 1024..32768 */
 };
 
-/* Defaults: demand, GROWTH_DEFAULT_RATE, idle 10 min, GROWTH_DEFAULT_MAX_STACKS, ring 8 MiB. */
+/* Defaults: demand, GROWTH_DEFAULT_RATE, idle 10 min, GROWTH_DEFAULT_MAX_STACKS, ring sized by the
+ * rate. */
 void growth_config_default(struct growth_config *cfg);
 /* "demand", "always" or "off" (flag --growth, env PROFD_GROWTH). Returns 0 or -EINVAL; on
  * -EINVAL err holds "--growth: expected demand, always or off, got 'x'". */
