@@ -19,6 +19,7 @@
 
 #include "growth.h"
 #include "stackcopy.h"
+#include "tgids.bpf.h"
 #include "uprobes.bpf.h"
 
 /* x86 page-fault error code bits */
@@ -38,8 +39,6 @@
 #define MMF_DISABLE_THP 24 /* prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP_COMPLETELY since 6.18 */
 
 /* Tunables, set between open and load. */
-/* a new process forked by a tracked one is tracked from its first fault (the set follows it) */
-const volatile bool follow_forks = false;
 /* profd's PID namespace when it is not the initial one (as in cpu.bpf.c). 0: initial. */
 const volatile __u64 pidns_dev = 0;
 const volatile __u64 pidns_ino = 0;
@@ -59,15 +58,6 @@ const volatile __u64 exp_table[PROFD_GROWTH_EXP_N];
 /* Set by on_fault_calibrate (or by user space from an earlier attach); read by on_fault. */
 __u64 direct_map = 0;
 __u32 calib_state = PROFD_GROWTH_CALIB_NONE;
-
-/* key: a PID (tgid) of the set profd serves; value: unused. Kept by user space as the set
- * changes, and by on_fork for new processes of tracked ones. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024); /* resized by user space before load */
-	__type(key, __u32);
-	__type(value, __u8);
-} tgids SEC(".maps");
 
 /* Sample records (struct profd_growth_event, truncated after the copied stack bytes). */
 struct {
@@ -462,20 +452,6 @@ int BPF_PROG(on_fault_calibrate, unsigned long address, struct pt_regs *regs, un
 	} else {
 		calib_state = PROFD_GROWTH_CALIB_FAILED;
 	}
-	return 0;
-}
-
-/* A process of the set forks: its child is tracked from its first fault (the set's scan would
- * see it within a second: a child that grows at once would be missed). As cpu.bpf.c's on_fork. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
-{
-	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
-	__u8 one = 1;
-
-	if (!follow_forks || ctgid == ptgid || !bpf_map_lookup_elem(&tgids, &ptgid))
-		return 0;
-	bpf_map_update_elem(&tgids, &ctgid, &one, BPF_NOEXIST);
 	return 0;
 }
 

@@ -33,6 +33,18 @@ struct procs {
 	atomic_bool stop;
 };
 
+struct proc *procs__get_rescan(struct procs *ps, pid_t pid, int64_t *last_rescan_ns)
+{
+	struct proc *p = procs__get(ps, pid);
+
+	if (!p && profd_mono_ns() - *last_rescan_ns > 100000000ll) {
+		*last_rescan_ns = profd_mono_ns();
+		procs__scan(ps);
+		p = procs__get(ps, pid);
+	}
+	return p;
+}
+
 struct proc *proc__ref(struct proc *p)
 {
 	if (p)

@@ -65,6 +65,10 @@ void procs__unlisten(struct procs *ps, void *ctx);
 
 /* The member with this PID, live or kept as exited, referenced (proc__put); NULL if none. */
 struct proc *procs__get(struct procs *ps, pid_t pid);
+/* The same for the process of a sample a BPF program followed from its fork, which the set's
+ * scan may not have seen yet: when pid is not a member, scans the set again now, at most once per
+ * 100 ms by *last_rescan_ns (CLOCK_MONOTONIC, the caller's; one thread's). NULL if still none. */
+struct proc *procs__get_rescan(struct procs *ps, pid_t pid, int64_t *last_rescan_ns);
 struct proc *proc__ref(struct proc *p);
 void proc__put(struct proc *p); /* NULL-safe */
 /* CLOCK_REALTIME ns the process ended, 0 while it runs. */

@@ -42,13 +42,13 @@
 #include "sources/demand.h"
 #include "sources/growth.h"
 #include "sources/probeframes.h"
+#include "sources/tgidmap.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
 #define MAX_DEPTH 128
 #define POLL_MS 100
 #define REFRESH_INTERVAL_NS 1000000000ll
-#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
 /* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
 #define KPF_ANON 12
 #define KPF_COMPOUND_HEAD 15
@@ -101,12 +101,10 @@ struct growth_source {
 	int calib_state;
 	uint64_t direct_map;
 
-	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` and,
-	 * for the set's changes to the tgids map, `skel_lock` (not `lock`: the manager holds it
-	 * while a sample of an unknown process rescans the set, which calls those listeners) */
+	/* the attachment: owned by the demand manager; skel and rb are swapped under `lock` */
 	struct growth_bpf *skel;
-	pthread_mutex_t skel_lock;
-	struct bpf_link *link, *fork_link;
+	struct tgidmap tgids; /* the BPF filter, kept as the set changes */
+	struct bpf_link *link;
 	struct ring_buffer *rb;
 	struct pagemap pagemaps[PAGEMAP_CACHE];
 	uint64_t pagemap_uses;
@@ -222,27 +220,6 @@ uint64_t growth_folio_bytes(const uint64_t *kpf, size_t n, size_t idx)
 }
 
 /* ---- small helpers ---- */
-
-static void format_time(int64_t realtime_ns, char *out, size_t len)
-{
-	time_t secs = (time_t)(realtime_ns / 1000000000);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void format_duration(int64_t ns, char *out, size_t len)
-{
-	int64_t s = ns / 1000000000;
-
-	if (s % 3600 == 0)
-		snprintf(out, len, "%lldh", (long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(out, len, "%lldm", (long long)(s / 60));
-	else
-		snprintf(out, len, "%llds", (long long)s);
-}
 
 static void format_bytes(double b, char *out, size_t len)
 {
@@ -394,13 +371,8 @@ static struct proc *sample_proc(struct growth_source *g, pid_t tgid)
 
 	if (g->single)
 		return proc__ref(g->single);
-	p = procs__get(g->ps, tgid);
-	if (!p && profd_mono_ns() - g->last_rescan_ns > 100000000ll) {
-		/* a child the BPF side followed at its fork, before the set's scan saw it */
-		g->last_rescan_ns = profd_mono_ns();
-		procs__scan(g->ps);
-		p = procs__get(g->ps, tgid);
-	}
+	/* a child the BPF side followed at its fork may be news to the set */
+	p = procs__get_rescan(g->ps, tgid, &g->last_rescan_ns);
 	return p;
 }
 
@@ -566,17 +538,6 @@ static void probe_thp(struct growth_source *g)
 	g->thp_mode = growth_thp_mode(enabled, pmd[0] ? pmd : NULL);
 }
 
-/* profd's own PID namespace when it is not the initial one (as cpu.c does). */
-static void pidns_of_self(uint64_t *ret_dev, uint64_t *ret_ino)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
-		*ret_dev = (uint64_t)st.st_dev;
-		*ret_ino = (uint64_t)st.st_ino;
-	}
-}
-
 /* true when the kernel's BTF has the x86 user page-fault tracepoint. */
 static bool kernel_has_tracepoint(void)
 {
@@ -621,53 +582,6 @@ static void calibrate(struct growth_source *g)
 		g->calib_state = PROFD_GROWTH_CALIB_FAILED;
 }
 
-/* ---- the set's processes: the tgids map ---- */
-
-/* The live processes of the set into the tgids map (on_proc_came/went keep it up to date after). */
-static int tgids_fill(struct growth_source *g)
-{
-	struct proc **list = NULL;
-	int n = procs__list(g->ps, &list), fd;
-	__u8 one = 1;
-
-	if (n < 0)
-		return n;
-	pthread_mutex_lock(&g->skel_lock);
-	fd = g->skel ? bpf_map__fd(g->skel->maps.tgids) : -1;
-	for (int i = 0; i < n && fd >= 0; i++) {
-		__u32 tgid = (__u32)list[i]->target.pid;
-
-		if (!proc__exited(g->ps, list[i]))
-			bpf_map_update_elem(fd, &tgid, &one, BPF_ANY);
-	}
-	pthread_mutex_unlock(&g->skel_lock);
-	procs__list_free(list, n);
-	return 0;
-}
-
-static void on_proc_came(void *ctx, struct proc *p)
-{
-	struct growth_source *g = ctx;
-	__u32 tgid = (__u32)p->target.pid;
-	__u8 one = 1;
-
-	pthread_mutex_lock(&g->skel_lock);
-	if (g->skel)
-		bpf_map_update_elem(bpf_map__fd(g->skel->maps.tgids), &tgid, &one, BPF_ANY);
-	pthread_mutex_unlock(&g->skel_lock);
-}
-
-static void on_proc_went(void *ctx, struct proc *p)
-{
-	struct growth_source *g = ctx;
-	__u32 tgid = (__u32)p->target.pid;
-
-	pthread_mutex_lock(&g->skel_lock);
-	if (g->skel)
-		bpf_map_delete_elem(bpf_map__fd(g->skel->maps.tgids), &tgid);
-	pthread_mutex_unlock(&g->skel_lock);
-}
-
 /* ---- attach / detach (the demand manager's calls) ---- */
 
 static void attachment_free(struct growth_source *g, struct growth_bpf *skel, struct ring_buffer *rb)
@@ -688,8 +602,8 @@ static void growth_detach(void *ctx)
 	uint64_t v[PROFD_GROWTH_CNT__COUNT];
 
 	bpf_link__destroy(g->link);
-	bpf_link__destroy(g->fork_link);
-	g->link = g->fork_link = NULL;
+	g->link = NULL;
+	tgidmap__detach(&g->tgids);
 	pthread_mutex_lock(&g->lock);
 	rb = g->rb;
 	skel = g->skel;
@@ -699,32 +613,26 @@ static void growth_detach(void *ctx)
 	for (int k = 0; k < PROFD_GROWTH_CNT__COUNT; k++)
 		g->base[k] += v[k];
 	g->rb = NULL;
-	pthread_mutex_lock(&g->skel_lock);
 	g->skel = NULL;
-	pthread_mutex_unlock(&g->skel_lock);
 	read_counters(g);
 	pthread_mutex_unlock(&g->lock);
 	attachment_free(g, skel, rb);
 }
 
-static int growth_attach(void *ctx, char *err, size_t errlen)
+/* Opens, configures and loads the program (the kernel's verifier checks it), not attached.
+ * Returns 0 or -errno with one sentence in err. */
+static int growth_load(struct growth_source *g, struct growth_bpf **ret, char *err, size_t errlen)
 {
-	struct growth_source *g = ctx;
 	struct growth_bpf *skel;
-	struct ring_buffer *rb = NULL;
 	int r;
 
+	*ret = NULL;
 	skel = growth_bpf__open();
 	if (!skel) {
 		r = -errno;
 		snprintf(err, errlen, "cannot open the growth BPF program: %s", strerror(-r));
 		return r;
 	}
-	/* a set follows new processes at their fork; PIDs seen from another namespace than the
-	 * host's do not match the tracepoint's, and are left to the set's scan (as cpu.c) */
-	skel->rodata->follow_forks = g->multi && !g->pidns_ino;
-	if (!g->multi)
-		bpf_program__set_autoload(skel->progs.on_fork, false);
 	skel->rodata->pidns_dev = g->pidns_dev;
 	skel->rodata->pidns_ino = g->pidns_ino;
 	skel->rodata->self_tgid = (__u32)getpid();
@@ -741,7 +649,8 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 	if (!r)
 		r = bpf_map__set_max_entries(skel->maps.scratch, (uint32_t)g->ncpus);
 	if (!r)
-		r = bpf_map__set_max_entries(skel->maps.tgids, PROFD_GROWTH_MAX_PROCS);
+		r = tgidmap__prepare(&g->tgids, skel->maps.tgids, skel->progs.on_fork, &skel->rodata->follow_forks,
+				     g->pidns_ino != 0);
 	if (!r)
 		r = growth_bpf__load(skel);
 	if (r) {
@@ -750,13 +659,25 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 		growth_bpf__destroy(skel);
 		return r < 0 ? r : -EINVAL;
 	}
+	*ret = skel;
+	return 0;
+}
+
+static int growth_attach(void *ctx, char *err, size_t errlen)
+{
+	struct growth_source *g = ctx;
+	struct growth_bpf *skel;
+	struct ring_buffer *rb = NULL;
+	int r;
+
+	r = growth_load(g, &skel, err, errlen);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&g->lock);
-	pthread_mutex_lock(&g->skel_lock);
 	g->skel = skel; /* calibrate() reads it; no consumer yet */
-	pthread_mutex_unlock(&g->skel_lock);
 	pthread_mutex_unlock(&g->lock);
-	/* the processes now; on_proc_came/went keep the map from here on */
-	r = tgids_fill(g);
+	/* the processes now, and as the set changes (new ones from their fork) */
+	r = tgidmap__attach(&g->tgids, skel->maps.tgids, skel->progs.on_fork, "growth");
 	if (r < 0) {
 		snprintf(err, errlen, "cannot list the processes to track: %s", strerror(-r));
 		growth_detach(g);
@@ -788,12 +709,6 @@ static int growth_attach(void *ctx, char *err, size_t errlen)
 			 "%s: %s", g->who, strerror(-r));
 		growth_detach(g);
 		return r;
-	}
-	if (g->multi) {
-		g->fork_link = bpf_program__attach(skel->progs.on_fork);
-		if (!g->fork_link)
-			log_debug("growth: new processes of the set are followed by its scan only (the fork "
-				  "tracepoint: %s)", strerror(errno));
 	}
 	pthread_mutex_lock(&g->lock);
 	if (!g->nperiods++)
@@ -837,7 +752,6 @@ static uint32_t auto_ring_bytes(const struct growth_config *cfg)
 int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct growth_source **ret, char *err,
 		       size_t errlen)
 {
-	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct growth_source *g;
 	int r;
 
@@ -866,7 +780,6 @@ int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct
 	for (int i = 0; i < PAGEMAP_CACHE; i++)
 		g->pagemaps[i].fd = -1;
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_mutex_init(&g->skel_lock, NULL);
 	if (!g->multi) {
 		struct proc **list = NULL;
 		int n = procs__list(ps, &list);
@@ -894,14 +807,13 @@ int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct
 	}
 	probe_paging(g);
 	probe_thp(g);
-	pidns_of_self(&g->pidns_dev, &g->pidns_ino);
+	proc_self_pidns(&g->pidns_dev, &g->pidns_ino);
 	snprintf(g->describe, sizeof(g->describe),
 		 "page faults of %s, one sample per %llu bytes faulted in on average; 4 KiB per first touch, "
 		 "2 MiB where a transparent huge page may be used (THP %s)",
 		 g->who, (unsigned long long)cfg->rate, thp_mode_name(g->thp_mode));
 	snprintf(g->what, sizeof(g->what), "page-fault tracepoint for %s", g->who);
-	l.ctx = g;
-	r = procs__listen(ps, &l);
+	r = tgidmap__init(&g->tgids, ps);
 	if (r < 0) {
 		snprintf(err, errlen, "growth profiling: cannot follow %s: %s", g->who, strerror(-r));
 		goto fail;
@@ -931,15 +843,13 @@ void growth_source__free(struct growth_source *g)
 	if (!g)
 		return;
 	/* no set change may reach the source from now on */
-	if (g->ps)
-		procs__unlisten(g->ps, g);
+	tgidmap__fini(&g->tgids);
 	demand__free(g->demand); /* detaches first */
 	for (uint32_t i = 0; i < g->nrecs; i++)
 		free(g->recs[i].pcs);
 	free(g->recs);
 	free(g->rec_index);
 	proc__put(g->single);
-	pthread_mutex_destroy(&g->skel_lock);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
@@ -987,9 +897,9 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 			    "(4 KiB; 2 MiB for a transparent huge page, THP %s), sampled once per %llu bytes on "
 			    "average and scaled", g->who, thp_mode_name(g->thp_mode),
 			    (unsigned long long)g->cfg.rate);
-	format_time(v->tracking_since, since, sizeof(since));
-	format_time(g->first_since, first, sizeof(first));
-	format_duration(g->cfg.idle_ns, idle, sizeof(idle));
+	profd_format_utc(v->tracking_since, since, sizeof(since));
+	profd_format_utc(g->first_since, first, sizeof(first));
+	profd_format_duration(g->cfg.idle_ns, idle, sizeof(idle));
 	if (started)
 		sample_set__comment(set, "growth tracking started at %s by this request; ask again later, or use "
 				    "?seconds=N for the growth of the next N seconds", since);
@@ -1265,7 +1175,7 @@ static int write_text(struct growth_source *g, bool started, pid_t scope_pid, st
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 	}
-	format_time(v.tracking_since, since, sizeof(since));
+	profd_format_utc(v.tracking_since, since, sizeof(since));
 	if (r >= 0)
 		r = buf_printf(out,
 			       "\n# profd growth\n# %s\n# Mode = %s\n# Rate = %llu\n# TrackingSince = %s\n"
@@ -1347,8 +1257,8 @@ static int prof_status(void *ctx, struct buf *out)
 	st = g->st;
 	pthread_mutex_unlock(&g->lock);
 	format_bytes((double)st.fault_bytes, total, sizeof(total));
-	format_time(v.tracking_since, since, sizeof(since));
-	format_duration(g->cfg.idle_ns, idle, sizeof(idle));
+	profd_format_utc(v.tracking_since, since, sizeof(since));
+	profd_format_duration(g->cfg.idle_ns, idle, sizeof(idle));
 	if (!v.attached && !v.tracking_since)
 		buf_printf(out, "Nothing attached (--growth %s): the first growth request attaches the page-fault "
 			   "tracepoint.", growth_mode_name(g->cfg.mode));

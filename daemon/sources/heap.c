@@ -767,20 +767,6 @@ static bool kernel_has_sessions(void)
 	return found;
 }
 
-#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
-
-/* profd's own PID namespace when it is not the initial one: the probes then give PIDs as seen
- * from it (those of the set). Left at 0 otherwise. */
-static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
-		*ret_dev = (__u64)st.st_dev;
-		*ret_ino = (__u64)st.st_ino;
-	}
-}
-
 static int skel_load(struct heap_source *h, bool session)
 {
 	struct heap_bpf *skel;
@@ -794,7 +780,14 @@ static int skel_load(struct heap_source *h, bool session)
 	skel->rodata->noop = h->cfg.noop;
 	skel->rodata->wakeup_bytes = 2u << 20;
 	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
-	pidns_of_self(&skel->rodata->pidns_dev, &skel->rodata->pidns_ino);
+	{
+		uint64_t dev = 0, ino = 0;
+
+		/* the probes then give PIDs as seen from profd's namespace (those of the set) */
+		proc_self_pidns(&dev, &ino);
+		skel->rodata->pidns_dev = dev;
+		skel->rodata->pidns_ino = ino;
+	}
 	bpf_map__set_max_entries(skel->maps.live_allocs, tracks_live(h) ? h->cfg.max_live : 1);
 	bpf_map__set_max_entries(skel->maps.objs, PROCSET_MAX_MAX);
 	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
@@ -1086,22 +1079,13 @@ static int64_t procs_cpu_delta(struct heap_source *h)
 	return total;
 }
 
-static void format_time(int64_t realtime_ns, char *out, size_t len)
-{
-	time_t secs = (time_t)(realtime_ns / 1000000000);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* One sentence on a pause, for the log, comments and the index. */
 static void pause_sentence(const struct heap_source *h, const struct heap_pause *p, char *out, size_t len)
 {
 	char at[32], until[32];
 
-	format_time(p->at, at, sizeof(at));
-	format_time(p->until, until, sizeof(until));
+	profd_format_utc(p->at, at, sizeof(at));
+	profd_format_utc(p->until, until, sizeof(until));
 	snprintf(out, len,
 		 "heap probes paused at %s: the allocator was called %.0f times/s; at %.1f us per call that would "
 		 "cost the target %.0f%% of its CPU; budget %g%% (--heap-budget); they may come back at %s%s",
@@ -1463,18 +1447,6 @@ static void heap_view(struct heap_source *h, struct heap_view *v)
 	pthread_mutex_unlock(&h->cost_lock);
 }
 
-static void format_duration(int64_t ns, char *out, size_t len)
-{
-	int64_t s = ns / 1000000000;
-
-	if (s % 3600 == 0)
-		snprintf(out, len, "%lldh", (long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(out, len, "%lldm", (long long)(s / 60));
-	else
-		snprintf(out, len, "%llds", (long long)s);
-}
-
 /* The comments every heap profile carries: what the probes saw and when, what they cost, what was
  * dropped. started: this request started the tracking. Caller holds h->lock (for h->st). */
 static void add_comments(struct heap_source *h, struct profd_sample_set *set, const struct heap_view *v,
@@ -1485,9 +1457,9 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 	sample_set__comment(set, "profd heap: %s%s", h->describe,
 			    tracks_live(h) && h->cfg.mode == HEAP_MODE_DEMAND && v->d.tracking_since
 				    ? v->session ? ", returns: uprobe session" : ", returns: uretprobe" : "");
-	format_time(v->d.tracking_since, since, sizeof(since));
-	format_time(v->d.attached_since, back, sizeof(back));
-	format_duration(h->cfg.idle_ns, idle, sizeof(idle));
+	profd_format_utc(v->d.tracking_since, since, sizeof(since));
+	profd_format_utc(v->d.attached_since, back, sizeof(back));
+	profd_format_duration(h->cfg.idle_ns, idle, sizeof(idle));
 	if (started)
 		sample_set__comment(set, "heap tracking started at %s by this request; ask again later, or use "
 				    "?seconds=N for what is allocated over the next N seconds", since);
@@ -1901,7 +1873,7 @@ static int prof_status(void *ctx, struct buf *out)
 	char since[32], line[512];
 
 	heap_view(h, &v);
-	format_time(v.d.tracking_since, since, sizeof(since));
+	profd_format_utc(v.d.tracking_since, since, sizeof(since));
 	buf_printf(out, "%s. ", h->describe);
 	if (v.d.paused) {
 		pause_sentence(h, &v.pause, line, sizeof(line));
