@@ -171,6 +171,30 @@ static long thp_check_cb(struct task_struct *task, struct vm_area_struct *vma, v
 	return 0;
 }
 
+/* mm->flags is an unsigned long up to 6.17 and a bitmap (mm_flags_t) since: one flavor each, so
+ * that CO-RE resolves the one this kernel has (a relocation of the other kind of field fails,
+ * and on 6.1 made the whole program fail to load); the guard drops the other read at load. */
+struct mm_struct___flags_word {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+struct mm_struct___flags_bitmap {
+	struct {
+		unsigned long w[1];
+	} flags;
+} __attribute__((preserve_access_index));
+
+/* The first word of mm's flags, 0 when neither layout is found. */
+static __always_inline __u64 mm_flags_word(struct mm_struct *mm)
+{
+	__u64 v = 0;
+
+	if (bpf_core_field_exists(((struct mm_struct___flags_word *)mm)->flags))
+		bpf_probe_read_kernel(&v, sizeof(v), &((struct mm_struct___flags_word *)mm)->flags);
+	else if (bpf_core_field_exists(((struct mm_struct___flags_bitmap *)mm)->flags))
+		bpf_probe_read_kernel(&v, sizeof(v), &((struct mm_struct___flags_bitmap *)mm)->flags);
+	return v;
+}
+
 /* May a fault at addr map a PMD THP in mapping c? Anonymous (no vm_ops: not a file, not shmem),
  * the aligned 2 MiB inside it, and the flags the THP setting asks for. */
 static __always_inline int thp_decide(const struct thp_check *c, __u64 addr)
@@ -196,8 +220,7 @@ static __always_inline int thp_allowed(struct task_struct *task, __u64 addr, str
 
 	if (thp_mode == PROFD_GROWTH_THP_NEVER || !mm)
 		return 0;
-	/* mm->flags: an unsigned long up to 6.17, the first word of a bitmap since */
-	bpf_probe_read_kernel(&mmflags, sizeof(mmflags), __builtin_preserve_access_index(&mm->flags));
+	mmflags = mm_flags_word(mm);
 	if (mmflags & (1ull << MMF_DISABLE_THP))
 		return 0;
 	/* The mapping of the last decision on this CPU, if addr is in its range: its fields read

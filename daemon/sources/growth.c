@@ -654,8 +654,8 @@ static int growth_load(struct growth_source *g, struct growth_bpf **ret, char *e
 	if (!r)
 		r = growth_bpf__load(skel);
 	if (r) {
-		snprintf(err, errlen, "cannot load the growth BPF program: %s (profd needs CAP_BPF and CAP_PERFMON, "
-			 "or root; --log-level debug shows the verifier's log)", strerror(r < 0 ? -r : r));
+		snprintf(err, errlen, "this kernel does not load the growth BPF program: %s (profd needs CAP_BPF and "
+			 "CAP_PERFMON, or root; --log-level debug shows the verifier's log)", strerror(r < 0 ? -r : r));
 		growth_bpf__destroy(skel);
 		return r < 0 ? r : -EINVAL;
 	}
@@ -817,6 +817,17 @@ int growth_source__new(struct procs *ps, const struct growth_config *cfg, struct
 	if (r < 0) {
 		snprintf(err, errlen, "growth profiling: cannot follow %s: %s", g->who, strerror(-r));
 		goto fail;
+	}
+	{
+		/* the verifier's verdict now rather than at the first request: a kernel that rejects
+		 * the program (an older one whose layout CO-RE cannot match) has no growth profile,
+		 * said at start-up, instead of a profile that fails whenever it is asked for */
+		struct growth_bpf *skel;
+
+		r = growth_load(g, &skel, err, errlen);
+		if (r < 0)
+			goto fail;
+		growth_bpf__destroy(skel);
 	}
 	{
 		struct demand_config dc = {
