@@ -486,6 +486,15 @@ static void read_counters(struct growth_source *g)
 				   (double)g->st.sampled * g->st.ns_per_sample);
 }
 
+/* Takes the lock with what the kernel queued so far read and the counters current. */
+static void lock_current(struct growth_source *g)
+{
+	pthread_mutex_lock(&g->lock);
+	if (g->rb)
+		ring_buffer__consume(g->rb);
+	read_counters(g);
+}
+
 /* ---- the kernel ---- */
 
 /* Reads a small file into buf; "" when it cannot be read. */
@@ -872,10 +881,7 @@ const char *growth_source__describe(const struct growth_source *g)
 
 void growth_source__stats(struct growth_source *g, struct growth_stats *ret)
 {
-	pthread_mutex_lock(&g->lock);
-	if (g->rb)
-		ring_buffer__consume(g->rb);
-	read_counters(g);
+	lock_current(g);
 	*ret = g->st;
 	pthread_mutex_unlock(&g->lock);
 }
@@ -996,10 +1002,7 @@ static int snapshot(struct growth_source *g, bool started, pid_t scope_pid, stru
 		return -ENOMEM;
 	}
 	demand__view(g->demand, &v);
-	pthread_mutex_lock(&g->lock);
-	if (g->rb)
-		ring_buffer__consume(g->rb);
-	read_counters(g);
+	lock_current(g);
 	set->time_nanos = profd_now_nanos();
 	for (uint32_t i = 0; i < g->nrecs && r == 0; i++)
 		if (in_scope(g, &g->recs[i], scope_pid))
@@ -1039,10 +1042,7 @@ static int collect(struct growth_source *g, pid_t scope_pid, int64_t duration_ns
 	if (r < 0)
 		return r;
 	/* the window's start: what each stack had grown */
-	pthread_mutex_lock(&g->lock);
-	if (g->rb)
-		ring_buffer__consume(g->rb);
-	read_counters(g);
+	lock_current(g);
 	faults0 = g->st.faults;
 	bytes0 = g->st.fault_bytes;
 	start_nrecs = g->nrecs;
@@ -1069,10 +1069,7 @@ static int collect(struct growth_source *g, pid_t scope_pid, int64_t duration_ns
 		goto cleanup;
 	}
 	demand__view(g->demand, &v);
-	pthread_mutex_lock(&g->lock);
-	if (g->rb)
-		ring_buffer__consume(g->rb);
-	read_counters(g);
+	lock_current(g);
 	set->time_nanos = profd_now_nanos();
 	set->duration_nanos = set->time_nanos - start_real;
 	for (uint32_t i = 0; i < g->nrecs && r == 0; i++) {
@@ -1145,10 +1142,7 @@ static int write_text(struct growth_source *g, bool started, pid_t scope_pid, st
 		return r;
 	}
 	demand__view(g->demand, &v);
-	pthread_mutex_lock(&g->lock);
-	if (g->rb)
-		ring_buffer__consume(g->rb);
-	read_counters(g);
+	lock_current(g);
 	add_comments(g, notes, &v, started);
 	order = malloc((g->nrecs ? g->nrecs : 1) * sizeof(*order));
 	if (!order) {
