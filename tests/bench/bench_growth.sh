@@ -193,5 +193,5 @@ awk -v b="${R[churn,bare]}" -v u="${RQ[churn,unsampled]}" -v s="${RQ[churn,sampl
 [ "$PERF_OK" = 1 ] && awk -v d="${RQ[churn,default]}" -v p="${RQ[churn,perf]}" -v dt="${RQ[churnthp,default]}" -v pt="${RQ[churnthp,perf]}" 'BEGIN {
 	if (d == "-" || p == "-") exit
 	printf "perf record -e page-faults -c 256 --call-graph dwarf, the same sampling: %.3fx (4 KiB pages), %sx (THP);\n", p, pt
-	printf "the growth profile: %.3fx and %sx, %.0f%% of perf'"'"'s added cost on 4 KiB pages\n", d, dt, p > 1 ? (d - 1) / (p - 1) * 100 : 0 }'
+	printf "the growth profile: %.3fx and %sx, %.0f%% of perf'"'"'s added cost on 4 KiB pages\n", d, dt, (p > 1 ? (d - 1) / (p - 1) * 100 : 0) }'
 echo quit >&9
