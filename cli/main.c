@@ -21,6 +21,7 @@
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
 #include "options.h"
@@ -222,12 +223,14 @@ struct engine {
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 	struct block_source *block; /* NULL when eBPF is unusable */
 	struct threadcreate_source *threadcreate; /* likewise */
+	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 };
 
 static void engine_free(struct engine *e)
 {
 	threadcreate_source__free(e->threadcreate);
 	block_source__free(e->block);
+	growth_source__free(e->growth);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
@@ -295,8 +298,34 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
+/* The growth profile of the processes served: nothing attached until a growth request (--growth
+ * demand). */
+static void engine_start_growth(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
+{
+	struct growth_config gc;
+	char err[512];
+
+	if (cfg->growth_mode == GROWTH_MODE_OFF)
+		return;
+	if (!bpf_ok) {
+		log_warn("growth profiles are unavailable: eBPF is not usable here");
+		return;
+	}
+	growth_config_default(&gc);
+	gc.mode = (enum growth_mode)cfg->growth_mode;
+	gc.rate = cfg->growth_rate;
+	gc.idle_ns = cfg->growth_idle_ns;
+	if (growth_source__new(e->ps, &gc, &e->growth, err, sizeof(err)) != 0) {
+		e->growth = NULL;
+		log_warn("growth profiles are unavailable: %s", err);
+		return;
+	}
+	log_info("growth (%s): %s%s", growth_mode_name(gc.mode), growth_source__describe(e->growth),
+		 gc.mode == GROWTH_MODE_DEMAND ? "; nothing attached until a growth request" : "");
+}
+
 /* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
- * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
+ * heap probes attach now. None failing stops profd: the other profiles stay useful. */
 static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
 	struct cpu_config cc;
@@ -324,6 +353,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			log_warn("threadcreate profiles are unavailable: %s", err);
 		}
 	}
+	engine_start_growth(cfg, e, bpf_ok);
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
 	if (!bpf_ok) {
@@ -536,6 +566,10 @@ static int serve(const struct profd_config *cfg)
 		/* thread dumps end each thread created since with Go's "created by" */
 		if (engine.threads)
 			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
+	}
+	if (engine.growth) {
+		growth_source__profile(engine.growth, &prof);
+		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
 		struct profd_profile heap, allocs;

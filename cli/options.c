@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "sources/block.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "http/query.h"
@@ -85,6 +86,19 @@ static const char usage[] =
 	"                         doubling to 10 min); 100 = no limit. Said in profiles and the index\n"
 	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
+	"      --growth MODE      demand (default), always or off (PROFD_GROWTH): the growth profile,\n"
+	"                         where resident memory grew by stack, from page faults: nothing paid\n"
+	"                         per allocation. While attached, a BPF program runs on every page\n"
+	"                         fault of the target: at worst (only touching fresh pages) it runs\n"
+	"                         1.2x as long, as under perf record -e page-faults with stacks; nothing\n"
+	"                         while it reuses memory it has. demand attaches it for a\n"
+	"                         growth?seconds=N window, or from a growth request until --growth-idle\n"
+	"                         passes without one; always attaches it at start-up. Needs the x86\n"
+	"                         page-fault tracepoint in BTF (Debian 12's 6.1 has it); else said at start\n"
+	"      --growth-rate BYTES  mean bytes faulted in between growth samples, 1 (every fault) to\n"
+	"                         2^40, K/M suffixes (PROFD_GROWTH_RATE), default 1M\n"
+	"      --growth-idle DURATION  demand mode: detach after this long without a growth request,\n"
+	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
 	"      --block-rate DURATION  the block profile's sampling rate, as Go's\n"
@@ -109,6 +123,9 @@ static const char usage[] =
 	"                         first request (sched_switch), ?seconds=N: the waits of the next N s\n"
 	"  threadcreate           where threads were created (the creator's stack), since attach;\n"
 	"                         those that existed then under 'created before profd attached'\n"
+	"  growth                 where resident memory grew: first touches of new pages, by stack\n"
+	"                         (pagefaults/count, growth/bytes; any allocator, Go's too); ?seconds=N:\n"
+	"                         the growth of the next N s; debug=1: gperftools' growthz text\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
@@ -225,7 +242,8 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH, OPT_GROWTH_RATE,
+	      OPT_GROWTH_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -255,6 +273,9 @@ static const struct opt_def {
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
 	[OPT_BLOCK_RATE] = { "--block-rate", 0, "PROFD_BLOCK_RATE", true },
 	[OPT_BLOCK_IDLE] = { "--block-idle", 0, "PROFD_BLOCK_IDLE", true },
+	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
+	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
+	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -425,6 +446,32 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_GROWTH: {
+		enum growth_mode mode;
+
+		if (growth_mode_parse(v, &mode, err, errlen) != 0) {
+			name_source(err, errlen, "--growth", from);
+			return -EINVAL;
+		}
+		cfg->growth_mode = (int)mode;
+		return 0;
+	}
+	case OPT_GROWTH_RATE:
+		/* the same form as --heap-rate; the words are the growth profile's */
+		if (heap_rate_parse(v, &cfg->growth_rate, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected mean bytes faulted in between samples, 1 (every fault) to "
+				 "%llu, with an optional K or M suffix, got '%s'", from,
+				 (unsigned long long)HEAP_MAX_RATE, v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_GROWTH_IDLE:
+		if (heap_idle_parse(v, &cfg->growth_idle_ns, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected a duration from 1s to 168h, a whole number with a unit "
+				 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", from, v);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -461,6 +508,9 @@ static void defaults(struct profd_config *cfg)
 	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
 	cfg->block_rate = BLOCK_DEFAULT_RATE_NS;
 	cfg->block_idle_ns = BLOCK_DEFAULT_IDLE_NS;
+	cfg->growth_mode = GROWTH_MODE_DEMAND;
+	cfg->growth_rate = GROWTH_DEFAULT_RATE;
+	cfg->growth_idle_ns = GROWTH_DEFAULT_IDLE_NS;
 	cfg->seconds = 30;
 }
 

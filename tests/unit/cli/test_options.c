@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 
 static const char *env_names[16], *env_values[16];
@@ -160,6 +161,40 @@ static void test_env_and_precedence(void **state)
 	assert_int_equal(cfg.request_timeout, 30);
 }
 
+static void test_growth_flags(void **state)
+{
+	struct profd_config cfg;
+	char err[512] = "";
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_DEMAND);
+	assert_int_equal(cfg.growth_rate, GROWTH_DEFAULT_RATE);
+	assert_true(cfg.growth_idle_ns == GROWTH_DEFAULT_IDLE_NS);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--growth", "always", "--growth-rate", "64K",
+			       "--growth-idle=90s", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_ALWAYS);
+	assert_int_equal(cfg.growth_rate, 65536);
+	assert_true(cfg.growth_idle_ns == 90ll * 1000000000);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--growth=off", "--growth-rate", "1", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_OFF);
+	assert_int_equal(cfg.growth_rate, 1);
+	/* from the environment, and named as the variable when bad */
+	setenv_fake("PROFD_GROWTH_RATE", "2M");
+	setenv_fake("PROFD_GROWTH_IDLE", "1h");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.growth_rate, 2 << 20);
+	assert_true(cfg.growth_idle_ns == 3600ll * 1000000000);
+	setenv_fake("PROFD_GROWTH_RATE", "lots");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_GROWTH_RATE: expected mean bytes faulted in between samples"));
+	setenv_fake("PROFD_GROWTH_RATE", "");
+	setenv_fake("PROFD_GROWTH", "never");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_GROWTH: expected demand, always or off, got 'never'"));
+}
+
 static void test_public_address(void **state)
 {
 	struct profd_config cfg;
@@ -220,6 +255,11 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--block-rate", "fast" }, "--block-rate" },
 		{ { "--pid", "1", "--block-idle", "10" }, "--block-idle: expected a duration" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--growth", "sometimes" }, "--growth: expected demand, always or off" },
+		{ { "--pid", "1", "--growth-rate", "0" }, "--growth-rate: expected mean bytes faulted in" },
+		{ { "--pid", "1", "--growth-rate", "1T" }, "--growth-rate: expected mean bytes faulted in" },
+		{ { "--pid", "1", "--growth-idle", "0s" }, "--growth-idle: expected a duration from 1s to 168h" },
+		{ { "--pid", "1", "--growth-idle", "5" }, "--growth-idle: expected a duration" },
 		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
 		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
 		{ { "heap", "--pid", "1", "--seconds" }, "needs a value" },
@@ -275,6 +315,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults_and_flags, setup),
 		cmocka_unit_test_setup(test_env_and_precedence, setup),
+		cmocka_unit_test_setup(test_growth_flags, setup),
 		cmocka_unit_test_setup(test_public_address, setup),
 		cmocka_unit_test_setup(test_bad_flags, setup),
 		cmocka_unit_test_setup(test_addr, setup),
