@@ -34,9 +34,13 @@ static void tt_kill_all(void)
 {
 	if (getpid() != tt_owner)
 		return;
+	/* all first, then wait: a target still traced by a tracer child turns into a zombie that
+	 * only the tracer's death lets its parent reap */
+	for (int i = 0; i < 256; i++)
+		if (tt_children[i] > 0)
+			kill(tt_children[i], SIGKILL);
 	for (int i = 0; i < 256; i++) {
 		if (tt_children[i] > 0) {
-			kill(tt_children[i], SIGKILL);
 			waitpid(tt_children[i], NULL, 0);
 			tt_children[i] = 0;
 		}
