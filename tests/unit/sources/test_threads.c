@@ -2,7 +2,10 @@
 /* The thread-dump source against tests/targets/threads_mix: every thread's frames, state and
  * name in the debug=2 shape; debug=1 groupings and counts; the debug=0 sample set (and go tool
  * pprof accepting it); frames equal to eu-stack's; 200+ threads; churn; concurrent dumps; an
- * already traced target; nothing left stopped, no EINTR. Needs root; skips otherwise. */
+ * already traced target; nothing left stopped, no EINTR. Needs root; skips otherwise.
+ * Built twice: as is, the source reads blocked threads with the BPF task iterator (and the
+ * tests check that it does); test_threads_ptrace.c includes this file with THREADS_TEST_METHOD
+ * set to THREADS_METHOD_PTRACE, the path of kernels without the iterator. */
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -19,6 +22,25 @@
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 #include "threads_target.h"
+
+#ifndef THREADS_TEST_METHOD
+#define THREADS_TEST_METHOD THREADS_METHOD_AUTO
+#endif
+#define ITER (THREADS_TEST_METHOD == THREADS_METHOD_AUTO)
+
+static struct threads_source *new_source(struct target *t, struct unwinder *uw, struct symbolizer *sym,
+					 size_t stack_bytes)
+{
+	struct threads_source *src = threads_source__new_method(t, uw, sym, stack_bytes, THREADS_TEST_METHOD);
+	const char *why = NULL;
+
+	assert_non_null(src);
+	/* this kernel (5.18+, BTF) has the task iterator: a source that does not use it is a bug */
+	if (threads_source__iterator(src, &why) != ITER)
+		print_message("task iterator: %s\n", why);
+	assert_int_equal(threads_source__iterator(src, &why), ITER);
+	return src;
+}
 
 struct fixture {
 	struct tt_target tt;
@@ -37,8 +59,7 @@ static void fixture_start(struct fixture *f, const char *const *args, size_t sta
 	assert_non_null(f->uw);
 	f->sym = symbolizer__new(f->tt.pid);
 	assert_non_null(f->sym);
-	f->src = threads_source__new(&f->t, f->uw, f->sym, stack_bytes);
-	assert_non_null(f->src);
+	f->src = new_source(&f->t, f->uw, f->sym, stack_bytes);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -460,7 +481,9 @@ static void test_eintr_prone_syscalls_not_stopped(void **state)
 	check_role(blocks_storage, n, f.tt.pid, "sigwait-0", "[sleeping: rt_sigtimedwait,", sigw);
 	check_role(blocks_storage, n, f.tt.pid, "cond-0", "[sleeping: futex,", cond);
 	assert_int_equal(threads_source__summary(f.src, &s), 0);
-	assert_non_null(strstr(s.data, "6 captured (4 without stopping)"));
+	/* without the iterator, only the EINTR-prone ones are read without a stop */
+	assert_non_null(strstr(s.data, ITER ? "6 captured (6 without stopping, 0 stopped)" :
+					       "6 captured (4 without stopping, 2 stopped)"));
 	buf_free(&s);
 	buf_free(&out);
 	fixture_stop(&f); /* asserts eintr=0 */
@@ -533,8 +556,7 @@ static void test_concurrent_dumps(void **state)
 
 	(void)state;
 	fixture_start(&f, args, 0);
-	src2 = threads_source__new(&f.t, f.uw, f.sym, 16384);
-	assert_non_null(src2);
+	src2 = new_source(&f.t, f.uw, f.sym, 16384);
 	a.src = f.src;
 	b.src = src2;
 	assert_int_equal(pthread_create(&ta, NULL, dump_repeatedly, &a), 0);
@@ -547,6 +569,15 @@ static void test_concurrent_dumps(void **state)
 	assert_int_equal(b.blocks, 10 * 41);
 	threads_source__free(src2);
 	fixture_stop(&f);
+}
+
+static int count_substr(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
 }
 
 static void test_already_traced(void **state)
@@ -583,18 +614,33 @@ static void test_already_traced(void **state)
 			pause();
 	}
 	assert_int_equal(read(to_parent[0], &b, 1), 1);
-	/* one thread traced: the others are dumped, that one says who traces it */
+	/* one thread traced: the others are dumped, that one says who traces it (the iterator reads
+	 * it all the same; ptrace cannot stop it) */
 	assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	snprintf(want, sizeof(want), "goroutine %d [sleeping: futex, traced by %d, ", tids[1], tracer);
 	assert_non_null(strstr(out.data, want));
+	if (ITER) {
+		static const char *const cond[] = { "cond_leaf", "cond_worker", "start_thread", NULL };
+		int nb = parse_debug2(out.data, blocks_storage, 300);
+
+		assert_true(has_chain(find_block(blocks_storage, nb, tids[1]), cond));
+	}
 	assert_int_equal(write(to_child[1], "x", 1), 1);
 	assert_int_equal(read(to_parent[0], &b, 1), 1);
-	/* every thread traced: a clear error naming the tracer */
 	buf_reset(&out);
-	assert_int_equal(threads_source__dump_text(f.src, 2, &out), -EPERM);
-	assert_int_equal(out.len, 0);
-	snprintf(want, sizeof(want), "already traced by process %d", tracer);
-	assert_non_null(strstr(threads_source__error(f.src), want));
+	if (ITER) {
+		/* every thread traced: all read without stopping, each naming its tracer */
+		assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
+		assert_int_equal(count_substr(out.data, ", traced by "), 3);
+		assert_int_equal(count_substr(out.data, "cond_leaf(...)"), 2);
+		assert_string_equal(threads_source__error(f.src), "");
+	} else {
+		/* every thread traced: a clear error naming the tracer */
+		assert_int_equal(threads_source__dump_text(f.src, 2, &out), -EPERM);
+		assert_int_equal(out.len, 0);
+		snprintf(want, sizeof(want), "already traced by process %d", tracer);
+		assert_non_null(strstr(threads_source__error(f.src), want));
+	}
 	kill(tracer, SIGKILL);
 	waitpid(tracer, NULL, 0);
 	tt_untrack(tracer);
