@@ -189,6 +189,8 @@ static void engine_free(struct engine *e)
 
 static int engine_start(const struct profd_config *cfg, const struct target *t, struct engine *e)
 {
+	const char *why;
+
 	memset(e, 0, sizeof(*e));
 	e->sym = symbolizer__new(t->pid);
 	if (!e->sym)
@@ -196,9 +198,17 @@ static int engine_start(const struct profd_config *cfg, const struct target *t, 
 	e->uw = unwinder__new(t->pid);
 	if (!e->uw)
 		goto fail;
-	e->threads = threads_source__new(t, e->uw, e->sym, cfg->stack_bytes);
+	e->threads = threads_source__new_method(t, e->uw, e->sym, cfg->stack_bytes,
+						(enum threads_method)cfg->thread_dump);
 	if (!e->threads)
 		goto fail;
+	if (!threads_source__iterator(e->threads, &why)) {
+		/* said once, here, where it is decided; the index repeats it */
+		if (cfg->thread_dump == THREADS_METHOD_PTRACE)
+			log_info("thread dumps stop every thread, one at a time (--thread-dump ptrace)");
+		else
+			log_warn("thread dumps will stop every thread, one at a time: %s", why);
+	}
 	return EXIT_OK;
 fail:
 	if (errno == ESRCH) {

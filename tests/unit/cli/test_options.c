@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "sources/threads.h"
 
 static const char *env_names[8], *env_values[8];
 static int env_n;
@@ -74,6 +75,12 @@ static void test_defaults_and_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-V", NULL), OPTIONS_VERSION);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_STACKS);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", "--thread-dump", "ptrace", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_PTRACE);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "9", "--thread-dump=auto", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "cpu", "--pid", "9", "--seconds", "5", "-o", "x.pb.gz", NULL),
 			 OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_CPU);
@@ -119,6 +126,13 @@ static void test_env_and_precedence(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "PROFD_MAX_CONNECTIONS"));
 	assert_non_null(strstr(err, "4 to 4096"));
+	env_n = 0;
+	setenv_fake("PROFD_PID", "100");
+	setenv_fake("PROFD_THREAD_DUMP", "ptrace");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_PTRACE);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--thread-dump", "auto", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
 }
 
 static void test_public_address(void **state)
@@ -167,6 +181,8 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
+		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
+		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
 		{ { "--pid", "1", "--heap", "sometimes" }, "expected inuse, allocs or off" },
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
