@@ -22,8 +22,10 @@ const volatile __u32 target_tgid = 0;       /* in profd's PID namespace */
  * profd knows are the ones in that namespace, task->pid is the initial namespace's. 0: initial. */
 const volatile __u64 pidns_ino = 0;
 const volatile __u32 stack_bytes = 65536;   /* bytes of user stack to copy, <= PROFD_TASKITER_MAX_STACK */
-/* Test hook: makes the program one the verifier refuses, as an old kernel would. */
+/* Test hooks: make the program one the verifier refuses, as an old kernel would; or skip the
+ * check that the thread did not run during its copy, to show that the tests see torn copies. */
 const volatile __u32 simulate_reject = 0;
+const volatile __u32 simulate_torn = 0;
 
 /* Set by user space before each walk: visit only the threads in retry_tids whose value is it
  * (0: every thread), and copy at most this many stack bytes (0: stack_bytes). */
@@ -282,7 +284,7 @@ int dump_thread(struct bpf_iter__task *ctx)
 		read_thread(task, r);
 		cpu1 = on_cpu(task);
 		sw1 = switches(task);
-		if (cpu1 || sw1 != sw0)
+		if ((cpu1 || sw1 != sw0) && !simulate_torn)
 			r->flags |= PROFD_TASKITER_F_RAN;
 		else if (!(r->flags & PROFD_TASKITER_F_NO_USER))
 			r->flags |= PROFD_TASKITER_F_READ;

@@ -185,6 +185,7 @@ static int load(struct taskiter *ti, pid_t pid, char *why, size_t whylen)
 	pidns_ino_of_self(&ti->skel->rodata->pidns_ino);
 	ti->skel->rodata->stack_bytes = (__u32)ti->stack_bytes;
 	ti->skel->rodata->simulate_reject = sim && !strcmp(sim, "reject");
+	ti->skel->rodata->simulate_torn = sim && !strcmp(sim, "torn");
 	err = bpf_map__set_max_entries(ti->skel->maps.records, ring);
 	if (!err)
 		err = bpf_map__set_max_entries(ti->skel->maps.retry_tids, TASKITER_MAX_RETRY);

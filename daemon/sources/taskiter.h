@@ -5,8 +5,9 @@
  * gives its user registers (saved at kernel entry), kernel frames and the top of its user stack,
  * taken while it provably did not run; one on a CPU, or one that ran meanwhile, is only named.
  * Walks of one taskiter serialize on an internal lock; the callback runs on the caller's thread.
- * Test hook: PROFD_TASKITER_SIMULATE=reject in the environment makes taskiter__new() load a
- * program the verifier refuses, as a kernel without the needed helpers would. */
+ * Test hooks, read by taskiter__new() from the environment: PROFD_TASKITER_SIMULATE=reject loads
+ * a program the verifier refuses, as a kernel without the needed helpers would; =torn skips the
+ * check that a thread did not run while it was copied (torn copies are then reported as read). */
 #ifndef PROFD_TASKITER_H
 #define PROFD_TASKITER_H
 
