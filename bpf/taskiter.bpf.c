@@ -83,25 +83,25 @@ static __u32 ns_nr(struct pid *p)
 
 static __u32 task_tid(struct task_struct *t)
 {
-	return pidns_ino ? ns_nr(BPF_CORE_READ(t, thread_pid)) : (__u32)BPF_CORE_READ(t, pid);
+	return pidns_ino ? ns_nr(t->thread_pid) : (__u32)t->pid;
 }
 
 static __u32 task_tgid(struct task_struct *t)
 {
-	return pidns_ino ? ns_nr(BPF_CORE_READ(t, group_leader, thread_pid)) : (__u32)BPF_CORE_READ(t, tgid);
+	return pidns_ino ? ns_nr(t->group_leader->thread_pid) : (__u32)t->tgid;
 }
 
 /* On a CPU right now (CONFIG_SMP; on a uniprocessor only the reader itself runs). */
 static int on_cpu(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->on_cpu))
-		return BPF_CORE_READ(t, on_cpu);
+		return t->on_cpu;
 	return 0;
 }
 
 static __u64 switches(struct task_struct *t)
 {
-	return BPF_CORE_READ(t, nvcsw) + BPF_CORE_READ(t, nivcsw);
+	return t->nvcsw + t->nivcsw;
 }
 
 /* min(v, max) in a form the verifier follows: clang may otherwise test one copy of v and pass
@@ -172,24 +172,24 @@ static void read_thread(struct task_struct *task, struct profd_taskiter_rec *r)
 		r->flags |= PROFD_TASKITER_F_NO_USER;
 		return;
 	}
-	r->regs[0] = BPF_CORE_READ(regs, ax);
-	r->regs[1] = BPF_CORE_READ(regs, dx);
-	r->regs[2] = BPF_CORE_READ(regs, cx);
-	r->regs[3] = BPF_CORE_READ(regs, bx);
-	r->regs[4] = BPF_CORE_READ(regs, si);
-	r->regs[5] = BPF_CORE_READ(regs, di);
-	r->regs[6] = BPF_CORE_READ(regs, bp);
-	r->regs[7] = BPF_CORE_READ(regs, sp);
-	r->regs[8] = BPF_CORE_READ(regs, r8);
-	r->regs[9] = BPF_CORE_READ(regs, r9);
-	r->regs[10] = BPF_CORE_READ(regs, r10);
-	r->regs[11] = BPF_CORE_READ(regs, r11);
-	r->regs[12] = BPF_CORE_READ(regs, r12);
-	r->regs[13] = BPF_CORE_READ(regs, r13);
-	r->regs[14] = BPF_CORE_READ(regs, r14);
-	r->regs[15] = BPF_CORE_READ(regs, r15);
-	r->regs[16] = BPF_CORE_READ(regs, ip);
-	r->syscall_nr = (__s64)BPF_CORE_READ(regs, orig_ax);
+	r->regs[0] = regs->ax;
+	r->regs[1] = regs->dx;
+	r->regs[2] = regs->cx;
+	r->regs[3] = regs->bx;
+	r->regs[4] = regs->si;
+	r->regs[5] = regs->di;
+	r->regs[6] = regs->bp;
+	r->regs[7] = regs->sp;
+	r->regs[8] = regs->r8;
+	r->regs[9] = regs->r9;
+	r->regs[10] = regs->r10;
+	r->regs[11] = regs->r11;
+	r->regs[12] = regs->r12;
+	r->regs[13] = regs->r13;
+	r->regs[14] = regs->r14;
+	r->regs[15] = regs->r15;
+	r->regs[16] = regs->ip;
+	r->syscall_nr = (__s64)regs->orig_ax;
 	/* a kernel or io_uring thread has an all-zero user frame; user addresses are the lower half */
 	if (!r->regs[16] || (__s64)r->regs[16] < 0) {
 		r->flags |= PROFD_TASKITER_F_NO_USER;
@@ -262,7 +262,7 @@ int dump_thread(struct bpf_iter__task *ctx)
 	r->ktext_len = 0;
 	r->kframes_named = 0;
 	r->syscall_nr = -1;
-	r->tracer = BPF_CORE_READ(task, ptrace) ? ns_nr(BPF_CORE_READ(task, parent, thread_pid)) : 0;
+	r->tracer = task->ptrace ? ns_nr(task->parent->thread_pid) : 0;
 	bpf_probe_read_kernel(r->comm, sizeof(r->comm), &task->comm);
 
 	/* The thread did not run between the two looks iff it was off CPU at both and was not
@@ -272,11 +272,11 @@ int dump_thread(struct bpf_iter__task *ctx)
 	 * one moment. A wakeup alone (the state changes, it has not run yet) does not matter. */
 	cpu0 = on_cpu(task);
 	sw0 = switches(task);
-	st0 = BPF_CORE_READ(task, __state);
+	st0 = task->__state;
 	r->state = st0;
-	r->exit_state = BPF_CORE_READ(task, exit_state);
+	r->exit_state = task->exit_state;
 	r->switches = sw0;
-	if (r->exit_state || (BPF_CORE_READ(task, flags) & (PF_EXITING | PF_KTHREAD | PF_IO_WORKER))) {
+	if (r->exit_state || (task->flags & (PF_EXITING | PF_KTHREAD | PF_IO_WORKER))) {
 		r->flags |= PROFD_TASKITER_F_NO_USER;
 	} else if (cpu0) {
 		r->flags |= PROFD_TASKITER_F_ON_CPU;
