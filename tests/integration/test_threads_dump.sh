@@ -109,6 +109,11 @@ stopped() {
 	[ "$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f1)" = T ]
 }
 
+# The kills below test the ptrace path: with the task iterator profd stops only running threads,
+# too seldom to be caught at it. Every profd from here on stops every thread.
+export PROFD_THREAD_DUMP=ptrace
+kill "$PROFD_PID"; wait "$PROFD_PID" 2>/dev/null; start_profd --pid "$TARGET_PID"
+
 # SIGKILL of the server while it holds a thread stopped: every thread runs on, none stays traced
 for round in 1 2 3; do
 	( while true; do curl -s -o /dev/null "$BASE/goroutine?debug=2"; done ) &
