@@ -28,18 +28,25 @@
 #endif
 #define ITER (THREADS_TEST_METHOD == THREADS_METHOD_AUTO)
 
-static struct threads_source *new_source(struct target *t, struct unwinder *uw, struct symbolizer *sym,
-					 size_t stack_bytes)
+static struct threads_source *new_source_method(struct target *t, struct unwinder *uw, struct symbolizer *sym,
+						size_t stack_bytes, enum threads_method method)
 {
-	struct threads_source *src = threads_source__new_method(t, uw, sym, stack_bytes, THREADS_TEST_METHOD);
+	struct threads_source *src = threads_source__new_method(t, uw, sym, stack_bytes, method);
 	const char *why = NULL;
+	bool iter = method == THREADS_METHOD_AUTO;
 
 	assert_non_null(src);
 	/* this kernel (5.18+, BTF) has the task iterator: a source that does not use it is a bug */
-	if (threads_source__iterator(src, &why) != ITER)
+	if (threads_source__iterator(src, &why) != iter)
 		print_message("task iterator: %s\n", why);
-	assert_int_equal(threads_source__iterator(src, &why), ITER);
+	assert_int_equal(threads_source__iterator(src, &why), iter);
 	return src;
+}
+
+static struct threads_source *new_source(struct target *t, struct unwinder *uw, struct symbolizer *sym,
+					 size_t stack_bytes)
+{
+	return new_source_method(t, uw, sym, stack_bytes, THREADS_TEST_METHOD);
 }
 
 struct fixture {
@@ -455,6 +462,83 @@ static void test_many_threads(void **state)
 	fixture_stop(&f);
 }
 
+/* Each sample of want (stack -> number of threads) is in got with the same count, and nothing
+ * else is. */
+static void assert_same_stacks(const struct profd_sample_set *got, const struct profd_sample_set *want,
+			       const char *what)
+{
+	assert_int_equal(got->nsamples, want->nsamples);
+	for (size_t i = 0; i < want->nsamples; i++) {
+		const struct profd_sample *w = &want->samples[i];
+		bool found = false;
+
+		for (size_t k = 0; k < got->nsamples && !found; k++) {
+			const struct profd_sample *g = &got->samples[k];
+
+			found = g->nframes == w->nframes && g->values[0] == w->values[0] &&
+				!memcmp(g->pcs, w->pcs, w->nframes * sizeof(uint64_t));
+		}
+		if (!found)
+			fail_msg("%s: a stack of %lld threads (%u frames) is not the same", what,
+				 (long long)w->values[0], w->nframes);
+	}
+}
+
+/* 1,000 threads that stay blocked: the task iterator's stacks are ptrace's and eu-stack's,
+ * thread for thread (same pcs, same counts), and no thread was stopped for them. */
+static void test_1000_threads_same_as_ptrace_and_eu_stack(void **state)
+{
+	/* not epoll_wait nor sigtimedwait: eu-stack's stops would make them fail with EINTR */
+	static const char *const args[] = { "--cond", "900", "--pipe", "99", NULL };
+	static pid_t tids[1100];
+	static uint64_t pcs[1100][64];
+	static int npcs[1100];
+	struct profd_sample_set *iter = NULL, *stopped = NULL;
+	struct threads_source *ptrace_src;
+	struct buf s = { 0 };
+	struct fixture f;
+	int n, *matched;
+
+	(void)state;
+	if (!ITER)
+		skip(); /* the comparison is of the two paths: once is enough */
+	fixture_start(&f, args, 0);
+	tt_sleep_ms(50); /* every thread inside its syscall */
+	assert_int_equal(threads_source__snapshot(f.src, &iter), 0);
+	assert_int_equal(threads_source__summary(f.src, &s), 0);
+	assert_non_null(strstr(s.data, "1000 threads, 1000 captured (1000 without stopping, 0 stopped)"));
+	ptrace_src = new_source_method(&f.t, f.uw, f.sym, 0, THREADS_METHOD_PTRACE);
+	assert_int_equal(threads_source__snapshot(ptrace_src, &stopped), 0);
+	assert_same_stacks(iter, stopped, "ptrace");
+	if (system("command -v eu-stack >/dev/null 2>&1") == 0) {
+		n = eu_stack(f.tt.pid, tids, pcs, npcs, 1100);
+		assert_int_equal(n, 1000);
+		matched = calloc(iter->nsamples, sizeof(*matched));
+		assert_non_null(matched);
+		for (int i = 0; i < n; i++) {
+			size_t k;
+
+			for (k = 0; k < iter->nsamples; k++)
+				if (iter->samples[k].nframes == (uint32_t)npcs[i] &&
+				    !memcmp(iter->samples[k].pcs, pcs[i], (size_t)npcs[i] * sizeof(uint64_t)))
+					break;
+			if (k == iter->nsamples)
+				fail_msg("eu-stack's stack of thread %d (%d frames) is not among profd's", tids[i], npcs[i]);
+			matched[k]++;
+		}
+		for (size_t k = 0; k < iter->nsamples; k++)
+			assert_int_equal(matched[k], iter->samples[k].values[0]);
+		free(matched);
+	} else {
+		print_message("eu-stack not installed: the eu-stack half of the check is skipped\n");
+	}
+	sample_set__free(iter);
+	sample_set__free(stopped);
+	threads_source__free(ptrace_src);
+	buf_free(&s);
+	fixture_stop(&f);
+}
+
 /* epoll_wait and sigtimedwait fail with EINTR when a ptrace stop interrupts them: such threads
  * are read without stopping, and still get their whole stack. */
 static void test_eintr_prone_syscalls_not_stopped(void **state)
@@ -705,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_same_frames_as_eu_stack),
 		cmocka_unit_test(test_debug0_set_and_go_pprof),
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_1000_threads_same_as_ptrace_and_eu_stack),
 		cmocka_unit_test(test_eintr_prone_syscalls_not_stopped),
 		cmocka_unit_test(test_small_copy_is_reported),
 		cmocka_unit_test(test_churn),
