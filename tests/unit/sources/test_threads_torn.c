@@ -199,7 +199,7 @@ static void test_no_torn_stacks(void **state)
 	fixture_start(&f);
 	dump_rounds(&f, 2000, 10.0, false, &t);
 	print_message("check on: %ld bad of %ld stacks, %ld not captured\n", t.bad, t.stacks, t.not_captured);
-	assert_true(t.stacks >= 24 * 100);
+	assert_true(t.stacks >= 24 * 20); /* hundreds of dumps here; at least 20 on a slow machine */
 	assert_int_equal(t.bad, 0);
 	assert_int_equal(t.not_captured, 0);
 	/* and most were read without a stop */
