@@ -15,6 +15,10 @@
 #define PF_EXITING 0x00000004
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD 0x00200000
+#define EBUSY 16
+
+/* What makes a visited thread one to walk again (or stop) rather than report. */
+#define NOT_READ (PROFD_TASKITER_F_NO_USER | PROFD_TASKITER_F_VMA_BUSY | PROFD_TASKITER_F_FAULT)
 
 /* Tunables, set between open and load. */
 const volatile __u32 target_tgid = 0;       /* in profd's PID namespace */
@@ -166,7 +170,7 @@ static void read_thread(struct task_struct *task, struct profd_taskiter_rec *r)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	struct vma_end_ctx vc = {};
 	__u64 sp, len;
-	long n;
+	long n, err;
 
 	if (!regs) {
 		r->flags |= PROFD_TASKITER_F_NO_USER;
@@ -201,23 +205,25 @@ static void read_thread(struct task_struct *task, struct profd_taskiter_rec *r)
 	name_kframes(r);
 
 	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
-	 * end of the mapping sp is in. bpf_find_vma only trylocks the mmap lock: when it is busy,
-	 * step back one page at a time (mappings end on a page boundary) until a read works. */
+	 * end of the mapping sp is in. bpf_find_vma only trylocks the mmap lock, and needs a per-CPU
+	 * irq_work another BPF program may hold: when it is busy the thread is left for the next
+	 * walk, not read with a guessed length; so is one whose copy failed (ptrace will say why).
+	 * sp in no mapping: nothing to copy, as for ptrace. */
 	sp = r->regs[7];
 	len = copy_bytes && copy_bytes < stack_bytes ? copy_bytes : stack_bytes;
-	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp && vc.end - sp < len)
+	err = bpf_find_vma(task, sp, vma_end_cb, &vc, 0);
+	if (err == -EBUSY) {
+		r->flags |= PROFD_TASKITER_F_VMA_BUSY;
+		return;
+	}
+	if (err || vc.end <= sp)
+		len = 0;
+	else if (vc.end - sp < len)
 		len = vc.end - sp;
-	for (int i = 0; i < 4; i++) {
-		__u64 last_page;
-
-		len = clamp(len, stack_bytes);
-		if (len == 0 || bpf_copy_from_user_task(r->stack, len, (void *)sp, task, 0) == 0)
-			break;
-		r->flags |= PROFD_TASKITER_F_STACK_SHORT;
-		last_page = (sp + len - 1) & ~(__u64)(PROFD_TASKITER_PAGE - 1);
-		len = last_page > sp ? last_page - sp : 0;
-		if (i == 3)
-			len = 0;
+	len = clamp(len, stack_bytes);
+	if (len && bpf_copy_from_user_task(r->stack, len, (void *)sp, task, 0)) {
+		r->flags |= PROFD_TASKITER_F_FAULT;
+		len = 0;
 	}
 	if (len == 0)
 		r->flags |= PROFD_TASKITER_F_NO_STACK;
@@ -286,7 +292,7 @@ int dump_thread(struct bpf_iter__task *ctx)
 		sw1 = switches(task);
 		if ((cpu1 || sw1 != sw0) && !simulate_torn)
 			r->flags |= PROFD_TASKITER_F_RAN;
-		else if (!(r->flags & PROFD_TASKITER_F_NO_USER))
+		else if (!(r->flags & NOT_READ))
 			r->flags |= PROFD_TASKITER_F_READ;
 	}
 	flags = r->flags;

@@ -28,9 +28,9 @@
 #define PROFD_TASKITER_F_RAN 0x4         /* it ran while being read: the copy was thrown away */
 #define PROFD_TASKITER_F_NO_USER 0x8     /* no user context (kernel or io_uring thread, exiting) */
 #define PROFD_TASKITER_F_RING_FULL 0x10  /* no room in the ring buffer: no record was written */
-#define PROFD_TASKITER_F_STACK_SHORT 0x20 /* a copy crossed the end of the mapping and was redone */
+#define PROFD_TASKITER_F_VMA_BUSY 0x20  /* its stack mapping could not be looked up now: not read */
 #define PROFD_TASKITER_F_NO_STACK 0x40   /* no stack bytes could be copied */
-#define PROFD_TASKITER_F_FAULT 0x80      /* a user register or stack read failed */
+#define PROFD_TASKITER_F_FAULT 0x80      /* the stack copy failed: not read */
 
 /* One thread. The ring-buffer record is offsetof(stack) + the stack_bytes tunable long; stack_len
  * bytes of stack[] are valid. Fields other than tid and flags are meaningful with F_READ only,
