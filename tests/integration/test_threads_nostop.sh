@@ -111,11 +111,19 @@ for mode in reject ptrace; do
 		want='info: thread dumps stop every thread, one at a time (--thread-dump ptrace)'
 	fi
 	strace_on "$PROFD_PID"
+	seen=0
 	for i in 1 2 3; do
 		[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "debug=2 status ($mode)"
 		[ "$(blocks "$TMP/b")" = 6 ] || fail "debug=2 has $(blocks "$TMP/b") blocks ($mode)"
-		block_of cond-0 "$TMP/b" | grep -q '^cond_leaf(' || fail "cond-0 lacks cond_leaf ($mode)"
+		# on a loaded machine a thread may not reach its stop in time: it says so, and has no frames
+		if block_of cond-0 "$TMP/b" | grep -q '^cond_leaf('; then
+			seen=$((seen + 1))
+		else
+			block_of cond-0 "$TMP/b" | head -1 | grep -q 'stack not captured' ||
+				fail "cond-0 lacks cond_leaf ($mode): $(block_of cond-0 "$TMP/b")"
+		fi
 	done
+	[ $seen -ge 1 ] || fail "cond-0 was never captured in 3 dumps ($mode)"
 	[ "$(http GET '/debug/pprof/')" = 200 ] || fail "index status ($mode)"
 	strace_off
 	echo "$mode: $(ptrace_calls) ptrace calls; $(grep -c 'thread dumps' "$TMP/profd.err") log line: $(grep 'thread dumps' "$TMP/profd.err")"
