@@ -223,6 +223,26 @@ static inline void tt_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Waits until every thread of pid sleeps ('S'), at most timeout_ms. Returns true if they all do.
+ * A thread that was just released by a ptrace stop is runnable for a moment, restarting the
+ * syscall it was stopped in; a fresh one may not have reached its wait yet. */
+static inline bool tt_wait_all_sleeping(pid_t pid, int timeout_ms)
+{
+	pid_t tids[8192];
+
+	for (int waited = 0;; waited += 5) {
+		int n = tt_tids(pid, tids, 8192), sleeping = 0;
+
+		for (int i = 0; i < n; i++)
+			sleeping += tt_state(pid, tids[i]) == 'S';
+		if (n > 0 && sleeping == n)
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		tt_sleep_ms(5);
+	}
+}
+
 /* The tid of the first thread whose comm is name, or 0. */
 static inline pid_t tt_find_thread(pid_t pid, const char *name)
 {

@@ -133,7 +133,17 @@ static void test_walk_reads_blocked_threads(void **state)
 
 	(void)state;
 	assert_int_equal(tt_start(&tt, args), 0);
-	tt_sleep_ms(20); /* every blocked thread inside its syscall */
+	/* every blocked thread inside its syscall: the spinner aside, all sleep */
+	for (int tries = 0; tries < 1000; tries++) {
+		pid_t tids[16];
+		int n = tt_tids(tt.pid, tids, 16), sleeping = 0;
+
+		for (int k = 0; k < n; k++)
+			sleeping += tt_state(tt.pid, tids[k]) == 'S';
+		if (sleeping == n - 1)
+			break;
+		tt_sleep_ms(5);
+	}
 	ti = new_iter(tt.pid, 65536);
 	for (int round = 0; round < 2; round++) {
 		s.n = 0;

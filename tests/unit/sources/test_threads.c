@@ -371,7 +371,7 @@ static void test_same_frames_as_eu_stack(void **state)
 		skip();
 	fixture_start(&f, args, 0);
 	/* blocked threads: their stacks are the same for both tools */
-	tt_sleep_ms(50);
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000));
 	assert_int_equal(threads_source__snapshot(f.src, &set), 0);
 	n = eu_stack(f.tt.pid, tids, pcs, npcs, 64);
 	assert_int_equal(n, 13);
@@ -503,7 +503,7 @@ static void test_1000_threads_same_as_ptrace_and_eu_stack(void **state)
 	if (!ITER)
 		skip(); /* the comparison is of the two paths: once is enough */
 	fixture_start(&f, args, 0);
-	tt_sleep_ms(50); /* every thread inside its syscall */
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000)); /* every thread inside its syscall */
 	assert_int_equal(threads_source__snapshot(f.src, &iter), 0);
 	assert_int_equal(threads_source__summary(f.src, &s), 0);
 	assert_non_null(strstr(s.data, "1000 threads, 1000 captured (1000 without stopping, 0 stopped)"));
@@ -553,11 +553,15 @@ static void test_eintr_prone_syscalls_not_stopped(void **state)
 
 	(void)state;
 	fixture_start(&f, args, 0);
-	tt_sleep_ms(20); /* every thread inside its syscall */
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000)); /* every thread inside its syscall */
 	for (int i = 0; i < 20; i++) {
 		buf_reset(&out);
 		assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	}
+	/* on the ptrace path the cond waiter was stopped too: let it get back into its wait */
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000));
+	buf_reset(&out);
+	assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	n = parse_debug2(out.data, blocks_storage, 300);
 	assert_int_equal(n, 6);
 	check_role(blocks_storage, n, f.tt.pid, "epoll-0", "[sleeping: epoll_wait,", epoll);

@@ -60,10 +60,11 @@ static void fixture_stop(struct fixture *f)
 	tt_stop(&f->tt);
 }
 
-/* libc's nanosleep, and what it calls around the syscall (it is a cancellation point) */
+/* libc's nanosleep, and what it calls around the syscall (it is a cancellation point:
+ * __pthread_enable_asynccancel, __pthread_disable_asynccancel and what they inline) */
 static bool is_libc_sleep(const char *fn)
 {
-	return strstr(fn, "nanosleep") || strstr(fn, "asynccancel");
+	return strstr(fn, "nanosleep") || strstr(fn, "cancel");
 }
 
 /* NULL if names[0..n) (user frames, leaf first) is a stack a torn thread can have, else why not. */
