@@ -29,7 +29,8 @@
 #define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
 /* Kernel frame names known here (and so not formatted again by the program): the capacity of
  * the ksym_named map. Kernel code has a few thousand sleeping points at most; once full, new
- * addresses are named by the program every time they are seen. */
+ * addresses are named by the program every time they are seen. Names are kept for the life of
+ * the taskiter: a module unloaded and another loaded at the same address would keep the old one. */
 #define KSYM_CACHE_SLOTS 16384 /* open addressing, at most half full */
 #define KSYM_CACHE_MAX 8192
 
@@ -100,7 +101,9 @@ static int capture_print(enum libbpf_print_level level, const char *fmt, va_list
 /* Lines of the verifier log that are statistics or libbpf's framing, not the reason. */
 static bool is_noise(const char *p, size_t n)
 {
-	static const char *const prefixes[] = { "processed ", "verification time", "stack depth", "libbpf: ", "-- " };
+	static const char *const prefixes[] = {
+		"processed ", "verification time", "stack depth", "libbpf: ", "-- ",
+	};
 
 	if (n == 0)
 		return true;

@@ -57,7 +57,8 @@ static int record(void *ctx, const struct taskiter_thread *th)
 	s->t[s->n].named = 0;
 	for (int i = 0; i < th->nkframes; i++)
 		s->t[s->n].named += th->knames[i] != NULL;
-	snprintf(s->t[s->n].kname0, sizeof(s->t[0].kname0), "%s", th->nkframes && th->knames[0] ? th->knames[0] : "");
+	snprintf(s->t[s->n].kname0, sizeof(s->t[0].kname0), "%s",
+		 th->nkframes && th->knames[0] ? th->knames[0] : "");
 	s->n++;
 	return 0;
 }

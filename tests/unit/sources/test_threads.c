@@ -28,8 +28,9 @@
 #endif
 #define ITER (THREADS_TEST_METHOD == THREADS_METHOD_AUTO)
 
-static struct threads_source *new_source_method(struct target *t, struct unwinder *uw, struct symbolizer *sym,
-						size_t stack_bytes, enum threads_method method)
+static struct threads_source *new_source_method(struct target *t, struct unwinder *uw,
+						struct symbolizer *sym, size_t stack_bytes,
+						enum threads_method method)
 {
 	struct threads_source *src = threads_source__new_method(t, uw, sym, stack_bytes, method);
 	const char *why = NULL;
