@@ -15,6 +15,8 @@ BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 prefix ?= /usr/local
+# where make install puts the systemd units (the Debian package sets /lib/systemd/system)
+unitdir ?= $(prefix)/lib/systemd/system
 DESTDIR ?=
 SAN ?=
 WERROR ?=
@@ -71,16 +73,17 @@ CLI_LIB_OBJS := $(filter-out $(O)/cli/main.o,$(CLI_OBJS))
 # tests/unit/ has the folders of daemon/ (and cli/): tests/unit/symbols/test_symmod.c tests daemon/symbols/.
 UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
-FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
 # Plain test targets: built -O2 -g without frame pointers, like distribution code.
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGET_BINS := $(patsubst tests/targets/%.c,$(O)/tests/targets/%,$(TARGET_SRCS))
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
-# Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants...).
+# Fragments append to EXTRA_TEST_BINS (C++, Rust, static, stripped variants, fuzz replay: tests/fuzz/fuzz.mk).
 EXTRA_TEST_BINS :=
 
-.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo
+# systemd units in packaging/ that make install (and so the Debian package) ships
+UNITS := profd.service
+
+.PHONY: all test test-bins install uninstall clean deps deps-bench bench demo deb
 all: $(O)/profd
 
 -include $(sort $(wildcard tests/*/*.mk))
@@ -132,17 +135,12 @@ $(O)/tests/unit/%: tests/unit/%.c $(O)/libprofd-cli.a $(O)/libprofd.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -Icli -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(O)/libprofd-cli.a $(O)/libprofd.a $(LIBS) -lcmocka
 
-$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libprofd.a
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay_main.c $< $(O)/libprofd.a $(LIBS)
-
 $(O)/tests/targets/%: tests/targets/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(TARGET_CFLAGS) -o $@ $< -lm
 
-test-bins: $(O)/profd $(UNIT_BINS) $(FUZZ_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS)
+test-bins: $(O)/profd $(UNIT_BINS) $(TARGET_BINS) $(EXTRA_TEST_BINS)
 
 # The one test command: unit tests, fuzz corpus replay, integration tests against real targets.
 test: test-bins
@@ -166,14 +164,21 @@ deps-bench:
 install: $(O)/profd
 	install -D -m 0755 $(O)/profd $(DESTDIR)$(prefix)/sbin/profd
 	install -D -m 0644 packaging/profd.8 $(DESTDIR)$(prefix)/share/man/man8/profd.8
-	mkdir -p $(DESTDIR)$(prefix)/lib/systemd/system
-	sed 's|@SBINDIR@|$(prefix)/sbin|' packaging/profd.service > $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
-	chmod 0644 $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	mkdir -p $(DESTDIR)$(unitdir)
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(prefix)/sbin|' packaging/$$u > $(DESTDIR)$(unitdir)/$$u && \
+		chmod 0644 $(DESTDIR)$(unitdir)/$$u || exit 1; \
+	done
 	test -e $(DESTDIR)/etc/default/profd || install -D -m 0644 packaging/profd.env $(DESTDIR)/etc/default/profd
 
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/sbin/profd $(DESTDIR)$(prefix)/share/man/man8/profd.8 \
-	      $(DESTDIR)$(prefix)/lib/systemd/system/profd.service
+	      $(addprefix $(DESTDIR)$(unitdir)/,$(UNITS))
+
+# The Debian package, built by dpkg-buildpackage from a staged copy of the tracked sources with
+# packaging/debian as debian/: leaves $(O)/profd_VERSION_ARCH.deb (needs make deps).
+deb:
+	$(Q)packaging/build-deb $(O)
 
 clean:
 	rm -rf $(O)

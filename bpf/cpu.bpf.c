@@ -6,11 +6,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 #include "cpu.h"
+#include "uprobes.bpf.h"
 
 /* Tunables, set between open and load. */
-const volatile __u32 target_tgid = 0;
+/* a new process forked by a sampled one is sampled from its first tick (the set follows it) */
+const volatile bool follow_forks = false;
 /* profd's PID namespace (stat of /proc/self/ns/pid) when it is not the initial one: target_tgid
  * is a PID in that namespace, and bpf_get_current_pid_tgid() would give the host's. 0: initial. */
 const volatile __u64 pidns_dev = 0;
@@ -21,6 +24,15 @@ const volatile __u64 wakeup_bytes = 1 << 20;  /* wake the reader once this much 
 /* Counters read by user space through the mmapped .bss. */
 __u64 seen_samples = 0;  /* samples of the target */
 __u64 lost_samples = 0;  /* samples dropped because the ring buffer was full */
+
+/* key: a PID (tgid) of the set profd serves; value: unused. Kept by user space as the set
+ * changes, and by on_fork for new processes of sampled ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* resized by user space before load (--max-processes) */
+	__type(key, __u32);
+	__type(value, __u8);
+} tgids SEC(".maps");
 
 /* Sample records (struct profd_cpu_event, truncated after the copied stack bytes). */
 struct {
@@ -79,7 +91,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		tgid = ns.tgid;
 		tid = ns.pid;
 	}
-	if (tgid != target_tgid)
+	if (!bpf_map_lookup_elem(&tgids, &tgid))
 		return 0;
 	__sync_fetch_and_add(&seen_samples, 1);
 	cpu = bpf_get_smp_processor_id();
@@ -89,6 +101,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	task = bpf_get_current_task_btf();
 	e->time_ns = bpf_ktime_get_ns();
 	e->tid = tid;
+	e->tgid = tgid;
 	e->flags = 0;
 	e->nkframes = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -108,6 +121,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		if (n > 0)
 			e->nkframes = n / sizeof(__u64);
 	}
+
+	/* a sample inside a probed call, or in the probe machinery itself: what to undo */
+	read_uprobe_state(task, &e->up);
 
 	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
 	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock) and a per-CPU
@@ -146,6 +162,21 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, size, flags))
 		__sync_fetch_and_add(&lost_samples, 1);
+	return 0;
+}
+
+/* A process of the set forks: its child is in the set from its first instruction (a scan would
+ * see it within a second; short-lived children would be missed). Threads are not processes:
+ * a child that shares its parent's thread group is already covered by its tgid. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (!follow_forks || ctgid == ptgid || !bpf_map_lookup_elem(&tgids, &ptgid))
+		return 0;
+	bpf_map_update_elem(&tgids, &ctgid, &one, BPF_NOEXIST);
 	return 0;
 }
 

@@ -11,8 +11,12 @@
 /* x86_64 registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip. */
 #define PROFD_CPU_NREGS 17
 #define PROFD_CPU_COMM_LEN 16
+/* Processes sampled at once (the tgids map), as --max-processes bounds them. */
+#define PROFD_CPU_MAX_PROCS 65536
 /* Mappings end on page boundaries (x86_64: 4 KiB). */
 #define PROFD_CPU_PAGE 4096
+
+#include "uprobes.h"
 
 /* profd_cpu_event.flags */
 #define PROFD_CPU_F_KERNEL 0x1      /* the sample interrupted kernel code: kframes are valid */
@@ -24,12 +28,14 @@
 struct profd_cpu_event {
 	__u64 time_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 tid;
+	__u32 tgid;        /* the process (as profd sees PIDs): which member of the set */
 	__u32 flags;
 	__u32 nkframes;    /* kernel frames, leaf first; kframes[0] is the interrupted ip */
 	__u32 stack_len;   /* bytes in stack[], copied from regs[7] (rsp) upwards */
 	__u64 regs[PROFD_CPU_NREGS]; /* user registers at the sample (DWARF order) */
 	char comm[PROFD_CPU_COMM_LEN]; /* thread name */
 	__u64 kframes[PROFD_CPU_MAX_KFRAMES];
+	struct profd_uprobe_state up; /* what uprobes had changed in the thread's user state */
 	__u8 stack[PROFD_CPU_MAX_STACK];
 };
 

@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "heap.h"
+#include "uprobes.bpf.h"
 
 #define PAGE 4096
 
@@ -20,9 +21,9 @@ const volatile bool noop = false;         /* benchmark: programs return at once 
 const volatile __u64 wakeup_bytes = 1 << 20; /* wake the reader when this much data waits */
 /* -ln(u) * rate for u evenly spread over (0, 1): one draw = one random index. */
 const volatile __u64 exp_table[PROFD_HEAP_EXP_N];
-/* text ranges of the allocator objects: a return address inside means an internal call */
-const volatile __u64 obj_lo[PROFD_HEAP_MAX_OBJS];
-const volatile __u64 obj_hi[PROFD_HEAP_MAX_OBJS];
+/* profd's PID namespace when it is not the initial one: tgids are then read as seen from it */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
 
 /* Per-thread sampling state; freed by the kernel with the thread. */
 struct heap_thread {
@@ -47,14 +48,24 @@ struct {
 	__type(value, struct heap_thread);
 } threads SEC(".maps");
 
-/* key: address of a live sampled allocation; value: its id and size (bounded, drops counted) */
+/* key: a live sampled allocation (process, address); value: its id and size (bounded, drops
+ * counted) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 20);
-	__type(key, __u64);
+	__type(key, struct profd_heap_live_key);
 	__type(value, struct profd_heap_live);
 } live_allocs SEC(".maps");
+
+/* key: a process whose allocator is probed; value: the text ranges of its allocator objects (a
+ * return address inside them means a call from inside the allocator) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* resized by user space (--max-processes) */
+	__type(key, __u32);
+	__type(value, struct profd_heap_objs);
+} objs SEC(".maps");
 
 /* sampled allocations, frees of tracked ones */
 struct {
@@ -88,6 +99,15 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* index: the probe's index in the plan (cookie bits 24..31); value: its entry hits on this CPU.
+ * With the calibrated cost of one hit, what the probes cost the target (the budget). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFD_HEAP_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_hits SEC(".maps");
+
 /* key 0: the last allocation id handed out */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -96,9 +116,29 @@ struct {
 	__type(value, __u64);
 } next_id SEC(".maps");
 
+/* The calling process, as profd sees PIDs (its own namespace's, when that is not the host's). */
+static __always_inline __u32 current_tgid(void)
+{
+	struct bpf_pidns_info ns;
+
+	if (pidns_ino && bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) == 0)
+		return ns.tgid;
+	return (__u32)(bpf_get_current_pid_tgid() >> 32);
+}
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		*v += 1;
+}
+
+/* One entry hit of the probe named by the cookie. */
+static __always_inline void count_hit(__u64 cookie)
+{
+	__u32 idx = (cookie >> PROFD_HEAP_COOKIE_PROBE_SHIFT) & 0xff;
+	__u64 *v = bpf_map_lookup_elem(&probe_hits, &idx);
 
 	if (v)
 		*v += 1;
@@ -134,13 +174,14 @@ static __always_inline void send_free(__u32 type, __u64 id, __u64 size)
 /* A tracked allocation at ptr ended (free, realloc): tell user space once. */
 static __always_inline void untrack(__u64 ptr)
 {
+	struct profd_heap_live_key key = { .tgid = current_tgid(), .addr = ptr };
 	struct profd_heap_live *v, copy;
 
-	v = bpf_map_lookup_elem(&live_allocs, &ptr);
+	v = bpf_map_lookup_elem(&live_allocs, &key);
 	if (!v)
 		return;
 	copy = *v;
-	if (bpf_map_delete_elem(&live_allocs, &ptr) == 0)
+	if (bpf_map_delete_elem(&live_allocs, &key) == 0)
 		send_free(PROFD_HEAP_EV_FREE, copy.id, copy.size);
 }
 
@@ -187,10 +228,13 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 	id = __sync_fetch_and_add(idp, 1) + 1;
 	e->type = PROFD_HEAP_EV_ALLOC;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->tgid = current_tgid();
 	e->id = id;
 	e->size = size;
 	e->kind = kind;
 	copy_regs(e, ctx);
+	/* posix_memalign -> malloc: the outer call's return address is the trampoline meanwhile */
+	read_uprobe_state(bpf_get_current_task_btf(), &e->up);
 	e->stack_start = sp;
 	/* Page by page: a read crossing the end of the stack mapping would fail as a whole. */
 	first = PAGE - (sp & (PAGE - 1));
@@ -221,11 +265,11 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 	return id;
 }
 
-static __always_inline bool in_obj(__u32 obj, __u64 addr)
+static __always_inline bool in_obj(const struct profd_heap_objs *o, __u32 obj, __u64 addr)
 {
-	if (obj >= PROFD_HEAP_MAX_OBJS)
+	if (!o || obj >= PROFD_HEAP_MAX_OBJS)
 		return false;
-	return addr >= obj_lo[obj] && addr < obj_hi[obj];
+	return addr >= o->lo[obj] && addr < o->hi[obj];
 }
 
 extern bool bpf_session_is_return(void) __ksym __weak;
@@ -246,6 +290,7 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	obj = (cookie >> 8) & 0xff;
 	sp = ctx->sp;
 	count(PROFD_HEAP_CNT_CALLS);
+	count_hit(cookie);
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		count(PROFD_HEAP_CNT_NO_THREAD);
@@ -253,14 +298,19 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 	}
 	/* Called by another probed function (posix_memalign(p, 16, n) calls malloc): counted there.
 	 * Without exact returns, outer_sp may be stale: the outer call is still running only if
-	 * its return address is still in its slot (or the slot was hijacked for its own return). */
+	 * its return address is still in its slot, or the slot was hijacked for a return: its own,
+	 * or another tracer's (a return probe of anyone on this function makes the kernel hijack
+	 * every call's return, sampled or not). */
 	if (t->outer_sp && sp < t->outer_sp) {
 		bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
-		if (in_obj(obj, ret)) {
+		__u32 tgid = current_tgid();
+
+		if (in_obj(bpf_map_lookup_elem(&objs, &tgid), obj, ret)) {
 			slot = 0;
 			if (!exact && !t->outer_armed)
 				bpf_probe_read_user(&slot, sizeof(slot), (void *)t->outer_sp);
-			if (exact || t->outer_armed || slot == t->outer_ret) {
+			if (exact || t->outer_armed || slot == t->outer_ret ||
+			    (slot && slot == uprobe_trampoline(bpf_get_current_task_btf()))) {
 				count(PROFD_HEAP_CNT_NESTED);
 				return false;
 			}
@@ -348,10 +398,12 @@ static __always_inline bool alloc_enter(struct pt_regs *ctx, bool session)
 
 static __always_inline void alloc_return(struct pt_regs *ctx)
 {
+	struct profd_heap_live_key key = {};
 	struct profd_heap_live v;
 	struct heap_thread *t;
 	__u64 sp, ptr;
 
+	count(PROFD_HEAP_CNT_RETURNS);
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
 	if (!t)
 		return;
@@ -376,7 +428,9 @@ static __always_inline void alloc_return(struct pt_regs *ctx)
 		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
 		return;
 	}
-	if (bpf_map_update_elem(&live_allocs, &ptr, &v, BPF_ANY)) {
+	key.tgid = current_tgid();
+	key.addr = ptr;
+	if (bpf_map_update_elem(&live_allocs, &key, &v, BPF_ANY)) {
 		count(PROFD_HEAP_CNT_LIVE_FULL);
 		send_free(PROFD_HEAP_EV_UNTRACKED, v.id, 0);
 	}
@@ -420,6 +474,7 @@ int on_free(struct pt_regs *ctx)
 	if (noop)
 		return 0;
 	count(PROFD_HEAP_CNT_FREES);
+	count_hit(bpf_get_attach_cookie(ctx));
 	ptr = PT_REGS_PARM1(ctx);
 	if (ptr)
 		untrack(ptr);

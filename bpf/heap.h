@@ -15,7 +15,13 @@
 #define PROFD_HEAP_MAX_OBJS 8
 #define PROFD_HEAP_NREGS 17
 
-/* Probe kinds, the low 8 bits of the attach cookie; bits 8..15 hold the object index. */
+#include "uprobes.h"
+
+/* Probes counted one by one (their hits cost the target: see probe_hits in heap.bpf.c). */
+#define PROFD_HEAP_MAX_PROBES 64
+
+/* Probe kinds, the low 8 bits of the attach cookie; bits 8..15 hold the object index and bits
+ * 24..31 the probe's index in the plan (for probe_hits). */
 enum profd_heap_kind {
 	PROFD_HEAP_MALLOC = 0,     /* size = arg0 (malloc, valloc, pvalloc, mallocx, operator new) */
 	PROFD_HEAP_CALLOC,         /* size = arg0 * arg1 */
@@ -30,6 +36,7 @@ enum profd_heap_kind {
 /* Cookie bit: the function tail-jumps to another probed allocation function on some path; for
  * realloc kinds that path is realloc(NULL, n), so a NULL ptr is left to the callee's probe. */
 #define PROFD_HEAP_COOKIE_TAIL (1u << 16)
+#define PROFD_HEAP_COOKIE_PROBE_SHIFT 24
 
 enum profd_heap_event_type {
 	PROFD_HEAP_EV_ALLOC = 1,  /* a sampled allocation: struct profd_heap_alloc_event */
@@ -41,12 +48,15 @@ enum profd_heap_event_type {
 struct profd_heap_alloc_event {
 	__u32 type;
 	__u32 tid;
+	__u32 tgid;         /* the process (as profd sees PIDs): which member of the set */
+	__u32 pad;
 	__u64 id;           /* unique per sampled allocation; frees refer to it */
 	__u64 size;
 	__u64 regs[PROFD_HEAP_NREGS]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 	__u64 stack_start;  /* address of stack[0] (= rsp) */
 	__u32 stack_len;    /* bytes of stack[] that were copied */
 	__u32 kind;
+	struct profd_uprobe_state up; /* return addresses of outer probed calls, replaced meanwhile */
 	__u8 stack[PROFD_HEAP_STACK_BUF];
 };
 
@@ -57,7 +67,22 @@ struct profd_heap_free_event {
 	__u64 size;
 };
 
-/* Value of the live_allocs map (key: the address returned to the program). */
+/* Key of the live_allocs map: the address returned to the program, in its process (forked
+ * workers hand out the same addresses). */
+struct profd_heap_live_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;
+};
+
+/* Value of the objs map (key: a process): the text ranges of its allocator objects, so that a
+ * call from inside the allocator is recognised (see the cookie's object index). */
+struct profd_heap_objs {
+	__u64 lo[PROFD_HEAP_MAX_OBJS];
+	__u64 hi[PROFD_HEAP_MAX_OBJS];
+};
+
+/* Value of the live_allocs map (key: struct profd_heap_live_key). */
 struct profd_heap_live {
 	__u64 id;
 	__u64 size;
@@ -77,6 +102,7 @@ enum profd_heap_counter {
 	PROFD_HEAP_CNT_NO_THREAD,      /* thread state could not be created */
 	PROFD_HEAP_CNT_STACK_FAIL,     /* stack could not be read at all */
 	PROFD_HEAP_CNT_FAILED,         /* sampled allocation returned NULL / an error */
+	PROFD_HEAP_CNT_RETURNS,        /* return probes run (each one a trap the target paid) */
 	PROFD_HEAP_CNT__COUNT,
 };
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # profd's demo: starts the built-in demo target (a small threaded "service" that allocates,
 # leaks a little, sorts through libc and blocks), attaches profd to it, and shows what profd
-# serves: the index, a thread dump, the live heap, allocations and a CPU profile.
+# serves: the index, a thread dump, a heap window (live heap and allocations: the heap probes
+# are attached for those seconds only) and a CPU profile taken meanwhile.
 # Run as root (make demo). DEMO_KEEP=1 leaves both running and prints how to stop them.
 set -u
 cd "$(dirname "$0")/.."
@@ -56,17 +57,26 @@ curl -s "$base/" | sed -e 's#</td><td>#\t#g' -e 's/<[^>]*>//g' -e '/^[[:space:]]
 section "Every thread's stack, Go goroutine-dump style (first 45 lines)" "curl -s '$base/goroutine?debug=2'"
 curl -s "$base/goroutine?debug=2" | head -n 45
 
-if curl -s -o /dev/null -w '%{http_code}' "$base/heap?debug=1" | grep -q 200; then
-	section "Live heap by allocation site: the leak is cache_session" "go tool pprof -top -inuse_space $base/heap"
-	go tool pprof -top -inuse_space "$base/heap" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
-	section "Cumulative allocations: the churn is handle_request" "go tool pprof -top -sample_index=alloc_space $base/allocs"
-	go tool pprof -top -sample_index=alloc_space "$base/allocs" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+# Nothing is attached to the allocator until a heap request asks: a 5 s window attaches the
+# probes for those seconds; a CPU profile taken meanwhile shows what they cost, as profd's.
+curl -s -o "$tmp/cpu.pb.gz" "$base/profile?seconds=4" &
+cpu=$!
+heap_code=$(curl -s -o "$tmp/heap.pb.gz" -w '%{http_code}' "$base/heap?seconds=5")
+wait $cpu
+if [ "$heap_code" = 200 ]; then
+	section "Live heap by allocation site, over a 5 s window: the leak is cache_session" \
+		"go tool pprof -top -inuse_space '$base/heap?seconds=5'"
+	go tool pprof -top -inuse_space "$tmp/heap.pb.gz" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+	section "Allocations in the same window: the churn is handle_request" \
+		"go tool pprof -top -sample_index=alloc_space '$base/allocs?seconds=5'"
+	go tool pprof -top -sample_index=alloc_space "$tmp/heap.pb.gz" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
 else
-	echo; echo "(heap profiles are unavailable here; see $tmp/profd.log)"
+	echo; echo "(heap profiles are unavailable here: HTTP $heap_code; see $tmp/profd.log)"
 fi
-if curl -s -o /dev/null -w '%{http_code}' "$base/profile?seconds=1&debug=1" | grep -q 200; then
-	section "CPU profile for 3 seconds" "go tool pprof -top '$base/profile?seconds=3'"
-	go tool pprof -top "$base/profile?seconds=3" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+if [ -s "$tmp/cpu.pb.gz" ]; then
+	section "CPU profile for 4 seconds, taken while the heap probes were attached" \
+		"go tool pprof -top '$base/profile?seconds=4'"
+	go tool pprof -top "$tmp/cpu.pb.gz" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
 fi
 echo
 echo "Try it on your own process: sudo $PROFD --pid PID   (then open http://127.0.0.1:6060/debug/pprof/)"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,12 +23,15 @@
 #include "options.h"
 #include "proc/target.h"
 #include "sources/threads.h"
+#include "sources/threads_set.h"
+#include "set/procs.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
 #define SHUTDOWN_GRACE_MS 4000
-#define HEADER_TIMEOUT_S 10
 #define MAX_REQUEST_BODY (4u << 20)
+/* request bodies held at once, all requests together: 8 of the largest */
+#define MAX_REQUEST_BODIES (32u << 20)
 
 static const char *env_get(const char *name)
 {
@@ -53,26 +57,61 @@ static int write_ready_file(const char *path, const char *addr)
 	return 0;
 }
 
-/* Opens the target for the whole run; the one place that words "no such process" etc. */
-static int open_target(const struct profd_config *cfg, struct target *t)
+/* A file profd will write later (the ready file, a one-shot's output): refused at start when it
+ * cannot be written, rather than after a profile was taken. Returns EXIT_OK or EXIT_USAGE. */
+static int check_writable(const char *flag, const char *path)
 {
-	int err;
+	char dir[4096];
+	struct stat sb;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		log_error("%s %s: the directory %s does not exist; create it or choose another path", flag, path, dir);
+		return EXIT_USAGE;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		log_error("%s %s: cannot write in %s: %s", flag, path, dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (stat(path, &sb) == 0 && (S_ISDIR(sb.st_mode) || access(path, W_OK) != 0)) {
+		log_error("%s %s: %s", flag, path, S_ISDIR(sb.st_mode) ? "is a directory" : strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Opens the processes to profile for the whole run; the one place that words "no such process",
+ * a missing cgroup etc. (procset.c says what, naming the flag). */
+static int open_procs(const struct profd_config *cfg, struct procs **ret)
+{
+	struct procset_config pc = {
+		.kind = (enum procset_kind)cfg->selector,
+		.pid = cfg->pid,
+		.max_processes = cfg->max_processes,
+	};
+	char err[1024];
+	int r;
 
 	if (cfg->pid == getpid()) {
 		log_error("--pid %d is profd itself; give the PID of the process to profile", (int)cfg->pid);
 		return EXIT_USAGE;
 	}
-	err = target_open(cfg->pid, t);
-	if (err == -ESRCH) {
-		log_error("--pid %d: no such process (or it has already exited); check the PID with ps or pgrep",
-			  (int)cfg->pid);
+	snprintf(pc.name, sizeof(pc.name), "%s", cfg->selector_name);
+	r = procs__new(&pc, ret, err, sizeof(err));
+	if (r == 0)
+		return EXIT_OK;
+	log_error("%s", err);
+	if (r == -ESRCH)
 		return EXIT_TARGET_GONE;
-	}
-	if (err) {
-		log_error("cannot read /proc/%d: %s", (int)cfg->pid, strerror(-err));
-		return EXIT_RUNTIME;
-	}
-	return EXIT_OK;
+	return r == -ENOMEM || r == -EIO ? EXIT_RUNTIME : EXIT_USAGE;
 }
 
 static int check_privileges(void)
@@ -113,6 +152,7 @@ static void snapshot_heap(struct heap_source *heap)
 		log_error("SIGUSR2: cannot write the heap profile: %s", strerror(-r));
 }
 
+/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. */
 static int wait_for_end(const struct target *t, struct heap_source *heap)
 {
 	sigset_t mask;
@@ -124,10 +164,10 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 	sigaddset(&mask, SIGUSR2);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
-	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	pidfd = t ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-		int n = poll(pfd, 2, pidfd >= 0 ? -1 : 500);
+		int n = poll(pfd, 2, pidfd >= 0 || !t ? -1 : 500);
 
 		if (n < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -146,7 +186,7 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 				break;
 			}
 		}
-		if ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t)) {
+		if (t && ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t))) {
 			log_error("target process %d (%s) exited; profd is shutting down", (int)t->pid, t->comm);
 			status = EXIT_TARGET_GONE;
 			break;
@@ -161,18 +201,20 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 
 /* Every command starts here: privileges first (they decide whether /proc can be read), then the
  * target. Returns an exit status, EXIT_OK to go on. */
-static int attach(const struct profd_config *cfg, struct target *t)
+static int attach(const struct profd_config *cfg, struct procs **ps)
 {
 	int status = check_privileges();
 
-	return status ? status : open_target(cfg, t);
+	return status ? status : open_procs(cfg, ps);
 }
 
-/* The target-wide machinery every source shares: the symbolizer and the unwinder. */
+/* The processes served and the sources over them. --pid: one process, whose symbolizer and
+ * unwinder every source shares; a set: thread dumps over it (threads_set). */
 struct engine {
-	struct symbolizer *sym;
-	struct unwinder *uw;
-	struct threads_source *threads;
+	struct procs *ps;
+	struct proc *single;              /* --pid: the target (referenced); NULL for a set */
+	struct threads_source *threads;   /* --pid */
+	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 };
@@ -182,24 +224,39 @@ static void engine_free(struct engine *e)
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
-	unwinder__free(e->uw);
-	symbolizer__free(e->sym);
+	threads_set__free(e->threads_set);
+	proc__put(e->single);
+	procs__free(e->ps); /* after the sources: they listen to it */
 	memset(e, 0, sizeof(*e));
 }
 
-static int engine_start(const struct profd_config *cfg, const struct target *t, struct engine *e)
+static int engine_start(const struct profd_config *cfg, struct procs *ps, struct engine *e)
 {
+	struct proc **list = NULL;
 	const char *why;
+	int n;
 
 	memset(e, 0, sizeof(*e));
-	e->sym = symbolizer__new(t->pid);
-	if (!e->sym)
+	e->ps = ps;
+	if (procs__multi(ps)) {
+		e->threads_set = threads_set__new(ps, cfg->stack_bytes);
+		if (!e->threads_set || procs__start(ps) < 0) {
+			log_error("cannot start following %s: %s", procset__describe(procs__set(ps)), strerror(errno));
+			engine_free(e);
+			return EXIT_RUNTIME;
+		}
+		return EXIT_OK;
+	}
+	n = procs__list(ps, &list);
+	if (n > 0)
+		e->single = proc__ref(list[0]);
+	procs__list_free(list, n > 0 ? n : 0);
+	if (!e->single || !e->single->sym || !e->single->uw) {
+		errno = e->single ? ESRCH : ENOMEM;
 		goto fail;
-	e->uw = unwinder__new(t->pid);
-	if (!e->uw)
-		goto fail;
-	e->threads = threads_source__new_method(t, e->uw, e->sym, cfg->stack_bytes,
-						(enum threads_method)cfg->thread_dump);
+	}
+	e->threads = threads_source__new_method(&e->single->target, e->single->uw, e->single->sym,
+						cfg->stack_bytes, (enum threads_method)cfg->thread_dump);
 	if (!e->threads)
 		goto fail;
 	if (!threads_source__iterator(e->threads, &why)) {
@@ -211,12 +268,14 @@ static int engine_start(const struct profd_config *cfg, const struct target *t, 
 	}
 	return EXIT_OK;
 fail:
-	if (errno == ESRCH) {
-		log_error("target process %d (%s) exited while profd was attaching", (int)t->pid, t->comm);
+	/* decided by the target itself: a thread or mapping that vanished mid-read also says ESRCH */
+	if (e->single && !target_alive(&e->single->target)) {
+		log_error("target process %d (%s) exited while profd was attaching", (int)e->single->target.pid,
+			  e->single->target.comm);
 		engine_free(e);
 		return EXIT_TARGET_GONE;
 	}
-	log_error("cannot read the executables of process %d (%s): %s", (int)t->pid, t->comm, strerror(errno));
+	log_error("cannot read the executables of process %d: %s", (int)cfg->pid, strerror(errno));
 	engine_free(e);
 	return EXIT_RUNTIME;
 }
@@ -233,13 +292,14 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	heap_config_default(hc);
 	hc->mode = (enum heap_mode)cfg->heap_mode;
 	hc->rate = cfg->heap_rate;
+	hc->idle_ns = cfg->heap_idle_ns;
+	hc->budget_pct = cfg->heap_budget;
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
 /* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
  * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
-static void engine_start_profilers(const struct profd_config *cfg, const struct target *t, struct engine *e,
-				   bool bpf_ok)
+static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
 	struct cpu_config cc;
 	struct heap_config hc;
@@ -248,7 +308,7 @@ static void engine_start_profilers(const struct profd_config *cfg, const struct 
 
 	cpu_config_from(cfg, &cc);
 	if (bpf_ok) {
-		e->cpu = cpu_sampler__new(t, e->uw, e->sym, &cc);
+		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
 	}
@@ -259,14 +319,15 @@ static void engine_start_profilers(const struct profd_config *cfg, const struct 
 		return;
 	}
 	heap_config_from(cfg, &hc);
-	r = heap_source__new(t, e->uw, e->sym, &hc, &e->heap, err, sizeof(err));
+	r = heap_source__new(e->ps, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
 		log_warn("heap profiles are unavailable: %s", err);
 		return;
 	}
-	log_info("heap (%s, one sample per %llu bytes on average): %s", heap_mode_name(hc.mode),
-		 (unsigned long long)hc.rate, heap_source__describe(e->heap));
+	log_info("heap (%s, one sample per %llu bytes on average, budget %g%% of the target's CPU): %s%s",
+		 heap_mode_name(hc.mode), (unsigned long long)hc.rate, hc.budget_pct, heap_source__describe(e->heap),
+		 hc.mode == HEAP_MODE_DEMAND ? "; no probe attached until a heap or allocs request" : "");
 }
 
 /* profd cpu / profd heap: one profile to a file, no server. */
@@ -279,69 +340,110 @@ static void on_stop_signal(int sig)
 
 static int oneshot(const struct profd_config *cfg)
 {
-	struct target target;
+	const char *who;
+	struct procs *ps = NULL;
+	struct target target = { 0 };
 	char err[768];
 	sigset_t mask;
 	int status, r;
 
-	status = attach(cfg, &target);
+	if (strcmp(cfg->output, "-") != 0 && (status = check_writable("-o", cfg->output)) != EXIT_OK)
+		return status;
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
+	who = procset__describe(procs__set(ps));
+	/* both commands end early on Ctrl-C and still write what they have */
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
 	if (cfg->command == CMD_CPU) {
 		struct cpu_config cc;
 
-		/* the cpu command ends early on Ctrl-C and still writes what it has */
-		signal(SIGINT, on_stop_signal);
-		signal(SIGTERM, on_stop_signal);
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGTERM);
-		pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
 		cpu_config_from(cfg, &cc);
-		r = cpu_oneshot(target.pid, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
-	} else {
+		r = cpu_oneshot(ps, &cc, cfg->seconds, cfg->output, &oneshot_stop, err, sizeof(err));
+		if (r == 0 && strcmp(cfg->output, "-") != 0)
+			log_info("wrote the CPU profile of %s to %s", who, cfg->output);
+		status = r == 0 ? EXIT_OK : EXIT_RUNTIME;
+		if (r)
+			log_error("%s", err);
+		procs__free(ps);
+		return status;
+	}
+	if (!procs__multi(ps)) {
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		if (n > 0)
+			target = list[0]->target;
+		procs__list_free(list, n > 0 ? n : 0);
+	}
+	{
 		struct heap_config hc;
 
 		heap_config_from(cfg, &hc);
-		r = heap_oneshot(target.pid, cfg->seconds, &hc, cfg->output, err, sizeof(err));
+		r = heap_oneshot(ps, cfg->seconds, &hc, cfg->output, &oneshot_stop, err, sizeof(err));
 	}
-	if (r == -ESRCH && !target_alive(&target)) {
+	if (r == -ESRCH && target.pid && !target_alive(&target)) {
 		log_error("target process %d (%s) exited: %s", (int)target.pid, target.comm, err);
-		return EXIT_TARGET_GONE;
-	}
-	if (r) {
+		status = EXIT_TARGET_GONE;
+	} else if (r) {
 		log_error("%s", err);
-		return EXIT_RUNTIME;
+		status = EXIT_RUNTIME;
+	} else {
+		if (strcmp(cfg->output, "-") != 0)
+			log_info("wrote the heap profile of %s to %s", who, cfg->output);
+		status = EXIT_OK;
 	}
-	if (strcmp(cfg->output, "-") != 0)
-		log_info("wrote the %s profile of process %d to %s", cfg->command == CMD_CPU ? "CPU" : "heap",
-			 (int)target.pid, cfg->output);
-	return EXIT_OK;
+	procs__free(ps);
+	return status;
 }
 
 /* profd stacks: one thread dump to stdout, no server. */
 static int stacks(const struct profd_config *cfg)
 {
 	struct engine e;
-	struct target target;
+	struct procs *ps = NULL;
 	struct buf out = { 0 };
 	int status, err;
 
-	status = attach(cfg, &target);
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
-	status = engine_start(cfg, &target, &e);
+	status = engine_start(cfg, ps, &e);
 	if (status)
 		return status;
+	if (e.threads_set) {
+		err = threads_set__dump_text(e.threads_set, 0, 2, &out);
+		if (err == -ESRCH) {
+			log_error("no process of %s is running", procset__describe(procs__set(ps)));
+			status = EXIT_TARGET_GONE;
+		} else if (err) {
+			log_error("thread dump of %s failed: %s", procset__describe(procs__set(ps)),
+				  err == -EPERM ? threads_set__error(e.threads_set) : strerror(-err));
+			status = EXIT_RUNTIME;
+		} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+			log_error("cannot write the dump to standard output: %s", strerror(errno));
+			status = EXIT_RUNTIME;
+		}
+		buf_free(&out);
+		engine_free(&e);
+		return status;
+	}
 	err = threads_source__dump_text(e.threads, 2, &out);
 	if (err == -ESRCH) {
-		log_error("target process %d (%s) exited during the dump", (int)target.pid, target.comm);
+		log_error("target process %d (%s) exited during the dump", (int)e.single->target.pid,
+			  e.single->target.comm);
 		status = EXIT_TARGET_GONE;
 	} else if (err == -EPERM) {
-		log_error("cannot stop the threads of process %d: %s", (int)target.pid, threads_source__error(e.threads));
+		log_error("cannot stop the threads of process %d: %s", (int)e.single->target.pid,
+			  threads_source__error(e.threads));
 		status = EXIT_RUNTIME;
 	} else if (err) {
-		log_error("thread dump of process %d failed: %s", (int)target.pid, strerror(-err));
+		log_error("thread dump of process %d failed: %s", (int)e.single->target.pid, strerror(-err));
 		status = EXIT_RUNTIME;
 	} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 		log_error("cannot write the dump to standard output: %s", strerror(errno));
@@ -363,16 +465,19 @@ static int serve(const struct profd_config *cfg)
 	struct profd_profile prof;
 	struct http_limits limits = {
 		.max_connections = cfg->max_connections,
-		.header_timeout_s = HEADER_TIMEOUT_S,
+		.request_timeout_s = cfg->request_timeout,
 		.max_body = MAX_REQUEST_BODY,
+		.max_bodies_total = MAX_REQUEST_BODIES,
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;
-	struct target target;
+	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
 
-	status = attach(cfg, &target);
+	if (cfg->ready_file[0] && (status = check_writable("--ready-file", cfg->ready_file)) != EXIT_OK)
+		return status;
+	status = attach(cfg, &ps);
 	if (status)
 		return status;
 	bpf_err = bpf_check(msg, sizeof(msg));
@@ -380,26 +485,30 @@ static int serve(const struct profd_config *cfg)
 		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
-			 "profiles of process %d", cfg->host, (int)cfg->pid);
+			 "profiles of %s", cfg->host, procset__describe(procs__set(ps)));
 	fd = http_listen(cfg->host, cfg->port, msg, sizeof(msg));
 	if (fd < 0) {
 		log_error("%s", msg);
+		procs__free(ps);
 		return EXIT_RUNTIME;
 	}
 	http_bound_address(fd, addr, sizeof(addr));
 
-	status = engine_start(cfg, &target, &engine);
+	status = engine_start(cfg, ps, &engine); /* takes ps, even when it fails */
 	if (status)
 		goto cleanup;
-	engine_start_profilers(cfg, &target, &engine, bpf_err == 0);
-	ep = endpoints__new(&target, engine.sym);
+	engine_start_profilers(cfg, &engine, bpf_err == 0);
+	ep = endpoints__new(ps);
 	if (!ep) {
 		log_error("out of memory");
 		status = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	endpoints__set_max_seconds(ep, cfg->max_seconds);
-	threads_source__profile(engine.threads, &prof);
+	if (engine.threads)
+		threads_source__profile(engine.threads, &prof);
+	else
+		threads_set__profile(engine.threads_set, &prof);
 	endpoints__add_profile(ep, &prof);
 	if (engine.cpu) {
 		cpu_sampler__provider(engine.cpu, &prof);
@@ -420,9 +529,7 @@ static int serve(const struct profd_config *cfg)
 		goto cleanup;
 	}
 	fd = -1; /* owned by the server now */
-	printf("profd listening on %s\n", addr);
-	fflush(stdout);
-	log_info("serving http://%s/debug/pprof/ for process %d (%s)", addr, (int)target.pid, target.comm);
+	/* the ready file first: a supervisor reading "listening" must be able to trust it */
 	if (cfg->ready_file[0]) {
 		err = write_ready_file(cfg->ready_file, addr);
 		if (err) {
@@ -431,7 +538,10 @@ static int serve(const struct profd_config *cfg)
 			goto cleanup;
 		}
 	}
-	status = wait_for_end(&target, engine.heap);
+	printf("profd listening on %s\n", addr);
+	fflush(stdout);
+	log_info("serving http://%s/debug/pprof/ for %s", addr, procset__describe(procs__set(ps)));
+	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
 	endpoints__free(ep);
@@ -464,6 +574,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	bpf_log_route();
 	/* signals are read from a signalfd by the main thread; every other thread inherits the block */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

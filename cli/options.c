@@ -41,7 +41,11 @@ static const char usage[] =
 	"                         profiles cost the target CPU: anyone who can connect gets them.\n"
 	"      --ready-file PATH  write the bound HOST:PORT to PATH once serving (PROFD_READY_FILE)\n"
 	"      --max-connections N  concurrent HTTP connections, 4..4096 (PROFD_MAX_CONNECTIONS),\n"
-	"                         default 512; idle clients are dropped after 10 s\n"
+	"                         default 512; at the limit, a new connection replaces the one that\n"
+	"                         has been sending its request the longest (if for 0.25 s or more)\n"
+	"      --request-timeout N  seconds a client has to send its whole request, head and body,\n"
+	"                         at any pace, 1..600 (PROFD_REQUEST_TIMEOUT), default 10; slower\n"
+	"                         clients get HTTP 408 and are disconnected\n"
 	"      --max-seconds N    longest ?seconds=N a request may ask for, 1..86400\n"
 	"                         (PROFD_MAX_SECONDS), default 300; longer gets HTTP 400\n"
 	"      --stack-bytes N    bytes of each thread's stack copied for a thread dump, 4096..1048576\n"
@@ -54,10 +58,20 @@ static const char usage[] =
 	"      --cpu-hz N         CPU samples per second of CPU time, 1..1000 (PROFD_CPU_HZ), default 100\n"
 	"      --cpu-stack-bytes N  stack bytes copied per CPU sample, 1024..32768\n"
 	"                         (PROFD_CPU_STACK_BYTES), default 16384\n"
-	"      --heap MODE        inuse (live and cumulative, default), allocs (cumulative only, cheaper)\n"
-	"                         or off (PROFD_HEAP). Probes attach at start-up: what was allocated\n"
-	"                         before is invisible. Every malloc/free of the target then traps\n"
-	"                         (about 1-2 us each): use allocs or off for allocation-heavy services\n"
+	"      --heap MODE        demand (default), inuse, allocs or off (PROFD_HEAP). While attached,\n"
+	"                         the heap probes trap on every malloc/free of the target (1-12 us each,\n"
+	"                         by machine), so by default nothing is attached until a heap or allocs\n"
+	"                         request: ?seconds=N attaches them for N seconds; a request without\n"
+	"                         seconds starts tracking, which goes on while requests keep coming.\n"
+	"                         inuse (live and cumulative) and allocs (cumulative only, cheaper)\n"
+	"                         attach at start-up. What was allocated before attaching is not seen.\n"
+	"                         Their cost shows in CPU profiles as the frame 'profd: allocator probe'\n"
+	"      --heap-idle DURATION  demand mode: detach the probes after this long without a heap or\n"
+	"                         allocs request, 1s..168h (PROFD_HEAP_IDLE), default 10m\n"
+	"      --heap-budget PERCENT  the share of the target's CPU time the heap probes may cost,\n"
+	"                         above 0 up to 100 (PROFD_HEAP_BUDGET), default 2; above it they are\n"
+	"                         detached within a second and come back after a backoff (10 s,\n"
+	"                         doubling to 10 min); 100 = no limit. Said in profiles and the index\n"
 	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
@@ -71,11 +85,13 @@ static const char usage[] =
 	"Endpoints (under http://HOST:PORT/debug/pprof/):\n"
 	"  /debug/pprof/          index: what profd serves for this target, with status\n"
 	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
-	"  heap, allocs           sampled live heap / cumulative allocations by call stack\n"
+	"  heap, allocs           sampled live heap / cumulative allocations by call stack;\n"
+	"                         ?seconds=N: what was allocated in the next N s and what of it lives\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
-	"  Named profiles take debug=N and seconds=N (a delta), as Go's net/http/pprof does.\n"
+	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
+	"  snapshots; for heap and allocs, a window of tracking).\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -184,9 +200,10 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 	return 0;
 }
 
-enum opt_id { OPT_PID, OPT_ADDR, OPT_ALLOW_PUBLIC, OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS,
-	      OPT_MAX_SECONDS, OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP,
-	      OPT_HEAP_RATE, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
+	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
+	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
+	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -195,11 +212,16 @@ static const struct opt_def {
 	bool has_value;
 } opts[OPT__COUNT] = {
 	[OPT_PID] = { "--pid", 'p', "PROFD_PID", true },
+	[OPT_CHILDREN] = { "--children", 0, "PROFD_CHILDREN", false },
+	[OPT_CGROUP] = { "--cgroup", 0, "PROFD_CGROUP", true },
+	[OPT_UNIT] = { "--unit", 0, "PROFD_UNIT", true },
+	[OPT_MAX_PROCESSES] = { "--max-processes", 0, "PROFD_MAX_PROCESSES", true },
 	[OPT_ADDR] = { "--addr", 'a', "PROFD_ADDR", true },
 	[OPT_ALLOW_PUBLIC] = { "--allow-public", 0, "PROFD_ALLOW_PUBLIC", false },
 	[OPT_READY_FILE] = { "--ready-file", 0, "PROFD_READY_FILE", true },
 	[OPT_LOG_LEVEL] = { "--log-level", 0, "PROFD_LOG_LEVEL", true },
 	[OPT_MAX_CONNECTIONS] = { "--max-connections", 0, "PROFD_MAX_CONNECTIONS", true },
+	[OPT_REQUEST_TIMEOUT] = { "--request-timeout", 0, "PROFD_REQUEST_TIMEOUT", true },
 	[OPT_MAX_SECONDS] = { "--max-seconds", 0, "PROFD_MAX_SECONDS", true },
 	[OPT_STACK_BYTES] = { "--stack-bytes", 0, "PROFD_STACK_BYTES", true },
 	[OPT_THREAD_DUMP] = { "--thread-dump", 0, "PROFD_THREAD_DUMP", true },
@@ -207,6 +229,8 @@ static const struct opt_def {
 	[OPT_CPU_STACK_BYTES] = { "--cpu-stack-bytes", 0, "PROFD_CPU_STACK_BYTES", true },
 	[OPT_HEAP] = { "--heap", 0, "PROFD_HEAP", true },
 	[OPT_HEAP_RATE] = { "--heap-rate", 0, "PROFD_HEAP_RATE", true },
+	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
+	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
@@ -226,6 +250,20 @@ static void name_source(char *err, size_t errlen, const char *flag, const char *
 	snprintf(err, errlen, "%s", tmp);
 }
 
+/* A switch given as a variable: 1/true/yes or 0/false/no (a flag without a value is "1"). */
+static int parse_bool(const char *from, const char *v, bool *ret, char *err, size_t errlen)
+{
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+		*ret = true;
+	} else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v) {
+		*ret = false;
+	} else {
+		snprintf(err, errlen, "%s: '%s' is not valid; expected 1 or 0", from, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Applies one value; `from` names where it came from for the error message. */
 static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
 		 size_t errlen)
@@ -242,6 +280,25 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		cfg->pid = (pid_t)n;
 		return 0;
+	case OPT_CHILDREN:
+		return parse_bool(from, v, &cfg->children, err, errlen);
+	case OPT_CGROUP:
+	case OPT_UNIT:
+		if (!*v || strlen(v) >= sizeof(cfg->selector_name) || strchr(v, '\n') ||
+		    (id == OPT_UNIT && (strchr(v, '/') || strlen(v) > 255))) {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected %s", from, v,
+				 id == OPT_CGROUP ? "a cgroup v2 directory, e.g. system.slice/nginx.service"
+						  : "a systemd unit name, e.g. nginx or nginx.service");
+			return -EINVAL;
+		}
+		strcpy(cfg->selector_name, v);
+		cfg->selector = id == OPT_CGROUP ? SELECT_CGROUP : SELECT_UNIT;
+		return 0;
+	case OPT_MAX_PROCESSES:
+		if (parse_range(from, v, 1, 65536, &n, err, errlen))
+			return -EINVAL;
+		cfg->max_processes = (int)n;
+		return 0;
 	case OPT_ADDR:
 		if (addr_parse(v, cfg->host, sizeof(cfg->host), &cfg->port, aerr, sizeof(aerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", from, aerr);
@@ -249,15 +306,7 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		return 0;
 	case OPT_ALLOW_PUBLIC:
-		if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
-			cfg->allow_public = true;
-		} else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v) {
-			cfg->allow_public = false;
-		} else {
-			snprintf(err, errlen, "%s: '%s' is not valid; expected 1 or 0", from, v);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_bool(from, v, &cfg->allow_public, err, errlen);
 	case OPT_READY_FILE:
 		if (!*v || strlen(v) >= sizeof(cfg->ready_file)) {
 			snprintf(err, errlen, "%s: expected a file path", from);
@@ -277,6 +326,11 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		if (parse_range(from, v, 4, 4096, &n, err, errlen))
 			return -EINVAL;
 		cfg->max_connections = (unsigned)n;
+		return 0;
+	case OPT_REQUEST_TIMEOUT:
+		if (parse_range(from, v, 1, 600, &n, err, errlen))
+			return -EINVAL;
+		cfg->request_timeout = (unsigned)n;
 		return 0;
 	case OPT_MAX_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
@@ -324,6 +378,18 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_HEAP_IDLE:
+		if (heap_idle_parse(v, &cfg->heap_idle_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--heap-idle", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HEAP_BUDGET:
+		if (heap_budget_parse(v, &cfg->heap_budget, err, errlen) != 0) {
+			name_source(err, errlen, "--heap-budget", from);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SNAPSHOT_DIR:
 		if (strlen(v) >= sizeof(cfg->snapshot_dir) - 64 ||
 		    heap_snapshot_dir_check(v, err, errlen) != 0) {
@@ -359,12 +425,15 @@ static void defaults(struct profd_config *cfg)
 	cfg->port = 6060;
 	cfg->log_level = LOG_INFO;
 	cfg->max_connections = 512;
+	cfg->request_timeout = 10;
 	cfg->max_seconds = 300;
 	cfg->stack_bytes = 65536;
 	cfg->cpu_hz = 100;
 	cfg->cpu_stack_bytes = 16384;
-	cfg->heap_mode = HEAP_MODE_INUSE;
+	cfg->heap_mode = HEAP_MODE_DEMAND;
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
+	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
+	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
 	cfg->seconds = 30;
 }
 
@@ -428,6 +497,12 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 			snprintf(err, errlen, "%s needs a value (see profd --help)", opts[id].longname);
 			return -EINVAL;
 		}
+		if (values[id]) {
+			/* the last would silently win: with --pid that profiles the wrong process */
+			snprintf(err, errlen, "%s given twice ('%s' and '%s'): give it once", opts[id].longname,
+				 values[id], v);
+			return -EINVAL;
+		}
 		values[id] = v;
 		from[id] = opts[id].longname;
 	}
@@ -452,13 +527,34 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		return -EINVAL;
 	}
 	if (cfg->command == CMD_HEAP && cfg->heap_mode == HEAP_MODE_OFF) {
-		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse or allocs");
+		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
 	}
-	if (cfg->pid == 0) {
-		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID)");
+	if (values[OPT_CGROUP] && values[OPT_UNIT]) {
+		snprintf(err, errlen, "--cgroup and --unit both select processes: give one selector");
 		return -EINVAL;
 	}
+	if (cfg->pid && cfg->selector != SELECT_PID) {
+		snprintf(err, errlen, "--pid and %s both select processes: give one selector",
+			 cfg->selector == SELECT_CGROUP ? "--cgroup" : "--unit");
+		return -EINVAL;
+	}
+	if (cfg->children && cfg->selector != SELECT_PID) {
+		snprintf(err, errlen, "--children follows the descendants of --pid; with %s every process of it is "
+			 "followed already", cfg->selector == SELECT_CGROUP ? "--cgroup" : "--unit");
+		return -EINVAL;
+	}
+	if (cfg->children && !cfg->pid) {
+		snprintf(err, errlen, "--children needs --pid PID: the process whose descendants to follow");
+		return -EINVAL;
+	}
+	if (cfg->selector == SELECT_PID && cfg->pid == 0) {
+		snprintf(err, errlen, "--pid is required: the ID of the process to profile (or set PROFD_PID); or "
+			 "select a whole service with --pid PID --children, --cgroup PATH or --unit NAME");
+		return -EINVAL;
+	}
+	if (cfg->children)
+		cfg->selector = SELECT_CHILDREN;
 	if (cfg->command == CMD_SERVE && !addr_is_loopback(cfg->host) && !cfg->allow_public) {
 		snprintf(err, errlen,
 			 "--addr %s is not a loopback address: profiles expose the target's memory layout, command "

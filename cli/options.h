@@ -26,15 +26,23 @@ enum profd_command {
 	CMD_HEAP,       /* profd heap: write one heap profile to a file and exit */
 };
 
+/* Which processes: the values of enum procset_kind (proc/procset.h). */
+enum profd_selector { SELECT_PID = 0, SELECT_CHILDREN, SELECT_CGROUP, SELECT_UNIT };
+
 struct profd_config {
 	enum profd_command command;
 	pid_t pid;
+	bool children;            /* --children: with --pid, its descendants too */
+	enum profd_selector selector;
+	char selector_name[4096]; /* --cgroup PATH or --unit NAME */
+	int max_processes;        /* --max-processes (0: the default) */
 	char host[256];
 	unsigned port;
 	bool allow_public;
 	char ready_file[4096];
 	int log_level;
 	unsigned max_connections;
+	unsigned request_timeout; /* seconds to send a whole request */
 	int max_seconds;
 	size_t stack_bytes;     /* thread dumps */
 	int thread_dump;        /* enum threads_method: auto (task iterator where possible) or ptrace */
@@ -42,6 +50,8 @@ struct profd_config {
 	unsigned cpu_stack_bytes;
 	int heap_mode;          /* enum heap_mode */
 	uint64_t heap_rate;
+	int64_t heap_idle_ns;   /* --heap-idle */
+	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */

@@ -9,16 +9,36 @@
 #include <bpf/libbpf.h>
 
 #include "base/bpfcheck.h"
+#include "base/log.h"
 #include "probe.skel.h"
 
-static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* libbpf's messages (verifier logs of speculative loads among them) go to profd's log at debug
+ * level: a failure the user must know of is said by the caller that decides, naming what failed. */
+static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char msg[2048];
+	int n;
+
+	if (log_get_level() < LOG_DEBUG)
+		return 0;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("%s", msg); /* libbpf's lines start with "libbpf: " */
 	return 0;
+}
+
+void bpf_log_route(void)
+{
+	libbpf_set_print(libbpf_to_log);
 }
 
 int bpf_check(char *err, size_t errlen)
 {
-	libbpf_print_fn_t old = libbpf_set_print(quiet_print);
 	struct probe_bpf *skel = probe_bpf__open();
 	int ret = 0;
 
@@ -34,6 +54,5 @@ int bpf_check(char *err, size_t errlen)
 	}
 cleanup:
 	probe_bpf__destroy(skel);
-	libbpf_set_print(old);
 	return ret;
 }

@@ -2,8 +2,12 @@
 /* The /debug/pprof router with Go's exact surface (pprof-compat.md 1.x): index, redirect,
  * cmdline, symbol, named profiles (debug=, seconds= deltas or collections) and the CPU profile.
  * Sources hand over sample sets through pprof/provider.h; this module turns them into
- * responses. Thread-safe after registration: the table is read-only while serving; `busy` is an
- * atomic counter. */
+ * responses. Requests of each kind run in their own bounded pool, so that long ones never keep
+ * quick ones out: windows (?seconds=N, the CPU profile), MAX_WINDOWS for all profiles together;
+ * snapshots (a profile now), MAX_SNAPSHOTS per profile; the index, cmdline and symbol are not
+ * pooled. HEAD answers with the headers only and takes nothing from the target.
+ * Thread-safe after registration: the table is read-only while serving; the pools are atomic
+ * counters. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,39 +20,189 @@
 #include "http/symbolz.h"
 #include "pprof/pprof.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "symbols/symbolize.h"
 
 #define PREFIX "/debug/pprof/"
 /* Go's CPU profile length when seconds= is absent or not a positive integer */
 #define CPU_DEFAULT_SECONDS 30
 #define MAX_PROFILES 24
-/* Requests that take a snapshot or wait run at most this many at once. */
-#define MAX_BUSY 16
+/* Requests that collect over a window (?seconds=N of any profile, and every CPU profile), all
+ * profiles together: each holds a thread and, for a delta, a snapshot for the whole window. */
+#define MAX_WINDOWS 16
+/* Requests that take a profile now (thread dump, heap snapshot, text), per profile: a few waiting
+ * behind a slow dump is plenty. */
+#define MAX_SNAPSHOTS 4
 
 struct endpoints {
-	const struct target *target;
-	struct symbolizer *sym;
+	struct procs *ps;
+	struct proc *single;           /* --pid: the one process (referenced); NULL for a set */
 	int max_seconds;
 	int nprofiles;
 	struct profd_profile profiles[MAX_PROFILES];
-	int busy;
+	int windows;                   /* atomic */
+	int snapshots[MAX_PROFILES];   /* atomic, per profile */
 };
 
-struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym)
+/* Takes a place in a pool of max; false when it is full. */
+static bool pool_enter(int *pool, int max)
+{
+	if (__atomic_add_fetch(pool, 1, __ATOMIC_ACQ_REL) <= max)
+		return true;
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+	return false;
+}
+
+static void pool_leave(int *pool)
+{
+	__atomic_sub_fetch(pool, 1, __ATOMIC_ACQ_REL);
+}
+
+static bool is_head(const struct http_request *req)
+{
+	return strcmp(req->method, "HEAD") == 0;
+}
+
+struct endpoints *endpoints__new(struct procs *ps)
 {
 	struct endpoints *ep = calloc(1, sizeof(*ep));
 
 	if (!ep)
 		return NULL;
-	ep->target = target;
-	ep->sym = sym;
+	ep->ps = ps;
+	if (!procs__multi(ps)) {
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		ep->single = n > 0 ? proc__ref(list[0]) : NULL;
+		procs__list_free(list, n > 0 ? n : 0);
+		if (!ep->single) {
+			free(ep);
+			return NULL;
+		}
+	}
 	ep->max_seconds = 300;
 	return ep;
 }
 
 void endpoints__free(struct endpoints *ep)
 {
+	if (!ep)
+		return;
+	proc__put(ep->single);
 	free(ep);
+}
+
+/* The target process of --pid, NULL for a set (which does not end). */
+static const struct target *single_target(const struct endpoints *ep)
+{
+	return ep->single ? &ep->single->target : NULL;
+}
+
+/* What one request is about. */
+struct reqctx {
+	struct profd_scope scope; /* ?pid=N (0: all) */
+	struct proc *proc;        /* referenced: ?pid='s, the single one, else the first live one; may be NULL */
+};
+
+static void reqctx_release(struct reqctx *rc)
+{
+	proc__put(rc->proc);
+	rc->proc = NULL;
+}
+
+/* ?pid=N: a member of the set (live or kept after it ended), or a 404 that says how to list the
+ * set; without it the single process, or the set's first live one. Returns false when it
+ * answered. */
+static bool reqctx_init(struct endpoints *ep, const struct http_request *req, struct http_response *resp,
+			struct reqctx *rc)
+{
+	const char *v = http_request__arg(req, "pid");
+	int64_t pid;
+
+	memset(rc, 0, sizeof(*rc));
+	if (v && *v) {
+		if (query_parse_int64(v, &pid) != 0 || pid <= 0 || pid > INT32_MAX) {
+			http_response__error(resp, 400, "invalid value for \"pid\" - must be a process ID");
+			return false;
+		}
+		rc->proc = procs__get(ep->ps, (pid_t)pid);
+		if (!rc->proc) {
+			http_response__error(resp, 404, "process %lld is not one of the processes profd serves (%s); "
+					     "the index, /debug/pprof/, lists them", (long long)pid,
+					     procset__describe(procs__set(ep->ps)));
+			return false;
+		}
+		rc->scope.pid = ep->single ? 0 : (int)pid;
+		return true;
+	}
+	if (ep->single) {
+		rc->proc = proc__ref(ep->single);
+	} else {
+		struct proc **list = NULL;
+		int n = procs__list(ep->ps, &list);
+
+		if (n > 0 && !proc__exited(ep->ps, list[0]))
+			rc->proc = proc__ref(list[0]);
+		procs__list_free(list, n > 0 ? n : 0);
+	}
+	return true;
+}
+
+/* The pprof resolver over the processes of the set, refreshing each symbolizer once per request
+ * (objects dlopen'ed since the last one). */
+struct req_syms {
+	struct proc **list;
+	int n;
+	bool *refreshed;
+	struct pprof_symbols syms;
+};
+
+static struct symbolizer *req_symbolizer(void *arg, int64_t pid)
+{
+	struct req_syms *rs = arg;
+
+	for (int i = 0; i < rs->n; i++) {
+		struct proc *p = rs->list[i];
+
+		/* pid 0: a one-process profile, whose process is the first */
+		if (pid != 0 && p->target.pid != pid)
+			continue;
+		if (p->sym && !rs->refreshed[i]) {
+			rs->refreshed[i] = true;
+			symbolizer__refresh(p->sym);
+		}
+		return p->sym;
+	}
+	return NULL;
+}
+
+static int req_syms_init(struct endpoints *ep, struct req_syms *rs)
+{
+	if (ep->single) {
+		rs->list = malloc(sizeof(*rs->list));
+		rs->n = rs->list ? 1 : -ENOMEM;
+		if (rs->list)
+			rs->list[0] = proc__ref(ep->single);
+	} else {
+		rs->n = procs__list(ep->ps, &rs->list);
+	}
+	if (rs->n < 0)
+		return rs->n;
+	rs->refreshed = calloc((size_t)rs->n + 1, sizeof(*rs->refreshed));
+	if (!rs->refreshed) {
+		procs__list_free(rs->list, rs->n);
+		return -ENOMEM;
+	}
+	rs->syms.get = req_symbolizer;
+	rs->syms.ctx = rs;
+	return 0;
+}
+
+static void req_syms_release(struct req_syms *rs)
+{
+	procs__list_free(rs->list, rs->n > 0 ? rs->n : 0);
+	free(rs->refreshed);
 }
 
 static bool name_taken(const struct endpoints *ep, const char *name)
@@ -104,13 +258,72 @@ static int row_cmp(const void *a, const void *b)
 	return strcmp(((const struct index_row *)a)->name, ((const struct index_row *)b)->name);
 }
 
+static void format_when(int64_t ns, char *out, size_t len)
+{
+	time_t secs = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (ns <= 0) {
+		snprintf(out, len, "?");
+		return;
+	}
+	gmtime_r(&secs, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The processes of a set: one row each, live ones first, with a ?pid= link. */
+static void index_processes(struct endpoints *ep, struct buf *out)
+{
+	struct procset *set = procs__set(ep->ps);
+	struct procset_stats st;
+	struct proc **list = NULL;
+	int n = procs__list(ep->ps, &list), live = 0;
+
+	procset__stats(set, &st);
+	for (int i = 0; i < n; i++)
+		live += !proc__exited(ep->ps, list[i]);
+	buf_puts(out, "<p>profd: profiles of ");
+	html_escape(out, procset__describe(set));
+	if (live)
+		buf_printf(out, ": %d process%s now", live, live == 1 ? "" : "es");
+	else
+		buf_puts(out, ": no process in it now; waiting (its profiles keep what they had)");
+	buf_printf(out, "; %llu came and %llu went since profd started", (unsigned long long)st.came,
+		   (unsigned long long)st.went);
+	if (st.dropped)
+		buf_printf(out, "; %llu more not followed (--max-processes)", (unsigned long long)st.dropped);
+	buf_puts(out, ".</p>\n<table>\n<thead><td>PID</td><td>Process</td><td>Threads</td><td>RSS</td>"
+		      "<td>Running since</td></thead>\n");
+	for (int i = 0; i < n; i++) {
+		const struct proc *p = list[i];
+		int64_t exited = proc__exited(ep->ps, p);
+		char since[32], ended[32];
+		int threads = -1;
+		long rss = -1;
+
+		format_when(target_started_at(&p->target), since, sizeof(since));
+		if (!exited)
+			target_status(&p->target, &threads, &rss);
+		buf_printf(out, "<tr><td><a href='?pid=%d'>%d</a></td><td>", (int)p->target.pid, (int)p->target.pid);
+		html_escape(out, p->target.comm);
+		if (exited) {
+			format_when(exited, ended, sizeof(ended));
+			buf_printf(out, "</td><td></td><td></td><td>%s (exited %s)</td></tr>\n", since, ended);
+			continue;
+		}
+		buf_printf(out, "</td><td>%d</td><td>%ld MiB</td><td>%s</td></tr>\n", threads, rss >= 0 ? rss / 1024 : -1,
+			   since);
+	}
+	buf_puts(out, "</table>\n");
+	procs__list_free(list, n > 0 ? n : 0);
+}
+
 static void serve_index(struct endpoints *ep, struct http_response *resp)
 {
 	struct index_row rows[MAX_PROFILES + 1];
 	struct buf *out = &resp->body;
-	struct timespec now;
-	int64_t up_s;
-	int n = 0, threads;
+	char comm[64], exe[4096];
+	int n = 0;
 
 	rows[n].name = "cmdline";
 	rows[n].description = "The target's command line, NUL-separated, from /proc/PID/cmdline.";
@@ -129,25 +342,37 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	}
 	qsort(rows, (size_t)n, sizeof(rows[0]), row_cmp);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	up_s = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ep->target->attached_at) / 1000000000;
-	threads = target_thread_count(ep->target);
 	resp->content_type = "text/html; charset=utf-8";
 	buf_puts(out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
 		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
-		      "/debug/pprof/\n<br>\n<p>profd: profiles of process ");
-	buf_printf(out, "%d (", (int)ep->target->pid);
-	html_escape(out, ep->target->comm);
-	buf_puts(out, ")");
-	if (threads >= 0)
-		buf_printf(out, ", %d threads", threads);
-	buf_printf(out, ", attached for %lldh%02lldm%02llds.</p>\n", (long long)(up_s / 3600),
-		   (long long)(up_s / 60 % 60), (long long)(up_s % 60));
-	if (ep->target->exe[0]) {
-		buf_puts(out, "<p>Executable: ");
-		html_escape(out, ep->target->exe);
-		buf_puts(out, "</p>\n");
+		      "/debug/pprof/\n<br>\n");
+	if (ep->single) {
+		const struct target *t = &ep->single->target;
+		int64_t up_s = (profd_mono_ns() - t->attached_at) / 1000000000;
+		int threads = target_thread_count(t);
+
+		/* read now: a process that execs changes both */
+		if (target_names(t, comm, sizeof(comm), exe, sizeof(exe)) != 0) {
+			snprintf(comm, sizeof(comm), "%s", t->comm);
+			snprintf(exe, sizeof(exe), "%s", t->exe);
+		}
+		buf_printf(out, "<p>profd: profiles of process %d (", (int)t->pid);
+		html_escape(out, comm);
+		buf_puts(out, ")");
+		if (threads >= 0)
+			buf_printf(out, ", %d threads", threads);
+		buf_printf(out, ", attached for %lldh%02lldm%02llds.</p>\n", (long long)(up_s / 3600),
+			   (long long)(up_s / 60 % 60), (long long)(up_s % 60));
+		if (exe[0]) {
+			buf_puts(out, "<p>Executable: ");
+			html_escape(out, exe);
+			buf_puts(out, "</p>\n");
+		}
+	} else {
+		index_processes(ep, out);
 	}
+	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
+		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
 		const struct profd_profile *p = &ep->profiles[i];
 		struct buf line = { 0 };
@@ -187,31 +412,88 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	buf_puts(out, "</ul>\n</p>\n</body>\n</html>\n");
 }
 
-/* The one place that words the errors of snapshot/encode failures for the user. */
-static void serve_source_error(struct endpoints *ep, struct http_response *resp, const char *what, int err)
+/* The one place that words the errors of snapshot/encode failures for the user. p (may be NULL)
+ * is the profile that failed: its source may know better what err means. The target's state
+ * gets 409 (another tracer holds its threads: retry once it is gone) or 503 (it exited; with a
+ * set, a process of it that is gone). */
+static void serve_source_error(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+			       struct http_response *resp, const char *what, int err)
 {
-	if (err == -ESRCH || !target_alive(ep->target))
+	const struct target *t = single_target(ep);
+	struct buf why = { 0 };
+	int r;
+
+	if (t && (err == -ESRCH || !target_alive(t))) {
 		http_response__error(resp, 503, "target process %d (%s) has exited; profd is shutting down",
-				     (int)ep->target->pid, ep->target->comm);
+				     (int)t->pid, t->comm);
+		return;
+	}
+	if (!t && err == -ESRCH) {
+		if (rc && rc->scope.pid)
+			http_response__error(resp, 503, "process %d has exited: its cumulative profiles keep what "
+					     "was collected, but it cannot be profiled now", rc->scope.pid);
+		else
+			http_response__error(resp, 503, "no process of %s is running now; profd is waiting for one",
+					     procset__describe(procs__set(ep->ps)));
+		return;
+	}
+	r = p && p->explain ? p->explain(p->ctx, err, &why) : 0;
+	if (r && why.len)
+		http_response__error(resp, r == -EBUSY ? 409 : 500, "%s", why.data);
 	else if (err == -ENOSPC || err == -E2BIG)
 		http_response__error(resp, 500, "%s: profile too large for profd's limits", what);
 	else
 		http_response__error(resp, 500, "%s: %s", what, strerror(-err));
+	buf_free(&why);
 }
 
-static int encode(struct endpoints *ep, const struct profd_sample_set *set, struct http_response *resp,
-		  const char *filename)
+/* HEAD: the status and headers a GET would get, without taking the profile (no thread stopped,
+ * nothing collected), and no Content-Length since there is no body to measure. */
+static void serve_head(struct http_response *resp, bool text, const char *filename)
 {
-	int err;
-
-	if (ep->sym)
-		symbolizer__refresh(ep->sym); /* objects dlopen'ed since the last request */
-	err = pprof_encode(set, ep->sym, &resp->body);
-	if (err)
-		return err;
+	resp->unknown_length = true;
+	if (text) {
+		resp->content_type = "text/plain; charset=utf-8";
+		return;
+	}
 	resp->content_type = "application/octet-stream";
 	http_response__header(resp, "Content-Disposition", "attachment; filename=\"%s\"", filename);
-	return 0;
+}
+
+/* How the set is turned into bytes: a profile, Go's count text, or the CPU top list. */
+enum encoding { ENC_PROTO, ENC_COUNT_TEXT, ENC_TOP };
+
+/* Encodes set (only ?pid='s samples when asked) with each process's symbolizer. */
+static int encode(struct endpoints *ep, const struct reqctx *rc, struct profd_sample_set *set, enum encoding enc,
+		  const char *name, struct http_response *resp)
+{
+	struct req_syms rs;
+	int err;
+
+	if (rc->scope.pid)
+		sample_set__keep_pid(set, rc->scope.pid);
+	err = req_syms_init(ep, &rs);
+	if (err)
+		return err;
+	switch (enc) {
+	case ENC_PROTO:
+		err = pprof_encode_procs(set, &rs.syms, &resp->body);
+		if (!err) {
+			resp->content_type = "application/octet-stream";
+			http_response__header(resp, "Content-Disposition", "attachment; filename=\"%s\"", name);
+		}
+		break;
+	case ENC_COUNT_TEXT:
+		resp->content_type = "text/plain; charset=utf-8";
+		err = pprof_write_count_text_procs(name, set, &rs.syms, &resp->body);
+		break;
+	case ENC_TOP:
+		resp->content_type = "text/plain; charset=utf-8";
+		err = pprof_write_top_procs(set, &rs.syms, &resp->body);
+		break;
+	}
+	req_syms_release(&rs);
+	return err;
 }
 
 static bool request_cancelled(void *arg)
@@ -221,14 +503,29 @@ static bool request_cancelled(void *arg)
 
 /* A profile collected over the next `seconds` (the CPU profile; ?seconds=N of a source that
  * collects). cpu_style: Go's /debug/pprof/profile (its error words; debug != 0 is a top list). */
-static void serve_collected(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-			    int64_t seconds, bool cpu_style, struct http_response *resp)
+static void serve_collected(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+			    const struct http_request *req, int64_t seconds, bool cpu_style, struct http_response *resp)
 {
+	bool text = cpu_style && query_debug(http_request__arg(req, "debug")) != 0;
 	struct profd_sample_set *set = NULL;
 	char filename[80];
 	int err;
 
-	err = p->collect(p->ctx, seconds * 1000000000ll, request_cancelled, (void *)req, &set);
+	snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
+	if (is_head(req)) {
+		serve_head(resp, text, filename);
+		return;
+	}
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "%s: too many profiles over time in progress (?seconds=N and CPU profiles): at "
+				     "most %d at once, all profiles together; retry later",
+				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
+				     MAX_WINDOWS);
+		return;
+	}
+	err = p->collect(p->ctx, &rc->scope, seconds * 1000000000ll, request_cancelled, (void *)req, &set);
+	pool_leave(&ep->windows);
 	if (err == -EBUSY) {
 		http_response__error(resp, 503, "%s: too many %s profiles are being collected at once; retry later",
 				     cpu_style ? "Could not enable CPU profiling" : "failed to collect profile",
@@ -239,29 +536,21 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 		if (cpu_style && err != -ESRCH)
 			http_response__error(resp, 500, "Could not enable CPU profiling: %s", strerror(-err));
 		else
-			serve_source_error(ep, resp, "failed to collect profile", err);
+			serve_source_error(ep, p, rc, resp, "failed to collect profile", err);
 		return;
 	}
 	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
 	 * the target exited, and that client still waits for what was collected. */
-	if (cpu_style && query_debug(http_request__arg(req, "debug")) != 0) {
-		if (ep->sym)
-			symbolizer__refresh(ep->sym); /* libraries loaded during the profile */
-		resp->content_type = "text/plain; charset=utf-8";
-		err = pprof_write_top(set, ep->sym, &resp->body);
-	} else {
-		snprintf(filename, sizeof(filename), "%s%s", p->name, cpu_style ? "" : "-delta");
-		err = encode(ep, set, resp, filename);
-	}
+	err = encode(ep, rc, set, text ? ENC_TOP : ENC_PROTO, filename, resp);
 	if (err)
-		serve_source_error(ep, resp, "failed to write profile", err);
+		serve_source_error(ep, p, rc, resp, "failed to write profile", err);
 	sample_set__free(set);
 }
 
 /* Go's /debug/pprof/profile: seconds absent or not a positive integer means 30 s; a default the
  * user did not ask for is clamped to --max-seconds rather than refused. */
-static void serve_cpu(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-		      struct http_response *resp)
+static void serve_cpu(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+		      const struct http_request *req, struct http_response *resp)
 {
 	int64_t def = CPU_DEFAULT_SECONDS < ep->max_seconds ? CPU_DEFAULT_SECONDS : ep->max_seconds;
 	int64_t seconds = query_cpu_seconds(http_request__arg(req, "seconds"), def);
@@ -271,12 +560,13 @@ static void serve_cpu(struct endpoints *ep, const struct profd_profile *p, const
 				     "(profd --max-seconds)", ep->max_seconds);
 		return;
 	}
-	serve_collected(ep, p, req, seconds, true, resp);
+	serve_collected(ep, p, rc, req, seconds, true, resp);
 }
 
-static void serve_delta(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-			const char *sec, struct http_response *resp)
+static void serve_delta(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+			const struct http_request *req, const char *sec, struct http_response *resp)
 {
+	const struct target *t = single_target(ep);
 	struct profd_sample_set *p0 = NULL, *p1 = NULL;
 	char filename[80];
 	int64_t seconds;
@@ -296,110 +586,145 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		return;
 	}
 	if (p->collect) {
-		serve_collected(ep, p, req, seconds, false, resp);
+		serve_collected(ep, p, rc, req, seconds, false, resp);
 		return;
 	}
-	err = p->snapshot(p->ctx, &p0);
-	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+	snprintf(filename, sizeof(filename), "%s-delta", p->name);
+	if (is_head(req)) {
+		serve_head(resp, false, filename);
 		return;
 	}
-	err = target_wait(ep->target, seconds * 1000000000ll, request_cancelled, (void *)req);
-	if (err == -ECANCELED) {
-		http_response__error(resp, 500, "context canceled");
+	if (!pool_enter(&ep->windows, MAX_WINDOWS)) {
+		http_response__error(resp, 503,
+				     "failed to collect profile: too many profiles over time in progress (?seconds=N "
+				     "and CPU profiles): at most %d at once, all profiles together; retry later",
+				     MAX_WINDOWS);
+		return;
+	}
+	err = p->snapshot(p->ctx, &rc->scope, &p0);
+	if (err) {
+		serve_source_error(ep, p, rc, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
-	if (err) {
-		serve_source_error(ep, resp, "", err);
+	/* a set does not end: only the one target of --pid is watched */
+	err = target_wait(t, seconds * 1000000000ll, request_cancelled, (void *)req);
+	if (err == -ECANCELED && http_request__stopping(req) && (!t || target_alive(t))) {
+		http_response__error(resp, 503, "profd is shutting down: the %lld s window was cut short",
+				     (long long)seconds);
 		goto cleanup;
 	}
-	err = p->snapshot(p->ctx, &p1);
+	if (err == -ECANCELED && (!t || target_alive(t))) {
+		http_response__error(resp, 500, "context canceled"); /* Go's words: the client went away */
+		goto cleanup;
+	}
+	if (err) { /* the target exited during the window */
+		serve_source_error(ep, p, rc, resp, "", err);
+		goto cleanup;
+	}
+	err = p->snapshot(p->ctx, &rc->scope, &p1);
 	if (err) {
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, rc, resp, "failed to collect profile", err);
 		goto cleanup;
 	}
 	err = sample_set__subtract(p1, p0);
 	if (err) {
-		serve_source_error(ep, resp, "failed to compute delta", err);
+		serve_source_error(ep, p, rc, resp, "failed to compute delta", err);
 		goto cleanup;
 	}
-	snprintf(filename, sizeof(filename), "%s-delta", p->name);
-	err = encode(ep, p1, resp, filename);
+	err = encode(ep, rc, p1, ENC_PROTO, filename, resp);
 	if (err)
-		serve_source_error(ep, resp, "failed to encode profile", err);
+		serve_source_error(ep, p, rc, resp, "failed to encode profile", err);
 cleanup:
+	pool_leave(&ep->windows);
 	sample_set__free(p0);
 	sample_set__free(p1);
 }
 
-static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct http_request *req,
-			  struct http_response *resp)
+/* A profile now (a thread dump, a heap snapshot): debug=0 a profile, otherwise text. */
+static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+			   const struct http_request *req, struct http_response *resp)
 {
-	const char *sec = http_request__arg(req, "seconds");
-	struct profd_sample_set *set = NULL;
-	int debug, err;
-
-	if (!p->snapshot) {
-		serve_cpu(ep, p, req, resp);
-		return;
-	}
-	if (sec && *sec) {
-		serve_delta(ep, p, req, sec, resp);
-		return;
-	}
 	/* gc=1 asks a Go runtime to collect first; a native heap has no collector: accepted, ignored */
-	debug = query_debug(http_request__arg(req, "debug"));
-	if (debug != 0) {
+	int debug = query_debug(http_request__arg(req, "debug"));
+	struct profd_sample_set *set = NULL;
+	int err;
+
+	if (debug != 0 && p->write_text) {
 		resp->content_type = "text/plain; charset=utf-8";
-		if (p->write_text) {
-			err = p->write_text(p->ctx, debug, &resp->body);
-		} else {
-			err = p->snapshot(p->ctx, &set);
-			if (!err) {
-				if (ep->sym)
-					symbolizer__refresh(ep->sym);
-				err = pprof_write_count_text(p->name, set, ep->sym, &resp->body);
-			}
-		}
+		err = p->write_text(p->ctx, &rc->scope, debug, &resp->body);
 		if (err)
-			serve_source_error(ep, resp, "failed to write profile", err);
-		sample_set__free(set);
+			serve_source_error(ep, p, rc, resp, "failed to write profile", err);
 		return;
 	}
-	err = p->snapshot(p->ctx, &set);
+	err = p->snapshot(p->ctx, &rc->scope, &set);
 	if (!err)
-		err = encode(ep, set, resp, p->name);
+		err = encode(ep, rc, set, debug != 0 ? ENC_COUNT_TEXT : ENC_PROTO, p->name, resp);
 	if (err)
-		serve_source_error(ep, resp, "failed to collect profile", err);
+		serve_source_error(ep, p, rc, resp, debug != 0 ? "failed to write profile" : "failed to collect profile",
+				   err);
 	sample_set__free(set);
 }
 
-static void serve_cmdline(struct endpoints *ep, struct http_response *resp)
+static void serve_profile(struct endpoints *ep, const struct profd_profile *p, const struct reqctx *rc,
+			  const struct http_request *req, struct http_response *resp)
 {
-	int err = target_cmdline(ep->target, &resp->body);
+	const char *sec = http_request__arg(req, "seconds");
+	int *pool = &ep->snapshots[p - ep->profiles];
+
+	if (!p->snapshot) {
+		serve_cpu(ep, p, rc, req, resp);
+		return;
+	}
+	if (sec && *sec) {
+		serve_delta(ep, p, rc, req, sec, resp);
+		return;
+	}
+	if (is_head(req)) {
+		serve_head(resp, query_debug(http_request__arg(req, "debug")) != 0, p->name);
+		return;
+	}
+	if (!pool_enter(pool, MAX_SNAPSHOTS)) {
+		http_response__error(resp, 503, "too many %s requests in progress: at most %d at once; retry later",
+				     p->name, MAX_SNAPSHOTS);
+		return;
+	}
+	serve_snapshot(ep, p, rc, req, resp);
+	pool_leave(pool);
+}
+
+/* The command line of ?pid='s process, or of the one (first) process. */
+static void serve_cmdline(struct endpoints *ep, const struct reqctx *rc, struct http_response *resp)
+{
+	int err = rc->proc ? target_cmdline(&rc->proc->target, &resp->body) : -ESRCH;
 
 	if (err) {
-		serve_source_error(ep, resp, "cannot read the command line", err);
+		serve_source_error(ep, NULL, rc, resp, "cannot read the command line", err);
 		return;
 	}
 	resp->content_type = "text/plain; charset=utf-8";
 }
 
-/* pprof-compat.md 1.9: always 200 with "num_symbols: 1" so that pprof never aborts. */
-static void serve_symbol(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+/* pprof-compat.md 1.9: always 200 with "num_symbols: 1" so that pprof never aborts. Addresses
+ * are per process: ?pid='s, else the one (first) process's, which a set's answer says. */
+static void serve_symbol(struct endpoints *ep, const struct reqctx *rc, const struct http_request *req,
+			 struct http_response *resp)
 {
 	bool post = strcmp(req->method, "POST") == 0;
 	const char *in = post ? req->body : req->raw_query;
 	size_t len = post ? req->body_len : strlen(req->raw_query);
+	struct symbolizer *sym = rc->proc ? rc->proc->sym : NULL;
 	int err;
 
-	if (ep->sym)
-		symbolizer__refresh(ep->sym);
-	err = symbolz_respond(ep->sym, in, len, &resp->body);
+	if (sym)
+		symbolizer__refresh(sym);
+	err = symbolz_respond(sym, in, len, &resp->body);
 	if (err) {
 		http_response__error(resp, 500, "symbol lookup failed: %s", strerror(-err));
 		return;
 	}
+	if (!ep->single && !rc->scope.pid && rc->proc)
+		buf_printf(&resp->body, "# profd: addresses were looked up in process %d, the first of the set; "
+			   "add pid=N for another\n", (int)rc->proc->target.pid);
 	resp->content_type = "text/plain; charset=utf-8";
 }
 
@@ -419,6 +744,7 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	struct endpoints *ep = ctx;
 	const char *name;
 	const struct profd_profile *p = NULL;
+	struct reqctx rc;
 
 	if (strcmp(req->path, "/debug/pprof") == 0) {
 		resp->status = 301;
@@ -436,39 +762,27 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	for (int i = 0; i < ep->nprofiles && !p; i++)
 		if (strcmp(ep->profiles[i].name, name) == 0)
 			p = &ep->profiles[i];
-	if (strcmp(name, "symbol") == 0) {
-		if (!method_ok(req->method, true))
-			method_not_allowed(resp, true);
-		else
-			serve_symbol(ep, req, resp);
-		return;
-	}
-	if (!method_ok(req->method, false)) {
-		method_not_allowed(resp, false);
+	if (!method_ok(req->method, strcmp(name, "symbol") == 0)) {
+		method_not_allowed(resp, strcmp(name, "symbol") == 0);
 		return;
 	}
 	if (*name == '\0') {
 		serve_index(ep, resp);
 		return;
 	}
-	if (strcmp(name, "cmdline") == 0) {
-		serve_cmdline(ep, resp);
-		return;
-	}
-	if (!p) {
+	if (!p && strcmp(name, "cmdline") != 0 && strcmp(name, "symbol") != 0) {
 		http_response__error(resp, 404, "Unknown profile");
 		return;
 	}
-	if (!target_alive(ep->target)) {
-		serve_source_error(ep, resp, "", -ESRCH);
+	if (!reqctx_init(ep, req, resp, &rc))
 		return;
-	}
-	if (__atomic_add_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL) > MAX_BUSY) {
-		http_response__error(resp, 503, "too many profile requests in progress (at most %d at once); retry later",
-				     MAX_BUSY);
-		goto out;
-	}
-	serve_profile(ep, p, req, resp);
-out:
-	__atomic_sub_fetch(&ep->busy, 1, __ATOMIC_ACQ_REL);
+	if (strcmp(name, "symbol") == 0)
+		serve_symbol(ep, &rc, req, resp);
+	else if (strcmp(name, "cmdline") == 0)
+		serve_cmdline(ep, &rc, resp);
+	else if (single_target(ep) && !target_alive(single_target(ep)))
+		serve_source_error(ep, p, &rc, resp, "", -ESRCH);
+	else
+		serve_profile(ep, p, &rc, req, resp);
+	reqctx_release(&rc);
 }

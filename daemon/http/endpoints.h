@@ -2,7 +2,8 @@
 /* The /debug/pprof routes, with Go's exact shapes (pprof-compat.md): index, redirect, cmdline,
  * symbol, and the profiles that sources register (pprof/provider.h): named profiles with debug=
  * and seconds= (a delta, or a collection when the source collects), and the CPU profile
- * (/debug/pprof/profile: a profile that only collects). Sources never format HTTP themselves. */
+ * (/debug/pprof/profile: a profile that only collects). Sources never format HTTP themselves.
+ * Every route takes ?pid=N when profd serves several processes. */
 #ifndef PROFD_ENDPOINTS_H
 #define PROFD_ENDPOINTS_H
 
@@ -11,13 +12,14 @@
 #include "http/http.h"
 #include "pprof/provider.h"
 
-struct target;
-struct symbolizer;
+struct procs;
 
 struct endpoints;
 
-/* Returns NULL only when out of memory. target and sym are borrowed and must outlive it. */
-struct endpoints *endpoints__new(const struct target *target, struct symbolizer *sym);
+/* The processes served (set/procs.h; one with --pid, a whole service otherwise: then ?pid=N
+ * chooses one, a PID outside the set gets 404, and the index lists them). ps is borrowed and must
+ * outlive it. Returns NULL only when out of memory. */
+struct endpoints *endpoints__new(struct procs *ps);
 void endpoints__free(struct endpoints *ep); /* NULL-safe */
 /* Returns 0, -EEXIST (name taken), -EINVAL (neither snapshot nor collect) or -ENOSPC (too
  * many). Register before serving. */

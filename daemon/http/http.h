@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The HTTP layer (libmicrohttpd): listening socket, limits, one thread per connection, and a
- * single request handler supplied by the caller. Knows nothing of profiling.
- * Limits: header timeout (idle connections are closed), connection cap, request size cap; no
- * write timeout (a long profile is legitimate). Handlers may block (a 30 s CPU profile); they
- * should poll http_request__cancelled() and end early when it says so. */
+/* The HTTP layer: the listening socket, the limits on what clients may do, one thread per
+ * request, and a single request handler supplied by the caller. Knows nothing of profiling.
+ * Requests come in through the intake (intake.h: heads checked, cap, deadline), then
+ * libmicrohttpd reads the body and writes the response. Every error profd sends, including the
+ * intake's, is plain text with Content-Type and nosniff. One request per connection.
+ * Limits: the time to send a whole request (head and body, counted from the accept), the
+ * connection cap, the request line, head and body sizes, and the bytes of request bodies held
+ * at once across all requests; no write timeout beyond libmicrohttpd's idle one (a long profile
+ * is legitimate). Handlers may block (a 30 s CPU profile); they should poll
+ * http_request__cancelled() and end early when it says so. */
 #ifndef PROFD_HTTP_H
 #define PROFD_HTTP_H
 
@@ -25,12 +30,15 @@ struct http_request {
 const char *http_request__arg(const struct http_request *req, const char *key);
 /* true once the client has closed its connection or the server is shutting down. */
 bool http_request__cancelled(const struct http_request *req);
+/* true once the server is shutting down (then http_request__cancelled() is true as well). */
+bool http_request__stopping(const struct http_request *req);
 
 #define HTTP_MAX_HEADERS 4
 
 struct http_response {
 	int status;                /* default 200 */
 	const char *content_type;  /* static string; default "text/plain; charset=utf-8" */
+	bool unknown_length;       /* no body was made (HEAD): send no Content-Length */
 	int nheaders;
 	struct {
 		const char *name;  /* static string */
@@ -48,10 +56,18 @@ void http_response__error(struct http_response *resp, int status, const char *fm
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req, struct http_response *resp);
 
+/* Request heads: what nginx allows by default (large_client_header_buffers 4 8k); Go's 1 MiB
+ * is far more than any pprof client sends. */
+#define HTTP_MAX_REQUEST_LINE (8u << 10)  /* longer: 414 */
+#define HTTP_MAX_HEAD (32u << 10)         /* request line and header fields; longer: 431 */
+#define HTTP_MAX_FIELDS 100               /* more header fields: 431 */
+
 struct http_limits {
-	unsigned max_connections;  /* concurrent connections */
-	unsigned header_timeout_s; /* a client must send its request (and stay active) within this */
-	size_t max_body;           /* largest accepted request body */
+	unsigned max_connections;   /* open connections, counting those still sending a request */
+	unsigned request_timeout_s; /* the whole request (head and body) within this of connecting,
+				     * at any pace; also the idle limit while sending a response */
+	size_t max_body;            /* largest accepted request body (413) */
+	size_t max_bodies_total;    /* request bodies held at once, all requests together (503) */
 };
 
 struct http_server;
@@ -62,7 +78,8 @@ int http_listen(const char *host, unsigned port, char *errmsg, size_t errmsg_len
 /* The address a listening socket is bound to, as "HOST:PORT" ("[::1]:PORT" for IPv6). */
 int http_bound_address(int fd, char *out, size_t len);
 
-/* Starts serving on listen_fd (taken over). Returns NULL and sets errno on failure. */
+/* Starts serving on listen_fd (taken over; closed by http_server__stop). Returns NULL and sets
+ * errno on failure (then listen_fd is still the caller's). */
 struct http_server *http_server__start(int listen_fd, const struct http_limits *limits, http_handler_fn fn,
 				       void *ctx);
 /* Stops accepting new connections; in-flight requests see http_request__cancelled() == true

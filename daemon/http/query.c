@@ -48,9 +48,13 @@ int query_atoi(const char *s, int *ret)
 
 int query_debug(const char *s)
 {
-	int v;
+	int64_t v;
 
-	return query_atoi(s, &v) == 0 ? v : 0;
+	/* Go's int has 64 bits: debug=99999999999 is text there, so a value past C's int is
+	 * clamped, which keeps every comparison with a small number Go's */
+	if (query_parse_int64(s, &v) != 0)
+		return 0;
+	return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
 }
 
 int64_t query_cpu_seconds(const char *s, int64_t def)
@@ -62,62 +66,80 @@ int64_t query_cpu_seconds(const char *s, int64_t def)
 	return v;
 }
 
-static int digit_value(char c)
+/* strconv.underscoreOK: underscores only between digits, or between a base prefix and a digit
+ * ("1_000", "0x_1f", "0_17"; not "_1", "1__0", "1_"). */
+static bool underscore_ok(const char *s, size_t n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A' + 10;
-	return 99;
+	char saw = '^'; /* '^' start, '0' digit or prefix, '_' underscore, '!' anything else */
+	size_t i = 0;
+	bool hex = false;
+
+	if (n >= 2 && s[0] == '0' && ((s[1] | 0x20) == 'b' || (s[1] | 0x20) == 'o' || (s[1] | 0x20) == 'x')) {
+		i = 2;
+		saw = '0';
+		hex = (s[1] | 0x20) == 'x';
+	}
+	for (; i < n; i++) {
+		char l = (char)(s[i] | 0x20);
+
+		if ((s[i] >= '0' && s[i] <= '9') || (hex && l >= 'a' && l <= 'f')) {
+			saw = '0';
+		} else if (s[i] == '_') {
+			if (saw != '0')
+				return false;
+			saw = '_';
+		} else {
+			if (saw == '_')
+				return false;
+			saw = '!';
+		}
+	}
+	return saw != '_';
 }
 
+/* As Go's ParseUint with base 0: the prefix needs a digit after it ("0x" alone is octal 0
+ * followed by a bad digit), underscores are skipped and checked as a whole at the end. */
 int query_parse_uint_base0(const char *s, size_t len, uint64_t *ret)
 {
-	const char *end = s + len;
+	const char *p = s, *end = s + len;
 	unsigned base = 10;
-	bool prefixed = false, last_underscore = true;
+	bool underscores = false;
 	uint64_t v = 0;
-	int digits = 0;
 
 	if (!s || len == 0)
 		return -EINVAL;
-	if (len >= 2 && s[0] == '0') {
-		char c = (char)(s[1] | 0x20);
+	if (s[0] == '0') {
+		char c = len >= 3 ? (char)(s[1] | 0x20) : '\0';
 
 		if (c == 'x' || c == 'o' || c == 'b') {
 			base = c == 'x' ? 16 : c == 'o' ? 8 : 2;
-			s += 2;
-			prefixed = true;
-			last_underscore = false; /* Go allows an underscore right after the prefix */
+			p += 2;
 		} else {
 			base = 8;
-			s += 1;
-			prefixed = true;
-			digits = 1; /* the leading 0 itself */
-			last_underscore = false;
+			p += 1;
 		}
 	}
-	for (; s < end; s++) {
+	for (; p < end; p++) {
+		char l = (char)(*p | 0x20);
 		unsigned d;
 
-		if (*s == '_') {
-			if (!prefixed || last_underscore)
-				return -EINVAL;
-			last_underscore = true;
+		if (*p == '_') {
+			underscores = true;
 			continue;
 		}
-		d = (unsigned)digit_value(*s);
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (l >= 'a' && l <= 'z')
+			d = (unsigned)(l - 'a' + 10);
+		else
+			return -EINVAL;
 		if (d >= base)
 			return -EINVAL;
 		if (v > (UINT64_MAX - d) / base)
 			return -ERANGE;
 		v = v * base + d;
-		digits++;
-		last_underscore = false;
 	}
-	if (digits == 0 || (len > 0 && s[-1] == '_'))
+	if (underscores && !underscore_ok(s, len))
 		return -EINVAL;
 	*ret = v;
 	return 0;

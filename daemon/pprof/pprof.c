@@ -19,6 +19,7 @@
 /* Hard limits on what one profile may hold; beyond them the input is refused, never truncated. */
 #define PPROF_MAX_TOTAL_FRAMES (1u << 24) /* sum of all samples' frames */
 #define PPROF_MAX_EXTRA_MAPPINGS 4096     /* mappings a lookup named that the list did not have */
+#define PPROF_MAX_PROCESSES 65536         /* processes in one profile (procset.h bounds them first) */
 #define PPROF_MAX_PROTO (1u << 30)        /* uncompressed proto bytes */
 #define PPROF_MAX_TEXT_FRAMES 16          /* inline frames printed per pc in debug=1 text */
 
@@ -40,6 +41,7 @@ struct line_rec {
 };
 
 struct loc_rec {
+	int64_t pid;      /* the sample's process (its "pid" label; 0: a one-process profile) */
 	uint64_t pc;      /* as stored in the sample (caller style) */
 	uint32_t first_line, nlines;
 	uint32_t mapping; /* 1-based index into maps, 0 = none */
@@ -47,12 +49,22 @@ struct loc_rec {
 
 struct map_rec {
 	const struct sym_mapping *m;
+	bool listed;    /* from a symbolizer's list (kept even when unused), not added by a lookup */
 	bool has_locations;
 	bool all_named; /* every location in it got a function name */
 };
 
-struct builder {
+/* One process of the profile: its symbolizer and where its mappings are in maps[]. */
+struct builder_proc {
+	int64_t pid;
 	struct symbolizer *sym;
+	size_t first_map, nmaps; /* its symbolizer's own list: maps[first_map .. first_map + nmaps) */
+};
+
+struct builder {
+	const struct pprof_symbols *syms;
+	struct builder_proc *procs;
+	size_t nprocs, aprocs, last_proc;
 	const char **strs;
 	size_t nstrs, astrs;
 	struct intern_index str_ix;
@@ -65,7 +77,7 @@ struct builder {
 	size_t nlocs, alocs;
 	struct intern_index loc_ix;
 	struct map_rec *maps;
-	size_t nmaps, amaps, nsym_maps;
+	size_t nmaps, amaps;
 };
 
 /* Doubles *alloc until it holds n + 1 elements of size elem; bounded by the callers' limits. */
@@ -110,9 +122,9 @@ static uint64_t hash_func(const struct func_rec *f)
 			(uint64_t)f->start_line);
 }
 
-static uint64_t hash_pc(uint64_t pc)
+static uint64_t hash_loc(int64_t pid, uint64_t pc)
 {
-	return hash_mix(0, pc);
+	return hash_mix((uint64_t)pid, pc);
 }
 
 static uint64_t builder_hash(const struct builder *b, const struct intern_index *ix, uint32_t i)
@@ -121,7 +133,7 @@ static uint64_t builder_hash(const struct builder *b, const struct intern_index 
 		return hash_str(b->strs[i]);
 	if (ix == &b->func_ix)
 		return hash_func(&b->funcs[i]);
-	return hash_pc(b->locs[i].pc);
+	return hash_loc(b->locs[i].pid, b->locs[i].pc);
 }
 
 /* Makes room for one more entry (load factor <= 1/2), rehashing what is there. */
@@ -223,8 +235,9 @@ static int64_t func_intern(struct builder *b, const struct sym_frame *f)
 }
 
 /* 1-based index into b->maps of the mapping a lookup returned, appending unknown ones. */
-static int map_index(struct builder *b, const struct sym_mapping *m, uint64_t addr)
+static int map_index(struct builder *b, const struct builder_proc *pr, const struct sym_mapping *m, uint64_t addr)
 {
+	size_t listed = 0;
 	int err;
 
 	if (!m)
@@ -232,11 +245,13 @@ static int map_index(struct builder *b, const struct sym_mapping *m, uint64_t ad
 	for (size_t i = 0; i < b->nmaps; i++)
 		if (b->maps[i].m == m)
 			return (int)i + 1;
-	/* not the same object: maybe a copy of one in the list */
-	for (size_t i = 0; i < b->nsym_maps; i++)
+	/* not the same object: maybe a copy of one in the process's list */
+	for (size_t i = pr->first_map; i < pr->first_map + pr->nmaps; i++)
 		if (addr >= b->maps[i].m->start && addr < b->maps[i].m->limit)
 			return (int)i + 1;
-	if (b->nmaps - b->nsym_maps >= PPROF_MAX_EXTRA_MAPPINGS)
+	for (size_t i = 0; i < b->nprocs; i++)
+		listed += b->procs[i].nmaps;
+	if (b->nmaps - listed >= PPROF_MAX_EXTRA_MAPPINGS)
 		return 0;
 	err = grow((void **)&b->maps, &b->amaps, b->nmaps, sizeof(*b->maps));
 	if (err)
@@ -245,9 +260,12 @@ static int map_index(struct builder *b, const struct sym_mapping *m, uint64_t ad
 	return (int)++b->nmaps;
 }
 
+static int builder_proc(struct builder *b, int64_t pid, struct builder_proc **ret);
+
 /* Builds the Location of one stored pc: address pc - 1, lines callee first. */
 static int loc_build(struct builder *b, struct loc_rec *loc)
 {
+	struct builder_proc *pr;
 	struct sym_result res;
 	uint64_t addr = loc->pc ? loc->pc - 1 : 0;
 	int err, nframes;
@@ -255,20 +273,23 @@ static int loc_build(struct builder *b, struct loc_rec *loc)
 	loc->first_line = (uint32_t)b->nlines;
 	loc->nlines = 0;
 	loc->mapping = 0;
-	if (!b->sym || !loc->pc)
+	err = builder_proc(b, loc->pid, &pr);
+	if (err)
+		return err;
+	if (!pr->sym || !loc->pc)
 		return 0;
 	memset(&res, 0, sizeof(res));
-	err = symbolizer__lookup(b->sym, addr, &res);
+	err = symbolizer__lookup(pr->sym, addr, &res);
 	if (err == -ENOMEM)
 		return err;
 	if (err) { /* an address the symbolizer cannot handle is an unknown address, not a failure */
 		res.nframes = 0;
 		res.mapping = NULL;
-		for (size_t i = 0; i < b->nsym_maps && !res.mapping; i++)
+		for (size_t i = pr->first_map; i < pr->first_map + pr->nmaps && !res.mapping; i++)
 			if (addr >= b->maps[i].m->start && addr < b->maps[i].m->limit)
 				res.mapping = b->maps[i].m;
 	}
-	err = map_index(b, res.mapping, addr);
+	err = map_index(b, pr, res.mapping, addr);
 	if (err < 0)
 		return err;
 	loc->mapping = (uint32_t)err;
@@ -300,8 +321,9 @@ static int loc_build(struct builder *b, struct loc_rec *loc)
 	return 0;
 }
 
-/* 1-based Location id of a stored pc, building the Location on first sight; or -errno. */
-static int64_t loc_intern(struct builder *b, uint64_t pc)
+/* 1-based Location id of a stored pc of process pid, building the Location on first sight; or
+ * -errno. The same address in two processes is two Locations: their mappings differ. */
+static int64_t loc_intern(struct builder *b, int64_t pid, uint64_t pc)
 {
 	size_t slot;
 	int err;
@@ -309,17 +331,18 @@ static int64_t loc_intern(struct builder *b, uint64_t pc)
 	err = index_reserve(b, &b->loc_ix);
 	if (err)
 		return err;
-	slot = hash_pc(pc) & (b->loc_ix.size - 1);
+	slot = hash_loc(pid, pc) & (b->loc_ix.size - 1);
 	while (b->loc_ix.slots[slot]) {
 		uint32_t i = b->loc_ix.slots[slot];
 
-		if (b->locs[i - 1].pc == pc)
+		if (b->locs[i - 1].pc == pc && b->locs[i - 1].pid == pid)
 			return i;
 		slot = (slot + 1) & (b->loc_ix.size - 1);
 	}
 	err = grow((void **)&b->locs, &b->alocs, b->nlocs, sizeof(*b->locs));
 	if (err)
 		return err;
+	b->locs[b->nlocs].pid = pid;
 	b->locs[b->nlocs].pc = pc;
 	err = loc_build(b, &b->locs[b->nlocs]);
 	if (err)
@@ -339,33 +362,66 @@ static void builder_release(struct builder *b)
 	free(b->locs);
 	free(b->loc_ix.slots);
 	free(b->maps);
+	free(b->procs);
 }
 
-/* Loads the symbolizer's list of executable mappings. */
-static int builder_load_mappings(struct builder *b)
+/* The process pid of the profile: found, or added with its symbolizer and its list of executable
+ * mappings (loaded once; a process's main executable first, and the first process's first in
+ * the profile, as pprof wants). Returns 0 or -errno. */
+static int builder_proc(struct builder *b, int64_t pid, struct builder_proc **ret)
 {
 	const struct sym_mapping *list = NULL;
+	struct builder_proc *pr;
 	int n = 0, err;
 
-	if (!b->sym)
+	if (b->last_proc < b->nprocs && b->procs[b->last_proc].pid == pid) {
+		*ret = &b->procs[b->last_proc];
 		return 0;
-	err = symbolizer__mappings(b->sym, &list, &n);
-	if (err == -ENOMEM)
-		return err;
-	/* without the list (the target is gone, say) lookups still name addresses; the mappings
-	 * they report are added as they come */
-	if (err || n <= 0 || !list)
-		return 0;
-	if ((size_t)n > PROFD_MAX_SAMPLES)
-		return -E2BIG;
-	for (int i = 0; i < n; i++) {
-		err = grow((void **)&b->maps, &b->amaps, b->nmaps, sizeof(*b->maps));
-		if (err)
-			return err;
-		b->maps[b->nmaps++] = (struct map_rec){ .m = &list[i], .all_named = true };
 	}
-	b->nsym_maps = b->nmaps;
+	for (size_t i = 0; i < b->nprocs; i++) {
+		if (b->procs[i].pid == pid) {
+			b->last_proc = i;
+			*ret = &b->procs[i];
+			return 0;
+		}
+	}
+	if (b->nprocs >= PPROF_MAX_PROCESSES)
+		return -E2BIG;
+	err = grow((void **)&b->procs, &b->aprocs, b->nprocs, sizeof(*b->procs));
+	if (err)
+		return err;
+	pr = &b->procs[b->nprocs];
+	*pr = (struct builder_proc){ .pid = pid, .sym = b->syms && b->syms->get ? b->syms->get(b->syms->ctx, pid) : NULL };
+	pr->first_map = b->nmaps;
+	if (pr->sym) {
+		err = symbolizer__mappings(pr->sym, &list, &n);
+		if (err == -ENOMEM)
+			return err;
+		/* without the list (the process is gone, say) lookups still name addresses; the
+		 * mappings they report are added as they come */
+		if (err || n <= 0 || !list)
+			n = 0;
+		if ((size_t)n > PROFD_MAX_SAMPLES)
+			return -E2BIG;
+		for (int i = 0; i < n; i++) {
+			err = grow((void **)&b->maps, &b->amaps, b->nmaps, sizeof(*b->maps));
+			if (err)
+				return err;
+			b->maps[b->nmaps++] = (struct map_rec){ .m = &list[i], .listed = true, .all_named = true };
+		}
+		pr->nmaps = (size_t)n;
+	}
+	b->last_proc = b->nprocs++;
+	*ret = pr;
 	return 0;
+}
+
+/* The first sample's process goes first (its main executable is the profile's first mapping). */
+static int builder_start(struct builder *b, const struct profd_sample_set *set)
+{
+	struct builder_proc *pr;
+
+	return builder_proc(b, set->nsamples ? sample_pid(&set->samples[0]) : 0, &pr);
 }
 
 /* Checks the set against the format's and our limits; returns the total number of frames. */
@@ -489,7 +545,7 @@ static int build_samples(struct builder *b, const struct profd_sample_set *set, 
 		ps->n_location_id = s->nframes;
 		ps->location_id = &l->loc_ids[frame];
 		for (uint32_t f = 0; f < s->nframes; f++) {
-			int64_t id = loc_intern(b, s->pcs[f]);
+			int64_t id = loc_intern(b, sample_pid(s), s->pcs[f]);
 
 			if (id < 0)
 				return (int)id;
@@ -571,7 +627,7 @@ static int build_tables(struct builder *b, struct layout *l, Perftools__Profiles
 		Perftools__Profiles__Mapping *m = &l->maps[nmaps];
 		int64_t v;
 
-		if (i >= b->nsym_maps && !mr->has_locations)
+		if (!mr->listed && !mr->has_locations)
 			continue;
 		perftools__profiles__mapping__init(m);
 		m->id = nmaps + 1;
@@ -665,10 +721,23 @@ cleanup:
 	return err;
 }
 
+/* The one-process resolver: every sample is the symbolizer's process. */
+static struct symbolizer *one_symbolizer(void *ctx, int64_t pid)
+{
+	return ctx;
+}
+
 int pprof_encode(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out)
 {
+	struct pprof_symbols syms = { .get = one_symbolizer, .ctx = sym };
+
+	return pprof_encode_procs(set, &syms, out);
+}
+
+int pprof_encode_procs(const struct profd_sample_set *set, const struct pprof_symbols *syms, struct buf *out)
+{
 	Perftools__Profiles__Profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
-	struct builder b = { .sym = sym };
+	struct builder b = { .syms = syms };
 	struct layout l;
 	uint8_t *packed = NULL;
 	size_t packed_len, nlabels = 0, out_len = out ? out->len : 0;
@@ -697,7 +766,7 @@ int pprof_encode(const struct profd_sample_set *set, struct symbolizer *sym, str
 	if (err)
 		goto cleanup;
 	b.strs[b.nstrs++] = "";
-	err = builder_load_mappings(&b);
+	err = builder_start(&b, set);
 	if (err)
 		goto cleanup;
 	err = build_samples(&b, set, &l, &p);
@@ -930,7 +999,7 @@ static int write_frames(const struct profd_sample *s, struct builder *b, struct 
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->nframes; i++) {
 		uint64_t addr = s->pcs[i] ? s->pcs[i] - 1 : 0;
-		int64_t id = loc_intern(b, s->pcs[i]);
+		int64_t id = loc_intern(b, sample_pid(s), s->pcs[i]);
 		const struct loc_rec *loc;
 		uint32_t nl;
 
@@ -971,8 +1040,16 @@ cleanup:
 int pprof_write_count_text(const char *name, struct profd_sample_set *set, struct symbolizer *sym,
 			   struct buf *out)
 {
+	struct pprof_symbols syms = { .get = one_symbolizer, .ctx = sym };
+
+	return pprof_write_count_text_procs(name, set, &syms, out);
+}
+
+int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
+				 struct buf *out)
+{
 	struct text_record *recs = NULL;
-	struct builder b = { .sym = sym };
+	struct builder b = { .syms = syms };
 	struct buf keys;
 	int64_t total = 0, frames;
 	size_t out_len = out ? out->len : 0;
@@ -991,7 +1068,7 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 	if (err)
 		goto cleanup;
 	b.strs[b.nstrs++] = "";
-	err = builder_load_mappings(&b);
+	err = builder_start(&b, set);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < set->nsamples; i++) {
@@ -1112,6 +1189,13 @@ static void put_seconds(struct buf *out, int64_t ns)
 
 int pprof_write_top(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out)
 {
+	struct pprof_symbols syms = { .get = one_symbolizer, .ctx = sym };
+
+	return pprof_write_top_procs(set, &syms, out);
+}
+
+int pprof_write_top_procs(const struct profd_sample_set *set, const struct pprof_symbols *syms, struct buf *out)
+{
 	struct top_table tt = { 0 };
 	int64_t total = 0, sum = 0, count = 0;
 	int vi = set->nvalues > 1 ? 1 : 0;
@@ -1123,6 +1207,8 @@ int pprof_write_top(const struct profd_sample_set *set, struct symbolizer *sym, 
 
 		total += v;
 		count += smp->values[0];
+		struct symbolizer *sym = syms && syms->get ? syms->get(syms->ctx, sample_pid(smp)) : NULL;
+
 		for (uint32_t f = 0; f < smp->nframes; f++) {
 			struct sym_result r = { 0 };
 			char unknown[32];

@@ -10,19 +10,33 @@
 
 struct symbolizer;
 
+/* Where the builders find the symbolizer of a sample's process (sample_pid(): its "pid" label, 0
+ * in a one-process profile). get may return NULL (addresses only); what it returns must stay
+ * valid until the builder returns. Locations and mappings are per process: the same address in
+ * two processes is two Locations. */
+struct pprof_symbols {
+	struct symbolizer *(*get)(void *ctx, int64_t pid);
+	void *ctx;
+};
+
 /* Appends the gzip-compressed profile to out. sym may be NULL (addresses only: mappings then
  * have has_functions = false, so pprof asks /debug/pprof/symbol). Returns 0 or -errno. */
 int pprof_encode(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out);
+/* The same, for samples of several processes. */
+int pprof_encode_procs(const struct profd_sample_set *set, const struct pprof_symbols *syms, struct buf *out);
 
 /* Go's debug=1 text for count profiles (goroutine, threadcreate; pprof-compat.md 2.3):
  * "<name> profile: total N", then "count @ pc pc ..." and "#\t..." frame lines per sample,
  * sorted by count descending. values[0] is the count. Returns 0 or -errno. */
 int pprof_write_count_text(const char *name, struct profd_sample_set *set, struct symbolizer *sym,
 			   struct buf *out);
+int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
+				 struct buf *out);
 
 /* A readable top list of a CPU sample set (pprof -top style: flat, flat%, sum%, cum, cum%,
  * function; values[1] is CPU nanoseconds, values[0] the sample count), at most 100 lines,
  * appended to out. sym may be NULL (addresses only). Returns 0 or -errno. */
 int pprof_write_top(const struct profd_sample_set *set, struct symbolizer *sym, struct buf *out);
+int pprof_write_top_procs(const struct profd_sample_set *set, const struct pprof_symbols *syms, struct buf *out);
 
 #endif

@@ -15,6 +15,13 @@
 /* Polled by a collecting source every 100 ms or so: true ends the collection early. */
 typedef bool (*profd_cancel_fn)(void *arg);
 
+/* What one request asks of a profile beyond Go's parameters. */
+struct profd_scope {
+	int pid; /* ?pid=N: only this process of the set (the caller checked it is a member); 0: all */
+};
+
+/* Every callback gets the request's scope; a source of one process may ignore it (the caller
+ * keeps only the samples of scope->pid, by their "pid" label, in any case). */
 struct profd_profile {
 	const char *name;        /* the path under /debug/pprof/, e.g. "heap", "profile" */
 	const char *description; /* one line for the index */
@@ -24,10 +31,10 @@ struct profd_profile {
 	/* The profile now, for debug=0 and for ?seconds=N deltas (two snapshots subtracted). May be
 	 * NULL for a profile that only collects (the CPU profile). Returns 0 or -errno; the caller
 	 * frees *ret. */
-	int (*snapshot)(void *ctx, struct profd_sample_set **ret);
+	int (*snapshot)(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret);
 	/* Text for debug != 0, appended to out. Returns 0 or -errno. May be NULL: then debug=1 is the
 	 * generic count-profile text built from the snapshot. */
-	int (*write_text)(void *ctx, int debug, struct buf *out);
+	int (*write_text)(void *ctx, const struct profd_scope *scope, int debug, struct buf *out);
 	/* Optional line of status for the index (e.g. "allocator: glibc, 10 probes"). May be NULL. */
 	int (*status)(void *ctx, struct buf *out);
 	/* Collects what happens over the next duration_ns (?seconds=N): for profiles whose window
@@ -36,8 +43,14 @@ struct profd_profile {
 	 * exits, and says which in a comment of the set. May be NULL: ?seconds=N is then a delta
 	 * of snapshots. Returns 0 or -errno (-EBUSY: too many collections at once); the caller
 	 * frees *ret. */
-	int (*collect)(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-		       struct profd_sample_set **ret);
+	int (*collect)(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
+		       void *arg, struct profd_sample_set **ret);
+	/* Words, for the user, why the last snapshot or write_text failed with err: one sentence
+	 * appended to out (e.g. "cannot stop the threads of process 12: thread 12 is already traced
+	 * by process 34 (strace); ..."). Returns -EBUSY when the cause is the target's state and
+	 * retrying later may work (another tracer holds its threads), err for any other cause, 0
+	 * when it has nothing to add (out unchanged). May be NULL. */
+	int (*explain)(void *ctx, int err, struct buf *out);
 };
 
 #endif

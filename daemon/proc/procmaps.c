@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proc/procmaps.h"
+#include "proc/target.h"
 
 void procmaps_free(struct procmaps *maps)
 {
@@ -185,7 +186,7 @@ int procmaps_read(pid_t pid, struct procmaps *ret)
 
 	ret->n = 0;
 	ret->entries = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)proc_live_pid(pid));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
@@ -264,14 +265,14 @@ int procmaps_open_file(pid_t pid, const struct procmaps_entry *e)
 	char path[4200];
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid, (unsigned long long)e->start,
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)proc_live_pid(pid), (unsigned long long)e->start,
 		 (unsigned long long)e->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
+	fd = proc_open_regular(path);
+	if (fd >= 0 || fd == -EINVAL)
 		return fd;
 	if (!procmaps_entry_is_file(e))
 		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, e->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	/* the path as the target sees it: it may have put a FIFO there since */
+	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)proc_live_pid(pid), e->path);
+	return proc_open_regular(path);
 }

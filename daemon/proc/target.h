@@ -17,15 +17,21 @@ struct target {
 	char comm[64];         /* /proc/PID/comm at attach */
 	int64_t attached_at;   /* CLOCK_MONOTONIC ns when profd attached */
 	char exe[4096];        /* readlink /proc/PID/exe at attach (may end in " (deleted)") */
+	bool kernel_thread;    /* a kernel thread (no user space to profile) */
 };
 
-/* Fills t for a running process. Returns 0, -ESRCH (no such process, or a zombie), or -errno. */
+/* Fills t for a running process. Returns 0, -ESRCH (no such process, or a zombie with no live
+ * thread), or -errno. */
 int target_open(pid_t pid, struct target *t);
-/* true while the same process (same PID and start time) is alive and not a zombie. */
+/* true while the same process (same PID and start time) is alive: not exited, and not a zombie
+ * unless its main thread alone is (other threads still run). */
 bool target_alive(const struct target *t);
-/* Waits duration_ns, checking every TARGET_WAIT_POLL_NS that the target lives and that
- * cancelled(arg) (may be NULL) is false. Returns 0 (the time passed), -ESRCH (the target exited
- * first) or -ECANCELED. */
+/* Its name and executable now (they change when the process execs), into comm and exe.
+ * Returns 0 or -ESRCH (the process is gone). */
+int target_names(const struct target *t, char *comm, size_t comm_len, char *exe, size_t exe_len);
+/* Waits duration_ns, checking every TARGET_WAIT_POLL_NS that the target lives (t may be NULL: a
+ * set of processes, which does not end) and that cancelled(arg) (may be NULL) is false. Returns 0
+ * (the time passed), -ESRCH (the target exited first) or -ECANCELED. */
 #define TARGET_WAIT_POLL_NS 100000000ll
 int target_wait(const struct target *t, int64_t duration_ns, bool (*cancelled)(void *arg), void *arg);
 /* Reads /proc/PID/stat start time; returns 0 or -errno. */
@@ -35,10 +41,23 @@ int target_read_start_time(pid_t pid, uint64_t *ret);
 int target_cmdline(const struct target *t, struct buf *out);
 /* Number of threads (from /proc/PID/status Threads:), or -errno. */
 int target_thread_count(const struct target *t);
+/* Threads and resident memory (KiB) now, -1 each when unknown. Returns 0 or -errno. */
+int target_status(const struct target *t, int *ret_threads, long *ret_rss_kb);
+/* CLOCK_REALTIME ns the process started (from its start time and the boot time), 0 if unknown. */
+int64_t target_started_at(const struct target *t);
 
+/* The PID to read process-wide /proc entries through (maps, map_files, root, exe, mem, cmdline):
+ * pid itself, or, while its main thread is a zombie (it called pthread_exit and other threads
+ * run), one of its live threads, whose /proc/TID entries show the same process. */
+pid_t proc_live_pid(pid_t pid);
 /* Reads a small /proc file (at most size - 1 bytes) into buf, NUL-terminated. Returns the
  * length, -ESRCH when the process or thread is gone, or -errno. */
 ssize_t proc_read_file(const char *path, char *buf, size_t size);
+
+/* Opens, read-only, a file a target can name (a mapped file, a debug file or dwz file its ELF
+ * names): never blocks on a FIFO (O_NONBLOCK) and refuses what is not a regular file, such as
+ * /dev/zero, which would read forever. Returns the fd or -errno (-EINVAL: not a regular file). */
+int proc_open_regular(const char *path);
 
 /* Privileges profd needs. Fills ret_missing with a human list of what is missing, e.g.
  * "CAP_BPF, CAP_PERFMON" and returns the number missing (0 = all present). */

@@ -10,11 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sources/allocator.h"
-#include <linux/types.h>
-
-#include "bpf/heap.h"
 #include "proc/procmaps.h"
+#include "proc/target.h"
+#include "sources/allocator.h"
 #include "sources/x86_decode.h"
 
 #define MAX_ELF_OBJS 512
@@ -489,6 +487,11 @@ static int plan_obj(struct alloc_plan *plan, struct elfobj *o)
 	return o->plan_obj;
 }
 
+void alloc_probe_path(const struct alloc_probe *p, pid_t pid, char *out, size_t len)
+{
+	snprintf(out, len, "/proc/%d/%s", (int)proc_live_pid(pid), p->path);
+}
+
 static int add_probe(pid_t pid, struct alloc_plan *plan, struct elfobj *o, size_t w)
 {
 	const GElf_Sym *s = &o->found[w].sym;
@@ -529,13 +532,14 @@ static int add_probe(pid_t pid, struct alloc_plan *plan, struct elfobj *o, size_
 	p = &plan->probes[plan->nprobes++];
 	snprintf(p->name, sizeof(p->name), "%s", WANTS[w].name);
 	if (o->map->deleted)
-		snprintf(p->path, sizeof(p->path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		snprintf(p->path, sizeof(p->path), "map_files/%llx-%llx",
 			 (unsigned long long)o->map->start, (unsigned long long)o->map->end);
 	else
-		snprintf(p->path, sizeof(p->path), "/proc/%d/root%s", (int)pid, o->map->path);
+		snprintf(p->path, sizeof(p->path), "root%s", o->map->path);
 	p->file_offset = off + delta;
 	p->addr = o->bias + s->st_value;
 	p->delta = (uint32_t)delta;
+	p->stepped = delta >= len || x86_emulated_len(body + delta, len - delta) == 0;
 	p->kind = WANTS[w].kind;
 	p->obj = obj;
 	p->tail_forwards = forwards;
@@ -550,7 +554,7 @@ static int read_preload(pid_t pid, char *out, size_t len)
 	int fd;
 
 	out[0] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)proc_live_pid(pid));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -671,7 +675,7 @@ int alloc_plan_build(pid_t pid, struct alloc_plan *plan, char *err, size_t errle
 	if (err && errlen)
 		err[0] = 0;
 	elf_version(EV_CURRENT);
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)proc_live_pid(pid));
 	l = readlink(path, exe, sizeof(exe) - 1);
 	exe[l > 0 ? l : 0] = 0;
 	if (l > 10 && strcmp(exe + l - 10, " (deleted)") == 0)

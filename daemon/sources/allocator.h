@@ -13,16 +13,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ALLOC_MAX_PROBES 64
-#define ALLOC_MAX_OBJS 8     /* = PROFD_HEAP_MAX_OBJS */
+#include <linux/types.h>
+
+#include "bpf/heap.h"
+
+#define ALLOC_MAX_PROBES PROFD_HEAP_MAX_PROBES
+#define ALLOC_MAX_OBJS PROFD_HEAP_MAX_OBJS
 #define ALLOC_MAX_TRIM 32
 
 struct alloc_probe {
 	char name[64];        /* symbol, e.g. "free", "_rjem_sdallocx", "_Znwm" */
-	char path[4200];      /* file to attach to: /proc/PID/root/... or /proc/PID/map_files/... */
+	char path[4200];      /* file to attach to, below /proc/PID/: root/... or map_files/... (see
+			       * alloc_probe_path: the PID to use may change while the process lives) */
 	uint64_t file_offset; /* file offset of the probed instruction */
 	uint64_t addr;        /* runtime address of the function's entry */
 	uint32_t delta;       /* probed instruction - entry (0: at the entry) */
+	bool stepped;         /* the kernel must single-step the probed instruction (slow) */
 	int kind;             /* enum profd_heap_kind (bpf/heap.h) */
 	int obj;              /* index into alloc_plan.objs */
 	bool tail_forwards;   /* some path tail-jumps to another allocation function (glibc's
@@ -58,6 +64,10 @@ struct alloc_plan {
  * program), -ENOENT (no allocator symbol found: stripped static binary?), or -errno; on error
  * err (if not NULL) holds a sentence for the user. */
 int alloc_plan_build(pid_t pid, struct alloc_plan *ret, char *err, size_t errlen);
+
+/* The file to attach p to, as profd sees it now: /proc/LIVE/<p->path>, LIVE being a live thread
+ * of pid (proc_live_pid: its main thread may have exited since the plan was made). */
+void alloc_probe_path(const struct alloc_probe *p, pid_t pid, char *out, size_t len);
 
 /* true when the ELF file open at fd is a Go binary (.go.buildinfo, .note.go.buildid, or a
  * runtime.main symbol). */

@@ -27,15 +27,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
 #include "cpu.skel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "bpf/cpu.h"
 #include "pprof/pprof.h"
 #include "proc/target.h"
+#include "set/procs.h"
 #include "sources/cpu.h"
+#include "sources/probeframes.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -55,17 +59,24 @@ struct cpu_window {
 	struct profd_sample_set *set;
 	uint64_t lost_at_start;
 	uint64_t samples, kernel, short_stack, add_failed;
+	uint64_t probe; /* samples inside profd's allocator probes */
 	uint64_t why[UNWIND_STOP__COUNT];
 	int add_errno;
 };
 
 struct cpu_sampler {
-	const struct target *target;
-	struct unwinder *uw;
-	struct symbolizer *sym;
+	struct procs *ps;             /* the processes sampled */
+	struct proc *single;          /* --pid: the one target (referenced), whose exit ends windows */
+	struct symbolizer *ksym;      /* kernel names for probe frames: the target's, or profd's own */
+	bool own_ksym;
+	bool multi;                   /* several processes: samples carry pid and process labels */
+	int64_t last_rescan_ns;       /* a sample of an unknown process rescans the set, at most 10/s */
 	struct cpu_config cfg;
 
 	pthread_mutex_t life; /* start/stop of the sampler */
+	/* the skeleton's pointer, for the set's changes to its tgids map: not `life`, which the
+	 * stopper holds while it joins the reader, and the reader may be scanning the set */
+	pthread_mutex_t skel_lock;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t drained_cond;
 	struct cpu_window *windows[CPU_MAX_WINDOWS];
@@ -74,6 +85,8 @@ struct cpu_sampler {
 	bool reader_dead;
 	struct cpu_stats stats;
 	int64_t last_refresh_ns;
+	struct probe_frames *probes; /* recognises uprobe handling in kernel frames */
+	bool said_no_btf;
 
 	/* the running sampler (valid while running) */
 	bool running;
@@ -81,19 +94,12 @@ struct cpu_sampler {
 	int ncpus;
 	int *perf_fds;
 	struct bpf_link **links;
+	struct bpf_link *fork_link;   /* a set: follows forks of its processes */
 	struct ring_buffer *rb;
 	int wake_fd;
 	atomic_bool stop;
 	pthread_t reader;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void cpu_config_default(struct cpu_config *cfg)
 {
@@ -116,43 +122,92 @@ int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len)
 	return 0;
 }
 
-struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinder *uw, struct symbolizer *sym,
-				     const struct cpu_config *cfg)
+static void on_proc_came(void *ctx, struct proc *p);
+static void on_proc_went(void *ctx, struct proc *p);
+
+struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *cfg)
 {
+	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct cpu_sampler *cs;
 	char msg[128];
 
-	if (!target || !cfg || cpu_config_check(cfg, msg, sizeof(msg))) {
+	if (!ps || !cfg || cpu_config_check(cfg, msg, sizeof(msg))) {
 		errno = EINVAL;
 		return NULL;
 	}
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return NULL;
-	cs->target = target;
-	cs->uw = uw;
-	cs->sym = sym;
+	cs->ps = ps;
+	cs->multi = procs__multi(ps);
 	cs->cfg = *cfg;
 	cs->wake_fd = -1;
 	pthread_mutex_init(&cs->life, NULL);
+	pthread_mutex_init(&cs->skel_lock, NULL);
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->drained_cond, NULL);
+	if (!cs->multi) {
+		struct proc **list = NULL;
+		int n = procs__list(ps, &list);
+
+		cs->single = n > 0 ? proc__ref(list[0]) : NULL;
+		procs__list_free(list, n > 0 ? n : 0);
+		if (!cs->single) {
+			cpu_sampler__free(cs);
+			errno = ESRCH;
+			return NULL;
+		}
+		cs->ksym = cs->single->sym;
+	} else {
+		/* kernel frames are every process's: profd's own symbolizer names them */
+		cs->ksym = symbolizer__new(getpid());
+		cs->own_ksym = true;
+	}
+	cs->probes = probe_frames__new(cs->ksym);
+	l.ctx = cs;
+	if (!cs->probes || procs__listen(ps, &l) < 0) {
+		cpu_sampler__free(cs);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return cs;
+}
+
+/* The process of a sample, referenced; NULL when it is not (yet) a known member. */
+static struct proc *sample_proc(struct cpu_sampler *cs, pid_t tgid)
+{
+	struct proc *p;
+
+	if (cs->single)
+		return proc__ref(cs->single);
+	p = procs__get(cs->ps, tgid);
+	if (!p && profd_mono_ns() - cs->last_rescan_ns > 100000000ll) {
+		/* a child the BPF side followed at its fork, before the set's scan saw it */
+		cs->last_rescan_ns = profd_mono_ns();
+		procs__scan(cs->ps);
+		p = procs__get(cs->ps, tgid);
+	}
+	return p;
 }
 
 /* ---- reader thread: ring buffer -> unwind -> windows ---- */
 
-static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const uint64_t *pcs, int n,
-		     enum unwind_stop why)
+static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, const struct proc *p,
+		     const uint64_t *pcs, int n, enum unwind_stop why, bool probe)
 {
 	int64_t t = (int64_t)e->time_ns;
 	int64_t values[2] = { 1, 1000000000ll / cs->cfg.hz };
-	struct profd_label label = { .key = "thread" };
+	struct profd_label labels[3] = {
+		{ .key = "thread" },
+		{ .key = "pid", .num = (int64_t)e->tgid },
+		{ .key = "process", .str = p ? (char *)p->target.comm : "?" },
+	};
+	uint32_t nlabels = cs->multi ? 3 : 1;
 	char comm[PROFD_CPU_COMM_LEN + 1];
 
 	memcpy(comm, e->comm, PROFD_CPU_COMM_LEN);
 	comm[PROFD_CPU_COMM_LEN] = '\0';
-	label.str = comm;
+	labels[0].str = comm;
 	for (int i = 0; i < CPU_MAX_WINDOWS; i++) {
 		struct cpu_window *w = cs->windows[i];
 		int err;
@@ -165,12 +220,51 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
 			w->kernel++;
 		if (e->flags & PROFD_CPU_F_NO_STACK)
 			w->short_stack++;
-		err = sample_set__add(w->set, pcs, (uint32_t)n, values, &label, 1);
+		w->probe += probe;
+		err = sample_set__add(w->set, pcs, (uint32_t)n, values, labels, nlabels);
 		if (err) {
 			w->add_failed++;
 			w->add_errno = -err;
 		}
 	}
+}
+
+/* The kernel emulates a probed push (malloc's first instruction in glibc) or call in two steps,
+ * sp first, then ip: a sample in between has sp one word below where ip's CFI expects it, and
+ * its walk stops at once. Walks again from the state before the push; keeps that walk only if it
+ * reaches the root. Returns the number of pcs now in pcs. */
+static int unwind_torn(struct unwinder *uw, const struct unwind_regs *regs, const struct unwind_stack *stack,
+		       uint64_t *pcs, int max, int n, enum unwind_stop *why)
+{
+	uint64_t again[PROFD_MAX_FRAMES];
+	struct unwind_regs before = *regs;
+	enum unwind_stop why2 = UNWIND_STOP_ERROR;
+	int n2;
+
+	before.r[UNWIND_REG_RSP] += 8;
+	n2 = unwinder__unwind(uw, &before, stack, again, max, &why2);
+	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
+		return n;
+	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
+	*why = why2;
+	return n2;
+}
+
+/* Walks again with the return address probe_frames__in_flight() guessed; keeps that walk only
+ * if it reaches the root. Returns the number of pcs of the new walk, or 0 (pcs unchanged). */
+static int unwind_guess(struct unwinder *uw, const struct unwind_regs *regs, const struct unwind_stack *stack,
+			uint64_t *pcs, int max, enum unwind_stop *why)
+{
+	uint64_t again[PROFD_MAX_FRAMES];
+	enum unwind_stop why2 = UNWIND_STOP_ERROR;
+	int n2;
+
+	n2 = unwinder__unwind(uw, regs, stack, again, max, &why2);
+	if (n2 <= 0 || why2 != UNWIND_STOP_ROOT)
+		return 0;
+	memcpy(pcs, again, (size_t)n2 * sizeof(*pcs));
+	*why = why2;
+	return n2;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -181,53 +275,90 @@ static int on_event(void *ctx, void *data, size_t size)
 	uint64_t pcs[PROFD_MAX_FRAMES];
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	struct unwind_regs regs;
-	struct unwind_stack stack;
-	int64_t t0 = mono_ns();
-	int nk = 0, n = 0;
+	struct unwind_stack stack = { 0 };
+	struct probe_fix fix;
+	int64_t t0 = profd_mono_ns();
+	int nk = 0, n = 0, guessed = 0;
+	struct unwinder *uw;
+	struct proc *p;
+	bool probe;
 
 	if (size < hdr)
 		return 0;
-	/* Kernel frames are the leaf side of the stack: kframes[0] is the interrupted instruction,
-	 * the others are return addresses. */
-	if (e->flags & PROFD_CPU_F_KERNEL) {
-		nk = (int)(e->nkframes < PROFD_CPU_MAX_KFRAMES ? e->nkframes : PROFD_CPU_MAX_KFRAMES);
-		for (int i = 0; i < nk; i++)
-			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
-	}
+	p = sample_proc(cs, (pid_t)e->tgid);
+	uw = p ? p->uw : NULL;
 	memcpy(regs.r, e->regs, sizeof(regs.r));
 	stack.start = e->regs[UNWIND_REG_RSP];
 	stack.data = e->stack;
 	stack.len = e->stack_len < size - hdr ? e->stack_len : size - hdr;
-	if (cs->uw) {
-		n = unwinder__unwind(cs->uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+	/* what profd's heap probes changed: the walk goes through them to the thread's root */
+	probe_fix_sample(&e->up, &regs, &stack, &fix);
+	if (fix.no_btf && !cs->said_no_btf) {
+		cs->said_no_btf = true;
+		log_debug("cpu: this kernel's BTF has no uprobe task fields: stacks through profd's heap probes "
+			  "are not repaired (they may stop at [uprobes])");
+	}
+	if (e->flags & PROFD_CPU_F_KERNEL)
+		nk = (int)(e->nkframes < PROFD_CPU_MAX_KFRAMES ? e->nkframes : PROFD_CPU_MAX_KFRAMES);
+	/* Inside profd's probe machinery (the trap and its handlers, the out-of-line slot, the return
+	 * trampoline): one frame says so, under the probed function, instead of the kernel's frames
+	 * of the trap, so that profiles show profd's cost as profd's and not as malloc's. */
+	probe = fix.in_uprobes || probe_frames__match(cs->probes, (const uint64_t *)e->kframes, nk);
+	if (probe) {
+		pcs[0] = sample_pc_exact(sym_synthetic_addr(SYM_SYNTHETIC_ALLOC_PROBE));
+		nk = 1;
+	} else {
+		/* Kernel frames are the leaf side of the stack: kframes[0] is the interrupted
+		 * instruction, the others are return addresses. */
+		for (int i = 0; i < nk; i++)
+			pcs[i] = i == 0 ? sample_pc_exact(e->kframes[i]) : e->kframes[i];
+	}
+	if (uw) {
+		n = unwinder__unwind(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
 		if (n < 0) {
 			n = 0;
 			why = UNWIND_STOP_ERROR;
 		}
 	}
-	if (n == 0 && e->regs[UNWIND_REG_RIP]) {
+	if (probe && !fix.in_uprobes && n <= 2 && why != UNWIND_STOP_ROOT && uw)
+		n = unwind_torn(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, n, &why);
+	if (probe && !fix.in_uprobes && why != UNWIND_STOP_ROOT && uw &&
+	    probe_frames__in_flight(cs->probes, e->tid, &e->up, &regs, &stack, &fix)) {
+		guessed = unwind_guess(uw, &regs, &stack, pcs + nk, PROFD_MAX_FRAMES - nk, &why);
+		if (guessed)
+			n = guessed;
+		else
+			fix.nwords--;
+	}
+	probe_frames__learn(cs->probes, e->tid, &e->up, &regs, &stack, probe && !fix.in_uprobes);
+	if (n == 0 && regs.r[UNWIND_REG_RIP]) {
 		/* no unwinder, or it failed outright: keep at least the user leaf */
-		pcs[nk] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
+		pcs[nk] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
 		n = 1;
 	}
+	/* the trampoline stood for a return: the leaf is the caller at its return address */
+	if (fix.leaf_is_return && n > 0)
+		pcs[nk] = regs.r[UNWIND_REG_RIP];
 	if (why >= UNWIND_STOP__COUNT)
 		why = UNWIND_STOP_ERROR;
-
 	pthread_mutex_lock(&cs->lock);
-	dispatch(cs, e, pcs, nk + n, why);
+	dispatch(cs, e, p, pcs, nk + n, why, probe);
 	cs->stats.events++;
 	cs->stats.root += why == UNWIND_STOP_ROOT;
 	cs->stats.kernel += !!(e->flags & PROFD_CPU_F_KERNEL);
 	cs->stats.short_stack += !!(e->flags & PROFD_CPU_F_NO_STACK);
-	cs->stats.unwind_ns += (uint64_t)(mono_ns() - t0);
+	cs->stats.probe += probe;
+	cs->stats.repaired += fix.nwords > 0 || fix.leaf_is_return;
+	cs->stats.unwind_ns += (uint64_t)(profd_mono_ns() - t0);
 	pthread_mutex_unlock(&cs->lock);
 
 	/* A pc outside every known module usually means a dlopen since the unwinder read the maps:
 	 * re-read them, at most once a second. */
-	if (cs->uw && why == UNWIND_STOP_BAD_ADDR && t0 - cs->last_refresh_ns > REFRESH_INTERVAL_NS) {
+	if (uw && why == UNWIND_STOP_BAD_ADDR && t0 - cs->last_refresh_ns > REFRESH_INTERVAL_NS) {
 		cs->last_refresh_ns = t0;
-		unwinder__refresh(cs->uw);
+		unwinder__refresh(uw);
 	}
+	proc__put(p);
 	return 0;
 }
 
@@ -252,7 +383,7 @@ static void *reader_main(void *arg)
 		poll(fds, 2, stopping ? 0 : READER_POLL_MS);
 		if (fds[1].revents & POLLIN && read(cs->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
-		t = mono_ns();
+		t = profd_mono_ns();
 		n = ring_buffer__consume(cs->rb);
 		pthread_mutex_lock(&cs->lock);
 		if (n < 0 && n != -EINTR)
@@ -272,14 +403,63 @@ static void *reader_main(void *arg)
 
 /* ---- start / stop ---- */
 
+/* The processes of the set into the tgids map (the set's scan keeps it up to date after). */
+static int tgids_fill(struct cpu_sampler *cs)
+{
+	struct proc **list = NULL;
+	int n = procs__list(cs->ps, &list), fd = bpf_map__fd(cs->skel->maps.tgids);
+	__u8 one = 1;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		__u32 tgid = (__u32)list[i]->target.pid;
+
+		if (!proc__exited(cs->ps, list[i]))
+			bpf_map_update_elem(fd, &tgid, &one, BPF_ANY);
+	}
+	procs__list_free(list, n);
+	return 0;
+}
+
+/* The set changed: so does the filter, while the sampler runs (sampler_start fills it). */
+static void on_proc_came(void *ctx, struct proc *p)
+{
+	struct cpu_sampler *cs = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+	__u8 one = 1;
+
+	pthread_mutex_lock(&cs->skel_lock);
+	if (cs->skel)
+		bpf_map_update_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid, &one, BPF_ANY);
+	pthread_mutex_unlock(&cs->skel_lock);
+}
+
+static void on_proc_went(void *ctx, struct proc *p)
+{
+	struct cpu_sampler *cs = ctx;
+	__u32 tgid = (__u32)p->target.pid;
+
+	pthread_mutex_lock(&cs->skel_lock);
+	if (cs->skel)
+		bpf_map_delete_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid);
+	pthread_mutex_unlock(&cs->skel_lock);
+}
+
 static void sampler_teardown(struct cpu_sampler *cs)
 {
-	for (int i = 0; cs->links && i < cs->ncpus; i++)
-		bpf_link__destroy(cs->links[i]);
-	for (int i = 0; cs->perf_fds && i < cs->ncpus; i++)
-		if (cs->perf_fds[i] >= 0)
+	bpf_link__destroy(cs->fork_link);
+	cs->fork_link = NULL;
+	for (int i = 0; i < cs->ncpus; i++) {
+		/* an attached link owns its perf event fd and closes it: closing it again would close
+		 * whatever another thread opened in between (an HTTP connection, a map) */
+		if (cs->links && cs->links[i])
+			bpf_link__destroy(cs->links[i]);
+		else if (cs->perf_fds && cs->perf_fds[i] >= 0)
 			close(cs->perf_fds[i]);
+	}
 	ring_buffer__free(cs->rb);
+	pthread_mutex_lock(&cs->skel_lock);
 	cpu_bpf__destroy(cs->skel);
 	if (cs->wake_fd >= 0)
 		close(cs->wake_fd);
@@ -289,6 +469,7 @@ static void sampler_teardown(struct cpu_sampler *cs)
 	cs->perf_fds = NULL;
 	cs->rb = NULL;
 	cs->skel = NULL;
+	pthread_mutex_unlock(&cs->skel_lock);
 	cs->wake_fd = -1;
 	cs->ncpus = 0;
 }
@@ -334,17 +515,25 @@ static int sampler_start(struct cpu_sampler *cs)
 	cs->ncpus = libbpf_num_possible_cpus();
 	if (cs->ncpus <= 0)
 		return cs->ncpus < 0 ? cs->ncpus : -ENODEV;
+	pthread_mutex_lock(&cs->skel_lock);
 	cs->skel = cpu_bpf__open();
+	pthread_mutex_unlock(&cs->skel_lock);
 	if (!cs->skel) {
 		err = -errno;
 		goto cleanup;
 	}
 	ring = ring_bytes(&cs->cfg, cs->ncpus);
-	cs->skel->rodata->target_tgid = (__u32)cs->target->pid;
 	pidns_of_self(&cs->skel->rodata->pidns_dev, &cs->skel->rodata->pidns_ino);
+	/* a set follows new processes at their fork; PIDs seen from another namespace than the
+	 * host's do not match the tracepoint's, and are left to the set's scan */
+	cs->skel->rodata->follow_forks = cs->multi && !cs->skel->rodata->pidns_ino;
+	if (!cs->multi)
+		bpf_program__set_autoload(cs->skel->progs.on_fork, false);
 	cs->skel->rodata->stack_bytes = cs->cfg.stack_bytes;
 	cs->skel->rodata->wakeup_bytes = ring / 4;
 	err = bpf_map__set_max_entries(cs->skel->maps.events, ring);
+	if (!err)
+		err = bpf_map__set_max_entries(cs->skel->maps.tgids, PROFD_CPU_MAX_PROCS);
 	if (!err)
 		err = bpf_map__set_max_entries(cs->skel->maps.scratch, (uint32_t)cs->ncpus);
 	if (err)
@@ -352,6 +541,15 @@ static int sampler_start(struct cpu_sampler *cs)
 	err = cpu_bpf__load(cs->skel);
 	if (err)
 		goto cleanup;
+	err = tgids_fill(cs);
+	if (err)
+		goto cleanup;
+	if (cs->multi) {
+		cs->fork_link = bpf_program__attach(cs->skel->progs.on_fork);
+		if (!cs->fork_link)
+			log_debug("cpu: new processes of the set are followed by its scan only (the fork tracepoint: "
+				  "%s)", strerror(errno));
+	}
 
 	cs->perf_fds = calloc((size_t)cs->ncpus, sizeof(*cs->perf_fds));
 	cs->links = calloc((size_t)cs->ncpus, sizeof(*cs->links));
@@ -424,7 +622,10 @@ static void sampler_stop(struct cpu_sampler *cs)
 		return;
 	/* detach first so that nothing new arrives, then let the reader drain and exit */
 	for (int i = 0; i < cs->ncpus; i++) {
-		bpf_link__destroy(cs->links[i]);
+		if (cs->links[i]) {
+			bpf_link__destroy(cs->links[i]); /* closes the perf event fd as well */
+			cs->perf_fds[i] = -1;
+		}
 		cs->links[i] = NULL;
 	}
 	atomic_store(&cs->stop, true);
@@ -441,6 +642,8 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 {
 	if (!cs)
 		return;
+	/* no set change may reach the sampler from now on */
+	procs__unlisten(cs->ps, cs);
 	pthread_mutex_lock(&cs->life);
 	sampler_stop(cs);
 	pthread_mutex_unlock(&cs->life);
@@ -453,6 +656,11 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	pthread_cond_destroy(&cs->drained_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->life);
+	pthread_mutex_destroy(&cs->skel_lock);
+	probe_frames__free(cs->probes);
+	proc__put(cs->single);
+	if (cs->own_ksym)
+		symbolizer__free(cs->ksym);
 	free(cs);
 }
 
@@ -494,7 +702,7 @@ int cpu_sampler__open_window(struct cpu_sampler *cs, struct cpu_window **ret)
 			goto cleanup;
 	}
 	pthread_mutex_lock(&cs->lock);
-	w->start_ns = mono_ns();
+	w->start_ns = profd_mono_ns();
 	w->start_real_ns = profd_now_nanos();
 	w->end_ns = INT64_MAX;
 	w->lost_at_start = lost_now(cs);
@@ -537,7 +745,7 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 			if (i == UNWIND_STOP_ROOT || !w->why[i] || off >= sizeof(detail))
 				continue;
 			off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%s%s %" PRIu64,
-						off ? ", " : "", cs->uw ? unwind_stop_name(i) : "no unwinder",
+						off ? ", " : "", unwind_stop_name(i),
 						w->why[i]);
 		}
 		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " samples (%.1f%%) were not unwound to the "
@@ -548,6 +756,12 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 					    "sample: raise --cpu-stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
 					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
 	}
+	if (w->probe)
+		sample_set__comment(set, "%.1f%% of this profile's samples (%.2f s of CPU) were profd's allocator "
+				    "probes (the frame \"" SYM_SYNTHETIC_ALLOC_PROBE_NAME "\" under the probed "
+				    "function): what heap profiling costs the target while its probes are attached",
+				    100.0 * (double)w->probe / (double)w->samples,
+				    (double)w->probe * (double)set->period / 1e9);
 	if (w->short_stack)
 		sample_set__comment(set, "%" PRIu64 " samples had no readable user stack (only their leaf "
 				    "is known)", w->short_stack);
@@ -558,7 +772,7 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 
 int cpu_sampler__close_window(struct cpu_sampler *cs, struct cpu_window *w, struct profd_sample_set **ret)
 {
-	int64_t end = mono_ns(), deadline = end + DRAIN_TIMEOUT_NS;
+	int64_t end = profd_mono_ns(), deadline = end + DRAIN_TIMEOUT_NS;
 	uint64_t lost;
 	int n;
 
@@ -569,7 +783,7 @@ int cpu_sampler__close_window(struct cpu_sampler *cs, struct cpu_window *w, stru
 	lost = lost_now(cs) - w->lost_at_start;
 	/* wait until the reader has consumed everything stamped before end */
 	while (cs->running && !cs->reader_dead && cs->drained_ns < end + DRAIN_SLACK_NS &&
-	       mono_ns() < deadline) {
+	       profd_mono_ns() < deadline) {
 		struct timespec ts;
 
 		pthread_mutex_unlock(&cs->lock);
@@ -609,15 +823,16 @@ int cpu_sampler__profile(struct cpu_sampler *cs, int64_t duration_ns, profd_canc
 	err = cpu_sampler__open_window(cs, &w);
 	if (err)
 		return err;
-	start = mono_ns();
-	waited = target_wait(cs->target, duration_ns, cancelled, arg);
+	start = profd_mono_ns();
+	/* a set does not end: only the one target of --pid is watched */
+	waited = target_wait(cs->single ? &cs->single->target : NULL, duration_ns, cancelled, arg);
 	err = cpu_sampler__close_window(cs, w, ret);
 	if (err)
 		return err;
 	if (waited == -ESRCH)
 		sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the %.1f s profile; "
-				    "this is what was collected until then", (int)cs->target->pid,
-				    (double)(mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
+				    "this is what was collected until then", (int)cs->single->target.pid,
+				    (double)(profd_mono_ns() - start) / 1e9, (double)duration_ns / 1e9);
 	else if (waited == -ECANCELED)
 		sample_set__comment(*ret, "the profile was ended early by its requester");
 	return 0;
@@ -633,8 +848,8 @@ void cpu_sampler__stats(struct cpu_sampler *cs, struct cpu_stats *ret)
 
 /* ---- the profile as a provider ---- */
 
-static int cpu_collect(void *ctx, int64_t duration_ns, profd_cancel_fn cancelled, void *arg,
-		       struct profd_sample_set **ret)
+static int cpu_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
+		       void *arg, struct profd_sample_set **ret)
 {
 	return cpu_sampler__profile(ctx, duration_ns, cancelled, arg, ret);
 }
@@ -658,18 +873,17 @@ static bool stop_requested(void *arg)
 	return *(volatile sig_atomic_t *)arg != 0;
 }
 
-int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char *path,
+int cpu_oneshot(struct procs *ps, const struct cpu_config *cfg, int seconds, const char *path,
 		volatile sig_atomic_t *stop, char *errmsg, size_t len)
 {
-	struct target target;
-	struct unwinder *uw = NULL;
-	struct symbolizer *sym = NULL;
+	const char *who = procset__describe(procs__set(ps));
 	struct cpu_sampler *cs = NULL;
 	struct profd_sample_set *set = NULL;
+	struct proc **list = NULL;
 	struct cpu_stats st;
 	struct buf out = { 0 };
 	FILE *f = NULL;
-	int err;
+	int err, n = 0;
 
 	if (seconds <= 0) {
 		snprintf(errmsg, len, "--seconds must be a positive number of seconds (got %d)", seconds);
@@ -678,42 +892,44 @@ int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char
 	err = cpu_config_check(cfg, errmsg, len);
 	if (err)
 		return err;
-	err = target_open(pid, &target);
-	if (err) {
-		snprintf(errmsg, len, "cannot open pid %d: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	uw = unwinder__new(pid);
-	if (!uw) {
-		err = -errno;
-		snprintf(errmsg, len, "cannot read the modules of pid %d for unwinding: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	sym = symbolizer__new(pid);
-	if (!sym) {
-		err = -errno;
-		snprintf(errmsg, len, "cannot read the modules of pid %d for symbols: %s", (int)pid, strerror(-err));
-		goto cleanup;
-	}
-	cs = cpu_sampler__new(&target, uw, sym, cfg);
+	cs = cpu_sampler__new(ps, cfg);
 	if (!cs) {
 		err = -errno;
-		snprintf(errmsg, len, "cannot set up CPU sampling: %s", strerror(-err));
+		snprintf(errmsg, len, "cannot set up CPU sampling of %s: %s", who, strerror(-err));
+		goto cleanup;
+	}
+	if (procs__multi(ps) && (err = procs__start(ps)) < 0) {
+		snprintf(errmsg, len, "cannot follow %s: %s", who, strerror(-err));
 		goto cleanup;
 	}
 	err = cpu_sampler__profile(cs, (int64_t)seconds * 1000000000ll, stop ? stop_requested : NULL,
 				   (void *)stop, &set);
 	if (err) {
-		snprintf(errmsg, len, "cannot start CPU sampling of pid %d: %s%s", (int)pid, strerror(-err),
+		snprintf(errmsg, len, "cannot start CPU sampling of %s: %s%s", who, strerror(-err),
 			 err == -EPERM || err == -EACCES ? " (profd needs CAP_BPF and CAP_PERFMON, or root)" : "");
 		goto cleanup;
 	}
 	cpu_sampler__stats(cs, &st);
-	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, "
-		  "%.1f us per sample to unwind and dispatch", st.events, st.lost, st.root,
+	log_debug("cpu: %" PRIu64 " samples read, %" PRIu64 " lost, %" PRIu64 " unwound to the root, %" PRIu64
+		  " in profd's allocator probes, %" PRIu64 " repaired, %.1f us per sample to unwind and dispatch",
+		  st.events, st.lost, st.root, st.probe, st.repaired,
 		  st.events ? (double)st.unwind_ns / 1e3 / (double)st.events : 0.0);
-	symbolizer__refresh(sym);
-	err = pprof_encode(set, sym, &out);
+	n = procs__list(ps, &list);
+	if (n < 0) {
+		err = n;
+		n = 0;
+		snprintf(errmsg, len, "cannot encode the CPU profile: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		struct proc_list pl = { .p = list, .n = n };
+		struct pprof_symbols syms = { .get = procs_list_symbolizer, .ctx = &pl };
+
+		for (int i = 0; i < n; i++)
+			if (list[i]->sym)
+				symbolizer__refresh(list[i]->sym);
+		err = pprof_encode_procs(set, &syms, &out);
+	}
 	if (err) {
 		snprintf(errmsg, len, "cannot encode the CPU profile: %s", strerror(-err));
 		goto cleanup;
@@ -731,10 +947,9 @@ cleanup:
 		err = -errno;
 		snprintf(errmsg, len, "cannot write \"%s\": %s", path, strerror(-err));
 	}
+	procs__list_free(list, n);
 	buf_free(&out);
 	sample_set__free(set);
 	cpu_sampler__free(cs);
-	symbolizer__free(sym);
-	unwinder__free(uw);
 	return err;
 }

@@ -25,7 +25,8 @@
 #define CPU_STACK_BYTES_MAX 32768 /* PROFD_CPU_MAX_STACK in bpf/cpu.h */
 #define CPU_MAX_WINDOWS 32       /* concurrent profiles; more get -EBUSY (HTTP 503) */
 
-struct target;
+struct procs;
+struct procset_config;
 struct unwinder;
 struct symbolizer;
 
@@ -43,11 +44,11 @@ int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len);
 struct cpu_sampler;
 struct cpu_window;
 
-/* Creates an idle sampler; nothing is loaded or attached until the first window opens.
- * target, uw and sym are borrowed and must outlive the sampler. Returns NULL and sets errno
- * (EINVAL: bad config; ENOMEM). */
-struct cpu_sampler *cpu_sampler__new(const struct target *target, struct unwinder *uw, struct symbolizer *sym,
-				     const struct cpu_config *cfg);
+/* Creates an idle sampler of the processes of ps (one with --pid, a set otherwise: samples then
+ * carry pid and process labels, and new processes are followed from their fork); nothing is
+ * loaded or attached until the first window opens. ps must outlive the sampler. Returns NULL and
+ * sets errno (EINVAL: bad config; ESRCH: --pid's process is gone; ENOMEM). */
+struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *cfg);
 /* Stops sampling if running. Open windows must have been closed. NULL-safe. */
 void cpu_sampler__free(struct cpu_sampler *cs);
 
@@ -74,6 +75,8 @@ struct cpu_stats {
 	uint64_t root;         /* samples unwound to the thread's root */
 	uint64_t kernel;       /* samples taken in the kernel */
 	uint64_t short_stack;  /* samples with no readable user stack */
+	uint64_t probe;        /* samples inside profd's allocator probes ("profd: allocator probe") */
+	uint64_t repaired;     /* samples whose return addresses the probes had replaced (put back) */
 	uint64_t unwind_ns;    /* time spent unwinding and dispatching */
 	uint64_t starts;       /* times the sampler was started */
 };
@@ -83,10 +86,11 @@ void cpu_sampler__stats(struct cpu_sampler *cs, struct cpu_stats *ret);
  * endpoints__add_profile(): it collects (cpu_sampler__profile) and has no snapshot. */
 void cpu_sampler__provider(struct cpu_sampler *cs, struct profd_profile *ret);
 
-/* `profd cpu --pid PID --seconds N -o FILE`: profiles pid for seconds (ending early when *stop
- * becomes non-zero, e.g. from a SIGINT handler; stop may be NULL) and writes the gzip profile to
- * path ("-" = stdout). Returns 0 or -errno with a message for the user in errmsg. */
-int cpu_oneshot(pid_t pid, const struct cpu_config *cfg, int seconds, const char *path,
+/* `profd cpu --pid PID --seconds N -o FILE` (or a set: --children, --cgroup, --unit): profiles
+ * the processes of ps for seconds (ending early when *stop becomes non-zero, e.g. from a SIGINT
+ * handler; stop may be NULL) and writes the gzip profile to path ("-" = stdout). Returns 0 or
+ * -errno with a message for the user in errmsg. */
+int cpu_oneshot(struct procs *ps, const struct cpu_config *cfg, int seconds, const char *path,
 		volatile sig_atomic_t *stop, char *errmsg, size_t len);
 
 #endif

@@ -23,6 +23,7 @@
 #include <elf.h>
 
 #include "proc/procmaps.h"
+#include "proc/proctext.h"
 #include "sources/ptrace_capture.h"
 
 /* Poll waitpid(WNOHANG) with short sleeps in between until the deadline. Sleeping, not
@@ -64,7 +65,6 @@ static int read_thread_status(pid_t pid, pid_t tid, char *ret_state, pid_t *ret_
 	char path[64], text[4096];
 	ssize_t n;
 	int fd, err = 0;
-	const char *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -77,18 +77,7 @@ static int read_thread_status(pid_t pid, pid_t tid, char *ret_state, pid_t *ret_
 	if (err)
 		return err;
 	text[n] = '\0';
-	*ret_state = '?';
-	*ret_tracer = 0;
-	p = strstr(text, "\nState:");
-	if (p) {
-		p += strlen("\nState:");
-		while (*p == ' ' || *p == '\t')
-			p++;
-		*ret_state = *p;
-	}
-	p = strstr(text, "\nTracerPid:");
-	if (p)
-		*ret_tracer = (pid_t)strtol(p + strlen("\nTracerPid:"), NULL, 10);
+	proctext_status_state(text, ret_state, ret_tracer);
 	return 0;
 }
 

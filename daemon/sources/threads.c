@@ -25,6 +25,7 @@
 #include "bpf/taskiter.h"
 #include "pprof/pprof.h"
 #include "proc/procmaps.h"
+#include "proc/proctext.h"
 #include "proc/target.h"
 #include "sources/ptrace_capture.h"
 #include "sources/taskiter.h"
@@ -94,9 +95,11 @@ struct threads_source {
 	size_t stack_bytes;
 	struct taskiter *ti;  /* NULL: every thread is stopped */
 	char ti_why[512];     /* why ti is NULL */
-	pthread_mutex_t mu; /* one dump at a time; guards last and error */
+	pthread_mutex_t mu; /* one dump at a time; guards last, error and denied */
 	struct dump_stats last;
 	char error[512];
+	char denied[512];   /* the last -EPERM's reason, kept across dumps for profile_explain() */
+	bool denied_traced; /* ... and whether another tracer was the cause */
 };
 
 static const char *const syscall_names[] = {
@@ -148,63 +151,22 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* "[<0>] do_nanosleep+0x6b/0x180" lines -> "do_nanosleep+0x6b" lines. */
-static char *parse_kstack(const char *text)
-{
-	struct buf b;
-	const char *line = text;
-
-	buf_init(&b, KSTACK_MAX_TEXT);
-	while (*line) {
-		const char *end = strchr(line, '\n'), *f = strchr(line, ']');
-		size_t len;
-
-		if (!end)
-			end = line + strlen(line);
-		if (f && f < end) {
-			f++;
-			while (*f == ' ')
-				f++;
-			len = strcspn(f, "/\n");
-			if (f + len > end)
-				len = (size_t)(end - f);
-			if (len && (buf_append(&b, f, len) || buf_putc(&b, '\n')))
-				break;
-		}
-		line = *end ? end + 1 : end;
-	}
-	return b.len ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
-}
-
 /* State, name, syscall, wchan and kernel stack of one thread. Returns 0 or -ESRCH (gone). */
 static int read_thread_info(pid_t pid, struct thread_rec *r)
 {
 	char path[96], text[KSTACK_MAX_TEXT];
-	const char *open_paren, *close_paren;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, r->tid);
 	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n == -ESRCH ? -ESRCH : (int)n;
-	open_paren = strchr(text, '(');
-	close_paren = strrchr(text, ')');
-	r->state = '?';
-	if (open_paren && close_paren && close_paren > open_paren) {
-		size_t len = (size_t)(close_paren - open_paren - 1);
-
-		if (len >= sizeof(r->comm))
-			len = sizeof(r->comm) - 1;
-		memcpy(r->comm, open_paren + 1, len);
-		r->comm[len] = '\0';
-		if (close_paren[1] == ' ' && close_paren[2])
-			r->state = close_paren[2];
-	}
+	proctext_stat_comm(text, r->comm, sizeof(r->comm), &r->state);
 
 	r->syscall_nr = -1;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, r->tid);
-	if (proc_read_file(path, text, 128) > 0 && text[0] >= '0' && text[0] <= '9')
-		r->syscall_nr = strtol(text, NULL, 10);
+	if (proc_read_file(path, text, 128) > 0)
+		r->syscall_nr = proctext_syscall_nr(text);
 	if (r->syscall_nr < 0 || !threads_syscall_name(r->syscall_nr)) {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, r->tid);
 		if (proc_read_file(path, r->wchan, sizeof(r->wchan)) <= 0 || !strcmp(r->wchan, "0"))
@@ -214,7 +176,7 @@ static int read_thread_info(pid_t pid, struct thread_rec *r)
 	if (r->state != 'R') {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, r->tid);
 		if (proc_read_file(path, text, sizeof(text)) > 0)
-			r->kstack = parse_kstack(text);
+			r->kstack = proctext_kstack(text);
 	}
 	return 0;
 }
@@ -313,7 +275,6 @@ static bool stop_would_fail(long nr)
 static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret_switches)
 {
 	char path[96], text[2048];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
@@ -324,13 +285,7 @@ static int read_blocked(pid_t pid, pid_t tid, char *sc, size_t sc_len, long *ret
 	n = proc_read_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n;
-	*ret_switches = 0;
-	p = strstr(text, "voluntary_ctxt_switches:");
-	if (p)
-		*ret_switches += strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
-	p = strstr(text, "nonvoluntary_ctxt_switches:");
-	if (p)
-		*ret_switches += strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	*ret_switches = proctext_status_switches(text);
 	return 0;
 }
 
@@ -345,7 +300,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 {
 	char before[256], after[256];
 	long sw_before, sw_after, nr;
-	unsigned long long args[6], sp, pc;
+	uint64_t sp, pc;
 	const struct procmaps_entry *e;
 	struct unwind_regs regs;
 	struct unwind_stack stack;
@@ -358,8 +313,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 	err = read_blocked(src->t->pid, tid, before, sizeof(before), &sw_before);
 	if (err)
 		return err;
-	if (sscanf(before, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &args[0], &args[1], &args[2],
-		   &args[3], &args[4], &args[5], &sp, &pc) != 9 || !stop_would_fail(nr) || !sp || !pc)
+	if (proctext_syscall(before, &nr, &sp, &pc) != 0 || !stop_would_fail(nr) || !sp || !pc)
 		return 0;
 	e = procmaps_find(maps, sp);
 	if (e && e->end - sp < want)
@@ -376,7 +330,7 @@ static int capture_blocked(struct threads_source *src, const struct procmaps *ma
 	memset(&regs, 0, sizeof(regs));
 	regs.r[UNWIND_REG_RSP] = sp;
 	regs.r[UNWIND_REG_RIP] = pc;
-	stack = (struct unwind_stack){ sp, copy, (size_t)got };
+	stack = (struct unwind_stack){ .start = sp, .data = copy, .len = (size_t)got };
 	n = src->uw ? unwinder__unwind(src->uw, &regs, &stack, pcs, PROFD_MAX_FRAMES, ret_why) : -ENOSYS;
 	if (n <= 0) {
 		pcs[0] = sample_pc_exact(pc);
@@ -394,7 +348,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 		       uint64_t *pcs, uint64_t *ret_pause)
 {
 	struct thread_capture cap;
-	struct unwind_stack stack;
+	struct unwind_stack stack = { 0 };
 	enum unwind_stop why = UNWIND_STOP_ERROR;
 	int err, n;
 
@@ -455,14 +409,16 @@ static void set_error_locked(struct threads_source *src, const struct dump *d)
 		if (r->tracer <= 0) {
 			snprintf(src->error, sizeof(src->error),
 				 "operation not permitted (profd needs CAP_SYS_PTRACE, or root)");
-			return;
+		} else {
+			snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
+			if (proc_read_file(path, comm, sizeof(comm)) > 0)
+				comm[strcspn(comm, "\n")] = '\0';
+			snprintf(src->error, sizeof(src->error),
+				 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
+				 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
 		}
-		snprintf(path, sizeof(path), "/proc/%d/comm", r->tracer);
-		if (proc_read_file(path, comm, sizeof(comm)) > 0)
-			comm[strcspn(comm, "\n")] = '\0';
-		snprintf(src->error, sizeof(src->error),
-			 "thread %d is already traced by process %d (%s); only one tracer is allowed: "
-			 "detach it (quit gdb or strace) and retry", r->tid, r->tracer, comm[0] ? comm : "?");
+		memcpy(src->denied, src->error, sizeof(src->denied));
+		src->denied_traced = r->tracer > 0;
 		return;
 	}
 }
@@ -490,7 +446,7 @@ static struct thread_rec *find_rec(struct dump *d, pid_t tid)
 }
 
 /* "func+0x1f/0x90 [mod]" names (as /proc/PID/stack prints them) -> "func+0x1f" lines, the text
- * parse_kstack makes of /proc; an unnamed frame is its address. */
+ * proctext_kstack makes of /proc; an unnamed frame is its address. */
 static char *kstack_from_names(const struct taskiter_thread *th)
 {
 	struct buf b;
@@ -999,14 +955,30 @@ static int profile_count(void *ctx)
 	return target_thread_count(src->t);
 }
 
-static int profile_snapshot(void *ctx, struct profd_sample_set **ret)
+static int profile_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
 	return threads_source__snapshot(ctx, ret);
 }
 
-static int profile_write_text(void *ctx, int debug, struct buf *out)
+static int profile_write_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
 {
 	return threads_source__dump_text(ctx, debug, out);
+}
+
+static int profile_explain(void *ctx, int err, struct buf *out)
+{
+	struct threads_source *src = ctx;
+	int ret = 0;
+
+	if (err != -EPERM)
+		return 0;
+	pthread_mutex_lock(&src->mu);
+	if (src->denied[0]) {
+		buf_printf(out, "cannot stop the threads of process %d: %s", (int)src->t->pid, src->denied);
+		ret = src->denied_traced ? -EBUSY : err;
+	}
+	pthread_mutex_unlock(&src->mu);
+	return ret;
 }
 
 static int profile_status(void *ctx, struct buf *out)
@@ -1033,6 +1005,7 @@ void threads_source__profile(struct threads_source *src, struct profd_profile *r
 	ret->snapshot = profile_snapshot;
 	ret->write_text = profile_write_text;
 	ret->status = profile_status;
+	ret->explain = profile_explain;
 }
 
 struct threads_source *threads_source__new_method(const struct target *t, struct unwinder *uw,

@@ -11,12 +11,12 @@
 
 #define EMPTY_SLOT ((size_t)-1)
 
-int64_t profd_now_nanos(void)
+int64_t sample_pid(const struct profd_sample *s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		if (!s->labels[i].str && strcmp(s->labels[i].key, "pid") == 0)
+			return s->labels[i].num;
+	return 0;
 }
 
 struct profd_sample_set *sample_set__new(int nvalues)
@@ -318,6 +318,25 @@ static int sample_cmp(const void *a, const void *b, void *arg)
 		if (x->pcs[i] != y->pcs[i])
 			return x->pcs[i] < y->pcs[i] ? -1 : 1;
 	return (x->nframes > y->nframes) - (x->nframes < y->nframes);
+}
+
+void sample_set__keep_pid(struct profd_sample_set *set, int64_t pid)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < set->nsamples; i++) {
+		if (sample_pid(&set->samples[i]) == pid)
+			set->samples[k++] = set->samples[i];
+		else
+			sample_release(&set->samples[i]);
+	}
+	set->nsamples = k;
+	/* the index maps keys to positions: rebuild it (on failure the old one is dropped) */
+	if (index_build(set, false) != 0) {
+		free(set->index);
+		set->index = NULL;
+		set->index_size = 0;
+	}
 }
 
 void sample_set__sort(struct profd_sample_set *set, int col)

@@ -6,6 +6,8 @@
  * PC convention (Go's): every pc stored is "caller style", the address to symbolize is pc - 1.
  * Return addresses are stored as they are; exact instruction addresses (the leaf of a CPU or
  * thread sample, a frame interrupted by a signal) are stored + 1. Use sample_pc_exact() for them.
+ * A pc may also stand for one of profd's own steps rather than code (the symbolizer's synthetic
+ * range, symbols/frame.h): stored the same way, it needs no special case here.
  * Not thread-safe: one owner at a time. */
 #ifndef PROFD_SAMPLES_H
 #define PROFD_SAMPLES_H
@@ -14,8 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/clock.h"
+
 #define PROFD_MAX_VALUES 4
-#define PROFD_MAX_LABELS 2
+/* what a source sets (heap: "bytes") plus "pid" and "process" in profiles of several processes */
+#define PROFD_MAX_LABELS 4
 #define PROFD_MAX_FRAMES 256
 #define PROFD_MAX_COMMENTS 32
 /* Default bound on distinct samples in one set; adds beyond it fail with -ENOSPC. */
@@ -64,6 +69,12 @@ struct profd_sample_set {
 	size_t index_size;
 };
 
+/* The sample's process: its numeric "pid" label, 0 when it has none (a one-process profile). */
+int64_t sample_pid(const struct profd_sample *s);
+
+/* Keeps only the samples of process pid (their "pid" label). */
+void sample_set__keep_pid(struct profd_sample_set *set, int64_t pid);
+
 /* Creates an empty set with nvalues value columns (<= PROFD_MAX_VALUES), time_nanos = now.
  * Returns NULL only when out of memory. Free with sample_set__free(). */
 struct profd_sample_set *sample_set__new(int nvalues);
@@ -87,7 +98,5 @@ int sample_set__subtract(struct profd_sample_set *p1, const struct profd_sample_
 /* Sorts samples by values[col] descending, ties by stack (stable, deterministic). */
 void sample_set__sort(struct profd_sample_set *set, int col);
 
-/* Nanoseconds since the epoch (CLOCK_REALTIME). */
-int64_t profd_now_nanos(void);
 
 #endif

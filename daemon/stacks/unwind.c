@@ -21,6 +21,8 @@
 
 #include "base/log.h"
 #include "proc/procmaps.h"
+#include "proc/target.h"
+#include "stacks/cfiscan.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 
@@ -91,6 +93,7 @@ struct unwinder {
 	size_t nmods;
 	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
+	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
 	const struct unwind_regs *regs;
 	const struct unwind_stack *stack;
@@ -151,6 +154,24 @@ static bool get_thread(Dwfl *dwfl, pid_t tid, void *dwfl_arg, void **thread_argp
 	return true;
 }
 
+/* Replaces in the word read at addr the bytes that st->words say were something else. */
+static void overlay_words(const struct unwind_stack *st, uint64_t addr, Dwarf_Word *result)
+{
+	uint8_t *out = (uint8_t *)result;
+
+	for (size_t i = 0; i < st->nwords; i++) {
+		const struct unwind_word *w = &st->words[i];
+
+		if (w->addr == addr) { /* the usual case: a return address read where it was saved */
+			*result = w->value;
+			continue;
+		}
+		for (uint64_t b = 0; b < sizeof(*result); b++)
+			if (addr + b - w->addr < sizeof(w->value))
+				out[b] = (uint8_t)(w->value >> (8 * (addr + b - w->addr)));
+	}
+}
+
 /* Stack reads are served from the copy only; anything else is a miss we remember, because
  * libdwfl turns an unreadable return address into "end of stack". */
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *dwfl_arg)
@@ -163,6 +184,8 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *d
 		return false;
 	}
 	memcpy(result, st->data + (addr - st->start), sizeof(*result));
+	if (st->nwords)
+		overlay_words(st, addr, result);
 	return true;
 }
 
@@ -216,7 +239,43 @@ static bool ops_supported(const Dwarf_Op *ops, size_t nops, bool cfa_allowed)
 	return nops > 0;
 }
 
-static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast)
+/* true when libdwfl's expr_eval (elfutils 0.188) could give up on ops without freeing its
+ * expression stack: an operation it does not know, or DW_OP_GNU_encoded_addr, after a push; or
+ * a jump backwards, a loop it cuts at its step bound. libdwfl evaluates every register of a
+ * frame it unwinds, so a frame holding such an expression anywhere must not reach it: found by
+ * fuzz_unwind, which leaked on every sample through such CFI. */
+static bool libdwfl_would_leak(const Dwarf_Op *ops, size_t nops)
+{
+	for (size_t i = 0; i < nops; i++) {
+		unsigned atom = ops[i].atom;
+
+		if ((atom >= DW_OP_lit0 && atom <= DW_OP_lit31) || (atom >= DW_OP_reg0 && atom <= DW_OP_reg31) ||
+		    (atom >= DW_OP_breg0 && atom <= DW_OP_breg31))
+			continue;
+		switch (atom) {
+		case DW_OP_addr: case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
+		case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s: case DW_OP_constu:
+		case DW_OP_consts: case DW_OP_regx: case DW_OP_bregx: case DW_OP_dup: case DW_OP_drop:
+		case DW_OP_pick: case DW_OP_over: case DW_OP_swap: case DW_OP_rot: case DW_OP_deref:
+		case DW_OP_deref_size: case DW_OP_abs: case DW_OP_neg: case DW_OP_not: case DW_OP_plus_uconst:
+		case DW_OP_and: case DW_OP_div: case DW_OP_minus: case DW_OP_mod: case DW_OP_mul: case DW_OP_or:
+		case DW_OP_plus: case DW_OP_shl: case DW_OP_shr: case DW_OP_shra: case DW_OP_xor: case DW_OP_le:
+		case DW_OP_ge: case DW_OP_eq: case DW_OP_lt: case DW_OP_gt: case DW_OP_ne: case DW_OP_nop:
+		case DW_OP_call_frame_cfa: case DW_OP_stack_value:
+			continue;
+		case DW_OP_bra:
+		case DW_OP_skip:
+			if ((int16_t)ops[i].number < 0)
+				return true;
+			continue;
+		default:
+			return true;
+		}
+	}
+	return false;
+}
+
+static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast, bool *leaky)
 {
 	Dwarf_Op mem[3], *ops;
 	size_t nops;
@@ -248,6 +307,8 @@ static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr,
 		return;
 	}
 	/* an expression, interned in the CFI's cache: it lives as long as the module */
+	if (libdwfl_would_leak(ops, nops))
+		*leaky = true;
 	if (!ops_supported(ops, nops, true) || nops > UINT16_MAX) {
 		*fast = false;
 		return;
@@ -267,6 +328,9 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 	Dwarf_Op *ops;
 	Dwarf_Addr bias;
 	size_t nops;
+	bool leaky = false;
+	void **userdata;
+	unsigned safe;
 	int ra;
 
 	memset(r, 0, sizeof(*r));
@@ -276,8 +340,18 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 	if (!mod)
 		return;
 	r->status = RULE_NO_CFI;
+	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	safe = userdata ? (unsigned)(uintptr_t)*userdata : 0;
+	/* CFI that failed cfiscan_check() never reaches libdw; nor the module's at all when its
+	 * .eh_frame failed, since libdwfl's own walk would read that first */
+	if (!(safe & CFISCAN_EH_OK))
+		return;
 	for (int pass = 0; pass < 2 && !frame; pass++) {
-		Dwarf_CFI *cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
+		Dwarf_CFI *cfi;
+
+		if (pass == 1 && !(safe & CFISCAN_DEBUG_OK))
+			break;
+		cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
 
 		if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
 			frame = NULL;
@@ -303,10 +377,14 @@ static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
 		r->cfa_ops = ops;
 		r->cfa_nops = (uint16_t)nops;
 	} else {
+		leaky = libdwfl_would_leak(ops, nops);
 		r->fast = false;
 	}
 	for (int regno = 0; regno < UNWIND_NREGS; regno++)
-		rule_of_register(frame, regno, &r->regs[regno], &r->fast);
+		rule_of_register(frame, regno, &r->regs[regno], &r->fast, &leaky);
+	/* neither walk goes through such a frame: it is not CFI a compiler writes */
+	if (leaky)
+		r->status = RULE_NO_CFI;
 	free(frame);
 }
 
@@ -684,7 +762,7 @@ static int vdso_open(pid_t pid, const struct procmaps_entry *e)
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)proc_live_pid(pid));
 	mem = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem < 0) {
 		err = -errno;
@@ -736,13 +814,11 @@ static bool covered(const struct unwinder *uw, uint64_t addr)
 /* Reports the ELF behind one executable mapping to dwfl, unless a module already covers it.
  * Returns 0 (reported or already there), or -errno when this mapping is not usable (the
  * caller skips it: its pcs will stop the walk with UNWIND_STOP_BAD_ADDR). */
+static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd);
+
 static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e)
 {
-	const char *name = e->path;
-	Dwfl_Module *mod;
-	Dwarf_Addr low, high;
-	uint64_t bias = 0;
-	int fd, err;
+	int fd;
 
 	if (covered(uw, e->start))
 		return 0;
@@ -751,6 +827,20 @@ static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps
 	fd = is_vdso(e) ? vdso_open(uw->pid, e) : procmaps_open_file(uw->pid, e);
 	if (fd < 0)
 		return fd;
+	return report_fd(uw, dwfl, e, fd);
+}
+
+/* Reports the ELF open on fd (consumed), mapped as e says. Returns 0 or -errno. */
+static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd)
+{
+	const char *name = e->path;
+	Dwfl_Module *mod;
+	Dwarf_Addr low, high, elf_bias;
+	void **userdata;
+	uint64_t bias = 0;
+	Elf *elf;
+	int err;
+
 	err = elf_load_bias(fd, e, &bias);
 	if (err < 0) {
 		close(fd);
@@ -765,7 +855,10 @@ static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps
 		return -ENOEXEC;
 	}
 	/* from here the module owns fd */
-	dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+	dwfl_module_info(mod, &userdata, &low, &high, NULL, NULL, NULL, NULL);
+	/* which of its CFI sections libdw may read (cfiscan.h), kept as the module's userdata */
+	elf = dwfl_module_getelf(mod, &elf_bias);
+	*userdata = (void *)(uintptr_t)(elf ? cfiscan_check(elf) : 0);
 	uw->mods[uw->nmods].low = low;
 	uw->mods[uw->nmods].high = high;
 	uw->nmods++;
@@ -910,6 +1003,8 @@ int unwinder__refresh(struct unwinder *uw)
 
 	if (!uw)
 		return -EINVAL;
+	if (uw->image)
+		return 0; /* one ELF image, no process: nothing can have changed */
 	pthread_mutex_lock(&uw->lock);
 	err = refresh_locked(uw);
 	pthread_mutex_unlock(&uw->lock);
@@ -949,6 +1044,57 @@ struct unwinder *unwinder__new(pid_t pid)
 		return NULL;
 	}
 	return uw;
+}
+
+struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only)
+{
+	struct procmaps_entry e = { .start = start, .end = start + size, .exec = true, .path = "[image]" };
+	struct unwinder *uw = NULL;
+	int fd = -1, err;
+
+	if (!image || !size || start + size < start) {
+		errno = EINVAL;
+		return NULL;
+	}
+	uw = calloc(1, sizeof(*uw));
+	if (!uw) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&uw->lock, NULL);
+	uw->image = true;
+	uw->slow_only = slow_only;
+	uw->rules = calloc(RULE_CACHE_SIZE, sizeof(*uw->rules));
+	uw->mods = calloc(1, sizeof(*uw->mods));
+	uw->dwfl = uw->rules && uw->mods ? dwfl_begin(&dwfl_callbacks) : NULL;
+	if (!uw->dwfl) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* libdwfl reads modules from files: a memfd is one */
+	fd = memfd_create("profd-image", MFD_CLOEXEC);
+	if (fd < 0 || write(fd, image, size) != (ssize_t)size) {
+		err = fd < 0 ? -errno : -EIO;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	elf_version(EV_CURRENT);
+	dwfl_report_begin(uw->dwfl);
+	err = report_fd(uw, uw->dwfl, &e, fd);
+	if (dwfl_report_end(uw->dwfl, NULL, NULL) != 0 && !err)
+		err = -ENOMEM;
+	if (err)
+		goto fail;
+	if (!dwfl_attach_state(uw->dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
+		err = -ENOEXEC;
+		goto fail;
+	}
+	return uw;
+fail:
+	unwinder__free(uw);
+	errno = -err;
+	return NULL;
 }
 
 void unwinder__free(struct unwinder *uw)

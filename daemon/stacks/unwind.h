@@ -7,6 +7,7 @@
 #ifndef PROFD_UNWIND_H
 #define PROFD_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,11 +20,21 @@ struct unwind_regs {
 	uint64_t r[UNWIND_NREGS];
 };
 
-/* A copy of the thread's stack taken at the sample: data[i] is the byte at address start + i. */
+/* A word of the stack to read as another value than the copy holds: a return address that
+ * was replaced while the sample was taken (by a return probe's trampoline) and what it was. */
+struct unwind_word {
+	uint64_t addr;
+	uint64_t value;
+};
+
+/* A copy of the thread's stack taken at the sample: data[i] is the byte at address start + i,
+ * except for the nwords words of words[] (may be NULL when nwords is 0), read as their value. */
 struct unwind_stack {
 	uint64_t start;
 	const uint8_t *data;
 	size_t len;
+	const struct unwind_word *words;
+	size_t nwords;
 };
 
 /* Why a walk ended. */
@@ -43,6 +54,11 @@ struct unwinder;
 
 /* Returns NULL and sets errno on failure (ESRCH: process gone; ENOMEM). */
 struct unwinder *unwinder__new(pid_t pid);
+/* An unwinder over one ELF image held in memory (copied), as if its whole file were mapped
+ * executable at start (file offset 0 there); no process behind it: tests and fuzzing feed the
+ * CFI walk with it. slow_only: libdwfl's walk for every sample, as PROFD_UNWIND_SLOW=1.
+ * Returns NULL and sets errno (EINVAL; ENOEXEC: not an x86-64 ELF libdwfl takes; ENOMEM). */
+struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only);
 void unwinder__free(struct unwinder *uw); /* NULL-safe */
 /* Re-reads the target's mappings (dlopen). Returns 0 or -errno. */
 int unwinder__refresh(struct unwinder *uw);

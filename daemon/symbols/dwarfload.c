@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "proc/target.h"
 #include "symbols/dwarfload.h"
 
 /* What the symbolizer reads: DIEs, their abbreviations and strings, line tables, address and
@@ -145,7 +146,8 @@ static int fill(struct libdeflate_decompressor *inflater, const struct part *p, 
 	if (!p->compressed) {
 		if (raw->d_size != p->size)
 			return -EBADMSG;
-		memcpy(dst, raw->d_buf, p->size);
+		if (p->size) /* an empty section has no bytes: d_buf is NULL, memcpy's must not be */
+			memcpy(dst, raw->d_buf, p->size);
 		return 0;
 	}
 	if (raw->d_size < hdr)
@@ -214,7 +216,8 @@ static int open_alt(const struct survey *sv, const char *path, size_t max_bytes,
 		snprintf(cand[1] + k, sizeof(cand[1]) - (size_t)k, ".debug");
 	}
 	for (int c = 0; c < 2 && err == -ENOENT; c++) {
-		int fd = cand[c][0] ? open(cand[c], O_RDONLY | O_CLOEXEC) : -1;
+		/* the name comes from the file: not a FIFO to block on, not /dev/zero to read forever */
+		int fd = cand[c][0] ? proc_open_regular(cand[c]) : -1;
 		Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
 
 		if (elf && build_id_is(elf, id, idlen)) {
@@ -263,13 +266,13 @@ static int open_image(Elf *src, const char *path, size_t max_bytes, bool for_alt
 	if (err)
 		return err;
 	n = sv.n;
-	ret->skipped = sv.skipped;
 	if (sv.altlink) {
 		/* dwz: strings and DIEs shared between files live in the alternate file */
 		err = open_alt(&sv, path, max_bytes - sv.total, &ret->alt);
 		if (err)
 			return err == -EFBIG ? err : -EOPNOTSUPP;
 	}
+	ret->skipped = sv.skipped; /* not before: *ret stays zeroed on every error */
 
 	off = sizeof(Elf64_Ehdr);
 	for (int i = 0; i < n; i++) {

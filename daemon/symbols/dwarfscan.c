@@ -284,10 +284,17 @@ static bool skip_value(const struct dwarfscan_unit *u, unsigned form, const uint
 	return true;
 }
 
-/* What the code range attributes of a subprogram say, from their forms and values. */
+/* What the code range attributes of a subprogram say, from their forms and values. An attribute
+ * given twice counts once, the first time, as libdw's dwarf_attr() reads it (fuzz_dwarfscan
+ * found a DIE with two DW_AT_high_pc whose range differed from libdw's). */
 static void note_pc(struct dwarfscan_pc *pc, const struct spec *sp, uint64_t v, bool *lo_seen, bool *hi_seen,
-		    bool *hi_offset)
+		    bool *hi_offset, unsigned *named)
 {
+	unsigned bit = sp->name == DW_AT_low_pc ? 1 : sp->name == DW_AT_high_pc ? 2 : 0;
+
+	if (bit && (*named & bit))
+		return;
+	*named |= bit;
 	switch (sp->name) {
 	case DW_AT_low_pc:
 		if (sp->form == DW_FORM_addr) {
@@ -324,6 +331,7 @@ static int read_die(const struct dwarfscan_unit *u, const uint8_t **pp, const st
 		    const uint8_t **ret_sibling, struct dwarfscan_pc *pc)
 {
 	bool lo_seen = false, hi_seen = false, hi_offset = false;
+	unsigned named = 0;
 	const struct abbrev *ab;
 	uint64_t code;
 
@@ -346,7 +354,7 @@ static int read_die(const struct dwarfscan_unit *u, const uint8_t **pp, const st
 		if (!skip_value(u, sp->form, pp, &v, 0))
 			return -EINVAL;
 		if (pc)
-			note_pc(pc, sp, v, &lo_seen, &hi_seen, &hi_offset);
+			note_pc(pc, sp, v, &lo_seen, &hi_seen, &hi_offset, &named);
 		if (sp->name == DW_AT_sibling && (sp->form == DW_FORM_ref1 || sp->form == DW_FORM_ref2 ||
 						  sp->form == DW_FORM_ref4 || sp->form == DW_FORM_ref8 ||
 						  sp->form == DW_FORM_ref_udata)) {

@@ -9,6 +9,31 @@
 
 #define SYM_MAX_INLINE 16
 
+/* Addresses that stand for one of profd's own steps in a target's stack rather than for code: a
+ * range of x86-64's non-canonical hole (neither user nor kernel space, with 4- or 5-level page
+ * tables), so no pc of a target ever falls in it. The symbolizer names each with no mapping and
+ * no file; sample sets hold them as any other pc (SYM_SYNTHETIC_BASE + kind, stored + 1 as an
+ * exact pc: see stacks/samples.h). */
+#define SYM_SYNTHETIC_BASE 0xfe00000000000000ull
+enum sym_synthetic {
+	SYM_SYNTHETIC_ALLOC_PROBE = 1, /* profd's allocator probes: trap, handlers, trampoline */
+	SYM_SYNTHETIC__COUNT,
+};
+/* What the profiles call them, e.g. "profd: allocator probe". */
+#define SYM_SYNTHETIC_ALLOC_PROBE_NAME "profd: allocator probe"
+
+static inline uint64_t sym_synthetic_addr(enum sym_synthetic kind)
+{
+	return SYM_SYNTHETIC_BASE + (uint64_t)kind;
+}
+
+/* The kind addr stands for, or 0 when it is a real address. */
+static inline int sym_synthetic_kind(uint64_t addr)
+{
+	return addr > SYM_SYNTHETIC_BASE && addr < SYM_SYNTHETIC_BASE + SYM_SYNTHETIC__COUNT
+		       ? (int)(addr - SYM_SYNTHETIC_BASE) : 0;
+}
+
 /* One frame of an address: the innermost (callee) first, the outermost caller last. Strings are
  * borrowed from the symbolizer's cache and stay valid until symbolizer__free() (entries are
  * reference counted and never evicted while a result referencing them is live). */

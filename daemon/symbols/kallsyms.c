@@ -87,7 +87,8 @@ static bool parse_line(const char *p, const char *end, uint64_t *addr, const cha
 		return false;
 	p += 3;
 	*name = p;
-	while (p < end && *p != '\t' && *p != ' ')
+	/* names are kept as C strings: a NUL ends one (an empty name drops the line) */
+	while (p < end && *p != '\t' && *p != ' ' && *p != '\0')
 		p++;
 	*name_len = p - *name;
 	if (!*name_len)
@@ -99,7 +100,7 @@ static bool parse_line(const char *p, const char *end, uint64_t *addr, const cha
 	if (p < end && *p == '[') {
 		const char *close = memchr(p, ']', end - p);
 
-		if (close) {
+		if (close && !memchr(p, '\0', close - p)) {
 			*mod = p + 1;
 			*mod_len = close - p - 1;
 		}

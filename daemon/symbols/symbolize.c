@@ -15,6 +15,8 @@
 
 #include "base/log.h"
 #include "proc/procmaps.h"
+#include "proc/proctext.h"
+#include "proc/target.h"
 #include "symbols/kallsyms.h"
 #include "symbols/symbolize.h"
 #include "symbols/symmod.h"
@@ -130,29 +132,19 @@ static struct kallsyms *shared_ks; /* one parsed kallsyms for all symbolizers */
 
 static int read_start_time(pid_t pid, unsigned long long *ret)
 {
-	char path[64], buf[1024], *p;
-	int fd, field;
+	char path[64], buf[1024], state;
+	uint64_t start;
 	ssize_t n;
+	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = proc_read_file(path, buf, sizeof(buf));
 	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: fields start after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -EINVAL;
-	*ret = strtoull(p + 1, NULL, 10);
-	return 0;
+		return n == 0 ? -ESRCH : (int)n;
+	err = proctext_stat(buf, &state, NULL, &start);
+	if (!err)
+		*ret = start;
+	return err;
 }
 
 static void mappings_free(struct sym_mapping *maps, struct map_priv *priv, int n)
@@ -237,7 +229,7 @@ static int vdso_module(pid_t pid, const struct procmaps_entry *e, struct symmod 
 
 	if (size > SYMMOD_MAX_IMAGE)
 		return -E2BIG;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)proc_live_pid(pid));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -262,7 +254,7 @@ static void file_path(pid_t pid, const char *path, char *buf, size_t len)
 	struct stat ours, theirs;
 	char root[64];
 
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)proc_live_pid(pid));
 	if (stat("/", &ours) == 0 && stat(root, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
 	    ours.st_ino == theirs.st_ino)
 		snprintf(buf, len, "%s", path);
@@ -385,7 +377,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 		err = procmaps_read(sym->pid, &pm);
 	if (err)
 		return err;
-	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)sym->pid);
+	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)proc_live_pid(sym->pid));
 	have_exe = stat(exe_path, &exe) == 0;
 
 	symcache_lock();
@@ -533,6 +525,20 @@ static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_resul
 	return 0;
 }
 
+/* profd's own steps (frame.h): a name, no mapping, no file. */
+static void synthetic_lookup(uint64_t addr, struct sym_result *ret)
+{
+	static const char *const names[SYM_SYNTHETIC__COUNT] = {
+		[SYM_SYNTHETIC_ALLOC_PROBE] = SYM_SYNTHETIC_ALLOC_PROBE_NAME,
+	};
+
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
+	ret->frames[0].name = names[sym_synthetic_kind(addr)];
+	ret->frames[0].system_name = ret->frames[0].name;
+	ret->frames[0].func_start = addr;
+	ret->nframes = 1;
+}
+
 int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
 	struct map_priv *p;
@@ -541,6 +547,10 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 
 	ret->nframes = 0;
 	ret->mapping = NULL;
+	if (sym_synthetic_kind(addr)) {
+		synthetic_lookup(addr, ret);
+		return 0;
+	}
 	symcache_lock();
 	if (results_get(sym, addr, ret))
 		goto unlock;

@@ -36,7 +36,8 @@ void symbolizer__free(struct symbolizer *sym); /* NULL-safe */
  * changed. Returns 0 or -errno (-ESRCH: the process is gone; what was known stays usable). */
 int symbolizer__refresh(struct symbolizer *sym);
 /* Symbolizes one address. addr is the address to look up: callers pass pc - 1 for return
- * addresses (see samples.h). Returns 0 (ret filled, possibly nframes == 0) or -errno. */
+ * addresses (see samples.h). An address of frame.h's synthetic range gets its name, no mapping.
+ * Returns 0 (ret filled, possibly nframes == 0) or -errno. */
 int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret);
 /* The executable mappings, main executable first, valid until the next refresh. */
 int symbolizer__mappings(struct symbolizer *sym, const struct sym_mapping **ret, int *ret_n);

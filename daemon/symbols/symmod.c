@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "base/log.h"
+#include "proc/target.h"
 #include "symbols/demangle.h"
 #include "symbols/dwarfload.h"
 #include "symbols/dwarfscan.h"
@@ -739,7 +740,7 @@ static bool is_debug_file_of(const struct symmod *m, Elf *elf, bool check_crc, G
 static Elf *open_debug_candidate(const struct symmod *m, const char *path, bool check_crc, GElf_Word crc,
 				 int *ret_fd)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = proc_open_regular(path); /* a name the target controls: see proc_open_regular() */
 	Elf *elf;
 
 	if (fd < 0)

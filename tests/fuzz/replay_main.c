@@ -32,6 +32,8 @@ static int replay_file(const char *path)
 		return -1;
 	}
 	fclose(f);
+	/* the last name in the log is the input that crashed */
+	fprintf(stderr, "%s\n", path);
 	LLVMFuzzerTestOneInput(data, (size_t)n);
 	free(data);
 	return 0;

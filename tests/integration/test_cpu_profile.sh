@@ -27,15 +27,38 @@ within() { # actual expected points
 raw_field() { # file field: "Duration: 4.01" -> 4.01
 	go tool pprof -raw "$1" 2>/dev/null | sed -n "s/^$2: //p" | head -n 1
 }
+# perf_fds PID: sets PERF_FDS to the number of perf_event fds PID holds
+perf_fds() {
+	PERF_FDS=$(ls -l /proc/"$1"/fd 2>/dev/null | grep -c 'anon_inode:\[perf_event\]')
+}
+# sampling / not_sampling: profd's CPU sampler runs, or not. It runs while a profile request
+# has a window open, with one perf event per CPU on top of those profd holds when idle
+# (IDLE_PERF_FDS, counted after start_profd).
+sampling() {
+	perf_fds "$PROFD_PID"
+	[ "$PERF_FDS" -gt "$IDLE_PERF_FDS" ]
+}
+not_sampling() {
+	perf_fds "$PROFD_PID"
+	[ "$PERF_FDS" -eq "$IDLE_PERF_FDS" ]
+}
 
 start_target cpu_qsort 300
 wait_for 10 grep -q ready "$TMP/target.out" || fail "cpu_qsort did not start"
 start_profd --pid "$TARGET_PID" --cpu-hz 1000 --max-seconds 20
+perf_fds "$PROFD_PID"
+IDLE_PERF_FDS=$PERF_FDS
 
 echo "== two overlapping requests"
 curl -s -o "$TMP/a.pb.gz" -D "$TMP/a.h" -w '%{http_code}' --max-time 60 "$BASE/profile?seconds=6" >"$TMP/a.code" &
 ca=$!
-sleep 2 # the second request starts while the first runs
+track $ca # (so that alive tells it from a later owner of its PID)
+wait_for -m "profd to start sampling for the first request" 20 sampling ||
+	fail "profd holds no more perf_event fds than idle ($IDLE_PERF_FDS) with a profile request open"
+# the second request starts 2 s into the first's window, so that their windows differ in start
+# and in end (a window that began with the sampler would last 5 s, not 3)
+nap 2
+alive $ca || fail "the first request ended within 2 s of its start: HTTP $(text_of "$TMP/a.code")"
 curl -s -o "$TMP/b.pb.gz" -D "$TMP/b.h" -w '%{http_code}' --max-time 60 "$BASE/profile?seconds=3" >"$TMP/b.code" &
 cb=$!
 wait $cb
@@ -87,14 +110,14 @@ grep -q 'flat%' "$TMP/b" && grep -q 'hot_a' "$TMP/b" || fail "debug=1 is not a t
 
 # garbage seconds is Go's default of 30 s (here clamped to --max-seconds 20, not refused): the
 # client gives up after 3 s without an answer,
-# which also ends the window (the next short request must work at once)
-t0=$SECONDS
+# which also ends the window (the sampler stops), and the next short request works at once
 curl -s -o "$TMP/abc" -w '%{http_code}' --max-time 3 "$BASE/profile?seconds=abc" >"$TMP/abc.code"
 rc=$?
 [ $rc = 28 ] || fail "seconds=abc answered before 3 s (curl $rc, HTTP $(cat "$TMP/abc.code")): not the default duration"
-code=$(http GET "/debug/pprof/profile?seconds=1")
-[ "$code" = 200 ] || fail "request after a client disconnect: HTTP $code"
-[ $((SECONDS - t0)) -lt 15 ] || fail "the request after a disconnect took too long"
+wait_for -m "profd to stop sampling once the client went away" 10 not_sampling ||
+	fail "the window of a request whose client went away did not end: profd holds $PERF_FDS perf_event fds, $IDLE_PERF_FDS when idle"
+code=$(http GET "/debug/pprof/profile?seconds=1" --max-time 10)
+[ "$code" = 200 ] || fail "request after a client disconnect: HTTP $code (within 10 s)"
 
 echo "== one-shot"
 "$PROFD" cpu --pid "$TARGET_PID" --seconds 2 --cpu-hz 1000 -o "$TMP/one.pb.gz" 2>"$TMP/one.err" ||
@@ -102,13 +125,26 @@ echo "== one-shot"
 go tool pprof -top "$TMP/one.pb.gz" 2>/dev/null | grep -q hot_a || fail "one-shot profile lacks hot_a"
 
 echo "== target exits during the profile"
-start_target cpu_qsort 2
+# the target is killed once the request's window is open: a target that ran for a fixed time
+# could exit before profd was up or the request had started (then profd had shut down and the
+# connection was refused)
+start_target cpu_qsort 300
 wait_for 10 grep -q ready "$TMP/target.out" || fail "cpu_qsort did not start"
 start_profd --pid "$TARGET_PID"
-t0=$SECONDS
-code=$(http GET "/debug/pprof/profile?seconds=10")
-[ "$code" = 200 ] || fail "profile of an exiting target: HTTP $code: $(head -c 300 "$TMP/b")"
-[ $((SECONDS - t0)) -lt 8 ] || fail "the profile did not end when the target exited"
-go tool pprof -raw "$TMP/b" >"$TMP/exit.raw" 2>&1 || fail "pprof rejects the profile of an exited target"
+perf_fds "$PROFD_PID"
+IDLE_PERF_FDS=$PERF_FDS
+curl -s -o "$TMP/exit.pb.gz" -w '%{http_code}' --max-time 60 "$BASE/profile?seconds=20" >"$TMP/exit.code" &
+cx=$!
+track $cx
+wait_for -m "profd to start sampling for the request" 20 sampling ||
+	fail "profd holds no more perf_event fds than idle ($IDLE_PERF_FDS) with a profile request open"
+kill -KILL "$TARGET_PID"
+wait "$TARGET_PID" 2>/dev/null # (quietly: bash would report the kill in the log)
+wait_for -m "the 20 s profile to end after the target's exit" 6 gone "$cx" ||
+	fail "the profile did not end within 6 s of the target's exit"
+wait "$cx"
+code=$(cat "$TMP/exit.code")
+[ "$code" = 200 ] || fail "profile of an exiting target: HTTP $code: $(head -c 300 "$TMP/exit.pb.gz")"
+go tool pprof -raw "$TMP/exit.pb.gz" >"$TMP/exit.raw" 2>&1 || fail "pprof rejects the profile of an exited target"
 grep -q '^Comment: .*exited' "$TMP/exit.raw" || fail "no comment says the target exited"
 echo "ok"

@@ -5,6 +5,11 @@ source "$(dirname "$0")/lib.sh"
 need_go
 
 start_target demo_target
+# its threads name themselves as they start: wait for the four this test looks for
+named_threads() {
+	[ "$(cat /proc/"$TARGET_PID"/task/*/comm 2>/dev/null | grep -cxE 'worker-a|worker-b|idle-waiter|pipe-reader')" = 4 ]
+}
+wait_for -m "demo_target's four named threads" 10 named_threads || fail "demo_target did not name its threads"
 start_profd --pid "$TARGET_PID" --max-seconds 20
 nthreads=$(ls /proc/"$TARGET_PID"/task | wc -l)
 
@@ -68,14 +73,24 @@ grep -qE "^goroutine $TARGET_PID \[.*\"demo_target\"\]:$" "$TMP/stacks" || fail 
 no_thread_stopped "$TARGET_PID" || fail "a target thread was left stopped"
 
 # SIGTERM while a 20 s delta is in flight: the request ends, profd exits 0 within 5 s
-curl -s -o "$TMP/inflight" -w '%{http_code}' "$BASE/goroutine?seconds=20" >"$TMP/inflight.code" &
+# request_read: on a connection profd has accepted (ss names it the owner), bytes came in and
+# none is left unread (Recv-Q 0): profd has read the request, and its handler runs. (Recv-Q 0
+# alone also holds before curl has sent anything; ss -i prints bytes_received on a second line.)
+request_read() {
+	ss -Htinp state established "( sport = :${ADDR##*:} )" |
+		awk -v p="pid=$PROFD_PID," 'index($0, p) { mine = ($1 == 0); next }
+			mine && /bytes_received:[1-9]/ { ok = 1 } { mine = 0 } END { exit !ok }'
+}
+curl -s -o "$TMP/inflight" -w '%{http_code}' --max-time 60 "$BASE/goroutine?seconds=20" >"$TMP/inflight.code" &
 cpid=$!
-sleep 1
+wait_for -m "profd to read the 20 s delta request" 10 request_read || fail "profd did not take the delta request"
 kill -TERM "$PROFD_PID"
 wait_profd_exit 5
 [ "$PROFD_STATUS" = 0 ] || fail "SIGTERM with a request in flight: status $PROFD_STATUS"
 wait $cpid
-[ -s "$TMP/inflight.code" ] || fail "the in-flight request got no response"
+# (curl writes 000 when no response came at all)
+code=$(cat "$TMP/inflight.code")
+[ "$code" != 000 ] || fail "the in-flight request got no response"
 no_thread_stopped "$TARGET_PID" || fail "a target thread was left stopped"
 kill -0 "$TARGET_PID" || fail "target died"
 echo ok

@@ -5,21 +5,9 @@
 # from inuse and within 10% in alloc_space, realloc/calloc/posix_memalign/aligned_alloc/threads,
 # debug=1 text, SIGUSR2 snapshot opened by pprof), --heap allocs, jemalloc, static glibc, C++
 # new/delete with glibc and with jemalloc, and a Go program refused cleanly.
-set -u
-O="${O:-build}"
-T="$O/tests/targets"
-WORK=$(mktemp -d /tmp/profd-heap-test.XXXXXX)
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-skip() { echo "$1"; exit 77; }
-fail() { echo "FAIL: $1"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+T="$TARGETS"
+WORK="$TMP"
 
 heap_require() {
 	[ "$(id -u)" = 0 ] || skip "needs root (uprobes, BPF)"
@@ -29,19 +17,26 @@ heap_require() {
 	export GOCACHE="$WORK/gocache" HOME="${HOME:-$WORK}"
 }
 
-# start_target BIN [ARGS...]: starts it, waits (deadline 10 s) for "ready PID", sets TPID and
-# TOUT (its output, where it prints "done" when its allocations are over)
-start_target() {
-	local out="$WORK/target.$RANDOM.out" i
-	TOUT="$out"
-	"$@" >"$out" 2>&1 &
-	PIDS+=($!)
+# start_heap_target BIN [ARGS...]: starts it, waits (deadline 10 s) for "ready PID", sets TPID
+# and TOUT (its output, where it prints "done" when its allocations are over)
+start_heap_target() {
+	TOUT="$WORK/target.$RANDOM.out"
+	"$@" >"$TOUT" 2>&1 &
 	TPID=$!
-	for i in $(seq 100); do
-		grep -q '^ready' "$out" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "target $1 did not start: $(cat "$out")"
+	track "$TPID"
+	wait_for -m "target $1 to print ready" 10 grep -q '^ready' "$TOUT" ||
+		fail "target $1 did not start: $(text_of "$TOUT")"
+}
+
+# heap_driver ARGS...: runs the heap source's driver (bounded by its own --seconds), recorded
+# as the wait in course for the runner's report
+heap_driver() {
+	local rc
+	waiting "heap_driver $*" 120
+	"$T/heap_driver" "$@"
+	rc=$?
+	waited
+	return $rc
 }
 
 # value_of FILE SAMPLE_INDEX FUNC: flat bytes of FUNC (0 if absent) from go tool pprof -top
@@ -54,16 +49,6 @@ value_of() {
 cum_of() {
 	go tool pprof -top -cum -sample_index="$2" -unit=B -nodecount=1000 "$1" 2>/dev/null |
 		awk -v f="$3" '$6 == f { v = $4; sub(/B$/, "", v); print v; found = 1; exit } END { if (!found) print 0 }'
-}
-
-# wait_for_line FILE REGEX: deadline 30 s
-wait_for_line() {
-	local i
-	for i in $(seq 300); do
-		grep -Eq "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # Sampling noise: 8192 blocks of 4 KiB at rate 16384 (and of 1 KiB at 4096) give ~1800 samples,
@@ -95,11 +80,11 @@ check_within() { # file index func expected percent
 }
 heap_require
 
-echo "== glibc, dynamic"
+progress "== glibc, dynamic"
 
 MiB=1048576
-start_target "$T/heap_leak"
-"$T/heap_driver" $RING --pid "$TPID" --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/heap.pb.gz" \
+start_heap_target "$T/heap_leak"
+heap_driver $RING --pid "$TPID" --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/heap.pb.gz" \
 	--allocs-out "$WORK/allocs.pb.gz" --text-out "$WORK/heap.txt" --snapshot-dir "$WORK" >"$WORK/driver.out" 2>&1 ||
 	fail "driver: $(cat "$WORK/driver.out")"
 cat "$WORK/driver.out"
@@ -148,10 +133,10 @@ grep -q "^snapshot $snap" "$WORK/driver.out" || fail "snapshot path not returned
 go tool pprof -top "$snap" 2>/dev/null | grep -q leak_inner || fail "snapshot does not open in pprof"
 
 leak_case() { # name binary allocator-regex [driver flags]
-	echo "== $1"
+	progress "== $1"
 	# shellcheck disable=SC2086 # $2 may be "env LD_PRELOAD=... binary"
-	start_target $2
-	"$T/heap_driver" $RING ${4:-} --pid "$TPID" --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
+	start_heap_target $2
+	heap_driver $RING ${4:-} --pid "$TPID" --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
 		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
 	cat "$WORK/$1.out"
 	grep -Eq "$3" "$WORK/$1.out" || fail "$1: allocator line does not match '$3'"
@@ -180,9 +165,9 @@ for pre in "tcmalloc libtcmalloc.so.4" "mimalloc libmimalloc.so.2" "jemalloc lib
 	leak_case "preload-$1" "env LD_PRELOAD=$lib $T/heap_leak" "^allocator: $1 \\($2"
 done
 
-echo "== allocs mode: entry probes only"
-start_target "$T/heap_leak"
-"$T/heap_driver" $RING --pid "$TPID" --heap allocs --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/am.pb.gz" \
+progress "== allocs mode: entry probes only"
+start_heap_target "$T/heap_leak"
+heap_driver $RING --pid "$TPID" --heap allocs --heap-rate 16384 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/am.pb.gz" \
 	--text-out "$WORK/am.txt" >"$WORK/am.out" 2>&1 || fail "allocs driver: $(cat "$WORK/am.out")"
 cat "$WORK/am.out"
 grep -q 'mode allocs' "$WORK/am.out" || fail "mode not reported"
@@ -195,9 +180,9 @@ head -1 "$WORK/am.txt" | grep -Eq '^heap profile: 0: 0 \[[1-9][0-9]*: [1-9][0-9]
 	fail "allocs mode debug=1 header: $(head -1 "$WORK/am.txt")"
 
 cxx_case() { # name binary allocator-regex
-	echo "== $1"
-	start_target "$2"
-	"$T/heap_driver" $RING --pid "$TPID" --heap-rate 4096 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
+	progress "== $1"
+	start_heap_target "$2"
+	heap_driver $RING --pid "$TPID" --heap-rate 4096 --usr1 --seconds 60 --done-file "$TOUT" --out "$WORK/$1.pb.gz" \
 		>"$WORK/$1.out" 2>&1 || fail "$1 driver: $(cat "$WORK/$1.out")"
 	cat "$WORK/$1.out"
 	grep -Eq "$3" "$WORK/$1.out" || fail "$1: allocator line does not match '$3'"
@@ -210,15 +195,15 @@ cxx_case() { # name binary allocator-regex
 cxx_case cxx-glibc "$T/heap_cxx" '^allocator: glibc \(libc.so.6\)'
 cxx_case cxx-jemalloc "$T/heap_cxx_jemalloc" '^allocator: jemalloc .*_Znwm'
 
-echo "== Rust (system allocator)"
+progress "== Rust (system allocator)"
 if [ -x "$T/heap_rust" ]; then
-	start_target "$T/heap_rust" "$WORK/rust-go"
+	start_heap_target "$T/heap_rust" "$WORK/rust-go"
 	# 4096 blocks of 4 KiB: at rate 32768 only ~480 are sampled (sd 4.3%), and a +-10% check
 	# failed about one run in 50 by chance alone; at 8192, ~1600 (sd 1.9%: 10% is 5 sd)
-	"$T/heap_driver" $RING --pid "$TPID" --heap-rate 8192 --seconds 60 --done-file "$TOUT" --out "$WORK/rust.pb.gz" \
+	heap_driver $RING --pid "$TPID" --heap-rate 8192 --seconds 60 --done-file "$TOUT" --out "$WORK/rust.pb.gz" \
 		>"$WORK/rust.out" 2>&1 &
 	drv=$!
-	wait_for_line "$WORK/rust.out" '^allocator' || fail "rust: driver did not attach: $(cat "$WORK/rust.out")"
+	wait_for -m "the Rust case's driver to attach" 30 grep -q '^allocator' "$WORK/rust.out" || fail "rust: driver did not attach: $(cat "$WORK/rust.out")"
 	touch "$WORK/rust-go"
 	wait $drv || fail "rust driver: $(cat "$WORK/rust.out")"
 	cat "$WORK/rust.out"
@@ -231,14 +216,14 @@ else
 	echo "note: no rustc: Rust case not run"
 fi
 
-echo "== one-shot (profd heap --pid PID --seconds N -o FILE)"
-start_target "$T/heap_bench" 1000000000 1
-"$T/heap_driver" --oneshot --usr1 --pid "$TPID" --heap-rate 65536 --seconds 2 --out "$WORK/oneshot.pb.gz" \
+progress "== one-shot (profd heap --pid PID --seconds N -o FILE)"
+start_heap_target "$T/heap_bench" 1000000000 1
+heap_driver --oneshot --usr1 --pid "$TPID" --heap-rate 65536 --seconds 2 --out "$WORK/oneshot.pb.gz" \
 	>"$WORK/oneshot.out" 2>&1 || fail "one-shot: $(cat "$WORK/oneshot.out")"
 [ "$(value_of "$WORK/oneshot.pb.gz" alloc_space churn)" -gt 0 ] || fail "one-shot profile has no churn allocations"
 echo "ok: one-shot alloc_space churn = $(value_of "$WORK/oneshot.pb.gz" alloc_space churn)"
 
-echo "== Go program refused"
+progress "== Go program refused"
 mkdir -p "$WORK/gosrc"
 cat >"$WORK/gosrc/main.go" <<'GO'
 package main
@@ -258,9 +243,9 @@ func main() {
 GO
 (cd "$WORK/gosrc" && GO111MODULE=off GOFLAGS= go build -o "$WORK/goprog" main.go) >"$WORK/gobuild.out" 2>&1 ||
 	skip "go build failed: $(tail -1 "$WORK/gobuild.out")"
-start_target "$WORK/goprog"
+start_heap_target "$WORK/goprog"
 rc=0
-"$T/heap_driver" $RING --pid "$TPID" --seconds 0 >"$WORK/go.out" 2>&1 || rc=$?
+heap_driver $RING --pid "$TPID" --seconds 0 >"$WORK/go.out" 2>&1 || rc=$?
 cat "$WORK/go.out"
 [ $rc = 3 ] || fail "Go program: driver exit $rc, expected 3 (refused)"
 grep -q 'is a Go program' "$WORK/go.out" || fail "Go program: no clear message"
@@ -268,6 +253,6 @@ kill -0 "$TPID" || fail "Go program died"
 
 # an event ring that is not a power of two is refused before anything attaches
 rc=0
-"$T/heap_driver" --ring-mb 3 --pid "$TPID" --seconds 0 >"$WORK/ring.out" 2>&1 || rc=$?
+heap_driver --ring-mb 3 --pid "$TPID" --seconds 0 >"$WORK/ring.out" 2>&1 || rc=$?
 [ $rc != 0 ] && grep -q 'invalid configuration' "$WORK/ring.out" || fail "a 3 MiB event ring was accepted"
 echo PASS

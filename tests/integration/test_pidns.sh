@@ -30,7 +30,9 @@ kill "\$t"
 EOF
 timeout 90 unshare --pid --fork --mount-proc bash "$TMP/inside.sh" &
 track $!
-wait $! || fail "the namespace's script failed or timed out"
+waiting "the PID namespace's script (profd cpu, stacks and heap on the target there)" 90
+wait $! || fail "the namespace's script failed or timed out (status $?)"
+waited
 
 ns_pid=$(cat "$TMP/ns.pid")
 echo "target is PID $ns_pid in its namespace"

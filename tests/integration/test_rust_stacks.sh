@@ -9,7 +9,9 @@ bin="$TARGETS/heap_rust"
 [ -x "$bin" ] || skip "rustc not found, so the Rust target was not built: Rust stacks are untested"
 start_target heap_rust "$TMP/go"
 wait_for 10 grep -q '^ready' "$TMP/target.out" || fail "heap_rust did not start"
-start_profd --pid "$TARGET_PID" --heap-rate 65536
+# --heap inuse: probes attached before profd is ready, so the leak made after it is tracked (the
+# default, demand, would attach them only at the first heap request, after the leak)
+start_profd --pid "$TARGET_PID" --heap inuse --heap-budget 100 --heap-rate 65536
 touch "$TMP/go"
 wait_for 20 grep -q '^done' "$TMP/target.out" || fail "heap_rust did not allocate"
 

@@ -14,8 +14,9 @@ declare -A may=(
 	[stacks]="base proc"
 	[symbols]="base proc"
 	[pprof]="base stacks symbols"
-	[sources]="base proc stacks symbols pprof"
-	[http]="base proc stacks symbols pprof"
+	[set]="base proc stacks symbols"
+	[sources]="base proc stacks symbols pprof set"
+	[http]="base proc stacks symbols pprof set"
 )
 # folders whose files may include BPF headers (bpf/*.h, skeletons, <bpf/libbpf.h>)
 bpf_ok=" base sources "

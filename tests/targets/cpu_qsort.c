@@ -2,16 +2,21 @@
 /* CPU profile target: spends 75% of its CPU in hot_a and 25% in hot_b, both called from a qsort
  * comparator (so every stack goes through libc's msort, which has no frame pointers).
  * Chain: hot_a|hot_b <- compare <- msort_with_tmp... <- qsort_r <- sort_round <- main.
- * Usage: cpu_qsort [SECONDS [ROUNDS]]  (default 60 s; prints "ready" once running). With ROUNDS,
- * sleeps 1 s, does exactly that many sorts and prints "elapsed <s> cpu <s>" (for overhead benchmarks). */
+ * Usage: cpu_qsort [alloc] [SECONDS [ROUNDS]]  (default 60 s; prints "ready" once running). With
+ * ROUNDS, sleeps 1 s, does exactly that many sorts and prints "elapsed <s> cpu <s>" (for overhead
+ * benchmarks). With alloc, the comparator also allocates and frees a small block on every call
+ * (malloc, and every eighth call posix_memalign(16), which calls malloc: a nested probed call),
+ * so that heap probes trap under compare: chain malloc|free|posix_memalign <- compare <- ... */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define N 4096
 #define SPIN 3000
 
 static unsigned calls;
+static int alloc_mode;
 
 /* Both do identical work per call; compare() calls hot_a three times out of four. */
 __attribute__((noinline)) int hot_a(int x)
@@ -31,7 +36,22 @@ __attribute__((noinline)) int hot_b(int x)
 __attribute__((noinline)) static int compare(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
-	int r = (calls++ & 3) == 3 ? hot_b(x) : hot_a(x);
+	int r = (calls & 3) == 3 ? hot_b(x) : hot_a(x);
+
+	if (alloc_mode) {
+		void *p;
+
+		if ((calls & 7) == 7) {
+			if (posix_memalign(&p, 16, 48))
+				p = NULL;
+		} else {
+			p = malloc(32 + (calls & 15));
+		}
+		if (p)
+			*(volatile char *)p = (char)x;
+		free(p);
+	}
+	calls++;
 
 	/* use r after the call so that the call is not a tail call */
 	return (x > y) - (x < y) + (r & 0);
@@ -55,12 +75,14 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	double seconds = argc > 1 ? atof(argv[1]) : 60, start = now(), end = start + seconds;
-	long rounds = argc > 2 ? atol(argv[2]) : 0;
+	int a = argc > 1 && !strcmp(argv[1], "alloc") ? 2 : 1;
+	double seconds = argc > a ? atof(argv[a]) : 60, start = now(), end = start + seconds;
+	long rounds = argc > a + 1 ? atol(argv[a + 1]) : 0;
 	static int v[N];
 	unsigned seed = 1;
 	struct timespec cpu;
 
+	alloc_mode = a == 2;
 	printf("ready\n");
 	fflush(stdout);
 	if (rounds > 0) {

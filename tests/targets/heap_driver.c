@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "pprof/pprof.h"
-#include "proc/target.h"
+#include "proc/procset.h"
+#include "set/procs.h"
 #include "sources/heap.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
@@ -50,10 +51,11 @@ int main(int argc, char **argv)
 	const char *out = NULL, *allocs_out = NULL, *text_out = NULL, *snapdir = NULL, *done_file = NULL;
 	struct heap_config cfg;
 	struct heap_source *h = NULL;
-	struct unwinder *uw = NULL;
-	struct symbolizer *sym = NULL;
+	struct procset_config pc = { .kind = PROCSET_PID };
+	struct procs *ps = NULL;
+	struct proc *p = NULL;
+	struct symbolizer *sym;
 	struct heap_stats st;
-	struct target t;
 	char err[1024], path[4300];
 	double seconds = 2;
 	bool usr1 = false, oneshot = false;
@@ -61,6 +63,10 @@ int main(int argc, char **argv)
 	int r;
 
 	heap_config_default(&cfg);
+	/* accuracy is what this driver checks: probes from the start, never paused for their cost
+	 * (the budget has its own tests, which pass --heap-budget) */
+	cfg.mode = HEAP_MODE_INUSE;
+	cfg.budget_pct = 100;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -98,6 +104,11 @@ int main(int argc, char **argv)
 			done_file = v;
 		else if (strcmp(a, "--snapshot-dir") == 0)
 			snapdir = v;
+		else if (strcmp(a, "--heap-budget") == 0 && heap_budget_parse(v, &cfg.budget_pct, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		} else if (strcmp(a, "--heap-budget") == 0)
+			;
 		else if (strcmp(a, "--ring-mb") == 0) /* heap_source__new refuses what is not a power of two */
 			cfg.ring_bytes = strtoul(v, NULL, 10) <= 1024 ? (uint32_t)strtoul(v, NULL, 10) << 20 : 0;
 		else if (strcmp(a, "--heap") == 0 ? heap_mode_parse(v, &cfg.mode, err, sizeof(err)) < 0 :
@@ -107,29 +118,27 @@ int main(int argc, char **argv)
 		}
 	}
 	cfg.snapshot_dir = snapdir;
+	pc.pid = pid;
+	if (procs__new(&pc, &ps, err, sizeof(err)) < 0 || !(p = procs__get(ps, pid))) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	sym = p->sym;
 	if (oneshot) {
 		if (usr1)
 			kill(pid, SIGUSR1);
-		r = heap_oneshot(pid, (int)seconds, &cfg, out ? out : "heap.pb.gz", err, sizeof(err));
+		r = heap_oneshot(ps, (int)seconds, &cfg, out ? out : "heap.pb.gz", NULL, err, sizeof(err));
 		if (r < 0)
 			fprintf(stderr, "heap: %s\n", err);
+		proc__put(p);
+		procs__free(ps);
 		return r == -EPROTONOSUPPORT || r == -ENOENT ? 3 : r < 0 ? 1 : 0;
 	}
-	if (target_open(pid, &t) < 0) {
-		fprintf(stderr, "no such process %d\n", (int)pid);
-		return 2;
-	}
-	uw = unwinder__new(pid);
-	sym = symbolizer__new(pid);
-	if (!uw || !sym) {
-		fprintf(stderr, "cannot set up unwinder/symbolizer for %d\n", (int)pid);
-		return 2;
-	}
-	r = heap_source__new(&t, uw, sym, &cfg, &h, err, sizeof(err));
+	r = heap_source__new(ps, &cfg, &h, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "heap: %s\n", err);
-		symbolizer__free(sym);
-		unwinder__free(uw);
+		proc__put(p);
+		procs__free(ps);
 		return r == -EPROTONOSUPPORT || r == -ENOENT ? 3 : 1;
 	}
 	printf("%s\n", heap_source__describe(h));
@@ -190,8 +199,8 @@ int main(int argc, char **argv)
 		printf(" %s %llu", unwind_stop_name((enum unwind_stop)w), (unsigned long long)st.unwind_stops[w]);
 	printf("\n");
 	heap_source__free(h);
-	symbolizer__free(sym);
-	unwinder__free(uw);
+	proc__put(p);
+	procs__free(ps);
 	{
 		char line[256];
 		FILE *f = fopen("/proc/self/status", "r");

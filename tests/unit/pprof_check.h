@@ -119,6 +119,21 @@ static inline int pprof_check_strcmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A location's place: its mapping and address (in a profile of several processes the same
+ * address is in several mappings, one per process). */
+struct pprof_check_place {
+	uint64_t mapping, address;
+};
+
+static inline int pprof_check_placecmp(const void *a, const void *b)
+{
+	const struct pprof_check_place *x = a, *y = b;
+
+	if (x->mapping != y->mapping)
+		return x->mapping < y->mapping ? -1 : 1;
+	return (x->address > y->address) - (x->address < y->address);
+}
+
 static inline int pprof_check_u64cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -136,7 +151,7 @@ static inline int pprof_check_u64cmp(const void *a, const void *b)
 static inline const char *pprof_check_profile(const Perftools__Profiles__Profile *p)
 {
 	char **strs;
-	uint64_t *addrs;
+	struct pprof_check_place *addrs;
 	int dup;
 
 	if (p->n_string_table < 1 || strcmp(p->string_table[0], "") != 0)
@@ -219,7 +234,7 @@ static inline const char *pprof_check_profile(const Perftools__Profiles__Profile
 				return "label has both str and num";
 		}
 	}
-	/* deduplicated: every string once, every location address once */
+	/* deduplicated: every string once, every location address once in its mapping */
 	strs = malloc(p->n_string_table * sizeof(*strs));
 	addrs = malloc((p->n_location + 1) * sizeof(*addrs));
 	if (!strs || !addrs) {
@@ -233,17 +248,17 @@ static inline const char *pprof_check_profile(const Perftools__Profiles__Profile
 	for (size_t i = 1; i < p->n_string_table; i++)
 		dup |= strcmp(strs[i - 1], strs[i]) == 0;
 	for (size_t i = 0; i < p->n_location; i++)
-		addrs[i] = p->location[i]->address;
-	qsort(addrs, p->n_location, sizeof(*addrs), pprof_check_u64cmp);
+		addrs[i] = (struct pprof_check_place){ p->location[i]->mapping_id, p->location[i]->address };
+	qsort(addrs, p->n_location, sizeof(*addrs), pprof_check_placecmp);
 	/* (stored pcs 0 and 1 both become address 0, "no address": the one allowed repeat) */
 	for (size_t i = 1; i < p->n_location; i++)
-		dup |= (addrs[i] && addrs[i - 1] == addrs[i]) << 1;
+		dup |= (addrs[i].address && pprof_check_placecmp(&addrs[i - 1], &addrs[i]) == 0) << 1;
 	free(strs);
 	free(addrs);
 	if (dup & 1)
 		return "duplicate string in string_table";
 	if (dup & 2)
-		return "two locations with the same address";
+		return "two locations with the same address in one mapping";
 	return NULL;
 }
 

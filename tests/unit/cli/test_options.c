@@ -10,9 +10,10 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "sources/heap.h"
 #include "sources/threads.h"
 
-static const char *env_names[8], *env_values[8];
+static const char *env_names[16], *env_values[16];
 static int env_n;
 
 static const char *fake_getenv(const char *name)
@@ -25,6 +26,12 @@ static const char *fake_getenv(const char *name)
 
 static void setenv_fake(const char *name, const char *value)
 {
+	for (int i = 0; i < env_n; i++) {
+		if (strcmp(env_names[i], name) == 0) {
+			env_values[i] = value;
+			return;
+		}
+	}
 	env_names[env_n] = name;
 	env_values[env_n++] = value;
 }
@@ -59,7 +66,19 @@ static void test_defaults_and_flags(void **state)
 	assert_string_equal(cfg.host, "127.0.0.1");
 	assert_int_equal(cfg.port, 6060);
 	assert_int_equal(cfg.max_seconds, 300);
+	assert_int_equal(cfg.request_timeout, 10);
 	assert_false(cfg.allow_public);
+	assert_int_equal(cfg.heap_mode, HEAP_MODE_DEMAND);
+	assert_true(cfg.heap_idle_ns == 600ll * 1000000000);
+	assert_true(cfg.heap_budget == 2.0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--heap-idle", "30s", "--heap-budget=0.5", NULL),
+			 OPTIONS_RUN);
+	assert_true(cfg.heap_idle_ns == 30ll * 1000000000);
+	assert_true(cfg.heap_budget == 0.5);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.request_timeout, 3);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--request-timeout: '0' is not valid; expected a whole number from 1 to 600"));
 
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-p", "7", "--addr=[::1]:0", "--max-seconds", "60",
 			       "--log-level=debug", "--ready-file", "/tmp/r", NULL),
@@ -91,7 +110,7 @@ static void test_defaults_and_flags(void **state)
 			 OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_HEAP);
 	assert_int_equal(cfg.seconds, 30);
-	assert_int_equal(cfg.heap_mode, 2);
+	assert_int_equal(cfg.heap_mode, HEAP_MODE_ALLOCS);
 	assert_int_equal(cfg.heap_rate, 65536);
 	assert_int_equal(cfg.cpu_hz, 250);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "heap", "--pid", "9", "-o", "-", "--heap", "off", NULL),
@@ -116,9 +135,18 @@ static void test_env_and_precedence(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "5", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.pid, 5);
 	/* a bad heap variable is named as the variable, not the flag */
+	setenv_fake("PROFD_HEAP_BUDGET", "50");
+	setenv_fake("PROFD_HEAP_IDLE", "1h");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_true(cfg.heap_budget == 50);
+	assert_true(cfg.heap_idle_ns == 3600ll * 1000000000);
+	setenv_fake("PROFD_HEAP_IDLE", "forever");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_HEAP_IDLE: expected a duration"));
+	setenv_fake("PROFD_HEAP_IDLE", "1h");
 	setenv_fake("PROFD_HEAP", "bogus");
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), -EINVAL);
-	assert_non_null(strstr(err, "PROFD_HEAP: expected inuse, allocs or off"));
+	assert_non_null(strstr(err, "PROFD_HEAP: expected demand, inuse, allocs or off"));
 	env_n = 0;
 	setenv_fake("PROFD_PID", "100");
 	/* a bad variable is named in the message */
@@ -128,6 +156,9 @@ static void test_env_and_precedence(void **state)
 	assert_non_null(strstr(err, "4 to 4096"));
 	env_n = 0;
 	setenv_fake("PROFD_PID", "100");
+	setenv_fake("PROFD_REQUEST_TIMEOUT", "30");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.request_timeout, 30);
 	setenv_fake("PROFD_THREAD_DUMP", "ptrace");
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.thread_dump, THREADS_METHOD_PTRACE);
@@ -178,13 +209,18 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--log-level", "loud" }, "not a log level" },
 		{ { "--pid", "1", "--max-seconds", "0" }, "1 to 86400" },
 		{ { "--pid", "1", "--max-seconds", "86401" }, "1 to 86400" },
+		{ { "--pid", "1", "--pid", "2" }, "--pid given twice ('1' and '2')" },
+		{ { "-p", "1", "--pid=2" }, "--pid given twice" },
 		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
 		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
-		{ { "--pid", "1", "--heap", "sometimes" }, "expected inuse, allocs or off" },
+		{ { "--pid", "1", "--heap", "sometimes" }, "expected demand, inuse, allocs or off" },
+		{ { "--pid", "1", "--heap-idle", "10" }, "--heap-idle: expected a duration" },
+		{ { "--pid", "1", "--heap-budget", "0" }, "--heap-budget: expected the share" },
+		{ { "--pid", "1", "--heap-budget", "150" }, "--heap-budget" },
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
 		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },

@@ -30,7 +30,7 @@ struct symbolizer {
 	int mappings_err; /* what symbolizer__mappings() returns */
 };
 
-static struct symbolizer fake;
+static struct symbolizer fake, fake2; /* fake2: a second process (test_two_processes) */
 
 static void fake_init(void)
 {
@@ -64,7 +64,7 @@ static struct sym_frame frame(const char *name, const char *sys, const char *fil
  *   anything else        nothing known, no mapping */
 int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
-	assert_ptr_equal(sym, &fake);
+	assert_true(sym == &fake || sym == &fake2);
 	if (sym->nlookups < FAKE_MAX_LOOKUPS)
 		sym->looked_up[sym->nlookups++] = addr;
 	memset(ret, 0, sizeof(*ret));
@@ -97,7 +97,7 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 
 int symbolizer__mappings(struct symbolizer *sym, const struct sym_mapping **ret, int *ret_n)
 {
-	assert_ptr_equal(sym, &fake);
+	assert_true(sym == &fake || sym == &fake2);
 	if (sym->mappings_err)
 		return sym->mappings_err;
 	*ret = sym->maps;
@@ -432,6 +432,60 @@ static void test_delta_negative_values(void **state)
 	sample_set__free(p1);
 }
 
+static struct symbolizer *two_procs(void *ctx, int64_t pid)
+{
+	return pid == 200 ? &fake2 : pid == 100 ? &fake : NULL;
+}
+
+/* One address in two processes: two Locations, each in its own process's mapping, each named by
+ * that process's symbolizer; the pid and process labels are kept. */
+static void test_two_processes(void **state)
+{
+	struct pprof_symbols syms = { .get = two_procs };
+	struct profd_sample_set *set = cpu_set();
+	uint64_t st[] = { MAIN_LO + 0x1011 };
+	struct profd_label a[] = { { .key = "pid", .num = 100 }, { .key = "process", .str = "a" } };
+	struct profd_label b[] = { { .key = "pid", .num = 200 }, { .key = "process", .str = "b" } };
+	const Perftools__Profiles__Location *l0, *l1;
+	Perftools__Profiles__Profile *p;
+	const char *why = NULL;
+	struct buf out = { 0 };
+
+	(void)state;
+	fake_init();
+	fake2 = fake;
+	assert_int_equal(sample_set__add(set, st, 1, vals(1, 10000000), a, 2), 0);
+	assert_int_equal(sample_set__add(set, st, 1, vals(2, 20000000), b, 2), 0);
+	assert_int_equal(set->nsamples, 2); /* same stack, other process: two samples */
+	assert_int_equal(pprof_encode_procs(set, &syms, &out), 0);
+	p = pprof_check_decode(out.data, out.len, &why);
+	assert_non_null(p);
+	assert_null(why);
+	assert_int_equal(p->n_sample, 2);
+	assert_int_equal(p->n_location, 2);
+	l0 = loc_by_id(p, p->sample[0]->location_id[0]);
+	l1 = loc_by_id(p, p->sample[1]->location_id[0]);
+	assert_true(l0->id != l1->id);
+	assert_int_equal(l0->address, l1->address);
+	assert_true(l0->mapping_id != l1->mapping_id);
+	assert_string_equal(S(p, p->mapping[l0->mapping_id - 1]->filename), "/usr/bin/fake");
+	assert_string_equal(S(p, p->mapping[l1->mapping_id - 1]->filename), "/usr/bin/fake");
+	assert_int_equal(p->n_mapping, 6); /* each process's three */
+	for (int i = 0; i < 2; i++) {
+		const Perftools__Profiles__Location *l = i ? l1 : l0;
+
+		assert_int_equal(l->n_line, 1);
+		assert_string_equal(line_func(p, l->line[0]), "leaf");
+	}
+	assert_int_equal(p->sample[0]->n_label, 2);
+	assert_string_equal(S(p, p->sample[0]->label[0]->key), "pid");
+	assert_int_equal(p->sample[0]->label[0]->num, 100);
+	assert_string_equal(S(p, p->sample[1]->label[1]->str), "b");
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	buf_free(&out);
+	sample_set__free(set);
+}
+
 static void test_empty_set(void **state)
 {
 	struct profd_sample_set *set = sample_set__new(1);
@@ -679,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_no_mapping_list),
 		cmocka_unit_test(test_unsymbolized),
 		cmocka_unit_test(test_delta_negative_values),
+		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_empty_set),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_output_cap),

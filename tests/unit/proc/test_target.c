@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,12 +92,33 @@ static void test_cmdline(void **state)
 	buf_free(&b);
 }
 
+/* Files a target can name: a FIFO must not block the caller, a device must not be read. */
+static void test_open_regular(void **state)
+{
+	char dir[] = "/tmp/profd-test-XXXXXX", fifo[64];
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(proc_open_regular(fifo), -EINVAL); /* returns at once: nobody writes */
+	assert_int_equal(proc_open_regular("/dev/zero"), -EINVAL);
+	assert_int_equal(proc_open_regular(dir), -EINVAL);
+	assert_int_equal(proc_open_regular("/nonexistent/file"), -ENOENT);
+	fd = proc_open_regular("/proc/self/exe");
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identity_is_stable),
 		cmocka_unit_test(test_dead_and_reused),
 		cmocka_unit_test(test_cmdline),
+		cmocka_unit_test(test_open_regular),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,8 +71,10 @@ static void test_mode_parse(void **state)
 	assert_int_equal(m, HEAP_MODE_ALLOCS);
 	assert_int_equal(heap_mode_parse("off", &m, err, sizeof(err)), 0);
 	assert_int_equal(m, HEAP_MODE_OFF);
+	assert_int_equal(heap_mode_parse("demand", &m, err, sizeof(err)), 0);
+	assert_int_equal(m, HEAP_MODE_DEMAND);
 	assert_int_equal(heap_mode_parse("live", &m, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "--heap: expected inuse, allocs or off, got 'live'"));
+	assert_non_null(strstr(err, "--heap: expected demand, inuse, allocs or off, got 'live'"));
 	assert_int_equal(heap_mode_parse("", &m, err, sizeof(err)), -EINVAL);
 	assert_string_equal(heap_mode_name(HEAP_MODE_ALLOCS), "allocs");
 }
@@ -103,26 +105,67 @@ static void test_rate_parse(void **state)
 	}
 }
 
-static void test_env_and_dir(void **state)
+static void test_idle_parse(void **state)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		int64_t want_s;
+	} cases[] = {
+		{ "10m", 0, 600 }, { "90s", 0, 90 }, { "1h", 0, 3600 }, { "1s", 0, 1 }, { "168h", 0, 604800 },
+		{ "169h", -EINVAL, 0 }, { "0s", -EINVAL, 0 }, { "10", -EINVAL, 0 }, { "", -EINVAL, 0 },
+		{ "m", -EINVAL, 0 }, { "-5m", -EINVAL, 0 }, { "5 m", -EINVAL, 0 }, { "1.5m", -EINVAL, 0 },
+		{ "10d", -EINVAL, 0 }, { "99999999999999999999h", -EINVAL, 0 },
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t ns = 0;
+		int r = heap_idle_parse(cases[i].in, &ns, err, sizeof(err));
+
+		assert_int_equal(r, cases[i].ret);
+		if (r == 0)
+			assert_true(ns == cases[i].want_s * 1000000000ll);
+		else
+			assert_non_null(strstr(err, "--heap-idle:"));
+	}
+}
+
+static void test_budget_parse(void **state)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		double want;
+	} cases[] = {
+		{ "2", 0, 2 }, { "0.5", 0, 0.5 }, { "100", 0, 100 }, { "2%", 0, 2 }, { "0", -EINVAL, 0 },
+		{ "100.5", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "", -EINVAL, 0 }, { "two", -EINVAL, 0 },
+		{ "nan", -EINVAL, 0 }, { "inf", -EINVAL, 0 }, { "2%%", -EINVAL, 0 }, { "1e1", -EINVAL, 0 },
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double v = 0;
+		int r = heap_budget_parse(cases[i].in, &v, err, sizeof(err));
+
+		assert_int_equal(r, cases[i].ret);
+		if (r == 0)
+			assert_true(v == cases[i].want);
+		else
+			assert_non_null(strstr(err, "--heap-budget:"));
+	}
+}
+
+static void test_defaults_and_dir(void **state)
 {
 	struct heap_config cfg;
 	char err[256];
 
 	heap_config_default(&cfg);
-	assert_int_equal(cfg.mode, HEAP_MODE_INUSE);
+	assert_int_equal(cfg.mode, HEAP_MODE_DEMAND);
 	assert_int_equal(cfg.rate, HEAP_DEFAULT_RATE);
-	setenv("PROFD_HEAP", "allocs", 1);
-	setenv("PROFD_HEAP_RATE", "64k", 1);
-	setenv("PROFD_SNAPSHOT_DIR", "/tmp", 1);
-	assert_int_equal(heap_config_from_env(&cfg, err, sizeof(err)), 0);
-	assert_int_equal(cfg.mode, HEAP_MODE_ALLOCS);
-	assert_int_equal(cfg.rate, 65536);
-	assert_string_equal(cfg.snapshot_dir, "/tmp");
-	setenv("PROFD_HEAP_RATE", "fast", 1);
-	assert_int_equal(heap_config_from_env(&cfg, err, sizeof(err)), -EINVAL);
-	unsetenv("PROFD_HEAP");
-	unsetenv("PROFD_HEAP_RATE");
-	unsetenv("PROFD_SNAPSHOT_DIR");
+	assert_true(cfg.idle_ns == HEAP_DEFAULT_IDLE_NS);
+	assert_true(cfg.budget_pct == HEAP_DEFAULT_BUDGET);
 	assert_int_equal(heap_snapshot_dir_check("/nonexistent/profd", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "--snapshot-dir: cannot use '/nonexistent/profd'"));
 	assert_int_equal(heap_snapshot_dir_check("/etc/hostname", err, sizeof(err)), -ENOTDIR);
@@ -136,7 +179,9 @@ int main(void)
 		cmocka_unit_test(test_exp_table),
 		cmocka_unit_test(test_mode_parse),
 		cmocka_unit_test(test_rate_parse),
-		cmocka_unit_test(test_env_and_dir),
+		cmocka_unit_test(test_idle_parse),
+		cmocka_unit_test(test_budget_parse),
+		cmocka_unit_test(test_defaults_and_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

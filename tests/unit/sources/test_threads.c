@@ -765,9 +765,9 @@ static void test_gone_target_and_bad_input(void **state)
 	threads_source__profile(f.src, &p);
 	assert_string_equal(p.name, "goroutine");
 	assert_int_equal(p.count(p.ctx), 2);
-	assert_int_equal(p.snapshot(p.ctx, &set), 0);
+	assert_int_equal(p.snapshot(p.ctx, NULL, &set), 0);
 	sample_set__free(set);
-	assert_int_equal(p.write_text(p.ctx, 2, &out), 0);
+	assert_int_equal(p.write_text(p.ctx, NULL, 2, &out), 0);
 	buf_reset(&out);
 	assert_int_equal(p.status(p.ctx, &out), 0);
 	assert_non_null(strstr(out.data, "2 threads"));

@@ -680,6 +680,77 @@ static void test_garbage_stack(void **state)
 	capture_release(&c);
 }
 
+/* A return address replaced in the copy (as a uretprobe's trampoline replaces it) stops the
+ * walk; the same copy with a word overlay saying what the slot held walks as the clean stack,
+ * through both walkers. An overlay word straddling the read (unaligned) is merged bytewise. */
+static void test_word_overlay(void **state)
+{
+	struct target *t = *state;
+	uint64_t pcs[MAX_FRAMES], slow_pcs[MAX_FRAMES], full[MAX_FRAMES], orig = 0, bogus = 0x7fffffffe000ull;
+	enum unwind_stop why, slow_why;
+	struct unwinder *fast, *slow;
+	struct unwind_word words[2];
+	struct unwind_stack st;
+	struct capture c;
+	uint8_t *copy;
+	size_t slot = 0;
+	int nfull, n, k = 0;
+
+	assert_int_equal(target_start(t, target_exe, "qsort", NULL, true), 0);
+	nfull = unwind_target(t, &c, full, &why);
+	assert_true(nfull > 4);
+	/* the slot of a return address in the middle of the stack */
+	for (size_t off = 0; off + 8 <= c.st.len && !slot; off += 8) {
+		uint64_t v;
+
+		memcpy(&v, c.st.data + off, sizeof(v));
+		for (k = 2; k < nfull - 1 && !slot; k++)
+			if (v == full[k]) {
+				slot = off;
+				orig = v;
+			}
+	}
+	assert_true(slot != 0);
+	fast = unwinder__new(t->pid);
+	setenv("PROFD_UNWIND_SLOW", "1", 1);
+	slow = unwinder__new(t->pid);
+	unsetenv("PROFD_UNWIND_SLOW");
+	assert_non_null(fast);
+	assert_non_null(slow);
+	copy = malloc(c.st.len);
+	assert_non_null(copy);
+	memcpy(copy, c.st.data, c.st.len);
+	memcpy(copy + slot, &bogus, sizeof(bogus));
+	st = (struct unwind_stack){ .start = c.st.start, .data = copy, .len = c.st.len };
+	n = unwinder__unwind(fast, &c.regs, &st, pcs, MAX_FRAMES, &why);
+	assert_true(n < nfull);
+	assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+
+	words[0] = (struct unwind_word){ .addr = c.st.start + slot, .value = orig };
+	st.words = words;
+	st.nwords = 1;
+	n = unwinder__unwind(fast, &c.regs, &st, pcs, MAX_FRAMES, &why);
+	assert_int_equal(n, nfull);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+	assert_memory_equal(pcs, full, (size_t)n * sizeof(pcs[0]));
+	n = unwinder__unwind(slow, &c.regs, &st, slow_pcs, MAX_FRAMES, &slow_why);
+	assert_int_equal(n, nfull);
+	assert_memory_equal(slow_pcs, full, (size_t)n * sizeof(pcs[0]));
+
+	/* the same value given as two words offset by 4 bytes: each supplies its half */
+	memset(copy + slot, 0xee, 8);
+	words[0] = (struct unwind_word){ .addr = c.st.start + slot - 4, .value = (orig << 32) | 0xeeeeeeee };
+	words[1] = (struct unwind_word){ .addr = c.st.start + slot + 4, .value = (orig >> 32) | 0xeeeeeeee00000000ull };
+	st.nwords = 2;
+	n = unwinder__unwind(fast, &c.regs, &st, pcs, MAX_FRAMES, &why);
+	assert_int_equal(n, nfull);
+	assert_memory_equal(pcs, full, (size_t)n * sizeof(pcs[0]));
+	free(copy);
+	unwinder__free(fast);
+	unwinder__free(slow);
+	capture_release(&c);
+}
+
 /* The offset of a function in the vDSO, found in our own copy (same kernel, same image). */
 static uint64_t vdso_function_offset(const char *name)
 {
@@ -783,6 +854,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vdso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plt_leaf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_stack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_word_overlay, setup, teardown),
 	};
 
 	test_target_path(target_exe, sizeof(target_exe), "unwind_chain");

@@ -1086,6 +1086,11 @@ static void test_kallsyms_parse(void **state)
 	assert_int_equal(kallsyms_parse("garbage\nmore garbage", 20, &ks), -EINVAL);
 	assert_int_equal(kallsyms_parse("", 0, &ks), -EINVAL);
 	assert_int_equal(kallsyms_parse("zzzz T x\n", 9, &ks), -EINVAL);
+	/* a NUL ends a name; a line whose name starts with one is dropped (fuzz_kallsyms) */
+	assert_int_equal(kallsyms_parse("1 T \0x\n2 T b\0c\n3 T d\n", 22, &ks), 0);
+	assert_null(kallsyms__lookup(ks, 1, NULL));
+	assert_string_equal(kallsyms__lookup(ks, 2, NULL), "b");
+	kallsyms__put(ks);
 }
 
 static void test_demangle(void **state)

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+/* Parsers of /proc text (see proctext.h), split from the readers so that they can be fuzzed:
+ * each does what its reader did inline. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "proc/proctext.h"
+
+#define KSTACK_MAX_TEXT 4096 /* the kernel bounds task/TID/stack; so do we */
+
+int proctext_stat(const char *text, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start_time)
+{
+	const char *p = strrchr(text, ')');
+	int field = 3; /* p points at the start of this field */
+
+	if (!p || p[1] != ' ')
+		return -EINVAL;
+	p += 2;
+	*ret_state = *p;
+	while (*p && field < 22) {
+		if (*p == ' ') {
+			field++;
+			if (field == 9 && ret_flags)
+				*ret_flags = strtoul(p + 1, NULL, 10);
+		}
+		p++;
+	}
+	if (field != 22 || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	*ret_start_time = strtoull(p, NULL, 10);
+	return 0;
+}
+
+bool proctext_stat_comm(const char *text, char *comm, size_t comm_size, char *ret_state)
+{
+	const char *open_paren = strchr(text, '('), *close_paren = strrchr(text, ')');
+	size_t len;
+
+	*ret_state = '?';
+	if (!open_paren || !close_paren || close_paren <= open_paren || !comm_size)
+		return false;
+	len = (size_t)(close_paren - open_paren - 1);
+	if (len >= comm_size)
+		len = comm_size - 1;
+	memcpy(comm, open_paren + 1, len);
+	comm[len] = '\0';
+	if (close_paren[1] == ' ' && close_paren[2])
+		*ret_state = close_paren[2];
+	return true;
+}
+
+int proctext_status_threads(const char *text)
+{
+	const char *p = strstr(text, "\nThreads:");
+
+	if (!p)
+		return -EINVAL;
+	return atoi(p + 9);
+}
+
+void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer)
+{
+	const char *p;
+
+	*ret_state = '?';
+	*ret_tracer = 0;
+	p = strstr(text, "\nState:");
+	if (p) {
+		p += strlen("\nState:");
+		while (*p == ' ' || *p == '\t')
+			p++;
+		*ret_state = *p;
+	}
+	p = strstr(text, "\nTracerPid:");
+	if (p)
+		*ret_tracer = (pid_t)strtol(p + strlen("\nTracerPid:"), NULL, 10);
+}
+
+long proctext_status_switches(const char *text)
+{
+	unsigned long n = 0; /* the sum is only compared: wrapping (not overflowing) is fine */
+	const char *p;
+
+	p = strstr(text, "voluntary_ctxt_switches:");
+	if (p)
+		n += (unsigned long)strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
+	p = strstr(text, "nonvoluntary_ctxt_switches:");
+	if (p)
+		n += (unsigned long)strtol(p + strlen("nonvoluntary_ctxt_switches:"), NULL, 10);
+	return (long)n;
+}
+
+char *proctext_kstack(const char *text)
+{
+	struct buf b;
+	const char *line = text;
+
+	buf_init(&b, KSTACK_MAX_TEXT);
+	while (*line) {
+		const char *end = strchr(line, '\n'), *f = strchr(line, ']');
+		size_t len;
+
+		if (!end)
+			end = line + strlen(line);
+		if (f && f < end) {
+			f++;
+			while (*f == ' ')
+				f++;
+			len = strcspn(f, "/\n");
+			if (f + len > end)
+				len = (size_t)(end - f);
+			/* whole lines only: a name cut by the bound would name another function */
+			if (len && (b.len + len + 1 > KSTACK_MAX_TEXT || buf_append(&b, f, len) || buf_putc(&b, '\n')))
+				break;
+		}
+		line = *end ? end + 1 : end;
+	}
+	return b.len ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
+}
+
+long proctext_syscall_nr(const char *text)
+{
+	return text[0] >= '0' && text[0] <= '9' ? strtol(text, NULL, 10) : -1;
+}
+
+int proctext_syscall(const char *text, long *ret_nr, uint64_t *ret_sp, uint64_t *ret_pc)
+{
+	unsigned long long args[6], sp, pc;
+	long nr;
+
+	if (sscanf(text, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &args[0], &args[1], &args[2], &args[3],
+		   &args[4], &args[5], &sp, &pc) != 9)
+		return -EINVAL;
+	*ret_nr = nr;
+	*ret_sp = sp;
+	*ret_pc = pc;
+	return 0;
+}

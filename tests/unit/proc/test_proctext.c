@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/* The /proc text parsers, table-driven, good and bad input: a thread name may hold spaces,
+ * parentheses and newlines (prctl(PR_SET_NAME)), fields may be missing or cut short. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proc/proctext.h"
+
+/* fields 3..21 after the name (flags, field 9, is 6), then start time 4242 and more */
+#define REST "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 19 20"
+
+static void test_stat(void **state)
+{
+	static const struct {
+		const char *text;
+		int err;
+		char state;
+		uint64_t start;
+	} cases[] = {
+		{ "123 (sleep) " REST "\n", 0, 'S', 4242 },
+		{ "123 (a) b) c) " REST, 0, 'S', 4242 },         /* ')' in the name: the last one counts */
+		{ "123 (x\ny (z) " REST, 0, 'S', 4242 },           /* a newline in the name */
+		{ "123 () " REST, 0, 'S', 4242 },
+		{ "123 (sleep)S 1", -EINVAL, 0, 0 },              /* no space after ')' */
+		{ "123 sleep S 1 2", -EINVAL, 0, 0 },             /* no ')' */
+		{ "123 (sleep) S 1 2 3", -EINVAL, 'S', 0 },       /* cut before field 22 */
+		{ "123 (sleep) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x", -EINVAL, 'S', 0 },
+		{ "123 (sleep) ", -EINVAL, '\0', 0 },
+		{ "", -EINVAL, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char st = 0;
+		uint64_t start = 0;
+		unsigned long flags = 0;
+		int err = proctext_stat(cases[i].text, &st, &flags, &start);
+
+		if (err != cases[i].err)
+			fail_msg("case %zu: got %d, want %d", i, err, cases[i].err);
+		if (!err && (st != cases[i].state || start != cases[i].start || flags != 6))
+			fail_msg("case %zu: got %c %lu %llu", i, st, flags, (unsigned long long)start);
+		if (!err && proctext_stat(cases[i].text, &st, NULL, &start) != 0)
+			fail_msg("case %zu: without flags", i);
+	}
+}
+
+static void test_stat_comm(void **state)
+{
+	char comm[8], st;
+
+	assert_true(proctext_stat_comm("7 (worker) R 1", comm, sizeof(comm), &st));
+	assert_string_equal(comm, "worker");
+	assert_int_equal(st, 'R');
+	assert_true(proctext_stat_comm("7 (a (b) c) D 1", comm, sizeof(comm), &st));
+	assert_string_equal(comm, "a (b) c");
+	assert_int_equal(st, 'D');
+	assert_true(proctext_stat_comm("7 (much too long) S", comm, sizeof(comm), &st)); /* cut */
+	assert_string_equal(comm, "much to");
+	assert_true(proctext_stat_comm("7 (x)", comm, sizeof(comm), &st)); /* no state */
+	assert_string_equal(comm, "x");
+	assert_int_equal(st, '?');
+	strcpy(comm, "kept");
+	assert_false(proctext_stat_comm("7 )x( S", comm, sizeof(comm), &st)); /* upside down */
+	assert_false(proctext_stat_comm("7 x S", comm, sizeof(comm), &st));
+	assert_false(proctext_stat_comm("", comm, sizeof(comm), &st));
+	assert_string_equal(comm, "kept");
+	assert_int_equal(st, '?');
+}
+
+static void test_status(void **state)
+{
+	static const char status[] = "Name:\tw (1)\nState:\tS (sleeping)\nTgid:\t7\nTracerPid:\t99\n"
+				     "Threads:\t12\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t7\n";
+	char st;
+	pid_t tracer;
+
+	assert_int_equal(proctext_status_threads(status), 12);
+	assert_int_equal(proctext_status_threads("Threads:\t12\n"), -EINVAL); /* first line: no \n before */
+	assert_int_equal(proctext_status_threads("x\nThreads:"), 0);
+	proctext_status_state(status, &st, &tracer);
+	assert_int_equal(st, 'S');
+	assert_int_equal(tracer, 99);
+	proctext_status_state("Name:\tx\n", &st, &tracer);
+	assert_int_equal(st, '?');
+	assert_int_equal(tracer, 0);
+	proctext_status_state("x\nState:", &st, &tracer);
+	assert_int_equal(st, '\0');
+	assert_int_equal(proctext_status_switches(status), 157);
+	assert_int_equal(proctext_status_switches("nothing"), 0);
+}
+
+static void test_kstack(void **state)
+{
+	char *k = proctext_kstack("[<0>] do_nanosleep+0x6b/0x180\n[<0>] hrtimer_nanosleep+0xa0/0x150\n"
+				  "garbage\n[<0>]\n[<0>] entry_SYSCALL_64_after_hwframe+0x6e/0x76");
+
+	assert_non_null(k);
+	assert_string_equal(k, "do_nanosleep+0x6b\nhrtimer_nanosleep+0xa0\nentry_SYSCALL_64_after_hwframe+0x6e\n");
+	free(k);
+	assert_null(proctext_kstack(""));
+	assert_null(proctext_kstack("no brackets\n"));
+	assert_null(proctext_kstack("[<0>] \n[<0>] /0x10\n"));
+}
+
+static void test_syscall(void **state)
+{
+	long nr;
+	uint64_t sp, pc;
+
+	assert_int_equal(proctext_syscall_nr("232 0x3 0x7ffd 0x10 0xffffffff 0x0 0x0 0x7ffc0000 0x7f00001234\n"), 232);
+	assert_int_equal(proctext_syscall_nr("running\n"), -1);
+	assert_int_equal(proctext_syscall_nr("-1 0x7ffc 0x401000\n"), -1);
+	assert_int_equal(proctext_syscall("232 0x3 0x7ffd 0x10 0xffffffff 0x0 0x0 0x7ffc0000 0x7f00001234\n", &nr,
+					  &sp, &pc),
+			 0);
+	assert_int_equal(nr, 232);
+	assert_true(sp == 0x7ffc0000 && pc == 0x7f00001234);
+	assert_int_equal(proctext_syscall("running\n", &nr, &sp, &pc), -EINVAL);
+	assert_int_equal(proctext_syscall("-1 0x7ffc 0x401000\n", &nr, &sp, &pc), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stat),	  cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status),
+		cmocka_unit_test(test_kstack),	  cmocka_unit_test(test_syscall),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
