@@ -21,7 +21,6 @@
 #define NOT_READ (PROFD_TASKITER_F_NO_USER | PROFD_TASKITER_F_VMA_BUSY | PROFD_TASKITER_F_FAULT)
 
 /* Tunables, set between open and load. */
-const volatile __u32 target_tgid = 0;       /* in profd's PID namespace */
 /* profd's PID namespace (stat of /proc/self/ns/pid) when it is not the initial one: the PIDs
  * profd knows are the ones in that namespace, task->pid is the initial namespace's. 0: initial. */
 const volatile __u64 pidns_ino = 0;
@@ -31,8 +30,10 @@ const volatile __u32 stack_bytes = 65536;   /* bytes of user stack to copy, <= P
 const volatile __u32 simulate_reject = 0;
 const volatile __u32 simulate_torn = 0;
 
-/* Set by user space before each walk: visit only the threads in retry_tids whose value is it
- * (0: every thread), and copy at most this many stack bytes (0: stack_bytes). */
+/* Set by user space before each walk: the process whose threads it visits (in profd's PID
+ * namespace; one program serves every process of a set), visit only the threads in retry_tids
+ * whose value is retry_gen (0: every thread), and copy at most copy_bytes of stack (0: stack_bytes). */
+__u32 target_tgid = 0;
 __u32 retry_gen = 0;
 __u32 copy_bytes = 0;
 

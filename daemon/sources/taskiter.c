@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* The BPF task iterator behind thread dumps that stop no thread (see taskiter.h). One skeleton,
- * one iterator link (bound to the target's tgid where the kernel can: 6.1+; else every task is
- * visited and the program filters), one ring buffer. A walk creates an iterator fd and reads it
- * in batches: a read() of K lines makes the kernel visit K threads of the target, whose records
- * (at most K, sized so that they fit) are then drained from the ring buffer. */
+/* The BPF task iterator behind thread dumps that stop no thread (see taskiter.h). One skeleton
+ * and one ring buffer, whatever the number of processes walked; an iterator link bound to the
+ * walked process's tgid where the kernel can (6.1+; made again when the next walk is of another
+ * process, which costs one syscall), else one link that visits every task, the program keeping
+ * the walked process's. A walk creates an iterator fd and reads it in batches: a read() of K
+ * lines makes the kernel visit K threads of the target, whose records (at most K, sized so that
+ * they fit) are then drained from the ring buffer. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -44,7 +46,11 @@ struct ksym_entry {
 struct taskiter {
 	pthread_mutex_t mu; /* one walk at a time */
 	struct taskiter_bpf *skel;
-	struct bpf_link *link;
+	pid_t pid;              /* the process walks visit by default; 0: each walk names it */
+	struct bpf_link *bound; /* visits bound_pid's threads only */
+	pid_t bound_pid;
+	struct bpf_link *any;   /* visits every task (kernels before 6.1, or binding failed) */
+	bool can_bind;          /* false once the kernel refused a bound link's parameter */
 	struct ring_buffer *rb;
 	struct profd_taskiter_line *lines;
 	size_t batch;       /* threads per read() */
@@ -168,11 +174,58 @@ static uint32_t ring_bytes(size_t rec_size)
 	return sz;
 }
 
+/* The link that visits every task (made once); *ret (if not NULL) gets it. */
+static int any_link(struct taskiter *ti, struct bpf_link **ret)
+{
+	if (!ti->any) {
+		ti->any = bpf_program__attach_iter(ti->skel->progs.dump_thread, NULL);
+		if (!ti->any)
+			return -errno;
+	}
+	if (ret)
+		*ret = ti->any;
+	return 0;
+}
+
+/* The link a walk of pid reads: bound to pid's threads where the kernel can (6.1+; an older
+ * one refuses the parameter, and is not asked again), else the one that visits every task, in
+ * which the program's own tgid test does the filtering. */
+static int link_for(struct taskiter *ti, pid_t pid, struct bpf_link **ret)
+{
+	union bpf_iter_link_info linfo;
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	struct bpf_link *l;
+
+	if (ti->bound && ti->bound_pid == pid) {
+		if (ret)
+			*ret = ti->bound;
+		return 0;
+	}
+	if (ti->can_bind) {
+		memset(&linfo, 0, sizeof(linfo));
+		linfo.task.pid = (__u32)pid;
+		opts.link_info = &linfo;
+		opts.link_info_len = sizeof(linfo);
+		l = bpf_program__attach_iter(ti->skel->progs.dump_thread, &opts);
+		if (l) {
+			bpf_link__destroy(ti->bound);
+			ti->bound = l;
+			ti->bound_pid = pid;
+			if (ret)
+				*ret = l;
+			return 0;
+		}
+		/* E2BIG, EINVAL: a kernel without the parameter; else (the process is gone) it may
+		 * bind the next one */
+		if (errno == E2BIG || errno == EINVAL)
+			ti->can_bind = false;
+	}
+	return any_link(ti, ret);
+}
+
 static int load(struct taskiter *ti, pid_t pid, char *why, size_t whylen)
 {
 	const char *sim = secure_getenv("PROFD_TASKITER_SIMULATE");
-	union bpf_iter_link_info linfo;
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	char verdict[256];
 	uint32_t ring;
 	int err;
@@ -184,7 +237,6 @@ static int load(struct taskiter *ti, pid_t pid, char *why, size_t whylen)
 		return err;
 	}
 	ring = ring_bytes(ti->rec_size + 8);
-	ti->skel->rodata->target_tgid = (__u32)pid;
 	pidns_ino_of_self(&ti->skel->rodata->pidns_ino);
 	ti->skel->rodata->stack_bytes = (__u32)ti->stack_bytes;
 	ti->skel->rodata->simulate_reject = sim && !strcmp(sim, "reject");
@@ -204,17 +256,11 @@ static int load(struct taskiter *ti, pid_t pid, char *why, size_t whylen)
 			 verdict[0] ? " (\"" : "", verdict, verdict[0] ? "\")" : "");
 		return err;
 	}
-	/* bound to the target's threads (6.1+); an older kernel refuses the parameter: then the
-	 * iterator visits every task and the program's own tgid test does the filtering */
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.task.pid = (__u32)pid;
-	opts.link_info = &linfo;
-	opts.link_info_len = sizeof(linfo);
-	ti->link = bpf_program__attach_iter(ti->skel->progs.dump_thread, &opts);
-	if (!ti->link)
-		ti->link = bpf_program__attach_iter(ti->skel->progs.dump_thread, NULL);
-	if (!ti->link) {
-		err = -errno;
+	ti->can_bind = true;
+	err = pid ? link_for(ti, pid, NULL) : 0;
+	if (!err && !ti->any && !ti->bound)
+		err = any_link(ti, NULL);
+	if (err) {
 		snprintf(why, whylen, "cannot attach the task iterator: %s", strerror(-err));
 		return err;
 	}
@@ -240,7 +286,7 @@ int taskiter__new(pid_t pid, size_t stack_bytes, struct taskiter **ret, char *wh
 
 	*ret = NULL;
 	why[0] = '\0';
-	if (pid <= 0 || stack_bytes == 0 || stack_bytes > PROFD_TASKITER_MAX_STACK) {
+	if (pid < 0 || stack_bytes == 0 || stack_bytes > PROFD_TASKITER_MAX_STACK) {
 		snprintf(why, whylen, "bad arguments");
 		return -EINVAL;
 	}
@@ -250,6 +296,7 @@ int taskiter__new(pid_t pid, size_t stack_bytes, struct taskiter **ret, char *wh
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&ti->mu, NULL);
+	ti->pid = pid;
 	ti->stack_bytes = stack_bytes;
 	ti->rec_size = sizeof(struct profd_taskiter_rec) + stack_bytes;
 
@@ -280,7 +327,8 @@ void taskiter__free(struct taskiter *ti)
 	if (!ti)
 		return;
 	ring_buffer__free(ti->rb);
-	bpf_link__destroy(ti->link);
+	bpf_link__destroy(ti->bound);
+	bpf_link__destroy(ti->any);
 	taskiter_bpf__destroy(ti->skel);
 	free(ti->lines);
 	for (size_t i = 0; ti->ksyms && i < KSYM_CACHE_SLOTS; i++)
@@ -402,6 +450,19 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+void taskiter__forget(struct taskiter *ti, pid_t pid)
+{
+	if (!ti)
+		return;
+	pthread_mutex_lock(&ti->mu);
+	if (ti->bound && ti->bound_pid == pid) {
+		bpf_link__destroy(ti->bound);
+		ti->bound = NULL;
+		ti->bound_pid = 0;
+	}
+	pthread_mutex_unlock(&ti->mu);
+}
+
 /* Marks (gen != 0) or unmarks (gen == 0) the threads of a retry walk. */
 static int mark_retry(struct taskiter *ti, const pid_t *only, size_t n, uint32_t gen)
 {
@@ -420,14 +481,27 @@ static int mark_retry(struct taskiter *ti, const pid_t *only, size_t n, uint32_t
 int taskiter__walk(struct taskiter *ti, const pid_t *only, size_t nonly, size_t copy_bytes, taskiter_fn fn,
 		   void *ctx)
 {
+	return taskiter__walk_pid(ti, 0, only, nonly, copy_bytes, fn, ctx);
+}
+
+int taskiter__walk_pid(struct taskiter *ti, pid_t pid, const pid_t *only, size_t nonly, size_t copy_bytes,
+		       taskiter_fn fn, void *ctx)
+{
 	size_t want = ti ? ti->batch * sizeof(*ti->lines) : 0;
+	struct bpf_link *link;
 	int fd = -1, err = 0;
 
-	if (!ti || !fn || (only && !nonly))
+	if (!ti || !fn || (only && !nonly) || pid < 0 || (!pid && !ti->pid))
 		return -EINVAL;
 	if (nonly > TASKITER_MAX_RETRY)
 		return -E2BIG;
+	if (!pid)
+		pid = ti->pid;
 	pthread_mutex_lock(&ti->mu);
+	err = link_for(ti, pid, &link);
+	if (err)
+		goto cleanup;
+	ti->skel->bss->target_tgid = (__u32)pid;
 	ti->fn = fn;
 	ti->ctx = ctx;
 	ti->fn_err = 0;
@@ -441,7 +515,7 @@ int taskiter__walk(struct taskiter *ti, const pid_t *only, size_t nonly, size_t 
 	ti->copy_bytes = copy_bytes && copy_bytes < ti->stack_bytes ? copy_bytes : ti->stack_bytes;
 	ti->skel->bss->copy_bytes = (__u32)ti->copy_bytes;
 	ti->skel->bss->retry_gen = only ? ti->gen : 0;
-	fd = bpf_iter_create(bpf_link__fd(ti->link));
+	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0) {
 		err = -errno;
 		goto cleanup;

@@ -3,7 +3,8 @@
  * with its name, state, syscall, registers inside its stack, a copy no longer than asked and
  * its kernel frames named (then from the cache); a spinner is on a CPU or read as running; a
  * retry walk visits exactly the threads asked for; another process's threads are never
- * visited; /proc letters from kernel states; a refused program fails quietly with the
+ * visited; one iterator shared by two processes walks each in turn, and a process that ended
+ * and was forgotten walks empty; /proc letters from kernel states; a refused program fails quietly with the
  * verifier's reason; bad arguments. Needs root (BPF); skips otherwise. */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -249,6 +250,67 @@ static void test_other_process_not_visited(void **state)
 	tt_stop(&a);
 }
 
+/* All threads of the walk belong to pid. */
+static void assert_all_of(const struct seen *s, pid_t pid)
+{
+	for (int i = 0; i < s->n; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, s->t[i].tid);
+		if (access(path, F_OK) != 0)
+			fail_msg("thread %d is not one of process %d's", s->t[i].tid, pid);
+	}
+}
+
+/* One iterator for a set of processes: each walk names its process and sees only its threads,
+ * read, in either order and again; walks of a process that has ended visit nothing. */
+static void test_shared_between_processes(void **state)
+{
+	static const char *const args_a[] = { "--cond", "3", NULL };
+	static const char *const args_b[] = { "--cond", "5", NULL };
+	static struct seen s;
+	struct tt_target a, b;
+	struct taskiter *ti;
+	pid_t gone;
+
+	(void)state;
+	assert_int_equal(tt_start(&a, args_a), 0);
+	assert_int_equal(tt_start(&b, args_b), 0);
+	ti = new_iter(0, 4096);
+	for (int round = 0; round < 2; round++) {
+		s.n = 0;
+		assert_int_equal(taskiter__walk_pid(ti, a.pid, NULL, 0, 0, record, &s), 4);
+		assert_all_of(&s, a.pid);
+		assert_true(by_comm(&s, "cond-2") >= 0);
+		assert_true(s.t[by_comm(&s, "cond-2")].flags & PROFD_TASKITER_F_READ);
+		s.n = 0;
+		assert_int_equal(taskiter__walk_pid(ti, b.pid, NULL, 0, 0, record, &s), 6);
+		assert_all_of(&s, b.pid);
+		assert_true(by_comm(&s, "cond-4") >= 0);
+	}
+	/* a retry walk of one process, named */
+	{
+		pid_t only[1] = { tt_find_thread(b.pid, "cond-4") };
+
+		s.n = 0;
+		assert_int_equal(taskiter__walk_pid(ti, b.pid, only, 1, 0, record, &s), 1);
+		assert_int_equal(s.t[0].tid, only[0]);
+	}
+	/* without a process of its own, a walk must name one */
+	assert_int_equal(taskiter__walk(ti, NULL, 0, 0, record, &s), -EINVAL);
+	assert_int_equal(taskiter__walk_pid(ti, -1, NULL, 0, 0, record, &s), -EINVAL);
+	gone = b.pid;
+	tt_stop(&b);
+	taskiter__forget(ti, gone);
+	s.n = 0;
+	assert_int_equal(taskiter__walk_pid(ti, gone, NULL, 0, 0, record, &s), 0);
+	s.n = 0;
+	assert_int_equal(taskiter__walk_pid(ti, a.pid, NULL, 0, 0, record, &s), 4);
+	taskiter__forget(NULL, a.pid);
+	taskiter__free(ti);
+	tt_stop(&a);
+}
+
 /* A kernel that refuses the program: an error saying why (the verifier's own words), and not
  * one byte on stderr (libbpf prints the whole verifier log by default). */
 static void test_refused_program_is_quiet(void **state)
@@ -292,7 +354,7 @@ static void test_bad_arguments(void **state)
 	char why[256];
 
 	(void)state;
-	assert_int_equal(taskiter__new(0, 65536, &ti, why, sizeof(why)), -EINVAL);
+	assert_int_equal(taskiter__new(-1, 65536, &ti, why, sizeof(why)), -EINVAL);
 	assert_int_equal(taskiter__new(getpid(), 0, &ti, why, sizeof(why)), -EINVAL);
 	assert_int_equal(taskiter__new(getpid(), PROFD_TASKITER_MAX_STACK + 1, &ti, why, sizeof(why)), -EINVAL);
 	assert_null(ti);
@@ -307,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_walk_reads_blocked_threads),
 		cmocka_unit_test(test_retry_walk_and_copy_size),
 		cmocka_unit_test(test_other_process_not_visited),
+		cmocka_unit_test(test_shared_between_processes),
 		cmocka_unit_test(test_refused_program_is_quiet),
 	};
 
