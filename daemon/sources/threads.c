@@ -94,6 +94,7 @@ struct threads_source {
 	struct symbolizer *sym;
 	size_t stack_bytes;
 	struct taskiter *ti;  /* NULL: every thread is stopped */
+	bool own_ti;          /* ti is this source's, not one shared by a set's sources */
 	char ti_why[512];     /* why ti is NULL */
 	pthread_mutex_t mu; /* one dump at a time; guards last, error and denied */
 	struct dump_stats last;
@@ -536,7 +537,7 @@ static int iter_capture(struct threads_source *src, struct dump *d, uint64_t *pc
 	left = malloc(TASKITER_MAX_RETRY * sizeof(*left));
 	if (!left)
 		return -ENOMEM;
-	err = taskiter__walk(src->ti, NULL, 0, THREADS_ITER_FIRST_COPY, on_iter_thread, &w);
+	err = taskiter__walk_pid(src->ti, src->t->pid, NULL, 0, THREADS_ITER_FIRST_COPY, on_iter_thread, &w);
 	(*ret_walks)++;
 	for (int pass = 0; pass < THREADS_ITER_RETRIES && err != -ENOMEM; pass++) {
 		size_t nleft = 0;
@@ -546,7 +547,7 @@ static int iter_capture(struct threads_source *src, struct dump *d, uint64_t *pc
 				left[nleft++] = d->recs[i].tid;
 		if (!nleft)
 			break;
-		err = taskiter__walk(src->ti, left, nleft, 0, on_iter_thread, &w);
+		err = taskiter__walk_pid(src->ti, src->t->pid, left, nleft, 0, on_iter_thread, &w);
 		(*ret_walks)++;
 	}
 	/* a stack the first copy cut, and no walk could read again: ptrace takes all of it */
@@ -943,9 +944,20 @@ int threads_source__summary(struct threads_source *src, struct buf *out)
 		err = buf_puts(out, "no thread stopped; ");
 	if (!err)
 		err = buf_printf(out, "dump took %.1f ms", (double)st.took_ns / 1e6);
-	if (!err && !src->ti)
-		err = buf_printf(out, "; every thread is stopped to be read (ptrace): %s", src->ti_why);
+	/* a set's sources share one method, which the set says once */
+	if (!err && !src->ti && src->own_ti) {
+		err = buf_puts(out, "; ");
+		if (!err)
+			err = threads_method_describe(NULL, src->ti_why, out);
+	}
 	return err;
+}
+
+int threads_method_describe(const struct taskiter *ti, const char *why, struct buf *out)
+{
+	if (ti)
+		return buf_puts(out, "threads off CPU are read by a BPF task iterator without stopping them");
+	return buf_printf(out, "every thread is stopped to be read (ptrace): %s", why);
 }
 
 static int profile_count(void *ctx)
@@ -987,10 +999,8 @@ static int profile_status(void *ctx, struct buf *out)
 	int err = threads_source__summary(src, out);
 
 	/* before the first dump: how dumps will be taken */
-	if (err == -ENODATA && src->ti)
-		err = buf_puts(out, "threads off CPU are read by a BPF task iterator without stopping them");
-	else if (err == -ENODATA)
-		err = buf_printf(out, "every thread is stopped to be read (ptrace): %s", src->ti_why);
+	if (err == -ENODATA)
+		err = threads_method_describe(src->ti, src->ti_why, out);
 	return err;
 }
 
@@ -1008,14 +1018,28 @@ void threads_source__profile(struct threads_source *src, struct profd_profile *r
 	ret->explain = profile_explain;
 }
 
-struct threads_source *threads_source__new_method(const struct target *t, struct unwinder *uw,
-						  struct symbolizer *sym, size_t stack_bytes,
-						  enum threads_method method)
+struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum threads_method method, char *why,
+				      size_t whylen)
+{
+	struct taskiter *ti = NULL;
+	char reason[384];
+
+	stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
+	if (method == THREADS_METHOD_PTRACE)
+		snprintf(why, whylen, "the BPF task iterator is turned off (--thread-dump ptrace)");
+	else if (stack_bytes > PROFD_TASKITER_MAX_STACK)
+		snprintf(why, whylen, "the BPF task iterator copies at most %u stack bytes", PROFD_TASKITER_MAX_STACK);
+	else if (taskiter__new(pid, stack_bytes, &ti, reason, sizeof(reason)))
+		snprintf(why, whylen, "the BPF task iterator is unavailable: %s", reason);
+	return ti;
+}
+
+static struct threads_source *source_new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
+					 size_t stack_bytes)
 {
 	struct threads_source *src;
 
-	if (!t || t->pid <= 0 || stack_bytes > PTRACE_CAPTURE_MAX_STACK ||
-	    (method != THREADS_METHOD_AUTO && method != THREADS_METHOD_PTRACE)) {
+	if (!t || t->pid <= 0 || stack_bytes > PTRACE_CAPTURE_MAX_STACK) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1029,18 +1053,38 @@ struct threads_source *threads_source__new_method(const struct target *t, struct
 	src->sym = sym;
 	src->stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
 	pthread_mutex_init(&src->mu, NULL);
-	if (method == THREADS_METHOD_PTRACE) {
-		snprintf(src->ti_why, sizeof(src->ti_why), "the BPF task iterator is turned off (--thread-dump ptrace)");
-	} else if (src->stack_bytes > PROFD_TASKITER_MAX_STACK) {
-		snprintf(src->ti_why, sizeof(src->ti_why), "the BPF task iterator copies at most %u stack bytes",
-			 PROFD_TASKITER_MAX_STACK);
-	} else {
-		char why[384];
-		int err = taskiter__new(t->pid, src->stack_bytes, &src->ti, why, sizeof(why));
+	return src;
+}
 
-		if (err)
-			snprintf(src->ti_why, sizeof(src->ti_why), "the BPF task iterator is unavailable: %s", why);
+struct threads_source *threads_source__new_method(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes,
+						  enum threads_method method)
+{
+	struct threads_source *src;
+
+	if (method != THREADS_METHOD_AUTO && method != THREADS_METHOD_PTRACE) {
+		errno = EINVAL;
+		return NULL;
 	}
+	src = source_new(t, uw, sym, stack_bytes);
+	if (!src)
+		return NULL;
+	src->ti = threads_taskiter_new(t->pid, src->stack_bytes, method, src->ti_why, sizeof(src->ti_why));
+	src->own_ti = true;
+	return src;
+}
+
+struct threads_source *threads_source__new_shared(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes, struct taskiter *ti,
+						  const char *why)
+{
+	struct threads_source *src = source_new(t, uw, sym, stack_bytes);
+
+	if (!src)
+		return NULL;
+	src->ti = ti;
+	if (!ti)
+		snprintf(src->ti_why, sizeof(src->ti_why), "%s", why ? why : "");
 	return src;
 }
 
@@ -1061,7 +1105,10 @@ void threads_source__free(struct threads_source *src)
 {
 	if (!src)
 		return;
-	taskiter__free(src->ti);
+	if (src->own_ti)
+		taskiter__free(src->ti);
+	else
+		taskiter__forget(src->ti, src->t->pid); /* a set drops a source when its process ends */
 	pthread_mutex_destroy(&src->mu);
 	free(src);
 }

@@ -31,12 +31,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "base/buf.h"
 #include "pprof/provider.h"
 #include "stacks/samples.h"
 
 struct target;
+struct taskiter;
 struct unwinder;
 struct symbolizer;
 struct threads_source;
@@ -61,6 +63,18 @@ struct threads_source *threads_source__new_method(const struct target *t, struct
 /* threads_source__new_method(..., THREADS_METHOD_AUTO). */
 struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
 					   struct symbolizer *sym, size_t stack_bytes);
+
+/* For the sources of a set (threads_set), which share one task iterator rather than load one per
+ * process: the iterator threads_source__new_method() would load for process pid (0: any process,
+ * each walk naming its own), or NULL with why saying why there is none (the text
+ * threads_source__iterator() gives). Free it with taskiter__free() after its sources. */
+struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum threads_method method, char *why,
+				      size_t whylen);
+/* A source that walks with ti (borrowed; it must outlive the source), or, when ti is NULL, stops
+ * every thread, why saying why. Freeing the source drops ti's link to t's process. */
+struct threads_source *threads_source__new_shared(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes, struct taskiter *ti,
+						  const char *why);
 void threads_source__free(struct threads_source *src); /* NULL-safe */
 
 /* Fills *ret with the "goroutine" profile (count, snapshot, write_text, status) bound to src.
@@ -90,9 +104,15 @@ bool threads_source__iterator(const struct threads_source *src, const char **ret
 
 /* One line on how the last dump went (threads, captured with and without stopping them, exited
  * during the dump, timeouts, truncated stacks, the pause of the stopped ones (median and max),
- * wall time, and why every thread was stopped when the iterator is unavailable), appended to out
- * without a newline. Returns 0, -ENODATA before the first dump, or -errno from buf. */
+ * wall time, and why every thread was stopped when the iterator is unavailable, except for the
+ * sources of a set, whose set says it once), appended to out without a newline.
+ * Returns 0, -ENODATA before the first dump, or -errno from buf. */
 int threads_source__summary(struct threads_source *src, struct buf *out);
+
+/* How dumps are taken, for status lines: with ti, "threads off CPU are read by a BPF task
+ * iterator without stopping them"; without, "every thread is stopped to be read (ptrace): "
+ * and why. Returns 0 or -errno from buf. */
+int threads_method_describe(const struct taskiter *ti, const char *why, struct buf *out);
 
 /* The name of an x86_64 syscall number ("futex"), or NULL when not in the table. */
 const char *threads_syscall_name(long nr);
