@@ -81,7 +81,7 @@ TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
 EXTRA_TEST_BINS :=
 
 # systemd units in packaging/ that make install (and so the Debian package) ships
-UNITS := profd.service
+UNITS := profd.service profd@.service
 
 .PHONY: all test test-bins install uninstall clean deps deps-bench bench demo deb
 all: $(O)/profd

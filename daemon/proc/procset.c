@@ -265,8 +265,8 @@ static int push(struct procset_member **arr, int *n, int *cap, const struct proc
 	return 0;
 }
 
-/* Identifies a candidate: its start time and name, if it is a live user process. */
-static bool identify(pid_t pid, struct procset_member *ret)
+/* Identifies a candidate: its start time, image and name, if it is a live user process. */
+static bool identify(const struct procset *s, pid_t pid, struct procset_member *ret)
 {
 	struct target t;
 
@@ -275,6 +275,8 @@ static bool identify(pid_t pid, struct procset_member *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->pid = pid;
 	ret->start_time = t.start_time;
+	/* one process (--pid) stays the same member across exec: profd follows it by its PID */
+	ret->image = s->cfg.kind == PROCSET_PID ? 0 : t.image;
 	snprintf(ret->comm, sizeof(ret->comm), "%s", t.comm);
 	return true;
 }
@@ -329,10 +331,11 @@ int procset__scan(struct procset *s, struct procset_delta *ret)
 		struct procset_member m;
 		int k;
 
-		if (!identify(s->cand[i], &m))
+		if (!identify(s, s->cand[i], &m))
 			continue;
 		k = find_member(s, m.pid, m.start_time, 0, s->nlive);
-		if (k >= 0) {
+		/* the same process with another image: it exec'd, the old member went, a new one comes */
+		if (k >= 0 && !(m.image && s->m[k].image && m.image != s->m[k].image)) {
 			seen[k] = true;
 			taken++;
 			continue;
@@ -491,7 +494,7 @@ int procset__new(const struct procset_config *cfg, struct procset **ret, char *e
 			r = -EPERM;
 			goto fail;
 		}
-		if (r < 0 || !identify(cfg->pid, &m)) {
+		if (r < 0 || !identify(s, cfg->pid, &m)) {
 			snprintf(err, errlen, "--pid %d: no such process (or it has already exited); check the PID with ps "
 				 "or pgrep", (int)cfg->pid);
 			r = -ESRCH;

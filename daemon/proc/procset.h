@@ -38,6 +38,9 @@ struct procset_config {
 struct procset_member {
 	pid_t pid;
 	uint64_t start_time; /* with pid, identifies the process (a reused PID is another one) */
+	uint64_t image;      /* target_image: in the set modes, a process that execs is a new member
+			      * (new code: its symbols, unwinding and allocator are read again); 0:
+			      * unknown, and always 0 for --pid */
 	char comm[64];
 	int64_t first_seen;
 	int64_t exited_at;   /* 0 while it runs */

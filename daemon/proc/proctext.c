@@ -35,6 +35,35 @@ int proctext_stat(const char *text, char *ret_state, unsigned long *ret_flags, u
 	return 0;
 }
 
+uint64_t proctext_stat_image(const char *text)
+{
+	const char *p = strrchr(text, ')');
+	uint64_t h = 1469598103934665603ull, any = 0;
+	int field = 3;
+
+	if (!p || p[1] != ' ')
+		return 0;
+	p += 2;
+	while (*p && field < 28) {
+		if (*p == ' ') {
+			field++;
+			if (field >= 26) {
+				uint64_t v;
+
+				if (!isdigit((unsigned char)p[1]))
+					return 0;
+				v = strtoull(p + 1, NULL, 10);
+				any |= v;
+				h = (h ^ v) * 1099511628211ull;
+			}
+		}
+		p++;
+	}
+	if (field != 28 || !any)
+		return 0;
+	return h ? h : 1;
+}
+
 bool proctext_stat_comm(const char *text, char *comm, size_t comm_size, char *ret_state)
 {
 	const char *open_paren = strchr(text, '('), *close_paren = strrchr(text, ')');

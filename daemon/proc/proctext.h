@@ -15,6 +15,10 @@
  * counted from the last ')' since the name may hold any. Returns 0, or -EINVAL when there is no
  * ") " or field 22 is not a number. */
 int proctext_stat(const char *text, char *ret_state, unsigned long *ret_flags, uint64_t *ret_start_time);
+/* stat: the address space's identity, a hash of startcode, endcode and startstack (fields 26-28):
+ * it changes when the process execs (a new image, a new stack), and stays while it runs. 0 when
+ * unknown (fields missing or all zero: a zombie's, or hidden from profd). */
+uint64_t proctext_stat_image(const char *text);
 /* stat: the name between the first '(' and the last ')', cut to comm_size - 1 bytes, into comm,
  * and the state letter after it ('?' when absent). Returns false, leaving comm alone, when the
  * parentheses are missing. */

@@ -152,8 +152,20 @@ int target_open(pid_t pid, struct target *t)
 	if (n < 0)
 		n = 0; /* kernel threads have no exe; the caller decides whether that matters */
 	t->exe[n] = '\0';
+	t->image = target_image(pid);
 	t->attached_at = profd_mono_ns();
 	return 0;
+}
+
+uint64_t target_image(pid_t pid)
+{
+	char path[64], stat[1024];
+
+	/* a live thread's: a zombie leader's own fields are zeros */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)proc_live_pid(pid));
+	if (proc_read_file(path, stat, sizeof(stat)) < 0)
+		return 0;
+	return proctext_stat_image(stat);
 }
 
 bool target_alive(const struct target *t)

@@ -18,11 +18,15 @@ struct target {
 	int64_t attached_at;   /* CLOCK_MONOTONIC ns when profd attached */
 	char exe[4096];        /* readlink /proc/PID/exe at attach (may end in " (deleted)") */
 	bool kernel_thread;    /* a kernel thread (no user space to profile) */
+	uint64_t image;        /* its address space's identity (target_image) at attach; 0: unknown */
 };
 
 /* Fills t for a running process. Returns 0, -ESRCH (no such process, or a zombie with no live
  * thread), or -errno. */
 int target_open(pid_t pid, struct target *t);
+/* The identity of pid's address space now (proctext_stat_image of a live thread's stat): it
+ * changes when the process execs. 0 when unknown. */
+uint64_t target_image(pid_t pid);
 /* true while the same process (same PID and start time) is alive: not exited, and not a zombie
  * unless its main thread alone is (other threads still run). */
 bool target_alive(const struct target *t);

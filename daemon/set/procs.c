@@ -87,6 +87,7 @@ static struct proc *proc_make(struct procs *ps, const struct procset_member *m)
 		return NULL;
 	p->refs = 1;
 	p->first_seen = m->first_seen;
+	p->image = m->image;
 	if (target_open(m->pid, &p->target) != 0 || p->target.start_time != m->start_time) {
 		/* it ended (or its PID is someone else's already): an exited member with a name */
 		memset(&p->target, 0, sizeof(p->target));
@@ -116,10 +117,12 @@ static struct proc *proc_make(struct procs *ps, const struct procset_member *m)
 	return p;
 }
 
-static int find(const struct procs *ps, pid_t pid, uint64_t start)
+/* The member (pid, start, image), or -1; start 0: any start, image 0: any image. */
+static int find(const struct procs *ps, pid_t pid, uint64_t start, uint64_t image)
 {
 	for (int i = 0; i < ps->n; i++)
-		if (ps->m[i]->target.pid == pid && (!start || ps->m[i]->target.start_time == start))
+		if (ps->m[i]->target.pid == pid && (!start || ps->m[i]->target.start_time == start) &&
+		    (!image || ps->m[i]->image == image))
 			return i;
 	return -1;
 }
@@ -137,7 +140,7 @@ static int merge(struct procs *ps, const struct procset_delta *d, struct proc **
 	*ncame = *nwent = 0;
 	pthread_mutex_lock(&ps->lock);
 	for (int i = 0; i < d->nwent; i++) {
-		int j = find(ps, d->went[i].pid, d->went[i].start_time);
+		int j = find(ps, d->went[i].pid, d->went[i].start_time, d->went[i].image);
 
 		if (j >= 0 && !ps->m[j]->exited_at) {
 			ps->m[j]->exited_at = d->went[i].exited_at ? d->went[i].exited_at : now;
@@ -147,7 +150,7 @@ static int merge(struct procs *ps, const struct procset_delta *d, struct proc **
 	for (int i = 0; i < d->ncame; i++) {
 		struct proc *p;
 
-		if (find(ps, d->came[i].pid, d->came[i].start_time) >= 0)
+		if (find(ps, d->came[i].pid, d->came[i].start_time, d->came[i].image) >= 0)
 			continue;
 		p = proc_make(ps, &d->came[i]);
 		if (!p)
@@ -172,7 +175,8 @@ static int merge(struct procs *ps, const struct procset_delta *d, struct proc **
 
 		for (int j = 0; j < n && !listed; j++)
 			listed = members[j].pid == ps->m[i]->target.pid &&
-				 members[j].start_time == ps->m[i]->target.start_time;
+				 members[j].start_time == ps->m[i]->target.start_time &&
+				 members[j].image == ps->m[i]->image;
 		if (listed)
 			ps->m[k++] = ps->m[i];
 		else
@@ -383,7 +387,7 @@ struct proc *procs__get(struct procs *ps, pid_t pid)
 		if (ps->m[i]->target.pid == pid && !ps->m[i]->exited_at)
 			break;
 	if (i == ps->n)
-		i = find(ps, pid, 0);
+		i = find(ps, pid, 0, 0);
 	if (i >= 0 && i < ps->n)
 		p = proc__ref(ps->m[i]);
 	pthread_mutex_unlock(&ps->lock);

@@ -32,6 +32,7 @@ struct proc {
 	/* private */
 	int64_t exited_at;
 	int refs;
+	uint64_t image;             /* procset_member.image: an exec makes another member */
 	uint64_t layout;            /* hash of its executable mappings: equal layouts share sym and uw */
 	struct proc *shares;        /* whose sym and uw it borrows, referenced; NULL: its own */
 };

@@ -89,15 +89,17 @@ static void *manager_main(void *arg)
 			continue;
 		}
 		if (d->attached && !(want && allowed)) {
+			/* stated before the detach, so that a request arriving meanwhile neither
+			 * hears of a tracking that is ending nor finds the source attached: it
+			 * waits for the attach that follows the detach, and starts a new tracking */
+			d->attached = false;
+			if (!want)
+				d->tracking_since = 0;
 			pthread_mutex_unlock(&d->lock);
 			d->ops->detach(d->ctx);
 			pthread_mutex_lock(&d->lock);
-			d->attached = false;
-			if (!want) {
-				d->tracking_since = 0;
-				if (allowed)
-					log_debug("%s detached: no request for %s", d->cfg.what, d->cfg.idle_flag);
-			}
+			if (!want && allowed)
+				log_debug("%s detached: no request for %s", d->cfg.what, d->cfg.idle_flag);
 			continue;
 		}
 		if (!d->attached) {

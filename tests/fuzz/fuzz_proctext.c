@@ -26,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!err)
 		CHECK(state && strchr(text, state), "stat: a state letter not in the text");
 
+	(void)proctext_stat_image(text);
+
 	memset(comm, 'x', sizeof(comm));
 	if (proctext_stat_comm(text, comm, sizeof(comm), &state)) {
 		CHECK(memchr(comm, '\0', sizeof(comm)), "comm not terminated");

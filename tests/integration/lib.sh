@@ -193,8 +193,14 @@ wait_for() {
 	return 0
 }
 
-_runs() { # pid binary: the process runs the binary (test -ef follows /proc/PID/exe)
-	[ /proc/"$1"/exe -ef "$2" ]
+_runs() { # pid binary: the process runs the binary (test -ef follows /proc/PID/exe; a main
+	# thread that already exited has no exe, so a live thread's is asked too)
+	local t
+	[ /proc/"$1"/exe -ef "$2" ] && return 0
+	for t in /proc/"$1"/task/*; do
+		[ "$t/exe" -ef "$2" ] && return 0
+	done
+	return 1
 }
 
 # start_target NAME [ARGS...]: runs a test program, sets TARGET_PID; returns once the process

@@ -16,6 +16,10 @@ command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed (ap
 exec 9>/run/lock/profd-test-deb.lock
 flock -w 120 9 || fail "another test_deb has held /run/lock/profd-test-deb.lock for 120 s"
 
+# apt refuses every install while dpkg's journal says it was interrupted; make deps finishes it.
+[ -z "$(find /var/lib/dpkg/updates -maxdepth 1 -type f -name '[0-9]*' 2>/dev/null | head -n 1)" ] ||
+	fail "dpkg was interrupted on this machine (its journal is in /var/lib/dpkg/updates): make deps finishes it (dpkg --configure -a)"
+
 status() { dpkg-query -W -f='${db:Status-Status}' profd 2>/dev/null; }
 st=$(status)
 [ -z "$st" ] || [ "$st" = not-installed ] ||
@@ -35,7 +39,7 @@ purge_if_installed() {
 		}
 	fi
 }
-trap 'purge_if_installed; cleanup' EXIT
+trap '_rc=$?; purge_if_installed; (exit $_rc); cleanup' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
@@ -138,6 +142,11 @@ grep -q "deb-systemd-invoke stop 'profd.service'" /var/lib/dpkg/info/profd.prerm
 SYSTEMD_LOG_LEVEL=warning systemd-analyze verify /lib/systemd/system/profd.service >"$TMP/verify.log" 2>&1 ||
 	fail "systemd-analyze verify: $(cat "$TMP/verify.log")"
 [ ! -s "$TMP/verify.log" ] || fail "systemd-analyze verify warned: $(cat "$TMP/verify.log")"
+# the template, as the instance profd@nginx.service
+cp "/lib/systemd/system/profd@.service" "$TMP/profd@nginx.service"
+SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$TMP/profd@nginx.service" >"$TMP/verify.log" 2>&1 ||
+	fail "systemd-analyze verify profd@nginx.service: $(cat "$TMP/verify.log")"
+[ ! -s "$TMP/verify.log" ] || fail "systemd-analyze verify profd@nginx.service warned: $(cat "$TMP/verify.log")"
 
 # --- purge: nothing it installed remains, and nothing it touched differs
 dpkg --purge profd >"$TMP/purge.log" 2>&1 || fail "dpkg --purge profd: $(cat "$TMP/purge.log")"

@@ -51,6 +51,26 @@ static void test_stat(void **state)
 	}
 }
 
+/* fields 3..25, then startcode endcode startstack (26-28) and more */
+#define UPTO25 "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 19 20 21"
+
+static void test_stat_image(void **state)
+{
+	uint64_t a = proctext_stat_image("9 (a b) " UPTO25 " 4194304 4200000 140737488346000 0 0\n");
+
+	assert_int_not_equal(a, 0);
+	/* the name does not count, the address space does */
+	assert_int_equal(proctext_stat_image("9 (x) " UPTO25 " 4194304 4200000 140737488346000 1"), a);
+	assert_int_not_equal(proctext_stat_image("9 (a b) " UPTO25 " 4194304 4200000 140737488347000"), a);
+	assert_int_not_equal(proctext_stat_image("9 (a b) " UPTO25 " 5194304 5200000 140737488346000"), a);
+	/* unknown: a zombie's zeros, fields cut short or not numbers, no name */
+	assert_int_equal(proctext_stat_image("9 (z) " UPTO25 " 0 0 0 0"), 0);
+	assert_int_equal(proctext_stat_image("9 (z) " UPTO25 " 4194304 4200000"), 0);
+	assert_int_equal(proctext_stat_image("9 (z) " UPTO25 " 4194304 x 1"), 0);
+	assert_int_equal(proctext_stat_image("9 z " UPTO25 " 1 2 3"), 0);
+	assert_int_equal(proctext_stat_image(""), 0);
+}
+
 static void test_stat_comm(void **state)
 {
 	char comm[8], st;
@@ -129,7 +149,7 @@ static void test_syscall(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stat),	  cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status),
+		cmocka_unit_test(test_stat),	  cmocka_unit_test(test_stat_image), cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status),
 		cmocka_unit_test(test_kstack),	  cmocka_unit_test(test_syscall),
 	};
 

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The smoke test run inside the test guest (Debian 12's own kernel, tests/kernel/run), with the
+# host's root read-only and /tmp a tmpfs. profd starts against the demo target at the default
+# log level; a thread dump, a 5 s CPU profile and a 5 s heap window (classic uretprobes: 6.1 has
+# no uprobe sessions) are checked, the profiles with go tool pprof; every profile the index lists
+# answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
+# profd's index has on the host but not here was said unavailable in profd's log; profd printed
+# no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
+# kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
+# Needs PROFD_TEST_ROOT and O (the guest's init sets them from the kernel command line), and
+# PROFD_HOST_PROFILES: a file listing the profiles profd's index has on the host (may be empty).
+# Every go tool pprof costs seconds under emulation: each profile is read once.
+source "$PROFD_TEST_ROOT/tests/integration/lib.sh"
+
+export GOCACHE="$TMP/gocache"
+mkdir -p "$PPROF_TMPDIR"
+step_start=0
+step() { # NAME: prints the step and what the previous one took
+	local now
+	now=$(cut -d' ' -f1 /proc/uptime)
+	[ "$step_start" = 0 ] || echo "   ($(awk -v a="$step_start" -v b="$now" 'BEGIN { printf "%.1f", b - a }') s)"
+	step_start=$now
+	echo "== $*"
+}
+raw() { # FILE WHAT: go tool pprof -raw FILE into FILE.raw, or fail
+	go tool pprof -raw "$1" >"$1.raw" 2>&1 || fail "$2: go tool pprof rejects it: $(head -n 3 "$1.raw")"
+}
+# in_locations FILE.raw FUNC: FUNC is a frame of some sample (pprof -raw lists only the
+# locations samples use, each with its function names)
+in_locations() {
+	sed -n '/^Locations/,/^Mappings/p' "$1" | grep -q " $2 "
+}
+
+echo "kernel $(uname -r), $(nproc) CPUs; BTF: $([ -r /sys/kernel/btf/vmlinux ] && echo yes || echo no)"
+
+step "daemon start against the demo target"
+# niced: the demo's two workers would otherwise take both emulated CPUs from profd and the tools
+bin="$TARGETS/demo_target"
+[ -x "$bin" ] || fail "$bin is not built (make test-bins)"
+nice -n 10 "$bin" >"$TMP/target.out" 2>&1 &
+TARGET_PID=$!
+track "$TARGET_PID"
+# the heap window must see allocations whatever the probes cost under emulation: no budget, and
+# a sample every 64 KiB (the demo churns about 4.5 KiB per request)
+start_profd --pid "$TARGET_PID" --heap-budget 100 --heap-rate 65536
+sed 's/^profd: [^ ]* /   | /' "$TMP/profd.err"
+
+step "index"
+[ "$(http GET /debug/pprof/)" = 200 ] || fail "index: HTTP $(head -c 300 "$TMP/b")"
+cp "$TMP/b" "$TMP/index.html"
+sed -n "s/.*<a href='\([a-z_]*\)?debug=1'>.*/\1/p" "$TMP/index.html" | sort -u >"$TMP/profiles"
+echo "   profiles: $(tr '\n' ' ' <"$TMP/profiles")"
+sed -n 's/^<p>\(.*\)<\/p>$/   | \1/p' "$TMP/index.html"
+for p in goroutine profile heap allocs; do
+	grep -qx "$p" "$TMP/profiles" || fail "the index does not list $p: $(grep -i unavailable "$TMP/profd.err")"
+done
+
+step "thread dump (goroutine?debug=2)"
+[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "goroutine?debug=2: HTTP $(head -c 300 "$TMP/b")"
+n=$(grep -c '^goroutine [0-9]* \[' "$TMP/b")
+[ "$n" = 5 ] || fail "thread dump has $n threads, the demo target has 5: $(head -n 20 "$TMP/b")"
+for f in worker-a worker-b idle-waiter pipe-reader; do
+	grep -q "\"$f\"\]:" "$TMP/b" || fail "thread $f missing from the dump"
+done
+grep -q '^main(' "$TMP/b" || fail "the main thread's stack does not reach main: $(head -n 30 "$TMP/b")"
+grep -q '^worker(' "$TMP/b" || fail "no worker thread's stack reaches worker()"
+grep -A 12 '"idle-waiter"\]:' "$TMP/b" | sed 's/^/   | /'
+
+step "CPU profile of 5 s, and a heap window of 5 s meanwhile"
+curl -s -o "$TMP/cpu.pb.gz" -w '%{http_code}' --max-time 120 "$BASE/profile?seconds=5" >"$TMP/cpu.code" &
+cpu=$!
+code=$(curl -s -o "$TMP/heap.pb.gz" -w '%{http_code}' --max-time 120 "$BASE/heap?seconds=5")
+wait $cpu
+[ "$(cat "$TMP/cpu.code")" = 200 ] || fail "profile?seconds=5: HTTP $(cat "$TMP/cpu.code"): $(head -c 300 "$TMP/cpu.pb.gz")"
+[ "$code" = 200 ] || fail "heap?seconds=5: HTTP $code: $(head -c 300 "$TMP/heap.pb.gz")"
+go tool pprof -top -nodecount=1000 "$TMP/cpu.pb.gz" >"$TMP/cpu.top" 2>&1 ||
+	fail "CPU profile: go tool pprof rejects it: $(head -n 3 "$TMP/cpu.top")"
+sed -n '/flat%/,$p' "$TMP/cpu.top" | head -n 7 | sed 's/^/   | /'
+awk '$6 == "compare_scores" { ok = 1 } END { exit !ok }' "$TMP/cpu.top" ||
+	fail "CPU profile: compare_scores (the demo's hot comparator) is missing"
+raw "$TMP/heap.pb.gz" "heap window"
+grep '^Comment: profd heap' "$TMP/heap.pb.gz.raw" | sed 's/^/   | /'
+grep -q '^Comment: profd heap: .*returns: uretprobe' "$TMP/heap.pb.gz.raw" ||
+	fail "the heap probes did not use classic uretprobes: $(grep '^Comment: profd heap' "$TMP/heap.pb.gz.raw")"
+grep -q '^Comment: a 5 s window' "$TMP/heap.pb.gz.raw" || fail "the heap profile is not a 5 s window: $(grep '^Comment' "$TMP/heap.pb.gz.raw")"
+in_locations "$TMP/heap.pb.gz.raw" handle_request || fail "heap window: no allocation of handle_request was sampled"
+
+step "every profile on the index answers"
+while read -r p; do
+	case "$p" in
+	profile | heap) echo "   $p: 200 (above)"; continue ;;
+	esac
+	code=$(http GET "/debug/pprof/$p")
+	case "$code" in
+	200)
+		if [ "$(header Content-Type)" = application/octet-stream ]; then
+			cp "$TMP/b" "$TMP/$p.pb.gz"
+			raw "$TMP/$p.pb.gz" "$p"
+		fi
+		echo "   $p: 200, $(wc -c <"$TMP/b") bytes of $(header Content-Type)"
+		;;
+	501 | 503)
+		# a documented refusal: the body says why
+		[ -s "$TMP/b" ] || fail "$p: HTTP $code without a reason"
+		echo "   $p: refused, HTTP $code: $(head -n 1 "$TMP/b")"
+		;;
+	*) fail "$p: HTTP $code: $(head -c 300 "$TMP/b")" ;;
+	esac
+done <"$TMP/profiles"
+[ "$(http GET /debug/pprof/cmdline)" = 200 ] && grep -q demo_target "$TMP/b" || fail "cmdline"
+[ "$(http GET /debug/pprof/symbol)" = 200 ] && grep -q '^num_symbols: 1' "$TMP/b" || fail "symbol"
+echo "   cmdline, symbol: 200"
+
+step "profiles served on the host but not here were said unavailable"
+if [ -s "${PROFD_HOST_PROFILES:-}" ]; then
+	echo "   host's index: $(tr '\n' ' ' <"$PROFD_HOST_PROFILES")"
+	while read -r p; do
+		grep -qx "$p" "$TMP/profiles" && continue
+		grep -q 'warning: .*unavailable' "$TMP/profd.err" ||
+			fail "$p is on the host's index but not here, and profd's log does not say why"
+		echo "   $p: not served here; profd said: $(grep 'warning: .*unavailable' "$TMP/profd.err" | sed 's/^profd: [^ ]* //' | tr '\n' ' ')"
+	done <"$PROFD_HOST_PROFILES"
+else
+	echo "   (profd's index on the host is unknown: not compared)"
+fi
+
+step "no libbpf or verifier output at the default log level"
+kill -TERM "$PROFD_PID"
+wait_profd_exit 20
+[ "$PROFD_STATUS" = 0 ] || fail "profd exited with status $PROFD_STATUS after SIGTERM"
+if grep -E 'libbpf|verifier|PROG LOAD LOG|processed [0-9]+ insns|^[0-9]+: \(' "$TMP/profd.err" >"$TMP/noise"; then
+	fail "profd printed libbpf/verifier output at the default log level: $(head -n 5 "$TMP/noise")"
+fi
+echo "   profd's whole log:"
+sed 's/^profd: [^ ]* /   | /' "$TMP/profd.err"
+mv "$TMP/profd.err" "$TMP/profd-info.err"
+
+step "at debug level: which BPF programs the kernel rejected"
+start_profd --pid "$TARGET_PID" --heap-budget 100 --log-level debug
+curl -s -o /dev/null --max-time 120 "$BASE/profile?seconds=1" &
+cpu=$!
+http GET '/debug/pprof/heap?seconds=1' >/dev/null
+wait $cpu
+kill -TERM "$PROFD_PID"
+wait_profd_exit 20
+sed -n "s/.*libbpf: prog '\([^']*\)': BPF program load failed: \(.*\)/\1: \2/p" "$TMP/profd.err" >"$TMP/rejected"
+if [ -s "$TMP/rejected" ]; then
+	sed 's/^/   rejected: /' "$TMP/rejected"
+else
+	echo "   none"
+fi
+grep -q '^on_alloc_session:' "$TMP/rejected" &&
+	fail "profd offered the uprobe-session program to a kernel without sessions (it should ask BTF first)"
+grep -q 'attached' "$TMP/profd.err" || fail "the heap probes did not attach at debug level: $(grep -i 'heap' "$TMP/profd.err" | tail -n 3)"
+step "done"
