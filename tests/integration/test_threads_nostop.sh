@@ -174,7 +174,7 @@ loads=$(grep -c 'BPF_PROG_LOAD.*prog_name="dump_thread"' "$TMP/set.strace")
 progress "profd stacks of the set: $(grep -c 'ptrace(' "$TMP/set.strace") ptrace calls, the iterator loaded $loads times"
 ! grep -q 'ptrace(' "$TMP/set.strace" || fail "profd stacks --children made ptrace calls: $(grep -m5 'ptrace(' "$TMP/set.strace")"
 [ "$loads" = 1 ] || fail "the task iterator was loaded $loads times for a set of 3 processes, not once"
-[ "$(grep -c '^process [0-9]* (.*): [0-9]* threads$' "$TMP/set.txt")" = 3 ] ||
+[ "$(grep -cE '^process [0-9]+ \(.*\): [0-9]+ threads?$' "$TMP/set.txt")" = 3 ] ||
 	fail "the dump does not have 3 processes: $(grep '^process ' "$TMP/set.txt")"
 [ "$(blocks "$TMP/set.txt")" = "$set_threads" ] || fail "the set's dump has $(blocks "$TMP/set.txt") blocks for $set_threads threads"
 block_of cond-4 "$TMP/set.txt" | grep -q '^cond_leaf(' || fail "the second child's cond-4 lacks cond_leaf"
