@@ -344,6 +344,19 @@ cleanup:
 	return n;
 }
 
+/* Keeps the n (if any) pcs of an unwound stack as r's. Returns 0 or -ENOMEM. */
+static int keep_pcs(struct thread_rec *r, const uint64_t *pcs, int n)
+{
+	if (n <= 0)
+		return 0;
+	r->pcs = malloc((size_t)n * sizeof(*pcs));
+	if (!r->pcs)
+		return -ENOMEM;
+	memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
+	r->npcs = n;
+	return 0;
+}
+
 /* Captures and unwinds one thread into r. Returns 0, or -ESRCH when it exited meanwhile. */
 static int capture_one(struct threads_source *src, const struct procmaps *maps, struct thread_rec *r,
 		       uint64_t *pcs, uint64_t *ret_pause)
@@ -389,14 +402,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	r->truncated = why == UNWIND_STOP_WINDOW && cap.stack_len >= cap.stack_wanted;
 	thread_capture_release(&cap);
 keep:
-	if (n > 0) {
-		r->pcs = malloc((size_t)n * sizeof(*pcs));
-		if (!r->pcs)
-			return -ENOMEM;
-		memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
-		r->npcs = n;
-	}
-	return 0;
+	return keep_pcs(r, pcs, n);
 }
 
 static void set_error_locked(struct threads_source *src, const struct dump *d)
@@ -512,14 +518,7 @@ static int on_iter_thread(void *ctx, const struct taskiter_thread *th)
 	r->truncated = why == UNWIND_STOP_WINDOW && th->stack.len >= th->stack_wanted;
 	r->deeper = r->truncated && th->stack_wanted < src->stack_bytes;
 	r->how = HOW_ITER;
-	if (n > 0) {
-		r->pcs = malloc((size_t)n * sizeof(*pcs));
-		if (!r->pcs)
-			return -ENOMEM;
-		memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
-		r->npcs = n;
-	}
-	return 0;
+	return keep_pcs(r, pcs, n);
 }
 
 /* Reads every thread the iterator can: a first walk of all, then walks of those left over.
