@@ -10,6 +10,7 @@
 
 #include "cpu.h"
 #include "uprobes.bpf.h"
+#include "vma.bpf.h"
 
 /* Tunables, set between open and load. */
 /* a new process forked by a sampled one is sampled from its first tick (the set follows it) */
@@ -49,18 +50,6 @@ struct {
 	__type(value, struct profd_cpu_event);
 } scratch SEC(".maps");
 
-struct vma_end_ctx {
-	__u64 end;
-};
-
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_end_ctx *c = data;
-
-	c->end = vma->vm_end;
-	return 0;
-}
-
 #define COPY_REGS(e, r)                                                                              \
 	do {                                                                                         \
 		(e)->regs[0] = (r)->ax;  (e)->regs[1] = (r)->dx;  (e)->regs[2] = (r)->cx;            \
@@ -79,7 +68,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	struct bpf_pidns_info ns;
 	struct profd_cpu_event *e;
 	struct task_struct *task;
-	struct vma_end_ctx vc = {};
+	__u64 vma_top = 0;
 	__u32 cpu, len, size;
 	__u64 sp, avail, flags;
 	long n;
@@ -131,9 +120,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	 * then step back one page at a time (mappings end on a page boundary) until a read works. */
 	sp = e->regs[7];
 	len = stack_bytes;
-	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
-		if (vc.end - sp < len)
-			len = vc.end - sp;
+	if (vma_end(task, sp, &vma_top) == 0 && vma_top > sp) {
+		if (vma_top - sp < len)
+			len = vma_top - sp;
 	} else {
 		e->flags |= PROFD_CPU_F_VMA_BUSY;
 	}

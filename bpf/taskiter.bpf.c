@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "taskiter.h"
+#include "vma.bpf.h"
 
 /* Kernel constants (include/linux/sched.h); stable since 4.14. */
 #define PF_EXITING 0x00000004
@@ -117,18 +118,6 @@ static __always_inline __u64 clamp(__u64 v, __u64 max)
 	return v;
 }
 
-struct vma_end_ctx {
-	__u64 end;
-};
-
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_end_ctx *c = data;
-
-	c->end = vma->vm_end;
-	return 0;
-}
-
 /* bpf_loop callback for kernel frame i (a plain loop has too many paths for the verifier). The
  * running offset and the mask live in the record, not in the callback's context: values kept
  * there are tracked by the verifier, which would then walk every iteration apart. */
@@ -169,7 +158,7 @@ static void name_kframes(struct profd_taskiter_rec *r)
 static void read_thread(struct task_struct *task, struct profd_taskiter_rec *r)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct vma_end_ctx vc = {};
+	__u64 vma_top = 0;
 	__u64 sp, len;
 	long n, err;
 
@@ -212,15 +201,15 @@ static void read_thread(struct task_struct *task, struct profd_taskiter_rec *r)
 	 * sp in no mapping: nothing to copy, as for ptrace. */
 	sp = r->regs[7];
 	len = copy_bytes && copy_bytes < stack_bytes ? copy_bytes : stack_bytes;
-	err = bpf_find_vma(task, sp, vma_end_cb, &vc, 0);
+	err = vma_end(task, sp, &vma_top);
 	if (err == -EBUSY) {
 		r->flags |= PROFD_TASKITER_F_VMA_BUSY;
 		return;
 	}
-	if (err || vc.end <= sp)
+	if (err || vma_top <= sp)
 		len = 0;
-	else if (vc.end - sp < len)
-		len = vc.end - sp;
+	else if (vma_top - sp < len)
+		len = vma_top - sp;
 	len = clamp(len, stack_bytes);
 	if (len && bpf_copy_from_user_task(r->stack, len, (void *)sp, task, 0)) {
 		r->flags |= PROFD_TASKITER_F_FAULT;
