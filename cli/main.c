@@ -240,20 +240,35 @@ static void engine_free(struct engine *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* Said once, at start, where the method is decided; the index repeats it. */
+static void say_thread_method(const struct profd_config *cfg, bool iterator, const char *why)
+{
+	if (iterator)
+		return;
+	if (cfg->thread_dump == THREADS_METHOD_PTRACE)
+		log_info("thread dumps stop every thread, one at a time (--thread-dump ptrace)");
+	else
+		log_warn("thread dumps will stop every thread, one at a time: %s", why);
+}
+
 static int engine_start(const struct profd_config *cfg, struct procs *ps, struct engine *e)
 {
 	struct proc **list = NULL;
+	const char *why;
+	bool iterator;
 	int n;
 
 	memset(e, 0, sizeof(*e));
 	e->ps = ps;
 	if (procs__multi(ps)) {
-		e->threads_set = threads_set__new(ps, cfg->stack_bytes);
+		e->threads_set = threads_set__new(ps, cfg->stack_bytes, (enum threads_method)cfg->thread_dump);
 		if (!e->threads_set || procs__start(ps) < 0) {
 			log_error("cannot start following %s: %s", procset__describe(procs__set(ps)), strerror(errno));
 			engine_free(e);
 			return EXIT_RUNTIME;
 		}
+		iterator = threads_set__iterator(e->threads_set, &why);
+		say_thread_method(cfg, iterator, why);
 		return EXIT_OK;
 	}
 	n = procs__list(ps, &list);
@@ -264,9 +279,12 @@ static int engine_start(const struct profd_config *cfg, struct procs *ps, struct
 		errno = e->single ? ESRCH : ENOMEM;
 		goto fail;
 	}
-	e->threads = threads_source__new(&e->single->target, e->single->uw, e->single->sym, cfg->stack_bytes);
+	e->threads = threads_source__new_method(&e->single->target, e->single->uw, e->single->sym,
+						cfg->stack_bytes, (enum threads_method)cfg->thread_dump);
 	if (!e->threads)
 		goto fail;
+	iterator = threads_source__iterator(e->threads, &why);
+	say_thread_method(cfg, iterator, why);
 	return EXIT_OK;
 fail:
 	/* decided by the target itself: a thread or mapping that vanished mid-read also says ESRCH */
@@ -470,6 +488,11 @@ static int stacks(const struct profd_config *cfg)
 		} else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 			log_error("cannot write the dump to standard output: %s", strerror(errno));
 			status = EXIT_RUNTIME;
+		} else {
+			/* as for one process: how each was read and how long its threads were held */
+			buf_reset(&out);
+			if (threads_set__summary(e.threads_set, &out) == 0 && out.len)
+				log_info("%s", out.data);
 		}
 		buf_free(&out);
 		engine_free(&e);

@@ -12,12 +12,13 @@
 #include "sources/block.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
+#include "sources/threads.h"
 #include "options.h"
 #include "http/query.h"
 
 static const char usage[] =
 	"Usage: profd SELECTOR [--addr HOST:PORT] [options]\n"
-	"       profd stacks SELECTOR [--stack-bytes N]\n"
+	"       profd stacks SELECTOR [--stack-bytes N] [--thread-dump MODE]\n"
 	"       profd cpu SELECTOR [--seconds N] -o FILE\n"
 	"       profd heap SELECTOR [--seconds N] -o FILE\n"
 	"where SELECTOR is --pid PID [--children], --cgroup PATH or --unit NAME\n"
@@ -67,6 +68,11 @@ static const char usage[] =
 	"                         (PROFD_MAX_SECONDS), default 300; longer gets HTTP 400\n"
 	"      --stack-bytes N    bytes of each thread's stack copied for a thread dump, 4096..1048576\n"
 	"                         (PROFD_STACK_BYTES), default 65536; deeper stacks are cut and said so\n"
+	"      --thread-dump MODE auto (default) or ptrace (PROFD_THREAD_DUMP). auto reads every thread\n"
+	"                         that is not on a CPU from the kernel (a BPF task iterator, kernel\n"
+	"                         5.18+) without stopping it, and stops only the running ones, each\n"
+	"                         alone for microseconds; ptrace stops every thread. Where the kernel\n"
+	"                         refuses the iterator, auto logs why once and stops every thread\n"
 	"      --cpu-hz N         CPU samples per second of CPU time, 1..1000 (PROFD_CPU_HZ), default 100\n"
 	"      --cpu-stack-bytes N  stack bytes copied per CPU sample, 1024..32768\n"
 	"                         (PROFD_CPU_STACK_BYTES), default 16384\n"
@@ -241,9 +247,9 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
-	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH, OPT_GROWTH_RATE,
-	      OPT_GROWTH_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
+	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH,
+	      OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -264,6 +270,7 @@ static const struct opt_def {
 	[OPT_REQUEST_TIMEOUT] = { "--request-timeout", 0, "PROFD_REQUEST_TIMEOUT", true },
 	[OPT_MAX_SECONDS] = { "--max-seconds", 0, "PROFD_MAX_SECONDS", true },
 	[OPT_STACK_BYTES] = { "--stack-bytes", 0, "PROFD_STACK_BYTES", true },
+	[OPT_THREAD_DUMP] = { "--thread-dump", 0, "PROFD_THREAD_DUMP", true },
 	[OPT_CPU_HZ] = { "--cpu-hz", 0, "PROFD_CPU_HZ", true },
 	[OPT_CPU_STACK_BYTES] = { "--cpu-stack-bytes", 0, "PROFD_CPU_STACK_BYTES", true },
 	[OPT_HEAP] = { "--heap", 0, "PROFD_HEAP", true },
@@ -385,6 +392,16 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		if (parse_range(from, v, 4096, 1048576, &n, err, errlen))
 			return -EINVAL;
 		cfg->stack_bytes = (size_t)n;
+		return 0;
+	case OPT_THREAD_DUMP:
+		if (strcmp(v, "auto") == 0) {
+			cfg->thread_dump = THREADS_METHOD_AUTO;
+		} else if (strcmp(v, "ptrace") == 0) {
+			cfg->thread_dump = THREADS_METHOD_PTRACE;
+		} else {
+			snprintf(err, errlen, "%s: '%s' is not a thread dump mode; expected auto or ptrace", from, v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_CPU_HZ:
 		if (parse_range(from, v, 1, 1000, &n, err, errlen))

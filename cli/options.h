@@ -45,6 +45,7 @@ struct profd_config {
 	unsigned request_timeout; /* seconds to send a whole request */
 	int max_seconds;
 	size_t stack_bytes;     /* thread dumps */
+	int thread_dump;        /* enum threads_method: auto (task iterator where possible) or ptrace */
 	int cpu_hz;
 	unsigned cpu_stack_bytes;
 	int heap_mode;          /* enum heap_mode */

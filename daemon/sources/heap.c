@@ -86,6 +86,7 @@ struct heap_proc {
 	int nsession;
 	bool attached;
 	bool gone;                         /* it ended: detach, forget its live allocations */
+	bool lent;                         /* gone, but another's plan_owner: kept until that goes */
 	clockid_t cpu_clock;
 	bool have_cpu_clock;
 	int64_t prev_cpu_ns;               /* its CPU time at the last budget check, -1: none */
@@ -950,14 +951,18 @@ static int attach_procs(struct heap_source *h, char *err, size_t errlen)
 		}
 		attached += hp->attached;
 	}
-	/* ended processes go, but those whose plan others borrow (they stay until those go) */
+	/* ended processes go, but those whose plan others borrow (they stay until those go). Which
+	 * are lent is decided over the whole list before any is freed: the compaction below
+	 * leaves freed pointers behind it. */
+	for (int i = 0; i < h->nhp; i++)
+		h->hp[i]->lent = false;
+	for (int j = 0; j < h->nhp; j++)
+		if (h->hp[j]->plan_owner && h->hp[j]->plan_owner != h->hp[j])
+			h->hp[j]->plan_owner->lent = true;
 	for (int i = 0; i < h->nhp; i++) {
 		struct heap_proc *hp = h->hp[i];
-		bool lent = false;
 
-		for (int j = 0; j < h->nhp && hp->gone && !lent; j++)
-			lent = h->hp[j] != hp && h->hp[j]->plan_owner == hp;
-		if (hp->gone && !lent)
+		if (hp->gone && !hp->lent)
 			hp_free(hp);
 		else
 			h->hp[k++] = hp;
@@ -1224,6 +1229,8 @@ static struct heap_proc *hp_make(struct heap_source *h, struct proc *p, char *er
 
 static void hp_free(struct heap_proc *hp)
 {
+	if (!hp)
+		return;
 	if (hp->plan_owner == hp)
 		free(hp->plan);
 	proc__put(hp->p);
@@ -1394,12 +1401,14 @@ void heap_source__free(struct heap_source *h)
 	free(h->recs);
 	free(h->rec_index);
 	free(h->live);
-	for (int i = 0; i < h->nhp; i++)
-		if (h->hp[i]->plan && h->hp[i]->plan_owner != h->hp[i])
+	for (int i = 0; i < h->nhp; i++) {
+		if (h->hp[i]->plan && h->hp[i]->plan_owner != h->hp[i]) {
 			hp_free(h->hp[i]); /* borrowers first: their owners' plans outlive them */
+			h->hp[i] = NULL;
+		}
+	}
 	for (int i = 0; i < h->nhp; i++)
-		if (h->hp[i]->plan_owner == h->hp[i] || !h->hp[i]->plan)
-			hp_free(h->hp[i]);
+		hp_free(h->hp[i]); /* NULL-safe: the borrowers are gone */
 	free(h->hp);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->hp_lock);

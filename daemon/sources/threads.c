@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* Thread dumps (see threads.h). A dump reads /proc/PID/maps once, then for one thread at a time:
- * its /proc state (before stopping it, so the state is the undisturbed one), a capture, the
- * unwind of the copy (while the thread already runs again), and the release of the copy. Only
- * pcs are kept, so memory is bounded by THREADS_MAX_PER_DUMP * PROFD_MAX_FRAMES pcs.
+/* Thread dumps (see threads.h). A dump lists the threads (/proc/PID/task), then, with the task
+ * iterator, walks them in the kernel: every thread off CPU comes back with its registers, kernel
+ * frames and stack copy, and is unwound from the ring buffer at once. Threads that were on a CPU
+ * (or ran while being read, or whose stack was deeper than the first, small copy) are walked
+ * again, up to THREADS_ITER_RETRIES times. Whatever is left is captured as without the iterator,
+ * one thread at a time: its /proc state (before stopping it, so the state is the undisturbed
+ * one), a ptrace capture, the unwind of the copy (while the thread already runs again).
+ * Only pcs are kept, so memory is bounded by THREADS_MAX_PER_DUMP * PROFD_MAX_FRAMES pcs.
  * Formatting happens afterwards. One dump at a time per source (src->mu). */
 #include <dirent.h>
 #include <errno.h>
@@ -16,11 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/types.h>
+
+#include "bpf/taskiter.h"
 #include "pprof/pprof.h"
 #include "proc/procmaps.h"
 #include "proc/proctext.h"
 #include "proc/target.h"
 #include "sources/ptrace_capture.h"
+#include "sources/taskiter.h"
 #include "sources/threads.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
@@ -30,6 +38,20 @@
  * (page-in, short I/O), maybe never (hung NFS, vfork parent). Give it this long, not the default,
  * so that a dump of many hung threads still ends in reasonable time. */
 #define THREADS_D_TIMEOUT_MS 20
+/* The task iterator's first walk copies at most this much of each stack: copying costs about
+ * 2 us per page here, most threads' frames fit in a few KiB, and a thread whose unwind needs
+ * more is walked again with the whole --stack-bytes. */
+#define THREADS_ITER_FIRST_COPY (8u << 10)
+/* Walks after the first, for the threads the last one could not read. */
+#define THREADS_ITER_RETRIES 2
+
+/* How a thread's stack was taken. */
+enum capture_how {
+	HOW_NONE = 0,
+	HOW_ITER,   /* read by the task iterator, not stopped */
+	HOW_PROC,   /* blocked in an EINTR-prone syscall: read through /proc, not stopped */
+	HOW_PTRACE, /* stopped alone */
+};
 
 struct thread_rec {
 	pid_t tid;
@@ -41,15 +63,21 @@ struct thread_rec {
 	uint64_t *pcs;     /* owned: npcs user pcs, leaf first (samples.h convention) */
 	int npcs;
 	int err;           /* capture result: 0, -ETIMEDOUT, -EPERM, ... */
-	pid_t tracer;      /* with -EPERM: the other tracer, 0 if none */
+	pid_t tracer;      /* the thread tracing it, 0 if none (ptrace path: known with -EPERM only) */
 	int signal;        /* signal the thread was delivering when stopped (re-injected) */
-	bool unstopped;    /* read without stopping it (blocked in a syscall a stop would fail) */
+	enum capture_how how;
 	bool truncated;    /* unwind needed more stack than the copy held */
+	bool deeper;       /* read by the iterator's first, small copy: needs a walk with all of it */
+	bool gone;         /* exited during the dump */
 };
 
 struct dump_stats {
 	bool valid;
-	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated, unstopped;
+	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated;
+	size_t unstopped;  /* captured without stopping: iter + through /proc */
+	size_t iter;       /* captured by the task iterator */
+	size_t stopped;    /* captured with a ptrace stop */
+	unsigned walks;    /* task iterator walks */
 	uint64_t pause_med_ns, pause_max_ns, took_ns;
 	int64_t time_nanos;
 };
@@ -65,6 +93,9 @@ struct threads_source {
 	struct unwinder *uw;
 	struct symbolizer *sym;
 	size_t stack_bytes;
+	struct taskiter *ti;  /* NULL: every thread is stopped */
+	bool own_ti;          /* ti is this source's, not one shared by a set's sources */
+	char ti_why[512];     /* why ti is NULL */
 	pthread_mutex_t mu; /* one dump at a time; guards last, error and denied */
 	struct dump_stats last;
 	char error[512];
@@ -315,6 +346,19 @@ cleanup:
 	return n;
 }
 
+/* Keeps the n (if any) pcs of an unwound stack as r's. Returns 0 or -ENOMEM. */
+static int keep_pcs(struct thread_rec *r, const uint64_t *pcs, int n)
+{
+	if (n <= 0)
+		return 0;
+	r->pcs = malloc((size_t)n * sizeof(*pcs));
+	if (!r->pcs)
+		return -ENOMEM;
+	memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
+	r->npcs = n;
+	return 0;
+}
+
 /* Captures and unwinds one thread into r. Returns 0, or -ESRCH when it exited meanwhile. */
 static int capture_one(struct threads_source *src, const struct procmaps *maps, struct thread_rec *r,
 		       uint64_t *pcs, uint64_t *ret_pause)
@@ -332,7 +376,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 		if (n == -ESRCH)
 			return -ESRCH;
 		if (n > 0) {
-			r->unstopped = true;
+			r->how = HOW_PROC;
 			r->truncated = why == UNWIND_STOP_WINDOW && len >= wanted;
 			goto keep;
 		}
@@ -346,6 +390,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	if (err)
 		return 0;
 	*ret_pause = cap.pause_ns;
+	r->how = HOW_PTRACE;
 	r->signal = cap.signal;
 	stack.start = cap.stack_start;
 	stack.data = cap.stack;
@@ -359,14 +404,7 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	r->truncated = why == UNWIND_STOP_WINDOW && cap.stack_len >= cap.stack_wanted;
 	thread_capture_release(&cap);
 keep:
-	if (n > 0) {
-		r->pcs = malloc((size_t)n * sizeof(*pcs));
-		if (!r->pcs)
-			return -ENOMEM;
-		memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
-		r->npcs = n;
-	}
-	return 0;
+	return keep_pcs(r, pcs, n);
 }
 
 static void set_error_locked(struct threads_source *src, const struct dump *d)
@@ -394,6 +432,144 @@ static void set_error_locked(struct threads_source *src, const struct dump *d)
 	}
 }
 
+/* ---- the task iterator's walks ---- */
+
+/* The record of tid: recs[0] is the main thread, the others ascend. NULL if not listed. */
+static struct thread_rec *find_rec(struct dump *d, pid_t tid)
+{
+	size_t lo = 1, hi = d->n;
+
+	if (d->n && d->recs[0].tid == tid)
+		return &d->recs[0];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->recs[mid].tid == tid)
+			return &d->recs[mid];
+		if (d->recs[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* "func+0x1f/0x90 [mod]" names (as /proc/PID/stack prints them) -> "func+0x1f" lines, the text
+ * proctext_kstack makes of /proc; an unnamed frame is its address. */
+static char *kstack_from_names(const struct taskiter_thread *th)
+{
+	struct buf b;
+
+	buf_init(&b, 64 * (size_t)th->nkframes + 1);
+	for (int i = 0; i < th->nkframes; i++) {
+		const char *name = th->knames[i];
+		int err;
+
+		if (name)
+			err = buf_printf(&b, "%.*s\n", (int)strcspn(name, "/ \n"), name);
+		else
+			err = buf_printf(&b, "0x%llx\n", (unsigned long long)th->kframes[i]);
+		if (err)
+			break;
+	}
+	return b.len ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
+}
+
+struct iter_walk {
+	struct threads_source *src;
+	struct dump *d;
+	uint64_t *pcs; /* PROFD_MAX_FRAMES */
+};
+
+/* taskiter callback: one visited thread. Threads listed after the walk began are ignored (a
+ * dump is of the threads listed at its start); read ones are unwound now, from the ring. */
+static int on_iter_thread(void *ctx, const struct taskiter_thread *th)
+{
+	struct iter_walk *w = ctx;
+	struct threads_source *src = w->src;
+	struct thread_rec *r = find_rec(w->d, th->tid);
+	enum unwind_stop why = UNWIND_STOP_ERROR;
+	uint64_t *pcs = w->pcs;
+	int n;
+
+	if (!r || (r->how == HOW_ITER && !r->deeper) || !(th->flags & PROFD_TASKITER_F_READ))
+		return 0;
+	free(r->kstack);
+	free(r->pcs);
+	r->kstack = NULL;
+	r->pcs = NULL;
+	r->npcs = 0;
+	snprintf(r->comm, sizeof(r->comm), "%s", th->comm);
+	r->state = th->state;
+	/* as /proc/PID/task/TID/syscall, which says "running" for a running thread */
+	r->syscall_nr = th->state == 'R' ? -1 : th->syscall_nr;
+	r->tracer = th->tracer;
+	r->wchan[0] = '\0';
+	if (th->state != 'R') {
+		r->kstack = kstack_from_names(th);
+		/* /proc/PID/wchan: the first frame outside the scheduler, which the kernel's stack
+		 * walk of a sleeping task starts with */
+		if ((r->syscall_nr < 0 || !threads_syscall_name(r->syscall_nr)) && th->nkframes && th->knames[0])
+			snprintf(r->wchan, sizeof(r->wchan), "%.*s", (int)strcspn(th->knames[0], "+/ "), th->knames[0]);
+	}
+	n = src->uw ? unwinder__unwind(src->uw, &th->regs, &th->stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	if (n <= 0 && th->regs.r[UNWIND_REG_RIP]) {
+		pcs[0] = sample_pc_exact(th->regs.r[UNWIND_REG_RIP]);
+		n = 1;
+	}
+	r->truncated = why == UNWIND_STOP_WINDOW && th->stack.len >= th->stack_wanted;
+	r->deeper = r->truncated && th->stack_wanted < src->stack_bytes;
+	r->how = HOW_ITER;
+	return keep_pcs(r, pcs, n);
+}
+
+/* Reads every thread the iterator can: a first walk of all, then walks of those left over.
+ * Threads still not read (or only in part) are left with how == HOW_NONE for the ptrace path.
+ * Returns 0 or -ENOMEM; a walk that fails otherwise only leaves more threads to ptrace. */
+static int iter_capture(struct threads_source *src, struct dump *d, uint64_t *pcs, unsigned *ret_walks)
+{
+	struct iter_walk w = { src, d, pcs };
+	pid_t *left = NULL;
+	int err = 0;
+
+	*ret_walks = 0;
+	if (!src->ti || d->n == 0)
+		return 0;
+	left = malloc(TASKITER_MAX_RETRY * sizeof(*left));
+	if (!left)
+		return -ENOMEM;
+	err = taskiter__walk_pid(src->ti, src->t->pid, NULL, 0, THREADS_ITER_FIRST_COPY, on_iter_thread, &w);
+	(*ret_walks)++;
+	for (int pass = 0; pass < THREADS_ITER_RETRIES && err != -ENOMEM; pass++) {
+		size_t nleft = 0;
+
+		for (size_t i = 0; i < d->n && nleft < TASKITER_MAX_RETRY; i++)
+			if (d->recs[i].how != HOW_ITER || d->recs[i].deeper)
+				left[nleft++] = d->recs[i].tid;
+		if (!nleft)
+			break;
+		err = taskiter__walk_pid(src->ti, src->t->pid, left, nleft, 0, on_iter_thread, &w);
+		(*ret_walks)++;
+	}
+	/* a stack the first copy cut, and no walk could read again: ptrace takes all of it */
+	for (size_t i = 0; i < d->n; i++) {
+		struct thread_rec *r = &d->recs[i];
+
+		if (r->how == HOW_ITER && r->deeper) {
+			free(r->kstack);
+			free(r->pcs);
+			r->kstack = NULL;
+			r->pcs = NULL;
+			r->npcs = 0;
+			r->how = HOW_NONE;
+			r->deeper = false;
+			r->truncated = false;
+		}
+	}
+	free(left);
+	return err == -ENOMEM ? err : 0;
+}
+
 /* Takes one dump under src->mu. Returns 0 or -errno (d is then empty). */
 static int take_dump_locked(struct threads_source *src, struct dump *d)
 {
@@ -401,6 +577,8 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 	uint64_t *pcs = NULL, *pauses = NULL, t0 = now_ns();
 	pid_t *tids = NULL, pid = src->t->pid;
 	struct dump_stats *st = &d->stats;
+	bool have_maps = false;
+	size_t npauses = 0, kept = 0;
 	int n, err = 0;
 
 	memset(d, 0, sizeof(*d));
@@ -408,19 +586,14 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 	st->time_nanos = profd_now_nanos();
 	if (!target_alive(src->t))
 		return -ESRCH;
-	err = procmaps_read(pid, &maps);
-	if (err)
-		return err;
 	/* new modules (dlopen) since the last dump */
 	if (src->uw)
 		unwinder__refresh(src->uw);
 	if (src->sym)
 		symbolizer__refresh(src->sym);
 	n = list_tids(pid, &tids, &st->skipped);
-	if (n < 0) {
-		err = n;
-		goto cleanup;
-	}
+	if (n < 0)
+		return n;
 	d->recs = calloc((size_t)n + 1, sizeof(*d->recs));
 	pcs = malloc(PROFD_MAX_FRAMES * sizeof(*pcs));
 	pauses = malloc(((size_t)n + 1) * sizeof(*pauses));
@@ -429,46 +602,72 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 		goto cleanup;
 	}
 	st->listed = (size_t)n;
-	for (int i = 0; i < n; i++) {
-		struct thread_rec *r = &d->recs[d->n];
-		uint64_t pause;
+	for (int i = 0; i < n; i++)
+		d->recs[i].tid = tids[i];
+	d->n = (size_t)n;
+	err = iter_capture(src, d, pcs, &st->walks);
+	if (err)
+		goto cleanup;
+	for (size_t i = 0; i < d->n; i++) {
+		struct thread_rec *r = &d->recs[i];
+		uint64_t pause = 0;
 
-		memset(r, 0, sizeof(*r));
-		r->tid = tids[i];
+		if (r->how == HOW_ITER)
+			continue;
+		/* read before the first stop: a maps read costs far more than a pause */
+		if (!have_maps) {
+			err = procmaps_read(pid, &maps);
+			if (err)
+				goto cleanup;
+			have_maps = true;
+		}
 		err = read_thread_info(pid, r);
 		if (err == -ESRCH) {
-			st->exited++;
+			r->gone = true;
 			continue;
 		}
 		if (!err && r->state != 'Z' && r->state != 'X' && r->state != 'x') {
 			err = capture_one(src, &maps, r, pcs, &pause);
 			if (err == -ESRCH) {
-				free(r->kstack);
-				st->exited++;
+				r->gone = true;
 				continue;
 			}
 		}
 		if (err)
 			goto cleanup;
-		if (r->state != 'Z' && r->state != 'X' && r->state != 'x') {
-			if (r->err == 0 && r->unstopped) {
-				st->captured++;
-				st->unstopped++;
-			} else if (r->err == 0) {
-				pauses[st->captured++ - st->unstopped] = pause;
-			} else {
-				st->not_captured++;
-				if (r->err == -ETIMEDOUT)
-					st->timeouts++;
-				else if (r->err == -EPERM)
-					st->denied++;
-			}
+		if (r->how == HOW_PTRACE)
+			pauses[npauses++] = pause;
+	}
+	err = 0; /* a thread that exited last left its -ESRCH here */
+	/* drop the threads that exited, keeping the order */
+	for (size_t i = 0; i < d->n; i++) {
+		struct thread_rec *r = &d->recs[i];
+
+		if (r->gone) {
+			free(r->kstack);
+			free(r->pcs);
+			st->exited++;
+			continue;
+		}
+		d->recs[kept++] = *r;
+		if (r->state == 'Z' || r->state == 'X' || r->state == 'x') {
+			/* nothing to capture */
+		} else if (r->how != HOW_NONE) {
+			st->captured++;
+			st->unstopped += r->how == HOW_ITER || r->how == HOW_PROC;
+			st->iter += r->how == HOW_ITER;
+			st->stopped += r->how == HOW_PTRACE;
+		} else {
+			st->not_captured++;
+			if (r->err == -ETIMEDOUT)
+				st->timeouts++;
+			else if (r->err == -EPERM)
+				st->denied++;
 		}
 		if (r->truncated)
 			st->truncated++;
-		d->n++;
 	}
-	err = 0; /* a thread that exited last left its -ESRCH here */
+	d->n = kept;
 	if (!target_alive(src->t)) {
 		err = -ESRCH;
 		goto cleanup;
@@ -478,12 +677,10 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 		err = -EPERM;
 		goto cleanup;
 	}
-	if (st->captured > st->unstopped) {
-		size_t np = st->captured - st->unstopped;
-
-		qsort(pauses, np, sizeof(*pauses), cmp_u64);
-		st->pause_med_ns = pauses[np / 2];
-		st->pause_max_ns = pauses[np - 1];
+	if (npauses) {
+		qsort(pauses, npauses, sizeof(*pauses), cmp_u64);
+		st->pause_med_ns = pauses[npauses / 2];
+		st->pause_max_ns = pauses[npauses - 1];
 	}
 	st->took_ns = now_ns() - t0;
 	st->valid = true;
@@ -528,7 +725,7 @@ static int write_header(const struct thread_rec *r, struct buf *out)
 		err = buf_printf(out, ": syscall %ld", r->syscall_nr);
 	if (err)
 		return err;
-	if (r->err == -EPERM && r->tracer > 0)
+	if (r->tracer > 0)
 		err = buf_printf(out, ", traced by %d", r->tracer);
 	else if (r->err == -ETIMEDOUT)
 		err = buf_printf(out, ", stack not captured: did not stop within %d ms",
@@ -733,12 +930,23 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 			    "during the dump, %zu not stopped in time, %zu not permitted, %zu over the limit",
 			    src->t->pid, st->listed, st->captured, st->exited, st->timeouts, st->denied,
 			    st->skipped);
-	sample_set__comment(set, "%zu threads blocked in a syscall that a stop would fail with EINTR (epoll_wait...) "
-			    "were read without stopping them", st->unstopped);
-	sample_set__comment(set, "each thread stopped alone: pause median %llu us, max %llu us; dump took %llu ms",
-			    (unsigned long long)(st->pause_med_ns / 1000),
-			    (unsigned long long)(st->pause_max_ns / 1000),
-			    (unsigned long long)(st->took_ns / 1000000));
+	if (src->ti)
+		sample_set__comment(set, "%zu threads read from the kernel without stopping them (BPF task iterator, "
+				    "%u walks), %zu stopped one at a time (on a CPU at every walk), %zu in a syscall "
+				    "a stop would fail with EINTR read through /proc", st->iter, st->walks, st->stopped,
+				    st->unstopped - st->iter);
+	else
+		sample_set__comment(set, "%zu threads stopped one at a time (ptrace: %s), %zu in a syscall a stop "
+				    "would fail with EINTR (epoll_wait...) read through /proc without stopping them",
+				    st->stopped, src->ti_why, st->unstopped);
+	if (st->stopped)
+		sample_set__comment(set, "each stopped thread was held alone: pause median %llu us, max %llu us; "
+				    "dump took %llu ms", (unsigned long long)(st->pause_med_ns / 1000),
+				    (unsigned long long)(st->pause_max_ns / 1000),
+				    (unsigned long long)(st->took_ns / 1000000));
+	else
+		sample_set__comment(set, "no thread was stopped; dump took %llu ms",
+				    (unsigned long long)(st->took_ns / 1000000));
 	sample_set__comment(set, "stack copy %zu bytes per thread; %zu stacks truncated by it",
 			    src->stack_bytes, st->truncated);
 	*ret = set;
@@ -802,6 +1010,7 @@ const char *threads_source__error(struct threads_source *src)
 int threads_source__summary(struct threads_source *src, struct buf *out)
 {
 	struct dump_stats st;
+	int err;
 
 	if (!src || !out)
 		return -EINVAL;
@@ -810,12 +1019,30 @@ int threads_source__summary(struct threads_source *src, struct buf *out)
 	pthread_mutex_unlock(&src->mu);
 	if (!st.valid)
 		return -ENODATA;
-	return buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping), %zu exited during the "
-			  "dump, %zu not stopped in time, %zu truncated stacks; pause per thread median %.1f us, "
-			  "max %.1f us; dump took %.1f ms",
-			  src->t->pid, st.listed, st.captured, st.unstopped, st.exited, st.timeouts, st.truncated,
-			  (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0,
-			  (double)st.took_ns / 1e6);
+	err = buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping, %zu stopped), %zu exited "
+			 "during the dump, %zu not stopped in time, %zu truncated stacks; ", src->t->pid, st.listed,
+			 st.captured, st.unstopped, st.stopped, st.exited, st.timeouts, st.truncated);
+	if (!err && st.stopped)
+		err = buf_printf(out, "pause per stopped thread median %.1f us, max %.1f us; ",
+				 (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0);
+	else if (!err)
+		err = buf_puts(out, "no thread stopped; ");
+	if (!err)
+		err = buf_printf(out, "dump took %.1f ms", (double)st.took_ns / 1e6);
+	/* a set's sources share one method, which the set says once */
+	if (!err && !src->ti && src->own_ti) {
+		err = buf_puts(out, "; ");
+		if (!err)
+			err = threads_method_describe(NULL, src->ti_why, out);
+	}
+	return err;
+}
+
+int threads_method_describe(const struct taskiter *ti, const char *why, struct buf *out)
+{
+	if (ti)
+		return buf_puts(out, "threads off CPU are read by a BPF task iterator without stopping them");
+	return buf_printf(out, "every thread is stopped to be read (ptrace): %s", why);
 }
 
 static int profile_count(void *ctx)
@@ -853,9 +1080,13 @@ static int profile_explain(void *ctx, int err, struct buf *out)
 
 static int profile_status(void *ctx, struct buf *out)
 {
-	int err = threads_source__summary(ctx, out);
+	struct threads_source *src = ctx;
+	int err = threads_source__summary(src, out);
 
-	return err == -ENODATA ? 0 : err;
+	/* before the first dump: how dumps will be taken */
+	if (err == -ENODATA)
+		err = threads_method_describe(src->ti, src->ti_why, out);
+	return err;
 }
 
 void threads_source__profile(struct threads_source *src, struct profd_profile *ret)
@@ -872,8 +1103,24 @@ void threads_source__profile(struct threads_source *src, struct profd_profile *r
 	ret->explain = profile_explain;
 }
 
-struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
-					   struct symbolizer *sym, size_t stack_bytes)
+struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum threads_method method, char *why,
+				      size_t whylen)
+{
+	struct taskiter *ti = NULL;
+	char reason[384];
+
+	stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
+	if (method == THREADS_METHOD_PTRACE)
+		snprintf(why, whylen, "the BPF task iterator is turned off (--thread-dump ptrace)");
+	else if (stack_bytes > PROFD_TASKITER_MAX_STACK)
+		snprintf(why, whylen, "the BPF task iterator copies at most %u stack bytes", PROFD_TASKITER_MAX_STACK);
+	else if (taskiter__new(pid, stack_bytes, &ti, reason, sizeof(reason)))
+		snprintf(why, whylen, "the BPF task iterator is unavailable: %s", reason);
+	return ti;
+}
+
+static struct threads_source *source_new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
+					 size_t stack_bytes)
 {
 	struct threads_source *src;
 
@@ -894,10 +1141,59 @@ struct threads_source *threads_source__new(const struct target *t, struct unwind
 	return src;
 }
 
+struct threads_source *threads_source__new_method(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes,
+						  enum threads_method method)
+{
+	struct threads_source *src;
+
+	if (method != THREADS_METHOD_AUTO && method != THREADS_METHOD_PTRACE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	src = source_new(t, uw, sym, stack_bytes);
+	if (!src)
+		return NULL;
+	src->ti = threads_taskiter_new(t->pid, src->stack_bytes, method, src->ti_why, sizeof(src->ti_why));
+	src->own_ti = true;
+	return src;
+}
+
+struct threads_source *threads_source__new_shared(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes, struct taskiter *ti,
+						  const char *why)
+{
+	struct threads_source *src = source_new(t, uw, sym, stack_bytes);
+
+	if (!src)
+		return NULL;
+	src->ti = ti;
+	if (!ti)
+		snprintf(src->ti_why, sizeof(src->ti_why), "%s", why ? why : "");
+	return src;
+}
+
+struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
+					   struct symbolizer *sym, size_t stack_bytes)
+{
+	return threads_source__new_method(t, uw, sym, stack_bytes, THREADS_METHOD_AUTO);
+}
+
+bool threads_source__iterator(const struct threads_source *src, const char **ret_why)
+{
+	if (ret_why)
+		*ret_why = src && !src->ti ? src->ti_why : "";
+	return src && src->ti;
+}
+
 void threads_source__free(struct threads_source *src)
 {
 	if (!src)
 		return;
+	if (src->own_ti)
+		taskiter__free(src->ti);
+	else
+		taskiter__forget(src->ti, src->t->pid); /* a set drops a source when its process ends */
 	pthread_mutex_destroy(&src->mu);
 	free(src);
 }

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The thread-dump profile source ("goroutine" for native threads): every thread of the target is
- * stopped alone for a few microseconds (ptrace_capture), then unwound and symbolized from the copy.
- * Exception: a thread blocked in a syscall that a ptrace stop would make fail with EINTR
- * (epoll_wait, epoll_pwait(2), rt_sigtimedwait, semop, semtimedop, io_getevents, io_pgetevents,
- * io_uring_enter) is not stopped: its sp and pc come from /proc/PID/task/TID/syscall and its stack
- * is copied while it provably stays blocked; frames needing other registers end its walk early.
- * Per thread: TID, name, scheduler state, the syscall it is blocked in, its kernel stack.
+/* The thread-dump profile source ("goroutine" for native threads). Where the kernel allows
+ * (taskiter: a sleepable BPF task iterator, 5.18+), every thread that is not on a CPU is read from
+ * the kernel without being stopped: the user registers saved when it entered the kernel, its
+ * kernel frames and the top of its user stack, taken while it provably did not run. A thread on
+ * a CPU at every walk is stopped alone for a few microseconds (ptrace_capture), as every thread
+ * is where the iterator is unavailable. Either way the copy is then unwound and symbolized.
+ * Exception on the ptrace path: a thread blocked in a syscall that a ptrace stop would make fail
+ * with EINTR (epoll_wait, epoll_pwait(2), rt_sigtimedwait, semop, semtimedop, io_getevents,
+ * io_pgetevents, io_uring_enter) is not stopped: its sp and pc come from /proc/PID/task/TID/syscall
+ * and its stack is copied while it provably stays blocked; frames needing other registers end its
+ * walk early. Per thread: TID, name, scheduler state, the syscall it is blocked in, its kernel
+ * stack.
  * One dump at a time per source (internal lock); captures of all sources serialize as well.
  *
  * debug=2 text (Go's panic-style dump, pprof-compat.md 2.4), one block per thread, main first:
@@ -24,14 +29,17 @@
 #ifndef PROFD_THREADS_H
 #define PROFD_THREADS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/buf.h"
 #include "pprof/provider.h"
 #include "stacks/samples.h"
 
 struct target;
+struct taskiter;
 struct unwinder;
 struct symbolizer;
 struct threads_source;
@@ -40,11 +48,34 @@ struct threads_source;
 /* Threads beyond this many in one dump are counted, not captured. */
 #define THREADS_MAX_PER_DUMP 32768
 
+enum threads_method {
+	THREADS_METHOD_AUTO = 0, /* the BPF task iterator where the kernel has it, else ptrace */
+	THREADS_METHOD_PTRACE,   /* stop every thread (--thread-dump ptrace) */
+};
+
 /* Creates the source. t, uw and sym are borrowed and must outlive it. stack_bytes is the stack copy
- * size per thread (0: THREADS_DEFAULT_STACK_BYTES; at most PTRACE_CAPTURE_MAX_STACK).
+ * size per thread (0: THREADS_DEFAULT_STACK_BYTES; at most PTRACE_CAPTURE_MAX_STACK). With
+ * THREADS_METHOD_AUTO the task iterator is loaded here (tens of ms); if the kernel refuses it the
+ * source stops every thread, and threads_source__iterator() says why.
  * Returns NULL and sets errno (EINVAL, ENOMEM). Free with threads_source__free(). */
+struct threads_source *threads_source__new_method(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes,
+						  enum threads_method method);
+/* threads_source__new_method(..., THREADS_METHOD_AUTO). */
 struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
 					   struct symbolizer *sym, size_t stack_bytes);
+
+/* For the sources of a set (threads_set), which share one task iterator rather than load one per
+ * process: the iterator threads_source__new_method() would load for process pid (0: any process,
+ * each walk naming its own), or NULL with why saying why there is none (the text
+ * threads_source__iterator() gives). Free it with taskiter__free() after its sources. */
+struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum threads_method method, char *why,
+				      size_t whylen);
+/* A source that walks with ti (borrowed; it must outlive the source), or, when ti is NULL, stops
+ * every thread, why saying why. Freeing the source drops ti's link to t's process. */
+struct threads_source *threads_source__new_shared(const struct target *t, struct unwinder *uw,
+						  struct symbolizer *sym, size_t stack_bytes, struct taskiter *ti,
+						  const char *why);
 void threads_source__free(struct threads_source *src); /* NULL-safe */
 
 /* Where a thread was created, when known (threadcreate.h): fills pcs (at most max, leaf first,
@@ -78,10 +109,22 @@ int threads_source__snapshot(struct threads_source *src, struct profd_sample_set
  * dump from src. */
 const char *threads_source__error(struct threads_source *src);
 
-/* One line on how the last dump went (threads, captured, exited during the dump, timeouts, pause
- * median and max, truncated stacks, wall time), appended to out without a newline.
+/* True when dumps read threads off CPU with the BPF task iterator; false when every thread is
+ * stopped, with *ret_why (if not NULL) saying why, e.g. "the BPF task iterator is unavailable:
+ * the kernel refused the program: ..." (borrowed, valid while src lives). */
+bool threads_source__iterator(const struct threads_source *src, const char **ret_why);
+
+/* One line on how the last dump went (threads, captured with and without stopping them, exited
+ * during the dump, timeouts, truncated stacks, the pause of the stopped ones (median and max),
+ * wall time, and why every thread was stopped when the iterator is unavailable, except for the
+ * sources of a set, whose set says it once), appended to out without a newline.
  * Returns 0, -ENODATA before the first dump, or -errno from buf. */
 int threads_source__summary(struct threads_source *src, struct buf *out);
+
+/* How dumps are taken, for status lines: with ti, "threads off CPU are read by a BPF task
+ * iterator without stopping them"; without, "every thread is stopped to be read (ptrace): "
+ * and why. Returns 0 or -errno from buf. */
+int threads_method_describe(const struct taskiter *ti, const char *why, struct buf *out);
 
 /* The name of an x86_64 syscall number ("futex"), or NULL when not in the table. */
 const char *threads_syscall_name(long nr);

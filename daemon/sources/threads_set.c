@@ -10,6 +10,7 @@
 
 #include "pprof/pprof.h"
 #include "set/procs.h"
+#include "sources/taskiter.h"
 #include "sources/threads.h"
 #include "sources/threads_set.h"
 
@@ -21,6 +22,8 @@ struct entry {
 struct threads_set {
 	struct procs *ps;
 	size_t stack_bytes;
+	struct taskiter *ti; /* one BPF task iterator for every process; NULL: ptrace only */
+	char ti_why[512];    /* why ti is NULL */
 	pthread_mutex_t lock;
 	struct entry *e;
 	int n, cap;
@@ -35,7 +38,7 @@ static void on_came(void *ctx, struct proc *p)
 
 	if (!p->uw || !p->sym)
 		return; /* it ended before it could be read */
-	src = threads_source__new(&p->target, p->uw, p->sym, ts->stack_bytes);
+	src = threads_source__new_shared(&p->target, p->uw, p->sym, ts->stack_bytes, ts->ti, ts->ti_why);
 	if (!src)
 		return;
 	pthread_mutex_lock(&ts->lock);
@@ -84,7 +87,7 @@ static void on_went(void *ctx, struct proc *p)
 	}
 }
 
-struct threads_set *threads_set__new(struct procs *ps, size_t stack_bytes)
+struct threads_set *threads_set__new(struct procs *ps, size_t stack_bytes, enum threads_method method)
 {
 	struct procs_listener l = { .came = on_came, .went = on_went };
 	struct threads_set *ts = calloc(1, sizeof(*ts));
@@ -96,6 +99,9 @@ struct threads_set *threads_set__new(struct procs *ps, size_t stack_bytes)
 	}
 	ts->ps = ps;
 	ts->stack_bytes = stack_bytes;
+	/* loaded once for the set, before any process joins: a process costs one link, not one
+	 * program and ring buffer */
+	ts->ti = threads_taskiter_new(0, stack_bytes, method, ts->ti_why, sizeof(ts->ti_why));
 	pthread_mutex_init(&ts->lock, NULL);
 	pthread_mutex_init(&ts->dump_lock, NULL);
 	l.ctx = ts;
@@ -116,6 +122,7 @@ void threads_set__free(struct threads_set *ts)
 	for (int i = 0; i < ts->n; i++)
 		entry_release(&ts->e[i]);
 	free(ts->e);
+	taskiter__free(ts->ti); /* after the sources that walk with it */
 	pthread_mutex_destroy(&ts->lock);
 	pthread_mutex_destroy(&ts->dump_lock);
 	free(ts);
@@ -318,9 +325,22 @@ int threads_set__summary(struct threads_set *ts, struct buf *out)
 			out->len = before;
 	}
 	pthread_mutex_unlock(&ts->lock);
+	/* how dumps are taken: before the first, or when the iterator is unavailable (said once) */
+	if (!lines || !ts->ti) {
+		if (lines)
+			buf_puts(out, "; ");
+		threads_method_describe(ts->ti, ts->ti_why, out);
+	}
 	if (out->data)
 		out->data[out->len] = '\0';
 	return 0;
+}
+
+bool threads_set__iterator(const struct threads_set *ts, const char **ret_why)
+{
+	if (ret_why)
+		*ret_why = ts->ti ? "" : ts->ti_why;
+	return ts->ti != NULL;
 }
 
 static int profile_count(void *ctx)

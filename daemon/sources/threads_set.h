@@ -9,18 +9,22 @@
 #ifndef PROFD_THREADS_SET_H
 #define PROFD_THREADS_SET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "base/buf.h"
 #include "pprof/provider.h"
+#include "sources/threads.h"
 #include "stacks/samples.h"
 
 struct procs;
 struct threads_set;
 
-/* Listens to ps for its processes; ps must outlive the set. Returns NULL and sets errno. */
-struct threads_set *threads_set__new(struct procs *ps, size_t stack_bytes);
+/* Listens to ps for its processes; ps must outlive the set. With THREADS_METHOD_AUTO one BPF task
+ * iterator is loaded here for every process of the set (threads.h); if the kernel refuses it,
+ * every thread is stopped, and threads_set__iterator() says why. Returns NULL and sets errno. */
+struct threads_set *threads_set__new(struct procs *ps, size_t stack_bytes, enum threads_method method);
 void threads_set__free(struct threads_set *ts); /* NULL-safe */
 
 /* debug >= 2: the panic-style dump, grouped by process; debug == 1: Go's count text. pid 0 dumps
@@ -31,8 +35,11 @@ int threads_set__dump_text(struct threads_set *ts, pid_t pid, int debug, struct 
 int threads_set__snapshot(struct threads_set *ts, pid_t pid, struct profd_sample_set **ret);
 /* Why the last dump failed, "" if it did not (borrowed until the next dump). */
 const char *threads_set__error(struct threads_set *ts);
-/* One line per process on how its last dump went (see threads_source__summary). */
+/* One line per process on how its last dump went (see threads_source__summary), and how dumps
+ * are taken when no process has been dumped yet or the iterator is unavailable. */
 int threads_set__summary(struct threads_set *ts, struct buf *out);
+/* As threads_source__iterator(), for the whole set. */
+bool threads_set__iterator(const struct threads_set *ts, const char **ret_why);
 
 /* The "goroutine" profile over the set, for endpoints__add_profile(). */
 void threads_set__profile(struct threads_set *ts, struct profd_profile *ret);

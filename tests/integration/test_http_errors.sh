@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What profd says when it cannot serve: every error, including refused request heads, is plain
 # text with Content-Type and nosniff; a target held by another tracer (strace) is named with
-# 409, a target that exits (or a profd that stops) during a ?seconds=N window gets 503 saying
-# so; and HEAD answers with the headers only, without stopping a thread or collecting anything.
+# 409 where its threads must be stopped (the task iterator reads the blocked ones anyway, and
+# says they are traced); a target that exits (or a profd that stops) during a ?seconds=N window
+# gets 503 saying so; and HEAD answers with the headers only, without stopping a thread or
+# collecting anything.
 source "$(dirname "$0")/lib.sh"
 
 # raw REQUEST: sends REQUEST as is (printf escapes) and leaves the response in $TMP/raw
@@ -78,23 +80,39 @@ fi
 [ "$(http GET '/debug/pprof/goroutine?debug=1')" = 200 ] || fail "GET goroutine"
 [ "$(http GET /debug/pprof/)" = 200 ] && grep -q '<p>goroutine: pid' "$TMP/b" || fail "a GET dump leaves no status line: the HEAD check above proves nothing"
 
-# --- another tracer holds every thread: 409, naming it
+# --- another tracer holds every thread. The task iterator reads the blocked ones all the same
+# (no stop needed), each said to be traced by it; where every thread must be stopped
+# (--thread-dump ptrace, or a kernel without the iterator): 409, naming the tracer
 if command -v strace >/dev/null; then
 	strace -f -qq -p "$TARGET_PID" -o /dev/null &
 	st=$!
 	track $st
-	traced() { [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' /proc/"$TARGET_PID"/status)" = "$st" ]; }
-	wait_for 10 traced || fail "strace did not attach to $TARGET_PID"
-	sleep 0.5 # strace -f attaches the other threads right after the first
+	nthreads=$(ls /proc/"$TARGET_PID"/task | wc -l)
+	# strace -f attaches the other threads right after the first
+	all_traced() { [ -z "$(grep -sL "^TracerPid:[[:space:]]*$st\$" /proc/"$TARGET_PID"/task/*/status)" ]; }
+	wait_for -m "strace (pid $st) to trace all $nthreads threads of $TARGET_PID" 10 all_traced ||
+		fail "strace did not attach to every thread of $TARGET_PID"
+	[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] ||
+		fail "goroutine?debug=2 with strace attached, task iterator: $(text_of "$TMP/b")"
+	[ "$(grep -cE '^goroutine [0-9]+ \[.*\]:$' "$TMP/b")" = "$nthreads" ] || fail "not one block per thread: $(text_of "$TMP/b")"
+	[ "$(grep -cE "^goroutine [0-9]+ \[.*, traced by $st[],]" "$TMP/b")" = "$nthreads" ] ||
+		fail "not every thread is said traced by strace ($st): $(grep '^goroutine' "$TMP/b")"
+	grep -A 30 '"idle-waiter"\]:$' "$TMP/b" | grep -q '^waiter(' ||
+		fail "the blocked idle-waiter was not read while strace traced it: $(grep -A 12 '"idle-waiter"\]:$' "$TMP/b")"
+	progress "strace ($st) traces all $nthreads threads: the task iterator's dump is 200, every thread said traced"
+	send TERM "$PROFD_PID"
+	wait_profd_exit 20
+	start_profd --pid "$TARGET_PID" --thread-dump ptrace
 	for q in 'goroutine?debug=2' goroutine 'goroutine?debug=1'; do
 		http GET "/debug/pprof/$q" >/dev/null
 		plain_error 409 "cannot stop the threads of process $TARGET_PID: thread [0-9]* is already traced by process $st (strace)" \
-			"$q with strace attached"
+			"$q with strace attached, --thread-dump ptrace"
 	done
-	kill -INT $st
+	progress "--thread-dump ptrace: 409 naming strace ($st)"
+	send INT $st
 	wait $st 2>/dev/null
 	wait_for 10 no_thread_stopped "$TARGET_PID" || fail "strace did not detach"
-	[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "no dump after strace detached: $(cat "$TMP/b")"
+	[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "no dump after strace detached: $(text_of "$TMP/b")"
 else
 	echo "strace is not installed: the 409 check is skipped"
 fi

@@ -112,6 +112,11 @@ request_loop() {
 	done
 }
 
+# The kills below test the ptrace path: with the task iterator profd stops only running threads,
+# too seldom to be caught at it. Every profd from here on stops every thread.
+export PROFD_THREAD_DUMP=ptrace
+kill "$PROFD_PID"; wait "$PROFD_PID" 2>/dev/null; start_profd --pid "$TARGET_PID"
+
 # SIGKILL of the server while it holds a thread stopped: every thread runs on, none stays traced
 for round in 1 2 3; do
 	request_loop &

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The smoke test run inside the test guest (Debian 12's own kernel, tests/kernel/run), with the
 # host's root read-only and /tmp a tmpfs. profd starts against the demo target at the default
-# log level; a thread dump, a 5 s CPU profile and a 5 s heap window (classic uretprobes: 6.1 has
-# no uprobe sessions) are checked, the profiles with go tool pprof; every profile the index lists
-# answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
+# log level; a thread dump (blocked threads read by the BPF task iterator, not stopped), a 5 s
+# CPU profile and a 5 s heap window (classic uretprobes: 6.1 has no uprobe sessions) are
+# checked, the profiles with go tool pprof; every profile the index lists answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
 # profd's index has on the host but not here was said unavailable in profd's log; profd printed
 # no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
 # kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
@@ -66,6 +66,16 @@ done
 grep -q '^main(' "$TMP/b" || fail "the main thread's stack does not reach main: $(head -n 30 "$TMP/b")"
 grep -q '^worker(' "$TMP/b" || fail "no worker thread's stack reaches worker()"
 grep -A 12 '"idle-waiter"\]:' "$TMP/b" | sed 's/^/   | /'
+# 6.1 has the sleepable task iterator (5.18+): blocked threads are read without being stopped
+! grep -q 'thread dumps will stop every thread' "$TMP/profd.err" ||
+	fail "profd fell back to stopping every thread on $(uname -r): $(grep 'thread dumps' "$TMP/profd.err")"
+grep -q 'goroutine: .*read by a BPF task iterator without stopping them' "$TMP/index.html" ||
+	fail "the index does not say thread dumps use the task iterator: $(grep 'goroutine:' "$TMP/index.html")"
+[ "$(http GET /debug/pprof/)" = 200 ] || fail "index after the dump: HTTP $(head -c 300 "$TMP/b")"
+unstopped=$(sed -n 's/.*goroutine: .* captured (\([0-9]*\) without stopping.*/\1/p' "$TMP/b")
+echo "   read without stopping: ${unstopped:-?} of 5 threads (the two workers may be on a CPU)"
+[ "${unstopped:-0}" -ge 3 ] ||
+	fail "main, idle-waiter and pipe-reader block, yet ${unstopped:-no} threads were read without stopping: $(grep 'goroutine:' "$TMP/b")"
 
 step "CPU profile of 5 s, and a heap window of 5 s meanwhile"
 curl -s -o "$TMP/cpu.pb.gz" -w '%{http_code}' --max-time 120 "$BASE/profile?seconds=5" >"$TMP/cpu.code" &

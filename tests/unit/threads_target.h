@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Test helper shared by test_ptrace_capture.c and test_threads.c: starts tests/targets/threads_mix
- * with its stdin/stdout on pipes, talks its stats protocol, and checks from /proc that no thread of
- * it is left stopped or traced. Static functions only: each test binary includes it once. */
+/* Test helper shared by the thread-dump tests: starts tests/targets/threads_mix (or another
+ * target that says "ready" the same way) with its stdin/stdout on pipes, talks its stats
+ * protocol, and checks from /proc that no thread of it is left stopped or traced. Static
+ * functions only: each test binary includes it once. */
 #ifndef PROFD_TESTS_THREADS_TARGET_H
 #define PROFD_TESTS_THREADS_TARGET_H
 
@@ -30,20 +31,24 @@ struct tt_target {
 static pid_t tt_children[256];
 static pid_t tt_owner; /* forked children inherit the atexit handler: only the owner kills */
 
-static void tt_kill_all(void)
+static inline void tt_kill_all(void)
 {
 	if (getpid() != tt_owner)
 		return;
+	/* all first, then wait: a target still traced by a tracer child turns into a zombie that
+	 * only the tracer's death lets its parent reap */
+	for (int i = 0; i < 256; i++)
+		if (tt_children[i] > 0)
+			kill(tt_children[i], SIGKILL);
 	for (int i = 0; i < 256; i++) {
 		if (tt_children[i] > 0) {
-			kill(tt_children[i], SIGKILL);
 			waitpid(tt_children[i], NULL, 0);
 			tt_children[i] = 0;
 		}
 	}
 }
 
-static void tt_track(pid_t pid)
+static inline void tt_track(pid_t pid)
 {
 	static bool registered;
 
@@ -60,21 +65,22 @@ static void tt_track(pid_t pid)
 	}
 }
 
-static void tt_untrack(pid_t pid)
+static inline void tt_untrack(pid_t pid)
 {
 	for (int i = 0; i < 256; i++)
 		if (tt_children[i] == pid)
 			tt_children[i] = 0;
 }
 
-/* argv without the program; returns 0 once the target printed "ready", else -1. */
-static int tt_start(struct tt_target *t, const char *const *args)
+/* Starts tests/targets/PROG (argv without the program); returns 0 once it printed "ready",
+ * else -1. */
+static inline int tt_start_prog(struct tt_target *t, const char *prog, const char *const *args)
 {
 	char path[4096], line[256];
 	const char *argv[32];
 	int to_child[2], from_child[2], n = 0;
 
-	test_target_path(path, sizeof(path), "threads_mix");
+	test_target_path(path, sizeof(path), prog);
 	argv[n++] = path;
 	while (args && *args && n < 31)
 		argv[n++] = *args++;
@@ -100,8 +106,14 @@ static int tt_start(struct tt_target *t, const char *const *args)
 	return 0;
 }
 
+/* tt_start_prog() of threads_mix. */
+static inline int tt_start(struct tt_target *t, const char *const *args)
+{
+	return tt_start_prog(t, "threads_mix", args);
+}
+
 /* Sends a command, returns the answer line in buf (0) or -1. */
-static int tt_command(struct tt_target *t, const char *cmd, char *buf, size_t len)
+static inline int tt_command(struct tt_target *t, const char *cmd, char *buf, size_t len)
 {
 	fprintf(t->in, "%s\n", cmd);
 	fflush(t->in);
@@ -109,7 +121,7 @@ static int tt_command(struct tt_target *t, const char *cmd, char *buf, size_t le
 }
 
 /* One field of the stats line ("eintr", "sigs", ...), or -1. */
-static long tt_stat(struct tt_target *t, const char *key)
+static inline long tt_stat(struct tt_target *t, const char *key)
 {
 	char buf[512], pat[64];
 	const char *p;
@@ -121,7 +133,7 @@ static long tt_stat(struct tt_target *t, const char *key)
 	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
 }
 
-static void tt_stop(struct tt_target *t)
+static inline void tt_stop(struct tt_target *t)
 {
 	if (t->pid > 0) {
 		kill(t->pid, SIGKILL);
@@ -137,7 +149,7 @@ static void tt_stop(struct tt_target *t)
 }
 
 /* Fills tids (up to max) with the target's threads; returns the count. */
-static int tt_tids(pid_t pid, pid_t *tids, int max)
+static inline int tt_tids(pid_t pid, pid_t *tids, int max)
 {
 	char path[64];
 	struct dirent *de;
@@ -156,7 +168,7 @@ static int tt_tids(pid_t pid, pid_t *tids, int max)
 }
 
 /* The state letter of one thread from /proc/PID/task/TID/stat, or 0 if gone. */
-static char tt_state(pid_t pid, pid_t tid)
+static inline char tt_state(pid_t pid, pid_t tid)
 {
 	char path[96], text[1024];
 	const char *p;
@@ -175,7 +187,7 @@ static char tt_state(pid_t pid, pid_t tid)
 }
 
 /* TracerPid of one thread, or -1 if gone. */
-static int tt_tracer(pid_t pid, pid_t tid)
+static inline int tt_tracer(pid_t pid, pid_t tid)
 {
 	char path[96], line[256];
 	FILE *f;
@@ -193,7 +205,7 @@ static int tt_tracer(pid_t pid, pid_t tid)
 }
 
 /* Number of threads in tracing stop ('t') or with a tracer. */
-static int tt_count_traced(pid_t pid)
+static inline int tt_count_traced(pid_t pid)
 {
 	pid_t tids[8192];
 	int n = tt_tids(pid, tids, 8192), bad = 0;
@@ -204,15 +216,35 @@ static int tt_count_traced(pid_t pid)
 	return bad;
 }
 
-static void tt_sleep_ms(int ms)
+static inline void tt_sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
 
 	nanosleep(&ts, NULL);
 }
 
+/* Waits until every thread of pid sleeps ('S'), at most timeout_ms. Returns true if they all do.
+ * A thread that was just released by a ptrace stop is runnable for a moment, restarting the
+ * syscall it was stopped in; a fresh one may not have reached its wait yet. */
+static inline bool tt_wait_all_sleeping(pid_t pid, int timeout_ms)
+{
+	pid_t tids[8192];
+
+	for (int waited = 0;; waited += 5) {
+		int n = tt_tids(pid, tids, 8192), sleeping = 0;
+
+		for (int i = 0; i < n; i++)
+			sleeping += tt_state(pid, tids[i]) == 'S';
+		if (n > 0 && sleeping == n)
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		tt_sleep_ms(5);
+	}
+}
+
 /* The tid of the first thread whose comm is name, or 0. */
-static pid_t tt_find_thread(pid_t pid, const char *name)
+static inline pid_t tt_find_thread(pid_t pid, const char *name)
 {
 	pid_t tids[8192];
 	int n = tt_tids(pid, tids, 8192);

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
+#include "sources/threads.h"
 
 static const char *env_names[16], *env_values[16];
 static int env_n;
@@ -100,6 +101,12 @@ static void test_defaults_and_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-V", NULL), OPTIONS_VERSION);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_STACKS);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "stacks", "--pid", "9", "--thread-dump", "ptrace", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_PTRACE);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "9", "--thread-dump=auto", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "cpu", "--pid", "9", "--seconds", "5", "-o", "x.pb.gz", NULL),
 			 OPTIONS_RUN);
 	assert_int_equal(cfg.command, CMD_CPU);
@@ -159,6 +166,11 @@ static void test_env_and_precedence(void **state)
 	setenv_fake("PROFD_REQUEST_TIMEOUT", "30");
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.request_timeout, 30);
+	setenv_fake("PROFD_THREAD_DUMP", "ptrace");
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_PTRACE);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--thread-dump", "auto", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.thread_dump, THREADS_METHOD_AUTO);
 }
 
 static void test_growth_flags(void **state)
@@ -243,6 +255,8 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--allow-public=1" }, "takes no value" },
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
+		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
+		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
 		{ { "--pid", "1", "--heap", "sometimes" }, "expected demand, inuse, allocs or off" },
 		{ { "--pid", "1", "--heap-idle", "10" }, "--heap-idle: expected a duration" },

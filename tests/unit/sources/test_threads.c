@@ -2,7 +2,10 @@
 /* The thread-dump source against tests/targets/threads_mix: every thread's frames, state and
  * name in the debug=2 shape; debug=1 groupings and counts; the debug=0 sample set (and go tool
  * pprof accepting it); frames equal to eu-stack's; 200+ threads; churn; concurrent dumps; an
- * already traced target; nothing left stopped, no EINTR. Needs root; skips otherwise. */
+ * already traced target; nothing left stopped, no EINTR. Needs root; skips otherwise.
+ * Built twice: as is, the source reads blocked threads with the BPF task iterator (and the
+ * tests check that it does); test_threads_ptrace.c includes this file with THREADS_TEST_METHOD
+ * set to THREADS_METHOD_PTRACE, the path of kernels without the iterator. */
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -19,6 +22,33 @@
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 #include "threads_target.h"
+
+#ifndef THREADS_TEST_METHOD
+#define THREADS_TEST_METHOD THREADS_METHOD_AUTO
+#endif
+#define ITER (THREADS_TEST_METHOD == THREADS_METHOD_AUTO)
+
+static struct threads_source *new_source_method(struct target *t, struct unwinder *uw,
+						struct symbolizer *sym, size_t stack_bytes,
+						enum threads_method method)
+{
+	struct threads_source *src = threads_source__new_method(t, uw, sym, stack_bytes, method);
+	const char *why = NULL;
+	bool iter = method == THREADS_METHOD_AUTO;
+
+	assert_non_null(src);
+	/* this kernel (5.18+, BTF) has the task iterator: a source that does not use it is a bug */
+	if (threads_source__iterator(src, &why) != iter)
+		print_message("task iterator: %s\n", why);
+	assert_int_equal(threads_source__iterator(src, &why), iter);
+	return src;
+}
+
+static struct threads_source *new_source(struct target *t, struct unwinder *uw, struct symbolizer *sym,
+					 size_t stack_bytes)
+{
+	return new_source_method(t, uw, sym, stack_bytes, THREADS_TEST_METHOD);
+}
 
 struct fixture {
 	struct tt_target tt;
@@ -37,8 +67,7 @@ static void fixture_start(struct fixture *f, const char *const *args, size_t sta
 	assert_non_null(f->uw);
 	f->sym = symbolizer__new(f->tt.pid);
 	assert_non_null(f->sym);
-	f->src = threads_source__new(&f->t, f->uw, f->sym, stack_bytes);
-	assert_non_null(f->src);
+	f->src = new_source(&f->t, f->uw, f->sym, stack_bytes);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -343,7 +372,7 @@ static void test_same_frames_as_eu_stack(void **state)
 		skip();
 	fixture_start(&f, args, 0);
 	/* blocked threads: their stacks are the same for both tools */
-	tt_sleep_ms(50);
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000));
 	assert_int_equal(threads_source__snapshot(f.src, &set), 0);
 	n = eu_stack(f.tt.pid, tids, pcs, npcs, 64);
 	assert_int_equal(n, 13);
@@ -434,6 +463,91 @@ static void test_many_threads(void **state)
 	fixture_stop(&f);
 }
 
+/* Each sample of want (stack -> number of threads) is in got with the same count, and nothing
+ * else is. */
+static void assert_same_stacks(const struct profd_sample_set *got, const struct profd_sample_set *want,
+			       const char *what)
+{
+	assert_int_equal(got->nsamples, want->nsamples);
+	for (size_t i = 0; i < want->nsamples; i++) {
+		const struct profd_sample *w = &want->samples[i];
+		bool found = false;
+
+		for (size_t k = 0; k < got->nsamples && !found; k++) {
+			const struct profd_sample *g = &got->samples[k];
+
+			found = g->nframes == w->nframes && g->values[0] == w->values[0] &&
+				!memcmp(g->pcs, w->pcs, w->nframes * sizeof(uint64_t));
+		}
+		if (!found)
+			fail_msg("%s: a stack of %lld threads (%u frames) is not the same", what,
+				 (long long)w->values[0], w->nframes);
+	}
+}
+
+/* 1,000 threads that stay blocked: the task iterator's stacks are ptrace's and eu-stack's,
+ * thread for thread (same pcs, same counts), and no thread was stopped for them. */
+static void test_1000_threads_same_as_ptrace_and_eu_stack(void **state)
+{
+	/* not epoll_wait nor sigtimedwait: eu-stack's stops would make them fail with EINTR */
+	static const char *const args[] = { "--cond", "900", "--pipe", "99", NULL };
+	static pid_t tids[1100];
+	static uint64_t pcs[1100][64];
+	static int npcs[1100];
+	struct profd_sample_set *iter = NULL, *stopped = NULL;
+	struct threads_source *ptrace_src;
+	struct buf s = { 0 };
+	struct fixture f;
+	int n, *matched;
+
+	(void)state;
+	if (!ITER)
+		skip(); /* the comparison is of the two paths: once is enough */
+	fixture_start(&f, args, 0);
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000)); /* every thread inside its syscall */
+	for (int try = 1;; try++) {
+		assert_int_equal(threads_source__snapshot(f.src, &iter), 0);
+		buf_reset(&s);
+		assert_int_equal(threads_source__summary(f.src, &s), 0);
+		if (strstr(s.data, "1000 threads, 1000 captured (1000 without stopping, 0 stopped)"))
+			break;
+		print_message("try %d: %s\n", try, s.data);
+		if (try == 3)
+			fail_msg("not every blocked thread was read without stopping in 3 dumps: %s", s.data);
+		sample_set__free(iter);
+	}
+	ptrace_src = new_source_method(&f.t, f.uw, f.sym, 0, THREADS_METHOD_PTRACE);
+	assert_int_equal(threads_source__snapshot(ptrace_src, &stopped), 0);
+	assert_same_stacks(iter, stopped, "ptrace");
+	if (system("command -v eu-stack >/dev/null 2>&1") == 0) {
+		n = eu_stack(f.tt.pid, tids, pcs, npcs, 1100);
+		assert_int_equal(n, 1000);
+		matched = calloc(iter->nsamples, sizeof(*matched));
+		assert_non_null(matched);
+		for (int i = 0; i < n; i++) {
+			size_t k;
+
+			for (k = 0; k < iter->nsamples; k++)
+				if (iter->samples[k].nframes == (uint32_t)npcs[i] &&
+				    !memcmp(iter->samples[k].pcs, pcs[i], (size_t)npcs[i] * sizeof(uint64_t)))
+					break;
+			if (k == iter->nsamples)
+				fail_msg("eu-stack's stack of thread %d (%d frames) is not among profd's", tids[i], npcs[i]);
+			matched[k]++;
+		}
+		for (size_t k = 0; k < iter->nsamples; k++)
+			assert_int_equal(matched[k], iter->samples[k].values[0]);
+		free(matched);
+	} else {
+		print_message("eu-stack not installed: the eu-stack half of the check is skipped\n");
+	}
+	sample_set__free(iter);
+	sample_set__free(stopped);
+	threads_source__free(ptrace_src);
+	buf_free(&s);
+	fixture_stop(&f);
+}
+
 /* epoll_wait and sigtimedwait fail with EINTR when a ptrace stop interrupts them: such threads
  * are read without stopping, and still get their whole stack. */
 static void test_eintr_prone_syscalls_not_stopped(void **state)
@@ -448,11 +562,15 @@ static void test_eintr_prone_syscalls_not_stopped(void **state)
 
 	(void)state;
 	fixture_start(&f, args, 0);
-	tt_sleep_ms(20); /* every thread inside its syscall */
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000)); /* every thread inside its syscall */
 	for (int i = 0; i < 20; i++) {
 		buf_reset(&out);
 		assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	}
+	/* on the ptrace path the cond waiter was stopped too: let it get back into its wait */
+	assert_true(tt_wait_all_sleeping(f.tt.pid, 5000));
+	buf_reset(&out);
+	assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	n = parse_debug2(out.data, blocks_storage, 300);
 	assert_int_equal(n, 6);
 	check_role(blocks_storage, n, f.tt.pid, "epoll-0", "[sleeping: epoll_wait,", epoll);
@@ -460,7 +578,9 @@ static void test_eintr_prone_syscalls_not_stopped(void **state)
 	check_role(blocks_storage, n, f.tt.pid, "sigwait-0", "[sleeping: rt_sigtimedwait,", sigw);
 	check_role(blocks_storage, n, f.tt.pid, "cond-0", "[sleeping: futex,", cond);
 	assert_int_equal(threads_source__summary(f.src, &s), 0);
-	assert_non_null(strstr(s.data, "6 captured (4 without stopping)"));
+	/* without the iterator, only the EINTR-prone ones are read without a stop */
+	assert_non_null(strstr(s.data, ITER ? "6 captured (6 without stopping, 0 stopped)" :
+					       "6 captured (4 without stopping, 2 stopped)"));
 	buf_free(&s);
 	buf_free(&out);
 	fixture_stop(&f); /* asserts eintr=0 */
@@ -533,8 +653,7 @@ static void test_concurrent_dumps(void **state)
 
 	(void)state;
 	fixture_start(&f, args, 0);
-	src2 = threads_source__new(&f.t, f.uw, f.sym, 16384);
-	assert_non_null(src2);
+	src2 = new_source(&f.t, f.uw, f.sym, 16384);
 	a.src = f.src;
 	b.src = src2;
 	assert_int_equal(pthread_create(&ta, NULL, dump_repeatedly, &a), 0);
@@ -547,6 +666,15 @@ static void test_concurrent_dumps(void **state)
 	assert_int_equal(b.blocks, 10 * 41);
 	threads_source__free(src2);
 	fixture_stop(&f);
+}
+
+static int count_substr(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
 }
 
 static void test_already_traced(void **state)
@@ -583,18 +711,33 @@ static void test_already_traced(void **state)
 			pause();
 	}
 	assert_int_equal(read(to_parent[0], &b, 1), 1);
-	/* one thread traced: the others are dumped, that one says who traces it */
+	/* one thread traced: the others are dumped, that one says who traces it (the iterator reads
+	 * it all the same; ptrace cannot stop it) */
 	assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
 	snprintf(want, sizeof(want), "goroutine %d [sleeping: futex, traced by %d, ", tids[1], tracer);
 	assert_non_null(strstr(out.data, want));
+	if (ITER) {
+		static const char *const cond[] = { "cond_leaf", "cond_worker", "start_thread", NULL };
+		int nb = parse_debug2(out.data, blocks_storage, 300);
+
+		assert_true(has_chain(find_block(blocks_storage, nb, tids[1]), cond));
+	}
 	assert_int_equal(write(to_child[1], "x", 1), 1);
 	assert_int_equal(read(to_parent[0], &b, 1), 1);
-	/* every thread traced: a clear error naming the tracer */
 	buf_reset(&out);
-	assert_int_equal(threads_source__dump_text(f.src, 2, &out), -EPERM);
-	assert_int_equal(out.len, 0);
-	snprintf(want, sizeof(want), "already traced by process %d", tracer);
-	assert_non_null(strstr(threads_source__error(f.src), want));
+	if (ITER) {
+		/* every thread traced: all read without stopping, each naming its tracer */
+		assert_int_equal(threads_source__dump_text(f.src, 2, &out), 0);
+		assert_int_equal(count_substr(out.data, ", traced by "), 3);
+		assert_int_equal(count_substr(out.data, "cond_leaf(...)"), 2);
+		assert_string_equal(threads_source__error(f.src), "");
+	} else {
+		/* every thread traced: a clear error naming the tracer */
+		assert_int_equal(threads_source__dump_text(f.src, 2, &out), -EPERM);
+		assert_int_equal(out.len, 0);
+		snprintf(want, sizeof(want), "already traced by process %d", tracer);
+		assert_non_null(strstr(threads_source__error(f.src), want));
+	}
 	kill(tracer, SIGKILL);
 	waitpid(tracer, NULL, 0);
 	tt_untrack(tracer);
@@ -659,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_same_frames_as_eu_stack),
 		cmocka_unit_test(test_debug0_set_and_go_pprof),
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_1000_threads_same_as_ptrace_and_eu_stack),
 		cmocka_unit_test(test_eintr_prone_syscalls_not_stopped),
 		cmocka_unit_test(test_small_copy_is_reported),
 		cmocka_unit_test(test_churn),
