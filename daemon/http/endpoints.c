@@ -15,10 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/metrics.h"
 #include "http/endpoints.h"
 #include "http/query.h"
+#include "http/resources.h"
 #include "http/symbolz.h"
 #include "pprof/pprof.h"
+#include "proc/procstat.h"
 #include "proc/target.h"
 #include "set/procs.h"
 #include "symbols/symbolize.h"
@@ -42,6 +45,8 @@ struct endpoints {
 	struct profd_profile profiles[MAX_PROFILES];
 	int windows;                   /* atomic */
 	int snapshots[MAX_PROFILES];   /* atomic, per profile */
+	uint64_t served[MAX_PROFILES]; /* atomic, per profile: requests answered */
+	uint64_t scrapes;              /* atomic: /metrics requests */
 };
 
 /* Takes a place in a pool of max; false when it is full. */
@@ -371,6 +376,8 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	} else {
 		index_processes(ep, out);
 	}
+	buf_puts(out, "<p><a href='/metrics'>/metrics</a>: resources of each process and profd's own, in "
+		      "Prometheus's text format.</p>\n");
 	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
 		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
@@ -739,6 +746,77 @@ static void method_not_allowed(struct http_response *resp, bool allow_post)
 	http_response__header(resp, "Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
 }
 
+/* /metrics (Prometheus text 0.0.4): each live process's resources (proc/procstat.h), each
+ * source's figures (provider metrics()), requests served, profd's own resources. ?pid=N: one
+ * process of the set. Reads files and counters only: no thread is stopped, no probe attached. */
+static void serve_metrics(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	struct proc **list = NULL;
+	struct metrics *m = NULL;
+	struct reqctx rc;
+	int n = 0, err = 0;
+
+	if (!reqctx_init(ep, req, resp, &rc))
+		return;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	if (is_head(req)) {
+		resp->unknown_length = true;
+		goto cleanup;
+	}
+	m = metrics__new();
+	n = procs__list(ep->ps, &list);
+	if (!m || n < 0) {
+		http_response__error(resp, 500, "cannot gather metrics: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct proc *p = list[i];
+		struct proc_figures f;
+
+		if (rc.proc && rc.scope.pid && p != rc.proc)
+			continue;
+		if (proc__exited(ep->ps, p) || !target_alive(&p->target))
+			continue;
+		if (procstat_read(p->target.pid, PROCSTAT_ALL, &f) != 0 || !target_alive(&p->target))
+			continue; /* it ended while being read: a reused PID's figures are not its */
+		resources_add_process(m, p->target.pid, p->target.comm, &f);
+	}
+	for (int i = 0; i < ep->nprofiles; i++) {
+		const struct profd_profile *p = &ep->profiles[i];
+
+		if (p->metrics && (err = p->metrics(p->ctx, &rc.scope, m)) != 0)
+			break;
+	}
+	if (!err) {
+		if (procs__multi(ep->ps)) {
+			int live = 0;
+
+			for (int i = 0; i < n; i++)
+				live += !proc__exited(ep->ps, list[i]);
+			metrics__add(m, "profd_processes", METRIC_GAUGE,
+				     "Processes of the set profd serves that run now.", NULL, 0, live);
+		}
+		for (int i = 0; i < ep->nprofiles; i++) {
+			struct metric_label l = { "profile", ep->profiles[i].name };
+
+			metrics__add(m, "profd_profile_requests_total", METRIC_COUNTER,
+				     "Requests for each profile answered since profd started (any status).", &l, 1,
+				     (double)__atomic_load_n(&ep->served[i], __ATOMIC_RELAXED));
+		}
+		metrics__add(m, "profd_metrics_scrapes_total", METRIC_COUNTER, "Requests for /metrics, this one included.",
+			     NULL, 0, (double)__atomic_add_fetch(&ep->scrapes, 1, __ATOMIC_RELAXED));
+		err = resources_add_self(m);
+	}
+	if (!err)
+		err = metrics__write(m, &resp->body);
+	if (err)
+		http_response__error(resp, 500, "cannot gather metrics: %s", strerror(-err));
+cleanup:
+	procs__list_free(list, n > 0 ? n : 0);
+	metrics__free(m);
+	reqctx_release(&rc);
+}
+
 void endpoints__handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct endpoints *ep = ctx;
@@ -746,6 +824,13 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	const struct profd_profile *p = NULL;
 	struct reqctx rc;
 
+	if (strcmp(req->path, "/metrics") == 0) {
+		if (!method_ok(req->method, false))
+			method_not_allowed(resp, false);
+		else
+			serve_metrics(ep, req, resp);
+		return;
+	}
 	if (strcmp(req->path, "/debug/pprof") == 0) {
 		resp->status = 301;
 		resp->content_type = "text/html; charset=utf-8";
@@ -776,6 +861,8 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	}
 	if (!reqctx_init(ep, req, resp, &rc))
 		return;
+	if (p)
+		__atomic_add_fetch(&ep->served[p - ep->profiles], 1, __ATOMIC_RELAXED);
 	if (strcmp(name, "symbol") == 0)
 		serve_symbol(ep, &rc, req, resp);
 	else if (strcmp(name, "cmdline") == 0)

@@ -14,6 +14,9 @@
 
 struct procs;
 
+/* /metrics answers with Prometheus's text exposition format 0.0.4 */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
 struct endpoints;
 
 /* The processes served (set/procs.h; one with --pid, a whole service otherwise: then ?pid=N

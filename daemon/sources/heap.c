@@ -2009,6 +2009,101 @@ static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64
 	return collect(ctx, true, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
+/* /metrics: per process, the sampled heap as the heap profile scales it (in use and allocated
+ * since the probes first attached); for the source, whether the probes are attached, their cost
+ * and what was dropped. Reads counters and records only. */
+static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metrics *m)
+{
+	static const char *const why[] = { "ring_buffer_full", "free_event_lost", "live_table_full", "records_full" };
+	struct heap_source *h = ctx;
+	struct heap_names nm = { 0 };
+	struct heap_view v;
+	int64_t (*sums)[4] = NULL; /* per nm index: alloc objects, alloc bytes, inuse objects, inuse bytes */
+	uint64_t dropped[4];
+	int r;
+
+	if ((r = names_get(h, &nm)) < 0)
+		return r;
+	sums = calloc((size_t)nm.n + 1, sizeof(*sums));
+	if (!sums) {
+		names_free(&nm);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
+	read_counters(h);
+	for (uint32_t i = 0; i < h->nrecs; i++) {
+		const struct record *rc = &h->recs[i];
+		int k = names_index(&nm, h->multi ? rc->pid : h->single);
+		int64_t v4[4];
+
+		if (k < 0)
+			continue;
+		heap_scale((int64_t)rc->alloc_objects, (int64_t)(rc->alloc_objects * rc->size), (int64_t)h->cfg.rate,
+			   &v4[0], &v4[1]);
+		heap_scale((int64_t)(rc->alloc_objects - rc->free_objects),
+			   (int64_t)((rc->alloc_objects - rc->free_objects) * rc->size), (int64_t)h->cfg.rate, &v4[2],
+			   &v4[3]);
+		for (int j = 0; j < 4; j++)
+			sums[k][j] += v4[j];
+	}
+	dropped[0] = h->st.dropped_ringbuf;
+	dropped[1] = h->st.dropped_free_ev;
+	dropped[2] = h->st.dropped_live_full;
+	dropped[3] = h->st.dropped_records;
+	pthread_mutex_unlock(&h->lock);
+	for (int k = 0; k < nm.n; k++) {
+		const struct proc *p = nm.list[k];
+		char pid[16];
+		struct metric_label l[2] = { { "pid", pid }, { "process", p->target.comm } };
+
+		if (scope && scope->pid > 0 && p->target.pid != scope->pid)
+			continue;
+		if (proc__exited(h->ps, p) && !sums[k][0])
+			continue;
+		snprintf(pid, sizeof(pid), "%d", (int)p->target.pid);
+		metrics__add(m, "profd_heap_inuse_bytes", METRIC_GAUGE,
+			     "Sampled heap in use, scaled to an estimate of all (as the heap profile's inuse_space): "
+			     "what was allocated while profd's probes were attached and not yet freed.", l, 2,
+			     (double)sums[k][3]);
+		metrics__add(m, "profd_heap_inuse_objects", METRIC_GAUGE,
+			     "Sampled heap objects in use, scaled (as the heap profile's inuse_objects).", l, 2,
+			     (double)sums[k][2]);
+		metrics__add(m, "profd_heap_allocated_bytes_total", METRIC_COUNTER,
+			     "Bytes allocated while profd's probes were attached, scaled from samples (alloc_space).", l,
+			     2, (double)sums[k][1]);
+		metrics__add(m, "profd_heap_allocated_objects_total", METRIC_COUNTER,
+			     "Objects allocated while profd's probes were attached, scaled from samples "
+			     "(alloc_objects).", l, 2, (double)sums[k][0]);
+	}
+	names_free(&nm);
+	free(sums);
+	heap_view(h, &v);
+	metrics__add(m, "profd_heap_probes_attached", METRIC_GAUGE,
+		     "1 while the heap probes are attached to the allocator, 0 otherwise (--heap demand attaches "
+		     "them only while requests ask).", NULL, 0, v.d.attached ? 1 : 0);
+	metrics__add(m, "profd_heap_allocator_calls_per_second", METRIC_GAUGE,
+		     "Allocator calls per second the probes saw at the last cost check (0 when detached).", NULL, 0,
+		     v.d.attached ? v.calls_per_s : 0);
+	metrics__add(m, "profd_heap_probe_cost_ratio", METRIC_GAUGE,
+		     "Estimated share of the target's CPU time the heap probes cost, at the last check (0..1).",
+		     NULL, 0, v.d.attached ? v.share : 0);
+	metrics__add(m, "profd_heap_probe_cost_seconds_total", METRIC_COUNTER,
+		     "Estimated CPU time the heap probes have cost the target so far.", NULL, 0,
+		     (double)v.probe_ns_total / 1e9);
+	metrics__add(m, "profd_heap_probe_pauses_total", METRIC_COUNTER,
+		     "Times the heap probes were detached for exceeding --heap-budget.", NULL, 0, v.d.npauses);
+	for (int i = 0; i < 4; i++) {
+		struct metric_label l = { "reason", why[i] };
+
+		metrics__add(m, "profd_heap_dropped_events_total", METRIC_COUNTER,
+			     "Heap events lost at profd's bounds, by reason (ring buffer full, free event lost, live "
+			     "table full, --max-stacks records full).", &l, 1, (double)dropped[i]);
+	}
+	return 0;
+}
+
 /* One line for the index: the allocator and probes, then whether they are attached and why. */
 static int prof_status(void *ctx, struct buf *out)
 {
@@ -2067,7 +2162,9 @@ void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap
 	ret_heap->write_text = prof_text;
 	ret_heap->status = prof_status;
 	ret_heap->collect = prof_heap_collect;
+	ret_heap->metrics = prof_metrics;
 	*ret_allocs = *ret_heap;
+	ret_allocs->metrics = NULL;
 	ret_allocs->name = "allocs";
 	ret_allocs->description = "A sampling of all past memory allocations while profd's probes are attached.";
 	ret_allocs->snapshot = prof_allocs_snapshot;
