@@ -17,6 +17,7 @@
 #include "base/bpfcheck.h"
 #include "base/log.h"
 #include "http/endpoints.h"
+#include "http/history.h"
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/heap.h"
@@ -462,6 +463,7 @@ static int serve(const struct profd_config *cfg)
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;
+	struct history *hist = NULL;
 	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
@@ -512,6 +514,24 @@ static int serve(const struct profd_config *cfg)
 		endpoints__add_profile(ep, &heap);
 		endpoints__add_profile(ep, &allocs);
 	}
+	if (cfg->history_length) {
+		struct history_config hc = {
+			.interval_ns = cfg->history_interval_ns,
+			.length = cfg->history_length,
+			.nprocs = procs__multi(ps) ? HISTORY_MAX_PROCS : 0,
+		};
+
+		err = history__new(&hc, &hist);
+		if (!err)
+			err = history__start(hist, ps, endpoints__gather, ep);
+		if (err) {
+			log_error("cannot start the resource history (--history-length %u): %s", cfg->history_length,
+				  strerror(-err));
+			status = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		endpoints__set_history(ep, hist);
+	}
 
 	srv = http_server__start(fd, &limits, endpoints__handle, ep);
 	if (!srv) {
@@ -535,6 +555,7 @@ static int serve(const struct profd_config *cfg)
 	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
+	history__free(hist); /* its sampler reads the sources through ep */
 	endpoints__free(ep);
 	engine_free(&engine);
 	if (fd >= 0)

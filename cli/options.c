@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "http/history.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "http/query.h"
@@ -86,6 +87,12 @@ static const char usage[] =
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
+	"      --history-interval DURATION  how often the resource history (RSS, threads, fds,\n"
+	"                         heap in use: charts on the index, /debug/pprof/history?format=csv)\n"
+	"                         is sampled, 1s..1h (PROFD_HISTORY_INTERVAL), default 10s\n"
+	"      --history-length N  samples kept, 0..100000 (PROFD_HISTORY_LENGTH), default 8640\n"
+	"                         (24 h at 10 s); its memory (24 bytes a sample, x9 for a set) is\n"
+	"                         taken at start; 0: no history\n"
 	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
 	"  -o, --output FILE      cpu and heap commands: where to write the profile (- = stdout)\n"
 	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
@@ -100,6 +107,7 @@ static const char usage[] =
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
+	"  history?format=csv     the resource history as CSV (?pid=N: one process of a set)\n"
 	"  /metrics               (at the root) Prometheus text format: each process's memory,\n"
 	"                         threads, fds, CPU, faults, cgroup memory, sampled heap in use;\n"
 	"                         profd's own; reading it never stops a thread or attaches a probe\n"
@@ -216,7 +224,8 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_SECONDS, OPT_OUTPUT,
+	      OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -244,6 +253,8 @@ static const struct opt_def {
 	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
 	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
+	[OPT_HISTORY_INTERVAL] = { "--history-interval", 0, "PROFD_HISTORY_INTERVAL", true },
+	[OPT_HISTORY_LENGTH] = { "--history-length", 0, "PROFD_HISTORY_LENGTH", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -402,6 +413,17 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
+	case OPT_HISTORY_INTERVAL:
+		if (history_interval_parse(v, &cfg->history_interval_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--history-interval", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HISTORY_LENGTH:
+		if (parse_range(from, v, 0, HISTORY_MAX_LENGTH, &n, err, errlen))
+			return -EINVAL;
+		cfg->history_length = (uint32_t)n;
+		return 0;
 	case OPT_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -436,6 +458,8 @@ static void defaults(struct profd_config *cfg)
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
 	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
 	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
+	cfg->history_interval_ns = HISTORY_DEFAULT_INTERVAL_NS;
+	cfg->history_length = HISTORY_DEFAULT_LENGTH;
 	cfg->seconds = 30;
 }
 

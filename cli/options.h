@@ -52,6 +52,8 @@ struct profd_config {
 	int64_t heap_idle_ns;   /* --heap-idle */
 	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
+	int64_t history_interval_ns; /* --history-interval */
+	uint32_t history_length;     /* --history-length; 0: no history */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };

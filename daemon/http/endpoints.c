@@ -17,6 +17,7 @@
 
 #include "base/metrics.h"
 #include "http/endpoints.h"
+#include "http/history.h"
 #include "http/query.h"
 #include "http/resources.h"
 #include "http/symbolz.h"
@@ -47,6 +48,7 @@ struct endpoints {
 	int snapshots[MAX_PROFILES];   /* atomic, per profile */
 	uint64_t served[MAX_PROFILES]; /* atomic, per profile: requests answered */
 	uint64_t scrapes;              /* atomic: /metrics requests */
+	struct history *hist;          /* borrowed; NULL: no history */
 };
 
 /* Takes a place in a pool of max; false when it is full. */
@@ -212,7 +214,7 @@ static void req_syms_release(struct req_syms *rs)
 
 static bool name_taken(const struct endpoints *ep, const char *name)
 {
-	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0)
+	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0 || strcmp(name, "history") == 0)
 		return true;
 	for (int i = 0; i < ep->nprofiles; i++)
 		if (strcmp(ep->profiles[i].name, name) == 0)
@@ -235,6 +237,25 @@ int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p)
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
 {
 	ep->max_seconds = max_seconds;
+}
+
+void endpoints__set_history(struct endpoints *ep, struct history *h)
+{
+	ep->hist = h;
+}
+
+int endpoints__gather(void *ctx, const struct profd_scope *scope, struct metrics *m)
+{
+	struct endpoints *ep = ctx;
+	int err = 0;
+
+	for (int i = 0; i < ep->nprofiles && !err; i++) {
+		const struct profd_profile *p = &ep->profiles[i];
+
+		if (p->metrics)
+			err = p->metrics(p->ctx, scope, m);
+	}
+	return err;
 }
 
 static void html_escape(struct buf *out, const char *s)
@@ -323,7 +344,26 @@ static void index_processes(struct endpoints *ep, struct buf *out)
 	procs__list_free(list, n > 0 ? n : 0);
 }
 
-static void serve_index(struct endpoints *ep, struct http_response *resp)
+/* The history's charts on the index: of the one process or the whole set, or of ?pid='s. */
+static void index_history(struct endpoints *ep, const struct reqctx *rc, struct buf *out)
+{
+	int series;
+
+	if (!ep->hist) {
+		buf_puts(out, "<p>No resource history (--history-length 0).</p>\n");
+		return;
+	}
+	series = history__find(ep->hist, rc->scope.pid);
+	if (series < 0) {
+		buf_printf(out, "<p>Process %d has no history of its own: over a set, the first %d processes seen get "
+				"one; the set's history counts it. <a href='./'>The set's history</a>.</p>\n",
+			   rc->scope.pid, HISTORY_MAX_PROCS);
+		return;
+	}
+	history__write_charts(ep->hist, series, out);
+}
+
+static void serve_index(struct endpoints *ep, const struct reqctx *rc, struct http_response *resp)
 {
 	struct index_row rows[MAX_PROFILES + 1];
 	struct buf *out = &resp->body;
@@ -349,7 +389,8 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 
 	resp->content_type = "text/html; charset=utf-8";
 	buf_puts(out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
-		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
+		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n"
+		      "figure.chart{\n\tdisplay:inline-block;\n\tmargin:0 1rem 0.5rem 0;\n}\n</style>\n</head>\n<body>\n"
 		      "/debug/pprof/\n<br>\n");
 	if (ep->single) {
 		const struct target *t = &ep->single->target;
@@ -378,6 +419,7 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	}
 	buf_puts(out, "<p><a href='/metrics'>/metrics</a>: resources of each process and profd's own, in "
 		      "Prometheus's text format.</p>\n");
+	index_history(ep, rc, out);
 	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
 		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
@@ -781,12 +823,7 @@ static void serve_metrics(struct endpoints *ep, const struct http_request *req, 
 			continue; /* it ended while being read: a reused PID's figures are not its */
 		resources_add_process(m, p->target.pid, p->target.comm, &f);
 	}
-	for (int i = 0; i < ep->nprofiles; i++) {
-		const struct profd_profile *p = &ep->profiles[i];
-
-		if (p->metrics && (err = p->metrics(p->ctx, &rc.scope, m)) != 0)
-			break;
-	}
+	err = endpoints__gather(ep, &rc.scope, m);
 	if (!err) {
 		if (procs__multi(ep->ps)) {
 			int live = 0;
@@ -814,6 +851,46 @@ static void serve_metrics(struct endpoints *ep, const struct http_request *req, 
 cleanup:
 	procs__list_free(list, n > 0 ? n : 0);
 	metrics__free(m);
+	reqctx_release(&rc);
+}
+
+/* /debug/pprof/history?format=csv: the resource history of the one process, or of a set (its
+ * total and each process with a series of its own), or of ?pid='s. */
+static void serve_history(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	const char *format = http_request__arg(req, "format");
+	struct reqctx rc;
+	int series = -1, err;
+
+	if (!ep->hist) {
+		http_response__error(resp, 404, "no resource history: profd runs with --history-length 0");
+		return;
+	}
+	if (format && *format && strcmp(format, "csv") != 0) {
+		http_response__error(resp, 400, "invalid value for \"format\" - must be csv (the charts are on the "
+				     "index, /debug/pprof/)");
+		return;
+	}
+	if (!reqctx_init(ep, req, resp, &rc))
+		return;
+	if (rc.scope.pid) {
+		series = history__find(ep->hist, rc.scope.pid);
+		if (series < 0) {
+			http_response__error(resp, 404, "process %d has no history of its own: over a set, the first %d "
+					     "processes seen get one; the set's total counts it", rc.scope.pid,
+					     HISTORY_MAX_PROCS);
+			goto cleanup;
+		}
+	}
+	resp->content_type = "text/csv; charset=utf-8";
+	if (is_head(req)) {
+		resp->unknown_length = true;
+		goto cleanup;
+	}
+	err = history__write_csv(ep->hist, series, &resp->body);
+	if (err)
+		http_response__error(resp, 500, "cannot write the history: %s", strerror(-err));
+cleanup:
 	reqctx_release(&rc);
 }
 
@@ -852,7 +929,14 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (*name == '\0') {
-		serve_index(ep, resp);
+		if (!reqctx_init(ep, req, resp, &rc))
+			return;
+		serve_index(ep, &rc, resp);
+		reqctx_release(&rc);
+		return;
+	}
+	if (strcmp(name, "history") == 0) {
+		serve_history(ep, req, resp);
 		return;
 	}
 	if (!p && strcmp(name, "cmdline") != 0 && strcmp(name, "symbol") != 0) {

@@ -74,6 +74,12 @@ static void test_defaults_and_flags(void **state)
 			 OPTIONS_RUN);
 	assert_true(cfg.heap_idle_ns == 30ll * 1000000000);
 	assert_true(cfg.heap_budget == 0.5);
+	assert_true(cfg.history_interval_ns == 10ll * 1000000000);
+	assert_int_equal(cfg.history_length, 8640);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--history-interval", "1m", "--history-length=0",
+			       NULL), OPTIONS_RUN);
+	assert_true(cfg.history_interval_ns == 60ll * 1000000000);
+	assert_int_equal(cfg.history_length, 0);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.request_timeout, 3);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
@@ -210,6 +216,11 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
 		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--history-interval", "0s" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-interval", "90m" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-interval", "5" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-length", "100001" }, "--history-length: '100001' is not valid" },
+		{ { "--pid", "1", "--history-length", "x" }, "--history-length" },
 		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
 		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
 		{ { "heap", "--pid", "1", "--seconds" }, "needs a value" },
