@@ -282,8 +282,8 @@ int threads_set__dump_text(struct threads_set *ts, pid_t pid, int debug, struct 
 			continue;
 		}
 		/* a line per process, then its blocks in Go's shape; blank lines between blocks */
-		r = buf_printf(out, "%sprocess %d (%s): %d threads\n\n", dumped ? "\n" : "", (int)p->target.pid,
-			       p->target.comm, threads);
+		r = buf_printf(out, "%sprocess %d (%s): %d thread%s\n\n", dumped ? "\n" : "", (int)p->target.pid,
+			       p->target.comm, threads, threads == 1 ? "" : "s");
 		if (r >= 0)
 			r = buf_append(out, one.data, one.len);
 		dumped++;

@@ -39,7 +39,7 @@ purge_if_installed() {
 		}
 	fi
 }
-trap 'purge_if_installed; cleanup' EXIT
+trap '_rc=$?; purge_if_installed; (exit $_rc); cleanup' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 

@@ -109,7 +109,7 @@ cleanup_cgroup() {
 	for p in $(cat "$root/$cg/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 	for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$root/$cg" 2>/dev/null && return; sleep 0.2; done
 }
-trap 'cleanup_cgroup; cleanup' EXIT
+trap '_rc=$?; cleanup_cgroup; (exit $_rc); cleanup' EXIT
 join_cg() { echo "$1" >"$root/$cg/cgroup.procs" || fail "cannot move $1 into $root/$cg"; }
 "$TARGETS/cpu_threads" >"$TMP/a.out" 2>&1 &
 a=$!
