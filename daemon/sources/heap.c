@@ -5,6 +5,7 @@
  * what they want (demand__want) and take snapshots or windows; a snapshot thread writes SIGUSR2
  * profiles. `lock` guards the records, the live table and the ring buffer consumer; `cost_lock`
  * what the budget last found; neither is taken while holding the other. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/types.h>
@@ -151,7 +152,9 @@ struct heap_source {
 	int snap_result;
 	pthread_t snap_thread;
 	bool snap_thread_started;
-	char snap_path[4200];
+	char snap_path[4400];
+	int snap_keep;          /* > 0: a kept snapshot; then only the newest snap_keep remain */
+	char snap_prefix[64];   /* their name before the time: "profd-heap-PID-" */
 };
 
 /* ---- configuration ---- */
@@ -2244,10 +2247,58 @@ cleanup:
 	return r;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the oldest kept snapshots (their names sort by time) beyond h->snap_keep. */
+static void prune_snapshots(struct heap_source *h)
+{
+	size_t plen = strlen(h->snap_prefix), n = 0, cap = 0;
+	char **names = NULL, path[4400];
+	struct dirent *d;
+	DIR *dir = opendir(h->snapshot_dir);
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		size_t len = strlen(d->d_name);
+
+		if (strncmp(d->d_name, h->snap_prefix, plen) != 0 || len < 7 || strcmp(d->d_name + len - 6, ".pb.gz") != 0)
+			continue;
+		if (n == cap) {
+			char **t = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+
+			if (!t)
+				break;
+			names = t;
+		}
+		if (!(names[n] = strdup(d->d_name)))
+			break;
+		n++;
+	}
+	closedir(dir);
+	if (names)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		if (i + (size_t)h->snap_keep < n) {
+			snprintf(path, sizeof(path), "%s/%s", h->snapshot_dir, names[i]);
+			if (unlink(path) != 0)
+				log_debug("heap: cannot remove the old snapshot %s: %s", path, strerror(errno));
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
 static void *snapshot_main(void *arg)
 {
 	struct heap_source *h = arg;
 	int r = write_profile_file(h, false, h->snap_path);
+
+	if (r == 0 && h->snap_keep > 0)
+		prune_snapshots(h);
 
 	pthread_mutex_lock(&h->snap_lock);
 	h->snap_result = r;
@@ -2257,7 +2308,19 @@ static void *snapshot_main(void *arg)
 	return NULL;
 }
 
+static int request_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len);
+
 int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len)
+{
+	return request_snapshot(h, 0, ret_path, len);
+}
+
+int heap_source__request_kept_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len)
+{
+	return keep > 0 ? request_snapshot(h, keep, ret_path, len) : -EINVAL;
+}
+
+static int request_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len)
 {
 	int r;
 
@@ -2272,8 +2335,21 @@ int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t 
 		pthread_join(h->snap_thread, NULL);
 		h->snap_thread_started = false;
 	}
+	h->snap_keep = keep;
 	/* over a set: after profd's own PID (its members come and go) */
-	if (h->multi)
+	if (keep > 0) {
+		int64_t now = profd_now_nanos();
+		time_t secs = (time_t)(now / 1000000000);
+		struct tm tm;
+		char when[16];
+
+		gmtime_r(&secs, &tm);
+		strftime(when, sizeof(when), "%Y%m%dT%H%M%S", &tm);
+		snprintf(h->snap_prefix, sizeof(h->snap_prefix), "profd-heap-%s%d-", h->multi ? "set-" : "",
+			 h->multi ? (int)getpid() : (int)h->single);
+		snprintf(h->snap_path, sizeof(h->snap_path), "%s/%s%s.%03dZ.pb.gz", h->snapshot_dir, h->snap_prefix,
+			 when, (int)(now / 1000000 % 1000));
+	} else if (h->multi)
 		snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-set-%d.pb.gz", h->snapshot_dir,
 			 (int)getpid());
 	else

@@ -80,6 +80,15 @@ static void test_defaults_and_flags(void **state)
 			       NULL), OPTIONS_RUN);
 	assert_true(cfg.history_interval_ns == 60ll * 1000000000);
 	assert_int_equal(cfg.history_length, 0);
+	assert_int_equal(cfg.snapshot_keep, 10);
+	assert_true(cfg.snapshot_rss_step == 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on", "rss-step=1G",
+			       "--snapshot-keep", "3", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_rss_step == 1ull << 30);
+	assert_int_equal(cfg.snapshot_keep, 3);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
+			       "rss-step=1048576", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_rss_step == 1ull << 20);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.request_timeout, 3);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
@@ -216,6 +225,13 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
 		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=16M" }, "--snapshot-on needs --snapshot-dir" },
+		{ { "--pid", "1", "--snapshot-on", "pressure" }, "--snapshot-on: 'pressure' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=1023K" }, "rss-step=SIZE, SIZE from 1M to 1024G" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=2048G" }, "--snapshot-on: 'rss-step=2048G' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=" }, "--snapshot-on: 'rss-step=' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=-5M" }, "--snapshot-on: 'rss-step=-5M' is not valid" },
+		{ { "--pid", "1", "--snapshot-keep", "10001" }, "--snapshot-keep: '10001' is not valid" },
 		{ { "--pid", "1", "--history-interval", "0s" }, "--history-interval: expected" },
 		{ { "--pid", "1", "--history-interval", "90m" }, "--history-interval: expected" },
 		{ { "--pid", "1", "--history-interval", "5" }, "--history-interval: expected" },
