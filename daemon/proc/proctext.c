@@ -3,6 +3,7 @@
  * each does what its reader did inline. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,50 @@ int proctext_status_threads(const char *text)
 	if (!p)
 		return -EINVAL;
 	return atoi(p + 9);
+}
+
+pid_t proctext_status_nspid(const char *text)
+{
+	const char *p = strstr(text, "\nNSpid:");
+	long v = -1;
+
+	if (!p)
+		return -EINVAL;
+	p += strlen("\nNSpid:");
+	for (;;) {
+		char *end;
+		long x;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		x = strtol(p, &end, 10);
+		if (x <= 0 || x > INT32_MAX)
+			return -EINVAL;
+		v = x;
+		p = end;
+	}
+	return v > 0 ? (pid_t)v : -EINVAL;
+}
+
+long proctext_status_euid(const char *text)
+{
+	const char *p = strstr(text, "\nUid:");
+	unsigned long real, eff;
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p += strlen("\nUid:");
+	real = strtoul(p, &end, 10);
+	if (end == p || (*end != ' ' && *end != '\t'))
+		return -EINVAL;
+	p = end;
+	eff = strtoul(p, &end, 10);
+	if (end == p || real > UINT32_MAX || eff > UINT32_MAX)
+		return -EINVAL;
+	return (long)eff;
 }
 
 void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer)

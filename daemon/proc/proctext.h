@@ -25,6 +25,11 @@ uint64_t proctext_stat_image(const char *text);
 bool proctext_stat_comm(const char *text, char *comm, size_t comm_size, char *ret_state);
 /* status: the "Threads:" count (atoi of what follows), or -EINVAL without that line. */
 int proctext_status_threads(const char *text);
+/* status: the process's PID in its own PID namespace, the last field of "NSpid:" (what the
+ * process itself calls its PID, e.g. in /tmp/perf-PID.map); -EINVAL without that line. */
+pid_t proctext_status_nspid(const char *text);
+/* status: the effective UID, the second field of "Uid:"; -EINVAL without it. */
+long proctext_status_euid(const char *text);
 /* status: the "State:" letter ('?' if none) and "TracerPid:" (0 if none). */
 void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer);
 /* status: voluntary + nonvoluntary context switches (a missing line counts 0). */

@@ -3,8 +3,10 @@
  * executable x86-64 ELF mapping (and the vDSO) as a module at its load bias. A walker evaluates
  * per-address rules read once from libdw's CFI and cached; a frame whose CFI uses an expression
  * it does not evaluate sends the sample through libdwfl's own walk (one fake thread: registers
- * from the sample, memory from the copy). Either way a pc without CFI ends the walk, where
- * libdwfl would guess with rbp: a stack is CFI-correct or cut with a reason.
+ * from the sample, memory from the copy). A pc without CFI in executable memory (JIT code, a
+ * file mapped a second time, assembly without CFI) is walked through its frame pointer, checked
+ * at each step (inside the copy, above the previous frame, returning into executable memory),
+ * and CFI takes over again at the first pc that has it; anything else ends the walk with a reason.
  * All public calls take uw->lock (libdwfl is not thread-safe). */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,8 @@
 
 /* Bounds: modules per target, and the size of a vDSO image we are willing to copy. */
 #define UNWIND_MAX_MODULES 8192
+/* Bound on executable ranges (every executable mapping, JIT code included; as procmaps). */
+#define UNWIND_MAX_CODE 65536
 #define UNWIND_MAX_VDSO (1u << 20)
 /* Direct-mapped cache of per-address CFI rules (about 300 bytes each), cleared when modules change. */
 #define RULE_CACHE_BITS 10
@@ -83,6 +87,21 @@ struct module_range {
 	uint64_t low, high; /* [low, high) as libdwfl computed it from the program headers */
 };
 
+/* [start, end) of one executable mapping, with or without a module. */
+struct code_range {
+	uint64_t start, end;
+};
+
+/* Registers of one frame while walking; bit i of set: r[i] is known. */
+struct regset {
+	uint64_t r[UNWIND_NREGS];
+	uint32_t set;
+};
+
+/* How a stretch of the walk ended: the stack is done, or the next frame needs libdwfl's walk,
+ * or the last pc pushed has no CFI and its frame pointer is to be tried. */
+enum segment_end { SEG_END, SEG_SLOW, SEG_FP };
+
 struct unwinder {
 	pthread_mutex_t lock;
 	pid_t pid;
@@ -91,11 +110,16 @@ struct unwinder {
 	size_t nexecs;
 	struct module_range *mods;
 	size_t nmods;
+	struct code_range *code; /* every executable mapping, in address order */
+	size_t ncode;
 	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
 	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
 	const struct unwind_regs *regs;
+	struct regset *seg_regs; /* libdwfl's walk starts from these registers */
+	bool want_fp;            /* libdwfl's walk met a pc without CFI: seg_regs hold its frame's */
+	bool seg_ret_minus1;     /* its first pc is a return address, handed to libdwfl minus 1 */
 	const struct unwind_stack *stack;
 	uint64_t *pcs;
 	int n, max;
@@ -111,6 +135,7 @@ static const char *const stop_names[UNWIND_STOP__COUNT] = {
 	[UNWIND_STOP_BAD_ADDR] = "bad_address",
 	[UNWIND_STOP_DEPTH] = "depth",
 	[UNWIND_STOP_ERROR] = "error",
+	[UNWIND_STOP_FRAME_POINTER] = "frame_pointer",
 };
 
 const char *unwind_stop_name(enum unwind_stop why)
@@ -192,8 +217,15 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *d
 static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
 	struct unwinder *uw = thread_arg;
+	const struct regset *rs = uw->seg_regs;
 
-	return dwfl_thread_state_registers(thread, 0, UNWIND_NREGS, uw->regs->r);
+	if (!rs)
+		return dwfl_thread_state_registers(thread, 0, UNWIND_NREGS, uw->regs->r);
+	/* after a frame-pointer step only some registers are known: leave the others unset */
+	for (int i = 0; i < UNWIND_NREGS; i++)
+		if ((rs->set & (1u << i)) && !dwfl_thread_state_registers(thread, i, 1, &rs->r[i]))
+			return false;
+	return true;
 }
 
 static const Dwfl_Thread_Callbacks thread_callbacks = {
@@ -409,19 +441,42 @@ static enum unwind_stop rule_stop(const struct cfi_rule *r)
 	return r->status == RULE_BAD_ADDR ? UNWIND_STOP_BAD_ADDR : UNWIND_STOP_NO_CFI;
 }
 
+/* true when addr lies in an executable mapping (with or without a module). */
+static bool in_code(const struct unwinder *uw, uint64_t addr)
+{
+	size_t lo = 0, hi = uw->ncode;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < uw->code[mid].start)
+			hi = mid;
+		else if (addr >= uw->code[mid].end)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
 /* Called by libdwfl for each frame, leaf first, before it unwinds that frame. */
 static int on_frame(Dwfl_Frame *state, void *arg)
 {
 	struct unwinder *uw = arg;
 	/* the leaf and the frame a signal interrupted hold exact pcs; the others return addresses */
-	bool exact = uw->n == 0 || uw->next_exact;
+	bool exact = uw->next_exact;
 	const struct cfi_rule *rule;
+	Dwarf_Word rbp, rsp;
 	Dwarf_Addr pc;
 
 	uw->window_miss = false;
 	if (!dwfl_frame_pc(state, &pc, NULL)) {
 		uw->why = UNWIND_STOP_ERROR;
 		return DWARF_CB_ABORT;
+	}
+	if (uw->seg_ret_minus1) { /* see walk_slow() */
+		uw->seg_ret_minus1 = false;
+		pc++;
 	}
 	if (uw->n >= uw->max) {
 		uw->why = UNWIND_STOP_DEPTH;
@@ -434,6 +489,15 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	uw->pcs[uw->n++] = exact || rule->signal ? sample_pc_exact(pc) : pc;
 	if (rule->status != RULE_OK) {
 		uw->why = rule_stop(rule);
+		/* code without CFI: hand the frame's registers to the frame-pointer step */
+		if (in_code(uw, exact ? pc : pc - 1) && dwfl_frame_reg(state, UNWIND_REG_RBP, &rbp) == 0 &&
+		    dwfl_frame_reg(state, UNWIND_REG_RSP, &rsp) == 0) {
+			uw->seg_regs->r[UNWIND_REG_RBP] = rbp;
+			uw->seg_regs->r[UNWIND_REG_RSP] = rsp;
+			uw->seg_regs->r[UNWIND_REG_RIP] = pc;
+			uw->seg_regs->set = 1u << UNWIND_REG_RBP | 1u << UNWIND_REG_RSP | 1u << UNWIND_REG_RIP;
+			uw->want_fp = true;
+		}
 		return DWARF_CB_ABORT;
 	}
 	uw->next_exact = rule->signal;
@@ -442,10 +506,6 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 
 /* The fast walker: the same unwinding as libdwfl's (frame_unwind.c), from cached per-address
  * rules instead of re-running the CFI program and re-evaluating the CFA for every register. */
-struct regset {
-	uint64_t r[UNWIND_NREGS];
-	uint32_t set; /* bit i: r[i] is known */
-};
 
 static bool reg_get(const struct regset *rs, uint64_t regno, uint64_t *ret)
 {
@@ -573,11 +633,17 @@ static bool expr_eval(struct unwinder *uw, const struct regset *rs, const Dwarf_
 	return true;
 }
 
+/* rbx, rbp, r12-r15: the registers a function must give back to its caller as it found them. */
+static bool callee_saved(int regno)
+{
+	return regno == 3 || regno == UNWIND_REG_RBP || (regno >= 12 && regno <= 15);
+}
+
 /* Unwinds one frame: the caller's registers from the callee's by rule r. */
 static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const struct regset *cur, struct regset *next)
 {
 	uint64_t cfa = 0, v = 0;
-	bool cfa_ok = false;
+	bool cfa_ok = false, miss;
 
 	if (r->cfa_kind == CFA_REG) {
 		cfa_ok = reg_get(cur, r->cfa_reg, &cfa);
@@ -597,7 +663,16 @@ static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const str
 			ok = reg_get(cur, (uint64_t)regno, &v);
 			break;
 		case REG_AT_CFA:
+			miss = uw->window_miss;
 			ok = cfa_ok && memory_read(NULL, cfa + (uint64_t)rr->u.off, &v, uw);
+			/* a save slot below the copy, i.e. below the sampled rsp: the epilogue already
+			 * popped the register (gcc's CFI keeps "saved at CFA-16" for rbp after the pop
+			 * in its remember_state blocks), so it holds its caller's value again */
+			if (!ok && cfa_ok && callee_saved(regno) && cfa + (uint64_t)rr->u.off < uw->stack->start &&
+			    reg_get(cur, (uint64_t)regno, &v)) {
+				ok = true;
+				uw->window_miss = miss;
+			}
 			break;
 		case REG_CFA_PLUS:
 			ok = cfa_ok;
@@ -617,44 +692,123 @@ static void unwind_step(struct unwinder *uw, const struct cfi_rule *r, const str
 	}
 }
 
-/* Walks the sample with cached rules. Returns false when a frame needs what only libdwfl
- * evaluates: the caller then walks the whole sample with libdwfl instead. */
-static bool walk_fast(struct unwinder *uw, const struct unwind_regs *regs, uint64_t *pcs, int max, int *ret_n,
-		      enum unwind_stop *ret_why)
+/* Walks on from the frame whose registers rs holds (its pc exact or a return address), with
+ * cached rules, appending to pcs[*n..max). Returns SEG_END (*ret_why says why), SEG_SLOW when
+ * that frame needs what only libdwfl evaluates (not pushed; rs holds its registers), or SEG_FP
+ * when the last pc pushed has no CFI but lies in executable memory (rs holds its registers). */
+static enum segment_end walk_fast(struct unwinder *uw, struct regset *rs, bool *exact, uint64_t *pcs, int max,
+				  int *n, enum unwind_stop *ret_why)
 {
-	struct regset rs[2];
-	int cur = 0, n = 0;
-	bool exact = true;
-	uint64_t pc = regs->r[UNWIND_REG_RIP];
+	struct regset next;
+	uint64_t pc;
 
-	memcpy(rs[0].r, regs->r, sizeof(rs[0].r));
-	rs[0].set = (1u << UNWIND_NREGS) - 1;
+	if (!reg_get(rs, UNWIND_REG_RIP, &pc)) {
+		*ret_why = UNWIND_STOP_ERROR;
+		return SEG_END;
+	}
 	for (;;) {
 		const struct cfi_rule *rule;
+		uint64_t addr = *exact ? pc : pc - 1;
 
 		uw->window_miss = false;
-		if (n >= max) {
+		if (*n >= max) {
 			*ret_why = UNWIND_STOP_DEPTH;
-			break;
+			return SEG_END;
 		}
-		rule = rule_get(uw, exact ? pc : pc - 1);
+		rule = rule_get(uw, addr);
 		if (rule->status == RULE_OK && !rule->fast)
-			return false;
-		pcs[n++] = exact || rule->signal ? sample_pc_exact(pc) : pc;
+			return SEG_SLOW;
+		pcs[(*n)++] = *exact || rule->signal ? sample_pc_exact(pc) : pc;
 		if (rule->status != RULE_OK) {
 			*ret_why = rule_stop(rule);
-			break;
+			return in_code(uw, addr) ? SEG_FP : SEG_END;
 		}
-		unwind_step(uw, rule, &rs[cur], &rs[!cur]);
-		cur = !cur;
+		unwind_step(uw, rule, rs, &next);
+		*rs = next;
 		/* an undefined or unreadable return address, or 0, ends the stack (as in libdwfl) */
-		if (!reg_get(&rs[cur], UNWIND_REG_RIP, &pc) || pc == 0) {
+		if (!reg_get(rs, UNWIND_REG_RIP, &pc) || pc == 0) {
 			*ret_why = uw->window_miss ? UNWIND_STOP_WINDOW : UNWIND_STOP_ROOT;
-			break;
+			return SEG_END;
 		}
-		exact = rule->signal;
+		*exact = rule->signal;
 	}
-	*ret_n = n;
+}
+
+/* The same stretch of walk as walk_fast(), by libdwfl's own unwinder (one fake thread whose
+ * registers are rs), for frames whose CFI walk_fast does not evaluate. */
+static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool exact, uint64_t *pcs, int max,
+				  int *n, enum unwind_stop *ret_why)
+{
+	int rc, start = *n;
+
+	/* libdwfl takes its first frame's pc as exact (looks its CFI up at pc); a return address
+	 * is looked up at pc - 1: hand it that, and on_frame() puts the 1 back */
+	uw->seg_ret_minus1 = !exact;
+	if (!exact)
+		rs->r[UNWIND_REG_RIP]--;
+	uw->seg_regs = rs;
+	uw->pcs = pcs;
+	uw->n = *n;
+	uw->max = max;
+	uw->next_exact = exact;
+	uw->window_miss = false;
+	uw->want_fp = false;
+	uw->why = UNWIND_STOP_ERROR;
+	rc = dwfl_getthread_frames(uw->dwfl, uw->pid, on_frame, uw);
+	if (rc == DWARF_CB_ABORT) {
+		*ret_why = uw->why;
+	} else {
+		/* 0: the return address became undefined (the outermost frame's CFI says so, or a
+		 * read fell off the copy); -1: libdwfl failed on the next frame */
+		*ret_why = uw->window_miss ? UNWIND_STOP_WINDOW : rc == 0 ? UNWIND_STOP_ROOT : UNWIND_STOP_ERROR;
+		if (rc != 0)
+			log_debug("unwind pid %d: stopped after %d frames: %s", (int)uw->pid, uw->n,
+				  dwfl_errmsg(-1));
+	}
+	*n = uw->n;
+	uw->seg_regs = NULL;
+	uw->seg_ret_minus1 = false;
+	if (*n == start && start == 0) /* libdwfl refused the initial registers: still report the leaf */
+		pcs[(*n)++] = sample_pc_exact(uw->regs->r[UNWIND_REG_RIP]);
+	return rc == DWARF_CB_ABORT && uw->want_fp ? SEG_FP : SEG_END;
+}
+
+/* One frame-pointer step from the frame rs holds, a pc without CFI: rbp points at the saved
+ * rbp, with the return address above it. Checked: rbp aligned and at or above rsp (the
+ * caller's rsp is then above this frame's: frame addresses strictly increase along the chain),
+ * both words inside the copy, and the return address in executable memory. On success rs
+ * holds the caller's rbp, rsp and rip (nothing else is known) and returns true; else
+ * *ret_why says which check failed (unchanged when rbp or rsp is unknown: the pc's own reason
+ * stands; root when rbp is 0). */
+static bool fp_step(struct unwinder *uw, struct regset *rs, enum unwind_stop *ret_why)
+{
+	uint64_t fp, sp, saved, ret;
+
+	if (!reg_get(rs, UNWIND_REG_RBP, &fp) || !reg_get(rs, UNWIND_REG_RSP, &sp))
+		return false;
+	/* the ABI's mark of the outermost frame (_start clears rbp): the chain's end */
+	if (fp == 0) {
+		*ret_why = UNWIND_STOP_ROOT;
+		return false;
+	}
+	if ((fp & 7) || fp < sp || fp + 16 < fp) {
+		*ret_why = UNWIND_STOP_FRAME_POINTER;
+		return false;
+	}
+	uw->window_miss = false;
+	if (!memory_read(NULL, fp, &saved, uw) || !memory_read(NULL, fp + 8, &ret, uw)) {
+		/* past the end of the copy: deeper than what was copied (below it: not a frame) */
+		*ret_why = fp >= uw->stack->start ? UNWIND_STOP_WINDOW : UNWIND_STOP_FRAME_POINTER;
+		return false;
+	}
+	if (ret == 0 || !in_code(uw, ret - 1)) {
+		*ret_why = UNWIND_STOP_BAD_ADDR;
+		return false;
+	}
+	rs->r[UNWIND_REG_RBP] = saved;
+	rs->r[UNWIND_REG_RSP] = fp + 16;
+	rs->r[UNWIND_REG_RIP] = ret;
+	rs->set = 1u << UNWIND_REG_RBP | 1u << UNWIND_REG_RSP | 1u << UNWIND_REG_RIP;
 	return true;
 }
 
@@ -662,7 +816,9 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 		     uint64_t *pcs, int max, enum unwind_stop *ret_why)
 {
 	enum unwind_stop why = UNWIND_STOP_ERROR;
-	int rc, n = 0;
+	struct regset rs;
+	bool exact = true;
+	int n = 0;
 
 	if (!uw || !regs || !stack || !pcs || max <= 0 || !ret_why || (stack->len && !stack->data))
 		return -EINVAL;
@@ -673,30 +829,27 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 	pthread_mutex_lock(&uw->lock);
 	uw->regs = regs;
 	uw->stack = stack;
-	uw->pcs = pcs;
-	if (!uw->slow_only && walk_fast(uw, regs, pcs, max, &n, &why))
-		goto done;
-	/* libdwfl's own walk, for the frames whose CFI walk_fast does not evaluate */
-	uw->n = 0;
-	uw->max = max;
-	uw->next_exact = false;
-	uw->window_miss = false;
-	uw->why = UNWIND_STOP_ERROR;
-	rc = dwfl_getthread_frames(uw->dwfl, uw->pid, on_frame, uw);
-	if (rc == DWARF_CB_ABORT) {
-		why = uw->why;
-	} else {
-		/* 0: the return address became undefined (the outermost frame's CFI says so, or a
-		 * read fell off the copy); -1: libdwfl failed on the next frame */
-		why = uw->window_miss ? UNWIND_STOP_WINDOW : rc == 0 ? UNWIND_STOP_ROOT : UNWIND_STOP_ERROR;
-		if (rc != 0)
-			log_debug("unwind pid %d: stopped after %d frames: %s", (int)uw->pid, uw->n,
-				  dwfl_errmsg(-1));
+	memcpy(rs.r, regs->r, sizeof(rs.r));
+	rs.set = (1u << UNWIND_NREGS) - 1;
+	/* stretches of CFI walk (cached rules, or libdwfl's for what those do not evaluate),
+	 * joined by frame-pointer steps over code without CFI; each stretch adds a pc */
+	for (bool fp_done = false;; fp_done = true) {
+		enum segment_end end = uw->slow_only ? SEG_SLOW : walk_fast(uw, &rs, &exact, pcs, max, &n, &why);
+
+		if (end == SEG_SLOW && !fp_done) {
+			/* CFI all the way so far: libdwfl walks the sample from its leaf, as it did
+			 * before frame pointers were followed (same answers from both walkers) */
+			memcpy(rs.r, regs->r, sizeof(rs.r));
+			rs.set = (1u << UNWIND_NREGS) - 1;
+			exact = true;
+			n = 0;
+		}
+		if (end == SEG_SLOW)
+			end = walk_slow(uw, &rs, exact, pcs, max, &n, &why);
+		if (end == SEG_END || !fp_step(uw, &rs, &why))
+			break;
+		exact = false;
 	}
-	n = uw->n;
-	if (n == 0) /* libdwfl refused the initial registers: still report the leaf */
-		pcs[n++] = sample_pc_exact(regs->r[UNWIND_REG_RIP]);
-done:
 	uw->regs = NULL;
 	uw->stack = NULL;
 	uw->pcs = NULL;
@@ -723,11 +876,6 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
 	    elf_getphdrnum(elf, &phnum) != 0)
 		goto cleanup;
-	if (ehdr.e_type == ET_EXEC) {
-		*ret_bias = 0;
-		err = 0;
-		goto cleanup;
-	}
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 
@@ -742,6 +890,14 @@ static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_b
 		err = 0;
 		if (!(ph.p_flags & PF_X) == !e->exec)
 			break;
+	}
+	/* an executable is at its link addresses. A mapping of it elsewhere is a copy of its
+	 * code (V8 remaps node's embedded builtins): libdwfl takes an ET_EXEC at its addresses
+	 * only, and refuses a second module over the first */
+	if (ehdr.e_type == ET_EXEC) {
+		err = err == 0 && *ret_bias != 0 ? -EEXIST : 0;
+		if (!err)
+			*ret_bias = 0;
 	}
 cleanup:
 	elf_end(elf);
@@ -842,6 +998,13 @@ static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entr
 	int err;
 
 	err = elf_load_bias(fd, e, &bias);
+	if (err == -EEXIST && uw->image) {
+		bias = 0; /* an image is "mapped" wherever the caller says: at its link addresses */
+		err = 0;
+	}
+	if (err == -EEXIST)
+		log_debug("unwind pid %d: %s mapped again at %#llx, away from its fixed address: code there is "
+			  "walked by frame pointer", (int)uw->pid, name, (unsigned long long)e->start);
 	if (err < 0) {
 		close(fd);
 		return err;
@@ -953,6 +1116,57 @@ cleanup:
 	return err;
 }
 
+/* Replaces uw's executable ranges by every executable mapping of maps (JIT code included),
+ * whether or not a module covers it: where the frame-pointer walk may go. */
+static int code_ranges_set(struct unwinder *uw, const struct procmaps *maps)
+{
+	struct code_range *code;
+	size_t n = 0;
+
+	code = calloc(maps->n ? maps->n : 1, sizeof(*code));
+	if (!code)
+		return -ENOMEM;
+	for (size_t i = 0; i < maps->n && n < UNWIND_MAX_CODE; i++) {
+		const struct procmaps_entry *e = &maps->entries[i];
+
+		if (!e->exec || e->end <= e->start)
+			continue;
+		if (n && code[n - 1].end == e->start)
+			code[n - 1].end = e->end; /* adjacent mappings (one file's segments) merge */
+		else
+			code[n++] = (struct code_range){ e->start, e->end };
+	}
+	free(uw->code);
+	uw->code = code;
+	uw->ncode = n;
+	return 0;
+}
+
+int unwinder__add_code(struct unwinder *uw, uint64_t start, uint64_t end)
+{
+	struct code_range *code;
+	size_t i;
+
+	if (!uw || !uw->image || end <= start)
+		return -EINVAL;
+	if (uw->ncode >= UNWIND_MAX_CODE)
+		return -E2BIG;
+	code = realloc(uw->code, (uw->ncode + 1) * sizeof(*code));
+	if (!code)
+		return -ENOMEM;
+	uw->code = code;
+	for (i = 0; i < uw->ncode; i++) {
+		if (start < code[i].end && code[i].start < end)
+			return -EINVAL; /* overlaps a range already declared */
+		if (start < code[i].start)
+			break;
+	}
+	memmove(&code[i + 1], &code[i], (uw->ncode - i) * sizeof(*code));
+	code[i] = (struct code_range){ start, end };
+	uw->ncode++;
+	return 0;
+}
+
 static int refresh_locked(struct unwinder *uw)
 {
 	struct procmaps maps = { 0 };
@@ -963,6 +1177,10 @@ static int refresh_locked(struct unwinder *uw)
 	err = procmaps_read(uw->pid, &maps);
 	if (err)
 		return err;
+	/* JIT code comes and goes without any file mapping changing: always re-read */
+	err = code_ranges_set(uw, &maps);
+	if (err)
+		goto cleanup;
 	nexecs = exec_maps_of(&maps, &execs);
 	if (nexecs < 0) {
 		err = (int)nexecs;
@@ -1084,6 +1302,8 @@ struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t st
 	err = report_fd(uw, uw->dwfl, &e, fd);
 	if (dwfl_report_end(uw->dwfl, NULL, NULL) != 0 && !err)
 		err = -ENOMEM;
+	if (!err)
+		err = unwinder__add_code(uw, start, start + size);
 	if (err)
 		goto fail;
 	if (!dwfl_attach_state(uw->dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
@@ -1104,6 +1324,7 @@ void unwinder__free(struct unwinder *uw)
 	dwfl_end(uw->dwfl);
 	free(uw->execs);
 	free(uw->mods);
+	free(uw->code);
 	free(uw->rules);
 	pthread_mutex_destroy(&uw->lock);
 	free(uw);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* DWARF CFI unwinding of a copied user stack (libdw), for samples taken from a process profd
  * does not control: registers + a window of stack bytes in, a list of pcs out (samples.h
- * convention: lookup address = pc - 1). Modules come from the target's /proc/PID/maps and are
+ * convention: lookup address = pc - 1). Where a pc has no CFI but lies in executable memory
+ * (JIT code, a second mapping of a file, hand-written assembly), the frame-pointer chain is
+ * followed, checked at each step, until a pc with CFI takes over again. Modules come from the target's /proc/PID/maps and are
  * opened through /proc/PID/map_files so deleted or replaced binaries unwind correctly.
  * One unwinder per target; calls serialize on an internal lock. */
 #ifndef PROFD_UNWIND_H
@@ -45,6 +47,7 @@ enum unwind_stop {
 	UNWIND_STOP_BAD_ADDR,  /* a pc outside any executable mapping */
 	UNWIND_STOP_DEPTH,     /* hit the depth bound */
 	UNWIND_STOP_ERROR,     /* any other libdw failure */
+	UNWIND_STOP_FRAME_POINTER, /* code without CFI whose frame-pointer chain failed a check */
 	UNWIND_STOP__COUNT,
 };
 
@@ -60,7 +63,11 @@ struct unwinder *unwinder__new(pid_t pid);
  * Returns NULL and sets errno (EINVAL; ENOEXEC: not an x86-64 ELF libdwfl takes; ENOMEM). */
 struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only);
 void unwinder__free(struct unwinder *uw); /* NULL-safe */
-/* Re-reads the target's mappings (dlopen). Returns 0 or -errno. */
+/* Declares [start, end) of an image unwinder as executable code without CFI (as a JIT's code
+ * region): frames there are walked through their frame pointers. Tests and fuzzing only.
+ * Returns 0, -EINVAL (not an image unwinder, empty range) or -E2BIG (too many ranges). */
+int unwinder__add_code(struct unwinder *uw, uint64_t start, uint64_t end);
+/* Re-reads the target's mappings (dlopen, new JIT code). Returns 0 or -errno. */
 int unwinder__refresh(struct unwinder *uw);
 /* Unwinds one sample. Writes at most max pcs (leaf first; the leaf is regs rip, stored + 1).
  * Returns the number of pcs (>= 1 when rip is non-zero) or -errno; *ret_why says why it ended. */

@@ -2,14 +2,18 @@
 /* The per-process side of symbolization: which executable mappings the target has (from
  * /proc/PID/maps, files opened through map_files so deleted or containerized binaries work), the
  * module (symmod.c) behind each, and the translation from a runtime address to a file address.
- * The vDSO is read from the target's memory, kernel addresses come from /proc/kallsyms.
+ * The vDSO is read from the target's memory, kernel addresses come from /proc/kallsyms, JIT
+ * code is named from the perf map the runtime writes (perfmap.c), /tmp/perf-PID.map as the
+ * target sees it (its root, its PID namespace), read again at each refresh as it grows.
  * All public calls serialize on the symbol cache's lock (libdw is not thread-safe). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "proc/proctext.h"
 #include "proc/target.h"
 #include "symbols/kallsyms.h"
+#include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 #include "symbols/symmod.h"
 
@@ -60,6 +65,7 @@ struct symbolizer {
 	int npinned;
 	struct kallsyms *ks;
 	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
+	struct perfmap *jit;       /* JIT code names, NULL until a perf map was found */
 	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
 	bool no_result_cache;
 	struct {
@@ -168,6 +174,7 @@ void symbolizer__free(struct symbolizer *sym)
 	for (int i = 0; i < RETIRED_GENERATIONS; i++)
 		mappings_free(sym->retired[i].maps, sym->retired[i].priv, sym->retired[i].n);
 	free(sym->by_addr);
+	perfmap__free(sym->jit);
 	for (int i = 0; i < sym->npinned; i++)
 		symmod__put(sym->pinned[i]);
 	free(sym->pinned);
@@ -284,6 +291,72 @@ static int file_module(struct symbolizer *sym, const struct procmaps_entry *e, s
 	return symmod_get_fd(fd, path, ret);
 }
 
+/* Opens the target's perf map, /tmp/perf-NSPID.map in its own root and PID namespace. The
+ * target chose what that path is: it is resolved as if the target's root were "/" (openat2
+ * RESOLVE_IN_ROOT: no symlink leads out of it), the file itself must not be a symlink, must be
+ * a regular file and belong to the target's effective user or to root, as perf asks. Returns
+ * the fd, or -errno (-ENOENT: none; -EPERM: someone else's file). */
+static int jit_open(pid_t live, const char *status, pid_t nspid)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char path[64];
+	long euid = proctext_status_euid(status);
+	struct stat st;
+	int root, fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)live);
+	root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "tmp/perf-%d.map", (int)nspid);
+	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	err = fd < 0 ? -errno : 0;
+	close(root);
+	if (fd < 0)
+		return err == -ENOSYS ? -ENOENT : err; /* a kernel before 5.6: no safe way, no names */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && (euid < 0 || st.st_uid != (uid_t)euid))) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* Reads the target's perf map (JIT code names) again if it grew. Under symcache_lock. A target
+ * without one costs a failed open. */
+static void jit_refresh(struct symbolizer *sym)
+{
+	char path[64], status[4096];
+	pid_t live = proc_live_pid(sym->pid), nspid;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)live);
+	if (proc_read_file(path, status, sizeof(status)) <= 0)
+		return;
+	nspid = proctext_status_nspid(status);
+	if (nspid <= 0)
+		nspid = sym->pid; /* a kernel without NSpid: no PID namespaces to translate */
+	fd = jit_open(live, status, nspid);
+	if (fd < 0) {
+		if (fd != -ENOENT)
+			log_debug("symbolize: pid %d: perf map /tmp/perf-%d.map not read: %s", (int)sym->pid,
+				  (int)nspid, strerror(-fd));
+		return;
+	}
+	if (!sym->jit)
+		sym->jit = perfmap__new();
+	rc = sym->jit ? perfmap__read_fd(sym->jit, fd) : -ENOMEM;
+	close(fd);
+	if (rc > 0)
+		results_flush(sym); /* addresses named before may have new code and names */
+	else if (rc < 0)
+		log_debug("symbolize: pid %d: cannot read /tmp/perf-%d.map: %s", (int)sym->pid, (int)nspid,
+			  strerror(-rc));
+}
+
 static bool is_main(const struct procmaps_entry *e, const struct stat *exe)
 {
 	return exe && e->inode == exe->st_ino && e->dev_major == major(exe->st_dev) &&
@@ -383,6 +456,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 	symcache_lock();
 	if (sym->ks_err < 0)
 		sym->ks_err = 0; /* kallsyms may have become readable */
+	jit_refresh(sym);
 	if (sym->maps && same_entries(sym, &pm)) {
 		err = 0;
 		goto cleanup;
@@ -485,6 +559,21 @@ static int find_mapping(const struct symbolizer *sym, uint64_t addr)
 	return -1;
 }
 
+/* A name from the perf map for addr (JIT code); leaves ret alone when it has none. */
+static void jit_lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
+{
+	uint64_t start = 0;
+	const char *name = perfmap__lookup(sym->jit, addr, &start);
+
+	if (!name)
+		return;
+	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));
+	ret->frames[0].name = name;
+	ret->frames[0].system_name = name;
+	ret->frames[0].func_start = start;
+	ret->nframes = 1;
+}
+
 static int kernel_lookup(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
 	struct sym_mapping *km = &sym->maps[sym->n];
@@ -558,12 +647,16 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 	if (i < 0) {
 		if (addr >= KERNEL_MIN_ADDR)
 			err = kernel_lookup(sym, addr, ret);
+		else
+			jit_lookup(sym, addr, ret); /* anonymous executable memory: JIT code */
 		goto cleanup;
 	}
 	ret->mapping = &sym->maps[i];
 	p = &sym->priv[i];
-	if (!p->mod || !p->adj_ok)
+	if (!p->mod || !p->adj_ok) {
+		jit_lookup(sym, addr, ret);
 		goto cleanup;
+	}
 	vaddr = addr - sym->maps[i].start + sym->maps[i].file_offset + (uint64_t)p->file_adj;
 	n = symmod__lookup(p->mod, vaddr, ret->frames, SYM_MAX_INLINE);
 	if (n < 0) {
@@ -576,6 +669,8 @@ int symbolizer__lookup(struct symbolizer *sym, uint64_t addr, struct sym_result 
 	for (int k = 0; k < n; k++)
 		if (ret->frames[k].func_start)
 			ret->frames[k].func_start = ret->frames[k].func_start - vaddr + addr;
+	if (n == 0) /* code a runtime generated into a file's pages, named only by its perf map */
+		jit_lookup(sym, addr, ret);
 cleanup:
 	if (!err)
 		results_put(sym, addr, ret);

@@ -79,7 +79,7 @@ bench_once() { # -> requests per second, SET and GET averaged
 # probe_share FILE: % of the CPU profile's samples under profd's probe frame
 probe_share() {
 	go tool pprof -top -cum -nodecount=10000 "$1" 2>/dev/null |
-		awk '/profd: allocator probe/ { sub(/%/, "", $5); print $5; found = 1; exit } END { if (!found) print 0 }'
+		awk '/ profd: allocator probe$/ { sub(/%/, "", $5); print $5; found = 1; exit } END { if (!found) print 0 }'
 }
 
 one_round() { # config -> appends "config rps share extra" to results
@@ -108,7 +108,7 @@ one_round() { # config -> appends "config rps share extra" to results
 	[ -n "$scr" ] && kill $scr 2>/dev/null
 	if [ $c = inuse ]; then
 		local t0 tp
-		t0=$(grep -m1 'heap probes of process [0-9]* attached' "$WORK/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
+		t0=$(grep -m1 -E 'heap probes of process [0-9]+( \([^)]*\))? attached' "$WORK/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
 		tp=$(grep -m1 'heap probes paused at' "$WORK/profd.err" | sed -E 's/^profd: [0-9-]+T([0-9:.]+)Z.*/\1/')
 		if [ -n "$tp" ]; then
 			extra="paused $(awk -v a="$t0" -v b="$tp" 'BEGIN { split(a, x, ":"); split(b, y, ":");

@@ -4,7 +4,9 @@
  * walk (unwinder__new_image, no process). Input: a flag byte (bit 0: libdwfl's walk only), the
  * leaf pc as an offset into the executable segment (4 bytes), the stack length (2 bytes), the
  * stack, then the ELF file; flag bits 1-2 lay words over the stack copy (unwind_stack.words). A stack word below 2^32 is read as an offset into the executable
- * segment, so that return addresses land in code. Checks: at most max pcs, a leaf that is the
+ * segment, so that return addresses land in code. Flag bit 3 declares a range of code without
+ * CFI (a JIT's, walked by frame pointer), where words in [2^32, 2^33) land; bit 4 puts the leaf
+ * there. Checks: at most max pcs, a leaf that is the
  * given pc (none for pc 0), a reason for the stop that is one of the documented ones. */
 #include <errno.h>
 
@@ -15,6 +17,8 @@
 #define START 0x10000000ull    /* where an ET_DYN image is "mapped" */
 #define STACK 0x7ffe00000000ull
 #define MAX_PCS 32
+#define JIT 0x300000000000ull /* code without CFI (flag bit 3) */
+#define JIT_SIZE 0x10000ull
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -49,18 +53,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < nwords; i++)
 		if (words[i] >> 32 == 0)
 			words[i] = code + words[i] % e.exec_size;
+		else if (words[i] >> 32 == 1 && (flags & 8))
+			words[i] = JIT + words[i] % JIT_SIZE;
 	uw = unwinder__new_image(in.p, (size_t)(in.end - in.p), base, flags & 1);
 	if (!uw) {
 		CHECK(errno == ENOEXEC || errno == EINVAL || errno == ENOMEM, "unwinder__new_image: errno");
 		free(words);
 		return 0;
 	}
+	if (flags & 8)
+		CHECK(unwinder__add_code(uw, JIT, JIT + JIT_SIZE) == 0, "unwinder__add_code");
 	memset(&regs, 0, sizeof(regs));
 	for (int r = 0; r < UNWIND_NREGS; r++)
 		regs.r[r] = STACK + 8 * (uint64_t)r; /* plausible values for CFA expressions */
 	regs.r[UNWIND_REG_RSP] = STACK;
 	regs.r[UNWIND_REG_RBP] = STACK + 64;
 	regs.r[UNWIND_REG_RIP] = code + pc_off % e.exec_size;
+	if ((flags & 24) == 24)
+		regs.r[UNWIND_REG_RIP] = JIT + pc_off % JIT_SIZE;
 	st = (struct unwind_stack){ .start = STACK, .data = (const uint8_t *)words, .len = len };
 	/* flags bits 1-2: up to 3 words read as other values (return addresses a probe replaced),
 	 * described by the stack's own first bytes: a 2-byte offset (any alignment, past the end

@@ -104,6 +104,19 @@ static void test_status(void **state)
 	assert_int_equal(proctext_status_threads(status), 12);
 	assert_int_equal(proctext_status_threads("Threads:\t12\n"), -EINVAL); /* first line: no \n before */
 	assert_int_equal(proctext_status_threads("x\nThreads:"), 0);
+	/* Uid: real, effective, saved, fs */
+	assert_int_equal(proctext_status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), 0);
+	assert_int_equal(proctext_status_euid("Name:\tx\nUid:\t0\t1000\t1000\t1000\n"), 1000);
+	assert_int_equal(proctext_status_euid(status), -EINVAL);
+	assert_int_equal(proctext_status_euid("x\nUid:\t5\n"), -EINVAL);
+	assert_int_equal(proctext_status_euid("x\nUid:\tx\t5\n"), -EINVAL);
+	/* NSpid: the innermost namespace's PID is the last field */
+	assert_int_equal(proctext_status_nspid("Name:\tx\nNSpid:\t4242\n"), 4242);
+	assert_int_equal(proctext_status_nspid("Name:\tx\nNSpid:\t4242\t17\t1\nNSpgid:\t9\n"), 1);
+	assert_int_equal(proctext_status_nspid(status), -EINVAL);                     /* no line */
+	assert_int_equal(proctext_status_nspid("x\nNSpid:\t\n"), -EINVAL);           /* no field */
+	assert_int_equal(proctext_status_nspid("x\nNSpid:\t0\n"), -EINVAL);
+	assert_int_equal(proctext_status_nspid("x\nNSpid:\t99999999999999\n"), -EINVAL);
 	proctext_status_state(status, &st, &tracer);
 	assert_int_equal(st, 'S');
 	assert_int_equal(tracer, 99);

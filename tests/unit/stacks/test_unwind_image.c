@@ -2,7 +2,8 @@
 /* unwinder__new_image(): the CFI walk over an ELF given as bytes, with no process behind it (the
  * seam the fuzzer uses). The image is this test's own executable, placed at a made-up address;
  * the stacks are built by hand from its symbols: at a function's first instruction the CFA is
- * rsp + 8 and the return address is the word at rsp. */
+ * rsp + 8 and the return address is the word at rsp. A range declared as code without CFI
+ * (unwinder__add_code) stands for a JIT's code: frames there are walked by frame pointer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -25,6 +26,8 @@
 
 #define START 0x10000000ull /* where the image is "mapped" (it is PIE: vaddr 0 lands here) */
 #define STACK 0x7ff000000000ull
+#define JIT 0x20000000ull /* "JIT code": executable, no module, no CFI */
+#define JIT_SIZE 0x10000ull
 
 static uint8_t *image;
 static size_t image_size;
@@ -39,6 +42,31 @@ static __attribute__((noinline, used)) int unwind_image_caller(int x)
 {
 	return unwind_image_leaf(x) + 2;
 }
+
+/* A function whose epilogue CFI, as gcc writes it in remember_state blocks, still says rbp is
+ * saved at CFA - 16 after the pop that restored it: at unwind_popped_ret the slot lies below
+ * rsp, outside any copy of the stack taken at the sample. */
+__asm__(".text\n"
+	".globl unwind_popped_fn\n"
+	".type unwind_popped_fn, @function\n"
+	"unwind_popped_fn:\n"
+	".cfi_startproc\n"
+	"push %rbp\n"
+	".cfi_def_cfa_offset 16\n"
+	".cfi_offset rbp, -16\n"
+	"mov %rsp, %rbp\n"
+	".cfi_def_cfa_register rbp\n"
+	"nop\n"
+	".cfi_remember_state\n"
+	"pop %rbp\n"
+	".cfi_def_cfa rsp, 8\n"
+	".globl unwind_popped_ret\n"
+	"unwind_popped_ret:\n"
+	"ret\n"
+	".cfi_restore_state\n"
+	"nop\n"
+	".cfi_endproc\n"
+	".size unwind_popped_fn, .-unwind_popped_fn\n");
 
 /* st_value of a function symbol of the image. */
 static uint64_t sym_value(const char *name)
@@ -210,12 +238,122 @@ static void test_hostile_cfi(void **state)
 	free(bad);
 }
 
+/* Unwinds with [JIT, JIT + JIT_SIZE) declared as code without CFI when jit is true. */
+static int unwind_fp(bool slow, bool jit, uint64_t rip, uint64_t rsp, uint64_t rbp, const uint64_t *words,
+		     size_t nwords, uint64_t *pcs, enum unwind_stop *why)
+{
+	struct unwinder *uw = unwinder__new_image(image, image_size, START, slow);
+	struct unwind_regs regs = { 0 };
+	struct unwind_stack st = { .start = STACK, .data = (const uint8_t *)words, .len = nwords * 8 };
+	int n;
+
+	assert_non_null(uw);
+	if (jit)
+		assert_int_equal(unwinder__add_code(uw, JIT, JIT + JIT_SIZE), 0);
+	regs.r[UNWIND_REG_RIP] = rip;
+	regs.r[UNWIND_REG_RSP] = rsp;
+	regs.r[UNWIND_REG_RBP] = rbp;
+	n = unwinder__unwind(uw, &regs, &st, pcs, 16, why);
+	unwinder__free(uw);
+	return n;
+}
+
+/* Code without CFI between frames with CFI: the image's leaf returns into JIT frame A, A was
+ * called by JIT frame B, B by the image's caller (at its entry: CFA rsp + 8), whose return
+ * address is 0, the root. The frame-pointer chain: rbp -> [saved rbp][return address]. */
+static void test_frame_pointer_walk(void **state)
+{
+	uint64_t leaf = START + sym_value("unwind_image_leaf");
+	uint64_t caller = START + sym_value("unwind_image_caller");
+	uint64_t pcs[16];
+	enum unwind_stop why;
+
+	for (int slow = 0; slow < 2; slow++) {
+		uint64_t w[10] = {
+			JIT + 0x110,                /* 0: leaf's return address, into A */
+			0x11, 0x22,                 /* 1-2: A's locals */
+			STACK + 7 * 8, JIT + 0x210, /* 3-4: A's frame (rbp = STACK + 24): B's rbp, into B */
+			0x33, 0x44,                 /* 5-6: B's locals */
+			0x1234, caller + 1,         /* 7-8: B's frame: the caller's rbp, into the caller */
+			0,                          /* 9: the caller's return address: the root */
+		};
+
+		/* CFI (leaf) -> frame pointer (A, B) -> CFI (caller) -> root */
+		assert_int_equal(unwind_fp(slow, true, leaf, STACK, STACK + 3 * 8, w, 10, pcs, &why), 4);
+		assert_true(pcs[0] == sample_pc_exact(leaf));
+		assert_true(pcs[1] == JIT + 0x110 && pcs[2] == JIT + 0x210 && pcs[3] == caller + 1);
+		assert_int_equal(why, UNWIND_STOP_ROOT);
+		/* the leaf in JIT code itself (its pc exact) */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 3 * 8, w, 10, pcs, &why), 3);
+		assert_true(pcs[0] == sample_pc_exact(JIT + 0x50) && pcs[1] == JIT + 0x210 && pcs[2] == caller + 1);
+		assert_int_equal(why, UNWIND_STOP_ROOT);
+		/* without the code range, A is in no executable mapping: as before, a bad address */
+		assert_int_equal(unwind_fp(slow, false, leaf, STACK, STACK + 3 * 8, w, 10, pcs, &why), 2);
+		assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+		/* rbp 0 is the ABI's outermost frame: the root */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, 0, w, 10, pcs, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_ROOT);
+		/* misaligned, or below rsp: not a frame */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 3 * 8 + 4, w, 10, pcs, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_FRAME_POINTER);
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 32, STACK + 3 * 8, w, 10, pcs, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_FRAME_POINTER);
+		/* past the end of the copy: deeper than copied */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 64 * 8, w, 10, pcs, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_WINDOW);
+		/* a chain that goes back down the stack: B's saved rbp points below B's frame */
+		w[3] = STACK + 3 * 8; /* A's frame names itself as B's */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 3 * 8, w, 10, pcs, &why), 2);
+		assert_int_equal(why, UNWIND_STOP_FRAME_POINTER);
+		w[3] = STACK + 1 * 8; /* below A's frame */
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 3 * 8, w, 10, pcs, &why), 2);
+		assert_int_equal(why, UNWIND_STOP_FRAME_POINTER);
+		w[3] = STACK + 7 * 8;
+		/* a return address in no executable mapping */
+		w[4] = 0x1000;
+		assert_int_equal(unwind_fp(slow, true, JIT + 0x50, STACK + 8, STACK + 3 * 8, w, 10, pcs, &why), 1);
+		assert_int_equal(why, UNWIND_STOP_BAD_ADDR);
+	}
+}
+
+/* The leaf at unwind_popped_ret returns into JIT code: its rbp, which the CFI says is in a slot
+ * below the copy, is the one the pop restored, and the JIT frame is walked with it. */
+static void test_popped_rbp(void **state)
+{
+	uint64_t ret = START + sym_value("unwind_popped_ret");
+	uint64_t caller = START + sym_value("unwind_image_caller");
+	uint64_t w[5] = { JIT + 0x110, 0x11, 0, caller + 1, 0 }; /* rbp = STACK + 16: [0][caller] */
+	uint64_t pcs[16];
+	enum unwind_stop why;
+
+	assert_int_equal(unwind_fp(false, true, ret, STACK, STACK + 2 * 8, w, 5, pcs, &why), 3);
+	assert_true(pcs[0] == sample_pc_exact(ret) && pcs[1] == JIT + 0x110 && pcs[2] == caller + 1);
+	assert_int_equal(why, UNWIND_STOP_ROOT);
+}
+
+static void test_add_code(void **state)
+{
+	struct unwinder *uw = unwinder__new_image(image, image_size, START, false);
+
+	assert_non_null(uw);
+	assert_int_equal(unwinder__add_code(NULL, JIT, JIT + 1), -EINVAL);
+	assert_int_equal(unwinder__add_code(uw, JIT, JIT), -EINVAL);                  /* empty */
+	assert_int_equal(unwinder__add_code(uw, START, START + 16), -EINVAL);         /* the image's */
+	assert_int_equal(unwinder__add_code(uw, JIT, JIT + JIT_SIZE), 0);
+	assert_int_equal(unwinder__add_code(uw, JIT + 16, JIT + 32), -EINVAL);        /* overlaps */
+	assert_int_equal(unwinder__add_code(uw, JIT - JIT_SIZE, JIT), 0);             /* before, adjacent */
+	unwinder__free(uw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_bad_images),
 		cmocka_unit_test(test_hostile_cfi),
+		cmocka_unit_test(test_frame_pointer_walk),
+		cmocka_unit_test(test_popped_rbp),
+		cmocka_unit_test(test_add_code),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1248,6 +1249,77 @@ static void test_cache_shared_and_bounded(void **state)
 	target_stop(&t2);
 }
 
+/* JIT code: an anonymous executable mapping of this process, named by /tmp/perf-PID.map; the
+ * map read again at refresh when it grew; a code address in no map line stays unnamed. */
+static void test_perf_map(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *code = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t a = (uint64_t)(uintptr_t)code;
+	struct symbolizer *sym;
+	struct sym_result r;
+	char path[64], line[128];
+	FILE *f;
+
+	assert_true(code != MAP_FAILED);
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%llx 40 JS:*hot /app/work.js:12:3\n", (unsigned long long)a);
+	fclose(f);
+	sym = symbolizer__new(getpid());
+	assert_non_null(sym);
+	assert_int_equal(symbolizer__lookup(sym, a + 0x10, &r), 0);
+	assert_int_equal(r.nframes, 1);
+	assert_string_equal(r.frames[0].name, "JS:*hot /app/work.js:12:3");
+	assert_true(r.frames[0].func_start == a);
+	assert_null(r.mapping); /* anonymous memory: no file mapping */
+	assert_int_equal(symbolizer__lookup(sym, a + 0x80, &r), 0);
+	assert_int_equal(r.nframes, 0);
+	/* the runtime compiles more: appended, seen at the next refresh (cached results too) */
+	f = fopen(path, "a");
+	assert_non_null(f);
+	snprintf(line, sizeof(line), "%llx 40 JS:*later /app/work.js:40:1\n", (unsigned long long)a + 0x80);
+	fputs(line, f);
+	fclose(f);
+	assert_int_equal(symbolizer__refresh(sym), 0);
+	assert_int_equal(symbolizer__lookup(sym, a + 0x80, &r), 0);
+	assert_int_equal(r.nframes, 1);
+	assert_string_equal(r.frames[0].name, "JS:*later /app/work.js:40:1");
+	symbolizer__free(sym);
+	unlink(path);
+
+	/* the target names the file: a symlink is not followed, someone else's file not read */
+	{
+		char real[64];
+
+		snprintf(real, sizeof(real), "/tmp/perf-%d.real", (int)getpid());
+		f = fopen(real, "w");
+		assert_non_null(f);
+		fprintf(f, "%llx 40 JS:*hot /app/work.js:12:3\n", (unsigned long long)a);
+		fclose(f);
+		assert_int_equal(symlink(real, path), 0);
+		sym = symbolizer__new(getpid());
+		assert_non_null(sym);
+		assert_int_equal(symbolizer__lookup(sym, a + 0x10, &r), 0);
+		assert_int_equal(r.nframes, 0);
+		symbolizer__free(sym);
+		unlink(path);
+		if (geteuid() == 0) {
+			assert_int_equal(rename(real, path), 0);
+			assert_int_equal(chown(path, 12345, 12345), 0);
+			sym = symbolizer__new(getpid());
+			assert_non_null(sym);
+			assert_int_equal(symbolizer__lookup(sym, a + 0x10, &r), 0);
+			assert_int_equal(r.nframes, 0);
+			symbolizer__free(sym);
+			unlink(path);
+		}
+		unlink(real);
+	}
+	munmap(code, (size_t)page);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1268,6 +1340,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_refresh_sees_dlopen, kill_live),
 		cmocka_unit_test_teardown(test_mappings_and_vdso, kill_live),
 		cmocka_unit_test_teardown(test_kernel, kill_live),
+		cmocka_unit_test_teardown(test_perf_map, kill_live),
 		cmocka_unit_test_teardown(test_symbolz, kill_live),
 		cmocka_unit_test_teardown(test_cache_shared_and_bounded, kill_live),
 	};
