@@ -9,11 +9,13 @@
 #include <bpf/bpf_tracing.h>
 
 #include "cpu.h"
+#include "stackcopy.h"
+#include "tgids.bpf.h"
 #include "uprobes.bpf.h"
 
+_Static_assert(PROFD_CPU_MAX_STACK == PROFD_STACKCOPY_MAX, "the stack copy fills profd_cpu_event.stack");
+
 /* Tunables, set between open and load. */
-/* a new process forked by a sampled one is sampled from its first tick (the set follows it) */
-const volatile bool follow_forks = false;
 /* profd's PID namespace (stat of /proc/self/ns/pid) when it is not the initial one: target_tgid
  * is a PID in that namespace, and bpf_get_current_pid_tgid() would give the host's. 0: initial. */
 const volatile __u64 pidns_dev = 0;
@@ -24,15 +26,6 @@ const volatile __u64 wakeup_bytes = 1 << 20;  /* wake the reader once this much 
 /* Counters read by user space through the mmapped .bss. */
 __u64 seen_samples = 0;  /* samples of the target */
 __u64 lost_samples = 0;  /* samples dropped because the ring buffer was full */
-
-/* key: a PID (tgid) of the set profd serves; value: unused. Kept by user space as the set
- * changes, and by on_fork for new processes of sampled ones. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024); /* resized by user space before load (--max-processes) */
-	__type(key, __u32);
-	__type(value, __u8);
-} tgids SEC(".maps");
 
 /* Sample records (struct profd_cpu_event, truncated after the copied stack bytes). */
 struct {
@@ -49,28 +42,6 @@ struct {
 	__type(value, struct profd_cpu_event);
 } scratch SEC(".maps");
 
-struct vma_end_ctx {
-	__u64 end;
-};
-
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_end_ctx *c = data;
-
-	c->end = vma->vm_end;
-	return 0;
-}
-
-#define COPY_REGS(e, r)                                                                              \
-	do {                                                                                         \
-		(e)->regs[0] = (r)->ax;  (e)->regs[1] = (r)->dx;  (e)->regs[2] = (r)->cx;            \
-		(e)->regs[3] = (r)->bx;  (e)->regs[4] = (r)->si;  (e)->regs[5] = (r)->di;            \
-		(e)->regs[6] = (r)->bp;  (e)->regs[7] = (r)->sp;  (e)->regs[8] = (r)->r8;            \
-		(e)->regs[9] = (r)->r9;  (e)->regs[10] = (r)->r10; (e)->regs[11] = (r)->r11;         \
-		(e)->regs[12] = (r)->r12; (e)->regs[13] = (r)->r13; (e)->regs[14] = (r)->r14;        \
-		(e)->regs[15] = (r)->r15; (e)->regs[16] = (r)->ip;                                    \
-	} while (0)
-
 SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -79,9 +50,8 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	struct bpf_pidns_info ns;
 	struct profd_cpu_event *e;
 	struct task_struct *task;
-	struct vma_end_ctx vc = {};
-	__u32 cpu, len, size;
-	__u64 sp, avail, flags;
+	__u32 cpu, len, size, cflags = 0;
+	__u64 avail, flags;
 	long n;
 
 	if (pidns_ino) {
@@ -108,14 +78,14 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 
 	/* user addresses are in the lower half on x86_64 */
 	if ((long)ctx->regs.ip >= 0) {
-		COPY_REGS(e, &ctx->regs);
+		STACKCOPY_REGS(e->regs, &ctx->regs);
 	} else {
 		/* In the kernel: the user registers are the ones saved at kernel entry. */
 		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		if (!ur)
 			return 0;
-		COPY_REGS(e, ur);
+		STACKCOPY_REGS(e->regs, ur);
 		e->flags |= PROFD_CPU_F_KERNEL;
 		n = bpf_get_stack(ctx, e->kframes, sizeof(e->kframes), 0);
 		if (n > 0)
@@ -125,33 +95,12 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	/* a sample inside a probed call, or in the probe machinery itself: what to undo */
 	read_uprobe_state(task, &e->up);
 
-	/* A read that crosses the end of the stack mapping fails as a whole: copy at most up to the
-	 * end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock) and a per-CPU
-	 * irq_work that another BPF program in the same interrupt may hold (two profd instances):
-	 * then step back one page at a time (mappings end on a page boundary) until a read works. */
-	sp = e->regs[7];
-	len = stack_bytes;
-	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
-		if (vc.end - sp < len)
-			len = vc.end - sp;
-	} else {
+	len = stackcopy_user(task, e->regs[7], e->stack, stack_bytes, &cflags);
+	if (cflags & PROFD_STACKCOPY_VMA_BUSY)
 		e->flags |= PROFD_CPU_F_VMA_BUSY;
-	}
-	for (int i = 0; i < PROFD_CPU_MAX_STACK / PROFD_CPU_PAGE + 1; i++) {
-		__u64 last_page;
-
-		if (len > PROFD_CPU_MAX_STACK - 1)
-			len = PROFD_CPU_MAX_STACK - 1;
-		/* a no-op on the clamped value, but a bound the verifier sees on the register the call
-		 * uses (clang may test a copy of len and pass another) */
-		asm volatile("%[len] &= 0x7fff" : [len] "+r"(len));
-		if (len == 0 || bpf_probe_read_user(e->stack, len, (void *)sp) == 0)
-			break;
+	if (cflags & PROFD_STACKCOPY_SHORT)
 		e->flags |= PROFD_CPU_F_STACK_SHORT;
-		last_page = (sp + len - 1) & ~(__u64)(PROFD_CPU_PAGE - 1);
-		len = last_page > sp ? last_page - sp : 0;
-	}
-	if (len == 0)
+	if (cflags & PROFD_STACKCOPY_NONE)
 		e->flags |= PROFD_CPU_F_NO_STACK;
 	e->stack_len = len;
 
@@ -162,21 +111,6 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, size, flags))
 		__sync_fetch_and_add(&lost_samples, 1);
-	return 0;
-}
-
-/* A process of the set forks: its child is in the set from its first instruction (a scan would
- * see it within a second; short-lived children would be missed). Threads are not processes:
- * a child that shares its parent's thread group is already covered by its tgid. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
-{
-	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
-	__u8 one = 1;
-
-	if (!follow_forks || ctgid == ptgid || !bpf_map_lookup_elem(&tgids, &ptgid))
-		return 0;
-	bpf_map_update_elem(&tgids, &ctgid, &one, BPF_NOEXIST);
 	return 0;
 }
 

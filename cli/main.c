@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,7 +21,10 @@
 #include "http/history.h"
 #include "http/http.h"
 #include "sources/cpu.h"
+#include "sources/block.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
+#include "sources/threadcreate.h"
 #include "options.h"
 #include "proc/target.h"
 #include "sources/threads.h"
@@ -259,10 +263,16 @@ struct engine {
 	struct threads_set *threads_set;  /* a set */
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
+	struct block_source *block; /* NULL when eBPF is unusable */
+	struct threadcreate_source *threadcreate; /* likewise */
+	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 };
 
 static void engine_free(struct engine *e)
 {
+	threadcreate_source__free(e->threadcreate);
+	block_source__free(e->block);
+	growth_source__free(e->growth);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
 	threads_source__free(e->threads);
@@ -330,12 +340,39 @@ static void heap_config_from(const struct profd_config *cfg, struct heap_config 
 	hc->snapshot_dir = cfg->snapshot_dir[0] ? cfg->snapshot_dir : NULL;
 }
 
+/* The growth profile of the processes served: nothing attached until a growth request (--growth
+ * demand). */
+static void engine_start_growth(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
+{
+	struct growth_config gc;
+	char err[512];
+
+	if (cfg->growth_mode == GROWTH_MODE_OFF)
+		return;
+	if (!bpf_ok) {
+		log_warn("growth profiles are unavailable: eBPF is not usable here");
+		return;
+	}
+	growth_config_default(&gc);
+	gc.mode = (enum growth_mode)cfg->growth_mode;
+	gc.rate = cfg->growth_rate;
+	gc.idle_ns = cfg->growth_idle_ns;
+	if (growth_source__new(e->ps, &gc, &e->growth, err, sizeof(err)) != 0) {
+		e->growth = NULL;
+		log_warn("growth profiles are unavailable: %s", err);
+		return;
+	}
+	log_info("growth (%s): %s%s", growth_mode_name(gc.mode), growth_source__describe(e->growth),
+		 gc.mode == GROWTH_MODE_DEMAND ? "; nothing attached until a growth request" : "");
+}
+
 /* The daemon's sources beyond thread dumps. The CPU sampler is idle until a request comes; the
- * heap probes attach now. Neither failing stops profd: the other profiles stay useful. */
+ * heap probes attach now. None failing stops profd: the other profiles stay useful. */
 static void engine_start_profilers(const struct profd_config *cfg, struct engine *e, bool bpf_ok)
 {
 	struct cpu_config cc;
 	struct heap_config hc;
+	struct block_config bc;
 	char err[512];
 	int r;
 
@@ -344,7 +381,21 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
 			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+		block_config_default(&bc);
+		bc.rate_ns = cfg->block_rate;
+		bc.idle_ns = cfg->block_idle_ns;
+		r = block_source__new(e->ps, &bc, &e->block, err, sizeof(err));
+		if (r) {
+			e->block = NULL;
+			log_warn("block profiles are unavailable: %s", err);
+		}
+		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
+		if (r) {
+			e->threadcreate = NULL;
+			log_warn("threadcreate profiles are unavailable: %s", err);
+		}
 	}
+	engine_start_growth(cfg, e, bpf_ok);
 	if (cfg->heap_mode == HEAP_MODE_OFF)
 		return;
 	if (!bpf_ok) {
@@ -549,6 +600,21 @@ static int serve(const struct profd_config *cfg)
 		cpu_sampler__provider(engine.cpu, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
+	if (engine.block) {
+		block_source__provider(engine.block, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.threadcreate) {
+		threadcreate_source__provider(engine.threadcreate, &prof);
+		endpoints__add_profile(ep, &prof);
+		/* thread dumps end each thread created since with Go's "created by" */
+		if (engine.threads)
+			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
+	}
+	if (engine.growth) {
+		growth_source__profile(engine.growth, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
 	if (engine.heap) {
 		struct profd_profile heap, allocs;
 
@@ -616,6 +682,27 @@ cleanup:
 	return status;
 }
 
+/* Each process of a set with an address layout of its own (one that exec'd, or was started on
+ * its own) keeps its executable and libraries open for unwinding: 3 or 4 descriptors each. The
+ * soft limit services get by default (1024 under systemd) ran out at about 250 such processes,
+ * and profd could then open neither its listening socket nor its BPF objects. The hard limit is
+ * there to be raised to (systemd's default: 524288); MAX_FDS in http/intake.c bounds it anyway. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_debug("cannot raise the open files limit to %llu: %s", (unsigned long long)want,
+				  strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct profd_config cfg;
@@ -638,6 +725,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	bpf_log_route();
+	raise_fd_limit();
 	/* signals are read from a signalfd by the main thread; every other thread inherits the block */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

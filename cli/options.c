@@ -10,6 +10,8 @@
 
 #include "base/log.h"
 #include "http/history.h"
+#include "sources/block.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 #include "options.h"
 #include "http/query.h"
@@ -85,6 +87,19 @@ static const char usage[] =
 	"                         doubling to 10 min); 100 = no limit. Said in profiles and the index\n"
 	"      --heap-rate BYTES  mean bytes between heap samples, 1 (every allocation) to 2^40, K/M\n"
 	"                         suffixes (PROFD_HEAP_RATE), default 524288 as in Go\n"
+	"      --growth MODE      demand (default), always or off (PROFD_GROWTH): the growth profile,\n"
+	"                         where resident memory grew by stack, from page faults: nothing paid\n"
+	"                         per allocation. While attached, a BPF program runs on every page\n"
+	"                         fault of the target: at worst (only touching fresh pages) it runs\n"
+	"                         1.2x as long, as under perf record -e page-faults with stacks; nothing\n"
+	"                         while it reuses memory it has. demand attaches it for a\n"
+	"                         growth?seconds=N window, or from a growth request until --growth-idle\n"
+	"                         passes without one; always attaches it at start-up. Needs the x86\n"
+	"                         page-fault tracepoint in BTF (Debian 12's 6.1 has it); else said at start\n"
+	"      --growth-rate BYTES  mean bytes faulted in between growth samples, 1 (every fault) to\n"
+	"                         2^40, K/M suffixes (PROFD_GROWTH_RATE), default 1M\n"
+	"      --growth-idle DURATION  demand mode: detach after this long without a growth request,\n"
+	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
 	"      --snapshot-on rss-step=SIZE  also write the heap profile each time the target's RSS has\n"
@@ -100,6 +115,12 @@ static const char usage[] =
 	"      --history-length N  samples kept, 0..100000 (PROFD_HISTORY_LENGTH), default 8640\n"
 	"                         (24 h at 10 s); its memory (24 bytes a sample, x9 for a set) is\n"
 	"                         taken at start; 0: no history\n"
+	"      --block-rate DURATION  the block profile's sampling rate, as Go's\n"
+	"                         runtime.SetBlockProfileRate: a wait of d ns is kept with probability\n"
+	"                         min(1, d/rate) and scaled; 1ns (every wait) to 1s, unit ns (default),\n"
+	"                         us, ms or s (PROFD_BLOCK_RATE), default 10ms\n"
+	"      --block-idle DURATION  detach the block profile's BPF programs after this long without\n"
+	"                         a block request, 1s..168h (PROFD_BLOCK_IDLE), default 10m\n"
 	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
 	"  -o, --output FILE      cpu and heap commands: where to write the profile (- = stdout)\n"
 	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
@@ -111,6 +132,14 @@ static const char usage[] =
 	"  profile?seconds=N      CPU profile (default 30 s); concurrent requests share one sampler\n"
 	"  heap, allocs           sampled live heap / cumulative allocations by call stack;\n"
 	"                         ?seconds=N: what was allocated in the next N s and what of it lives\n"
+	"  block                  off-CPU waits of the target's threads by stack (contentions, delay),\n"
+	"                         label wait=SYSCALL (futex, read, epoll_wait...); attached from the\n"
+	"                         first request (sched_switch), ?seconds=N: the waits of the next N s\n"
+	"  threadcreate           where threads were created (the creator's stack), since attach;\n"
+	"                         those that existed then under 'created before profd attached'\n"
+	"  growth                 where resident memory grew: first touches of new pages, by stack\n"
+	"                         (pagefaults/count, growth/bytes; any allocator, Go's too); ?seconds=N:\n"
+	"                         the growth of the next N s; debug=1: gperftools' growthz text\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
@@ -119,7 +148,7 @@ static const char usage[] =
 	"                         threads, fds, CPU, faults, cgroup memory, sampled heap in use;\n"
 	"                         profd's own; reading it never stops a thread or attaches a probe\n"
 	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
-	"  snapshots; for heap and allocs, a window of tracking).\n"
+	"  snapshots; for heap, allocs and block, a window of tracking).\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -231,8 +260,9 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE, OPT_HEAP_IDLE,
-	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP, OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_SECONDS, OPT_OUTPUT,
-	      OPT__COUNT };
+	      OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP, OPT_HISTORY_INTERVAL,
+	      OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE,
+	      OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -264,6 +294,11 @@ static const struct opt_def {
 	[OPT_SNAPSHOT_KEEP] = { "--snapshot-keep", 0, "PROFD_SNAPSHOT_KEEP", true },
 	[OPT_HISTORY_INTERVAL] = { "--history-interval", 0, "PROFD_HISTORY_INTERVAL", true },
 	[OPT_HISTORY_LENGTH] = { "--history-length", 0, "PROFD_HISTORY_LENGTH", true },
+	[OPT_BLOCK_RATE] = { "--block-rate", 0, "PROFD_BLOCK_RATE", true },
+	[OPT_BLOCK_IDLE] = { "--block-idle", 0, "PROFD_BLOCK_IDLE", true },
+	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
+	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
+	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -463,6 +498,44 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		cfg->history_length = (uint32_t)n;
 		return 0;
+	case OPT_BLOCK_RATE:
+		if (block_rate_parse(v, &cfg->block_rate, err, errlen) != 0) {
+			name_source(err, errlen, "--block-rate", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_BLOCK_IDLE:
+		if (block_idle_parse(v, &cfg->block_idle_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--block-idle", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_GROWTH: {
+		enum growth_mode mode;
+
+		if (growth_mode_parse(v, &mode, err, errlen) != 0) {
+			name_source(err, errlen, "--growth", from);
+			return -EINVAL;
+		}
+		cfg->growth_mode = (int)mode;
+		return 0;
+	}
+	case OPT_GROWTH_RATE:
+		/* the same form as --heap-rate; the words are the growth profile's */
+		if (heap_rate_parse(v, &cfg->growth_rate, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected mean bytes faulted in between samples, 1 (every fault) to "
+				 "%llu, with an optional K or M suffix, got '%s'", from,
+				 (unsigned long long)HEAP_MAX_RATE, v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_GROWTH_IDLE:
+		if (heap_idle_parse(v, &cfg->growth_idle_ns, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected a duration from 1s to 168h, a whole number with a unit "
+				 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", from, v);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_SECONDS:
 		if (parse_range(from, v, 1, 86400, &n, err, errlen))
 			return -EINVAL;
@@ -500,6 +573,11 @@ static void defaults(struct profd_config *cfg)
 	cfg->snapshot_keep = 10;
 	cfg->history_interval_ns = HISTORY_DEFAULT_INTERVAL_NS;
 	cfg->history_length = HISTORY_DEFAULT_LENGTH;
+	cfg->block_rate = BLOCK_DEFAULT_RATE_NS;
+	cfg->block_idle_ns = BLOCK_DEFAULT_IDLE_NS;
+	cfg->growth_mode = GROWTH_MODE_DEMAND;
+	cfg->growth_rate = GROWTH_DEFAULT_RATE;
+	cfg->growth_idle_ns = GROWTH_DEFAULT_IDLE_NS;
 	cfg->seconds = 30;
 }
 

@@ -56,6 +56,11 @@ struct profd_config {
 	int snapshot_keep;           /* --snapshot-keep */
 	int64_t history_interval_ns; /* --history-interval */
 	uint32_t history_length;     /* --history-length; 0: no history */
+	uint64_t block_rate;    /* --block-rate, ns */
+	int64_t block_idle_ns;  /* --block-idle */
+	int growth_mode;        /* enum growth_mode */
+	uint64_t growth_rate;   /* --growth-rate, bytes */
+	int64_t growth_idle_ns; /* --growth-idle */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };

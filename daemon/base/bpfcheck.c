@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
@@ -16,19 +17,26 @@
  * level: a failure the user must know of is said by the caller that decides, naming what failed. */
 static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char *msg = NULL, *line, *next;
 	int n;
 
 	if (log_get_level() < LOG_DEBUG)
 		return 0;
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n <= 0)
+	/* a verifier log is one message of many kilobytes whose reason comes last: every line of
+	 * it is logged, none cut */
+	n = vasprintf(&msg, fmt, ap);
+	if (n <= 0) {
+		free(n == 0 ? msg : NULL);
 		return 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	log_debug("%s", msg); /* libbpf's lines start with "libbpf: " */
+	}
+	for (line = msg; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (*line || next)
+			log_debug("%s", line); /* libbpf's own lines start with "libbpf: " */
+	}
+	free(msg);
 	return 0;
 }
 

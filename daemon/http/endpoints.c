@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/metrics.h"
 #include "http/endpoints.h"
 #include "http/history.h"
@@ -286,15 +287,10 @@ static int row_cmp(const void *a, const void *b)
 
 static void format_when(int64_t ns, char *out, size_t len)
 {
-	time_t secs = (time_t)(ns / 1000000000);
-	struct tm tm;
-
-	if (ns <= 0) {
+	if (ns <= 0)
 		snprintf(out, len, "?");
-		return;
-	}
-	gmtime_r(&secs, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		profd_format_utc(ns, out, len);
 }
 
 /* The processes of a set: one row each, live ones first, with a ?pid= link. */

@@ -1270,3 +1270,27 @@ cleanup:
 	free(tt.index);
 	return err < 0 ? err : 0;
 }
+
+int pprof_write_legacy_frames(const uint64_t *pcs, uint32_t n, struct symbolizer *sym, struct buf *out)
+{
+	int r = 0;
+
+	for (uint32_t f = 0; f < n && r >= 0; f++) {
+		struct sym_result res;
+		uint64_t addr = pcs[f] - 1;
+
+		if (!sym || symbolizer__lookup(sym, addr, &res) < 0 || res.nframes == 0) {
+			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
+			continue;
+		}
+		for (int k = 0; k < res.nframes && r >= 0; k++) {
+			const struct sym_frame *fr = &res.frames[k];
+
+			r = buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)addr,
+				       fr->name ? fr->name : "?",
+				       (unsigned long long)(fr->func_start && addr >= fr->func_start ? addr - fr->func_start : 0),
+				       fr->file ? fr->file : "?", fr->line);
+		}
+	}
+	return r < 0 ? r : 0;
+}

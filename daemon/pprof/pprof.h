@@ -33,6 +33,12 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
 				 struct buf *out);
 
+/* The frame lines of one stack in the legacy heap texts (gperftools' heap and growthz, which
+ * pprof reads): "#\taddr\tfunc+off\tfile:line" per frame and inlined frame, "#\taddr" when sym
+ * (may be NULL) does not know it. pcs are return addresses (looked up at pc - 1). Returns 0 or
+ * -errno. */
+int pprof_write_legacy_frames(const uint64_t *pcs, uint32_t n, struct symbolizer *sym, struct buf *out);
+
 /* A readable top list of a CPU sample set (pprof -top style: flat, flat%, sum%, cum, cum%,
  * function; values[1] is CPU nanoseconds, values[0] the sample count), at most 100 lines,
  * appended to out. sym may be NULL (addresses only). Returns 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,56 @@ static int add_cand(struct procset *s, pid_t pid)
 	return 1;
 }
 
+/* The PIDs of a file of decimal numbers separated by spaces or newlines (a thread's children
+ * file, cgroup.procs), read in chunks to the end: a parent with a thousand children has more
+ * than 8 KiB of them, and a number cut at a buffer's end would be another process's PID. */
+static int add_pid_file(struct procset *s, const char *path, int limit)
+{
+	char buf[8192];
+	size_t have = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	bool eof = false;
+
+	if (fd < 0)
+		return 0;
+	while (!eof && r >= 0 && s->ncand < limit) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		size_t i = 0, end;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			eof = true;
+		else
+			have += (size_t)n;
+		/* complete numbers only, unless the file ended: the rest waits for the next read */
+		end = have;
+		if (!eof)
+			while (end > 0 && buf[end - 1] >= '0' && buf[end - 1] <= '9')
+				end--;
+		if (!eof && end == 0 && have == sizeof(buf) - 1)
+			end = have; /* no separator in a whole buffer: not a PID list; give it up */
+		while (i < end && r >= 0 && s->ncand < limit) {
+			long c = 0;
+			bool digits = false;
+
+			for (; i < end && buf[i] >= '0' && buf[i] <= '9'; i++) {
+				if (c <= INT_MAX)
+					c = c * 10 + (buf[i] - '0');
+				digits = true;
+			}
+			if (digits && c > 0 && c <= INT_MAX)
+				r = add_cand(s, (pid_t)c);
+			while (i < end && !(buf[i] >= '0' && buf[i] <= '9'))
+				i++;
+		}
+		memmove(buf, buf + end, have - end);
+		have -= end;
+	}
+	close(fd);
+	return r < 0 ? r : 0;
+}
+
 /* Every child of every thread of pid (CONFIG_PROC_CHILDREN). */
 static int add_children(struct procset *s, pid_t pid, int limit)
 {
@@ -181,25 +232,10 @@ static int add_children(struct procset *s, pid_t pid, int limit)
 	if (!d)
 		return 0;
 	while ((de = readdir(d)) && r >= 0 && s->ncand < limit) {
-		char text[8192], *p;
-		ssize_t n;
-
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		n = proc_read_file(path, text, sizeof(text));
-		if (n <= 0)
-			continue;
-		for (p = text; *p && r >= 0 && s->ncand < limit;) {
-			long c = strtol(p, &p, 10);
-
-			if (c > 0)
-				r = add_cand(s, (pid_t)c);
-			while (*p == ' ' || *p == '\n')
-				p++;
-			if (c <= 0 && *p)
-				p++;
-		}
+		r = add_pid_file(s, path, limit);
 	}
 	closedir(d);
 	return r < 0 ? r : 0;
@@ -208,26 +244,15 @@ static int add_children(struct procset *s, pid_t pid, int limit)
 /* cgroup.procs of dir and of the directories below it. */
 static int add_cgroup(struct procset *s, const char *dir, int depth, int *ndirs, int limit)
 {
-	char path[4200], text[65536], *p;
+	char path[4200];
 	struct dirent *de;
-	ssize_t n;
 	DIR *d;
 	int r = 0;
 
 	if (++*ndirs > PROCSET_MAX_CGROUP_DIRS || depth > PROCSET_MAX_CGROUP_DEPTH)
 		return 0;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	n = proc_read_file(path, text, sizeof(text));
-	for (p = text; n > 0 && *p && r >= 0 && s->ncand < limit;) {
-		long c = strtol(p, &p, 10);
-
-		if (c > 0)
-			r = add_cand(s, (pid_t)c);
-		while (*p == '\n')
-			p++;
-		if (c <= 0 && *p)
-			p++;
-	}
+	r = add_pid_file(s, path, limit);
 	d = opendir(dir);
 	if (!d)
 		return r;

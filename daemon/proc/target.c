@@ -346,3 +346,15 @@ int target_check_privileges(char *ret_missing, size_t len)
 	}
 	return missing;
 }
+
+#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
+
+void proc_self_pidns(uint64_t *ret_dev, uint64_t *ret_ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
+		*ret_dev = (uint64_t)st.st_dev;
+		*ret_ino = (uint64_t)st.st_ino;
+	}
+}

@@ -67,4 +67,9 @@ int proc_open_regular(const char *path);
  * "CAP_BPF, CAP_PERFMON" and returns the number missing (0 = all present). */
 int target_check_privileges(char *ret_missing, size_t len);
 
+/* profd's own PID namespace (the device and inode of /proc/self/ns/pid) when it is not the
+ * initial one: BPF programs then ask for a task's PIDs as seen from it. Leaves both unchanged (0)
+ * in the initial namespace or when it cannot be read. */
+void proc_self_pidns(uint64_t *ret_dev, uint64_t *ret_ino);
+
 #endif

@@ -33,6 +33,18 @@ struct procs {
 	atomic_bool stop;
 };
 
+struct proc *procs__get_rescan(struct procs *ps, pid_t pid, int64_t *last_rescan_ns)
+{
+	struct proc *p = procs__get(ps, pid);
+
+	if (!p && profd_mono_ns() - *last_rescan_ns > 100000000ll) {
+		*last_rescan_ns = profd_mono_ns();
+		procs__scan(ps);
+		p = procs__get(ps, pid);
+	}
+	return p;
+}
+
 struct proc *proc__ref(struct proc *p)
 {
 	if (p)
@@ -449,6 +461,90 @@ struct symbolizer *procs_list_symbolizer(void *arg, int64_t pid)
 		if (l->p[i]->target.pid == pid)
 			return l->p[i]->sym;
 	return NULL;
+}
+
+static int cmp_proc_pid(const void *a, const void *b)
+{
+	pid_t x = (*(struct proc *const *)a)->target.pid, y = (*(struct proc *const *)b)->target.pid;
+
+	return x < y ? -1 : x > y;
+}
+
+int procs_names__get(struct procs *ps, struct procs_names *nm)
+{
+	nm->refreshed = NULL;
+	nm->n = procs__list(ps, &nm->list);
+	if (nm->n < 0) {
+		int r = nm->n;
+
+		nm->list = NULL;
+		nm->n = 0;
+		return r;
+	}
+	qsort(nm->list, (size_t)nm->n, sizeof(*nm->list), cmp_proc_pid);
+	nm->refreshed = calloc((size_t)nm->n + 1, sizeof(*nm->refreshed));
+	if (!nm->refreshed) {
+		procs_names__free(nm);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void procs_names__free(struct procs_names *nm)
+{
+	procs__list_free(nm->list, nm->n > 0 ? nm->n : 0);
+	free(nm->refreshed);
+	nm->list = NULL;
+	nm->refreshed = NULL;
+	nm->n = 0;
+}
+
+/* pid's index in nm->list; -1 when the set forgot it. */
+static int names_index(const struct procs_names *nm, pid_t pid)
+{
+	int lo = 0, hi = nm->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		pid_t m = nm->list[mid]->target.pid;
+
+		if (m == pid)
+			return mid;
+		if (m < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+struct proc *procs_names__find(const struct procs_names *nm, pid_t pid)
+{
+	int i = names_index(nm, pid);
+
+	return i < 0 ? NULL : nm->list[i];
+}
+
+struct symbolizer *procs_names__sym(const struct procs_names *nm, pid_t pid)
+{
+	int i = names_index(nm, pid);
+
+	if (i < 0 || !nm->list[i]->sym)
+		return NULL;
+	if (!nm->refreshed[i]) {
+		nm->refreshed[i] = true;
+		symbolizer__refresh(nm->list[i]->sym);
+	}
+	return nm->list[i]->sym;
+}
+
+struct symbolizer *procs_names_symbolizer(void *arg, int64_t pid)
+{
+	const struct procs_names *nm = arg;
+
+	if (pid == 0)
+		return nm->n > 0 ? procs_names__sym(nm, nm->list[0]->target.pid) : NULL;
+	return procs_names__sym(nm, (pid_t)pid);
 }
 
 struct procset *procs__set(struct procs *ps)

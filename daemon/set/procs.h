@@ -65,6 +65,10 @@ void procs__unlisten(struct procs *ps, void *ctx);
 
 /* The member with this PID, live or kept as exited, referenced (proc__put); NULL if none. */
 struct proc *procs__get(struct procs *ps, pid_t pid);
+/* The same for the process of a sample a BPF program followed from its fork, which the set's
+ * scan may not have seen yet: when pid is not a member, scans the set again now, at most once per
+ * 100 ms by *last_rescan_ns (CLOCK_MONOTONIC, the caller's; one thread's). NULL if still none. */
+struct proc *procs__get_rescan(struct procs *ps, pid_t pid, int64_t *last_rescan_ns);
 struct proc *proc__ref(struct proc *p);
 void proc__put(struct proc *p); /* NULL-safe */
 /* CLOCK_REALTIME ns the process ended, 0 while it runs. */
@@ -82,6 +86,25 @@ struct proc_list {
 	int n;
 };
 struct symbolizer *procs_list_symbolizer(void *list, int64_t pid);
+
+/* Every member, live and exited, sorted by PID: what names a sample by its pid label (its
+ * process, its symbolizer). Each symbolizer is refreshed once, at its first use through
+ * procs_names__sym (objects dlopen'ed since). Free with procs_names__free(). */
+struct procs_names {
+	struct proc **list;
+	int n;
+	bool *refreshed;
+};
+/* Returns 0 or -ENOMEM. */
+int procs_names__get(struct procs *ps, struct procs_names *ret);
+void procs_names__free(struct procs_names *nm); /* leaves *nm empty; NULL-safe fields */
+/* Referenced by nm; NULL when the set forgot pid. */
+struct proc *procs_names__find(const struct procs_names *nm, pid_t pid);
+/* pid's symbolizer, refreshed at its first use; NULL if none. */
+struct symbolizer *procs_names__sym(const struct procs_names *nm, pid_t pid);
+/* pprof_symbols.get over a struct procs_names: pid 0 (a one-process profile, no pid labels) is
+ * its first process. */
+struct symbolizer *procs_names_symbolizer(void *nm, int64_t pid);
 
 struct procset *procs__set(struct procs *ps);
 /* true when the selector may name several processes (--children, --cgroup, --unit): samples then

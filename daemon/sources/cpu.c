@@ -40,6 +40,7 @@
 #include "set/procs.h"
 #include "sources/cpu.h"
 #include "sources/probeframes.h"
+#include "sources/tgidmap.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -72,11 +73,9 @@ struct cpu_sampler {
 	bool multi;                   /* several processes: samples carry pid and process labels */
 	int64_t last_rescan_ns;       /* a sample of an unknown process rescans the set, at most 10/s */
 	struct cpu_config cfg;
+	struct tgidmap tgids;         /* the BPF filter, kept as the set changes */
 
 	pthread_mutex_t life; /* start/stop of the sampler */
-	/* the skeleton's pointer, for the set's changes to its tgids map: not `life`, which the
-	 * stopper holds while it joins the reader, and the reader may be scanning the set */
-	pthread_mutex_t skel_lock;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t drained_cond;
 	struct cpu_window *windows[CPU_MAX_WINDOWS];
@@ -94,7 +93,6 @@ struct cpu_sampler {
 	int ncpus;
 	int *perf_fds;
 	struct bpf_link **links;
-	struct bpf_link *fork_link;   /* a set: follows forks of its processes */
 	struct ring_buffer *rb;
 	int wake_fd;
 	atomic_bool stop;
@@ -122,12 +120,8 @@ int cpu_config_check(const struct cpu_config *cfg, char *errmsg, size_t len)
 	return 0;
 }
 
-static void on_proc_came(void *ctx, struct proc *p);
-static void on_proc_went(void *ctx, struct proc *p);
-
 struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *cfg)
 {
-	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct cpu_sampler *cs;
 	char msg[128];
 
@@ -143,7 +137,6 @@ struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *
 	cs->cfg = *cfg;
 	cs->wake_fd = -1;
 	pthread_mutex_init(&cs->life, NULL);
-	pthread_mutex_init(&cs->skel_lock, NULL);
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->drained_cond, NULL);
 	if (!cs->multi) {
@@ -164,8 +157,7 @@ struct cpu_sampler *cpu_sampler__new(struct procs *ps, const struct cpu_config *
 		cs->own_ksym = true;
 	}
 	cs->probes = probe_frames__new(cs->ksym);
-	l.ctx = cs;
-	if (!cs->probes || procs__listen(ps, &l) < 0) {
+	if (!cs->probes || tgidmap__init(&cs->tgids, ps) < 0) {
 		cpu_sampler__free(cs);
 		errno = ENOMEM;
 		return NULL;
@@ -180,13 +172,8 @@ static struct proc *sample_proc(struct cpu_sampler *cs, pid_t tgid)
 
 	if (cs->single)
 		return proc__ref(cs->single);
-	p = procs__get(cs->ps, tgid);
-	if (!p && profd_mono_ns() - cs->last_rescan_ns > 100000000ll) {
-		/* a child the BPF side followed at its fork, before the set's scan saw it */
-		cs->last_rescan_ns = profd_mono_ns();
-		procs__scan(cs->ps);
-		p = procs__get(cs->ps, tgid);
-	}
+	/* a child the BPF side followed at its fork may be news to the set */
+	p = procs__get_rescan(cs->ps, tgid, &cs->last_rescan_ns);
 	return p;
 }
 
@@ -403,53 +390,9 @@ static void *reader_main(void *arg)
 
 /* ---- start / stop ---- */
 
-/* The processes of the set into the tgids map (the set's scan keeps it up to date after). */
-static int tgids_fill(struct cpu_sampler *cs)
-{
-	struct proc **list = NULL;
-	int n = procs__list(cs->ps, &list), fd = bpf_map__fd(cs->skel->maps.tgids);
-	__u8 one = 1;
-
-	if (n < 0)
-		return n;
-	for (int i = 0; i < n; i++) {
-		__u32 tgid = (__u32)list[i]->target.pid;
-
-		if (!proc__exited(cs->ps, list[i]))
-			bpf_map_update_elem(fd, &tgid, &one, BPF_ANY);
-	}
-	procs__list_free(list, n);
-	return 0;
-}
-
-/* The set changed: so does the filter, while the sampler runs (sampler_start fills it). */
-static void on_proc_came(void *ctx, struct proc *p)
-{
-	struct cpu_sampler *cs = ctx;
-	__u32 tgid = (__u32)p->target.pid;
-	__u8 one = 1;
-
-	pthread_mutex_lock(&cs->skel_lock);
-	if (cs->skel)
-		bpf_map_update_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid, &one, BPF_ANY);
-	pthread_mutex_unlock(&cs->skel_lock);
-}
-
-static void on_proc_went(void *ctx, struct proc *p)
-{
-	struct cpu_sampler *cs = ctx;
-	__u32 tgid = (__u32)p->target.pid;
-
-	pthread_mutex_lock(&cs->skel_lock);
-	if (cs->skel)
-		bpf_map_delete_elem(bpf_map__fd(cs->skel->maps.tgids), &tgid);
-	pthread_mutex_unlock(&cs->skel_lock);
-}
-
 static void sampler_teardown(struct cpu_sampler *cs)
 {
-	bpf_link__destroy(cs->fork_link);
-	cs->fork_link = NULL;
+	tgidmap__detach(&cs->tgids);
 	for (int i = 0; i < cs->ncpus; i++) {
 		/* an attached link owns its perf event fd and closes it: closing it again would close
 		 * whatever another thread opened in between (an HTTP connection, a map) */
@@ -459,7 +402,6 @@ static void sampler_teardown(struct cpu_sampler *cs)
 			close(cs->perf_fds[i]);
 	}
 	ring_buffer__free(cs->rb);
-	pthread_mutex_lock(&cs->skel_lock);
 	cpu_bpf__destroy(cs->skel);
 	if (cs->wake_fd >= 0)
 		close(cs->wake_fd);
@@ -469,24 +411,8 @@ static void sampler_teardown(struct cpu_sampler *cs)
 	cs->perf_fds = NULL;
 	cs->rb = NULL;
 	cs->skel = NULL;
-	pthread_mutex_unlock(&cs->skel_lock);
 	cs->wake_fd = -1;
 	cs->ncpus = 0;
-}
-
-#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
-
-/* profd's own PID namespace when it is not the initial one (profd in a container that shares
- * the target's namespace): the BPF filter then compares PIDs as seen from it. Left at 0 when
- * it is the initial namespace or cannot be read. */
-static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
-		*ret_dev = (__u64)st.st_dev;
-		*ret_ino = (__u64)st.st_ino;
-	}
 }
 
 static uint32_t ring_bytes(const struct cpu_config *cfg, int ncpus)
@@ -515,25 +441,25 @@ static int sampler_start(struct cpu_sampler *cs)
 	cs->ncpus = libbpf_num_possible_cpus();
 	if (cs->ncpus <= 0)
 		return cs->ncpus < 0 ? cs->ncpus : -ENODEV;
-	pthread_mutex_lock(&cs->skel_lock);
 	cs->skel = cpu_bpf__open();
-	pthread_mutex_unlock(&cs->skel_lock);
 	if (!cs->skel) {
 		err = -errno;
 		goto cleanup;
 	}
 	ring = ring_bytes(&cs->cfg, cs->ncpus);
-	pidns_of_self(&cs->skel->rodata->pidns_dev, &cs->skel->rodata->pidns_ino);
-	/* a set follows new processes at their fork; PIDs seen from another namespace than the
-	 * host's do not match the tracepoint's, and are left to the set's scan */
-	cs->skel->rodata->follow_forks = cs->multi && !cs->skel->rodata->pidns_ino;
-	if (!cs->multi)
-		bpf_program__set_autoload(cs->skel->progs.on_fork, false);
+	{
+		uint64_t dev = 0, ino = 0;
+
+		proc_self_pidns(&dev, &ino);
+		cs->skel->rodata->pidns_dev = dev;
+		cs->skel->rodata->pidns_ino = ino;
+	}
 	cs->skel->rodata->stack_bytes = cs->cfg.stack_bytes;
 	cs->skel->rodata->wakeup_bytes = ring / 4;
 	err = bpf_map__set_max_entries(cs->skel->maps.events, ring);
 	if (!err)
-		err = bpf_map__set_max_entries(cs->skel->maps.tgids, PROFD_CPU_MAX_PROCS);
+		err = tgidmap__prepare(&cs->tgids, cs->skel->maps.tgids, cs->skel->progs.on_fork,
+				       &cs->skel->rodata->follow_forks, cs->skel->rodata->pidns_ino != 0);
 	if (!err)
 		err = bpf_map__set_max_entries(cs->skel->maps.scratch, (uint32_t)cs->ncpus);
 	if (err)
@@ -541,15 +467,9 @@ static int sampler_start(struct cpu_sampler *cs)
 	err = cpu_bpf__load(cs->skel);
 	if (err)
 		goto cleanup;
-	err = tgids_fill(cs);
+	err = tgidmap__attach(&cs->tgids, cs->skel->maps.tgids, cs->skel->progs.on_fork, "cpu");
 	if (err)
 		goto cleanup;
-	if (cs->multi) {
-		cs->fork_link = bpf_program__attach(cs->skel->progs.on_fork);
-		if (!cs->fork_link)
-			log_debug("cpu: new processes of the set are followed by its scan only (the fork tracepoint: "
-				  "%s)", strerror(errno));
-	}
 
 	cs->perf_fds = calloc((size_t)cs->ncpus, sizeof(*cs->perf_fds));
 	cs->links = calloc((size_t)cs->ncpus, sizeof(*cs->links));
@@ -643,7 +563,7 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	if (!cs)
 		return;
 	/* no set change may reach the sampler from now on */
-	procs__unlisten(cs->ps, cs);
+	tgidmap__fini(&cs->tgids);
 	pthread_mutex_lock(&cs->life);
 	sampler_stop(cs);
 	pthread_mutex_unlock(&cs->life);
@@ -656,7 +576,6 @@ void cpu_sampler__free(struct cpu_sampler *cs)
 	pthread_cond_destroy(&cs->drained_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->life);
-	pthread_mutex_destroy(&cs->skel_lock);
 	probe_frames__free(cs->probes);
 	proc__put(cs->single);
 	if (cs->own_ksym)

@@ -770,20 +770,6 @@ static bool kernel_has_sessions(void)
 	return found;
 }
 
-#define PROC_PID_INIT_INO 0xEFFFFFFCu /* the initial PID namespace's inode (include/linux/proc_ns.h) */
-
-/* profd's own PID namespace when it is not the initial one: the probes then give PIDs as seen
- * from it (those of the set). Left at 0 otherwise. */
-static void pidns_of_self(__u64 *ret_dev, __u64 *ret_ino)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != PROC_PID_INIT_INO) {
-		*ret_dev = (__u64)st.st_dev;
-		*ret_ino = (__u64)st.st_ino;
-	}
-}
-
 static int skel_load(struct heap_source *h, bool session)
 {
 	struct heap_bpf *skel;
@@ -797,7 +783,14 @@ static int skel_load(struct heap_source *h, bool session)
 	skel->rodata->noop = h->cfg.noop;
 	skel->rodata->wakeup_bytes = 2u << 20;
 	heap_fill_exp_table((uint64_t *)skel->rodata->exp_table, PROFD_HEAP_EXP_N, h->cfg.rate);
-	pidns_of_self(&skel->rodata->pidns_dev, &skel->rodata->pidns_ino);
+	{
+		uint64_t dev = 0, ino = 0;
+
+		/* the probes then give PIDs as seen from profd's namespace (those of the set) */
+		proc_self_pidns(&dev, &ino);
+		skel->rodata->pidns_dev = dev;
+		skel->rodata->pidns_ino = ino;
+	}
 	bpf_map__set_max_entries(skel->maps.live_allocs, tracks_live(h) ? h->cfg.max_live : 1);
 	bpf_map__set_max_entries(skel->maps.objs, PROCSET_MAX_MAX);
 	bpf_map__set_max_entries(skel->maps.events, h->cfg.ring_bytes);
@@ -1089,22 +1082,13 @@ static int64_t procs_cpu_delta(struct heap_source *h)
 	return total;
 }
 
-static void format_time(int64_t realtime_ns, char *out, size_t len)
-{
-	time_t secs = (time_t)(realtime_ns / 1000000000);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* One sentence on a pause, for the log, comments and the index. */
 static void pause_sentence(const struct heap_source *h, const struct heap_pause *p, char *out, size_t len)
 {
 	char at[32], until[32];
 
-	format_time(p->at, at, sizeof(at));
-	format_time(p->until, until, sizeof(until));
+	profd_format_utc(p->at, at, sizeof(at));
+	profd_format_utc(p->until, until, sizeof(until));
 	snprintf(out, len,
 		 "heap probes paused at %s: the allocator was called %.0f times/s; at %.1f us per call that would "
 		 "cost the target %.0f%% of its CPU; budget %g%% (--heap-budget); they may come back at %s%s",
@@ -1414,7 +1398,7 @@ void heap_source__free(struct heap_source *h)
 	free(h->rec_index);
 	free(h->live);
 	for (int i = 0; i < h->nhp; i++)
-		if (h->hp[i]->plan_owner != h->hp[i])
+		if (h->hp[i]->plan && h->hp[i]->plan_owner != h->hp[i])
 			hp_free(h->hp[i]); /* borrowers first: their owners' plans outlive them */
 	for (int i = 0; i < h->nhp; i++)
 		if (h->hp[i]->plan_owner == h->hp[i] || !h->hp[i]->plan)
@@ -1466,18 +1450,6 @@ static void heap_view(struct heap_source *h, struct heap_view *v)
 	pthread_mutex_unlock(&h->cost_lock);
 }
 
-static void format_duration(int64_t ns, char *out, size_t len)
-{
-	int64_t s = ns / 1000000000;
-
-	if (s % 3600 == 0)
-		snprintf(out, len, "%lldh", (long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(out, len, "%lldm", (long long)(s / 60));
-	else
-		snprintf(out, len, "%llds", (long long)s);
-}
-
 /* The comments every heap profile carries: what the probes saw and when, what they cost, what was
  * dropped. started: this request started the tracking. Caller holds h->lock (for h->st). */
 static void add_comments(struct heap_source *h, struct profd_sample_set *set, const struct heap_view *v,
@@ -1488,9 +1460,9 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 	sample_set__comment(set, "profd heap: %s%s", h->describe,
 			    tracks_live(h) && h->cfg.mode == HEAP_MODE_DEMAND && v->d.tracking_since
 				    ? v->session ? ", returns: uprobe session" : ", returns: uretprobe" : "");
-	format_time(v->d.tracking_since, since, sizeof(since));
-	format_time(v->d.attached_since, back, sizeof(back));
-	format_duration(h->cfg.idle_ns, idle, sizeof(idle));
+	profd_format_utc(v->d.tracking_since, since, sizeof(since));
+	profd_format_utc(v->d.attached_since, back, sizeof(back));
+	profd_format_duration(h->cfg.idle_ns, idle, sizeof(idle));
 	if (started)
 		sample_set__comment(set, "heap tracking started at %s by this request; ask again later, or use "
 				    "?seconds=N for what is allocated over the next N seconds", since);
@@ -1553,98 +1525,6 @@ static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)
 	return set;
 }
 
-/* The set's processes, live and exited, sorted by PID: records' names and symbolizers. */
-struct heap_names {
-	struct proc **list;
-	int n;
-	bool *refreshed; /* names_sym() refreshed list[i]'s symbolizer */
-};
-
-static int cmp_proc_pid(const void *a, const void *b)
-{
-	pid_t x = (*(struct proc *const *)a)->target.pid, y = (*(struct proc *const *)b)->target.pid;
-
-	return x < y ? -1 : x > y;
-}
-
-static int names_get(struct heap_source *h, struct heap_names *nm)
-{
-	nm->n = procs__list(h->ps, &nm->list);
-	if (nm->n < 0) {
-		nm->list = NULL;
-		return nm->n;
-	}
-	qsort(nm->list, (size_t)nm->n, sizeof(*nm->list), cmp_proc_pid);
-	nm->refreshed = calloc((size_t)nm->n + 1, sizeof(*nm->refreshed));
-	if (!nm->refreshed) {
-		procs__list_free(nm->list, nm->n);
-		nm->list = NULL;
-		nm->n = 0;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* pid's index in nm->list; -1 when the set forgot it. */
-static int names_index(const struct heap_names *nm, int32_t pid)
-{
-	int lo = 0, hi = nm->n;
-
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		pid_t m = nm->list[mid]->target.pid;
-
-		if (m == pid)
-			return mid;
-		if (m < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-/* Referenced by nm; NULL when the set forgot it. */
-static struct proc *names_find(const struct heap_names *nm, int32_t pid)
-{
-	int i = names_index(nm, pid);
-
-	return i < 0 ? NULL : nm->list[i];
-}
-
-/* pid's symbolizer, refreshed once per names_get (objects dlopen'ed since); NULL if none. */
-static struct symbolizer *names_sym(const struct heap_names *nm, int32_t pid)
-{
-	int i = names_index(nm, pid);
-
-	if (i < 0 || !nm->list[i]->sym)
-		return NULL;
-	if (!nm->refreshed[i]) {
-		nm->refreshed[i] = true;
-		symbolizer__refresh(nm->list[i]->sym);
-	}
-	return nm->list[i]->sym;
-}
-
-/* pprof_symbols.get over names: pid 0 (a one-process profile, no pid labels) is its process. */
-static struct symbolizer *heap_names_symbolizer(void *arg, int64_t pid)
-{
-	const struct heap_names *nm = arg;
-
-	if (pid == 0)
-		return nm->n > 0 ? names_sym(nm, nm->list[0]->target.pid) : NULL;
-	return names_sym(nm, (int32_t)pid);
-}
-
-static void names_free(struct heap_names *nm)
-{
-	procs__list_free(nm->list, nm->n > 0 ? nm->n : 0);
-	free(nm->refreshed);
-	nm->list = NULL;
-	nm->refreshed = NULL;
-	nm->n = 0;
-}
-
 /* Whether a record is in the request's scope (?pid= over a set). */
 static bool in_scope(const struct heap_source *h, const struct record *rc, pid_t scope_pid)
 {
@@ -1654,9 +1534,9 @@ static bool in_scope(const struct heap_source *h, const struct record *rc, pid_t
 /* One record's sample: alloc and in-use object counts (sampled), scaled as Go scales them; over a
  * set, labelled with its process. */
 static int add_record(struct heap_source *h, struct profd_sample_set *set, const struct record *rc,
-		      uint64_t alloc_objs, uint64_t inuse_objs, const struct heap_names *nm)
+		      uint64_t alloc_objs, uint64_t inuse_objs, const struct procs_names *nm)
 {
-	struct proc *p = h->multi ? names_find(nm, rc->pid) : NULL;
+	struct proc *p = h->multi ? procs_names__find(nm, rc->pid) : NULL;
 	struct profd_label labs[3] = {
 		{ .key = "bytes", .num = (int64_t)rc->size },
 		{ .key = "pid", .num = rc->pid },
@@ -1673,16 +1553,16 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, pid_t scop
 		    struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct heap_view v;
 	int r = 0;
 
 	*ret = NULL;
-	if (h->multi && (r = names_get(h, &nm)) < 0)
+	if (h->multi && (r = procs_names__get(h->ps, &nm)) < 0)
 		return r;
 	set = new_heap_set(h, allocs);
 	if (!set) {
-		names_free(&nm);
+		procs_names__free(&nm);
 		return -ENOMEM;
 	}
 	heap_view(h, &v);
@@ -1701,7 +1581,7 @@ static int snapshot(struct heap_source *h, bool allocs, bool started, pid_t scop
 	}
 	add_comments(h, set, &v, started);
 	pthread_mutex_unlock(&h->lock);
-	names_free(&nm);
+	procs_names__free(&nm);
 	if (r < 0) {
 		sample_set__free(set);
 		return r;
@@ -1733,7 +1613,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 	uint64_t *alloc0 = NULL, *live_in = NULL;
 	uint32_t start_seq, start_nrecs;
 	int64_t start_real, start_mono;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct heap_view v;
 	int r, waited;
 
@@ -1758,7 +1638,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 		goto cleanup;
 	}
 	waited = window_wait(h, duration_ns, cancelled, arg);
-	if (h->multi && (r = names_get(h, &nm)) < 0)
+	if (h->multi && (r = procs_names__get(h->ps, &nm)) < 0)
 		goto cleanup;
 	set = new_heap_set(h, allocs);
 	if (!set) {
@@ -1804,7 +1684,7 @@ static int collect(struct heap_source *h, bool allocs, pid_t scope_pid, int64_t 
 	pthread_mutex_unlock(&h->lock);
 cleanup:
 	demand__window_done(h->demand);
-	names_free(&nm);
+	procs_names__free(&nm);
 	free(alloc0);
 	free(live_in);
 	if (r < 0) {
@@ -1835,34 +1715,10 @@ static int cmp_inuse_desc(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-static int write_frames(const struct record *rc, struct symbolizer *sym, struct buf *out)
-{
-	int r = 0;
-
-	for (uint32_t f = 0; f < rc->nframes && r >= 0; f++) {
-		struct sym_result res;
-		uint64_t addr = rc->pcs[f] - 1;
-
-		if (!sym || symbolizer__lookup(sym, addr, &res) < 0 || res.nframes == 0) {
-			r = buf_printf(out, "#\t%#llx\n", (unsigned long long)addr);
-			continue;
-		}
-		for (int k = 0; k < res.nframes && r >= 0; k++) {
-			const struct sym_frame *fr = &res.frames[k];
-
-			r = buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)addr,
-				       fr->name ? fr->name : "?",
-				       (unsigned long long)(fr->func_start && addr >= fr->func_start ? addr - fr->func_start : 0),
-				       fr->file ? fr->file : "?", fr->line);
-		}
-	}
-	return r < 0 ? r : 0;
-}
-
 static int write_text(struct heap_source *h, bool started, pid_t scope_pid, struct buf *out)
 {
 	struct profd_sample_set *notes = sample_set__new(1);
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	uint64_t tot[4] = { 0 };
 	uint32_t *order = NULL, n = 0;
 	struct heap_view v;
@@ -1870,7 +1726,7 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 
 	if (!notes)
 		return -ENOMEM;
-	r = names_get(h, &nm);
+	r = procs_names__get(h->ps, &nm);
 	if (r < 0) {
 		sample_set__free(notes);
 		return r;
@@ -1917,9 +1773,9 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 		if (r >= 0)
 			r = buf_putc(out, '\n');
 		if (r >= 0)
-			r = write_frames(rc, names_sym(&nm, rc->pid), out);
+			r = pprof_write_legacy_frames(rc->pcs, rc->nframes, procs_names__sym(&nm, rc->pid), out);
 		if (r >= 0 && h->multi) {
-			struct proc *p = names_find(&nm, rc->pid);
+			struct proc *p = procs_names__find(&nm, rc->pid);
 
 			/* legacy parsers skip comment lines; people read which process it was */
 			r = buf_printf(out, "# pid %d (%s)\n", (int)rc->pid, p ? p->target.comm : "?");
@@ -1951,7 +1807,7 @@ static int write_text(struct heap_source *h, bool started, pid_t scope_pid, stru
 		r = buf_printf(out, "# Note = %s\n", notes->comments[c]);
 cleanup:
 	pthread_mutex_unlock(&h->lock);
-	names_free(&nm);
+	procs_names__free(&nm);
 	free(order);
 	sample_set__free(notes);
 	return r < 0 ? r : 0;
@@ -2115,7 +1971,7 @@ static int prof_status(void *ctx, struct buf *out)
 	char since[32], line[512];
 
 	heap_view(h, &v);
-	format_time(v.d.tracking_since, since, sizeof(since));
+	profd_format_utc(v.d.tracking_since, since, sizeof(since));
 	buf_printf(out, "%s. ", h->describe);
 	if (v.d.paused) {
 		pause_sentence(h, &v.pause, line, sizeof(line));
@@ -2198,7 +2054,7 @@ static int write_all(int fd, const struct buf *b)
 static int write_profile_file(struct heap_source *h, bool allocs, const char *path)
 {
 	struct profd_sample_set *set = NULL;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct buf b = { 0 };
 	char tmp[4300];
 	int fd = -1, r;
@@ -2206,11 +2062,11 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	r = heap_source__snapshot(h, allocs, &set);
 	if (r < 0)
 		goto cleanup;
-	r = names_get(h, &nm);
+	r = procs_names__get(h->ps, &nm);
 	if (r < 0)
 		goto cleanup;
 	{
-		struct pprof_symbols syms = { .get = heap_names_symbolizer, .ctx = &nm };
+		struct pprof_symbols syms = { .get = procs_names_symbolizer, .ctx = &nm };
 
 		r = pprof_encode_procs(set, &syms, &b);
 	}
@@ -2241,7 +2097,7 @@ cleanup:
 		close(fd);
 		unlink(tmp);
 	}
-	names_free(&nm);
+	procs_names__free(&nm);
 	buf_free(&b);
 	sample_set__free(set);
 	return r;

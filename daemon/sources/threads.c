@@ -70,6 +70,8 @@ struct threads_source {
 	char error[512];
 	char denied[512];   /* the last -EPERM's reason, kept across dumps for profile_explain() */
 	bool denied_traced; /* ... and whether another tracer was the cause */
+	threads_creator_fn creator_fn; /* "created by" trailers in debug=2; NULL: none */
+	void *creator_ctx;
 };
 
 static const char *const syscall_names[] = {
@@ -602,6 +604,88 @@ static int write_user_frame(struct symbolizer *sym, uint64_t pc, bool leaf, stru
 	return 0;
 }
 
+void threads_source__set_creators(struct threads_source *src, threads_creator_fn fn, void *ctx)
+{
+	src->creator_fn = fn;
+	src->creator_ctx = ctx;
+}
+
+/* Frames of the C library's thread creation, which a "created by" line skips. */
+static bool creation_frame(const char *name)
+{
+	static const char *const names[] = { "clone", "clone3", "__clone", "__clone3", "__GI___clone",
+					     "__GI___clone3", "__clone_internal", "__clone3_internal",
+					     "create_thread", "pthread_create", "__pthread_create_2_1",
+					     "__pthread_create", "pthread_create@@GLIBC_2.34",
+					     "pthread_create@GLIBC_2.2.5", "__clone_internal_fallback" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Go's trailer for a thread created after profd attached:
+ *   created by FUNCTION in goroutine TID
+ *   \tFILE:LINE +0xOFFSET
+ * FUNCTION: the innermost frame outside the module that made the clone syscall (the C library),
+ * or, when every frame is in it (a static binary), outside the known creation functions. */
+static int write_created_by(struct threads_source *src, int tid, struct buf *out)
+{
+	uint64_t pcs[64];
+	char leaf_module[256] = "";
+	int creator = 0, n, pick = -1, fallback = -1;
+	struct sym_result res;
+
+	n = src->creator_fn(src->creator_ctx, tid, pcs, 64, &creator);
+	for (int pass = 0; pass < 2 && pick < 0; pass++) {
+		for (int j = 0; j < n; j++) {
+			uint64_t addr = pcs[j] - 1;
+			const struct sym_frame *f;
+			const char *name, *module;
+
+			memset(&res, 0, sizeof(res));
+			if (!src->sym || symbolizer__lookup(src->sym, addr, &res) < 0 || res.nframes == 0)
+				continue;
+			f = &res.frames[res.nframes - 1]; /* the function the pc is in, not an inlined one */
+			name = f->name ? f->name : f->system_name;
+			module = res.mapping ? res.mapping->filename : "";
+			if (pass == 0) {
+				if (j == 0) {
+					snprintf(leaf_module, sizeof(leaf_module), "%s", module);
+					continue;
+				}
+				if (fallback < 0 && name && !creation_frame(name) &&
+				    !(f->system_name && creation_frame(f->system_name)))
+					fallback = j;
+				if (strcmp(module, leaf_module) != 0) {
+					pick = j;
+					break;
+				}
+			} else if (j == fallback) {
+				pick = j;
+				break;
+			}
+		}
+	}
+	if (pick < 0)
+		return 0;
+	memset(&res, 0, sizeof(res));
+	if (symbolizer__lookup(src->sym, pcs[pick] - 1, &res) < 0 || res.nframes == 0)
+		return 0;
+	{
+		const struct sym_frame *f = &res.frames[res.nframes - 1], *in = &res.frames[0];
+		const char *name = f->name ? f->name : f->system_name ? f->system_name : "??";
+		const char *file = in->file ? in->file : res.mapping ? res.mapping->filename : "??";
+		uint64_t at = pcs[pick];
+
+		if (!in->func_start || in->func_start > at || res.nframes > 1)
+			return buf_printf(out, "created by %s in goroutine %d\n\t%s:%d\n", name, creator, file, in->line);
+		return buf_printf(out, "created by %s in goroutine %d\n\t%s:%d +0x%llx\n", name, creator, file,
+				  in->line, (unsigned long long)(at - in->func_start));
+	}
+}
+
 static int write_debug2(struct threads_source *src, const struct dump *d, struct buf *out)
 {
 	int err = 0;
@@ -617,6 +701,8 @@ static int write_debug2(struct threads_source *src, const struct dump *d, struct
 			err = write_kernel_frames(r->kstack, out);
 		for (int j = 0; j < r->npcs && !err; j++)
 			err = write_user_frame(src->sym, r->pcs[j], j == 0, out);
+		if (!err && src->creator_fn)
+			err = write_created_by(src, r->tid, out);
 	}
 	return err;
 }

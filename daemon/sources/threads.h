@@ -25,6 +25,7 @@
 #define PROFD_THREADS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "pprof/provider.h"
@@ -45,6 +46,17 @@ struct threads_source;
 struct threads_source *threads_source__new(const struct target *t, struct unwinder *uw,
 					   struct symbolizer *sym, size_t stack_bytes);
 void threads_source__free(struct threads_source *src); /* NULL-safe */
+
+/* Where a thread was created, when known (threadcreate.h): fills pcs (at most max, leaf first,
+ * samples.h convention) with its creator's stack at the creation and *ret_creator with the
+ * creator's TID; returns the number of pcs, or 0 when unknown. */
+typedef int (*threads_creator_fn)(void *ctx, int tid, uint64_t *pcs, int max, int *ret_creator);
+/* With fn set, debug=2 ends the block of each thread whose creation is known with Go's trailer:
+ *   created by <function> in goroutine <creator tid>
+ *   \t<file>:<line> +0x<offset>
+ * where <function> is the innermost frame of the creation stack outside the C library's thread
+ * creation (clone, clone3, pthread_create, create_thread...). Call before serving. */
+void threads_source__set_creators(struct threads_source *src, threads_creator_fn fn, void *ctx);
 
 /* Fills *ret with the "goroutine" profile (count, snapshot, write_text, status) bound to src.
  * Register it with the HTTP layer's endpoints__add_profile(); src must outlive the endpoints. */

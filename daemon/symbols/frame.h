@@ -17,10 +17,12 @@
 #define SYM_SYNTHETIC_BASE 0xfe00000000000000ull
 enum sym_synthetic {
 	SYM_SYNTHETIC_ALLOC_PROBE = 1, /* profd's allocator probes: trap, handlers, trampoline */
+	SYM_SYNTHETIC_BEFORE_ATTACH,   /* threadcreate: threads that existed when profd attached */
 	SYM_SYNTHETIC__COUNT,
 };
 /* What the profiles call them, e.g. "profd: allocator probe". */
 #define SYM_SYNTHETIC_ALLOC_PROBE_NAME "profd: allocator probe"
+#define SYM_SYNTHETIC_BEFORE_ATTACH_NAME "created before profd attached"
 
 static inline uint64_t sym_synthetic_addr(enum sym_synthetic kind)
 {

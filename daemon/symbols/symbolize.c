@@ -619,6 +619,7 @@ static void synthetic_lookup(uint64_t addr, struct sym_result *ret)
 {
 	static const char *const names[SYM_SYNTHETIC__COUNT] = {
 		[SYM_SYNTHETIC_ALLOC_PROBE] = SYM_SYNTHETIC_ALLOC_PROBE_NAME,
+		[SYM_SYNTHETIC_BEFORE_ATTACH] = SYM_SYNTHETIC_BEFORE_ATTACH_NAME,
 	};
 
 	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));

@@ -153,4 +153,30 @@ fi
 grep -q '^on_alloc_session:' "$TMP/rejected" &&
 	fail "profd offered the uprobe-session program to a kernel without sessions (it should ask BTF first)"
 grep -q 'attached' "$TMP/profd.err" || fail "the heap probes did not attach at debug level: $(grep -i 'heap' "$TMP/profd.err" | tail -n 3)"
+
+step "growth: 16 MiB touched at a known site"
+# the page-fault program on this kernel's layouts (CO-RE): it loads, reads the target's page
+# tables and counts what a first touch maps (THP faults 2 MiB where the guest allows them)
+if grep -qx growth "$TMP/profiles"; then
+	mkfifo "$TMP/gin"
+	exec 8<>"$TMP/gin"
+	"$TARGETS/growth_touch" <&8 >"$TMP/gt.out" 2>&1 &
+	gt=$!
+	track "$gt"
+	wait_for 30 grep -q '^ready' "$TMP/gt.out" || fail "growth_touch did not start: $(text_of "$TMP/gt.out")"
+	start_profd --pid "$gt" --heap off --growth-rate 64K
+	[ "$(http GET /debug/pprof/growth)" = 200 ] || fail "growth: HTTP $(head -c 300 "$TMP/b")"
+	oks() { [ "$(grep -c '^ok' "$TMP/gt.out")" -gt 0 ]; }
+	echo "touch 16" >&8
+	wait_for 60 oks || fail "growth_touch did not touch: $(text_of "$TMP/gt.out")"
+	[ "$(http GET '/debug/pprof/growth?debug=1')" = 200 ] || fail "growth?debug=1: HTTP $(head -c 300 "$TMP/b")"
+	# the bytes of the records whose stack has touch_site (a record: "N: B [N: B] @ pcs", frames)
+	got=$(awk '/^[0-9]+: [0-9]+ \[/ { b = $2; next } /\ttouch_site\+/ { t += b; b = 0 } END { print t + 0 }' "$TMP/b")
+	grep -E '^# (Faults|HugeFaults|Sampled) = ' "$TMP/b" | sed 's/^/   | /'
+	echo "   touch_site: $got bytes for 16 MiB touched"
+	awk -v g="$got" 'BEGIN { e = 16 * 1048576; d = g - e; if (d < 0) d = -d; exit !(d <= e / 4) }' ||
+		fail "growth: touch_site grew $got bytes, expected 16 MiB +-25%: $(head -n 12 "$TMP/b")"
+else
+	echo "   (no growth profile here: said unavailable above)"
+fi
 step "done"

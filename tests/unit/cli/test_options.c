@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "sources/growth.h"
 #include "sources/heap.h"
 
 static const char *env_names[16], *env_values[16];
@@ -89,6 +90,12 @@ static void test_defaults_and_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
 			       "rss-step=1048576", NULL), OPTIONS_RUN);
 	assert_true(cfg.snapshot_rss_step == 1ull << 20);
+	assert_true(cfg.block_rate == 10000000);
+	assert_true(cfg.block_idle_ns == 600ll * 1000000000);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--block-rate", "500us", "--block-idle=90s", NULL),
+			 OPTIONS_RUN);
+	assert_true(cfg.block_rate == 500000);
+	assert_true(cfg.block_idle_ns == 90ll * 1000000000);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "3", NULL), OPTIONS_RUN);
 	assert_int_equal(cfg.request_timeout, 3);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--request-timeout", "0", NULL), -EINVAL);
@@ -169,6 +176,40 @@ static void test_env_and_precedence(void **state)
 	assert_int_equal(cfg.request_timeout, 30);
 }
 
+static void test_growth_flags(void **state)
+{
+	struct profd_config cfg;
+	char err[512] = "";
+
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_DEMAND);
+	assert_int_equal(cfg.growth_rate, GROWTH_DEFAULT_RATE);
+	assert_true(cfg.growth_idle_ns == GROWTH_DEFAULT_IDLE_NS);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--growth", "always", "--growth-rate", "64K",
+			       "--growth-idle=90s", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_ALWAYS);
+	assert_int_equal(cfg.growth_rate, 65536);
+	assert_true(cfg.growth_idle_ns == 90ll * 1000000000);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--growth=off", "--growth-rate", "1", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.growth_mode, GROWTH_MODE_OFF);
+	assert_int_equal(cfg.growth_rate, 1);
+	/* from the environment, and named as the variable when bad */
+	setenv_fake("PROFD_GROWTH_RATE", "2M");
+	setenv_fake("PROFD_GROWTH_IDLE", "1h");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_int_equal(cfg.growth_rate, 2 << 20);
+	assert_true(cfg.growth_idle_ns == 3600ll * 1000000000);
+	setenv_fake("PROFD_GROWTH_RATE", "lots");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_GROWTH_RATE: expected mean bytes faulted in between samples"));
+	setenv_fake("PROFD_GROWTH_RATE", "");
+	setenv_fake("PROFD_GROWTH", "never");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_GROWTH: expected demand, always or off, got 'never'"));
+}
+
 static void test_public_address(void **state)
 {
 	struct profd_config cfg;
@@ -224,6 +265,10 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--heap-budget", "150" }, "--heap-budget" },
 		{ { "--pid", "1", "--heap-rate", "0" }, "--heap-rate" },
 		{ { "--pid", "1", "--heap-rate", "-5" }, "--heap-rate" },
+		{ { "--pid", "1", "--block-rate", "0" }, "--block-rate: expected a duration from 1ns to 1s" },
+		{ { "--pid", "1", "--block-rate", "2s" }, "--block-rate" },
+		{ { "--pid", "1", "--block-rate", "fast" }, "--block-rate" },
+		{ { "--pid", "1", "--block-idle", "10" }, "--block-idle: expected a duration" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
 		{ { "--pid", "1", "--snapshot-on", "rss-step=16M" }, "--snapshot-on needs --snapshot-dir" },
 		{ { "--pid", "1", "--snapshot-on", "pressure" }, "--snapshot-on: 'pressure' is not valid" },
@@ -237,6 +282,11 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--history-interval", "5" }, "--history-interval: expected" },
 		{ { "--pid", "1", "--history-length", "100001" }, "--history-length: '100001' is not valid" },
 		{ { "--pid", "1", "--history-length", "x" }, "--history-length" },
+		{ { "--pid", "1", "--growth", "sometimes" }, "--growth: expected demand, always or off" },
+		{ { "--pid", "1", "--growth-rate", "0" }, "--growth-rate: expected mean bytes faulted in" },
+		{ { "--pid", "1", "--growth-rate", "1T" }, "--growth-rate: expected mean bytes faulted in" },
+		{ { "--pid", "1", "--growth-idle", "0s" }, "--growth-idle: expected a duration from 1s to 168h" },
+		{ { "--pid", "1", "--growth-idle", "5" }, "--growth-idle: expected a duration" },
 		{ { "--pid", "1", "--seconds", "5" }, "for the cpu and heap commands" },
 		{ { "cpu", "--pid", "1" }, "needs -o FILE" },
 		{ { "heap", "--pid", "1", "--seconds" }, "needs a value" },
@@ -292,6 +342,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults_and_flags, setup),
 		cmocka_unit_test_setup(test_env_and_precedence, setup),
+		cmocka_unit_test_setup(test_growth_flags, setup),
 		cmocka_unit_test_setup(test_public_address, setup),
 		cmocka_unit_test_setup(test_bad_flags, setup),
 		cmocka_unit_test_setup(test_addr, setup),
