@@ -1868,6 +1868,25 @@ static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64
 	return collect(ctx, true, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
+/* pid's place in nm (procs_names__get sorts it by PID), -1 if absent. */
+static int names_slot(const struct procs_names *nm, pid_t pid)
+{
+	int lo = 0, hi = nm->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		pid_t m = nm->list[mid]->target.pid;
+
+		if (m == pid)
+			return mid;
+		if (m < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 /* /metrics: per process, the sampled heap as the heap profile scales it (in use and allocated
  * since the probes first attached); for the source, whether the probes are attached, their cost
  * and what was dropped. Reads counters and records only. */
@@ -1875,17 +1894,17 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 {
 	static const char *const why[] = { "ring_buffer_full", "free_event_lost", "live_table_full", "records_full" };
 	struct heap_source *h = ctx;
-	struct heap_names nm = { 0 };
+	struct procs_names nm = { 0 };
 	struct heap_view v;
 	int64_t (*sums)[4] = NULL; /* per nm index: alloc objects, alloc bytes, inuse objects, inuse bytes */
 	uint64_t dropped[4];
 	int r;
 
-	if ((r = names_get(h, &nm)) < 0)
+	if ((r = procs_names__get(h->ps, &nm)) < 0)
 		return r;
 	sums = calloc((size_t)nm.n + 1, sizeof(*sums));
 	if (!sums) {
-		names_free(&nm);
+		procs_names__free(&nm);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&h->lock);
@@ -1894,7 +1913,7 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 	read_counters(h);
 	for (uint32_t i = 0; i < h->nrecs; i++) {
 		const struct record *rc = &h->recs[i];
-		int k = names_index(&nm, h->multi ? rc->pid : h->single);
+		int k = names_slot(&nm, h->multi ? rc->pid : h->single);
 		int64_t v4[4];
 
 		if (k < 0)
@@ -1936,7 +1955,7 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 			     "Objects allocated while profd's probes were attached, scaled from samples "
 			     "(alloc_objects).", l, 2, (double)sums[k][0]);
 	}
-	names_free(&nm);
+	procs_names__free(&nm);
 	free(sums);
 	heap_view(h, &v);
 	metrics__add(m, "profd_heap_probes_attached", METRIC_GAUGE,
