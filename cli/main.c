@@ -18,6 +18,7 @@
 #include "base/bpfcheck.h"
 #include "base/log.h"
 #include "http/endpoints.h"
+#include "http/history.h"
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
@@ -156,8 +157,47 @@ static void snapshot_heap(struct heap_source *heap)
 		log_error("SIGUSR2: cannot write the heap profile: %s", strerror(-r));
 }
 
+/* --snapshot-on rss-step: the target's RSS, read once a second; a heap snapshot each time it has
+ * grown by the step since the last one (single-flight: while one is written, the next waits). */
+struct rss_watch {
+	uint64_t step;     /* bytes; 0: off */
+	int keep;
+	long base_kb;      /* RSS at the last snapshot (or at start); -1: not read yet */
+	int64_t next_ns;   /* CLOCK_MONOTONIC: the next read */
+};
+
+static void rss_watch_check(struct rss_watch *w, const struct target *t, struct heap_source *heap)
+{
+	char path[4400];
+	int threads, r;
+	long rss_kb;
+
+	if (!w->step || !t || profd_mono_ns() < w->next_ns)
+		return;
+	w->next_ns = profd_mono_ns() + 1000000000ll;
+	if (target_status(t, &threads, &rss_kb) != 0 || rss_kb < 0)
+		return;
+	if (w->base_kb < 0 || rss_kb < w->base_kb) { /* a shrink moves the base down: growth counts from there */
+		w->base_kb = rss_kb;
+		return;
+	}
+	if ((uint64_t)(rss_kb - w->base_kb) * 1024 < w->step)
+		return;
+	r = heap ? heap_source__request_kept_snapshot(heap, w->keep, path, sizeof(path)) : -ENOENT;
+	if (r == -EBUSY)
+		return; /* the previous one is still being written: the next second tries again */
+	if (r == 0)
+		log_info("--snapshot-on rss-step: the RSS of process %d grew from %ld to %ld MiB: writing the heap "
+			 "profile to %s", (int)t->pid, w->base_kb / 1024, rss_kb / 1024, path);
+	else
+		log_error("--snapshot-on rss-step: the RSS of process %d grew to %ld MiB, but the heap profile cannot "
+			  "be written: %s", (int)t->pid, rss_kb / 1024,
+			  r == -ENOENT ? "heap profiling is unavailable" : strerror(-r));
+	w->base_kb = rss_kb;
+}
+
 /* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. */
-static int wait_for_end(const struct target *t, struct heap_source *heap)
+static int wait_for_end(const struct target *t, struct heap_source *heap, struct rss_watch *watch)
 {
 	sigset_t mask;
 	int sfd, pidfd, status = EXIT_OK;
@@ -171,7 +211,9 @@ static int wait_for_end(const struct target *t, struct heap_source *heap)
 	pidfd = t ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-		int n = poll(pfd, 2, pidfd >= 0 || !t ? -1 : 500);
+		int n = poll(pfd, 2, watch->step && t ? 250 : pidfd >= 0 || !t ? -1 : 500);
+
+		rss_watch_check(watch, t, heap);
 
 		if (n < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -536,6 +578,8 @@ static int serve(const struct profd_config *cfg)
 	};
 	struct http_server *srv = NULL;
 	struct endpoints *ep = NULL;
+	struct history *hist = NULL;
+	struct rss_watch watch = { .base_kb = -1 };
 	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
@@ -601,7 +645,29 @@ static int serve(const struct profd_config *cfg)
 		endpoints__add_profile(ep, &heap);
 		endpoints__add_profile(ep, &allocs);
 	}
+	if (cfg->history_length) {
+		struct history_config hc = {
+			.interval_ns = cfg->history_interval_ns,
+			.length = cfg->history_length,
+			.nprocs = procs__multi(ps) ? HISTORY_MAX_PROCS : 0,
+		};
 
+		err = history__new(&hc, &hist);
+		if (!err)
+			err = history__start(hist, ps, endpoints__gather, ep);
+		if (err) {
+			log_error("cannot start the resource history (--history-length %u): %s", cfg->history_length,
+				  strerror(-err));
+			status = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		endpoints__set_history(ep, hist);
+	}
+
+	/* the RSS growth counts from now, before anyone can be told profd is ready */
+	watch.step = cfg->snapshot_rss_step;
+	watch.keep = cfg->snapshot_keep;
+	rss_watch_check(&watch, engine.single ? &engine.single->target : NULL, engine.heap);
 	srv = http_server__start(fd, &limits, endpoints__handle, ep);
 	if (!srv) {
 		log_error("cannot start the HTTP server on %s", addr);
@@ -621,9 +687,15 @@ static int serve(const struct profd_config *cfg)
 	printf("profd listening on %s\n", addr);
 	fflush(stdout);
 	log_info("serving http://%s/debug/pprof/ for %s", addr, procset__describe(procs__set(ps)));
-	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap);
+	if (cfg->snapshot_rss_step && !engine.heap)
+		log_warn("--snapshot-on rss-step: heap profiling is unavailable, so no snapshot can be written");
+	else if (cfg->snapshot_rss_step && cfg->heap_mode == HEAP_MODE_DEMAND)
+		log_warn("--snapshot-on rss-step with --heap demand: a snapshot holds only what requests had the "
+			 "heap probes track; --heap inuse tracks from start-up");
+	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap, &watch);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
+	history__free(hist); /* its sampler reads the sources through ep */
 	endpoints__free(ep);
 	engine_free(&engine);
 	if (fd >= 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "http/history.h"
 #include "sources/block.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
@@ -107,6 +108,19 @@ static const char usage[] =
 	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
+	"      --snapshot-on rss-step=SIZE  also write the heap profile each time the target's RSS has\n"
+	"                         grown by SIZE (1M..1024G, K/M/G) since the last one, to\n"
+	"                         DIR/profd-heap-PID-TIME.pb.gz (PROFD_SNAPSHOT_ON); needs\n"
+	"                         --snapshot-dir and --pid; with --heap demand a snapshot holds only\n"
+	"                         what requests had the probes track: use --heap inuse\n"
+	"      --snapshot-keep N  rss-step snapshots kept, the newest, 1..10000 (PROFD_SNAPSHOT_KEEP),\n"
+	"                         default 10\n"
+	"      --history-interval DURATION  how often the resource history (RSS, threads, fds,\n"
+	"                         heap in use: charts on the index, /debug/pprof/history?format=csv)\n"
+	"                         is sampled, 1s..1h (PROFD_HISTORY_INTERVAL), default 10s\n"
+	"      --history-length N  samples kept, 0..100000 (PROFD_HISTORY_LENGTH), default 8640\n"
+	"                         (24 h at 10 s); its memory (24 bytes a sample, x9 for a set) is\n"
+	"                         taken at start; 0: no history\n"
 	"      --block-rate DURATION  the block profile's sampling rate, as Go's\n"
 	"                         runtime.SetBlockProfileRate: a wait of d ns is kept with probability\n"
 	"                         min(1, d/rate) and scaled; 1ns (every wait) to 1s, unit ns (default),\n"
@@ -135,6 +149,10 @@ static const char usage[] =
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
+	"  history?format=csv     the resource history as CSV (?pid=N: one process of a set)\n"
+	"  /metrics               (at the root) Prometheus text format: each process's memory,\n"
+	"                         threads, fds, CPU, faults, cgroup memory, sampled heap in use;\n"
+	"                         profd's own; reading it never stops a thread or attaches a probe\n"
 	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
 	"  snapshots; for heap, allocs and block, a window of tracking).\n"
 	"\n"
@@ -248,7 +266,8 @@ static int parse_range(const char *flag, const char *v, int64_t lo, int64_t hi, 
 enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OPT_ADDR, OPT_ALLOW_PUBLIC,
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
-	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH,
+	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP,
+	      OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH,
 	      OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
@@ -278,6 +297,10 @@ static const struct opt_def {
 	[OPT_HEAP_IDLE] = { "--heap-idle", 0, "PROFD_HEAP_IDLE", true },
 	[OPT_HEAP_BUDGET] = { "--heap-budget", 0, "PROFD_HEAP_BUDGET", true },
 	[OPT_SNAPSHOT_DIR] = { "--snapshot-dir", 0, "PROFD_SNAPSHOT_DIR", true },
+	[OPT_SNAPSHOT_ON] = { "--snapshot-on", 0, "PROFD_SNAPSHOT_ON", true },
+	[OPT_SNAPSHOT_KEEP] = { "--snapshot-keep", 0, "PROFD_SNAPSHOT_KEEP", true },
+	[OPT_HISTORY_INTERVAL] = { "--history-interval", 0, "PROFD_HISTORY_INTERVAL", true },
+	[OPT_HISTORY_LENGTH] = { "--history-length", 0, "PROFD_HISTORY_LENGTH", true },
 	[OPT_BLOCK_RATE] = { "--block-rate", 0, "PROFD_BLOCK_RATE", true },
 	[OPT_BLOCK_IDLE] = { "--block-idle", 0, "PROFD_BLOCK_IDLE", true },
 	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
@@ -451,6 +474,47 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
+	case OPT_SNAPSHOT_ON: {
+		const char *size = strncmp(v, "rss-step=", 9) == 0 ? v + 9 : NULL;
+		char *end = NULL;
+		unsigned long long b = 0, mul = 1;
+
+		if (size && *size >= '0' && *size <= '9') {
+			errno = 0;
+			b = strtoull(size, &end, 10);
+			if (*end == 'K' || *end == 'k')
+				mul = 1ull << 10;
+			else if (*end == 'M' || *end == 'm')
+				mul = 1ull << 20;
+			else if (*end == 'G' || *end == 'g')
+				mul = 1ull << 30;
+			if (mul > 1)
+				end++;
+		}
+		if (!size || !end || *end || errno || b == 0 || b > (1ull << 40) / mul || b * mul < (1ull << 20)) {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected rss-step=SIZE, SIZE from 1M to 1024G with "
+				 "K, M or G, e.g. rss-step=64M (the pressure and oom triggers are not implemented)", from, v);
+			return -EINVAL;
+		}
+		cfg->snapshot_rss_step = b * mul;
+		return 0;
+	}
+	case OPT_SNAPSHOT_KEEP:
+		if (parse_range(from, v, 1, 10000, &n, err, errlen))
+			return -EINVAL;
+		cfg->snapshot_keep = (int)n;
+		return 0;
+	case OPT_HISTORY_INTERVAL:
+		if (history_interval_parse(v, &cfg->history_interval_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--history-interval", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HISTORY_LENGTH:
+		if (parse_range(from, v, 0, HISTORY_MAX_LENGTH, &n, err, errlen))
+			return -EINVAL;
+		cfg->history_length = (uint32_t)n;
+		return 0;
 	case OPT_BLOCK_RATE:
 		if (block_rate_parse(v, &cfg->block_rate, err, errlen) != 0) {
 			name_source(err, errlen, "--block-rate", from);
@@ -523,6 +587,9 @@ static void defaults(struct profd_config *cfg)
 	cfg->heap_rate = HEAP_DEFAULT_RATE;
 	cfg->heap_idle_ns = HEAP_DEFAULT_IDLE_NS;
 	cfg->heap_budget = HEAP_DEFAULT_BUDGET;
+	cfg->snapshot_keep = 10;
+	cfg->history_interval_ns = HISTORY_DEFAULT_INTERVAL_NS;
+	cfg->history_length = HISTORY_DEFAULT_LENGTH;
 	cfg->block_rate = BLOCK_DEFAULT_RATE_NS;
 	cfg->block_idle_ns = BLOCK_DEFAULT_IDLE_NS;
 	cfg->growth_mode = GROWTH_MODE_DEMAND;
@@ -623,6 +690,22 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 	if (cfg->command == CMD_HEAP && cfg->heap_mode == HEAP_MODE_OFF) {
 		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
+	}
+	if (cfg->snapshot_rss_step && cfg->command == CMD_SERVE) {
+		if (!cfg->snapshot_dir[0]) {
+			snprintf(err, errlen, "--snapshot-on needs --snapshot-dir DIR: where the snapshots are written");
+			return -EINVAL;
+		}
+		if (cfg->heap_mode == HEAP_MODE_OFF) {
+			snprintf(err, errlen, "--snapshot-on writes heap profiles, which --heap off does not take; use "
+				 "--heap inuse (or demand)");
+			return -EINVAL;
+		}
+		if (cfg->children || cfg->selector != SELECT_PID) {
+			snprintf(err, errlen, "--snapshot-on follows one process's RSS: use it with --pid alone (not "
+				 "with a set)");
+			return -EINVAL;
+		}
 	}
 	if (values[OPT_CGROUP] && values[OPT_UNIT]) {
 		snprintf(err, errlen, "--cgroup and --unit both select processes: give one selector");

@@ -53,6 +53,10 @@ struct profd_config {
 	int64_t heap_idle_ns;   /* --heap-idle */
 	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
+	uint64_t snapshot_rss_step;  /* --snapshot-on rss-step=SIZE, bytes; 0: off */
+	int snapshot_keep;           /* --snapshot-keep */
+	int64_t history_interval_ns; /* --history-interval */
+	uint32_t history_length;     /* --history-length; 0: no history */
 	uint64_t block_rate;    /* --block-rate, ns */
 	int64_t block_idle_ns;  /* --block-idle */
 	int growth_mode;        /* enum growth_mode */

@@ -16,10 +16,14 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "http/endpoints.h"
+#include "http/history.h"
 #include "http/query.h"
+#include "http/resources.h"
 #include "http/symbolz.h"
 #include "pprof/pprof.h"
+#include "proc/procstat.h"
 #include "proc/target.h"
 #include "set/procs.h"
 #include "symbols/symbolize.h"
@@ -43,6 +47,9 @@ struct endpoints {
 	struct profd_profile profiles[MAX_PROFILES];
 	int windows;                   /* atomic */
 	int snapshots[MAX_PROFILES];   /* atomic, per profile */
+	uint64_t served[MAX_PROFILES]; /* atomic, per profile: requests answered */
+	uint64_t scrapes;              /* atomic: /metrics requests */
+	struct history *hist;          /* borrowed; NULL: no history */
 };
 
 /* Takes a place in a pool of max; false when it is full. */
@@ -208,7 +215,7 @@ static void req_syms_release(struct req_syms *rs)
 
 static bool name_taken(const struct endpoints *ep, const char *name)
 {
-	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0)
+	if (strcmp(name, "cmdline") == 0 || strcmp(name, "symbol") == 0 || strcmp(name, "history") == 0)
 		return true;
 	for (int i = 0; i < ep->nprofiles; i++)
 		if (strcmp(ep->profiles[i].name, name) == 0)
@@ -231,6 +238,25 @@ int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p)
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
 {
 	ep->max_seconds = max_seconds;
+}
+
+void endpoints__set_history(struct endpoints *ep, struct history *h)
+{
+	ep->hist = h;
+}
+
+int endpoints__gather(void *ctx, const struct profd_scope *scope, struct metrics *m)
+{
+	struct endpoints *ep = ctx;
+	int err = 0;
+
+	for (int i = 0; i < ep->nprofiles && !err; i++) {
+		const struct profd_profile *p = &ep->profiles[i];
+
+		if (p->metrics)
+			err = p->metrics(p->ctx, scope, m);
+	}
+	return err;
 }
 
 static void html_escape(struct buf *out, const char *s)
@@ -314,7 +340,26 @@ static void index_processes(struct endpoints *ep, struct buf *out)
 	procs__list_free(list, n > 0 ? n : 0);
 }
 
-static void serve_index(struct endpoints *ep, struct http_response *resp)
+/* The history's charts on the index: of the one process or the whole set, or of ?pid='s. */
+static void index_history(struct endpoints *ep, const struct reqctx *rc, struct buf *out)
+{
+	int series;
+
+	if (!ep->hist) {
+		buf_puts(out, "<p>No resource history (--history-length 0).</p>\n");
+		return;
+	}
+	series = history__find(ep->hist, rc->scope.pid);
+	if (series < 0) {
+		buf_printf(out, "<p>Process %d has no history of its own: over a set, the first %d processes seen get "
+				"one; the set's history counts it. <a href='./'>The set's history</a>.</p>\n",
+			   rc->scope.pid, HISTORY_MAX_PROCS);
+		return;
+	}
+	history__write_charts(ep->hist, series, out);
+}
+
+static void serve_index(struct endpoints *ep, const struct reqctx *rc, struct http_response *resp)
 {
 	struct index_row rows[MAX_PROFILES + 1];
 	struct buf *out = &resp->body;
@@ -340,7 +385,8 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 
 	resp->content_type = "text/html; charset=utf-8";
 	buf_puts(out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
-		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
+		      ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n"
+		      "figure.chart{\n\tdisplay:inline-block;\n\tmargin:0 1rem 0.5rem 0;\n}\n</style>\n</head>\n<body>\n"
 		      "/debug/pprof/\n<br>\n");
 	if (ep->single) {
 		const struct target *t = &ep->single->target;
@@ -367,6 +413,9 @@ static void serve_index(struct endpoints *ep, struct http_response *resp)
 	} else {
 		index_processes(ep, out);
 	}
+	buf_puts(out, "<p><a href='/metrics'>/metrics</a>: resources of each process and profd's own, in "
+		      "Prometheus's text format.</p>\n");
+	index_history(ep, rc, out);
 	buf_printf(out, "<p>In progress: %d of %d profiles over time (?seconds=N, CPU profiles).</p>\n",
 		   __atomic_load_n(&ep->windows, __ATOMIC_ACQUIRE), MAX_WINDOWS);
 	for (int i = 0; i < ep->nprofiles; i++) {
@@ -735,6 +784,112 @@ static void method_not_allowed(struct http_response *resp, bool allow_post)
 	http_response__header(resp, "Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
 }
 
+/* /metrics (Prometheus text 0.0.4): each live process's resources (proc/procstat.h), each
+ * source's figures (provider metrics()), requests served, profd's own resources. ?pid=N: one
+ * process of the set. Reads files and counters only: no thread is stopped, no probe attached. */
+static void serve_metrics(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	struct proc **list = NULL;
+	struct metrics *m = NULL;
+	struct reqctx rc;
+	int n = 0, err = 0;
+
+	if (!reqctx_init(ep, req, resp, &rc))
+		return;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	if (is_head(req)) {
+		resp->unknown_length = true;
+		goto cleanup;
+	}
+	m = metrics__new();
+	n = procs__list(ep->ps, &list);
+	if (!m || n < 0) {
+		http_response__error(resp, 500, "cannot gather metrics: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct proc *p = list[i];
+		struct proc_figures f;
+
+		if (rc.proc && rc.scope.pid && p != rc.proc)
+			continue;
+		if (proc__exited(ep->ps, p) || !target_alive(&p->target))
+			continue;
+		if (procstat_read(p->target.pid, PROCSTAT_ALL, &f) != 0 || !target_alive(&p->target))
+			continue; /* it ended while being read: a reused PID's figures are not its */
+		resources_add_process(m, p->target.pid, p->target.comm, &f);
+	}
+	err = endpoints__gather(ep, &rc.scope, m);
+	if (!err) {
+		if (procs__multi(ep->ps)) {
+			int live = 0;
+
+			for (int i = 0; i < n; i++)
+				live += !proc__exited(ep->ps, list[i]);
+			metrics__add(m, "profd_processes", METRIC_GAUGE,
+				     "Processes of the set profd serves that run now.", NULL, 0, live);
+		}
+		for (int i = 0; i < ep->nprofiles; i++) {
+			struct metric_label l = { "profile", ep->profiles[i].name };
+
+			metrics__add(m, "profd_profile_requests_total", METRIC_COUNTER,
+				     "Requests for each profile answered since profd started (any status).", &l, 1,
+				     (double)__atomic_load_n(&ep->served[i], __ATOMIC_RELAXED));
+		}
+		metrics__add(m, "profd_metrics_scrapes_total", METRIC_COUNTER, "Requests for /metrics, this one included.",
+			     NULL, 0, (double)__atomic_add_fetch(&ep->scrapes, 1, __ATOMIC_RELAXED));
+		err = resources_add_self(m);
+	}
+	if (!err)
+		err = metrics__write(m, &resp->body);
+	if (err)
+		http_response__error(resp, 500, "cannot gather metrics: %s", strerror(-err));
+cleanup:
+	procs__list_free(list, n > 0 ? n : 0);
+	metrics__free(m);
+	reqctx_release(&rc);
+}
+
+/* /debug/pprof/history?format=csv: the resource history of the one process, or of a set (its
+ * total and each process with a series of its own), or of ?pid='s. */
+static void serve_history(struct endpoints *ep, const struct http_request *req, struct http_response *resp)
+{
+	const char *format = http_request__arg(req, "format");
+	struct reqctx rc;
+	int series = -1, err;
+
+	if (!ep->hist) {
+		http_response__error(resp, 404, "no resource history: profd runs with --history-length 0");
+		return;
+	}
+	if (format && *format && strcmp(format, "csv") != 0) {
+		http_response__error(resp, 400, "invalid value for \"format\" - must be csv (the charts are on the "
+				     "index, /debug/pprof/)");
+		return;
+	}
+	if (!reqctx_init(ep, req, resp, &rc))
+		return;
+	if (rc.scope.pid) {
+		series = history__find(ep->hist, rc.scope.pid);
+		if (series < 0) {
+			http_response__error(resp, 404, "process %d has no history of its own: over a set, the first %d "
+					     "processes seen get one; the set's total counts it", rc.scope.pid,
+					     HISTORY_MAX_PROCS);
+			goto cleanup;
+		}
+	}
+	resp->content_type = "text/csv; charset=utf-8";
+	if (is_head(req)) {
+		resp->unknown_length = true;
+		goto cleanup;
+	}
+	err = history__write_csv(ep->hist, series, &resp->body);
+	if (err)
+		http_response__error(resp, 500, "cannot write the history: %s", strerror(-err));
+cleanup:
+	reqctx_release(&rc);
+}
+
 void endpoints__handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct endpoints *ep = ctx;
@@ -742,6 +897,13 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	const struct profd_profile *p = NULL;
 	struct reqctx rc;
 
+	if (strcmp(req->path, "/metrics") == 0) {
+		if (!method_ok(req->method, false))
+			method_not_allowed(resp, false);
+		else
+			serve_metrics(ep, req, resp);
+		return;
+	}
 	if (strcmp(req->path, "/debug/pprof") == 0) {
 		resp->status = 301;
 		resp->content_type = "text/html; charset=utf-8";
@@ -763,7 +925,14 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (*name == '\0') {
-		serve_index(ep, resp);
+		if (!reqctx_init(ep, req, resp, &rc))
+			return;
+		serve_index(ep, &rc, resp);
+		reqctx_release(&rc);
+		return;
+	}
+	if (strcmp(name, "history") == 0) {
+		serve_history(ep, req, resp);
 		return;
 	}
 	if (!p && strcmp(name, "cmdline") != 0 && strcmp(name, "symbol") != 0) {
@@ -772,6 +941,8 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 	}
 	if (!reqctx_init(ep, req, resp, &rc))
 		return;
+	if (p)
+		__atomic_add_fetch(&ep->served[p - ep->profiles], 1, __ATOMIC_RELAXED);
 	if (strcmp(name, "symbol") == 0)
 		serve_symbol(ep, &rc, req, resp);
 	else if (strcmp(name, "cmdline") == 0)

@@ -13,6 +13,11 @@
 #include "pprof/provider.h"
 
 struct procs;
+struct history;
+struct metrics;
+
+/* /metrics answers with Prometheus's text exposition format 0.0.4 */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct endpoints;
 
@@ -26,6 +31,12 @@ void endpoints__free(struct endpoints *ep); /* NULL-safe */
 int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p);
 /* Longest delta (?seconds=N) a request may ask for; longer gets 400. */
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds);
+/* The resource history (http/history.h) drawn on the index and served as CSV at
+ * /debug/pprof/history; borrowed, must outlive ep. NULL (the default): none. */
+void endpoints__set_history(struct endpoints *ep, struct history *h);
+/* Every registered profile's figures for /metrics (their metrics callbacks) into m: a
+ * history_gather_fn with ep as ctx. Returns 0 or the first -errno. */
+int endpoints__gather(void *ep, const struct profd_scope *scope, struct metrics *m);
 /* The http_handler_fn to give http_server__start, with ep as its ctx. */
 void endpoints__handle(void *ep, const struct http_request *req, struct http_response *resp);
 

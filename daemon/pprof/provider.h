@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/metrics.h"
 #include "stacks/samples.h"
 
 /* Polled by a collecting source every 100 ms or so: true ends the collection early. */
@@ -51,6 +52,11 @@ struct profd_profile {
 	 * retrying later may work (another tracer holds its threads), err for any other cause, 0
 	 * when it has nothing to add (out unchanged). May be NULL. */
 	int (*explain)(void *ctx, int err, struct buf *out);
+	/* The source's figures for /metrics (base/metrics.h): per process of scope (scope->pid, or
+	 * every one) with labels pid and process, and its own counters (lost events, cost). Reads
+	 * what the source already holds: never attaches a probe or stops a thread. Several
+	 * profiles of one source set it on one of them only. Returns 0 or -errno. May be NULL. */
+	int (*metrics)(void *ctx, const struct profd_scope *scope, struct metrics *m);
 };
 
 #endif

@@ -73,7 +73,7 @@ int procset_cgroup2_mount(const char *mountinfo, char *ret, size_t len)
 	return -ENOENT;
 }
 
-static int read_cgroup2_mount(char *ret, size_t len)
+int procset_cgroup2_root(char *ret, size_t len)
 {
 	char *text = NULL;
 	size_t cap = 0, n = 0;
@@ -450,7 +450,7 @@ static int resolve_cgroup(struct procset *s, char *err, size_t errlen)
 {
 	char mount[4096], unit[4200], real[PATH_MAX], path[8300];
 	const char *flag = s->cfg.kind == PROCSET_UNIT ? "--unit" : "--cgroup";
-	int r = read_cgroup2_mount(mount, sizeof(mount));
+	int r = procset_cgroup2_root(mount, sizeof(mount));
 
 	if (r < 0) {
 		snprintf(err, errlen, "%s %s: this system has no cgroup v2 hierarchy (cgroup v1 only); select the "

@@ -66,6 +66,9 @@ struct procset;
 /* The cgroup2 mount point in a mountinfo text (/proc/self/mountinfo), into ret. Pure, for tests.
  * Returns 0 or -ENOENT (cgroup v1 only, or no cgroup filesystem). */
 int procset_cgroup2_mount(const char *mountinfo, char *ret, size_t len);
+/* The cgroup2 mount point of this system (read from /proc/self/mountinfo), into ret. Returns 0,
+ * -ENOENT (cgroup v1 only) or -errno. */
+int procset_cgroup2_root(char *ret, size_t len);
 
 /* Resolves the selector and takes the first members (the first scan). Refuses, with one line for
  * the user in err naming the flag: a PID that does not exist or is a kernel thread (-ESRCH,

@@ -168,6 +168,77 @@ long proctext_status_switches(const char *text)
 	return (long)n;
 }
 
+long long proctext_status_field(const char *text, const char *field)
+{
+	size_t n = strlen(field);
+	const char *p = text;
+
+	while (p && *p) {
+		if (strncmp(p, field, n) == 0 && p[n] == ':') {
+			p += n + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (!isdigit((unsigned char)*p))
+				return -1;
+			return strtoll(p, NULL, 10);
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+int proctext_stat_usage(const char *text, struct proctext_usage *ret)
+{
+	const char *p = strrchr(text, ')');
+	unsigned long long v[21] = { 0 };
+	int field = 3; /* p points at the start of this field */
+
+	if (!p || p[1] != ' ')
+		return -EINVAL;
+	p += 2;
+	while (*p && field < 20) {
+		if (*p == ' ') {
+			field++;
+			if (!isdigit((unsigned char)p[1]) && !(p[1] == '-' && isdigit((unsigned char)p[2])))
+				return -EINVAL;
+			v[field] = strtoull(p + 1, NULL, 10);
+		}
+		p++;
+	}
+	if (field != 20)
+		return -EINVAL;
+	ret->minflt = v[10];
+	ret->majflt = v[12];
+	ret->utime = v[14];
+	ret->stime = v[15];
+	ret->threads = (long)v[20];
+	return 0;
+}
+
+int proctext_cgroup_v2(const char *text, char *path, size_t len)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		if (strncmp(p, "0::", 3) == 0) {
+			const char *end = strchr(p + 3, '\n');
+			size_t n = end ? (size_t)(end - p - 3) : strlen(p + 3);
+
+			if (n >= len)
+				return -ENAMETOOLONG;
+			memcpy(path, p + 3, n);
+			path[n] = '\0';
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -ENOENT;
+}
+
 char *proctext_kstack(const char *text)
 {
 	struct buf b;

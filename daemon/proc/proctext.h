@@ -34,6 +34,20 @@ long proctext_status_euid(const char *text);
 void proctext_status_state(const char *text, char *ret_state, pid_t *ret_tracer);
 /* status: voluntary + nonvoluntary context switches (a missing line counts 0). */
 long proctext_status_switches(const char *text);
+/* status: the number after "FIELD:" at the start of a line (e.g. "VmRSS" gives the KiB of
+ * "VmRSS:\t  1234 kB"), or -1 when there is no such line or no number after it. */
+long long proctext_status_field(const char *text, const char *field);
+/* stat: the whole process's usage, counted from the last ')': minor and major faults (fields 10
+ * and 12), user and system time in clock ticks (14, 15), threads (20). */
+struct proctext_usage {
+	unsigned long long minflt, majflt, utime, stime;
+	long threads;
+};
+/* Returns 0, or -EINVAL when there is no ") " or a field up to 20 is not a number. */
+int proctext_stat_usage(const char *text, struct proctext_usage *ret);
+/* cgroup: the cgroup v2 path (the "0::PATH" line) into path. Returns 0, -ENOENT when there is
+ * no such line (cgroup v1 only), -ENAMETOOLONG when it does not fit. */
+int proctext_cgroup_v2(const char *text, char *path, size_t len);
 /* task/TID/stack: "[<0>] do_nanosleep+0x6b/0x180" lines into "do_nanosleep+0x6b\n" lines.
  * Returns a malloc'd string, or NULL when nothing was found (or no memory). */
 char *proctext_kstack(const char *text);

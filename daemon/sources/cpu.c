@@ -773,6 +773,27 @@ static int cpu_collect(void *ctx, const struct profd_scope *scope, int64_t durat
 	return cpu_sampler__profile(ctx, duration_ns, cancelled, arg, ret);
 }
 
+/* /metrics: what the sampler read and lost since it was created; whether it runs now. */
+static int cpu_metrics(void *ctx, const struct profd_scope *scope, struct metrics *m)
+{
+	struct cpu_sampler *cs = ctx;
+	struct cpu_stats st;
+	int windows;
+
+	cpu_sampler__stats(cs, &st);
+	pthread_mutex_lock(&cs->lock);
+	windows = cs->nwindows;
+	pthread_mutex_unlock(&cs->lock);
+	metrics__add(m, "profd_cpu_profiles_in_progress", METRIC_GAUGE,
+		     "CPU profiles being collected now (the sampler runs while there is one).", NULL, 0, windows);
+	metrics__add(m, "profd_cpu_samples_total", METRIC_COUNTER,
+		     "CPU samples read from the sampler's ring buffer, all profiles together.", NULL, 0,
+		     (double)st.events);
+	metrics__add(m, "profd_cpu_lost_samples_total", METRIC_COUNTER,
+		     "CPU samples lost because the sampler's ring buffer was full.", NULL, 0, (double)st.lost);
+	return 0;
+}
+
 void cpu_sampler__provider(struct cpu_sampler *cs, struct profd_profile *ret)
 {
 	*ret = (struct profd_profile){
@@ -782,6 +803,7 @@ void cpu_sampler__provider(struct cpu_sampler *cs, struct profd_profile *ret)
 			       "the profile.",
 		.ctx = cs,
 		.collect = cpu_collect,
+		.metrics = cpu_metrics,
 	};
 }
 

@@ -5,6 +5,7 @@
  * what they want (demand__want) and take snapshots or windows; a snapshot thread writes SIGUSR2
  * profiles. `lock` guards the records, the live table and the ring buffer consumer; `cost_lock`
  * what the budget last found; neither is taken while holding the other. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/types.h>
@@ -152,7 +153,9 @@ struct heap_source {
 	int snap_result;
 	pthread_t snap_thread;
 	bool snap_thread_started;
-	char snap_path[4200];
+	char snap_path[4400];
+	int snap_keep;          /* > 0: a kept snapshot; then only the newest snap_keep remain */
+	char snap_prefix[64];   /* their name before the time: "profd-heap-PID-" */
 };
 
 /* ---- configuration ---- */
@@ -1874,6 +1877,120 @@ static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64
 	return collect(ctx, true, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
+/* pid's place in nm (procs_names__get sorts it by PID), -1 if absent. */
+static int names_slot(const struct procs_names *nm, pid_t pid)
+{
+	int lo = 0, hi = nm->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		pid_t m = nm->list[mid]->target.pid;
+
+		if (m == pid)
+			return mid;
+		if (m < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* /metrics: per process, the sampled heap as the heap profile scales it (in use and allocated
+ * since the probes first attached); for the source, whether the probes are attached, their cost
+ * and what was dropped. Reads counters and records only. */
+static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metrics *m)
+{
+	static const char *const why[] = { "ring_buffer_full", "free_event_lost", "live_table_full", "records_full" };
+	struct heap_source *h = ctx;
+	struct procs_names nm = { 0 };
+	struct heap_view v;
+	int64_t (*sums)[4] = NULL; /* per nm index: alloc objects, alloc bytes, inuse objects, inuse bytes */
+	uint64_t dropped[4];
+	int r;
+
+	if ((r = procs_names__get(h->ps, &nm)) < 0)
+		return r;
+	sums = calloc((size_t)nm.n + 1, sizeof(*sums));
+	if (!sums) {
+		procs_names__free(&nm);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->rb)
+		ring_buffer__consume(h->rb);
+	read_counters(h);
+	for (uint32_t i = 0; i < h->nrecs; i++) {
+		const struct record *rc = &h->recs[i];
+		int k = names_slot(&nm, h->multi ? rc->pid : h->single);
+		int64_t v4[4];
+
+		if (k < 0)
+			continue;
+		heap_scale((int64_t)rc->alloc_objects, (int64_t)(rc->alloc_objects * rc->size), (int64_t)h->cfg.rate,
+			   &v4[0], &v4[1]);
+		heap_scale((int64_t)(rc->alloc_objects - rc->free_objects),
+			   (int64_t)((rc->alloc_objects - rc->free_objects) * rc->size), (int64_t)h->cfg.rate, &v4[2],
+			   &v4[3]);
+		for (int j = 0; j < 4; j++)
+			sums[k][j] += v4[j];
+	}
+	dropped[0] = h->st.dropped_ringbuf;
+	dropped[1] = h->st.dropped_free_ev;
+	dropped[2] = h->st.dropped_live_full;
+	dropped[3] = h->st.dropped_records;
+	pthread_mutex_unlock(&h->lock);
+	for (int k = 0; k < nm.n; k++) {
+		const struct proc *p = nm.list[k];
+		char pid[16];
+		struct metric_label l[2] = { { "pid", pid }, { "process", p->target.comm } };
+
+		if (scope && scope->pid > 0 && p->target.pid != scope->pid)
+			continue;
+		if (proc__exited(h->ps, p) && !sums[k][0])
+			continue;
+		snprintf(pid, sizeof(pid), "%d", (int)p->target.pid);
+		metrics__add(m, "profd_heap_inuse_bytes", METRIC_GAUGE,
+			     "Sampled heap in use, scaled to an estimate of all (as the heap profile's inuse_space): "
+			     "what was allocated while profd's probes were attached and not yet freed.", l, 2,
+			     (double)sums[k][3]);
+		metrics__add(m, "profd_heap_inuse_objects", METRIC_GAUGE,
+			     "Sampled heap objects in use, scaled (as the heap profile's inuse_objects).", l, 2,
+			     (double)sums[k][2]);
+		metrics__add(m, "profd_heap_allocated_bytes_total", METRIC_COUNTER,
+			     "Bytes allocated while profd's probes were attached, scaled from samples (alloc_space).", l,
+			     2, (double)sums[k][1]);
+		metrics__add(m, "profd_heap_allocated_objects_total", METRIC_COUNTER,
+			     "Objects allocated while profd's probes were attached, scaled from samples "
+			     "(alloc_objects).", l, 2, (double)sums[k][0]);
+	}
+	procs_names__free(&nm);
+	free(sums);
+	heap_view(h, &v);
+	metrics__add(m, "profd_heap_probes_attached", METRIC_GAUGE,
+		     "1 while the heap probes are attached to the allocator, 0 otherwise (--heap demand attaches "
+		     "them only while requests ask).", NULL, 0, v.d.attached ? 1 : 0);
+	metrics__add(m, "profd_heap_allocator_calls_per_second", METRIC_GAUGE,
+		     "Allocator calls per second the probes saw at the last cost check (0 when detached).", NULL, 0,
+		     v.d.attached ? v.calls_per_s : 0);
+	metrics__add(m, "profd_heap_probe_cost_ratio", METRIC_GAUGE,
+		     "Estimated share of the target's CPU time the heap probes cost, at the last check (0..1).",
+		     NULL, 0, v.d.attached ? v.share : 0);
+	metrics__add(m, "profd_heap_probe_cost_seconds_total", METRIC_COUNTER,
+		     "Estimated CPU time the heap probes have cost the target so far.", NULL, 0,
+		     (double)v.probe_ns_total / 1e9);
+	metrics__add(m, "profd_heap_probe_pauses_total", METRIC_COUNTER,
+		     "Times the heap probes were detached for exceeding --heap-budget.", NULL, 0, v.d.npauses);
+	for (int i = 0; i < 4; i++) {
+		struct metric_label l = { "reason", why[i] };
+
+		metrics__add(m, "profd_heap_dropped_events_total", METRIC_COUNTER,
+			     "Heap events lost at profd's bounds, by reason (ring buffer full, free event lost, live "
+			     "table full, --max-stacks records full).", &l, 1, (double)dropped[i]);
+	}
+	return 0;
+}
+
 /* One line for the index: the allocator and probes, then whether they are attached and why. */
 static int prof_status(void *ctx, struct buf *out)
 {
@@ -1932,7 +2049,9 @@ void heap_source__profiles(struct heap_source *h, struct profd_profile *ret_heap
 	ret_heap->write_text = prof_text;
 	ret_heap->status = prof_status;
 	ret_heap->collect = prof_heap_collect;
+	ret_heap->metrics = prof_metrics;
 	*ret_allocs = *ret_heap;
+	ret_allocs->metrics = NULL;
 	ret_allocs->name = "allocs";
 	ret_allocs->description = "A sampling of all past memory allocations while profd's probes are attached.";
 	ret_allocs->snapshot = prof_allocs_snapshot;
@@ -2012,10 +2131,58 @@ cleanup:
 	return r;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the oldest kept snapshots (their names sort by time) beyond h->snap_keep. */
+static void prune_snapshots(struct heap_source *h)
+{
+	size_t plen = strlen(h->snap_prefix), n = 0, cap = 0;
+	char **names = NULL, path[4400];
+	struct dirent *d;
+	DIR *dir = opendir(h->snapshot_dir);
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		size_t len = strlen(d->d_name);
+
+		if (strncmp(d->d_name, h->snap_prefix, plen) != 0 || len < 7 || strcmp(d->d_name + len - 6, ".pb.gz") != 0)
+			continue;
+		if (n == cap) {
+			char **t = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+
+			if (!t)
+				break;
+			names = t;
+		}
+		if (!(names[n] = strdup(d->d_name)))
+			break;
+		n++;
+	}
+	closedir(dir);
+	if (names)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		if (i + (size_t)h->snap_keep < n) {
+			snprintf(path, sizeof(path), "%s/%s", h->snapshot_dir, names[i]);
+			if (unlink(path) != 0)
+				log_debug("heap: cannot remove the old snapshot %s: %s", path, strerror(errno));
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
 static void *snapshot_main(void *arg)
 {
 	struct heap_source *h = arg;
 	int r = write_profile_file(h, false, h->snap_path);
+
+	if (r == 0 && h->snap_keep > 0)
+		prune_snapshots(h);
 
 	pthread_mutex_lock(&h->snap_lock);
 	h->snap_result = r;
@@ -2025,7 +2192,19 @@ static void *snapshot_main(void *arg)
 	return NULL;
 }
 
+static int request_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len);
+
 int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len)
+{
+	return request_snapshot(h, 0, ret_path, len);
+}
+
+int heap_source__request_kept_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len)
+{
+	return keep > 0 ? request_snapshot(h, keep, ret_path, len) : -EINVAL;
+}
+
+static int request_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len)
 {
 	int r;
 
@@ -2040,8 +2219,21 @@ int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t 
 		pthread_join(h->snap_thread, NULL);
 		h->snap_thread_started = false;
 	}
+	h->snap_keep = keep;
 	/* over a set: after profd's own PID (its members come and go) */
-	if (h->multi)
+	if (keep > 0) {
+		int64_t now = profd_now_nanos();
+		time_t secs = (time_t)(now / 1000000000);
+		struct tm tm;
+		char when[16];
+
+		gmtime_r(&secs, &tm);
+		strftime(when, sizeof(when), "%Y%m%dT%H%M%S", &tm);
+		snprintf(h->snap_prefix, sizeof(h->snap_prefix), "profd-heap-%s%d-", h->multi ? "set-" : "",
+			 h->multi ? (int)getpid() : (int)h->single);
+		snprintf(h->snap_path, sizeof(h->snap_path), "%s/%s%s.%03dZ.pb.gz", h->snapshot_dir, h->snap_prefix,
+			 when, (int)(now / 1000000 % 1000));
+	} else if (h->multi)
 		snprintf(h->snap_path, sizeof(h->snap_path), "%s/profd-heap-set-%d.pb.gz", h->snapshot_dir,
 			 (int)getpid());
 	else

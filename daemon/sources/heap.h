@@ -136,6 +136,11 @@ void heap_source__stats(struct heap_source *h, struct heap_stats *ret);
  * thread and copies that path to ret_path. Returns 0, -EBUSY (a write is still in progress:
  * the request is ignored), -ENOTDIR (no --snapshot-dir), or -errno. */
 int heap_source__request_snapshot(struct heap_source *h, char *ret_path, size_t len);
+/* As heap_source__request_snapshot, to a file of its own, <snapshot_dir>/profd-heap-<pid>-
+ * <UTC time to the millisecond>.pb.gz (over a set: profd-heap-set-<profd's pid>-...), after
+ * which only the newest `keep` such files of this process remain. Returns as
+ * heap_source__request_snapshot, or -EINVAL when keep < 1. */
+int heap_source__request_kept_snapshot(struct heap_source *h, int keep, char *ret_path, size_t len);
 /* Waits until no snapshot write is in progress; returns the result of the last one (0 or -errno). */
 int heap_source__wait_snapshot(struct heap_source *h);
 

@@ -42,6 +42,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	proctext_status_state(text, &state, &tracer);
 	CHECK(state == '?' || state == '\0' || strchr(text, state), "status: a state letter not in the text");
 	(void)proctext_status_switches(text);
+	CHECK(proctext_status_field(text, "VmRSS") >= -1, "status field: below -1");
+	{
+		struct proctext_usage u;
+		char cg[64];
+
+		if (proctext_stat_usage(text, &u) == 0)
+			CHECK(strstr(text, ") ") != NULL, "stat usage: parsed without \") \"");
+		if (proctext_cgroup_v2(text, cg, sizeof(cg)) == 0)
+			CHECK(strlen(cg) < sizeof(cg) && strstr(text, cg), "cgroup: a path not in the text");
+	}
 
 	k = proctext_kstack(text);
 	if (k) {

@@ -32,7 +32,7 @@ for p in nope heap/ 'goroutine%2F'; do
 	header Content-Type | grep -q '^text/plain; charset=utf-8' || fail "404 content type"
 done
 # outside /debug/pprof: plain 404
-[ "$(http GET /metrics)" = 404 ] || fail "/metrics should be 404"
+[ "$(http GET /metricz)" = 404 ] || fail "/metricz should be 404"
 [ "$(http GET /)" = 404 ] || fail "/ should be 404"
 
 # methods: HEAD works with no body, others 405 with Allow

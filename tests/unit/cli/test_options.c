@@ -76,6 +76,21 @@ static void test_defaults_and_flags(void **state)
 			 OPTIONS_RUN);
 	assert_true(cfg.heap_idle_ns == 30ll * 1000000000);
 	assert_true(cfg.heap_budget == 0.5);
+	assert_true(cfg.history_interval_ns == 10ll * 1000000000);
+	assert_int_equal(cfg.history_length, 8640);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--history-interval", "1m", "--history-length=0",
+			       NULL), OPTIONS_RUN);
+	assert_true(cfg.history_interval_ns == 60ll * 1000000000);
+	assert_int_equal(cfg.history_length, 0);
+	assert_int_equal(cfg.snapshot_keep, 10);
+	assert_true(cfg.snapshot_rss_step == 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on", "rss-step=1G",
+			       "--snapshot-keep", "3", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_rss_step == 1ull << 30);
+	assert_int_equal(cfg.snapshot_keep, 3);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
+			       "rss-step=1048576", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_rss_step == 1ull << 20);
 	assert_true(cfg.block_rate == 10000000);
 	assert_true(cfg.block_idle_ns == 600ll * 1000000000);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--block-rate", "500us", "--block-idle=90s", NULL),
@@ -269,6 +284,18 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--block-rate", "fast" }, "--block-rate" },
 		{ { "--pid", "1", "--block-idle", "10" }, "--block-idle: expected a duration" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=16M" }, "--snapshot-on needs --snapshot-dir" },
+		{ { "--pid", "1", "--snapshot-on", "pressure" }, "--snapshot-on: 'pressure' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=1023K" }, "rss-step=SIZE, SIZE from 1M to 1024G" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=2048G" }, "--snapshot-on: 'rss-step=2048G' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=" }, "--snapshot-on: 'rss-step=' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "rss-step=-5M" }, "--snapshot-on: 'rss-step=-5M' is not valid" },
+		{ { "--pid", "1", "--snapshot-keep", "10001" }, "--snapshot-keep: '10001' is not valid" },
+		{ { "--pid", "1", "--history-interval", "0s" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-interval", "90m" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-interval", "5" }, "--history-interval: expected" },
+		{ { "--pid", "1", "--history-length", "100001" }, "--history-length: '100001' is not valid" },
+		{ { "--pid", "1", "--history-length", "x" }, "--history-length" },
 		{ { "--pid", "1", "--growth", "sometimes" }, "--growth: expected demand, always or off" },
 		{ { "--pid", "1", "--growth-rate", "0" }, "--growth-rate: expected mean bytes faulted in" },
 		{ { "--pid", "1", "--growth-rate", "1T" }, "--growth-rate: expected mean bytes faulted in" },

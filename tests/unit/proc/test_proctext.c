@@ -159,11 +159,71 @@ static void test_syscall(void **state)
 	assert_int_equal(proctext_syscall("-1 0x7ffc 0x401000\n", &nr, &sp, &pc), -EINVAL);
 }
 
+static void test_status_field(void **state)
+{
+	static const char status[] = "Name:\tx\nVmRSS:\t    1234 kB\nRssAnon:\t7 kB\nThreads:\t3\n"
+				     "voluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t9\nBad:\tkB\n";
+	static const struct {
+		const char *text, *field;
+		long long want;
+	} cases[] = {
+		{ status, "VmRSS", 1234 },
+		{ status, "RssAnon", 7 },
+		{ status, "Threads", 3 },
+		{ status, "voluntary_ctxt_switches", 5 },   /* not the end of "nonvoluntary_..." */
+		{ status, "nonvoluntary_ctxt_switches", 9 },
+		{ status, "Name", -1 },                      /* not a number */
+		{ status, "Bad", -1 },
+		{ status, "VmSwap", -1 },                    /* absent */
+		{ status, "Vm", -1 },                        /* a prefix is not a field */
+		{ "VmRSS: 5", "VmRSS", 5 },                  /* first line, no newline */
+		{ "", "VmRSS", -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(proctext_status_field(cases[i].text, cases[i].field), cases[i].want);
+}
+
+static void test_stat_usage(void **state)
+{
+	struct proctext_usage u;
+
+	/* fields 3.. : state ppid pgrp session tty tpgid flags minflt(10) cminflt majflt(12) cmajflt
+	 * utime(14) stime(15) cutime cstime priority nice(19) threads(20) */
+	assert_int_equal(proctext_stat_usage("1 (a) b) S 1 2 3 4 5 6 100 7 20 8 300 40 9 9 20 -5 6 0 4242", &u), 0);
+	assert_int_equal(u.minflt, 100);
+	assert_int_equal(u.majflt, 20);
+	assert_int_equal(u.utime, 300);
+	assert_int_equal(u.stime, 40);
+	assert_int_equal(u.threads, 6);
+	assert_int_equal(proctext_stat_usage("1 (a) S 1 2 3", &u), -EINVAL);       /* cut short */
+	assert_int_equal(proctext_stat_usage("1 (a) S 1 2 x 4 5 6 7 8 9 10 11 12 13 14 15 16 17", &u), -EINVAL);
+	assert_int_equal(proctext_stat_usage("1 a S 1", &u), -EINVAL);             /* no ')' */
+	assert_int_equal(proctext_stat_usage("", &u), -EINVAL);
+}
+
+static void test_cgroup_v2(void **state)
+{
+	char path[16];
+
+	assert_int_equal(proctext_cgroup_v2("0::/a/b.service\n", path, sizeof(path)), 0);
+	assert_string_equal(path, "/a/b.service");
+	assert_int_equal(proctext_cgroup_v2("4:memory:/x\n1:cpu:/\n0::/\n", path, sizeof(path)), 0);
+	assert_string_equal(path, "/");
+	assert_int_equal(proctext_cgroup_v2("0::/z", path, sizeof(path)), 0); /* no newline */
+	assert_string_equal(path, "/z");
+	assert_int_equal(proctext_cgroup_v2("4:memory:/x\n", path, sizeof(path)), -ENOENT); /* v1 only */
+	assert_int_equal(proctext_cgroup_v2("10::/x\n", path, sizeof(path)), -ENOENT);
+	assert_int_equal(proctext_cgroup_v2("0::/a-path-longer-than-16\n", path, sizeof(path)), -ENAMETOOLONG);
+	assert_int_equal(proctext_cgroup_v2("", path, sizeof(path)), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stat),	  cmocka_unit_test(test_stat_image), cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status),
 		cmocka_unit_test(test_kstack),	  cmocka_unit_test(test_syscall),
+		cmocka_unit_test(test_status_field), cmocka_unit_test(test_stat_usage), cmocka_unit_test(test_cgroup_v2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
