@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # profd's demo: starts the built-in demo target (a small threaded "service" that allocates,
 # leaks a little, sorts through libc and blocks), attaches profd to it, and shows what profd
-# serves: the index, a thread dump, a heap window (live heap and allocations: the heap probes
+# serves: the index, a thread dump, a growth window, a heap window (live heap and allocations: the heap probes
 # are attached for those seconds only) and a CPU profile taken meanwhile.
 # Run as root (make demo). DEMO_KEEP=1 leaves both running and prints how to stop them.
 set -u
@@ -61,8 +61,11 @@ curl -s "$base/goroutine?debug=2" | head -n 45
 # probes for those seconds; a CPU profile taken meanwhile shows what they cost, as profd's.
 curl -s -o "$tmp/cpu.pb.gz" "$base/profile?seconds=4" &
 cpu=$!
+# The growth profile (page faults by stack) over the same 5 s: memory the allocator never sees.
+curl -s -o "$tmp/growth.pb.gz" -w '%{http_code}' "$base/growth?seconds=5" >"$tmp/growth.code" &
+growth=$!
 heap_code=$(curl -s -o "$tmp/heap.pb.gz" -w '%{http_code}' "$base/heap?seconds=5")
-wait $cpu
+wait $cpu $growth
 if [ "$heap_code" = 200 ]; then
 	section "Live heap by allocation site, over a 5 s window: the leak is cache_session" \
 		"go tool pprof -top -inuse_space '$base/heap?seconds=5'"
@@ -77,6 +80,13 @@ if [ -s "$tmp/cpu.pb.gz" ]; then
 	section "CPU profile for 4 seconds, taken while the heap probes were attached" \
 		"go tool pprof -top '$base/profile?seconds=4'"
 	go tool pprof -top "$tmp/cpu.pb.gz" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 16
+fi
+if [ "$(cat "$tmp/growth.code")" = 200 ]; then
+	section "Where resident memory grew over the same 5 s (first touches of new pages): an arena mapped outside malloc" \
+		"go tool pprof -top -sample_index=growth '$base/growth?seconds=5'"
+	go tool pprof -top -sample_index=growth "$tmp/growth.pb.gz" 2>&1 | grep -v '^Fetching\|^Saved' | head -n 24
+else
+	echo; echo "(growth profiles are unavailable here: HTTP $(cat "$tmp/growth.code"); see $tmp/profd.log)"
 fi
 echo
 echo "Try it on your own process: sudo $PROFD --pid PID   (then open http://127.0.0.1:6060/debug/pprof/)"

@@ -11,5 +11,7 @@ sed -n '/Live heap by allocation site/,/Allocations in the same window/p' "$TMP/
 sed -n '/Allocations in the same window/,/CPU profile/p' "$TMP/demo.out" | grep -q 'handle_request' ||
 	fail "demo allocs profile does not show handle_request"
 sed -n '/CPU profile/,$p' "$TMP/demo.out" | grep -q 'compare_scores' || fail "demo CPU profile lacks compare_scores"
+sed -n '/Where resident memory grew/,$p' "$TMP/demo.out" | grep -qE '^ +[0-9.]+[kMG]?B +[0-9.]+% .* grow_arena$' ||
+	fail "demo growth profile does not show grow_arena: $(sed -n '/Where resident memory grew/,$p' "$TMP/demo.out")"
 ! pgrep -f "$B/tests/targets/demo_target" >/dev/null || fail "demo left its target running"
 echo ok

@@ -2,7 +2,8 @@
 #define _GNU_SOURCE
 /* The built-in demo target: a small "service" with worker threads that allocate (one site
  * leaks slowly, one churns), compute (through a qsort comparator in libc) and block (condition
- * variable, pipe read, sleep), so every profile profd serves has something real to show.
+ * variable, pipe read, sleep), and a main thread that maps memory of its own (an arena the
+ * allocator never sees), so every profile profd serves has something real to show.
  * Runs until killed; `--seconds N` makes it exit by itself after N seconds. */
 #include <pthread.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static volatile uint64_t sink;
@@ -112,6 +114,23 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* Maps and fills 2 MiB of arena a call, as a pool allocator would, outside malloc: only the
+ * growth profile sees it. It stops at 64 MiB. */
+__attribute__((noinline)) static void grow_arena(void)
+{
+	static int chunks;
+	char *p;
+
+	if (chunks >= 32)
+		return;
+	p = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	chunks++;
+	for (size_t i = 0; i < (2 << 20); i += 4096)
+		p[i] = (char)i;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t t;
@@ -128,7 +147,9 @@ int main(int argc, char **argv)
 	pthread_create(&t, NULL, reader, NULL);
 	printf("demo_target running, pid %d\n", (int)getpid());
 	fflush(stdout);
-	for (int s = 0; !seconds || s < seconds; s++)
+	for (int s = 0; !seconds || s < seconds; s++) {
+		grow_arena();
 		sleep(1);
+	}
 	return 0;
 }
