@@ -499,8 +499,7 @@ void procs_names__free(struct procs_names *nm)
 	nm->n = 0;
 }
 
-/* pid's index in nm->list; -1 when the set forgot it. */
-static int names_index(const struct procs_names *nm, pid_t pid)
+int procs_names__index(const struct procs_names *nm, pid_t pid)
 {
 	int lo = 0, hi = nm->n;
 
@@ -520,14 +519,14 @@ static int names_index(const struct procs_names *nm, pid_t pid)
 
 struct proc *procs_names__find(const struct procs_names *nm, pid_t pid)
 {
-	int i = names_index(nm, pid);
+	int i = procs_names__index(nm, pid);
 
 	return i < 0 ? NULL : nm->list[i];
 }
 
 struct symbolizer *procs_names__sym(const struct procs_names *nm, pid_t pid)
 {
-	int i = names_index(nm, pid);
+	int i = procs_names__index(nm, pid);
 
 	if (i < 0 || !nm->list[i]->sym)
 		return NULL;

@@ -98,6 +98,8 @@ struct procs_names {
 /* Returns 0 or -ENOMEM. */
 int procs_names__get(struct procs *ps, struct procs_names *ret);
 void procs_names__free(struct procs_names *nm); /* leaves *nm empty; NULL-safe fields */
+/* pid's index in nm->list (sorted by PID); -1 when the set forgot it. */
+int procs_names__index(const struct procs_names *nm, pid_t pid);
 /* Referenced by nm; NULL when the set forgot pid. */
 struct proc *procs_names__find(const struct procs_names *nm, pid_t pid);
 /* pid's symbolizer, refreshed at its first use; NULL if none. */

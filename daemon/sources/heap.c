@@ -1877,25 +1877,6 @@ static int prof_allocs_collect(void *ctx, const struct profd_scope *scope, int64
 	return collect(ctx, true, scope ? scope->pid : 0, duration_ns, cancelled, arg, ret);
 }
 
-/* pid's place in nm (procs_names__get sorts it by PID), -1 if absent. */
-static int names_slot(const struct procs_names *nm, pid_t pid)
-{
-	int lo = 0, hi = nm->n;
-
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		pid_t m = nm->list[mid]->target.pid;
-
-		if (m == pid)
-			return mid;
-		if (m < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /* /metrics: per process, the sampled heap as the heap profile scales it (in use and allocated
  * since the probes first attached); for the source, whether the probes are attached, their cost
  * and what was dropped. Reads counters and records only. */
@@ -1922,7 +1903,7 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 	read_counters(h);
 	for (uint32_t i = 0; i < h->nrecs; i++) {
 		const struct record *rc = &h->recs[i];
-		int k = names_slot(&nm, h->multi ? rc->pid : h->single);
+		int k = procs_names__index(&nm, h->multi ? rc->pid : h->single);
 		int64_t v4[4];
 
 		if (k < 0)
