@@ -50,6 +50,8 @@ struct module {
 	uint64_t bias;           /* runtime address = file address + bias */
 	struct cfifile *file;    /* referenced */
 	uint64_t start, end, offset; /* the mapping it was found by (to open it again for libdwfl) */
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
 	char *path;
 	bool vdso;
 };
@@ -757,6 +759,7 @@ static int file_of(struct unwinder *uw, const struct procmaps_entry *e, const st
 
 	for (size_t i = 0; i < nold; i++) {
 		if (old[i].start == e->start && old[i].end == e->end && old[i].offset == e->offset &&
+		    old[i].inode == e->inode && old[i].dev_major == e->dev_major && old[i].dev_minor == e->dev_minor &&
 		    !strcmp(old[i].path, e->path)) {
 			*ret = cfifile__ref(old[i].file);
 			return 0;
@@ -784,7 +787,8 @@ static int file_of(struct unwinder *uw, const struct procmaps_entry *e, const st
 static int module_add(struct unwinder *uw, struct modlist *l, const struct procmaps_entry *e,
 		      const struct module *old, size_t nold)
 {
-	struct module m = { .start = e->start, .end = e->end, .offset = e->offset, .vdso = is_vdso(e) };
+	struct module m = { .start = e->start, .end = e->end, .offset = e->offset, .inode = e->inode,
+			    .dev_major = e->dev_major, .dev_minor = e->dev_minor, .vdso = is_vdso(e) };
 	int err;
 
 	if (covered(l, e->start))

@@ -88,6 +88,7 @@ static void results_flush(struct symbolizer *sym)
 		free(sym->results[i]);
 		sym->results[i] = NULL;
 	}
+	sym->nstored = 0;
 }
 
 static size_t result_slot(uint64_t addr, size_t nslots)
