@@ -671,6 +671,9 @@ static int serve(const struct profd_config *cfg)
 		/* thread dumps end each thread created since with Go's "created by" */
 		if (engine.threads)
 			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
+		else
+			threads_set__set_creators(engine.threads_set, threadcreate_source__creator,
+						  engine.threadcreate);
 	}
 	if (engine.growth) {
 		growth_source__profile(engine.growth, &prof);
