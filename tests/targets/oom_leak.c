@@ -5,7 +5,9 @@
  *   oom_leak leak           leak_site leaks 256 KiB blocks, touched, every 2 ms, until killed
  *   oom_leak pressure MIB FILE   leak_site leaks MIB MiB, prints "leaked", then reads FILE over
  *                           and over (its page cache fills the cgroup to its limit, which the
- *                           kernel then reclaims), until killed */
+ *                           kernel then reclaims), until killed; the file's pages cached
+ *                           before are dropped first, so that its own reads are charged to its
+ *                           cgroup */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +71,14 @@ int main(int argc, char **argv)
 			sink = leak_site();
 		printf("leaked\n");
 		fflush(stdout);
+		{
+			int fd = open(argv[3], O_RDONLY);
+
+			if (fd < 0)
+				return 1;
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			close(fd);
+		}
 		for (;;) {
 			int fd = open(argv[3], O_RDONLY);
 
