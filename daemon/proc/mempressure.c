@@ -185,7 +185,7 @@ static int open_v2(struct mempressure *m, const char *root, const char *dir)
 {
 	char lim[8300], path[8400], text[1024], trig[64];
 	bool limited = limited_ancestor(root, dir, false, lim, sizeof(lim));
-	int n;
+	int n, psi_err;
 
 	snprintf(path, sizeof(path), "%s/memory.events", lim);
 	m->events_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -199,13 +199,17 @@ static int open_v2(struct mempressure *m, const char *root, const char *dir)
 	snprintf(path, sizeof(path), "%s/memory.pressure", dir);
 	snprintf(trig, sizeof(trig), "some %d %d", MEMPRESSURE_PSI_STALL_US, MEMPRESSURE_PSI_WINDOW_US);
 	m->psi_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	psi_err = m->psi_fd < 0 ? errno : 0;
 	if (m->psi_fd >= 0 && write(m->psi_fd, trig, strlen(trig) + 1) < 0) {
+		psi_err = errno;
 		close(m->psi_fd);
 		m->psi_fd = -1;
 	}
-	snprintf(m->describe, sizeof(m->describe), "cgroup v2 %s: memory.events high/max of %s%s%s", dir, lim,
+	snprintf(m->describe, sizeof(m->describe), "cgroup v2 %s: memory.events high/max of %s%s%s%s%s", dir, lim,
 		 limited ? "" : " (no memory.max or memory.high up to the root: only its own would count)",
-		 m->psi_fd >= 0 ? ", and PSI (memory stalls of 10% over 1 s)" : ", no PSI trigger (the kernel has PSI off)");
+		 m->psi_fd >= 0 ? ", and PSI (memory stalls of 10% over 1 s)" : ", no PSI trigger (memory.pressure: ",
+		 m->psi_fd >= 0 ? "" : psi_err == EOPNOTSUPP || psi_err == ENOENT ? "the kernel has PSI off" : strerror(psi_err),
+		 m->psi_fd >= 0 ? "" : ")");
 	return 0;
 }
 
