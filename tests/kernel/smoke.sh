@@ -219,7 +219,9 @@ if grep -qw memory "$cg/cgroup.controllers" 2>/dev/null; then
 	raw "$f" "the OOM snapshot"
 	grep -q '^Comment: written by --snapshot-on oom: the OOM killer chose process' "$f.raw" ||
 		fail "the snapshot was not written for the OOM kill: $(grep '^Comment' "$f.raw")"
-	in_locations "$f.raw" leak_site || fail "the OOM snapshot has no sample of leak_site"
+	grep '^Comment' "$f.raw" | sed 's/^/   | /'
+	in_locations "$f.raw" leak_site ||
+		fail "the OOM snapshot has no sample of leak_site: $(sed -n '/^Samples/,/^Mappings/p' "$f.raw" | head -n 40)"
 	rmdir "$cg/profd-oom" 2>/dev/null
 else
 	echo "   (no cgroup v2 memory controller in the guest: the trigger's start is checked only)"
