@@ -352,8 +352,15 @@ void snapshot_triggers__check(struct snapshot_triggers *t)
 		for (int i = 0; i < n; i++)
 			on_victim(t, &v[i]);
 	}
-	if (t->mp && mempressure__check(t->mp, why, sizeof(why)) > 0)
-		on_pressure(t, why);
+	if (t->mp) {
+		int r = mempressure__check(t->mp, why, sizeof(why));
+
+		if (r > 0)
+			on_pressure(t, why);
+		else if (r == -ENODEV)
+			log_warn("--snapshot-on pressure: the cgroup watched was removed; memory pressure is no longer "
+				 "watched (%s)", mempressure__describe(t->mp));
+	}
 }
 
 void snapshot_triggers__finish(struct snapshot_triggers *t)

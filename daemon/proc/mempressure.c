@@ -26,6 +26,8 @@ struct mempressure {
 	int efd;         /* v1: the eventfd cgroup.event_control signals, -1 */
 	int level_fd;    /* v1: memory.pressure_level, open while the event is registered, -1 */
 	uint64_t high, max; /* v2: the counters last read */
+	bool gone;          /* the cgroup was removed: nothing more to watch */
+	char lim[8300];     /* the cgroup whose limit is watched */
 	char describe[17200];
 };
 
@@ -187,6 +189,8 @@ static int open_v2(struct mempressure *m, const char *root, const char *dir)
 	bool limited = limited_ancestor(root, dir, false, lim, sizeof(lim));
 	int n, psi_err;
 
+	snprintf(m->lim, sizeof(m->lim), "%s", lim);
+
 	snprintf(path, sizeof(path), "%s/memory.events", lim);
 	m->events_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (m->events_fd < 0)
@@ -218,6 +222,8 @@ static int open_v1(struct mempressure *m, const char *root, const char *dir)
 	char lim[8300], path[8400], line[64];
 	bool limited = limited_ancestor(root, dir, true, lim, sizeof(lim));
 	int ctl, r = 0;
+
+	snprintf(m->lim, sizeof(m->lim), "%s", lim);
 
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (m->efd < 0)
@@ -302,6 +308,8 @@ int mempressure__pollfds(const struct mempressure *m, struct pollfd *pfd)
 {
 	int n = 0;
 
+	if (m->gone)
+		return 0;
 	if (m->v1) {
 		pfd[n++] = (struct pollfd){ .fd = m->efd, .events = POLLIN };
 		return n;
@@ -318,10 +326,17 @@ int mempressure__check(struct mempressure *m, char *why, size_t len)
 	struct pollfd pfd[MEMPRESSURE_MAX_FDS];
 	int n, hit = 0;
 
+	if (m->gone)
+		return 0;
 	if (m->v1) {
 		uint64_t v;
 
 		if (read(m->efd, &v, sizeof(v)) == sizeof(v)) {
+			/* the eventfd is also signalled when the cgroup is removed */
+			if (!exists(m->lim, "memory.pressure_level")) {
+				m->gone = true;
+				return -ENODEV;
+			}
 			snprintf(why, len, "memory.pressure_level low, %llu time%s", (unsigned long long)v, v == 1 ? "" : "s");
 			return 1;
 		}
@@ -339,6 +354,11 @@ int mempressure__check(struct mempressure *m, char *why, size_t len)
 		/* a read re-arms kernfs's change notification */
 		int got = (int)pread(m->events_fd, text, sizeof(text) - 1, 0);
 
+		/* a removed cgroup's files poll ready for ever: stop polling them */
+		if (got < 0 && errno != EINTR && errno != EAGAIN) {
+			m->gone = true;
+			return -ENODEV;
+		}
 		text[got > 0 ? got : 0] = '\0';
 		if (got > 0 && mempressure_events_parse(text, &hi, &mx) == 0 && (hi > m->high || mx > m->max)) {
 			if (!hit)

@@ -43,7 +43,8 @@ const char *mempressure__describe(const struct mempressure *m);
  * returns how many. */
 int mempressure__pollfds(const struct mempressure *m, struct pollfd *pfd);
 /* Whether pressure was reported since the last call (reads and re-arms every notification;
- * never blocks): 1 with what was seen in why ("memory.events max 3 -> 5"), 0 if nothing. */
+ * never blocks): 1 with what was seen in why ("memory.events max 3 -> 5"), 0 if nothing,
+ * -ENODEV once when the cgroup was removed (then nothing is polled any more: 0 descriptors). */
 int mempressure__check(struct mempressure *m, char *why, size_t len);
 
 #endif
