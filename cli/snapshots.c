@@ -322,6 +322,18 @@ void snapshot_triggers__free(struct snapshot_triggers *t)
 	if (!t)
 		return;
 	writer_wait(t);
+	if (t->oom) {
+		uint64_t victims, lost;
+
+		oom_watch__stats(t->oom, &victims, &lost);
+		log_info("--snapshot-on: %llu snapshot%s written, %llu not (rate limit, or one being written); OOM kills "
+			 "on the system: %llu%s", (unsigned long long)t->written, t->written == 1 ? "" : "s",
+			 (unsigned long long)t->skipped, (unsigned long long)victims,
+			 lost ? " (some victims were lost: a burst filled the queue)" : "");
+	} else {
+		log_info("--snapshot-on: %llu snapshot%s written, %llu not (rate limit, or one being written)",
+			 (unsigned long long)t->written, t->written == 1 ? "" : "s", (unsigned long long)t->skipped);
+	}
 	oom_watch__free(t->oom);
 	mempressure__free(t->mp);
 	pthread_mutex_destroy(&t->lock);
@@ -373,10 +385,4 @@ void snapshot_triggers__finish(struct snapshot_triggers *t)
 			on_victim(t, &v[i]);
 	}
 	writer_wait(t);
-}
-
-void snapshot_triggers__stats(const struct snapshot_triggers *t, uint64_t *ret_written, uint64_t *ret_skipped)
-{
-	*ret_written = t->written;
-	*ret_skipped = t->skipped;
 }

@@ -54,7 +54,5 @@ void snapshot_triggers__check(struct snapshot_triggers *t);
  * before the victim dies) and waits until the files are written, so that profd's exit comes
  * after its pre-mortem. */
 void snapshot_triggers__finish(struct snapshot_triggers *t);
-/* Snapshots written, and triggers skipped (rate limit, a write in progress), since start. */
-void snapshot_triggers__stats(const struct snapshot_triggers *t, uint64_t *ret_written, uint64_t *ret_skipped);
 
 #endif
