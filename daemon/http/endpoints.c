@@ -248,14 +248,6 @@ int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p)
 	return 0;
 }
 
-<<<<<<< HEAD
-const struct profd_profile *endpoints__profile(const struct endpoints *ep, const char *name)
-{
-	for (int i = 0; i < ep->nprofiles; i++)
-		if (strcmp(ep->profiles[i].name, name) == 0)
-			return &ep->profiles[i];
-	return NULL;
-=======
 int endpoints__add_unavailable(struct endpoints *ep, const char *name, const char *reason)
 {
 	struct unavailable *u;
@@ -270,7 +262,14 @@ int endpoints__add_unavailable(struct endpoints *ep, const char *name, const cha
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	snprintf(u->reason, sizeof(u->reason), "%s", reason);
 	return 0;
->>>>>>> main
+}
+
+const struct profd_profile *endpoints__profile(const struct endpoints *ep, const char *name)
+{
+	for (int i = 0; i < ep->nprofiles; i++)
+		if (strcmp(ep->profiles[i].name, name) == 0)
+			return &ep->profiles[i];
+	return NULL;
 }
 
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
