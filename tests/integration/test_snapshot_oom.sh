@@ -100,12 +100,13 @@ logged() { # PATTERN N: profd logged PATTERN at least N times
 
 echo "== oom, --pid: the pre-mortem is written before profd exits"
 cg_make oom 64
-# its parent never reaps it: the victim stays a zombie, without an address space, while profd
-# writes (a process without mappings must not erase what profd knew of them)
-bash -c '"$0" leak & echo $! >"$1.pid"; exec sleep 600' "$TARGETS/oom_leak" "$TMP/victim" >"$TMP/target.out" 2>&1 &
-track $!
+# its parent reaps it only when told: the victim stays a zombie, without an address space, while
+# profd writes (a process without mappings must not erase what profd knew of them)
+"$TARGETS/oom_leak" fork >"$TMP/target.out" 2>&1 &
+reaper=$!
+track "$reaper"
 wait_for 10 grep -q ready "$TMP/target.out" || fail "target did not start: $(text_of "$TMP/target.out")"
-read -r TARGET_PID <"$TMP/victim.pid"
+read -r _ TARGET_PID <"$TMP/target.out"
 track "$TARGET_PID"
 cg_join "$TARGET_PID"
 start_profd --pid "$TARGET_PID" --heap-rate 64K --snapshot-dir "$TMP/snaps" --snapshot-on oom
@@ -133,6 +134,8 @@ if command -v go >/dev/null; then
 else
 	echo "   go not installed: the snapshot's content is not checked"
 fi
+kill -TERM "$reaper"
+wait "$reaper"
 cg_remove
 CGS=()
 

@@ -3,6 +3,8 @@
  * "ready <pid>" and waits for SIGUSR1 (so that a profiler attaches and the test moves it into a
  * memory cgroup first); then keep_site keeps 2 MiB, and:
  *   oom_leak leak           leak_site leaks 256 KiB blocks, touched, every 2 ms, until killed
+ *   oom_leak fork           the same in a child (which prints "ready"), whose parent reaps it
+ *                           only on SIGTERM, then exits: the child, once killed, stays a zombie
  *   oom_leak pressure MIB FILE   leak_site leaks MIB MiB, prints "leaked", then reads FILE over
  *                           and over (its page cache fills the cgroup to its limit, which the
  *                           kernel then reclaims), until killed; the file's pages cached
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,10 +24,18 @@
 static volatile sig_atomic_t go;
 static void *volatile sink;
 
+static volatile sig_atomic_t term;
+
 static void on_usr1(int sig)
 {
 	(void)sig;
 	go = 1;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	term = 1;
 }
 
 __attribute__((noinline)) static void *leak_site(void)
@@ -60,6 +71,24 @@ int main(int argc, char **argv)
 	long mib = argc > 2 ? atol(argv[2]) : 0;
 	static char buf[1 << 16];
 
+	if (strcmp(mode, "fork") == 0) {
+		sigset_t none;
+		pid_t child;
+
+		signal(SIGTERM, on_term);
+		fflush(stdout);
+		child = fork();
+		if (child < 0)
+			return 1;
+		if (child > 0) {
+			sigemptyset(&none);
+			while (!term)
+				sigsuspend(&none);
+			waitpid(child, NULL, 0);
+			return 0;
+		}
+		signal(SIGTERM, SIG_DFL);
+	}
 	signal(SIGUSR1, on_usr1);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
