@@ -31,7 +31,7 @@ struct pending_file {
 };
 
 struct snapshot_triggers {
-	char dir[4096];
+	char *dir;
 	int keep;
 	struct procs *ps;
 	const struct endpoints *ep;
@@ -43,14 +43,15 @@ struct snapshot_triggers {
 	/* over a set: the last `keep` OOM victims, whose files stay (a ring) */
 	pid_t *victims;
 	int victim_next;
-	pid_t forget;       /* a victim pushed out of the ring: its files go after the next write */
+	pid_t forget;       /* the writer's: a victim pushed out of the ring, whose files go */
 	/* the writer: files handed over while !busy */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool thread_started, busy;
-	struct pending_file files[SNAPSHOT_MAX_PROFILES];
+	struct pending_file files[SNAPSHOT_MAX_PROFILES]; /* the writer's */
 	int nfiles;
+	struct pending_file caught[SNAPSHOT_MAX_PROFILES]; /* the main thread's, before the hand-over */
 	const char *trigger;
 	uint64_t written, skipped;
 };
@@ -111,14 +112,16 @@ static void writer_wait(struct snapshot_triggers *t)
 
 /* Takes every profile of SNAPSHOT_PROFILES that profd serves, from what its source holds, and
  * hands them to the writer. who: the PID part of the names ("1234", "set-99"); scope_pid: the
- * process of a set the files are about (0: all). why: the log's reason. Returns 0 or -EBUSY. */
+ * process of a set the files are about (0: all). why: the log's reason. wait: rather than skip
+ * while a write is in progress, take the profiles at once and wait for it to end. forget: a
+ * victim whose files go once these are written (0: none). Returns 0 or -EBUSY. */
 static int take(struct snapshot_triggers *t, const char *trigger, const char *who, pid_t scope_pid, const char *why,
-		bool wait)
+		bool wait, pid_t forget)
 {
 	static const char *const names[] = SNAPSHOT_PROFILES;
 	int64_t now = profd_now_nanos();
 	time_t secs = (time_t)(now / 1000000000);
-	char when[32], list[2048] = "", empty[256] = "", prefix[160], dir[4096];
+	char when[32], list[2048] = "", empty[256] = "", prefix[160];
 	struct tm tm;
 	bool busy;
 	int n = 0;
@@ -131,14 +134,13 @@ static int take(struct snapshot_triggers *t, const char *trigger, const char *wh
 		log_warn("--snapshot-on %s: %s; not written: the previous snapshot is still being written", trigger, why);
 		return -EBUSY;
 	}
-	writer_wait(t); /* joins the finished thread (or, to wait, the one still writing) */
-	snprintf(dir, sizeof(dir), "%s", t->dir);
 	gmtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%Y%m%dT%H%M%S", &tm);
+	/* taken now, into the main thread's own slots: the writer may still use its own */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < SNAPSHOT_MAX_PROFILES; i++) {
 		const struct profd_profile *p = endpoints__profile(t->ep, names[i]);
 		struct profd_scope scope = { .pid = scope_pid, .held = true };
-		struct pending_file *f = &t->files[n];
+		struct pending_file *f = &t->caught[n];
 		struct profd_sample_set *set = NULL;
 		int r;
 
@@ -164,7 +166,8 @@ static int take(struct snapshot_triggers *t, const char *trigger, const char *wh
 		f->set = set;
 		snprintf(prefix, sizeof(prefix), "profd-%s-%s-", names[i], who);
 		snprintf(f->prefix, sizeof(f->prefix), "%s", prefix);
-		snprintf(f->path, sizeof(f->path), "%s/%s%s.%03dZ.pb.gz", dir, prefix, when, (int)(now / 1000000 % 1000));
+		snprintf(f->path, sizeof(f->path), "%s/%s%s.%03dZ.pb.gz", t->dir, prefix, when,
+			 (int)(now / 1000000 % 1000));
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", n ? ", " : "", f->path);
 		n++;
 	}
@@ -174,7 +177,10 @@ static int take(struct snapshot_triggers *t, const char *trigger, const char *wh
 	}
 	log_info("--snapshot-on %s: %s: writing %s%s%s%s", trigger, why, list, *empty ? " (" : "", empty,
 		 *empty ? ": nothing held)" : "");
+	writer_wait(t); /* joins the finished thread (or, to wait, the one still writing) */
+	memcpy(t->files, t->caught, (size_t)n * sizeof(t->files[0]));
 	t->nfiles = n;
+	t->forget = forget;
 	t->trigger = trigger;
 	t->written++;
 	pthread_mutex_lock(&t->lock);
@@ -217,7 +223,7 @@ static void on_victim(struct snapshot_triggers *t, const struct oom_victim *v)
 	struct proc *p = victim_member(t, v->pid);
 	char why[256], who[32];
 	int64_t now = profd_mono_ns();
-	pid_t pid;
+	pid_t pid, out;
 
 	if (!p) {
 		log_debug("the OOM killer chose process %d, which profd does not serve", (int)v->pid);
@@ -236,10 +242,10 @@ static void on_victim(struct snapshot_triggers *t, const struct oom_victim *v)
 		return;
 	}
 	snprintf(who, sizeof(who), "%d", (int)pid);
-	/* over a set, the victim pushed out of the ring loses its files once these are written */
-	t->forget = t->multi ? t->victims[t->victim_next] : 0;
-	/* a pre-mortem is not given up for a write in progress: it takes milliseconds */
-	if (take(t, "oom", who, t->multi ? pid : 0, why, true) == 0) {
+	/* a pre-mortem is not given up for a write in progress, which takes milliseconds; over a
+	 * set, the victim pushed out of the ring loses its files once these are written */
+	out = t->multi ? t->victims[t->victim_next] : 0;
+	if (take(t, "oom", who, t->multi ? pid : 0, why, true, out == pid ? 0 : out) == 0) {
 		t->last_oom_ns = now;
 		if (t->multi) {
 			t->victims[t->victim_next] = pid;
@@ -269,8 +275,7 @@ static void on_pressure(struct snapshot_triggers *t, const char *what)
 		snprintf(who, sizeof(who), "%d", n > 0 ? (int)list[0]->target.pid : 0);
 		procs__list_free(list, n > 0 ? n : 0);
 	}
-	t->forget = 0;
-	if (take(t, "pressure", who, 0, why, false) == 0)
+	if (take(t, "pressure", who, 0, why, false, 0) == 0)
 		t->last_pressure_ns = now;
 }
 
@@ -283,13 +288,15 @@ int snapshot_triggers__new(const struct snapshot_config *cfg, struct procs *ps, 
 	*ret = NULL;
 	if (!t)
 		return -ENOMEM;
-	snprintf(t->dir, sizeof(t->dir), "%s", cfg->dir);
+	t->dir = strdup(cfg->dir);
 	t->keep = cfg->keep > 0 ? cfg->keep : 1;
 	t->ps = ps;
 	t->ep = ep;
 	t->multi = procs__multi(ps);
 	t->victims = calloc((size_t)t->keep, sizeof(*t->victims));
-	if (!t->victims) {
+	if (!t->victims || !t->dir) {
+		free(t->victims);
+		free(t->dir);
 		free(t);
 		return -ENOMEM;
 	}
@@ -339,6 +346,7 @@ void snapshot_triggers__free(struct snapshot_triggers *t)
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t->victims);
+	free(t->dir);
 	free(t);
 }
 
