@@ -5,8 +5,8 @@
 # 64 MiB limit (cgroup v2 memory.max, or v1 memory.limit_in_bytes where only v1 has the memory
 # controller) leaks until the kernel's OOM killer kills it; profd (--pid) writes the heap profile
 # it holds before it exits with status 3, logged once, and the snapshot's top in-use site is
-# the leak. The same over a set (--pid --children): the victim is a child, profd goes on, and
-# the file is the victim's alone. Pressure: a target that leaks 40 MiB and then reads a 48 MiB
+# the leak. The same over a set (--pid --children): two children killed in turn, profd goes on,
+# each file is the victim's alone, and with --snapshot-keep 1 the first victim's file goes. Pressure: a target that leaks 40 MiB and then reads a 48 MiB
 # file, so that its cgroup reaches the limit and the kernel reclaims, gets a snapshot whose top
 # site is the leak. Bad combinations exit 2 naming the flag. The cgroups are removed whatever
 # happens.
@@ -139,25 +139,42 @@ wait "$reaper"
 cg_remove
 CGS=()
 
-echo "== oom over a set (--pid --children): the victim is a child; profd goes on"
+echo "== oom over a set (--pid --children, --snapshot-keep 1): two children killed in turn"
 rm -f "$TMP"/snaps/*
 cg_make oomset 64
-# a parent outside the cgroup starts the leaking child, which the test moves in
-bash -c '"$0" leak & echo $! >"$1.pid"; wait' "$TARGETS/oom_leak" "$TMP/child" >"$TMP/child.out" 2>&1 &
+# a parent outside the cgroup starts a leaking child per line it reads; the test moves each in
+mkfifo "$TMP/spawn"
+exec 7<>"$TMP/spawn"
+bash -c 'while read -r _; do "$0" leak & echo $! >>"$1"; done' "$TARGETS/oom_leak" "$TMP/children" <&7 \
+	>"$TMP/child.out" 2>&1 &
 parent=$!
 track "$parent"
-wait_for 10 grep -q ready "$TMP/child.out" || fail "target did not start: $(text_of "$TMP/child.out")"
-read -r child <"$TMP/child.pid"
-track "$child"
-start_profd --pid "$parent" --children --heap-rate 64K --snapshot-dir "$TMP/snaps" --snapshot-on oom
-wait_for -m "profd to see process $child in the set" 20 \
-	bash -c "curl -s 'http://$ADDR/debug/pprof/' | grep -q 'oom_leak'" || fail "the child is not in the set"
-cg_join "$child"
-kill -USR1 "$child"
-wait_for -m "the OOM kill of $child to be logged" 90 logged "the OOM killer chose process $child " 1 ||
-	fail "no OOM snapshot of the child $child: $(grep -i 'snapshot\|oom' "$TMP/profd.err")"
-wait_for 30 bash -c "ls '$TMP'/snaps/profd-heap-$child-*.pb.gz" || fail "no heap snapshot file of $child: $(ls "$TMP/snaps")"
-alive "$PROFD_PID" || fail "profd ended with the set's child"
+start_profd --pid "$parent" --children --heap-rate 64K --snapshot-dir "$TMP/snaps" --snapshot-on oom --snapshot-keep 1
+started() { [ "$(grep -c ready "$TMP/child.out")" -ge "$1" ] && [ "$(grep -c . "$TMP/children")" -ge "$1" ]; }
+in_set() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/cmdline?pid=$1")" = 200 ]; }
+# the heap probes are attached to every running process of the set (the index says "N of the
+# set's N running processes probed"): a child leaks its 64 MiB in half a second
+all_probed() {
+	curl -s "$BASE/" | grep -qE "(^|[^0-9])([0-9]+) of the set&#39;s \2 running processes probed"
+}
+victims=()
+for k in 1 2; do
+	echo go >&7
+	wait_for 10 started $k || fail "child $k did not start: $(text_of "$TMP/child.out")"
+	child=$(sed -n "${k}p" "$TMP/children")
+	track "$child"
+	wait_for -m "profd to see process $child in the set" 20 in_set "$child" || fail "child $child is not in the set"
+	wait_for -m "the heap probes of process $child" 20 all_probed ||
+		fail "the heap probes are not attached to every process: $(curl -s "$BASE/" | grep -o '[0-9]* of the set[^.]*')"
+	cg_join "$child"
+	kill -USR1 "$child"
+	wait_for -m "the OOM kill of $child to be logged" 90 logged "the OOM killer chose process $child " 1 ||
+		fail "no OOM snapshot of the child $child: $(grep -i 'snapshot\|oom' "$TMP/profd.err")"
+	wait_for 30 bash -c "ls '$TMP'/snaps/profd-heap-$child-*.pb.gz" ||
+		fail "no heap snapshot file of $child: $(ls "$TMP/snaps")"
+	alive "$PROFD_PID" || fail "profd ended with the set's child $child"
+	victims+=("$child")
+done
 f=$(ls "$TMP"/snaps/profd-heap-"$child"-*.pb.gz)
 if command -v go >/dev/null; then
 	top=$(top_site "$f")
@@ -166,9 +183,13 @@ if command -v go >/dev/null; then
 	pids=$(go tool pprof -raw "$f" 2>/dev/null | grep -o 'pid:\[[0-9]*\]' | sort -u | tr '\n' ' ')
 	[ "$pids" = "pid:[$child] " ] || fail "the victim's snapshot holds the samples of: $pids"
 fi
+# --snapshot-keep 1: the first victim's files went when the second one's were written
+first_gone() { ! ls "$TMP"/snaps/profd-heap-"${victims[0]}"-*.pb.gz >/dev/null 2>&1; }
+wait_for 10 first_gone || fail "the first victim's snapshot stayed with --snapshot-keep 1: $(ls "$TMP/snaps")"
 kill -TERM "$PROFD_PID"
 wait_profd_exit 20
 [ "$PROFD_STATUS" = 0 ] || fail "profd exited with $PROFD_STATUS after SIGTERM"
+exec 7>&-
 cg_remove
 CGS=()
 
