@@ -30,6 +30,7 @@
 #include "sources/ptrace_capture.h"
 #include "sources/taskiter.h"
 #include "sources/threads.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -67,6 +68,8 @@ struct thread_rec {
 	int signal;        /* signal the thread was delivering when stopped (re-injected) */
 	enum capture_how how;
 	bool truncated;    /* unwind needed more stack than the copy held */
+	int walk_n;        /* what the walk gave (unwinder__unwind), for the rule of complete.h */
+	enum unwind_stop walk_why;
 	bool deeper;       /* read by the iterator's first, small copy: needs a walk with all of it */
 	bool gone;         /* exited during the dump */
 };
@@ -74,6 +77,7 @@ struct thread_rec {
 struct dump_stats {
 	bool valid;
 	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated;
+	struct stack_tally stacks; /* captured threads' stacks by the rule of stacks/complete.h */
 	size_t unstopped;  /* captured without stopping: iter + through /proc */
 	size_t iter;       /* captured by the task iterator */
 	size_t stopped;    /* captured with a ptrace stop */
@@ -377,6 +381,8 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 			return -ESRCH;
 		if (n > 0) {
 			r->how = HOW_PROC;
+			r->walk_n = n;
+			r->walk_why = why;
 			r->truncated = why == UNWIND_STOP_WINDOW && len >= wanted;
 			goto keep;
 		}
@@ -396,6 +402,8 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	stack.data = cap.stack;
 	stack.len = cap.stack_len;
 	n = src->uw ? unwinder__unwind(src->uw, &cap.regs, &stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	r->walk_n = n;
+	r->walk_why = why;
 	if (n <= 0 && cap.regs.r[UNWIND_REG_RIP]) {
 		/* the leaf is known even when the walk failed */
 		pcs[0] = sample_pc_exact(cap.regs.r[UNWIND_REG_RIP]);
@@ -513,6 +521,8 @@ static int on_iter_thread(void *ctx, const struct taskiter_thread *th)
 			snprintf(r->wchan, sizeof(r->wchan), "%.*s", (int)strcspn(th->knames[0], "+/ "), th->knames[0]);
 	}
 	n = src->uw ? unwinder__unwind(src->uw, &th->regs, &th->stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	r->walk_n = n;
+	r->walk_why = why;
 	if (n <= 0 && th->regs.r[UNWIND_REG_RIP]) {
 		pcs[0] = sample_pc_exact(th->regs.r[UNWIND_REG_RIP]);
 		n = 1;
@@ -657,6 +667,7 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 			st->unstopped += r->how == HOW_ITER || r->how == HOW_PROC;
 			st->iter += r->how == HOW_ITER;
 			st->stopped += r->how == HOW_PTRACE;
+			stack_tally__add(&st->stacks, r->walk_n, r->walk_why);
 		} else {
 			st->not_captured++;
 			if (r->err == -ETIMEDOUT)
@@ -908,6 +919,7 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 {
 	const struct dump_stats *st = &d->stats;
 	struct profd_sample_set *set = sample_set__new(1);
+	char line[512];
 	int err = 0;
 
 	*ret = NULL;
@@ -947,6 +959,8 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 	else
 		sample_set__comment(set, "no thread was stopped; dump took %llu ms",
 				    (unsigned long long)(st->took_ns / 1000000));
+	stack_tally__sentence(&st->stacks, "captured stacks", line, sizeof(line));
+	sample_set__comment(set, "%s", line);
 	sample_set__comment(set, "stack copy %zu bytes per thread; %zu stacks truncated by it",
 			    src->stack_bytes, st->truncated);
 	*ret = set;
@@ -1010,6 +1024,7 @@ const char *threads_source__error(struct threads_source *src)
 int threads_source__summary(struct threads_source *src, struct buf *out)
 {
 	struct dump_stats st;
+	char line[512];
 	int err;
 
 	if (!src || !out)
@@ -1019,9 +1034,10 @@ int threads_source__summary(struct threads_source *src, struct buf *out)
 	pthread_mutex_unlock(&src->mu);
 	if (!st.valid)
 		return -ENODATA;
+	stack_tally__sentence(&st.stacks, "captured stacks", line, sizeof(line));
 	err = buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping, %zu stopped), %zu exited "
-			 "during the dump, %zu not stopped in time, %zu truncated stacks; ", src->t->pid, st.listed,
-			 st.captured, st.unstopped, st.stopped, st.exited, st.timeouts, st.truncated);
+			 "during the dump, %zu not stopped in time, %zu truncated stacks; %s; ", src->t->pid,
+			 st.listed, st.captured, st.unstopped, st.stopped, st.exited, st.timeouts, st.truncated, line);
 	if (!err && st.stopped)
 		err = buf_printf(out, "pause per stopped thread median %.1f us, max %.1f us; ",
 				 (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0);
