@@ -894,6 +894,41 @@ static int write_created_by(struct threads_source *src, int tid, struct buf *out
 	}
 }
 
+/* Whether a pc of the dump falls in m. */
+static bool dump_uses(const struct dump *d, const struct sym_mapping *m)
+{
+	for (size_t i = 0; i < d->n; i++)
+		for (int j = 0; j < d->recs[i].npcs; j++)
+			if (d->recs[i].pcs[j] - 1 >= m->start && d->recs[i].pcs[j] - 1 < m->limit)
+				return true;
+	return false;
+}
+
+/* After the threads, once: the binaries of the dump's frames that have no symbol table, and
+ * how to get their symbols (pprof_symbols_note). */
+static int write_symbols_note(struct threads_source *src, const struct dump *d, struct buf *out)
+{
+	const struct sym_mapping *list = NULL, **used = NULL;
+	struct buf note = { 0 };
+	size_t k = 0;
+	int n = 0, err;
+
+	if (!src->sym || symbolizer__mappings(src->sym, &list, &n) != 0 || n <= 0 || !list)
+		return 0;
+	used = calloc((size_t)n, sizeof(*used));
+	if (!used)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (list[i].lacks_symbols && dump_uses(d, &list[i]))
+			used[k++] = &list[i];
+	err = pprof_symbols_note(used, k, &note);
+	if (err > 0)
+		err = buf_printf(out, "\nprofd: %s\n", note.data);
+	buf_free(&note);
+	free(used);
+	return err < 0 ? err : 0;
+}
+
 static int write_debug2(struct threads_source *src, const struct dump *d, struct buf *out)
 {
 	int err = 0;
@@ -912,6 +947,8 @@ static int write_debug2(struct threads_source *src, const struct dump *d, struct
 		if (!err && src->creator_fn)
 			err = write_created_by(src, r->tid, out);
 	}
+	if (!err)
+		err = write_symbols_note(src, d, out);
 	return err;
 }
 
