@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "stacks/complete.h"
 
@@ -16,6 +17,25 @@ static const char *const meanings[UNWIND_STOP__COUNT] = {
 	[UNWIND_STOP_ERROR] = "the unwinder failed",
 	[UNWIND_STOP_FRAME_POINTER] = "a frame-pointer chain failed its checks",
 };
+
+bool stack_root_function(const char *name)
+{
+	static const char *const roots[] = {
+		"_start", "start_thread", "clone", "clone3", "__clone", "__clone3", "_start_c",
+		"runtime.goexit", "runtime.goexit.abi0", "runtime.mstart", "runtime.mstart.abi0",
+		"runtime.rt0_go", "runtime.rt0_go.abi0",
+		/* Go's switches to the thread's g0 stack: frames there begin at the switch */
+		"runtime.mcall", "runtime.mcall.abi0", "runtime.systemstack", "runtime.systemstack.abi0",
+		"runtime.morestack", "runtime.morestack.abi0",
+	};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+		if (!strcmp(name, roots[i]))
+			return true;
+	return false;
+}
 
 enum unwind_stop stack_short_reason(int n, enum unwind_stop why)
 {

@@ -2,8 +2,9 @@
 /* The one definition of a complete stack, and the tally every source keeps of the stacks that
  * fell short of it. A stack is complete when its walk reached the thread's start: the frame
  * whose CFI marks the return address undefined (glibc's _start, clone and clone3, which run
- * start_thread; musl's the same) or a zero frame pointer, the ABI's mark of the outermost frame
- * (unwind.h: UNWIND_STOP_ROOT). Anything else fell short, for one reason of enum unwind_stop:
+ * start_thread; musl's the same), a zero frame pointer, the ABI's mark of the outermost frame,
+ * or a function known as a root by name (stack_root_function: Go's runtime.goexit...); the
+ * unwinder says so with UNWIND_STOP_ROOT. Anything else fell short, for one reason of enum unwind_stop:
  * a depth bound is a reason too. The CPU, heap, thread, block, threadcreate and growth sources
  * count with it and say the same sentence in their profiles and summaries. Not thread-safe: a
  * tally belongs to its source's lock. */
@@ -21,6 +22,13 @@ struct stack_tally {
 	uint64_t short_by[UNWIND_STOP__COUNT];   /* the ones that fell short, by reason (ROOT unused) */
 };
 
+/* Whether a function, by its symbol, is where a thread's stack begins: _start, glibc's
+ * start_thread, clone and clone3, musl's _start_c, and runtimes' roots (Go: runtime.goexit
+ * under every goroutine, runtime.mstart under every thread, runtime.rt0_go; runtime.mcall,
+ * runtime.systemstack and runtime.morestack, where a stack switched to the thread's g0 stack,
+ * whose frames begin there). The unwinder
+ * ends a walk there as complete (UNWIND_STOP_ROOT) when the CFI or frame pointer did not. */
+bool stack_root_function(const char *name);
 /* Whether a walk that returned n pcs (unwinder__unwind: n <= 0 when nothing was walked) and
  * ended for why reached the thread's start. */
 bool stack_complete(int n, enum unwind_stop why);

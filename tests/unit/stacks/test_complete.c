@@ -44,6 +44,24 @@ static void test_rule_table(void **state)
 	}
 }
 
+static void test_root_names(void **state)
+{
+	static const struct {
+		const char *name;
+		bool root;
+	} cases[] = {
+		{ "_start", true }, { "start_thread", true }, { "clone3", true }, { "__clone", true },
+		{ "runtime.goexit", true }, { "runtime.goexit.abi0", true }, { "runtime.mstart", true },
+		{ "runtime.mcall", true }, { "runtime.systemstack", true },
+		{ "main", false }, { "__libc_start_main_impl", false }, { "__libc_start_call_main", false },
+		{ "runtime.main", false }, { "runtime.goexit1", false }, { "_start2", false }, { "", false },
+		{ NULL, false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(stack_root_function(cases[i].name), cases[i].root);
+}
+
 static void test_tally_counts_every_reason(void **state)
 {
 	struct stack_tally t = { 0 }, u = { 0 };
@@ -104,6 +122,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rule_table),
+		cmocka_unit_test(test_root_names),
 		cmocka_unit_test(test_tally_counts_every_reason),
 		cmocka_unit_test(test_sentence),
 	};
