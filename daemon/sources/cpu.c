@@ -783,6 +783,9 @@ static int cpu_metrics(void *ctx, const struct profd_scope *scope, struct metric
 		     (double)st.events);
 	metrics__add(m, "profd_cpu_lost_samples_total", METRIC_COUNTER,
 		     "CPU samples lost because the sampler's ring buffer was full.", NULL, 0, (double)st.lost);
+	metrics__add(m, "profd_cpu_unwind_seconds_total", METRIC_COUNTER,
+		     "Time profd spent unwinding CPU samples and adding them to profiles (its own CPU).", NULL, 0,
+		     (double)st.unwind_ns / 1e9);
 	return 0;
 }
 

@@ -81,7 +81,7 @@ cat "$TMP/stacks"
 grep -qE "^cpu_split_stripped\+($three|$one)\(\.\.\.\)" "$TMP/stacks" ||
 	fail "the dump's leaf is not spin_three or spin_one by .eh_frame name"
 grep -q "^cpu_split_stripped+$entry(...)" "$TMP/stacks" || fail "the dump's stack does not reach _start ($entry)"
-[ "$(grep -c "^profd: no symbol table in $T/cpu_split_stripped" "$TMP/stacks")" = 1 ] ||
+[ "$(grep -c "^# profd: no symbol table in $T/cpu_split_stripped" "$TMP/stacks")" = 1 ] ||
 	fail "the dump does not name cpu_split_stripped once as lacking symbols"
 grep -q "all 1 captured stacks reached the thread's start" "$TMP/stacks.err" ||
 	fail "the dump's summary does not count its stack as complete: $(cat "$TMP/stacks.err")"
