@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "stacks/cfifile.h"
 #include "stacks/cfiscan.h"
+#include "stacks/complete.h"
 
 #define MAX_LOADS 16
 #define MAX_BUILD_ID 64
@@ -55,6 +56,10 @@ struct cfifile {
 	bool eh_tried, dbg_tried;
 	struct cfi_rule *rules; /* nrules (a power of two) entries, NULL until the first rule */
 	size_t nrules, nbuilt;
+	struct {
+		uint64_t vaddr;
+		int8_t root;    /* 0 unknown, 1 a root function, -1 not */
+	} roots[CFIFILE_ROOT_CACHE];
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -300,6 +305,67 @@ void cfifile__rule(struct cfifile *f, uint64_t vaddr, struct cfi_rule *ret)
 	}
 	*ret = *r;
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* The name of the function symbol holding vaddr in the symbol table of type (SHT_SYMTAB or
+ * SHT_DYNSYM): one whose range holds it, else the nearest sizeless one below it; NULL if none.
+ * Under f->lock. */
+static const char *symbol_at(struct cfifile *f, uint64_t vaddr, GElf_Word type)
+{
+	const char *sized = NULL, *sizeless = NULL;
+	uint64_t sizeless_at = 0;
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym s;
+			int t;
+
+			if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF || s.st_value > vaddr)
+				continue;
+			t = GELF_ST_TYPE(s.st_info);
+			if (t != STT_FUNC && t != STT_NOTYPE && t != STT_GNU_IFUNC)
+				continue;
+			if (s.st_size && vaddr - s.st_value < s.st_size) {
+				/* a global name wins over a local alias */
+				if (!sized || GELF_ST_BIND(s.st_info) == STB_GLOBAL)
+					sized = elf_strptr(f->elf, sh.sh_link, s.st_name);
+			} else if (!s.st_size && (!sizeless || s.st_value > sizeless_at)) {
+				sizeless = elf_strptr(f->elf, sh.sh_link, s.st_name);
+				sizeless_at = s.st_value;
+			}
+		}
+	}
+	return sized ? sized : sizeless;
+}
+
+bool cfifile__root_function(struct cfifile *f, uint64_t vaddr)
+{
+	unsigned slot = (unsigned)((vaddr ^ (vaddr >> 7) ^ (vaddr >> 17)) % CFIFILE_ROOT_CACHE);
+	const char *name;
+	bool root;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->roots[slot].root && f->roots[slot].vaddr == vaddr) {
+		root = f->roots[slot].root > 0;
+		pthread_mutex_unlock(&f->lock);
+		return root;
+	}
+	name = symbol_at(f, vaddr, SHT_SYMTAB);
+	if (!name)
+		name = symbol_at(f, vaddr, SHT_DYNSYM);
+	root = name && stack_root_function(name);
+	f->roots[slot].vaddr = vaddr;
+	f->roots[slot].root = root ? 1 : -1;
+	pthread_mutex_unlock(&f->lock);
+	return root;
 }
 
 int cfifile__place(const struct cfifile *f, const struct procmaps_entry *e, uint64_t *ret_bias, uint64_t *ret_low,

@@ -7,7 +7,8 @@
  * file replaced on disk by the same build, shares; another build is another entry); an image read
  * from memory (the vDSO) by its build id, else its bytes. Reference counted; a file no process
  * maps any more stays cached while fewer than CFIFILE_IDLE_MAX are idle (a replaced worker maps
- * it again at once), the oldest idle freed first. Thread-safe: a registry lock, and a lock per
+ * it again at once), the oldest idle freed first. Its symbol table answers one question: whether
+ * an address is in a thread's root function by name (complete.h). Thread-safe: a registry lock, and a lock per
  * file around libdw. */
 #ifndef PROFD_CFIFILE_H
 #define PROFD_CFIFILE_H
@@ -26,6 +27,7 @@
 #define CFIFILE_IDLE_MAX 32
 #define CFIFILE_RULES_MIN 64
 #define CFIFILE_RULES_MAX 4096
+#define CFIFILE_ROOT_CACHE 64
 
 /* How to get one register of the caller from the callee's frame at one address. */
 enum cfi_reg_kind {
@@ -84,6 +86,11 @@ int cfifile__place(const struct cfifile *f, const struct procmaps_entry *e, uint
 /* The rule at file address vaddr, copied into *ret (its expressions stay valid while f is
  * referenced). */
 void cfifile__rule(struct cfifile *f, uint64_t vaddr, struct cfi_rule *ret);
+
+/* Whether the function holding file address vaddr is a thread's root by its symbol name
+ * (stack_root_function, complete.h): the file's .symtab, else its .dynsym, as libdwfl looks a
+ * symbol up. Cached per file (CFIFILE_ROOT_CACHE answers). */
+bool cfifile__root_function(struct cfifile *f, uint64_t vaddr);
 
 /* Files known (referenced or idle), and f's references: tests and the index's counters. */
 int cfifile_count(void);

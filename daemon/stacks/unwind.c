@@ -27,6 +27,7 @@
 #include "proc/procmaps.h"
 #include "proc/target.h"
 #include "stacks/cfifile.h"
+#include "stacks/complete.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 
@@ -70,6 +71,7 @@ struct regset {
 /* How a stretch of the walk ended: the stack is done, or the next frame needs libdwfl's walk,
  * or the last pc pushed has no CFI and its frame pointer is to be tried. */
 enum segment_end { SEG_END, SEG_SLOW, SEG_FP };
+
 struct unwinder {
 	pthread_mutex_t lock;
 	pid_t pid;
@@ -240,6 +242,16 @@ static const struct cfi_rule *rule_get(struct unwinder *uw, uint64_t addr)
 	}
 	cfifile__rule(m->file, addr - m->bias, &uw->rule);
 	return &uw->rule;
+}
+
+/* Whether the function holding lookup address addr is a thread's root by its symbol
+ * (stack_root_function: Go's runtime.goexit and runtime.mstart, _start, start_thread...): asked
+ * of its file's symbol table (cfifile.h, cached per file), only for walks that ended otherwise. */
+static bool root_by_name(struct unwinder *uw, uint64_t addr)
+{
+	const struct module *m = module_at(uw, addr);
+
+	return m && cfifile__root_function(m->file, addr - m->bias);
 }
 
 static enum unwind_stop rule_stop(const struct cfi_rule *r)
@@ -657,6 +669,17 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 		if (end == SEG_END || !fp_step(uw, &rs, &why))
 			break;
 		exact = false;
+	}
+	/* a runtime's own root (Go's goroutines end at runtime.goexit, its threads at
+	 * runtime.mstart) ends a stack as _start does; nothing calls a root, so a frame found
+	 * past one is not a caller: dropped */
+	if (why != UNWIND_STOP_ROOT && n > 0) {
+		if (root_by_name(uw, pcs[n - 1] - 1)) {
+			why = UNWIND_STOP_ROOT;
+		} else if (n > 1 && root_by_name(uw, pcs[n - 2] - 1)) {
+			n--;
+			why = UNWIND_STOP_ROOT;
+		}
 	}
 	uw->regs = NULL;
 	uw->stack = NULL;

@@ -496,8 +496,14 @@ int symbolizer__refresh(struct symbolizer *sym)
 		err = -ESRCH; /* the pid now belongs to another process */
 	if (!err)
 		err = procmaps_read(sym->pid, &pm);
-	if (err)
+	/* no mapping at all: the process is exiting (its memory is released before it is reaped,
+	 * an OOM victim's among the first): what was known stays usable, as for one that is gone */
+	if (!err && pm.n == 0)
+		err = -ESRCH;
+	if (err) {
+		procmaps_free(&pm);
 		return err;
+	}
 	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)proc_live_pid(sym->pid));
 	have_exe = stat(exe_path, &exe) == 0;
 
@@ -588,9 +594,11 @@ static void mapping_flags(struct symbolizer *sym, int i)
 	if (p->flags_done || !p->mod)
 		return;
 	p->flags_done = true;
-	if (symmod__load(p->mod) == 0 && p->adj_ok)
+	if (symmod__load(p->mod) == 0 && p->adj_ok) {
 		symmod__flags(p->mod, &m->has_functions, &m->has_filenames, &m->has_line_numbers,
 			      &m->has_inline_frames);
+		m->lacks_symbols = symmod__lacks_symbols(p->mod);
+	}
 }
 
 static int find_mapping(const struct symbolizer *sym, uint64_t addr)
