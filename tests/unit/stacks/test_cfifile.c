@@ -2,7 +2,8 @@
 /* Per-file CFI shared across processes (daemon/stacks/cfifile.h): two processes that each exec'd
  * one binary (own address layouts) get one file object, referenced by both unwinders, kept idle
  * when both let go and freed by the idle bound or a flush; a copy of the binary (another inode,
- * the same build id) is the same object; other bytes are another object; the idle files are
+ * the same build id) is the same object, the same copy given another build id another one;
+ * other image bytes are another object; the idle files are
  * bounded. Needs to read the children's map_files (root). */
 #include <errno.h>
 #include <signal.h>
@@ -129,7 +130,7 @@ static void test_two_processes_share(void **state)
 
 static void test_copy_shares_by_build_id(void **state)
 {
-	char copy[] = "/tmp/profd-cfifile-sets_bench.XXXXXX", cmd[8400];
+	char copy[] = "/tmp/profd-cfifile-sets_bench.XXXXXX", cmd[2 * 4096 + 1024];
 	struct cfifile *fa, *fc;
 	uint64_t sa, sc;
 	struct stat st1, st2;
@@ -150,11 +151,30 @@ static void test_copy_shares_by_build_id(void **state)
 	fa = exe_file(a, &sa);
 	fc = exe_file(c, &sc);
 	assert_ptr_equal(fa, fc); /* another inode, the same build id */
-	cfifile__put(fa);
 	cfifile__put(fc);
-	reap(a);
 	reap(c);
+
+	/* the copy rebuilt with another build id (objcopy rewrites the note): another file */
+	snprintf(cmd, sizeof(cmd), /* every %s is the copy */
+		 "objcopy --dump-section .note.gnu.build-id='%s.note' '%s' && "
+		 "n=$(($(stat -c %%s '%s.note') - 1)) && b=$(od -An -tu1 -j $n -N1 '%s.note') && "
+		 "printf \"\\\\$(printf %%03o $((b ^ 1)))\" | dd of='%s.note' bs=1 seek=$n conv=notrunc 2>/dev/null && "
+		 "objcopy --update-section .note.gnu.build-id='%s.note' '%s' '%s.new' && mv '%s.new' '%s' && chmod 755 '%s'",
+		 copy, copy, copy, copy, copy, copy, copy, copy, copy, copy, copy);
+	if (system(cmd) != 0) {
+		print_message("    objcopy could not give a copy another build id: that case is not checked\n");
+	} else {
+		c = spawn(copy);
+		fc = exe_file(c, &sc);
+		assert_ptr_not_equal(fa, fc);
+		cfifile__put(fc);
+		reap(c);
+	}
+	cfifile__put(fa);
+	reap(a);
 	unlink(copy);
+	snprintf(cmd, sizeof(cmd), "%s.note", copy);
+	unlink(cmd);
 	cfifile_flush();
 }
 
