@@ -36,6 +36,10 @@
 /* Bound on executable ranges (every executable mapping, JIT code included; as procmaps). */
 #define UNWIND_MAX_CODE 65536
 #define UNWIND_MAX_VDSO (1u << 20)
+/* Rules this process walked through last, by runtime address (copies of its files' shared rules,
+ * about 330 bytes each): a hot stack's frames without a lock each. Allocated at the first walk,
+ * so a process never sampled costs nothing; cleared when its modules change. */
+#define UNWIND_RULE_CACHE 32
 /* As libdwfl: bound on a DWARF expression's stack. */
 #define EXPR_STACK_MAX 256
 
@@ -86,7 +90,8 @@ struct unwinder {
 	size_t nmods;
 	struct code_range *code; /* every executable mapping, in address order */
 	size_t ncode;
-	struct cfi_rule rule;   /* rule_get()'s answer */
+	struct cfi_rule rule;   /* rule_get()'s answer when there is no cache */
+	struct cfi_rule *rcache; /* UNWIND_RULE_CACHE entries (addr: the runtime address), or NULL */
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
 	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
@@ -231,17 +236,26 @@ static const struct module *module_at(const struct unwinder *uw, uint64_t addr)
  * the next call. */
 static const struct cfi_rule *rule_get(struct unwinder *uw, uint64_t addr)
 {
-	const struct module *m = module_at(uw, addr);
+	const struct module *m;
+	struct cfi_rule *r = &uw->rule;
 
-	if (!m) {
-		memset(&uw->rule, 0, sizeof(uw->rule));
-		uw->rule.valid = true;
-		uw->rule.addr = addr;
-		uw->rule.status = RULE_BAD_ADDR;
-		return &uw->rule;
+	if (!uw->rcache)
+		uw->rcache = calloc(UNWIND_RULE_CACHE, sizeof(*uw->rcache));
+	if (uw->rcache) {
+		r = &uw->rcache[(addr * 0x9e3779b97f4a7c15ull) >> 32 & (UNWIND_RULE_CACHE - 1)];
+		if (r->valid && r->addr == addr)
+			return r;
 	}
-	cfifile__rule(m->file, addr - m->bias, &uw->rule);
-	return &uw->rule;
+	m = module_at(uw, addr);
+	if (m) {
+		cfifile__rule(m->file, addr - m->bias, r);
+	} else {
+		memset(r, 0, sizeof(*r));
+		r->valid = true;
+		r->status = RULE_BAD_ADDR;
+	}
+	r->addr = addr;
+	return r;
 }
 
 /* Whether the function holding lookup address addr is a thread's root by its symbol
@@ -949,6 +963,9 @@ static int rebuild(struct unwinder *uw, const struct procmaps *maps)
 	dwfl_end(uw->dwfl);
 	uw->dwfl = NULL;
 	uw->dwfl_err = 0;
+	/* cached rules may name addresses that now belong to other code */
+	if (uw->rcache)
+		memset(uw->rcache, 0, UNWIND_RULE_CACHE * sizeof(*uw->rcache));
 	return 0;
 }
 
@@ -1172,6 +1189,7 @@ void unwinder__free(struct unwinder *uw)
 		close(uw->image_fd);
 	free(uw->execs);
 	free(uw->code);
+	free(uw->rcache);
 	pthread_mutex_destroy(&uw->lock);
 	free(uw);
 }
