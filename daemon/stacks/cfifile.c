@@ -66,6 +66,8 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cfifile *all_head;
 static struct cfifile *idle_head, *idle_tail;
 static int nfiles, nidle;
+static size_t rules_bytes; /* every file's rule cache, atomically */
+static bool full_said;
 
 /* true when expr_eval() in unwind.c evaluates every operation of ops (CFI comes from the target's
  * files: anything unexpected goes to libdwfl). */
@@ -274,9 +276,12 @@ static void rules_grow(struct cfifile *f)
 
 	if (n > CFIFILE_RULES_MAX)
 		return;
-	v = calloc(n, sizeof(*v));
-	if (!v)
+	if (__atomic_add_fetch(&rules_bytes, n * sizeof(*v), __ATOMIC_RELAXED) > CFIFILE_RULES_BUDGET ||
+	    !(v = calloc(n, sizeof(*v)))) {
+		__atomic_sub_fetch(&rules_bytes, n * sizeof(*v), __ATOMIC_RELAXED);
 		return;
+	}
+	__atomic_sub_fetch(&rules_bytes, f->nrules * sizeof(*v), __ATOMIC_RELAXED);
 	for (size_t i = 0; i < f->nrules; i++)
 		if (f->rules[i].valid)
 			v[rule_slot(f->rules[i].addr, n)] = f->rules[i];
@@ -484,6 +489,8 @@ static void file_free(struct cfifile *f)
 	if (f->elf)
 		elf_end(f->elf);
 	free(f->image);
+	if (f->rules)
+		__atomic_sub_fetch(&rules_bytes, f->nrules * sizeof(*f->rules), __ATOMIC_RELAXED);
 	free(f->rules);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -551,8 +558,14 @@ static int insert(struct cfifile *f, struct cfifile **ret)
 	while (nfiles >= CFIFILE_MAX_FILES && idle_head)
 		file_destroy(idle_head);
 	if (nfiles >= CFIFILE_MAX_FILES) {
+		bool said = full_said;
+
+		full_said = true;
 		pthread_mutex_unlock(&reg_lock);
 		file_free(f);
+		if (!said)
+			log_warn("unwind: %d files mapped at once by the processes served: the code of further ones "
+				 "is walked by frame pointer only", CFIFILE_MAX_FILES);
 		return -ENOSPC;
 	}
 	f->refs = 1;

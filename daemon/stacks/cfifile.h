@@ -27,6 +27,9 @@
 #define CFIFILE_IDLE_MAX 32
 #define CFIFILE_RULES_MIN 64
 #define CFIFILE_RULES_MAX 4096
+/* Bound on the rule caches of every file together: past it a file's cache stops growing (its
+ * colliding addresses replace each other). */
+#define CFIFILE_RULES_BUDGET (64u << 20)
 #define CFIFILE_ROOT_CACHE 64
 
 /* How to get one register of the caller from the callee's frame at one address. */
