@@ -22,6 +22,7 @@
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
+#include "sources/fd.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
@@ -266,11 +267,13 @@ struct engine {
 	struct block_source *block; /* NULL when eBPF is unusable */
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
+	struct fd_source *fd;         /* NULL with --fd off or when eBPF is unusable */
 };
 
 static void engine_free(struct engine *e)
 {
 	threadcreate_source__free(e->threadcreate);
+	fd_source__free(e->fd);
 	block_source__free(e->block);
 	growth_source__free(e->growth);
 	heap_source__free(e->heap);
@@ -412,6 +415,15 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			e->threadcreate = NULL;
 			log_warn("threadcreate profiles are unavailable: %s", err);
 		}
+		if (!cfg->fd_off) {
+			r = fd_source__new(e->ps, &e->fd, err, sizeof(err));
+			if (r) {
+				e->fd = NULL;
+				log_warn("fd profiles are unavailable: %s", err);
+			}
+		}
+	} else if (!cfg->fd_off) {
+		log_warn("fd profiles are unavailable: eBPF is not usable here");
 	}
 	engine_start_growth(cfg, e, bpf_ok);
 	if (cfg->heap_mode == HEAP_MODE_OFF)
@@ -636,6 +648,10 @@ static int serve(const struct profd_config *cfg)
 	}
 	if (engine.growth) {
 		growth_source__profile(engine.growth, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.fd) {
+		fd_source__provider(engine.fd, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
