@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,32 @@ struct engine {
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 	struct fd_source *fd;         /* NULL with --fd off or when eBPF is unusable */
+	int noff;
+	struct {                          /* the profiles left out, and why: served as such */
+		const char *name;
+		char reason[512];
+	} off[12];
 };
+
+/* Leaves profile name out, and says why: to whoever asks for it, and (warn: a failure, not the
+ * operator's choice) once in the log now. */
+static void __attribute__((format(printf, 4, 5))) engine_left_out(struct engine *e, bool warn, const char *name,
+								  const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (warn)
+		log_warn("%s profiles are unavailable: %s", name, reason);
+	if (e->noff < (int)(sizeof(e->off) / sizeof(e->off[0]))) {
+		e->off[e->noff].name = name;
+		snprintf(e->off[e->noff].reason, sizeof(e->off[0].reason), "%s", reason);
+		e->noff++;
+	}
+}
 
 static void engine_free(struct engine *e)
 {
@@ -368,10 +394,13 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 	struct growth_config gc;
 	char err[512];
 
-	if (cfg->growth_mode == GROWTH_MODE_OFF)
+	if (cfg->growth_mode == GROWTH_MODE_OFF) {
+		engine_left_out(e, false, "growth",
+				"growth profiling is off (--growth off); start profd with --growth demand to have it");
 		return;
+	}
 	if (!bpf_ok) {
-		log_warn("growth profiles are unavailable: eBPF is not usable here");
+		engine_left_out(e, false, "growth", "eBPF is not usable here (see profd's log at start-up)");
 		return;
 	}
 	growth_config_default(&gc);
@@ -380,7 +409,7 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 	gc.idle_ns = cfg->growth_idle_ns;
 	if (growth_source__new(e->ps, &gc, &e->growth, err, sizeof(err)) != 0) {
 		e->growth = NULL;
-		log_warn("growth profiles are unavailable: %s", err);
+		engine_left_out(e, true, "growth", "%s", err);
 		return;
 	}
 	log_info("growth (%s): %s%s", growth_mode_name(gc.mode), growth_source__describe(e->growth),
@@ -401,42 +430,48 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 	if (bpf_ok) {
 		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
-			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+			engine_left_out(e, true, "profile", "the CPU sampler cannot start: %s", strerror(errno));
 		block_config_default(&bc);
 		bc.rate_ns = cfg->block_rate;
 		bc.idle_ns = cfg->block_idle_ns;
 		r = block_source__new(e->ps, &bc, &e->block, err, sizeof(err));
 		if (r) {
 			e->block = NULL;
-			log_warn("block profiles are unavailable: %s", err);
+			engine_left_out(e, true, "block", "%s", err);
 		}
 		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
 		if (r) {
 			e->threadcreate = NULL;
-			log_warn("threadcreate profiles are unavailable: %s", err);
+			engine_left_out(e, true, "threadcreate", "%s", err);
 		}
-		if (!cfg->fd_off) {
-			r = fd_source__new(e->ps, &e->fd, err, sizeof(err));
-			if (r) {
-				e->fd = NULL;
-				log_warn("fd profiles are unavailable: %s", err);
-			}
+		if (cfg->fd_off) {
+			engine_left_out(e, false, "fd", "the fd profile is off (--fd off); start profd with --fd on to "
+					"have it");
+		} else if ((r = fd_source__new(e->ps, &e->fd, err, sizeof(err))) != 0) {
+			e->fd = NULL;
+			engine_left_out(e, true, "fd", "%s", err);
 		}
-	} else if (!cfg->fd_off) {
-		log_warn("fd profiles are unavailable: eBPF is not usable here");
+	} else {
+		static const char *const need_bpf[] = { "profile", "block", "threadcreate", "fd" };
+
+		for (size_t i = 0; i < sizeof(need_bpf) / sizeof(need_bpf[0]); i++)
+			engine_left_out(e, false, need_bpf[i], "eBPF is not usable here (see profd's log at start-up)");
 	}
 	engine_start_growth(cfg, e, bpf_ok);
-	if (cfg->heap_mode == HEAP_MODE_OFF)
+	if (cfg->heap_mode == HEAP_MODE_OFF) {
+		engine_left_out(e, false, "heap",
+				"heap profiling is off (--heap off); start profd with --heap demand to have it");
 		return;
+	}
 	if (!bpf_ok) {
-		log_warn("heap profiles are unavailable: eBPF is not usable here");
+		engine_left_out(e, false, "heap", "eBPF is not usable here (see profd's log at start-up)");
 		return;
 	}
 	heap_config_from(cfg, &hc);
 	r = heap_source__new(e->ps, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
-		log_warn("heap profiles are unavailable: %s", err);
+		engine_left_out(e, true, "heap", "%s", err);
 		return;
 	}
 	log_info("heap (%s, one sample per %llu bytes on average, budget %g%% of the target's CPU): %s%s",
@@ -603,7 +638,8 @@ static int serve(const struct profd_config *cfg)
 		return status;
 	bpf_err = bpf_check(msg, sizeof(msg));
 	if (bpf_err)
-		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
+		log_warn("eBPF is not usable here, so CPU, heap, growth, block and threadcreate profiles are "
+			 "unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
 			 "profiles of %s", cfg->host, procset__describe(procs__set(ps)));
@@ -645,6 +681,9 @@ static int serve(const struct profd_config *cfg)
 		/* thread dumps end each thread created since with Go's "created by" */
 		if (engine.threads)
 			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
+		else
+			threads_set__set_creators(engine.threads_set, threadcreate_source__creator,
+						  engine.threadcreate);
 	}
 	if (engine.growth) {
 		growth_source__profile(engine.growth, &prof);
@@ -660,6 +699,12 @@ static int serve(const struct profd_config *cfg)
 		heap_source__profiles(engine.heap, &heap, &allocs);
 		endpoints__add_profile(ep, &heap);
 		endpoints__add_profile(ep, &allocs);
+	}
+	for (int i = 0; i < engine.noff; i++) {
+		endpoints__add_unavailable(ep, engine.off[i].name, engine.off[i].reason);
+		/* allocs comes from the same probes as heap */
+		if (strcmp(engine.off[i].name, "heap") == 0)
+			endpoints__add_unavailable(ep, "allocs", engine.off[i].reason);
 	}
 	if (cfg->history_length) {
 		struct history_config hc = {

@@ -627,7 +627,8 @@ static int build_tables(struct builder *b, struct layout *l, Perftools__Profiles
 		Perftools__Profiles__Mapping *m = &l->maps[nmaps];
 		int64_t v;
 
-		if (!mr->listed && !mr->has_locations)
+		/* JIT code comes and goes in many pieces: only those a sample is in */
+		if (!mr->has_locations && (!mr->listed || mr->m->jit))
 			continue;
 		perftools__profiles__mapping__init(m);
 		m->id = nmaps + 1;

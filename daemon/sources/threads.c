@@ -27,6 +27,7 @@
 #include "proc/procmaps.h"
 #include "proc/proctext.h"
 #include "proc/target.h"
+#include "sources/allocator.h"
 #include "sources/ptrace_capture.h"
 #include "sources/taskiter.h"
 #include "sources/threads.h"
@@ -103,6 +104,7 @@ struct threads_source {
 	bool denied_traced; /* ... and whether another tracer was the cause */
 	threads_creator_fn creator_fn; /* "created by" trailers in debug=2; NULL: none */
 	void *creator_ctx;
+	bool go;            /* a Go program: its threads are not its goroutines, and dumps say so */
 };
 
 static const char *const syscall_names[] = {
@@ -883,9 +885,24 @@ static int write_created_by(struct threads_source *src, int tid, struct buf *out
 	}
 }
 
+/* A Go program's reader sees "goroutine N" and thinks of goroutine IDs: say, once per dump, that
+ * they are its OS threads, and where its goroutines are. A comment line: Go's text parsers skip it. */
+static int write_go_note(const struct threads_source *src, struct buf *out)
+{
+	if (!src->go)
+		return 0;
+	return buf_printf(out, "# profd: process %d (%s) is a Go program: each \"goroutine N\" below is one of its "
+			  "OS threads (N is the thread ID), not a goroutine; its goroutines are served by its own "
+			  "net/http/pprof (import _ \"net/http/pprof\", then /debug/pprof/goroutine?debug=2)\n",
+			  (int)src->t->pid, src->t->comm);
+}
+
 static int write_debug2(struct threads_source *src, const struct dump *d, struct buf *out)
 {
-	int err = 0;
+	int err = write_go_note(src, out);
+
+	if (!err && src->go)
+		err = buf_putc(out, '\n');
 
 	for (size_t i = 0; i < d->n && !err; i++) {
 		const struct thread_rec *r = &d->recs[i];
@@ -970,6 +987,29 @@ int threads_source__snapshot(struct threads_source *src, struct profd_sample_set
 	return err;
 }
 
+/* debug=1: the note goes after Go's "goroutine profile: total N" line, written from out_len on. */
+static int insert_after_header(const struct threads_source *src, struct buf *out, size_t out_len)
+{
+	struct buf note = { 0 };
+	char *nl = memchr(out->data + out_len, '\n', out->len - out_len);
+	size_t at, tail;
+	int err;
+
+	if (!nl)
+		return 0;
+	at = (size_t)(nl - out->data) + 1;
+	err = write_go_note(src, &note);
+	if (!err)
+		err = buf_append(out, note.data, note.len); /* room, then move the records past it */
+	if (!err) {
+		tail = out->len - note.len - at;
+		memmove(out->data + at + note.len, out->data + at, tail);
+		memcpy(out->data + at, note.data, note.len);
+	}
+	buf_free(&note);
+	return err;
+}
+
 int threads_source__dump_text(struct threads_source *src, int debug, struct buf *out)
 {
 	struct profd_sample_set *set = NULL;
@@ -990,6 +1030,8 @@ int threads_source__dump_text(struct threads_source *src, int debug, struct buf 
 		err = build_set(src, &d, &set);
 		if (!err)
 			err = pprof_write_count_text("goroutine", set, src->sym, out);
+		if (!err && src->go)
+			err = insert_after_header(src, out, out_len);
 	}
 	if (err && out->len != out_len) {
 		out->len = out_len; /* leave the buffer as it was */
@@ -1086,6 +1128,9 @@ static int profile_status(void *ctx, struct buf *out)
 	/* before the first dump: how dumps will be taken */
 	if (err == -ENODATA)
 		err = threads_method_describe(src->ti, src->ti_why, out);
+	if (!err && src->go)
+		err = buf_printf(out, "; a Go program: these are its OS threads, not its goroutines (those are in its "
+				 "own net/http/pprof)");
 	return err;
 }
 
@@ -1119,6 +1164,21 @@ struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum thread
 	return ti;
 }
 
+static bool exe_is_go(pid_t pid)
+{
+	char path[64];
+	bool go;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)proc_live_pid(pid));
+	fd = proc_open_regular(path);
+	if (fd < 0)
+		return false;
+	go = alloc_elf_is_go(fd);
+	close(fd);
+	return go;
+}
+
 static struct threads_source *source_new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
 					 size_t stack_bytes)
 {
@@ -1137,6 +1197,7 @@ static struct threads_source *source_new(const struct target *t, struct unwinder
 	src->uw = uw;
 	src->sym = sym;
 	src->stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
+	src->go = exe_is_go(t->pid);
 	pthread_mutex_init(&src->mu, NULL);
 	return src;
 }
