@@ -343,26 +343,20 @@ static bool holds(const int *open, size_t n, int fd)
 }
 
 /* Drops pid's entries with lo <= fd <= hi whose gen is at most max_gen and, when open (sorted,
- * n) is given, whose number it does not hold. Returns how many. Caller holds lock. */
+ * n) is given, whose number it does not hold. Walks the entries, not the buckets: a process
+ * that ends costs what the table holds. Returns how many. Caller holds lock. */
 static uint64_t drop_where(struct fd_source *f, int32_t pid, int32_t lo, int32_t hi, uint64_t max_gen,
 			   const int *open, size_t n)
 {
 	uint64_t dropped = 0;
 
-	for (uint32_t b = 0; b < ENTRY_BUCKETS; b++) {
-		uint32_t *link = &f->entry_buckets[b];
+	for (uint32_t i = 0; i < f->nentries; i++) {
+		const struct fd_entry *e = &f->entries[i];
 
-		while (*link) {
-			struct fd_entry *e = &f->entries[*link - 1];
-
-			if (e->pid == pid && e->fd >= lo && e->fd <= hi && e->gen <= max_gen &&
-			    (!open || !holds(open, n, e->fd))) {
-				entry_unlink(f, link);
-				dropped++;
-				continue;
-			}
-			link = &e->next;
-		}
+		if (e->pid != pid || e->fd < lo || e->fd > hi || e->gen > max_gen || (open && holds(open, n, e->fd)))
+			continue;
+		entry_unlink(f, entry_link(f, pid, e->fd));
+		dropped++;
 	}
 	return dropped;
 }

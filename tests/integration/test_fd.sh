@@ -8,7 +8,8 @@
 # at attach under "opened before profd attached" by type, Go's shape (fds/count), syscall labels;
 # debug=1 lists every descriptor with its number, target and stack, and no close was missed (the
 # table needed no correction from /proc); the index and /metrics count them. After the target
-# execs itself, the leaked descriptors (close-on-exec) are gone. Over a set: pid labels, ?pid=.
+# execs itself, the leaked descriptors (close-on-exec) are gone. Over a set: pid labels, ?pid=;
+# a child's leak is under its own pid, and when it is killed its descriptors leave the table.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (BPF)"
@@ -108,4 +109,34 @@ start_profd --pid "$TARGET_PID" --children --heap off --growth off
 [ "$(http GET "/debug/pprof/fd?pid=$TARGET_PID")" = 200 ] || fail "fd?pid: HTTP $(head -c 300 "$TMP/b")"
 go tool pprof -tags "$TMP/b" 2>/dev/null | grep -q " $TARGET_PID\$" || fail "no pid label: $(go tool pprof -tags "$TMP/b" 2>&1)"
 [ "$(cum_count "$TMP/b" "opened before profd attached")" = "$after_n" ] || fail "$after_n descriptors were open when the second profd attached"
+echo ok
+
+echo "== over a set: a child's leak under its pid; its exit drops its descriptors"
+send TERM "$PROFD_PID"
+wait_profd_exit 20
+# a parent that outlives its child: it waits for it, then becomes a sleep
+bash -c '"$1" "$2" >"$3" 2>&1 & echo $! >"$4"; wait; exec sleep 600' fdparent "$TARGETS/fd_sites" "$TMP/go2" \
+	"$TMP/child.out" "$TMP/child.pid" &
+parent=$!
+track "$parent"
+wait_for 10 grep -q '^ready' "$TMP/child.out" || fail "the child fd_sites did not start: $(text_of "$TMP/child.out")"
+child=$(cat "$TMP/child.pid")
+track "$child"
+start_profd --pid "$parent" --children --heap off --growth off
+touch "$TMP/go2"
+wait_for 20 grep -q '^done' "$TMP/child.out" || fail "the child did not leak: $(text_of "$TMP/child.out")"
+[ "$(http GET "/debug/pprof/fd?pid=$child")" = 200 ] || fail "fd?pid=$child: HTTP $(head -c 300 "$TMP/b")"
+cp "$TMP/b" "$TMP/child.pb.gz"
+[ "$(cum_count "$TMP/child.pb.gz" leak_site)" = 100 ] || fail "the child's leak_site: $(cum_count "$TMP/child.pb.gz" leak_site), expected 100"
+go tool pprof -tags "$TMP/child.pb.gz" 2>/dev/null | grep -q " $child\$" || fail "no pid label $child"
+[ "$(http GET "/debug/pprof/fd?pid=$parent")" = 200 ] || fail "fd?pid=$parent"
+[ "$(cum_count "$TMP/b" leak_site)" = 0 ] || fail "the parent's profile has the child's leak"
+send KILL "$child"
+# the set's scan sees it gone within a second: its descriptors leave the table
+child_gone() {
+	http GET '/debug/pprof/fd?debug=1' >/dev/null &&
+		[ "$(sed -n 's/^# Tracked = //p' "$TMP/b")" = "$(ls "/proc/$parent/fd" | wc -l)" ]
+}
+wait_for 10 child_gone || fail "after the child's exit the table holds $(sed -n 's/^# Tracked = //p' "$TMP/b") descriptors, the parent has $(ls "/proc/$parent/fd" | wc -l)"
+! grep -q "^# pid $child " "$TMP/b" || fail "debug=1 still lists the dead child"
 echo ok
