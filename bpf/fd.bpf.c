@@ -55,6 +55,18 @@ static __always_inline bool current_followed(__u32 *ret_tid, __u32 *ret_tgid)
 	return true;
 }
 
+#define TS_COMPAT 0x0002 /* x86 thread_info.status: in a 32-bit (ia32) syscall */
+
+/* A 32-bit syscall numbers its calls otherwise (ia32 3 is read): not followed. */
+static __always_inline bool in_compat_syscall(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return false;
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
 static __always_inline void submit(void *e, __u64 size)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
@@ -89,7 +101,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 
 	if (id != PROFD_SYS_CLOSE && id != PROFD_SYS_CLOSE_RANGE)
 		return 0;
-	if (!current_followed(&tid, &tgid))
+	if (!current_followed(&tid, &tgid) || in_compat_syscall())
 		return 0;
 	first = (__s32)BPF_CORE_READ(regs, di);
 	last = first;
@@ -123,7 +135,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 
 	if (ret < 0 || !profd_fd_syscall_creates(nr, a1, a2))
 		return 0;
-	if (!current_followed(&tid, &tgid))
+	if (!current_followed(&tid, &tgid) || in_compat_syscall())
 		return 0;
 	t0 = bpf_ktime_get_ns();
 	/* dup2 onto itself changes nothing */
