@@ -166,7 +166,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	e->h.syscall = (__s32)nr;
 	STACKCOPY_REGS(e->regs, regs);
 	read_uprobe_state(task, &e->up);
-	len = stackcopy_user(task, e->regs[7], e->stack, stack_bytes, &flags);
+	len = stackcopy_user_max(task, e->regs[7], e->stack, stack_bytes, PROFD_FD_STACK_BYTES, &flags);
 	e->h.flags = (flags & PROFD_STACKCOPY_VMA_BUSY ? PROFD_FD_F_VMA_BUSY : 0) |
 		     (flags & PROFD_STACKCOPY_SHORT ? PROFD_FD_F_STACK_SHORT : 0) |
 		     (flags & PROFD_STACKCOPY_NONE ? PROFD_FD_F_NO_STACK : 0);

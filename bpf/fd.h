@@ -10,9 +10,9 @@
 #define PROFD_FD_NREGS 17
 /* Processes followed at once (the tgids map), as --max-processes bounds them. */
 #define PROFD_FD_MAX_PROCS 65536
-/* User stack bytes copied per creation (at most PROFD_STACKCOPY_MAX, bpf/stackcopy.h). */
+/* User stack bytes copied per creation, at most: the record's buffer (a power of two no larger
+ * than PROFD_STACKCOPY_MAX, bpf/stackcopy.h; the ring holds FD_RING_BYTES / this records). */
 #define PROFD_FD_STACK_BYTES 16384
-#define PROFD_FD_STACK_BUF 32768 /* PROFD_STACKCOPY_MAX: the copy's buffer */
 
 /* profd_fd_head.kind */
 #define PROFD_FD_CREATE 1 /* fd (and fd2 for a pair) created; a profd_fd_event */
@@ -127,7 +127,7 @@ struct profd_fd_event {
 	struct profd_fd_head h;
 	__u64 regs[PROFD_FD_NREGS]; /* the creator's user registers (DWARF order) at the syscall */
 	struct profd_uprobe_state up;
-	__u8 stack[PROFD_FD_STACK_BUF];
+	__u8 stack[PROFD_FD_STACK_BYTES];
 };
 
 #endif
