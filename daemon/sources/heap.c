@@ -559,12 +559,11 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 	}
 	if ((unsigned)why < UNWIND_STOP__COUNT && (unsigned)why < 8)
 		h->st.unwind_stops[why]++;
+	stack_tally__add(&h->st.stacks, n, why);
+	h->st.unwind_failed = stack_tally__short(&h->st.stacks);
 	if (n <= 0) {
-		h->st.unwind_failed++;
 		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
 		n = 1;
-	} else if (why != UNWIND_STOP_ROOT && why != UNWIND_STOP_DEPTH) {
-		h->st.unwind_failed++;
 	}
 	/* the allocator's own frames are not the allocation site (Go trims runtime.* likewise) */
 	while (plan && skip < n - 1 && in_trim(plan, pcs[skip] - 1))
@@ -1511,9 +1510,10 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 				    (unsigned long long)h->st.dropped_ringbuf, (unsigned long long)h->st.dropped_records,
 				    h->cfg.max_stacks, (unsigned long long)h->st.dropped_live_full,
 				    (unsigned long long)h->st.dropped_free_ev);
-	if (h->st.unwind_failed)
-		sample_set__comment(set, "%llu sampled stacks could not be unwound to the thread's start",
-				    (unsigned long long)h->st.unwind_failed);
+	if (stack_tally__short(&h->st.stacks)) {
+		stack_tally__sentence(&h->st.stacks, "sampled stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 }
 
 static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)

@@ -554,9 +554,11 @@ static void mapping_flags(struct symbolizer *sym, int i)
 	if (p->flags_done || !p->mod)
 		return;
 	p->flags_done = true;
-	if (symmod__load(p->mod) == 0 && p->adj_ok)
+	if (symmod__load(p->mod) == 0 && p->adj_ok) {
 		symmod__flags(p->mod, &m->has_functions, &m->has_filenames, &m->has_line_numbers,
 			      &m->has_inline_frames);
+		m->lacks_symbols = symmod__lacks_symbols(p->mod);
+	}
 }
 
 static int find_mapping(const struct symbolizer *sym, uint64_t addr)

@@ -109,6 +109,7 @@ grep -q '^profd_self_cpu_seconds_total{mode="user"} ' "$TMP/m" || fail "no profd
 grep -q '^profd_heap_probes_attached 1$' "$TMP/m" || fail "heap probes not said attached"
 grep -q '^profd_heap_dropped_events_total{reason="ring_buffer_full"} 0$' "$TMP/m" || fail "no dropped events counter"
 grep -q '^profd_cpu_lost_samples_total 0$' "$TMP/m" || fail "no CPU lost samples counter"
+grep -q '^profd_cpu_unwind_seconds_total [0-9]' "$TMP/m" || fail "no CPU unwind time counter"
 
 # a step later, the figures moved by exactly the step
 kill -USR1 "$TARGET_PID"

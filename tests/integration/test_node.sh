@@ -90,7 +90,7 @@ awk -v c="$js" -v t="$total" 'BEGIN { exit !(c >= 0.5 * t) }' ||
 [ "${sin:-0}" -gt 0 ] || fail "no sample in v8::base::ieee754::sin: $(go tool pprof -top "$TMP/jit.pb.gz" 2>/dev/null | head -30)"
 awk -v c="$sinjs" -v t="$sin" 'BEGIN { exit !(c >= 0.9 * t) }' ||
 	fail "sin has a JavaScript caller in $sinjs of $sin ms: $(go tool pprof -traces -focus=ieee754 "$TMP/jit.pb.gz" 2>/dev/null | head -40)"
-grep -q 'were not unwound' "$TMP/jit.comments" && ! grep -qE '\(([0-4]\.[0-9])%\)' "$TMP/jit.comments" &&
+grep -q 'fell short of the thread' "$TMP/jit.comments" && ! grep -qE '\(([0-4]\.[0-9])%\)' "$TMP/jit.comments" &&
 	fail "the profile says 5% or more of the stacks were cut: $(cat "$TMP/jit.comments")"
 
 # jit_locs FILE PATTERN: how many locations whose name matches PATTERN are in a "[jit]" mapping,
