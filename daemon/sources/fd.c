@@ -37,6 +37,7 @@
 #include "sources/fd.h"
 #include "sources/probeframes.h"
 #include "sources/tgidmap.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/frame.h"
 
@@ -92,7 +93,8 @@ struct fd_source {
 	uint32_t *stack_buckets;
 
 	/* counters since the attach */
-	uint64_t creates, closes, execs, before, dropped_live, dropped_stacks, partial, reconciled;
+	uint64_t creates, closes, execs, before, dropped_live, dropped_stacks, reconciled;
+	struct stack_tally stacks_seen; /* creation stacks by the rule of stacks/complete.h */
 	uint64_t prog_ns, prog_runs; /* of earlier attachments */
 };
 
@@ -491,8 +493,7 @@ static void on_create(struct fd_source *f, const struct profd_fd_event *e, size_
 	}
 	if (fix.leaf_is_return && n > 0)
 		pcs[0] = regs.r[UNWIND_REG_RIP];
-	if (why != UNWIND_STOP_ROOT)
-		f->partial++;
+	stack_tally__add(&f->stacks_seen, n, why);
 	for (int k = 0; k < 2; k++) {
 		int32_t fd = k ? e->h.fd2 : e->h.fd;
 
@@ -633,7 +634,8 @@ static int fd_attach(void *ctx, char *err, size_t errlen)
 	pthread_mutex_lock(&f->lock);
 	table_clear(f);
 	f->creates = f->closes = f->execs = f->before = f->dropped_live = f->dropped_stacks = 0;
-	f->partial = f->reconciled = f->prog_ns = f->prog_runs = 0;
+	f->reconciled = f->prog_ns = f->prog_runs = 0;
+	f->stacks_seen = (struct stack_tally){ 0 };
 	f->skel = fd_bpf__open();
 	if (!f->skel) {
 		r = -errno;
@@ -942,9 +944,12 @@ static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint
 		sample_set__comment(set, "dropped at bounds: %" PRIu64 " records (ring buffer full), %" PRIu64
 				    " descriptors (more than %u tracked), %" PRIu64 " (more than %u stacks)", lost,
 				    f->dropped_live, FD_MAX_LIVE, f->dropped_stacks, FD_MAX_STACKS);
-	if (f->partial)
-		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " creation stacks were not unwound to the thread's "
-				    "root", f->partial, f->creates);
+	if (stack_tally__short(&f->stacks_seen)) {
+		char line[512];
+
+		stack_tally__sentence(&f->stacks_seen, "creation stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 }
 
 static int snapshot(struct fd_source *f, pid_t scope_pid, struct profd_sample_set **ret)
