@@ -28,6 +28,7 @@
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
 #include "options.h"
+#include "snapshots.h"
 #include "proc/target.h"
 #include "sources/threads.h"
 #include "sources/threads_set.h"
@@ -198,8 +199,10 @@ static void rss_watch_check(struct rss_watch *w, const struct target *t, struct 
 	w->base_kb = rss_kb;
 }
 
-/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. */
-static int wait_for_end(const struct target *t, struct heap_source *heap, struct rss_watch *watch)
+/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. trig:
+ * the oom and pressure triggers, NULL when none was asked for. */
+static int wait_for_end(const struct target *t, struct heap_source *heap, struct rss_watch *watch,
+			struct snapshot_triggers *trig)
 {
 	sigset_t mask;
 	int sfd, pidfd, status = EXIT_OK;
@@ -212,10 +215,18 @@ static int wait_for_end(const struct target *t, struct heap_source *heap, struct
 	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
 	pidfd = t ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-		int n = poll(pfd, 2, watch->step && t ? 250 : pidfd >= 0 || !t ? -1 : 500);
+		struct pollfd pfd[2 + SNAPSHOT_MAX_FDS] = { { .fd = sfd, .events = POLLIN },
+							    { .fd = pidfd, .events = POLLIN } };
+		int ntrig = trig ? snapshot_triggers__pollfds(trig, pfd + 2) : 0;
+		int n = poll(pfd, 2 + (nfds_t)ntrig, watch->step && t ? 250 : pidfd >= 0 || !t ? -1 : 500);
 
 		rss_watch_check(watch, t, heap);
+		for (int i = 0; n > 0 && i < ntrig; i++) {
+			if (pfd[2 + i].revents) {
+				snapshot_triggers__check(trig);
+				break;
+			}
+		}
 
 		if (n < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -235,6 +246,9 @@ static int wait_for_end(const struct target *t, struct heap_source *heap, struct
 			}
 		}
 		if (t && ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t))) {
+			/* an OOM victim's record is queued before it dies: its pre-mortem comes first */
+			if (trig)
+				snapshot_triggers__finish(trig);
 			log_error("target process %d (%s) exited; profd is shutting down", (int)t->pid, t->comm);
 			status = EXIT_TARGET_GONE;
 			break;
@@ -468,6 +482,13 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		return;
 	}
 	heap_config_from(cfg, &hc);
+	/* a pre-mortem holds only what was tracked before the kill: the probes must already be on */
+	if ((cfg->snapshot_oom || cfg->snapshot_pressure) && hc.mode == HEAP_MODE_DEMAND) {
+		hc.mode = HEAP_MODE_INUSE;
+		log_info("--snapshot-on %s: the heap probes stay attached from start-up (as --heap inuse), within "
+			 "--heap-budget %g%%: a snapshot holds what they tracked before its trigger",
+			 cfg->snapshot_oom ? "oom" : "pressure", hc.budget_pct);
+	}
 	r = heap_source__new(e->ps, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
@@ -627,6 +648,7 @@ static int serve(const struct profd_config *cfg)
 	struct endpoints *ep = NULL;
 	struct history *hist = NULL;
 	struct rss_watch watch = { .base_kb = -1 };
+	struct snapshot_triggers *trig = NULL;
 	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
@@ -725,6 +747,22 @@ static int serve(const struct profd_config *cfg)
 		endpoints__set_history(ep, hist);
 	}
 
+	if (cfg->snapshot_oom || cfg->snapshot_pressure) {
+		struct snapshot_config sc = {
+			.dir = cfg->snapshot_dir,
+			.keep = cfg->snapshot_keep,
+			.oom = cfg->snapshot_oom,
+			.pressure = cfg->snapshot_pressure,
+			.pid = cfg->pid,
+		};
+
+		if (snapshot_triggers__new(&sc, ps, ep, &trig) != 0) {
+			log_error("out of memory");
+			status = EXIT_RUNTIME;
+			goto cleanup;
+		}
+	}
+
 	/* the RSS growth counts from now, before anyone can be told profd is ready */
 	watch.step = cfg->snapshot_rss_step;
 	watch.keep = cfg->snapshot_keep;
@@ -750,12 +788,14 @@ static int serve(const struct profd_config *cfg)
 	log_info("serving http://%s/debug/pprof/ for %s", addr, procset__describe(procs__set(ps)));
 	if (cfg->snapshot_rss_step && !engine.heap)
 		log_warn("--snapshot-on rss-step: heap profiling is unavailable, so no snapshot can be written");
-	else if (cfg->snapshot_rss_step && cfg->heap_mode == HEAP_MODE_DEMAND)
+	else if (cfg->snapshot_rss_step && cfg->heap_mode == HEAP_MODE_DEMAND && !cfg->snapshot_oom &&
+		 !cfg->snapshot_pressure)
 		log_warn("--snapshot-on rss-step with --heap demand: a snapshot holds only what requests had the "
 			 "heap probes track; --heap inuse tracks from start-up");
-	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap, &watch);
+	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap, &watch, trig);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
+	snapshot_triggers__free(trig); /* waits for a snapshot being written; reads the sources */
 	history__free(hist); /* its sampler reads the sources through ep */
 	endpoints__free(ep);
 	engine_free(&engine);

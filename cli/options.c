@@ -114,13 +114,21 @@ static const char usage[] =
 	"                         machine takes the kernel's syscall-tracepoint path meanwhile\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
-	"      --snapshot-on rss-step=SIZE  also write the heap profile each time the target's RSS has\n"
-	"                         grown by SIZE (1M..1024G, K/M/G) since the last one, to\n"
-	"                         DIR/profd-heap-PID-TIME.pb.gz (PROFD_SNAPSHOT_ON); needs\n"
-	"                         --snapshot-dir and --pid; with --heap demand a snapshot holds only\n"
-	"                         what requests had the probes track: use --heap inuse\n"
-	"      --snapshot-keep N  rss-step snapshots kept, the newest, 1..10000 (PROFD_SNAPSHOT_KEEP),\n"
-	"                         default 10\n"
+	"      --snapshot-on LIST  write snapshots on triggers, a comma-separated list of\n"
+	"                         rss-step=SIZE, oom and pressure (PROFD_SNAPSHOT_ON), to\n"
+	"                         DIR/profd-PROFILE-PID-TIME.pb.gz; needs --snapshot-dir.\n"
+	"                         rss-step=SIZE: the heap profile each time the target's RSS has\n"
+	"                         grown by SIZE (1M..1024G, K/M/G) since the last one; --pid alone;\n"
+	"                         with --heap demand a snapshot holds only what requests had the\n"
+	"                         probes track: use --heap inuse. oom: the heap (and growth, fd)\n"
+	"                         profiles of a process the OOM killer chose, written after it died\n"
+	"                         (BPF on oom:mark_victim; --pid: before profd exits). pressure: them\n"
+	"                         when its memory cgroup reports pressure (v2 memory.events high/max\n"
+	"                         and PSI, or v1 memory.pressure_level), at most every 30 s. oom and\n"
+	"                         pressure keep the heap probes on from start-up with --heap demand\n"
+	"                         (within --heap-budget); refused with --heap off or allocs\n"
+	"      --snapshot-keep N  triggered snapshots kept per profile and process, the newest,\n"
+	"                         1..10000 (PROFD_SNAPSHOT_KEEP), default 10\n"
 	"      --history-interval DURATION  how often the resource history (RSS, threads, fds,\n"
 	"                         heap in use: charts on the index, /debug/pprof/history?format=csv)\n"
 	"                         is sampled, 1s..1h (PROFD_HISTORY_INTERVAL), default 10s\n"
@@ -353,6 +361,57 @@ static int parse_bool(const char *from, const char *v, bool *ret, char *err, siz
 }
 
 /* Applies one value; `from` names where it came from for the error message. */
+/* --snapshot-on: a comma-separated list of triggers, oom, pressure and rss-step=SIZE (SIZE 1M to
+ * 1024G with K, M or G). Sets every trigger anew: the last flag or variable wins. */
+static int snapshot_on_parse(const char *from, const char *v, struct profd_config *cfg, char *err, size_t errlen)
+{
+	char list[256], *save = NULL, *t;
+
+	cfg->snapshot_rss_step = 0;
+	cfg->snapshot_oom = cfg->snapshot_pressure = false;
+	if (!*v || strlen(v) >= sizeof(list))
+		goto bad;
+	strcpy(list, v);
+	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		const char *size = strncmp(t, "rss-step=", 9) == 0 ? t + 9 : NULL;
+		char *end = NULL;
+		unsigned long long b = 0, mul = 1;
+
+		if (strcmp(t, "oom") == 0) {
+			cfg->snapshot_oom = true;
+			continue;
+		}
+		if (strcmp(t, "pressure") == 0) {
+			cfg->snapshot_pressure = true;
+			continue;
+		}
+		if (size && *size >= '0' && *size <= '9') {
+			errno = 0;
+			b = strtoull(size, &end, 10);
+			if (*end == 'K' || *end == 'k')
+				mul = 1ull << 10;
+			else if (*end == 'M' || *end == 'm')
+				mul = 1ull << 20;
+			else if (*end == 'G' || *end == 'g')
+				mul = 1ull << 30;
+			if (mul > 1)
+				end++;
+		}
+		if (!size || !end || *end || errno || b == 0 || b > (1ull << 40) / mul || b * mul < (1ull << 20)) {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected a comma-separated list of oom, pressure and "
+				 "rss-step=SIZE, SIZE from 1M to 1024G with K, M or G, e.g. oom,rss-step=64M", from, t);
+			return -EINVAL;
+		}
+		cfg->snapshot_rss_step = b * mul;
+	}
+	if (cfg->snapshot_rss_step || cfg->snapshot_oom || cfg->snapshot_pressure)
+		return 0;
+bad:
+	snprintf(err, errlen, "%s: '%s' is not valid; expected a comma-separated list of oom, pressure and "
+		 "rss-step=SIZE, e.g. oom,rss-step=64M", from, v);
+	return -EINVAL;
+}
+
 static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
 		 size_t errlen)
 {
@@ -488,31 +547,8 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
-	case OPT_SNAPSHOT_ON: {
-		const char *size = strncmp(v, "rss-step=", 9) == 0 ? v + 9 : NULL;
-		char *end = NULL;
-		unsigned long long b = 0, mul = 1;
-
-		if (size && *size >= '0' && *size <= '9') {
-			errno = 0;
-			b = strtoull(size, &end, 10);
-			if (*end == 'K' || *end == 'k')
-				mul = 1ull << 10;
-			else if (*end == 'M' || *end == 'm')
-				mul = 1ull << 20;
-			else if (*end == 'G' || *end == 'g')
-				mul = 1ull << 30;
-			if (mul > 1)
-				end++;
-		}
-		if (!size || !end || *end || errno || b == 0 || b > (1ull << 40) / mul || b * mul < (1ull << 20)) {
-			snprintf(err, errlen, "%s: '%s' is not valid; expected rss-step=SIZE, SIZE from 1M to 1024G with "
-				 "K, M or G, e.g. rss-step=64M (the pressure and oom triggers are not implemented)", from, v);
-			return -EINVAL;
-		}
-		cfg->snapshot_rss_step = b * mul;
-		return 0;
-	}
+	case OPT_SNAPSHOT_ON:
+		return snapshot_on_parse(from, v, cfg, err, errlen);
 	case OPT_SNAPSHOT_KEEP:
 		if (parse_range(from, v, 1, 10000, &n, err, errlen))
 			return -EINVAL;
@@ -715,19 +751,27 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
 	}
-	if (cfg->snapshot_rss_step && cfg->command == CMD_SERVE) {
+	if ((cfg->snapshot_rss_step || cfg->snapshot_oom || cfg->snapshot_pressure) && cfg->command == CMD_SERVE) {
+		const char *which = cfg->snapshot_oom ? "oom" : cfg->snapshot_pressure ? "pressure" : "rss-step";
+
 		if (!cfg->snapshot_dir[0]) {
 			snprintf(err, errlen, "--snapshot-on needs --snapshot-dir DIR: where the snapshots are written");
 			return -EINVAL;
 		}
 		if (cfg->heap_mode == HEAP_MODE_OFF) {
-			snprintf(err, errlen, "--snapshot-on writes heap profiles, which --heap off does not take; use "
-				 "--heap inuse (or demand)");
+			snprintf(err, errlen, "--snapshot-on %s writes heap profiles, which --heap off does not take; use "
+				 "--heap inuse (or demand)", which);
 			return -EINVAL;
 		}
-		if (cfg->children || cfg->selector != SELECT_PID) {
-			snprintf(err, errlen, "--snapshot-on follows one process's RSS: use it with --pid alone (not "
-				 "with a set)");
+		/* the pre-mortem and the pressure snapshot are about what is in use */
+		if ((cfg->snapshot_oom || cfg->snapshot_pressure) && cfg->heap_mode == HEAP_MODE_ALLOCS) {
+			snprintf(err, errlen, "--snapshot-on %s writes the heap in use, which --heap allocs does not track "
+				 "(it follows no free); use --heap inuse (or demand)", cfg->snapshot_oom ? "oom" : "pressure");
+			return -EINVAL;
+		}
+		if (cfg->snapshot_rss_step && (cfg->children || cfg->selector != SELECT_PID)) {
+			snprintf(err, errlen, "--snapshot-on rss-step follows one process's RSS: use it with --pid alone "
+				 "(not with a set; oom and pressure work over a set)");
 			return -EINVAL;
 		}
 	}

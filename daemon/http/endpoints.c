@@ -264,6 +264,14 @@ int endpoints__add_unavailable(struct endpoints *ep, const char *name, const cha
 	return 0;
 }
 
+const struct profd_profile *endpoints__profile(const struct endpoints *ep, const char *name)
+{
+	for (int i = 0; i < ep->nprofiles; i++)
+		if (strcmp(ep->profiles[i].name, name) == 0)
+			return &ep->profiles[i];
+	return NULL;
+}
+
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
 {
 	ep->max_seconds = max_seconds;

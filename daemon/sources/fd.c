@@ -896,6 +896,38 @@ static int reconcile(struct fd_source *f, pid_t scope_pid, struct fd_item **ret)
 	return (int)nitems;
 }
 
+static int cmp_item(const void *a, const void *b)
+{
+	const struct fd_item *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
+}
+
+/* What the table holds for the processes in scope, without /proc (a snapshot on a trigger: the
+ * process may be gone, its descriptors with it, and what it had open is the point), sorted by
+ * process and number. Caller holds lock. Returns the count or -ENOMEM; the caller frees *ret. */
+static int held_items(struct fd_source *f, pid_t scope_pid, struct fd_item **ret)
+{
+	struct fd_item *items = malloc((f->live ? f->live : 1) * sizeof(*items));
+	uint32_t n = 0;
+
+	*ret = NULL;
+	if (!items)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < f->nentries && n < f->live; i++) {
+		const struct fd_entry *e = &f->entries[i];
+
+		if (e->pid < 0 || (scope_pid > 0 && e->pid != scope_pid))
+			continue;
+		items[n++] = (struct fd_item){ .pid = e->pid, .fd = e->fd, .stack = e->stack };
+	}
+	qsort(items, n, sizeof(*items), cmp_item);
+	*ret = items;
+	return (int)n;
+}
+
 static struct profd_sample_set *new_set(void)
 {
 	struct profd_sample_set *set = sample_set__new(1);
@@ -952,7 +984,7 @@ static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint
 	}
 }
 
-static int snapshot(struct fd_source *f, pid_t scope_pid, struct profd_sample_set **ret)
+static int snapshot(struct fd_source *f, pid_t scope_pid, bool held, struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set = new_set();
 	struct procs_names nm = { 0 };
@@ -966,7 +998,9 @@ static int snapshot(struct fd_source *f, pid_t scope_pid, struct profd_sample_se
 		return r < 0 ? r : -ENOMEM;
 	}
 	pthread_mutex_lock(&f->lock);
-	n = reconcile(f, scope_pid, &items);
+	if (held && f->rb)
+		ring_buffer__consume(f->rb);
+	n = held ? held_items(f, scope_pid, &items) : reconcile(f, scope_pid, &items);
 	if (n < 0)
 		r = n;
 	for (int i = 0; i < n && r == 0; i++) {
@@ -999,6 +1033,9 @@ static int snapshot(struct fd_source *f, pid_t scope_pid, struct profd_sample_se
 	}
 	set->time_nanos = profd_now_nanos();
 	add_comments(f, set, unseen);
+	if (held)
+		sample_set__comment(set, "the descriptors profd's table held (not checked against /proc: the process "
+				    "may have ended)");
 	pthread_mutex_unlock(&f->lock);
 	procs_names__free(&nm);
 	free(items);
@@ -1012,7 +1049,7 @@ static int snapshot(struct fd_source *f, pid_t scope_pid, struct profd_sample_se
 
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	return snapshot(ctx, scope ? scope->pid : 0, ret);
+	return snapshot(ctx, scope ? scope->pid : 0, scope && scope->held, ret);
 }
 
 /* A copied stack for the text, written after the lock is released. */

@@ -1231,8 +1231,8 @@ static int prof_count(void *ctx)
 /* A request without seconds: in demand mode it starts or extends the tracking first. */
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	bool started;
-	int r = demand__want(((struct growth_source *)ctx)->demand, false, &started);
+	bool started = false;
+	int r = scope && scope->held ? 0 : demand__want(((struct growth_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, started, scope ? scope->pid : 0, ret);
 }

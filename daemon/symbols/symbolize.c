@@ -462,8 +462,14 @@ int symbolizer__refresh(struct symbolizer *sym)
 		err = -ESRCH; /* the pid now belongs to another process */
 	if (!err)
 		err = procmaps_read(sym->pid, &pm);
-	if (err)
+	/* no mapping at all: the process is exiting (its memory is released before it is reaped,
+	 * an OOM victim's among the first): what was known stays usable, as for one that is gone */
+	if (!err && pm.n == 0)
+		err = -ESRCH;
+	if (err) {
+		procmaps_free(&pm);
 		return err;
+	}
 	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)proc_live_pid(sym->pid));
 	have_exe = stat(exe_path, &exe) == 0;
 

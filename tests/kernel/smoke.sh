@@ -8,6 +8,8 @@
 # profd's index has on the host but not here was said unavailable in profd's log; profd printed
 # no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
 # kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
+# Last, the OOM trigger: a target leaking in a 64 MiB cgroup v2 is killed by the OOM killer and
+# profd writes its heap snapshot first (bpf/oom.bpf.c on 6.1's oom:mark_victim).
 # Needs PROFD_TEST_ROOT and O (the guest's init sets them from the kernel command line), and
 # PROFD_HOST_PROFILES: a file listing the profiles profd's index has on the host (may be empty).
 # Every go tool pprof costs seconds under emulation: each profile is read once.
@@ -219,5 +221,45 @@ if grep -qx fd "$TMP/profiles"; then
 	wait_profd_exit 20
 else
 	echo "   (no fd profile here: said unavailable above)"
+fi
+step "oom: the OOM killer's victim leaves a heap snapshot (tracepoint oom:mark_victim)"
+# the program on this kernel's tracepoint record (CO-RE: 6.1's mark_victim has only the pid);
+# a cgroup v2 with a 64 MiB memory.max, which the guest mounts here, gets the leaking target
+cg=/sys/fs/cgroup
+mountpoint -q "$cg" || mount -t cgroup2 cgroup2 "$cg" 2>/dev/null
+if grep -qw memory "$cg/cgroup.controllers" 2>/dev/null; then
+	echo +memory >"$cg/cgroup.subtree_control"
+	mkdir -p "$cg/profd-oom" "$TMP/snaps"
+	echo $((64 << 20)) >"$cg/profd-oom/memory.max"
+	"$TARGETS/oom_leak" leak >"$TMP/oom.out" 2>&1 &
+	victim=$!
+	track "$victim"
+	wait_for 30 grep -q '^ready' "$TMP/oom.out" || fail "oom_leak did not start: $(text_of "$TMP/oom.out")"
+	echo "$victim" >"$cg/profd-oom/cgroup.procs"
+	start_profd --pid "$victim" --heap-budget 100 --heap-rate 64K --growth off --snapshot-dir "$TMP/snaps" \
+		--snapshot-on oom,pressure
+	grep -q 'snapshot-on oom: watching the OOM killer' "$TMP/profd.err" ||
+		fail "the oom trigger did not start: $(grep -i 'snapshot\|unavailable' "$TMP/profd.err")"
+	grep 'snapshot-on pressure: watching' "$TMP/profd.err" | sed 's/^profd: [^ ]* /   | /'
+	kill -USR1 "$victim"
+	wait_profd_exit 120
+	[ "$PROFD_STATUS" = 3 ] || fail "profd exit status $PROFD_STATUS after its target's OOM kill, want 3"
+	grep 'snapshot-on' "$TMP/profd.err" | sed 's/^profd: [^ ]* /   | /'
+	f=$(ls "$TMP"/snaps/profd-heap-"$victim"-*.pb.gz 2>/dev/null | tail -n 1)
+	[ -n "$f" ] || fail "no heap snapshot of the OOM victim $victim: $(grep -i 'oom\|snapshot' "$TMP/profd.err")"
+	raw "$f" "the OOM snapshot"
+	grep -q '^Comment: written by --snapshot-on oom: the OOM killer chose process' "$f.raw" ||
+		fail "the snapshot was not written for the OOM kill: $(grep '^Comment' "$f.raw")"
+	grep '^Comment' "$f.raw" | sed 's/^/   | /'
+	in_locations "$f.raw" leak_site ||
+		fail "the OOM snapshot has no sample of leak_site: $(sed -n '/^Samples/,/^Mappings/p' "$f.raw" | head -n 40)"
+	rmdir "$cg/profd-oom" 2>/dev/null
+else
+	echo "   (no cgroup v2 memory controller in the guest: the trigger's start is checked only)"
+	start_profd --pid "$TARGET_PID" --heap-budget 100 --snapshot-dir "$TMP" --snapshot-on oom
+	grep -q 'snapshot-on oom: watching the OOM killer' "$TMP/profd.err" ||
+		fail "the oom trigger did not start: $(grep -i 'snapshot\|unavailable' "$TMP/profd.err")"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
 fi
 step "done"
