@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
+#include "sources/fd.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
@@ -281,11 +282,12 @@ struct engine {
 	struct block_source *block; /* NULL when eBPF is unusable */
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
+	struct fd_source *fd;         /* NULL with --fd off or when eBPF is unusable */
 	int noff;
 	struct {                          /* the profiles left out, and why: served as such */
 		const char *name;
 		char reason[512];
-	} off[8];
+	} off[12];
 };
 
 /* Leaves profile name out, and says why: to whoever asks for it, and (warn: a failure, not the
@@ -311,6 +313,7 @@ static void __attribute__((format(printf, 4, 5))) engine_left_out(struct engine 
 static void engine_free(struct engine *e)
 {
 	threadcreate_source__free(e->threadcreate);
+	fd_source__free(e->fd);
 	block_source__free(e->block);
 	growth_source__free(e->growth);
 	heap_source__free(e->heap);
@@ -455,8 +458,15 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			e->threadcreate = NULL;
 			engine_left_out(e, true, "threadcreate", "%s", err);
 		}
+		if (cfg->fd_off) {
+			engine_left_out(e, false, "fd", "the fd profile is off (--fd off); start profd with --fd on to "
+					"have it");
+		} else if ((r = fd_source__new(e->ps, &e->fd, err, sizeof(err))) != 0) {
+			e->fd = NULL;
+			engine_left_out(e, true, "fd", "%s", err);
+		}
 	} else {
-		static const char *const need_bpf[] = { "profile", "block", "threadcreate" };
+		static const char *const need_bpf[] = { "profile", "block", "threadcreate", "fd" };
 
 		for (size_t i = 0; i < sizeof(need_bpf) / sizeof(need_bpf[0]); i++)
 			engine_left_out(e, false, need_bpf[i], "eBPF is not usable here (see profd's log at start-up)");
@@ -699,6 +709,10 @@ static int serve(const struct profd_config *cfg)
 	}
 	if (engine.growth) {
 		growth_source__profile(engine.growth, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.fd) {
+		fd_source__provider(engine.fd, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {

@@ -16,8 +16,6 @@
 #include "proc/proctext.h"
 #include "proc/target.h"
 
-/* a v1 limit at or above this is "no limit" (the kernel's unlimited is 2^63 - one page) */
-#define V1_UNLIMITED (1ull << 62)
 
 struct mempressure {
 	bool v1;
@@ -120,7 +118,7 @@ static bool limited_ancestor(const char *root, const char *dir, bool v1, char *r
 		int64_t b = v1 ? -1 : read_number(d, "memory.high");
 		char *slash;
 
-		if ((a > 0 && (uint64_t)a < V1_UNLIMITED) || (b > 0 && (uint64_t)b < V1_UNLIMITED)) {
+		if ((a > 0 && (uint64_t)a < MEMPRESSURE_V1_UNLIMITED) || (b > 0 && (uint64_t)b < MEMPRESSURE_V1_UNLIMITED)) {
 			snprintf(ret, len, "%s", d);
 			return true;
 		}
@@ -140,12 +138,25 @@ static int read_text(const char *path, char *buf, size_t size)
 	return n < 0 ? (int)n : 0;
 }
 
+int mempressure_v1_root(char *ret, size_t len)
+{
+	char *mi = malloc(1u << 18);
+	int r;
+
+	if (!mi)
+		return -ENOMEM;
+	r = read_text("/proc/self/mountinfo", mi, 1u << 18);
+	if (r == 0)
+		r = mempressure_v1_mount(mi, ret, len);
+	free(mi);
+	return r;
+}
+
 /* The process's cgroup directory in v2 (when it has memory.events) or v1 (memory.pressure_level). */
 static int find_cgroup(pid_t pid, const char *cgroup_dir, bool *ret_v1, char *root, size_t rootlen, char *dir,
 		       size_t len)
 {
 	char path[64], text[8192], rel[4096];
-	char *mi;
 	int r;
 
 	if (cgroup_dir) {
@@ -169,14 +180,7 @@ static int find_cgroup(pid_t pid, const char *cgroup_dir, bool *ret_v1, char *ro
 	}
 	if (proctext_cgroup_v1(text, "memory", rel, sizeof(rel)) != 0 || strstr(rel, ".."))
 		return -ENOENT;
-	mi = malloc(1u << 18);
-	if (!mi)
-		return -ENOMEM;
-	r = read_text("/proc/self/mountinfo", mi, 1u << 18);
-	if (r == 0)
-		r = mempressure_v1_mount(mi, root, rootlen);
-	free(mi);
-	if (r < 0)
+	if (mempressure_v1_root(root, rootlen) < 0)
 		return -ENOENT;
 	snprintf(dir, len, "%s%s", root, strcmp(rel, "/") == 0 ? "" : rel);
 	*ret_v1 = true;

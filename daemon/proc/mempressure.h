@@ -29,6 +29,11 @@ int mempressure_events_parse(const char *text, uint64_t *ret_high, uint64_t *ret
 /* The mount point of the cgroup v1 hierarchy with the memory controller in a mountinfo text.
  * Pure. Returns 0 or -ENOENT. */
 int mempressure_v1_mount(const char *mountinfo, char *ret, size_t len);
+/* The same, from profd's own /proc/self/mountinfo. Returns 0, -ENOENT or -errno. */
+int mempressure_v1_root(char *ret, size_t len);
+/* A cgroup v1 memory.limit_in_bytes at or above this means no limit (the kernel's is 2^63 less
+ * a page). */
+#define MEMPRESSURE_V1_UNLIMITED (1ull << 62)
 
 /* Watches the memory cgroup of process pid, or, when cgroup_dir is not NULL, that cgroup v2
  * directory (--cgroup, --unit). Returns 0, or -errno with one sentence for the user in err

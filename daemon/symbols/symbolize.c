@@ -680,6 +680,23 @@ static void synthetic_lookup(uint64_t addr, struct sym_result *ret)
 	static const char *const names[SYM_SYNTHETIC__COUNT] = {
 		[SYM_SYNTHETIC_ALLOC_PROBE] = SYM_SYNTHETIC_ALLOC_PROBE_NAME,
 		[SYM_SYNTHETIC_BEFORE_ATTACH] = SYM_SYNTHETIC_BEFORE_ATTACH_NAME,
+		[SYM_SYNTHETIC_FD_BEFORE_ATTACH] = SYM_SYNTHETIC_FD_BEFORE_ATTACH_NAME,
+		[SYM_SYNTHETIC_FD_UNSEEN] = SYM_SYNTHETIC_FD_UNSEEN_NAME,
+		[SYM_SYNTHETIC_FD_FILE] = "file",
+		[SYM_SYNTHETIC_FD_DIRECTORY] = "directory",
+		[SYM_SYNTHETIC_FD_DEVICE] = "device",
+		[SYM_SYNTHETIC_FD_SOCKET] = "socket",
+		[SYM_SYNTHETIC_FD_PIPE] = "pipe",
+		[SYM_SYNTHETIC_FD_EVENTFD] = "anon_inode:[eventfd]",
+		[SYM_SYNTHETIC_FD_EPOLL] = "anon_inode:[eventpoll]",
+		[SYM_SYNTHETIC_FD_TIMERFD] = "anon_inode:[timerfd]",
+		[SYM_SYNTHETIC_FD_SIGNALFD] = "anon_inode:[signalfd]",
+		[SYM_SYNTHETIC_FD_INOTIFY] = "anon_inode:inotify",
+		[SYM_SYNTHETIC_FD_PIDFD] = "anon_inode:[pidfd]",
+		[SYM_SYNTHETIC_FD_BPF] = "anon_inode:bpf",
+		[SYM_SYNTHETIC_FD_PERF_EVENT] = "anon_inode:[perf_event]",
+		[SYM_SYNTHETIC_FD_ANON] = "anon_inode (other)",
+		[SYM_SYNTHETIC_FD_OTHER] = "closed while read",
 	};
 
 	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));

@@ -29,65 +29,9 @@ refused "--snapshot-on pressure writes heap profiles, which --heap off does not 
 	--snapshot-dir "$TMP/snaps" --snapshot-on pressure
 refused "--snapshot-on: 'oomkill' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on pressure,oomkill
 
-# ---- memory cgroups, removed at exit whatever happens ----
-CGS=()
-cg_remove() {
-	local cg p n
-	for cg in "${CGS[@]}"; do
-		[ -d "$cg" ] || continue
-		# only what this test started can be in it: kill it, wait until it is empty, remove it
-		for n in $(seq 100); do
-			read -r p <"$cg/cgroup.procs" 2>/dev/null || break
-			[ -n "$p" ] || break
-			send KILL "$p"
-			sleep 0.05
-		done
-		rmdir "$cg" 2>/dev/null || echo "warning: cannot remove $cg: $(cat "$cg/cgroup.procs" 2>/dev/null | tr '\n' ' ')"
-	done
-}
-trap '_rc=$?; cg_remove; (exit $_rc); cleanup' EXIT
-
-# the mount point of the cgroup v2 hierarchy, and of the v1 one with the memory controller
-V2=
-V1=
-while read -r line; do
-	pre=${line%% - *} post=${line#* - }
-	read -r -a pf <<<"$pre"
-	read -r -a sf <<<"$post"
-	if [ "${sf[0]}" = cgroup2 ] && [ -z "$V2" ]; then
-		V2=${pf[4]}
-	elif [ "${sf[0]}" = cgroup ] && [[ ",${sf[2]}," == *,memory,* ]]; then
-		V1=${pf[4]}
-	fi
-done </proc/self/mountinfo
-if [ -n "$V2" ] && grep -qw memory "$V2/cgroup.subtree_control" 2>/dev/null; then
-	CGV=v2
-elif [ -n "$V1" ]; then
-	CGV=v1
-else
-	skip "no memory cgroup controller (neither cgroup v2's nor v1's)"
-fi
+# ---- memory cgroups (lib.sh), removed at exit whatever happens ----
+memcg_find || skip "no memory cgroup controller (neither cgroup v2's nor v1's)"
 echo "   memory controller: cgroup $CGV"
-
-# cg_make NAME MIB: a memory cgroup with that limit and no swap; sets CG
-cg_make() {
-	if [ $CGV = v2 ]; then
-		CG="$V2/profd-test-$$-$1"
-		mkdir "$CG" || fail "cannot create $CG"
-		CGS+=("$CG")
-		echo $(($2 << 20)) >"$CG/memory.max" || fail "cannot set $CG/memory.max"
-		[ ! -e "$CG/memory.swap.max" ] || echo 0 >"$CG/memory.swap.max"
-	else
-		CG="$V1/profd-test-$$-$1"
-		mkdir "$CG" || fail "cannot create $CG"
-		CGS+=("$CG")
-		echo $(($2 << 20)) >"$CG/memory.limit_in_bytes" || fail "cannot set $CG/memory.limit_in_bytes"
-		[ ! -e "$CG/memory.memsw.limit_in_bytes" ] || echo $(($2 << 20)) >"$CG/memory.memsw.limit_in_bytes" 2>/dev/null
-	fi
-}
-cg_join() { # PID
-	echo "$1" >"$CG/cgroup.procs" || fail "cannot move process $1 into $CG"
-}
 
 export GOCACHE="$TMP/gocache" HOME="${HOME:-$TMP}"
 mkdir -p "$PPROF_TMPDIR"
@@ -137,7 +81,6 @@ fi
 kill -TERM "$reaper"
 wait "$reaper"
 cg_remove
-CGS=()
 
 echo "== oom over a set (--pid --children, --snapshot-keep 1): two children killed in turn"
 rm -f "$TMP"/snaps/*
@@ -191,7 +134,6 @@ wait_profd_exit 20
 [ "$PROFD_STATUS" = 0 ] || fail "profd exited with $PROFD_STATUS after SIGTERM"
 exec 7>&-
 cg_remove
-CGS=()
 
 echo "== pressure: a target near its cgroup's limit"
 rm -f "$TMP"/snaps/*

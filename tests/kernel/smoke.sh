@@ -4,7 +4,7 @@
 # host's root read-only and /tmp a tmpfs. profd starts against the demo target at the default
 # log level; a thread dump (blocked threads read by the BPF task iterator, not stopped), a 5 s
 # CPU profile and a 5 s heap window (classic uretprobes: 6.1 has no uprobe sessions) are
-# checked, the profiles with go tool pprof; every profile the index lists answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
+# checked, the profiles with go tool pprof; growth and fd (syscall tracepoints) at known sites; every profile the index lists answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
 # profd's index has on the host but not here was said unavailable in profd's log; profd printed
 # no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
 # kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
@@ -162,6 +162,8 @@ if [ -s "$TMP/rejected" ]; then
 else
 	echo "   none"
 fi
+grep -qE '^(on_sys_enter|on_sys_exit|on_exec):' "$TMP/rejected" &&
+	fail "this kernel rejected a syscall tracepoint program (the fd or block profile): $(cat "$TMP/rejected")"
 grep -q '^on_alloc_session:' "$TMP/rejected" &&
 	fail "profd offered the uprobe-session program to a kernel without sessions (it should ask BTF first)"
 grep -q 'attached' "$TMP/profd.err" || fail "the heap probes did not attach at debug level: $(grep -i 'heap' "$TMP/profd.err" | tail -n 3)"
@@ -190,6 +192,35 @@ if grep -qx growth "$TMP/profiles"; then
 		fail "growth: touch_site grew $got bytes, expected 16 MiB +-25%: $(head -n 12 "$TMP/b")"
 else
 	echo "   (no growth profile here: said unavailable above)"
+fi
+step "fd: 100 descriptors leaked at a known site"
+# the syscall tracepoint programs on this kernel's verifier: creations with their stacks, closes
+# (the churn site's 3550 must all be seen closed), the descriptors open at attach
+if grep -qx fd "$TMP/profiles"; then
+	"$TARGETS/fd_sites" "$TMP/fdgo" >"$TMP/fd.out" 2>&1 &
+	fdp=$!
+	track "$fdp"
+	wait_for 30 grep -q '^ready' "$TMP/fd.out" || fail "fd_sites did not start: $(text_of "$TMP/fd.out")"
+	start_profd --pid "$fdp" --heap off --growth off
+	touch "$TMP/fdgo"
+	wait_for 60 grep -q '^done' "$TMP/fd.out" || fail "fd_sites did not leak: $(text_of "$TMP/fd.out")"
+	[ "$(http GET '/debug/pprof/fd?debug=1')" = 200 ] || fail "fd?debug=1: HTTP $(head -c 300 "$TMP/b")"
+	leaked=$(grep -c $'^#\t0x[0-9a-f]*\tleak_site+' "$TMP/b")
+	churned=$(grep -c $'^#\t0x[0-9a-f]*\tchurn_site+' "$TMP/b")
+	grep -E '^# (Created|CloseCalls|Reconciled|Lost) = ' "$TMP/b" | sed 's/^/   | /'
+	grep '^# Note = fd cost' "$TMP/b" | sed 's/^# Note = /   | /'
+	echo "   leak_site: $leaked open, churn_site: $churned open"
+	[ "$leaked" = 100 ] || fail "fd: leak_site has $leaked open descriptors, expected 100: $(head -n 20 "$TMP/b")"
+	[ "$churned" = 0 ] || fail "fd: churn_site has $churned open descriptors, expected 0"
+	grep -q '^# Reconciled = 0$' "$TMP/b" || fail "fd: closes were missed: $(grep '^# Reconciled' "$TMP/b")"
+	[ "$(http GET /debug/pprof/fd)" = 200 ] || fail "fd: HTTP $(head -c 300 "$TMP/b")"
+	cp "$TMP/b" "$TMP/fd.pb.gz"
+	raw "$TMP/fd.pb.gz" "fd"
+	in_locations "$TMP/fd.pb.gz.raw" leak_sockets || fail "fd: no stack through leak_sockets"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
+else
+	echo "   (no fd profile here: said unavailable above)"
 fi
 step "oom: the OOM killer's victim leaves a heap snapshot (tracepoint oom:mark_victim)"
 # the program on this kernel's tracepoint record (CO-RE: 6.1's mark_victim has only the pid);

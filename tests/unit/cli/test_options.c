@@ -230,6 +230,21 @@ static void test_growth_flags(void **state)
 	setenv_fake("PROFD_GROWTH", "never");
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
 	assert_non_null(strstr(err, "PROFD_GROWTH: expected demand, always or off, got 'never'"));
+	setenv_fake("PROFD_GROWTH", "");
+	/* the fd profile: on unless asked off */
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_false(cfg.fd_off);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd", "off", NULL), OPTIONS_RUN);
+	assert_true(cfg.fd_off);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd=on", NULL), OPTIONS_RUN);
+	assert_false(cfg.fd_off);
+	setenv_fake("PROFD_FD", "off");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_true(cfg.fd_off);
+	setenv_fake("PROFD_FD", "maybe");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_FD: expected on or off, got 'maybe'"));
+	setenv_fake("PROFD_FD", "");
 }
 
 static void test_public_address(void **state)
@@ -281,6 +296,8 @@ static void test_bad_flags(void **state)
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
 		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
+		{ { "--pid", "1", "--fd", "yes" }, "--fd: expected on or off, got 'yes'" },
+		{ { "--pid", "1", "--fd=" }, "--fd: expected on or off" },
 		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
 		{ { "--pid", "1", "--heap", "sometimes" }, "expected demand, inuse, allocs or off" },
