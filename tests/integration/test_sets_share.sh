@@ -21,6 +21,7 @@ index_live() { # N: the index says N processes now
 		[ "$(sed -n 's/.*: \([0-9]*\) process\(es\)\? now;.*/\1/p' "$TMP/b")" = "$1" ]
 }
 
+no_children() { ! pgrep -P "$1" >/dev/null; }
 declare -A rss nfd
 for n in $SMALL $LARGE; do
 	progress "a tree of $n processes exec'ing sets_bench, followed by profd --children"
@@ -43,6 +44,9 @@ for n in $SMALL $LARGE; do
 	[ "$named" -ge "$n" ] || fail "the dump names the worker function in $named of $n workers: $(head -c 1500 "$TMP/dump$n.txt")"
 	echo "   $n processes: profd RSS ${rss[$n]} KB, ${nfd[$n]} descriptors, worker named in $named processes"
 	send KILL "$PROFD_PID"
+	# the workers first, reaped by their parent; killed with it, they would be left as zombies
+	pkill -KILL -P "$tree"
+	wait_for 20 no_children "$tree" || fail "the workers of $tree did not end: $(pgrep -P "$tree" | head -n 5 | tr '\n' ' ')"
 	send KILL "$tree"
 	wait "$PROFD_PID" "$tree" 2>/dev/null
 done

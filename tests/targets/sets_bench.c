@@ -14,6 +14,7 @@
  *       reaped children's over the run, per child).
  * bench_sets.sh also runs copies of it given other build ids (objcopy --update-section). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,8 +89,10 @@ static int tree(int n, double work_us, int period_ms, char **paths, int npaths)
 	}
 	printf("ready %d\n", n);
 	fflush(stdout);
+	/* reap the workers that end (killed one by one, they leave no zombie), then wait for a signal */
 	for (;;)
-		pause();
+		if (wait(NULL) < 0 && errno == ECHILD)
+			pause();
 }
 
 static int forker(int rate, int exec_every)
