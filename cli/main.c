@@ -22,6 +22,7 @@
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
+#include "sources/mutex.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
@@ -264,6 +265,7 @@ struct engine {
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 	struct block_source *block; /* NULL when eBPF is unusable */
+	struct mutex_source *mutex; /* likewise */
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 };
@@ -272,6 +274,7 @@ static void engine_free(struct engine *e)
 {
 	threadcreate_source__free(e->threadcreate);
 	block_source__free(e->block);
+	mutex_source__free(e->mutex);
 	growth_source__free(e->growth);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
@@ -391,6 +394,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 	struct cpu_config cc;
 	struct heap_config hc;
 	struct block_config bc;
+	struct mutex_config mc;
 	char err[512];
 	int r;
 
@@ -406,6 +410,14 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		if (r) {
 			e->block = NULL;
 			log_warn("block profiles are unavailable: %s", err);
+		}
+		mutex_config_default(&mc);
+		mc.rate = cfg->mutex_rate;
+		mc.idle_ns = cfg->mutex_idle_ns;
+		r = mutex_source__new(e->ps, &mc, &e->mutex, err, sizeof(err));
+		if (r) {
+			e->mutex = NULL;
+			log_warn("mutex profiles are unavailable: %s", err);
 		}
 		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
 		if (r) {
@@ -625,6 +637,10 @@ static int serve(const struct profd_config *cfg)
 	}
 	if (engine.block) {
 		block_source__provider(engine.block, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.mutex) {
+		mutex_source__provider(engine.mutex, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.threadcreate) {
