@@ -40,16 +40,17 @@ __u64 lost = 0;         /* records dropped: ring buffer full */
 __u64 no_slot = 0;      /* waits not followed: a map was full and its LRU entry busy */
 __u64 next_id = 0;
 
-/* key: a thread's kernel tid; value: its lock wait in course (the futex word, its start). */
+/* Per thread (task storage: bounded by the threads, freed with them): its lock wait in course,
+ * the futex word and its start; start_ns 0: none. */
 struct call {
 	__u64 uaddr;
 	__u64 start_ns;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, PROFD_MUTEX_MAX_THREADS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call);
 } calls SEC(".maps");
 
@@ -82,14 +83,13 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-/* The current thread is the set's: its tgid as profd sees it (ret_tid too), and the kernel's. */
-static __always_inline bool current_in_set(__u32 *ret_tid, __u32 *ret_tgid, __u32 *ret_ktid, __u32 *ret_ktgid)
+/* The current thread is the set's: its tid and tgid as profd sees them, and the kernel's tgid. */
+static __always_inline bool current_in_set(__u32 *ret_tid, __u32 *ret_tgid, __u32 *ret_ktgid)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = (__u32)(id >> 32), tid = (__u32)id;
 	struct bpf_pidns_info ns;
 
-	*ret_ktid = tid;
 	*ret_ktgid = tgid;
 	if (pidns_ino) {
 		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
@@ -168,10 +168,10 @@ static __always_inline void send_charge(__u64 id, __u64 delay, __u32 count)
 }
 
 /* A thread of the set starts waiting for the lock at uaddr. */
-static __always_inline void lock_wait_begins(__u64 uaddr, __u32 ktid, __u32 ktgid)
+static __always_inline void lock_wait_begins(__u64 uaddr, __u32 ktgid)
 {
 	struct word_key key = { .uaddr = uaddr, .tgid = ktgid };
-	struct call c = { .uaddr = uaddr, .start_ns = bpf_ktime_get_ns() };
+	struct call *c;
 	struct word *w;
 
 	w = bpf_map_lookup_elem(&words, &key);
@@ -185,10 +185,13 @@ static __always_inline void lock_wait_begins(__u64 uaddr, __u32 ktid, __u32 ktgi
 			return;
 		}
 	}
-	if (bpf_map_update_elem(&calls, &ktid, &c, BPF_ANY)) {
+	c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
 		__sync_fetch_and_add(&no_slot, 1);
 		return;
 	}
+	c->uaddr = uaddr;
+	c->start_ns = bpf_ktime_get_ns();
 	__sync_fetch_and_add(&w->nwait, 1);
 }
 
@@ -220,14 +223,14 @@ static __always_inline void wake(__u64 uaddr, __u32 tid, __u32 tgid, __u32 ktgid
 SEC("tracepoint/syscalls/sys_enter_futex")
 int on_futex_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tid, tgid, ktid, ktgid, op = (__u32)ctx->args[1], kind;
+	__u32 tid, tgid, ktgid, op = (__u32)ctx->args[1], kind;
 	__u64 uaddr = ctx->args[0];
 
-	if (!current_in_set(&tid, &tgid, &ktid, &ktgid))
+	if (!current_in_set(&tid, &tgid, &ktgid))
 		return 0;
 	kind = profd_mutex_classify(op, (__u32)ctx->args[2]);
 	if (kind == PROFD_MUTEX_LOCK_WAIT) {
-		lock_wait_begins(uaddr, ktid, ktgid);
+		lock_wait_begins(uaddr, ktgid);
 	} else if (kind == PROFD_MUTEX_WAKE) {
 		wake(uaddr, tid, tgid, ktgid, op);
 		/* FUTEX_WAKE_OP wakes the waiters of a second word too */
@@ -245,17 +248,18 @@ int on_futex_enter(struct trace_event_raw_sys_enter *ctx)
  * the wait between the wakes of its word (see the top of the file). */
 static __always_inline void call_returns(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, cursor, pend_id = 0, pend_ns = 0;
-	__u32 ktid = (__u32)id, lo, seq;
-	struct word_key key = { .tgid = (__u32)(id >> 32) };
+	__u64 now, cursor, pend_id = 0, pend_ns = 0;
+	__u32 lo, seq;
+	struct word_key key = { .tgid = (__u32)(bpf_get_current_pid_tgid() >> 32) };
 	struct call *cp, c;
 	struct word *w;
 
-	cp = bpf_map_lookup_elem(&calls, &ktid);
-	if (!cp)
+	/* any thread's futex return comes here: one lookup in its own storage */
+	cp = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+	if (!cp || !cp->start_ns)
 		return;
 	c = *cp;
-	bpf_map_delete_elem(&calls, &ktid);
+	cp->start_ns = 0;
 	now = bpf_ktime_get_ns();
 	__sync_fetch_and_add(&waits, 1);
 	__sync_fetch_and_add(&wait_ns, now - c.start_ns);
@@ -326,17 +330,17 @@ struct futex_waitv___profd {
 SEC("tracepoint/syscalls/sys_enter_futex_waitv")
 int on_futex_waitv_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tid, tgid, ktid, ktgid;
+	__u32 tid, tgid, ktgid;
 	struct futex_waitv___profd v;
 
-	if (!current_in_set(&tid, &tgid, &ktid, &ktgid))
+	if (!current_in_set(&tid, &tgid, &ktgid))
 		return 0;
 	if (ctx->args[1] != 1 || bpf_probe_read_user(&v, sizeof(v), (void *)ctx->args[0])) {
 		__sync_fetch_and_add(&other_waits, 1);
 		return 0;
 	}
 	if (profd_mutex_classify(PROFD_FUTEX_WAIT, (__u32)v.val) == PROFD_MUTEX_LOCK_WAIT)
-		lock_wait_begins(v.uaddr, ktid, ktgid);
+		lock_wait_begins(v.uaddr, ktgid);
 	else
 		__sync_fetch_and_add(&other_waits, 1);
 	return 0;

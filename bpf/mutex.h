@@ -14,9 +14,8 @@
 #define PROFD_MUTEX_COMM_LEN 16
 /* Processes followed at once (the tgids map), as --max-processes bounds them. */
 #define PROFD_MUTEX_MAX_PROCS 65536
-/* Threads in a futex call followed at once, and futex words with waiters (LRU maps: the
- * least recently used entry gives way, e.g. a thread killed inside its wait). */
-#define PROFD_MUTEX_MAX_THREADS 16384
+/* Futex words with waiters followed at once (an LRU map: the least recently used word gives
+ * way, e.g. one whose waiter was killed inside its wait). */
 #define PROFD_MUTEX_MAX_WORDS 16384
 /* The last wakes of a futex word that a waiter's time is split between (power of two). */
 #define PROFD_MUTEX_WAKES 16
