@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "block.h"
+#include "stackcopy.h"
 #include "uprobes.bpf.h"
 
 #define ENOSYS 38
@@ -62,27 +63,6 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-struct vma_end_ctx {
-	__u64 end;
-};
-
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_end_ctx *c = data;
-
-	c->end = vma->vm_end;
-	return 0;
-}
-
-#define COPY_REGS(e, r)                                                                              \
-	do {                                                                                         \
-		(e)->regs[0] = (r)->ax;  (e)->regs[1] = (r)->dx;  (e)->regs[2] = (r)->cx;            \
-		(e)->regs[3] = (r)->bx;  (e)->regs[4] = (r)->si;  (e)->regs[5] = (r)->di;            \
-		(e)->regs[6] = (r)->bp;  (e)->regs[7] = (r)->sp;  (e)->regs[8] = (r)->r8;            \
-		(e)->regs[9] = (r)->r9;  (e)->regs[10] = (r)->r10; (e)->regs[11] = (r)->r11;         \
-		(e)->regs[12] = (r)->r12; (e)->regs[13] = (r)->r13; (e)->regs[14] = (r)->r14;        \
-		(e)->regs[15] = (r)->r15; (e)->regs[16] = (r)->ip;                                    \
-	} while (0)
 
 /* task_struct.state became __state in 5.14 */
 struct task_struct___old {
@@ -122,9 +102,8 @@ static __always_inline void report(struct wait_state *st, struct task_struct *ta
 				   bool with_stack)
 {
 	struct profd_block_event *e;
-	struct vma_end_ctx vc = {};
-	__u64 sp, avail, flags;
-	__u32 len = 0;
+	__u64 avail, flags;
+	__u32 len = 0, sc = 0;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -145,29 +124,14 @@ static __always_inline void report(struct wait_state *st, struct task_struct *ta
 	st->count_milli = 0;
 	st->delay_ns = 0;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
-	COPY_REGS(e, regs);
+	STACKCOPY_REGS(e->regs, regs);
 	if (with_stack) {
 		read_uprobe_state(task, &e->up);
-		sp = e->regs[7];
-		len = stack_bytes;
-		if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
-			if (vc.end - sp < len)
-				len = vc.end - sp;
-		} else {
+		len = stackcopy_user_max(task, e->regs[7], e->stack, stack_bytes, PROFD_BLOCK_MAX_STACK, &sc);
+		if (sc & PROFD_STACKCOPY_VMA_BUSY)
 			e->flags |= PROFD_BLOCK_F_VMA_BUSY;
-		}
-		for (int i = 0; i < PROFD_BLOCK_MAX_STACK / PROFD_BLOCK_PAGE + 1; i++) {
-			__u64 last_page;
-
-			if (len > PROFD_BLOCK_MAX_STACK - 1)
-				len = PROFD_BLOCK_MAX_STACK - 1;
-			asm volatile("%[len] &= 0x3fff" : [len] "+r"(len));
-			if (len == 0 || bpf_probe_read_user(e->stack, len, (void *)sp) == 0)
-				break;
+		if (sc & PROFD_STACKCOPY_SHORT)
 			e->flags |= PROFD_BLOCK_F_STACK_SHORT;
-			last_page = (sp + len - 1) & ~(__u64)(PROFD_BLOCK_PAGE - 1);
-			len = last_page > sp ? last_page - sp : 0;
-		}
 	} else {
 		e->up.tramp = 0;
 		e->up.xol_vaddr = 0;

@@ -213,7 +213,7 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 {
 	struct profd_heap_alloc_event *e;
 	__u64 sp = ctx->sp, *idp, id, total;
-	__u32 zero = 0, len, first, off, *busy;
+	__u32 zero = 0, len, first, off, rest, *busy;
 
 	idp = bpf_map_lookup_elem(&next_id, &zero);
 	e = bpf_map_lookup_elem(&scratch, &zero);
@@ -236,20 +236,32 @@ static __always_inline __u64 send_alloc(struct pt_regs *ctx, __u64 size, __u32 k
 	/* posix_memalign -> malloc: the outer call's return address is the trampoline meanwhile */
 	read_uprobe_state(bpf_get_current_task_btf(), &e->up);
 	e->stack_start = sp;
-	/* Page by page: a read crossing the end of the stack mapping would fail as a whole. */
+	/* PROFD_HEAP_STACK_BYTES from sp, as many as the CPU sampler copies by default, page by
+	 * page: a read crossing the end of the stack mapping would fail as a whole. The part of a
+	 * page left at the end is read too: without it the copy stopped up to 4 KiB short, and
+	 * stacks that deep lost their bottom frames (heap stacks one frame short of _start). */
 	first = PAGE - (sp & (PAGE - 1));
 	len = 0;
 	if (bpf_probe_read_user(e->stack, first, (void *)sp) == 0) {
+		bool end = false;
+
 		len = first;
 		for (int i = 0; i < PROFD_HEAP_STACK_BYTES / PAGE - 1; i++) {
 			off = len;
 			if (off > PROFD_HEAP_STACK_BYTES - PAGE)
 				break;
 			if (bpf_probe_read_user(e->stack + (off & (PROFD_HEAP_STACK_BYTES - 1)), PAGE,
-						(void *)(sp + off)))
+						(void *)(sp + off))) {
+				end = true; /* the end of the stack mapping */
 				break;
+			}
 			len = off + PAGE;
 		}
+		off = len;
+		rest = (PROFD_HEAP_STACK_BYTES - off) & (PAGE - 1);
+		if (!end && off < PROFD_HEAP_STACK_BYTES && rest &&
+		    bpf_probe_read_user(e->stack + (off & (PROFD_HEAP_STACK_BYTES - 1)), rest, (void *)(sp + off)) == 0)
+			len = off + rest;
 	} else {
 		count(PROFD_HEAP_CNT_STACK_FAIL);
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* What a sample of user code carries for the unwinder in user space (stacks/unwind.h), copied
- * the same way by every BPF source that takes one (cpu.bpf.c, growth.bpf.c): the user registers
+ * the same way by every BPF source that takes one (cpu, growth, block, threadcreate): the user registers
  * in DWARF order, and the top of the user stack from sp up to the end of the stack's mapping.
  * BPF-only (vmlinux.h and the helpers must be included first); include it once per object. */
 #ifndef PROFD_BPF_STACKCOPY_H
@@ -40,17 +40,18 @@ static long stackcopy_vma_end_cb(struct task_struct *task, struct vm_area_struct
 	return 0;
 }
 
-/* Copies up to `want` bytes of task's user stack, from sp upwards, into buf (PROFD_STACKCOPY_MAX
- * bytes). A read that crosses the end of the stack mapping fails as a whole: copy at most up to
- * the end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock) and a per-CPU
- * irq_work that another BPF program in the same interrupt may hold (two profd instances): then
- * step back one page at a time (mappings end on a page boundary) until a read works. Returns the
- * bytes copied; ORs PROFD_STACKCOPY_* into *flags. */
-static __always_inline __u32 stackcopy_user(struct task_struct *task, __u64 sp, __u8 *buf, __u32 want,
-					    __u32 *flags)
+/* Copies up to `want` bytes of task's user stack, from sp upwards, into buf (max bytes, a power
+ * of two no larger than PROFD_STACKCOPY_MAX, given as a constant so that the mask below bounds
+ * the read for the verifier). A read that crosses the end of the stack mapping fails as a whole:
+ * copy at most up to the end of the mapping sp is in. bpf_find_vma needs the mmap lock (trylock)
+ * and a per-CPU irq_work that another BPF program in the same interrupt may hold (two profd
+ * instances): then step back one page at a time (mappings end on a page boundary) until a read
+ * works. Returns the bytes copied; ORs PROFD_STACKCOPY_* into *flags. */
+static __always_inline __u32 stackcopy_user_max(struct task_struct *task, __u64 sp, __u8 *buf, __u32 want,
+						__u32 max, __u32 *flags)
 {
 	struct stackcopy_vma_end vc = {};
-	__u32 len = want;
+	__u32 len = want, mask = max - 1;
 
 	if (bpf_find_vma(task, sp, stackcopy_vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
 		if (vc.end - sp < len)
@@ -61,11 +62,11 @@ static __always_inline __u32 stackcopy_user(struct task_struct *task, __u64 sp, 
 	for (int i = 0; i < PROFD_STACKCOPY_MAX / PROFD_STACKCOPY_PAGE + 1; i++) {
 		__u64 last_page;
 
-		if (len > PROFD_STACKCOPY_MAX - 1)
-			len = PROFD_STACKCOPY_MAX - 1;
+		if (len > mask)
+			len = mask;
 		/* a no-op on the clamped value, but a bound the verifier sees on the register the call
-		 * uses (clang may test a copy of len and pass another) */
-		asm volatile("%[len] &= 0x7fff" : [len] "+r"(len));
+		 * uses (clang may test a copy of len and pass another); mask is a known constant */
+		asm volatile("%[len] &= %[mask]" : [len] "+r"(len) : [mask] "r"(mask));
 		if (len == 0 || bpf_probe_read_user(buf, len, (void *)sp) == 0)
 			break;
 		*flags |= PROFD_STACKCOPY_SHORT;
@@ -75,6 +76,13 @@ static __always_inline __u32 stackcopy_user(struct task_struct *task, __u64 sp, 
 	if (len == 0)
 		*flags |= PROFD_STACKCOPY_NONE;
 	return len;
+}
+
+/* stackcopy_user_max() into a PROFD_STACKCOPY_MAX-byte buffer. */
+static __always_inline __u32 stackcopy_user(struct task_struct *task, __u64 sp, __u8 *buf, __u32 want,
+					    __u32 *flags)
+{
+	return stackcopy_user_max(task, sp, buf, want, PROFD_STACKCOPY_MAX, flags);
 }
 
 /* The same copy without looking the mapping up, for programs that run with interrupts off

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "threadcreate.h"
+#include "stackcopy.h"
 #include "uprobes.bpf.h"
 
 const volatile bool follow_forks = false;
@@ -32,25 +33,12 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-struct vma_end_ctx {
-	__u64 end;
-};
-
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_end_ctx *c = data;
-
-	c->end = vma->vm_end;
-	return 0;
-}
-
 SEC("tp_btf/task_newtask")
 int BPF_PROG(on_newtask, struct task_struct *task, __u64 clone_flags)
 {
-	__u64 id = bpf_get_current_pid_tgid(), sp;
-	__u32 tgid = (__u32)(id >> 32), tid = (__u32)id, len;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = (__u32)(id >> 32), tid = (__u32)id, len, sc = 0;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	struct vma_end_ctx vc = {};
 	struct bpf_pidns_info ns;
 	struct profd_tc_event *e;
 	struct pt_regs *r;
@@ -80,32 +68,13 @@ int BPF_PROG(on_newtask, struct task_struct *task, __u64 clone_flags)
 	e->flags = 0;
 	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->regs[0] = r->ax;  e->regs[1] = r->dx;  e->regs[2] = r->cx;   e->regs[3] = r->bx;
-	e->regs[4] = r->si;  e->regs[5] = r->di;  e->regs[6] = r->bp;   e->regs[7] = r->sp;
-	e->regs[8] = r->r8;  e->regs[9] = r->r9;  e->regs[10] = r->r10; e->regs[11] = r->r11;
-	e->regs[12] = r->r12; e->regs[13] = r->r13; e->regs[14] = r->r14; e->regs[15] = r->r15;
-	e->regs[16] = r->ip;
+	STACKCOPY_REGS(e->regs, r);
 	read_uprobe_state(cur, &e->up);
-	sp = e->regs[7];
-	len = PROFD_TC_MAX_STACK - 1;
-	if (bpf_find_vma(cur, sp, vma_end_cb, &vc, 0) == 0 && vc.end > sp) {
-		if (vc.end - sp < len)
-			len = vc.end - sp;
-	} else {
+	len = stackcopy_user_max(cur, e->regs[7], e->stack, PROFD_TC_MAX_STACK - 1, PROFD_TC_MAX_STACK, &sc);
+	if (sc & PROFD_STACKCOPY_VMA_BUSY)
 		e->flags |= PROFD_TC_F_VMA_BUSY;
-	}
-	for (int i = 0; i < PROFD_TC_MAX_STACK / PROFD_TC_PAGE + 1; i++) {
-		__u64 last_page;
-
-		if (len > PROFD_TC_MAX_STACK - 1)
-			len = PROFD_TC_MAX_STACK - 1;
-		asm volatile("%[len] &= 0x3fff" : [len] "+r"(len));
-		if (len == 0 || bpf_probe_read_user(e->stack, len, (void *)sp) == 0)
-			break;
+	if (sc & PROFD_STACKCOPY_SHORT)
 		e->flags |= PROFD_TC_F_STACK_SHORT;
-		last_page = (sp + len - 1) & ~(__u64)(PROFD_TC_PAGE - 1);
-		len = last_page > sp ? last_page - sp : 0;
-	}
 	e->stack_len = len;
 	bpf_ringbuf_submit(e, 0);
 	return 0;

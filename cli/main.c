@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,12 @@
 #include "sources/cpu.h"
 #include "sources/block.h"
 #include "sources/mutex.h"
+#include "sources/fd.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threadcreate.h"
 #include "options.h"
+#include "snapshots.h"
 #include "proc/target.h"
 #include "sources/threads.h"
 #include "sources/threads_set.h"
@@ -197,8 +200,10 @@ static void rss_watch_check(struct rss_watch *w, const struct target *t, struct 
 	w->base_kb = rss_kb;
 }
 
-/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. */
-static int wait_for_end(const struct target *t, struct heap_source *heap, struct rss_watch *watch)
+/* t: the one target of --pid, whose exit ends profd; NULL for a set, which does not end. trig:
+ * the oom and pressure triggers, NULL when none was asked for. */
+static int wait_for_end(const struct target *t, struct heap_source *heap, struct rss_watch *watch,
+			struct snapshot_triggers *trig)
 {
 	sigset_t mask;
 	int sfd, pidfd, status = EXIT_OK;
@@ -211,10 +216,18 @@ static int wait_for_end(const struct target *t, struct heap_source *heap, struct
 	/* a pidfd refers to this very process: a reused PID can never wake us by mistake */
 	pidfd = t ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-		int n = poll(pfd, 2, watch->step && t ? 250 : pidfd >= 0 || !t ? -1 : 500);
+		struct pollfd pfd[2 + SNAPSHOT_MAX_FDS] = { { .fd = sfd, .events = POLLIN },
+							    { .fd = pidfd, .events = POLLIN } };
+		int ntrig = trig ? snapshot_triggers__pollfds(trig, pfd + 2) : 0;
+		int n = poll(pfd, 2 + (nfds_t)ntrig, watch->step && t ? 250 : pidfd >= 0 || !t ? -1 : 500);
 
 		rss_watch_check(watch, t, heap);
+		for (int i = 0; n > 0 && i < ntrig; i++) {
+			if (pfd[2 + i].revents) {
+				snapshot_triggers__check(trig);
+				break;
+			}
+		}
 
 		if (n < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -234,6 +247,9 @@ static int wait_for_end(const struct target *t, struct heap_source *heap, struct
 			}
 		}
 		if (t && ((n > 0 && (pfd[1].revents & POLLIN)) || !target_alive(t))) {
+			/* an OOM victim's record is queued before it dies: its pre-mortem comes first */
+			if (trig)
+				snapshot_triggers__finish(trig);
 			log_error("target process %d (%s) exited; profd is shutting down", (int)t->pid, t->comm);
 			status = EXIT_TARGET_GONE;
 			break;
@@ -268,11 +284,38 @@ struct engine {
 	struct mutex_source *mutex; /* likewise */
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
+	struct fd_source *fd;         /* NULL with --fd off or when eBPF is unusable */
+	int noff;
+	struct {                          /* the profiles left out, and why: served as such */
+		const char *name;
+		char reason[512];
+	} off[12];
 };
+
+/* Leaves profile name out, and says why: to whoever asks for it, and (warn: a failure, not the
+ * operator's choice) once in the log now. */
+static void __attribute__((format(printf, 4, 5))) engine_left_out(struct engine *e, bool warn, const char *name,
+								  const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (warn)
+		log_warn("%s profiles are unavailable: %s", name, reason);
+	if (e->noff < (int)(sizeof(e->off) / sizeof(e->off[0]))) {
+		e->off[e->noff].name = name;
+		snprintf(e->off[e->noff].reason, sizeof(e->off[0].reason), "%s", reason);
+		e->noff++;
+	}
+}
 
 static void engine_free(struct engine *e)
 {
 	threadcreate_source__free(e->threadcreate);
+	fd_source__free(e->fd);
 	block_source__free(e->block);
 	mutex_source__free(e->mutex);
 	growth_source__free(e->growth);
@@ -368,10 +411,13 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 	struct growth_config gc;
 	char err[512];
 
-	if (cfg->growth_mode == GROWTH_MODE_OFF)
+	if (cfg->growth_mode == GROWTH_MODE_OFF) {
+		engine_left_out(e, false, "growth",
+				"growth profiling is off (--growth off); start profd with --growth demand to have it");
 		return;
+	}
 	if (!bpf_ok) {
-		log_warn("growth profiles are unavailable: eBPF is not usable here");
+		engine_left_out(e, false, "growth", "eBPF is not usable here (see profd's log at start-up)");
 		return;
 	}
 	growth_config_default(&gc);
@@ -380,7 +426,7 @@ static void engine_start_growth(const struct profd_config *cfg, struct engine *e
 	gc.idle_ns = cfg->growth_idle_ns;
 	if (growth_source__new(e->ps, &gc, &e->growth, err, sizeof(err)) != 0) {
 		e->growth = NULL;
-		log_warn("growth profiles are unavailable: %s", err);
+		engine_left_out(e, true, "growth", "%s", err);
 		return;
 	}
 	log_info("growth (%s): %s%s", growth_mode_name(gc.mode), growth_source__describe(e->growth),
@@ -402,14 +448,14 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 	if (bpf_ok) {
 		e->cpu = cpu_sampler__new(e->ps, &cc);
 		if (!e->cpu)
-			log_warn("CPU profiles are unavailable: %s", strerror(errno));
+			engine_left_out(e, true, "profile", "the CPU sampler cannot start: %s", strerror(errno));
 		block_config_default(&bc);
 		bc.rate_ns = cfg->block_rate;
 		bc.idle_ns = cfg->block_idle_ns;
 		r = block_source__new(e->ps, &bc, &e->block, err, sizeof(err));
 		if (r) {
 			e->block = NULL;
-			log_warn("block profiles are unavailable: %s", err);
+			engine_left_out(e, true, "block", "%s", err);
 		}
 		mutex_config_default(&mc);
 		mc.rate = cfg->mutex_rate;
@@ -417,26 +463,48 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 		r = mutex_source__new(e->ps, &mc, &e->mutex, err, sizeof(err));
 		if (r) {
 			e->mutex = NULL;
-			log_warn("mutex profiles are unavailable: %s", err);
+			engine_left_out(e, true, "mutex", "%s", err);
 		}
 		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
 		if (r) {
 			e->threadcreate = NULL;
-			log_warn("threadcreate profiles are unavailable: %s", err);
+			engine_left_out(e, true, "threadcreate", "%s", err);
 		}
+		if (cfg->fd_off) {
+			engine_left_out(e, false, "fd", "the fd profile is off (--fd off); start profd with --fd on to "
+					"have it");
+		} else if ((r = fd_source__new(e->ps, &e->fd, err, sizeof(err))) != 0) {
+			e->fd = NULL;
+			engine_left_out(e, true, "fd", "%s", err);
+		}
+	} else {
+		static const char *const need_bpf[] = { "profile", "block", "mutex", "threadcreate", "fd" };
+
+		for (size_t i = 0; i < sizeof(need_bpf) / sizeof(need_bpf[0]); i++)
+			engine_left_out(e, false, need_bpf[i], "eBPF is not usable here (see profd's log at start-up)");
 	}
 	engine_start_growth(cfg, e, bpf_ok);
-	if (cfg->heap_mode == HEAP_MODE_OFF)
+	if (cfg->heap_mode == HEAP_MODE_OFF) {
+		engine_left_out(e, false, "heap",
+				"heap profiling is off (--heap off); start profd with --heap demand to have it");
 		return;
+	}
 	if (!bpf_ok) {
-		log_warn("heap profiles are unavailable: eBPF is not usable here");
+		engine_left_out(e, false, "heap", "eBPF is not usable here (see profd's log at start-up)");
 		return;
 	}
 	heap_config_from(cfg, &hc);
+	/* a pre-mortem holds only what was tracked before the kill: the probes must already be on */
+	if ((cfg->snapshot_oom || cfg->snapshot_pressure) && hc.mode == HEAP_MODE_DEMAND) {
+		hc.mode = HEAP_MODE_INUSE;
+		log_info("--snapshot-on %s: the heap probes stay attached from start-up (as --heap inuse), within "
+			 "--heap-budget %g%%: a snapshot holds what they tracked before its trigger",
+			 cfg->snapshot_oom ? "oom" : "pressure", hc.budget_pct);
+	}
 	r = heap_source__new(e->ps, &hc, &e->heap, err, sizeof(err));
 	if (r) {
 		e->heap = NULL;
-		log_warn("heap profiles are unavailable: %s", err);
+		engine_left_out(e, true, "heap", "%s", err);
 		return;
 	}
 	log_info("heap (%s, one sample per %llu bytes on average, budget %g%% of the target's CPU): %s%s",
@@ -592,6 +660,7 @@ static int serve(const struct profd_config *cfg)
 	struct endpoints *ep = NULL;
 	struct history *hist = NULL;
 	struct rss_watch watch = { .base_kb = -1 };
+	struct snapshot_triggers *trig = NULL;
 	struct procs *ps = NULL;
 	char msg[512], addr[300];
 	int fd = -1, status, err, bpf_err;
@@ -603,7 +672,8 @@ static int serve(const struct profd_config *cfg)
 		return status;
 	bpf_err = bpf_check(msg, sizeof(msg));
 	if (bpf_err)
-		log_warn("eBPF is not usable here, so CPU and heap profiles are unavailable: %s", msg);
+		log_warn("eBPF is not usable here, so CPU, heap, growth, block, mutex and threadcreate profiles are "
+			 "unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
 			 "profiles of %s", cfg->host, procset__describe(procs__set(ps)));
@@ -649,9 +719,16 @@ static int serve(const struct profd_config *cfg)
 		/* thread dumps end each thread created since with Go's "created by" */
 		if (engine.threads)
 			threads_source__set_creators(engine.threads, threadcreate_source__creator, engine.threadcreate);
+		else
+			threads_set__set_creators(engine.threads_set, threadcreate_source__creator,
+						  engine.threadcreate);
 	}
 	if (engine.growth) {
 		growth_source__profile(engine.growth, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.fd) {
+		fd_source__provider(engine.fd, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.heap) {
@@ -660,6 +737,12 @@ static int serve(const struct profd_config *cfg)
 		heap_source__profiles(engine.heap, &heap, &allocs);
 		endpoints__add_profile(ep, &heap);
 		endpoints__add_profile(ep, &allocs);
+	}
+	for (int i = 0; i < engine.noff; i++) {
+		endpoints__add_unavailable(ep, engine.off[i].name, engine.off[i].reason);
+		/* allocs comes from the same probes as heap */
+		if (strcmp(engine.off[i].name, "heap") == 0)
+			endpoints__add_unavailable(ep, "allocs", engine.off[i].reason);
 	}
 	if (cfg->history_length) {
 		struct history_config hc = {
@@ -678,6 +761,22 @@ static int serve(const struct profd_config *cfg)
 			goto cleanup;
 		}
 		endpoints__set_history(ep, hist);
+	}
+
+	if (cfg->snapshot_oom || cfg->snapshot_pressure) {
+		struct snapshot_config sc = {
+			.dir = cfg->snapshot_dir,
+			.keep = cfg->snapshot_keep,
+			.oom = cfg->snapshot_oom,
+			.pressure = cfg->snapshot_pressure,
+			.pid = cfg->pid,
+		};
+
+		if (snapshot_triggers__new(&sc, ps, ep, &trig) != 0) {
+			log_error("out of memory");
+			status = EXIT_RUNTIME;
+			goto cleanup;
+		}
 	}
 
 	/* the RSS growth counts from now, before anyone can be told profd is ready */
@@ -705,12 +804,14 @@ static int serve(const struct profd_config *cfg)
 	log_info("serving http://%s/debug/pprof/ for %s", addr, procset__describe(procs__set(ps)));
 	if (cfg->snapshot_rss_step && !engine.heap)
 		log_warn("--snapshot-on rss-step: heap profiling is unavailable, so no snapshot can be written");
-	else if (cfg->snapshot_rss_step && cfg->heap_mode == HEAP_MODE_DEMAND)
+	else if (cfg->snapshot_rss_step && cfg->heap_mode == HEAP_MODE_DEMAND && !cfg->snapshot_oom &&
+		 !cfg->snapshot_pressure)
 		log_warn("--snapshot-on rss-step with --heap demand: a snapshot holds only what requests had the "
 			 "heap probes track; --heap inuse tracks from start-up");
-	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap, &watch);
+	status = wait_for_end(engine.single ? &engine.single->target : NULL, engine.heap, &watch, trig);
 cleanup:
 	http_server__stop(srv, SHUTDOWN_GRACE_MS);
+	snapshot_triggers__free(trig); /* waits for a snapshot being written; reads the sources */
 	history__free(hist); /* its sampler reads the sources through ep */
 	endpoints__free(ep);
 	engine_free(&engine);

@@ -107,15 +107,29 @@ static const char usage[] =
 	"                         2^40, K/M suffixes (PROFD_GROWTH_RATE), default 1M\n"
 	"      --growth-idle DURATION  demand mode: detach after this long without a growth request,\n"
 	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
+	"      --fd MODE          on (default) or off (PROFD_FD): the fd profile, open descriptors by\n"
+	"                         the stack that opened them, from the syscall tracepoints (no uprobes),\n"
+	"                         attached from start-up. The target pays at each descriptor it creates\n"
+	"                         (a record and a 16 KiB stack copy, about 1-3 us; the fd profile and\n"
+	"                         /metrics show the measured figure); every other syscall of the\n"
+	"                         machine takes the kernel's syscall-tracepoint path meanwhile\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
-	"      --snapshot-on rss-step=SIZE  also write the heap profile each time the target's RSS has\n"
-	"                         grown by SIZE (1M..1024G, K/M/G) since the last one, to\n"
-	"                         DIR/profd-heap-PID-TIME.pb.gz (PROFD_SNAPSHOT_ON); needs\n"
-	"                         --snapshot-dir and --pid; with --heap demand a snapshot holds only\n"
-	"                         what requests had the probes track: use --heap inuse\n"
-	"      --snapshot-keep N  rss-step snapshots kept, the newest, 1..10000 (PROFD_SNAPSHOT_KEEP),\n"
-	"                         default 10\n"
+	"      --snapshot-on LIST  write snapshots on triggers, a comma-separated list of\n"
+	"                         rss-step=SIZE, oom and pressure (PROFD_SNAPSHOT_ON), to\n"
+	"                         DIR/profd-PROFILE-PID-TIME.pb.gz; needs --snapshot-dir.\n"
+	"                         rss-step=SIZE: the heap profile each time the target's RSS has\n"
+	"                         grown by SIZE (1M..1024G, K/M/G) since the last one; --pid alone;\n"
+	"                         with --heap demand a snapshot holds only what requests had the\n"
+	"                         probes track: use --heap inuse. oom: the heap (and growth, fd)\n"
+	"                         profiles of a process the OOM killer chose, written after it died\n"
+	"                         (BPF on oom:mark_victim; --pid: before profd exits). pressure: them\n"
+	"                         when its memory cgroup reports pressure (v2 memory.events high/max\n"
+	"                         and PSI, or v1 memory.pressure_level), at most every 30 s. oom and\n"
+	"                         pressure keep the heap probes on from start-up with --heap demand\n"
+	"                         (within --heap-budget); refused with --heap off or allocs\n"
+	"      --snapshot-keep N  triggered snapshots kept per profile and process, the newest,\n"
+	"                         1..10000 (PROFD_SNAPSHOT_KEEP), default 10\n"
 	"      --history-interval DURATION  how often the resource history (RSS, threads, fds,\n"
 	"                         heap in use: charts on the index, /debug/pprof/history?format=csv)\n"
 	"                         is sampled, 1s..1h (PROFD_HISTORY_INTERVAL), default 10s\n"
@@ -156,6 +170,10 @@ static const char usage[] =
 	"  growth                 where resident memory grew: first touches of new pages, by stack\n"
 	"                         (pagefaults/count, growth/bytes; any allocator, Go's too); ?seconds=N:\n"
 	"                         the growth of the next N s; debug=1: gperftools' growthz text\n"
+	"  fd                     open file descriptors by the stack that opened them (fds/count, label\n"
+	"                         syscall=openat, socket, pipe2...); those open before profd attached\n"
+	"                         under 'opened before profd attached', by type; debug=1 lists each\n"
+	"                         descriptor: number, what it points to, opening stack\n"
 	"  goroutine              every thread's stack (debug=1 grouped, debug=2 one block per thread)\n"
 	"  cmdline                the target's argv, NUL-separated\n"
 	"  symbol                 address to function name lookup (GET query or POST body)\n"
@@ -164,7 +182,10 @@ static const char usage[] =
 	"                         threads, fds, CPU, faults, cgroup memory, sampled heap in use;\n"
 	"                         profd's own; reading it never stops a thread or attaches a probe\n"
 	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
-	"  snapshots; for heap, allocs, block and mutex, a window of tracking).\n"
+	"  snapshots; for heap, allocs, block and mutex, a window of tracking). A profile this\n"
+	"  target cannot have (off, refused, unsupported) answers 404 with the reason; the index\n"
+	"  lists it. Go programs: dumps show their OS threads, not goroutines (their own\n"
+	"  net/http/pprof has those); heap and allocs are refused for them.\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -278,8 +299,8 @@ enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OP
 	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
 	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP,
 	      OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_MUTEX_RATE,
-	      OPT_MUTEX_IDLE, OPT_GROWTH,
-	      OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_MUTEX_IDLE, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_FD, OPT_SECONDS, OPT_OUTPUT,
+	      OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -319,6 +340,7 @@ static const struct opt_def {
 	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
 	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
 	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
+	[OPT_FD] = { "--fd", 0, "PROFD_FD", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -352,6 +374,57 @@ static int parse_bool(const char *from, const char *v, bool *ret, char *err, siz
 }
 
 /* Applies one value; `from` names where it came from for the error message. */
+/* --snapshot-on: a comma-separated list of triggers, oom, pressure and rss-step=SIZE (SIZE 1M to
+ * 1024G with K, M or G). Sets every trigger anew: the last flag or variable wins. */
+static int snapshot_on_parse(const char *from, const char *v, struct profd_config *cfg, char *err, size_t errlen)
+{
+	char list[256], *save = NULL, *t;
+
+	cfg->snapshot_rss_step = 0;
+	cfg->snapshot_oom = cfg->snapshot_pressure = false;
+	if (!*v || strlen(v) >= sizeof(list))
+		goto bad;
+	strcpy(list, v);
+	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		const char *size = strncmp(t, "rss-step=", 9) == 0 ? t + 9 : NULL;
+		char *end = NULL;
+		unsigned long long b = 0, mul = 1;
+
+		if (strcmp(t, "oom") == 0) {
+			cfg->snapshot_oom = true;
+			continue;
+		}
+		if (strcmp(t, "pressure") == 0) {
+			cfg->snapshot_pressure = true;
+			continue;
+		}
+		if (size && *size >= '0' && *size <= '9') {
+			errno = 0;
+			b = strtoull(size, &end, 10);
+			if (*end == 'K' || *end == 'k')
+				mul = 1ull << 10;
+			else if (*end == 'M' || *end == 'm')
+				mul = 1ull << 20;
+			else if (*end == 'G' || *end == 'g')
+				mul = 1ull << 30;
+			if (mul > 1)
+				end++;
+		}
+		if (!size || !end || *end || errno || b == 0 || b > (1ull << 40) / mul || b * mul < (1ull << 20)) {
+			snprintf(err, errlen, "%s: '%s' is not valid; expected a comma-separated list of oom, pressure and "
+				 "rss-step=SIZE, SIZE from 1M to 1024G with K, M or G, e.g. oom,rss-step=64M", from, t);
+			return -EINVAL;
+		}
+		cfg->snapshot_rss_step = b * mul;
+	}
+	if (cfg->snapshot_rss_step || cfg->snapshot_oom || cfg->snapshot_pressure)
+		return 0;
+bad:
+	snprintf(err, errlen, "%s: '%s' is not valid; expected a comma-separated list of oom, pressure and "
+		 "rss-step=SIZE, e.g. oom,rss-step=64M", from, v);
+	return -EINVAL;
+}
+
 static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const char *from, char *err,
 		 size_t errlen)
 {
@@ -487,31 +560,8 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		}
 		strcpy(cfg->snapshot_dir, v);
 		return 0;
-	case OPT_SNAPSHOT_ON: {
-		const char *size = strncmp(v, "rss-step=", 9) == 0 ? v + 9 : NULL;
-		char *end = NULL;
-		unsigned long long b = 0, mul = 1;
-
-		if (size && *size >= '0' && *size <= '9') {
-			errno = 0;
-			b = strtoull(size, &end, 10);
-			if (*end == 'K' || *end == 'k')
-				mul = 1ull << 10;
-			else if (*end == 'M' || *end == 'm')
-				mul = 1ull << 20;
-			else if (*end == 'G' || *end == 'g')
-				mul = 1ull << 30;
-			if (mul > 1)
-				end++;
-		}
-		if (!size || !end || *end || errno || b == 0 || b > (1ull << 40) / mul || b * mul < (1ull << 20)) {
-			snprintf(err, errlen, "%s: '%s' is not valid; expected rss-step=SIZE, SIZE from 1M to 1024G with "
-				 "K, M or G, e.g. rss-step=64M (the pressure and oom triggers are not implemented)", from, v);
-			return -EINVAL;
-		}
-		cfg->snapshot_rss_step = b * mul;
-		return 0;
-	}
+	case OPT_SNAPSHOT_ON:
+		return snapshot_on_parse(from, v, cfg, err, errlen);
 	case OPT_SNAPSHOT_KEEP:
 		if (parse_range(from, v, 1, 10000, &n, err, errlen))
 			return -EINVAL;
@@ -575,6 +625,16 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 		if (heap_idle_parse(v, &cfg->growth_idle_ns, err, errlen) != 0) {
 			snprintf(err, errlen, "%s: expected a duration from 1s to 168h, a whole number with a unit "
 				 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", from, v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_FD:
+		if (strcmp(v, "on") == 0) {
+			cfg->fd_off = false;
+		} else if (strcmp(v, "off") == 0) {
+			cfg->fd_off = true;
+		} else {
+			snprintf(err, errlen, "%s: expected on or off, got '%s'", from, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -718,19 +778,27 @@ int options_parse(int argc, char **argv, const char *(*getenv_fn)(const char *),
 		snprintf(err, errlen, "profd heap with --heap off has nothing to do; use inuse (or demand) or allocs");
 		return -EINVAL;
 	}
-	if (cfg->snapshot_rss_step && cfg->command == CMD_SERVE) {
+	if ((cfg->snapshot_rss_step || cfg->snapshot_oom || cfg->snapshot_pressure) && cfg->command == CMD_SERVE) {
+		const char *which = cfg->snapshot_oom ? "oom" : cfg->snapshot_pressure ? "pressure" : "rss-step";
+
 		if (!cfg->snapshot_dir[0]) {
 			snprintf(err, errlen, "--snapshot-on needs --snapshot-dir DIR: where the snapshots are written");
 			return -EINVAL;
 		}
 		if (cfg->heap_mode == HEAP_MODE_OFF) {
-			snprintf(err, errlen, "--snapshot-on writes heap profiles, which --heap off does not take; use "
-				 "--heap inuse (or demand)");
+			snprintf(err, errlen, "--snapshot-on %s writes heap profiles, which --heap off does not take; use "
+				 "--heap inuse (or demand)", which);
 			return -EINVAL;
 		}
-		if (cfg->children || cfg->selector != SELECT_PID) {
-			snprintf(err, errlen, "--snapshot-on follows one process's RSS: use it with --pid alone (not "
-				 "with a set)");
+		/* the pre-mortem and the pressure snapshot are about what is in use */
+		if ((cfg->snapshot_oom || cfg->snapshot_pressure) && cfg->heap_mode == HEAP_MODE_ALLOCS) {
+			snprintf(err, errlen, "--snapshot-on %s writes the heap in use, which --heap allocs does not track "
+				 "(it follows no free); use --heap inuse (or demand)", cfg->snapshot_oom ? "oom" : "pressure");
+			return -EINVAL;
+		}
+		if (cfg->snapshot_rss_step && (cfg->children || cfg->selector != SELECT_PID)) {
+			snprintf(err, errlen, "--snapshot-on rss-step follows one process's RSS: use it with --pid alone "
+				 "(not with a set; oom and pressure work over a set)");
 			return -EINVAL;
 		}
 	}

@@ -54,6 +54,8 @@ struct profd_config {
 	double heap_budget;     /* --heap-budget, percent */
 	char snapshot_dir[4096];
 	uint64_t snapshot_rss_step;  /* --snapshot-on rss-step=SIZE, bytes; 0: off */
+	bool snapshot_oom;           /* --snapshot-on oom */
+	bool snapshot_pressure;      /* --snapshot-on pressure */
 	int snapshot_keep;           /* --snapshot-keep */
 	int64_t history_interval_ns; /* --history-interval */
 	uint32_t history_length;     /* --history-length; 0: no history */
@@ -64,6 +66,7 @@ struct profd_config {
 	int growth_mode;        /* enum growth_mode */
 	uint64_t growth_rate;   /* --growth-rate, bytes */
 	int64_t growth_idle_ns; /* --growth-idle */
+	bool fd_off;            /* --fd off */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };

@@ -50,6 +50,11 @@ struct endpoints {
 	uint64_t served[MAX_PROFILES]; /* atomic, per profile: requests answered */
 	uint64_t scrapes;              /* atomic: /metrics requests */
 	struct history *hist;          /* borrowed; NULL: no history */
+	int nunavailable;
+	struct unavailable {           /* profiles this target cannot have, and why */
+		char name[32];
+		char reason[512];
+	} unavailable[MAX_PROFILES];
 };
 
 /* Takes a place in a pool of max; false when it is full. */
@@ -223,16 +228,48 @@ static bool name_taken(const struct endpoints *ep, const char *name)
 	return false;
 }
 
+static const struct unavailable *find_unavailable(const struct endpoints *ep, const char *name)
+{
+	for (int i = 0; i < ep->nunavailable; i++)
+		if (strcmp(ep->unavailable[i].name, name) == 0)
+			return &ep->unavailable[i];
+	return NULL;
+}
+
 int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p)
 {
 	if (!p->snapshot && !p->collect)
 		return -EINVAL;
-	if (name_taken(ep, p->name))
+	if (name_taken(ep, p->name) || find_unavailable(ep, p->name))
 		return -EEXIST;
 	if (ep->nprofiles >= MAX_PROFILES)
 		return -ENOSPC;
 	ep->profiles[ep->nprofiles++] = *p;
 	return 0;
+}
+
+int endpoints__add_unavailable(struct endpoints *ep, const char *name, const char *reason)
+{
+	struct unavailable *u;
+
+	if (!name || !*name || !reason)
+		return -EINVAL;
+	if (name_taken(ep, name) || find_unavailable(ep, name))
+		return -EEXIST;
+	if (ep->nunavailable >= MAX_PROFILES)
+		return -ENOSPC;
+	u = &ep->unavailable[ep->nunavailable++];
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->reason, sizeof(u->reason), "%s", reason);
+	return 0;
+}
+
+const struct profd_profile *endpoints__profile(const struct endpoints *ep, const char *name)
+{
+	for (int i = 0; i < ep->nprofiles; i++)
+		if (strcmp(ep->profiles[i].name, name) == 0)
+			return &ep->profiles[i];
+	return NULL;
 }
 
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds)
@@ -454,7 +491,19 @@ static void serve_index(struct endpoints *ep, const struct reqctx *rc, struct ht
 		html_escape(out, rows[i].description);
 		buf_puts(out, "</li>\n");
 	}
-	buf_puts(out, "</ul>\n</p>\n</body>\n</html>\n");
+	buf_puts(out, "</ul>\n</p>\n");
+	if (ep->nunavailable) {
+		buf_puts(out, "<p>\nNot available for this target:\n<ul>\n");
+		for (int i = 0; i < ep->nunavailable; i++) {
+			buf_puts(out, "<li><div class=profile-name>");
+			html_escape(out, ep->unavailable[i].name);
+			buf_puts(out, ": </div> ");
+			html_escape(out, ep->unavailable[i].reason);
+			buf_puts(out, "</li>\n");
+		}
+		buf_puts(out, "</ul>\n</p>\n");
+	}
+	buf_puts(out, "</body>\n</html>\n");
 }
 
 /* The one place that words the errors of snapshot/encode failures for the user. p (may be NULL)
@@ -941,7 +990,13 @@ void endpoints__handle(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (!p && strcmp(name, "cmdline") != 0 && strcmp(name, "symbol") != 0) {
-		http_response__error(resp, 404, "Unknown profile");
+		const struct unavailable *u = find_unavailable(ep, name);
+
+		/* Go's error shape, so that go tool pprof and curl show why */
+		if (u)
+			http_response__error(resp, 404, "profile %s is not available here: %s", u->name, u->reason);
+		else
+			http_response__error(resp, 404, "Unknown profile");
 		return;
 	}
 	if (!reqctx_init(ep, req, resp, &rc))

@@ -29,6 +29,13 @@ void endpoints__free(struct endpoints *ep); /* NULL-safe */
 /* Returns 0, -EEXIST (name taken), -EINVAL (neither snapshot nor collect) or -ENOSPC (too
  * many). Register before serving. */
 int endpoints__add_profile(struct endpoints *ep, const struct profd_profile *p);
+/* A profile this target cannot have (its source refused or is off), with why in words a user
+ * can act on: requests for it get 404 with the reason in Go's error shape (instead of "Unknown
+ * profile"), and the index lists it apart. Returns 0, -EEXIST, -EINVAL or -ENOSPC. */
+int endpoints__add_unavailable(struct endpoints *ep, const char *name, const char *reason);
+/* The registered profile with this name (/debug/pprof/NAME), NULL if none. Borrowed, valid until
+ * endpoints__free(). */
+const struct profd_profile *endpoints__profile(const struct endpoints *ep, const char *name);
 /* Longest delta (?seconds=N) a request may ask for; longer gets 400. */
 void endpoints__set_max_seconds(struct endpoints *ep, int max_seconds);
 /* The resource history (http/history.h) drawn on the index and served as CSV at

@@ -46,10 +46,11 @@ int resources_add_process(struct metrics *m, pid_t pid, const char *comm, const 
 				flt = { "profd_process_page_faults_total", METRIC_COUNTER,
 					"Page faults of the process, by kind (minor: no I/O; major: read from disk)." },
 				cgcur = { "profd_process_cgroup_memory_current_bytes", METRIC_GAUGE,
-					  "memory.current of the process's cgroup v2 (the whole cgroup's, every process "
-					  "in it)." },
+					  "memory.current of the process's memory cgroup (the whole cgroup's, every "
+					  "process in it; memory.usage_in_bytes where the controller is on cgroup v1)." },
 				cgmax = { "profd_process_cgroup_memory_max_bytes", METRIC_GAUGE,
-					  "memory.max of the process's cgroup v2; absent when it has no limit." };
+					  "memory.max of the process's memory cgroup (memory.limit_in_bytes on cgroup "
+					  "v1); absent when it has no limit." };
 	char p[16];
 	struct metric_label l[3] = { { "pid", p }, { "process", comm }, { NULL, NULL } };
 	int err = 0;

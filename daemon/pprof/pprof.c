@@ -452,7 +452,7 @@ static int64_t set_check(const struct profd_sample_set *set)
 /* Everything the packed Profile points to, allocated as a few arrays. */
 struct layout {
 	Perftools__Profiles__ValueType vt[PROFD_MAX_VALUES + 1], *vtp[PROFD_MAX_VALUES];
-	int64_t comments[PROFD_MAX_COMMENTS];
+	int64_t comments[PROFD_MAX_COMMENTS + 1]; /* + the note on binaries without symbols */
 	Perftools__Profiles__Sample *samples, **samplep;
 	uint64_t *loc_ids;
 	int64_t *values;
@@ -627,7 +627,8 @@ static int build_tables(struct builder *b, struct layout *l, Perftools__Profiles
 		Perftools__Profiles__Mapping *m = &l->maps[nmaps];
 		int64_t v;
 
-		if (!mr->listed && !mr->has_locations)
+		/* JIT code comes and goes in many pieces: only those a sample is in */
+		if (!mr->has_locations && (!mr->listed || mr->m->jit))
 			continue;
 		perftools__profiles__mapping__init(m);
 		m->id = nmaps + 1;
@@ -684,6 +685,71 @@ cleanup:
 	return err;
 }
 
+int pprof_symbols_note(const struct sym_mapping *const *maps, size_t n, struct buf *out)
+{
+	const size_t max_named = 8;
+	size_t named = 0, more = 0;
+	int err = 0;
+
+	if (!maps && n)
+		return -EINVAL;
+	for (size_t i = 0; i < n && !err; i++) {
+		bool seen = false;
+
+		if (!maps[i] || !maps[i]->lacks_symbols || !maps[i]->filename)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = maps[j] && maps[j]->lacks_symbols && maps[j]->filename &&
+			       !strcmp(maps[j]->filename, maps[i]->filename);
+		if (seen)
+			continue;
+		if (named == max_named) {
+			more++;
+			continue;
+		}
+		err = buf_printf(out, "%s%s", named ? ", " : "no symbol table in ", maps[i]->filename);
+		named++;
+	}
+	if (err || !named)
+		return err ? err : 0;
+	if (more)
+		err = buf_printf(out, " and %zu more", more);
+	if (!err)
+		err = buf_puts(out, ": functions without an exported name are named FILE+0xADDR, the ELF "
+			       "address of their start as .eh_frame gives it (what objdump, addr2line -e FILE and "
+			       "gdb take). For names, install the debug symbols of the package that ships each "
+			       "file (Debian: its -dbgsym package from the debian-debug archive, libc6-dbg for "
+			       "libc; dpkg -S FILE names the package) or start profd with DEBUGINFOD_URLS set "
+			       "(e.g. https://debuginfod.debian.net)");
+	return err ? err : 1;
+}
+
+/* Adds pprof_symbols_note() of the mappings the profile's locations use as its last comment;
+ * note holds the text until the profile is packed. Returns 0 or -errno. */
+static int add_symbols_note(struct builder *b, struct layout *l, Perftools__Profiles__Profile *p, struct buf *note)
+{
+	const struct sym_mapping **used;
+	size_t n = 0;
+	int64_t c;
+	int r;
+
+	used = calloc_n(b->nmaps, sizeof(*used));
+	if (!used)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nmaps; i++)
+		if (b->maps[i].has_locations && b->maps[i].m->lacks_symbols)
+			used[n++] = b->maps[i].m;
+	r = pprof_symbols_note(used, n, note);
+	free(used);
+	if (r <= 0)
+		return r;
+	c = str_intern(b, note->data);
+	if (c < 0)
+		return (int)c;
+	l->comments[p->n_comment++] = c;
+	return 0;
+}
+
 /* gzip (RFC 1952 header, fast level, as Go's runtime writes profiles) of data onto out. */
 static int gzip_append(const uint8_t *data, size_t len, struct buf *out)
 {
@@ -738,6 +804,7 @@ int pprof_encode_procs(const struct profd_sample_set *set, const struct pprof_sy
 {
 	Perftools__Profiles__Profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
 	struct builder b = { .syms = syms };
+	struct buf note = { 0 };
 	struct layout l;
 	uint8_t *packed = NULL;
 	size_t packed_len, nlabels = 0, out_len = out ? out->len : 0;
@@ -775,6 +842,9 @@ int pprof_encode_procs(const struct profd_sample_set *set, const struct pprof_sy
 	err = build_tables(&b, &l, &p);
 	if (err)
 		goto cleanup;
+	err = add_symbols_note(&b, &l, &p, &note);
+	if (err)
+		goto cleanup;
 	p.n_string_table = b.nstrs;
 	p.string_table = (char **)b.strs;
 	/* exactly one non-zero time_nanos: a zero one would read as "no time" */
@@ -802,6 +872,7 @@ cleanup:
 	}
 	free(packed);
 	layout_release(&l);
+	buf_free(&note);
 	builder_release(&b);
 	return err;
 }

@@ -9,6 +9,7 @@
 #include "stacks/samples.h"
 
 struct symbolizer;
+struct sym_mapping;
 
 /* Where the builders find the symbolizer of a sample's process (sample_pid(): its "pid" label, 0
  * in a one-process profile). get may return NULL (addresses only); what it returns must stay
@@ -48,6 +49,13 @@ int pprof_write_contention_text_procs(const char *name, int64_t period, struct p
  * (may be NULL) does not know it. pcs are return addresses (looked up at pc - 1). Returns 0 or
  * -errno. */
 int pprof_write_legacy_frames(const uint64_t *pcs, uint32_t n, struct symbolizer *sym, struct buf *out);
+
+/* The note a profile or dump carries once when some of its binaries have no symbol table:
+ * "no symbol table in FILE, ...: functions without an exported name are named FILE+0xADDR ...;
+ * for names, install ...". Appends it to out for the mappings of maps[0, n) (NULL entries
+ * skipped) flagged lacks_symbols, each file named once (at most 8, then "and N more").
+ * Returns 1 when it wrote the note, 0 when no mapping lacks symbols, or -errno. */
+int pprof_symbols_note(const struct sym_mapping *const *maps, size_t n, struct buf *out);
 
 /* A readable top list of a CPU sample set (pprof -top style: flat, flat%, sum%, cum, cum%,
  * function; values[1] is CPU nanoseconds, values[0] the sample count), at most 100 lines,

@@ -19,6 +19,10 @@ typedef bool (*profd_cancel_fn)(void *arg);
 /* What one request asks of a profile beyond Go's parameters. */
 struct profd_scope {
 	int pid; /* ?pid=N: only this process of the set (the caller checked it is a member); 0: all */
+	/* A snapshot written on a trigger (--snapshot-on oom, pressure), often after the process
+	 * ended: what the source holds now. A source attached on demand attaches nothing and renews
+	 * no lease for it. */
+	bool held;
 };
 
 /* Every callback gets the request's scope; a source of one process may ignore it (the caller

@@ -610,6 +610,11 @@ const char *procset__describe(const struct procset *s)
 	return s->describe;
 }
 
+const char *procset__cgroup(const struct procset *s)
+{
+	return s->cfg.kind == PROCSET_CGROUP || s->cfg.kind == PROCSET_UNIT ? s->cgroup : NULL;
+}
+
 enum procset_kind procset__kind(const struct procset *s)
 {
 	return s->cfg.kind;

@@ -92,5 +92,8 @@ void procset__stats(struct procset *s, struct procset_stats *ret);
  * "process 1234 and its descendants". Borrowed, valid until procset__free(). */
 const char *procset__describe(const struct procset *s);
 enum procset_kind procset__kind(const struct procset *s);
+/* --cgroup, --unit: the selected cgroup v2 directory (absolute); NULL for the PID selectors.
+ * Borrowed, valid until procset__free(). */
+const char *procset__cgroup(const struct procset *s);
 
 #endif

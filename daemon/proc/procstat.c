@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include "proc/mempressure.h"
 #include "proc/procset.h"
 #include "proc/procstat.h"
 #include "proc/proctext.h"
@@ -19,10 +20,15 @@
 static char cgroup_root[4096];
 static pthread_once_t cgroup_once = PTHREAD_ONCE_INIT;
 
+/* the cgroup v1 memory hierarchy's mount, where the memory controller is not in v2 (hybrid) */
+static char cgroup_v1_root[4096];
+
 static void find_cgroup_root(void)
 {
 	if (procset_cgroup2_root(cgroup_root, sizeof(cgroup_root)) != 0)
 		cgroup_root[0] = '\0';
+	if (mempressure_v1_root(cgroup_v1_root, sizeof(cgroup_v1_root)) != 0)
+		cgroup_v1_root[0] = '\0';
 }
 
 static int64_t kb(long long v)
@@ -84,14 +90,13 @@ static void sum_switches(pid_t pid, struct proc_figures *f)
 	closedir(dir);
 }
 
-static int64_t read_cgroup_value(const char *cg, const char *file)
+static int64_t read_cgroup_value(const char *root, const char *cg, const char *file)
 {
 	char path[4700], text[64];
 
-	pthread_once(&cgroup_once, find_cgroup_root);
-	if (!cgroup_root[0])
+	if (!root[0])
 		return -1;
-	snprintf(path, sizeof(path), "%s%s/%s", cgroup_root, cg, file);
+	snprintf(path, sizeof(path), "%s%s/%s", root, strcmp(cg, "/") == 0 ? "" : cg, file);
 	if (proc_read_file(path, text, sizeof(text)) <= 0)
 		return -1;
 	if (text[0] < '0' || text[0] > '9')
@@ -138,12 +143,22 @@ int procstat_read(pid_t pid, unsigned what, struct proc_figures *f)
 		sum_switches(pid, f);
 	if (what & PROCSTAT_CGROUP) {
 		snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-		if (proc_read_file(path, text, sizeof(text)) > 0 &&
-		    proctext_cgroup_v2(text, f->cgroup, sizeof(f->cgroup)) == 0 && !strstr(f->cgroup, "..")) {
+		pthread_once(&cgroup_once, find_cgroup_root);
+		if (proc_read_file(path, text, sizeof(text)) <= 0) {
+			f->cgroup[0] = '\0';
+		} else if (proctext_cgroup_v2(text, f->cgroup, sizeof(f->cgroup)) == 0 && !strstr(f->cgroup, "..") &&
+			   (f->cg_mem_current = read_cgroup_value(cgroup_root, f->cgroup, "memory.current")) >= 0) {
 			/* the root cgroup has no memory.current: both stay -1 */
-			f->cg_mem_current = read_cgroup_value(f->cgroup, "memory.current");
-			f->cg_mem_max = read_cgroup_value(f->cgroup, "memory.max");
-		} else {
+			f->cg_mem_max = read_cgroup_value(cgroup_root, f->cgroup, "memory.max");
+		} else if (proctext_cgroup_v1(text, "memory", f->cgroup, sizeof(f->cgroup)) == 0 &&
+			   !strstr(f->cgroup, "..") &&
+			   (f->cg_mem_current = read_cgroup_value(cgroup_v1_root, f->cgroup, "memory.usage_in_bytes")) >= 0) {
+			/* the memory controller on v1 (hybrid systems): its usage and limit */
+			f->cg_v1 = true;
+			f->cg_mem_max = read_cgroup_value(cgroup_v1_root, f->cgroup, "memory.limit_in_bytes");
+			if (f->cg_mem_max >= 0 && (uint64_t)f->cg_mem_max >= MEMPRESSURE_V1_UNLIMITED)
+				f->cg_mem_max = -1;
+		} else if (proctext_cgroup_v2(text, f->cgroup, sizeof(f->cgroup)) != 0 || strstr(f->cgroup, "..")) {
 			f->cgroup[0] = '\0';
 		}
 	}

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* A process's resource figures now, as /proc and its cgroup show them: memory (resident total,
  * anonymous, file, shared memory; swap), threads, open descriptors, CPU time, context switches,
- * page faults, and its cgroup v2's memory.current and memory.max. Only reads files: it never
+ * page faults, and its memory cgroup's usage and limit (v2, or v1 where the memory controller
+ * is still there: hybrid systems). Only reads files: it never
  * stops a thread or attaches anything. Thread-safe (no state). */
 #ifndef PROFD_PROCSTAT_H
 #define PROFD_PROCSTAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,9 +26,10 @@ struct proc_figures {
 	double cpu_user_s, cpu_system_s;
 	int64_t minflt, majflt;     /* the whole process's, dead threads included */
 	int64_t ctxsw_vol, ctxsw_invol; /* summed over its live threads */
-	int64_t cg_mem_current;     /* its cgroup v2's memory.current, bytes */
-	int64_t cg_mem_max;         /* memory.max, bytes; -1 also when "max" (no limit) */
-	char cgroup[512];           /* its cgroup v2 path, "" when unknown */
+	int64_t cg_mem_current;     /* its memory cgroup's memory.current (v1: memory.usage_in_bytes) */
+	int64_t cg_mem_max;         /* memory.max (v1: memory.limit_in_bytes), bytes; -1 when no limit */
+	char cgroup[512];           /* its cgroup path (of the memory hierarchy when cg_v1), "" when unknown */
+	bool cg_v1;                 /* the memory figures come from cgroup v1 (a hybrid system) */
 };
 
 /* What to read: descriptors and per-thread switches cost a directory walk each. */

@@ -239,6 +239,38 @@ int proctext_cgroup_v2(const char *text, char *path, size_t len)
 	return -ENOENT;
 }
 
+int proctext_cgroup_v1(const char *text, const char *controller, char *path, size_t len)
+{
+	size_t clen = strlen(controller);
+	const char *p = text;
+
+	while (p && *p) {
+		const char *end = strchr(p, '\n'), *c = strchr(p, ':'), *colon2;
+
+		if (!end)
+			end = p + strlen(p);
+		colon2 = c && c < end ? memchr(c + 1, ':', (size_t)(end - c - 1)) : NULL;
+		/* "ID:LIST:PATH": LIST is empty for v2's "0::" */
+		for (const char *q = c ? c + 1 : NULL; colon2 && q < colon2;) {
+			const char *comma = memchr(q, ',', (size_t)(colon2 - q));
+			const char *qe = comma ? comma : colon2;
+
+			if ((size_t)(qe - q) == clen && strncmp(q, controller, clen) == 0) {
+				size_t n = (size_t)(end - colon2 - 1);
+
+				if (n >= len)
+					return -ENAMETOOLONG;
+				memcpy(path, colon2 + 1, n);
+				path[n] = '\0';
+				return 0;
+			}
+			q = qe + 1;
+		}
+		p = *end ? end + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
 char *proctext_kstack(const char *text)
 {
 	struct buf b;

@@ -48,6 +48,10 @@ int proctext_stat_usage(const char *text, struct proctext_usage *ret);
 /* cgroup: the cgroup v2 path (the "0::PATH" line) into path. Returns 0, -ENOENT when there is
  * no such line (cgroup v1 only), -ENAMETOOLONG when it does not fit. */
 int proctext_cgroup_v2(const char *text, char *path, size_t len);
+/* cgroup: the cgroup v1 path of the hierarchy with this controller ("4:memory:PATH", or a
+ * comma-joined list "5:cpu,cpuacct:PATH") into path. Returns 0, -ENOENT when no line names it,
+ * -ENAMETOOLONG when it does not fit. */
+int proctext_cgroup_v1(const char *text, const char *controller, char *path, size_t len);
 /* task/TID/stack: "[<0>] do_nanosleep+0x6b/0x180" lines into "do_nanosleep+0x6b\n" lines.
  * Returns a malloc'd string, or NULL when nothing was found (or no memory). */
 char *proctext_kstack(const char *text);

@@ -17,7 +17,7 @@
 #include "proc/target.h"
 
 #define PROCS_SCAN_NS 1000000000ll /* membership is read again every second */
-#define PROCS_MAX_LISTENERS 8
+#define PROCS_MAX_LISTENERS 16
 
 struct symbolizer;
 struct unwinder;

@@ -34,6 +34,7 @@
 #include "sources/demand.h"
 #include "sources/heap.h"
 #include "sources/probeframes.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 
 #define POLL_MS 100
@@ -56,6 +57,7 @@ struct block_source {
 	int64_t cum_since;    /* CLOCK_REALTIME of the tracking the set counts from */
 	/* counters of earlier attachments, and of this one at its start */
 	uint64_t waits, wait_ns, sampled, lost, records, dropped, partial, no_stack;
+	struct stack_tally stacks; /* sampled stacks by the rule of stacks/complete.h */
 	uint64_t prog_ns, prog_runs; /* BPF run time of earlier attachments */
 	int64_t attached_mono;       /* this attachment began (CLOCK_MONOTONIC) */
 	int64_t attached_total_ns;   /* earlier attachments' length */
@@ -233,8 +235,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	b->records++;
 	if (err)
 		b->dropped++;
-	if (why != UNWIND_STOP_ROOT)
-		b->partial++;
+	stack_tally__add(&b->stacks, n, why);
+	b->partial = stack_tally__short(&b->stacks);
 	if (e->flags & PROFD_BLOCK_F_NO_STACK)
 		b->no_stack++;
 	proc__put(p);
@@ -401,6 +403,7 @@ static int block_attach(void *ctx, char *err, size_t errlen)
 		b->cum = new_cum(b);
 		b->cum_since = profd_now_nanos();
 		b->waits = b->wait_ns = b->sampled = b->lost = b->records = b->dropped = b->partial = 0;
+		b->stacks = (struct stack_tally){ 0 };
 		b->no_stack = b->prog_ns = b->prog_runs = 0;
 		b->attached_total_ns = 0;
 		if (!b->cum) {
@@ -642,9 +645,12 @@ static void add_comments(struct block_source *b, struct profd_sample_set *set, b
 	if (lost || b->dropped)
 		sample_set__comment(set, "dropped at bounds: %" PRIu64 " sampled waits (ring buffer full), %" PRIu64
 				    " (more than %u stacks)", lost, b->dropped, b->cfg.max_stacks);
-	if (b->partial)
-		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " sampled stacks were not unwound to the thread's "
-				    "root", b->partial, b->records);
+	if (b->partial) {
+		char line[512];
+
+		stack_tally__sentence(&b->stacks, "sampled stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 	if (b->no_stack)
 		sample_set__comment(set, "%" PRIu64 " waits outside a syscall (wait=none: page faults) have only "
 				    "their leaf", b->no_stack);

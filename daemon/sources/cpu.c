@@ -41,6 +41,7 @@
 #include "sources/cpu.h"
 #include "sources/probeframes.h"
 #include "sources/tgidmap.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -61,7 +62,7 @@ struct cpu_window {
 	uint64_t lost_at_start;
 	uint64_t samples, kernel, short_stack, add_failed;
 	uint64_t probe; /* samples inside profd's allocator probes */
-	uint64_t why[UNWIND_STOP__COUNT];
+	struct stack_tally stacks; /* complete.h: which samples reached the thread's start */
 	int add_errno;
 };
 
@@ -202,7 +203,7 @@ static void dispatch(struct cpu_sampler *cs, const struct profd_cpu_event *e, co
 		if (!w || t < w->start_ns || t >= w->end_ns)
 			continue;
 		w->samples++;
-		w->why[why]++;
+		stack_tally__add(&w->stacks, n, why);
 		if (e->flags & PROFD_CPU_F_KERNEL)
 			w->kernel++;
 		if (e->flags & PROFD_CPU_F_NO_STACK)
@@ -643,7 +644,7 @@ cleanup:
 static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t lost)
 {
 	struct profd_sample_set *set = w->set;
-	uint64_t partial = w->samples - w->why[UNWIND_STOP_ROOT];
+	uint64_t partial = stack_tally__short(&w->stacks);
 
 	set->types[0] = (struct profd_value_type){ "samples", "count" };
 	set->types[1] = (struct profd_value_type){ "cpu", "nanoseconds" };
@@ -657,22 +658,13 @@ static void window_finish(struct cpu_sampler *cs, struct cpu_window *w, uint64_t
 		sample_set__comment(set, "%" PRIu64 " samples were lost (ring buffer full); CPU time is "
 				    "under-counted by about %" PRIu64 " ms", lost, lost * 1000 / (uint64_t)cs->cfg.hz);
 	if (partial) {
-		char detail[256] = "";
-		size_t off = 0;
+		char line[512];
 
-		for (int i = 0; i < UNWIND_STOP__COUNT; i++) {
-			if (i == UNWIND_STOP_ROOT || !w->why[i] || off >= sizeof(detail))
-				continue;
-			off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%s%s %" PRIu64,
-						off ? ", " : "", unwind_stop_name(i),
-						w->why[i]);
-		}
-		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " samples (%.1f%%) were not unwound to the "
-				    "thread's root (%s)", partial, w->samples, 100.0 * (double)partial /
-				    (double)w->samples, detail);
-		if (w->why[UNWIND_STOP_WINDOW])
+		stack_tally__sentence(&w->stacks, "samples", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+		if (w->stacks.short_by[UNWIND_STOP_WINDOW])
 			sample_set__comment(set, "%" PRIu64 " stacks were deeper than the %u bytes copied per "
-					    "sample: raise --cpu-stack-bytes (max %d)", w->why[UNWIND_STOP_WINDOW],
+					    "sample: raise --cpu-stack-bytes (max %d)", w->stacks.short_by[UNWIND_STOP_WINDOW],
 					    cs->cfg.stack_bytes, CPU_STACK_BYTES_MAX);
 	}
 	if (w->probe)
@@ -791,6 +783,9 @@ static int cpu_metrics(void *ctx, const struct profd_scope *scope, struct metric
 		     (double)st.events);
 	metrics__add(m, "profd_cpu_lost_samples_total", METRIC_COUNTER,
 		     "CPU samples lost because the sampler's ring buffer was full.", NULL, 0, (double)st.lost);
+	metrics__add(m, "profd_cpu_unwind_seconds_total", METRIC_COUNTER,
+		     "Time profd spent unwinding CPU samples and adding them to profiles (its own CPU).", NULL, 0,
+		     (double)st.unwind_ns / 1e9);
 	return 0;
 }
 

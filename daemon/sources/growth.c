@@ -43,6 +43,7 @@
 #include "sources/growth.h"
 #include "sources/probeframes.h"
 #include "sources/tgidmap.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -414,6 +415,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		}
 	}
 	proc__put(proc);
+	stack_tally__add(&g->st.stacks, n, why);
+	g->st.unwind_partial = stack_tally__short(&g->st.stacks);
 	if (n <= 0) {
 		/* no unwinder, or it failed outright: keep at least the faulting instruction */
 		pcs[0] = sample_pc_exact(regs.r[UNWIND_REG_RIP]);
@@ -423,8 +426,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	/* the trampoline stood for a return: the leaf is the caller at its return address */
 	if (fix.leaf_is_return)
 		pcs[0] = regs.r[UNWIND_REG_RIP];
-	if (why != UNWIND_STOP_ROOT && why != UNWIND_STOP_DEPTH)
-		g->st.unwind_partial++;
 	bytes = observe(g, e);
 	p = growth_sample_probability(e->weight, g->cfg.rate);
 	rec = rec_get(g, g->multi ? (pid_t)e->tgid : 0, pcs, (uint32_t)n);
@@ -959,9 +960,12 @@ static void add_comments(struct growth_source *g, struct profd_sample_set *set, 
 		sample_set__comment(set, "dropped at bounds: %llu sampled faults (ring buffer full), %llu (more than "
 				    "%u stacks)", (unsigned long long)g->st.dropped_ringbuf,
 				    (unsigned long long)g->st.dropped_stacks, g->cfg.max_stacks);
-	if (g->st.unwind_partial)
-		sample_set__comment(set, "%llu sampled stacks could not be unwound to the thread's start",
-				    (unsigned long long)g->st.unwind_partial);
+	if (g->st.unwind_partial) {
+		char line[512];
+
+		stack_tally__sentence(&g->st.stacks, "sampled stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 }
 
 /* Whether a record is in the request's scope (?pid= over a set). */
@@ -1227,8 +1231,8 @@ static int prof_count(void *ctx)
 /* A request without seconds: in demand mode it starts or extends the tracking first. */
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	bool started;
-	int r = demand__want(((struct growth_source *)ctx)->demand, false, &started);
+	bool started = false;
+	int r = scope && scope->held ? 0 : demand__want(((struct growth_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, started, scope ? scope->pid : 0, ret);
 }

@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "pprof/provider.h"
+#include "stacks/complete.h"
 #include "stacks/samples.h"
 
 struct procs;
@@ -104,7 +105,8 @@ struct growth_stats {
 	uint64_t vma_busy;      /* THP candidates whose mapping could not be looked up (4 KiB) */
 	uint64_t observed;      /* samples whose mapped page profd read back (/proc/PID/pagemap) */
 	uint64_t huge_fallback; /* sampled 2 MiB candidates that mapped small pages instead */
-	uint64_t unwind_partial; /* samples not unwound to the thread's root */
+	uint64_t unwind_partial; /* samples not unwound to the thread's root (stacks, summed) */
+	struct stack_tally stacks; /* sampled stacks by the rule of stacks/complete.h */
 	/* what the BPF program cost the target, timed by itself (one fault in 64, every sample) */
 	uint64_t timed, timed_ns, sample_ns, sample_timed; /* the raw timing counters (bpf/growth.h) */
 	double ns_per_fault;    /* its common path, per fault of the target */

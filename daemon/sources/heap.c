@@ -26,6 +26,7 @@
 
 #include "heap.skel.h"
 #include "base/clock.h"
+#include "base/files.h"
 #include "base/log.h"
 #include "bpf/heap.h"
 #include "pprof/pprof.h"
@@ -559,12 +560,11 @@ static void on_alloc_event(struct heap_source *h, const struct profd_heap_alloc_
 	}
 	if ((unsigned)why < UNWIND_STOP__COUNT && (unsigned)why < 8)
 		h->st.unwind_stops[why]++;
+	stack_tally__add(&h->st.stacks, n, why);
+	h->st.unwind_failed = stack_tally__short(&h->st.stacks);
 	if (n <= 0) {
-		h->st.unwind_failed++;
 		pcs[0] = sample_pc_exact(e->regs[UNWIND_REG_RIP]);
 		n = 1;
-	} else if (why != UNWIND_STOP_ROOT && why != UNWIND_STOP_DEPTH) {
-		h->st.unwind_failed++;
 	}
 	/* the allocator's own frames are not the allocation site (Go trims runtime.* likewise) */
 	while (plan && skip < n - 1 && in_trim(plan, pcs[skip] - 1))
@@ -1511,9 +1511,10 @@ static void add_comments(struct heap_source *h, struct profd_sample_set *set, co
 				    (unsigned long long)h->st.dropped_ringbuf, (unsigned long long)h->st.dropped_records,
 				    h->cfg.max_stacks, (unsigned long long)h->st.dropped_live_full,
 				    (unsigned long long)h->st.dropped_free_ev);
-	if (h->st.unwind_failed)
-		sample_set__comment(set, "%llu sampled stacks could not be unwound to the thread's start",
-				    (unsigned long long)h->st.unwind_failed);
+	if (stack_tally__short(&h->st.stacks)) {
+		stack_tally__sentence(&h->st.stacks, "sampled stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 }
 
 static struct profd_sample_set *new_heap_set(struct heap_source *h, bool allocs)
@@ -1843,16 +1844,16 @@ static int prof_count(void *ctx)
 /* A request without seconds: in demand mode it starts or extends the tracking first. */
 static int prof_heap_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	bool started;
-	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
+	bool started = false;
+	int r = scope && scope->held ? 0 : demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, false, started, scope ? scope->pid : 0, ret);
 }
 
 static int prof_allocs_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	bool started;
-	int r = demand__want(((struct heap_source *)ctx)->demand, false, &started);
+	bool started = false;
+	int r = scope && scope->held ? 0 : demand__want(((struct heap_source *)ctx)->demand, false, &started);
 
 	return r < 0 ? r : snapshot(ctx, true, started, scope ? scope->pid : 0, ret);
 }
@@ -2065,8 +2066,7 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	struct profd_sample_set *set = NULL;
 	struct procs_names nm = { 0 };
 	struct buf b = { 0 };
-	char tmp[4300];
-	int fd = -1, r;
+	int r;
 
 	r = heap_source__snapshot(h, allocs, &set);
 	if (r < 0)
@@ -2081,80 +2081,25 @@ static int write_profile_file(struct heap_source *h, bool allocs, const char *pa
 	}
 	if (r < 0)
 		goto cleanup;
-	if (strcmp(path, "-") == 0) { /* the one-shot command's -o - */
+	if (strcmp(path, "-") == 0) /* the one-shot command's -o - */
 		r = write_all(STDOUT_FILENO, &b);
-		goto cleanup;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto cleanup;
-	}
-	r = write_all(fd, &b);
-	if (r < 0)
-		goto cleanup;
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		r = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	r = rename(tmp, path) == 0 ? 0 : -errno;
+	else
+		r = file_write_atomic(path, b.data, b.len);
 cleanup:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
 	procs_names__free(&nm);
 	buf_free(&b);
 	sample_set__free(set);
 	return r;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Removes the oldest kept snapshots (their names sort by time) beyond h->snap_keep. */
 static void prune_snapshots(struct heap_source *h)
 {
-	size_t plen = strlen(h->snap_prefix), n = 0, cap = 0;
-	char **names = NULL, path[4400];
-	struct dirent *d;
-	DIR *dir = opendir(h->snapshot_dir);
+	int r = files_prune(h->snapshot_dir, h->snap_prefix, ".pb.gz", h->snap_keep);
 
-	if (!dir)
-		return;
-	while ((d = readdir(dir))) {
-		size_t len = strlen(d->d_name);
-
-		if (strncmp(d->d_name, h->snap_prefix, plen) != 0 || len < 7 || strcmp(d->d_name + len - 6, ".pb.gz") != 0)
-			continue;
-		if (n == cap) {
-			char **t = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-
-			if (!t)
-				break;
-			names = t;
-		}
-		if (!(names[n] = strdup(d->d_name)))
-			break;
-		n++;
-	}
-	closedir(dir);
-	if (names)
-		qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n; i++) {
-		if (i + (size_t)h->snap_keep < n) {
-			snprintf(path, sizeof(path), "%s/%s", h->snapshot_dir, names[i]);
-			if (unlink(path) != 0)
-				log_debug("heap: cannot remove the old snapshot %s: %s", path, strerror(errno));
-		}
-		free(names[i]);
-	}
-	free(names);
+	if (r < 0)
+		log_debug("heap: cannot remove the old snapshots %s/%s*: %s", h->snapshot_dir, h->snap_prefix,
+			  strerror(-r));
 }
 
 static void *snapshot_main(void *arg)

@@ -24,6 +24,7 @@
 
 #include "base/buf.h"
 #include "pprof/provider.h"
+#include "stacks/complete.h"
 #include "stacks/samples.h"
 
 struct procs;
@@ -87,13 +88,14 @@ struct heap_source;
 
 struct heap_stats {
 	uint64_t calls, frees, sampled, nested;
-	uint64_t events, unwind_failed, live, records;
+	uint64_t events, unwind_failed, live, records; /* unwind_failed: stacks.short_by summed */
 	uint64_t dropped_ringbuf;   /* sampled allocations lost: ring buffer full */
 	uint64_t dropped_free_ev;   /* free events lost: those allocations stay "in use" */
 	uint64_t dropped_live_full; /* sampled allocations not tracked: live table full */
 	uint64_t dropped_records;   /* sampled allocations not kept: max_stacks reached */
 	uint64_t pending_lost, failed, no_thread, stack_fail;
 	uint64_t unwind_stops[8];   /* sampled stacks by why the walk ended (enum unwind_stop) */
+	struct stack_tally stacks;  /* sampled stacks by the one rule (stacks/complete.h) */
 };
 
 /* Detects the allocator of each process of ps (a set shares one plan per binary layout: forked

@@ -27,6 +27,7 @@
 #include "sources/demand.h"
 #include "sources/probeframes.h"
 #include "sources/threadcreate.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/frame.h"
 
@@ -46,6 +47,7 @@ struct threadcreate_source {
 	struct profd_sample_set *cum; /* creations by stack (+ the threads found at attach) */
 	int64_t since;                /* CLOCK_REALTIME of the attach */
 	uint64_t records, dropped, partial, before;
+	struct stack_tally stacks; /* creation stacks by the rule of stacks/complete.h */
 	/* recent creations, slot = new TID % THREADCREATE_CREATIONS (a newer one takes the slot) */
 	struct creation {
 		int32_t tid, creator;
@@ -161,8 +163,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		memcpy(c->pcs, pcs, c->npcs * sizeof(c->pcs[0]));
 	}
 	tc->records++;
-	if (why != UNWIND_STOP_ROOT)
-		tc->partial++;
+	stack_tally__add(&tc->stacks, n, why);
+	tc->partial = stack_tally__short(&tc->stacks);
 	proc__put(p);
 	return 0;
 }
@@ -274,6 +276,7 @@ static int tc_attach(void *ctx, char *err, size_t errlen)
 	}
 	tc->since = profd_now_nanos();
 	tc->records = tc->dropped = tc->partial = tc->before = 0;
+	tc->stacks = (struct stack_tally){ 0 };
 	for (int i = 0; i < n; i++)
 		if (!proc__exited(tc->ps, list[i]))
 			add_before(tc, list[i]);
@@ -438,9 +441,12 @@ static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct prof
 		sample_set__comment(set, "dropped: %" PRIu64 " creations (ring buffer full), %" PRIu64 " (more than %u "
 				    "stacks)", tc->skel ? (uint64_t)tc->skel->bss->lost : 0, tc->dropped,
 				    THREADCREATE_MAX_STACKS);
-	if (tc->partial)
-		sample_set__comment(set, "%" PRIu64 " of %" PRIu64 " creation stacks were not unwound to the thread's "
-				    "root", tc->partial, tc->records);
+	if (tc->partial) {
+		char line[512];
+
+		stack_tally__sentence(&tc->stacks, "creation stacks", line, sizeof(line));
+		sample_set__comment(set, "%s", line);
+	}
 	pthread_mutex_unlock(&tc->lock);
 	if (r < 0) {
 		sample_set__free(set);

@@ -27,9 +27,11 @@
 #include "proc/procmaps.h"
 #include "proc/proctext.h"
 #include "proc/target.h"
+#include "sources/allocator.h"
 #include "sources/ptrace_capture.h"
 #include "sources/taskiter.h"
 #include "sources/threads.h"
+#include "stacks/complete.h"
 #include "stacks/unwind.h"
 #include "symbols/symbolize.h"
 
@@ -67,6 +69,8 @@ struct thread_rec {
 	int signal;        /* signal the thread was delivering when stopped (re-injected) */
 	enum capture_how how;
 	bool truncated;    /* unwind needed more stack than the copy held */
+	int walk_n;        /* what the walk gave (unwinder__unwind), for the rule of complete.h */
+	enum unwind_stop walk_why;
 	bool deeper;       /* read by the iterator's first, small copy: needs a walk with all of it */
 	bool gone;         /* exited during the dump */
 };
@@ -74,6 +78,7 @@ struct thread_rec {
 struct dump_stats {
 	bool valid;
 	size_t listed, captured, exited, timeouts, denied, not_captured, skipped, truncated;
+	struct stack_tally stacks; /* captured threads' stacks by the rule of stacks/complete.h */
 	size_t unstopped;  /* captured without stopping: iter + through /proc */
 	size_t iter;       /* captured by the task iterator */
 	size_t stopped;    /* captured with a ptrace stop */
@@ -103,6 +108,7 @@ struct threads_source {
 	bool denied_traced; /* ... and whether another tracer was the cause */
 	threads_creator_fn creator_fn; /* "created by" trailers in debug=2; NULL: none */
 	void *creator_ctx;
+	bool go;            /* a Go program: its threads are not its goroutines, and dumps say so */
 };
 
 static const char *const syscall_names[] = {
@@ -377,6 +383,8 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 			return -ESRCH;
 		if (n > 0) {
 			r->how = HOW_PROC;
+			r->walk_n = n;
+			r->walk_why = why;
 			r->truncated = why == UNWIND_STOP_WINDOW && len >= wanted;
 			goto keep;
 		}
@@ -396,6 +404,8 @@ static int capture_one(struct threads_source *src, const struct procmaps *maps, 
 	stack.data = cap.stack;
 	stack.len = cap.stack_len;
 	n = src->uw ? unwinder__unwind(src->uw, &cap.regs, &stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	r->walk_n = n;
+	r->walk_why = why;
 	if (n <= 0 && cap.regs.r[UNWIND_REG_RIP]) {
 		/* the leaf is known even when the walk failed */
 		pcs[0] = sample_pc_exact(cap.regs.r[UNWIND_REG_RIP]);
@@ -513,6 +523,8 @@ static int on_iter_thread(void *ctx, const struct taskiter_thread *th)
 			snprintf(r->wchan, sizeof(r->wchan), "%.*s", (int)strcspn(th->knames[0], "+/ "), th->knames[0]);
 	}
 	n = src->uw ? unwinder__unwind(src->uw, &th->regs, &th->stack, pcs, PROFD_MAX_FRAMES, &why) : -ENOSYS;
+	r->walk_n = n;
+	r->walk_why = why;
 	if (n <= 0 && th->regs.r[UNWIND_REG_RIP]) {
 		pcs[0] = sample_pc_exact(th->regs.r[UNWIND_REG_RIP]);
 		n = 1;
@@ -657,6 +669,7 @@ static int take_dump_locked(struct threads_source *src, struct dump *d)
 			st->unstopped += r->how == HOW_ITER || r->how == HOW_PROC;
 			st->iter += r->how == HOW_ITER;
 			st->stopped += r->how == HOW_PTRACE;
+			stack_tally__add(&st->stacks, r->walk_n, r->walk_why);
 		} else {
 			st->not_captured++;
 			if (r->err == -ETIMEDOUT)
@@ -883,9 +896,64 @@ static int write_created_by(struct threads_source *src, int tid, struct buf *out
 	}
 }
 
+/* Whether a pc of the dump falls in m. */
+static bool dump_uses(const struct dump *d, const struct sym_mapping *m)
+{
+	for (size_t i = 0; i < d->n; i++)
+		for (int j = 0; j < d->recs[i].npcs; j++)
+			if (d->recs[i].pcs[j] - 1 >= m->start && d->recs[i].pcs[j] - 1 < m->limit)
+				return true;
+	return false;
+}
+
+/* Once, before the threads: the binaries of the dump's frames that have no symbol table, and
+ * how to get their symbols (pprof_symbols_note), as a comment line Go's text parsers skip.
+ * Returns 1 when it wrote the line, 0 when none lacks symbols, or -errno. */
+static int write_symbols_note(struct threads_source *src, const struct dump *d, struct buf *out)
+{
+	const struct sym_mapping *list = NULL, **used = NULL;
+	struct buf note = { 0 };
+	size_t k = 0;
+	int n = 0, err;
+
+	if (!src->sym || symbolizer__mappings(src->sym, &list, &n) != 0 || n <= 0 || !list)
+		return 0;
+	used = calloc((size_t)n, sizeof(*used));
+	if (!used)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (list[i].lacks_symbols && dump_uses(d, &list[i]))
+			used[k++] = &list[i];
+	err = pprof_symbols_note(used, k, &note);
+	if (err > 0) {
+		err = buf_printf(out, "# profd: %s\n", note.data);
+		err = err < 0 ? err : 1;
+	}
+	buf_free(&note);
+	free(used);
+	return err;
+}
+
+/* A Go program's reader sees "goroutine N" and thinks of goroutine IDs: say, once per dump, that
+ * they are its OS threads, and where its goroutines are. A comment line: Go's text parsers skip it. */
+static int write_go_note(const struct threads_source *src, struct buf *out)
+{
+	if (!src->go)
+		return 0;
+	return buf_printf(out, "# profd: process %d (%s) is a Go program: each \"goroutine N\" below is one of its "
+			  "OS threads (N is the thread ID), not a goroutine; its goroutines are served by its own "
+			  "net/http/pprof (import _ \"net/http/pprof\", then /debug/pprof/goroutine?debug=2)\n",
+			  (int)src->t->pid, src->t->comm);
+}
+
 static int write_debug2(struct threads_source *src, const struct dump *d, struct buf *out)
 {
-	int err = 0;
+	int err = write_go_note(src, out), noted = 0;
+
+	if (!err)
+		err = noted = write_symbols_note(src, d, out);
+	if (err >= 0)
+		err = src->go || noted ? buf_putc(out, '\n') : 0;
 
 	for (size_t i = 0; i < d->n && !err; i++) {
 		const struct thread_rec *r = &d->recs[i];
@@ -908,6 +976,7 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 {
 	const struct dump_stats *st = &d->stats;
 	struct profd_sample_set *set = sample_set__new(1);
+	char line[512];
 	int err = 0;
 
 	*ret = NULL;
@@ -947,6 +1016,8 @@ static int build_set(struct threads_source *src, const struct dump *d, struct pr
 	else
 		sample_set__comment(set, "no thread was stopped; dump took %llu ms",
 				    (unsigned long long)(st->took_ns / 1000000));
+	stack_tally__sentence(&st->stacks, "captured stacks", line, sizeof(line));
+	sample_set__comment(set, "%s", line);
 	sample_set__comment(set, "stack copy %zu bytes per thread; %zu stacks truncated by it",
 			    src->stack_bytes, st->truncated);
 	*ret = set;
@@ -970,6 +1041,29 @@ int threads_source__snapshot(struct threads_source *src, struct profd_sample_set
 	return err;
 }
 
+/* debug=1: the note goes after Go's "goroutine profile: total N" line, written from out_len on. */
+static int insert_after_header(const struct threads_source *src, struct buf *out, size_t out_len)
+{
+	struct buf note = { 0 };
+	char *nl = memchr(out->data + out_len, '\n', out->len - out_len);
+	size_t at, tail;
+	int err;
+
+	if (!nl)
+		return 0;
+	at = (size_t)(nl - out->data) + 1;
+	err = write_go_note(src, &note);
+	if (!err)
+		err = buf_append(out, note.data, note.len); /* room, then move the records past it */
+	if (!err) {
+		tail = out->len - note.len - at;
+		memmove(out->data + at + note.len, out->data + at, tail);
+		memcpy(out->data + at, note.data, note.len);
+	}
+	buf_free(&note);
+	return err;
+}
+
 int threads_source__dump_text(struct threads_source *src, int debug, struct buf *out)
 {
 	struct profd_sample_set *set = NULL;
@@ -990,6 +1084,8 @@ int threads_source__dump_text(struct threads_source *src, int debug, struct buf 
 		err = build_set(src, &d, &set);
 		if (!err)
 			err = pprof_write_count_text("goroutine", set, src->sym, out);
+		if (!err && src->go)
+			err = insert_after_header(src, out, out_len);
 	}
 	if (err && out->len != out_len) {
 		out->len = out_len; /* leave the buffer as it was */
@@ -1010,6 +1106,7 @@ const char *threads_source__error(struct threads_source *src)
 int threads_source__summary(struct threads_source *src, struct buf *out)
 {
 	struct dump_stats st;
+	char line[512];
 	int err;
 
 	if (!src || !out)
@@ -1019,9 +1116,10 @@ int threads_source__summary(struct threads_source *src, struct buf *out)
 	pthread_mutex_unlock(&src->mu);
 	if (!st.valid)
 		return -ENODATA;
+	stack_tally__sentence(&st.stacks, "captured stacks", line, sizeof(line));
 	err = buf_printf(out, "pid %d: %zu threads, %zu captured (%zu without stopping, %zu stopped), %zu exited "
-			 "during the dump, %zu not stopped in time, %zu truncated stacks; ", src->t->pid, st.listed,
-			 st.captured, st.unstopped, st.stopped, st.exited, st.timeouts, st.truncated);
+			 "during the dump, %zu not stopped in time, %zu truncated stacks; %s; ", src->t->pid,
+			 st.listed, st.captured, st.unstopped, st.stopped, st.exited, st.timeouts, st.truncated, line);
 	if (!err && st.stopped)
 		err = buf_printf(out, "pause per stopped thread median %.1f us, max %.1f us; ",
 				 (double)st.pause_med_ns / 1000.0, (double)st.pause_max_ns / 1000.0);
@@ -1086,6 +1184,9 @@ static int profile_status(void *ctx, struct buf *out)
 	/* before the first dump: how dumps will be taken */
 	if (err == -ENODATA)
 		err = threads_method_describe(src->ti, src->ti_why, out);
+	if (!err && src->go)
+		err = buf_printf(out, "; a Go program: these are its OS threads, not its goroutines (those are in its "
+				 "own net/http/pprof)");
 	return err;
 }
 
@@ -1119,6 +1220,21 @@ struct taskiter *threads_taskiter_new(pid_t pid, size_t stack_bytes, enum thread
 	return ti;
 }
 
+static bool exe_is_go(pid_t pid)
+{
+	char path[64];
+	bool go;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)proc_live_pid(pid));
+	fd = proc_open_regular(path);
+	if (fd < 0)
+		return false;
+	go = alloc_elf_is_go(fd);
+	close(fd);
+	return go;
+}
+
 static struct threads_source *source_new(const struct target *t, struct unwinder *uw, struct symbolizer *sym,
 					 size_t stack_bytes)
 {
@@ -1137,6 +1253,7 @@ static struct threads_source *source_new(const struct target *t, struct unwinder
 	src->uw = uw;
 	src->sym = sym;
 	src->stack_bytes = stack_bytes ? stack_bytes : THREADS_DEFAULT_STACK_BYTES;
+	src->go = exe_is_go(t->pid);
 	pthread_mutex_init(&src->mu, NULL);
 	return src;
 }

@@ -29,6 +29,8 @@ struct threads_set {
 	int n, cap;
 	pthread_mutex_t dump_lock;
 	char error[512];
+	threads_creator_fn creator_fn; /* under lock; "created by" trailers, NULL: none */
+	void *creator_ctx;
 };
 
 static void on_came(void *ctx, struct proc *p)
@@ -42,6 +44,8 @@ static void on_came(void *ctx, struct proc *p)
 	if (!src)
 		return;
 	pthread_mutex_lock(&ts->lock);
+	if (ts->creator_fn)
+		threads_source__set_creators(src, ts->creator_fn, ts->creator_ctx);
 	if (ts->n == ts->cap) {
 		int cap = ts->cap ? ts->cap * 2 : 16;
 		struct entry *e = realloc(ts->e, (size_t)cap * sizeof(*e));
@@ -302,6 +306,17 @@ out:
 	pthread_mutex_unlock(&ts->dump_lock);
 	free(e);
 	return r < 0 ? r : 0;
+}
+
+void threads_set__set_creators(struct threads_set *ts, threads_creator_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&ts->lock);
+	ts->creator_fn = fn;
+	ts->creator_ctx = ctx;
+	/* a dump copies the entries under lock before it reads a source's creator */
+	for (int i = 0; i < ts->n; i++)
+		threads_source__set_creators(ts->e[i].src, fn, ctx);
+	pthread_mutex_unlock(&ts->lock);
 }
 
 const char *threads_set__error(struct threads_set *ts)

@@ -41,6 +41,10 @@ int threads_set__summary(struct threads_set *ts, struct buf *out);
 /* As threads_source__iterator(), for the whole set. */
 bool threads_set__iterator(const struct threads_set *ts, const char **ret_why);
 
+/* As threads_source__set_creators(), for every process of the set, those that join later too.
+ * Call before serving: a dump running meanwhile may see the old setting. */
+void threads_set__set_creators(struct threads_set *ts, threads_creator_fn fn, void *ctx);
+
 /* The "goroutine" profile over the set, for endpoints__add_profile(). */
 void threads_set__profile(struct threads_set *ts, struct profd_profile *ret);
 

@@ -25,6 +25,7 @@
 #include "proc/procmaps.h"
 #include "proc/target.h"
 #include "stacks/cfiscan.h"
+#include "stacks/complete.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
 
@@ -36,6 +37,8 @@
 /* Direct-mapped cache of per-address CFI rules (about 300 bytes each), cleared when modules change. */
 #define RULE_CACHE_BITS 10
 #define RULE_CACHE_SIZE (1u << RULE_CACHE_BITS)
+/* Direct-mapped cache of "is the function at this address a thread root by name". */
+#define ROOT_CACHE_SIZE 64
 /* As libdwfl: bound on a DWARF expression's stack. */
 #define EXPR_STACK_MAX 256
 
@@ -113,6 +116,10 @@ struct unwinder {
 	struct code_range *code; /* every executable mapping, in address order */
 	size_t ncode;
 	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
+	struct {
+		uint64_t addr;
+		int8_t root; /* 0 unknown, 1 a root function, -1 not */
+	} roots[ROOT_CACHE_SIZE];
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
 	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
@@ -434,6 +441,28 @@ static const struct cfi_rule *rule_get(struct unwinder *uw, uint64_t addr)
 static void rules_clear(struct unwinder *uw)
 {
 	memset(uw->rules, 0, RULE_CACHE_SIZE * sizeof(*uw->rules));
+	memset(uw->roots, 0, sizeof(uw->roots));
+}
+
+/* Whether the function holding lookup address addr is a thread's root by its symbol
+ * (stack_root_function: Go's runtime.goexit and runtime.mstart, _start, start_thread...).
+ * libdwfl scans the module's symbol table: asked only of walks that ended otherwise, cached. */
+static bool root_by_name(struct unwinder *uw, uint64_t addr)
+{
+	unsigned slot = (unsigned)((addr ^ (addr >> 7) ^ (addr >> 17)) % ROOT_CACHE_SIZE);
+	Dwfl_Module *mod;
+	const char *name = NULL;
+	GElf_Off off;
+	GElf_Sym sym;
+
+	if (uw->roots[slot].root && uw->roots[slot].addr == addr)
+		return uw->roots[slot].root > 0;
+	mod = uw->dwfl ? dwfl_addrmodule(uw->dwfl, addr) : NULL;
+	if (mod)
+		name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	uw->roots[slot].addr = addr;
+	uw->roots[slot].root = name && stack_root_function(name) ? 1 : -1;
+	return uw->roots[slot].root > 0;
 }
 
 static enum unwind_stop rule_stop(const struct cfi_rule *r)
@@ -849,6 +878,17 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 		if (end == SEG_END || !fp_step(uw, &rs, &why))
 			break;
 		exact = false;
+	}
+	/* a runtime's own root (Go's goroutines end at runtime.goexit, its threads at
+	 * runtime.mstart) ends a stack as _start does; nothing calls a root, so a frame found
+	 * past one is not a caller: dropped */
+	if (why != UNWIND_STOP_ROOT && n > 0) {
+		if (root_by_name(uw, pcs[n - 1] - 1)) {
+			why = UNWIND_STOP_ROOT;
+		} else if (n > 1 && root_by_name(uw, pcs[n - 2] - 1)) {
+			n--;
+			why = UNWIND_STOP_ROOT;
+		}
 	}
 	uw->regs = NULL;
 	uw->stack = NULL;

@@ -18,11 +18,31 @@
 enum sym_synthetic {
 	SYM_SYNTHETIC_ALLOC_PROBE = 1, /* profd's allocator probes: trap, handlers, trampoline */
 	SYM_SYNTHETIC_BEFORE_ATTACH,   /* threadcreate: threads that existed when profd attached */
+	SYM_SYNTHETIC_FD_BEFORE_ATTACH, /* fd: descriptors open when profd attached */
+	SYM_SYNTHETIC_FD_UNSEEN,       /* fd: open, but their creation was not seen (lost, SCM_RIGHTS) */
+	/* fd: what a descriptor without a stack is, the leaf under one of the two above */
+	SYM_SYNTHETIC_FD_FILE,
+	SYM_SYNTHETIC_FD_DIRECTORY,
+	SYM_SYNTHETIC_FD_DEVICE,
+	SYM_SYNTHETIC_FD_SOCKET,
+	SYM_SYNTHETIC_FD_PIPE,
+	SYM_SYNTHETIC_FD_EVENTFD,
+	SYM_SYNTHETIC_FD_EPOLL,
+	SYM_SYNTHETIC_FD_TIMERFD,
+	SYM_SYNTHETIC_FD_SIGNALFD,
+	SYM_SYNTHETIC_FD_INOTIFY,
+	SYM_SYNTHETIC_FD_PIDFD,
+	SYM_SYNTHETIC_FD_BPF,
+	SYM_SYNTHETIC_FD_PERF_EVENT,
+	SYM_SYNTHETIC_FD_ANON,         /* another anonymous inode */
+	SYM_SYNTHETIC_FD_OTHER,        /* gone before it could be read */
 	SYM_SYNTHETIC__COUNT,
 };
 /* What the profiles call them, e.g. "profd: allocator probe". */
 #define SYM_SYNTHETIC_ALLOC_PROBE_NAME "profd: allocator probe"
 #define SYM_SYNTHETIC_BEFORE_ATTACH_NAME "created before profd attached"
+#define SYM_SYNTHETIC_FD_BEFORE_ATTACH_NAME "opened before profd attached"
+#define SYM_SYNTHETIC_FD_UNSEEN_NAME "opened where profd did not see it"
 
 static inline uint64_t sym_synthetic_addr(enum sym_synthetic kind)
 {

@@ -28,6 +28,8 @@
 
 /* Bounds: executable mappings per target, modules a symbolizer keeps referenced. */
 #define SYM_MAX_MAPPINGS 65536
+#define SYM_MAX_JIT_MAPPINGS 1024 /* anonymous executable mappings listed; more go unlisted */
+#define SYM_JIT_NAME "[jit]" /* what pprof shows for anonymous executable memory */
 #define SYM_MAX_PINNED 4096
 #define KERNEL_MIN_ADDR 0xffff800000000000ull
 /* Results by address: profiles ask about the same hot pcs again and again. Direct mapped, a
@@ -372,6 +374,15 @@ static int cmp_start(const void *a, const void *b, void *arg)
 }
 
 /* Fills one mapping (and its private half) from maps entry e, opening its module. */
+/* The name a mapping is listed under: its path, or SYM_JIT_NAME for anonymous executable memory
+ * (code a runtime generated: named by its perf map, if any); NULL for what is not listed. */
+static const char *listed_name(const struct procmaps_entry *e)
+{
+	if (!e->exec)
+		return NULL;
+	return e->path[0] ? e->path : SYM_JIT_NAME;
+}
+
 static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct map_priv *p,
 			const struct procmaps_entry *e, bool main_exe)
 {
@@ -382,7 +393,10 @@ static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct ma
 	m->limit = e->end;
 	m->file_offset = e->offset;
 	m->is_main = main_exe;
-	m->filename = strdup(e->path);
+	m->jit = !e->path[0];
+	/* names come from the perf map; the profile keeps the flag only if they all had one */
+	m->has_functions = m->jit;
+	m->filename = strdup(listed_name(e));
 	p->inode = e->inode;
 	p->dev_major = e->dev_major;
 	p->dev_minor = e->dev_minor;
@@ -407,19 +421,19 @@ static int mapping_fill(struct symbolizer *sym, struct sym_mapping *m, struct ma
 
 static bool same_entries(const struct symbolizer *sym, const struct procmaps *pm)
 {
-	int k = 0;
+	int k = 0, njit = 0;
 
 	for (size_t i = 0; i < pm->n; i++) {
 		const struct procmaps_entry *e = &pm->entries[i];
 		bool found = false;
 
-		if (!e->exec || !e->path[0])
+		if (!listed_name(e) || (!e->path[0] && njit++ >= SYM_MAX_JIT_MAPPINGS))
 			continue;
 		for (int j = 0; j < sym->n; j++) {
 			const struct sym_mapping *m = &sym->maps[j];
 
 			if (m->start == e->start && m->limit == e->end && m->file_offset == e->offset &&
-			    sym->priv[j].inode == e->inode && !strcmp(m->filename, e->path)) {
+			    sym->priv[j].inode == e->inode && !strcmp(m->filename, listed_name(e))) {
 				found = true;
 				break;
 			}
@@ -448,8 +462,14 @@ int symbolizer__refresh(struct symbolizer *sym)
 		err = -ESRCH; /* the pid now belongs to another process */
 	if (!err)
 		err = procmaps_read(sym->pid, &pm);
-	if (err)
+	/* no mapping at all: the process is exiting (its memory is released before it is reaped,
+	 * an OOM victim's among the first): what was known stays usable, as for one that is gone */
+	if (!err && pm.n == 0)
+		err = -ESRCH;
+	if (err) {
+		procmaps_free(&pm);
 		return err;
+	}
 	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)proc_live_pid(sym->pid));
 	have_exe = stat(exe_path, &exe) == 0;
 
@@ -462,7 +482,7 @@ int symbolizer__refresh(struct symbolizer *sym)
 		goto cleanup;
 	}
 	for (size_t i = 0; i < pm.n; i++)
-		if (pm.entries[i].exec && pm.entries[i].path[0])
+		if (listed_name(&pm.entries[i]))
 			nexec++;
 	if (nexec > SYM_MAX_MAPPINGS) {
 		err = -E2BIG;
@@ -476,13 +496,17 @@ int symbolizer__refresh(struct symbolizer *sym)
 		goto cleanup;
 	}
 	/* main executable first (pprof-compat 3.5), then the rest in address order */
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0, njit = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < pm.n; i++) {
 			const struct procmaps_entry *e = &pm.entries[i];
 			bool main_exe;
 
-			if (!e->exec || !e->path[0])
-				continue; /* anonymous executable memory (JIT code) has nothing to name it */
+			if (!listed_name(e))
+				continue;
+			/* a runtime may map JIT code in many pieces: beyond the bound, addresses there
+			 * are still named from the perf map, with no mapping */
+			if (!e->path[0] && pass == 1 && njit++ >= SYM_MAX_JIT_MAPPINGS)
+				continue;
 			main_exe = is_main(e, have_exe ? &exe : NULL);
 			if (main_exe != (pass == 0))
 				continue;
@@ -536,9 +560,11 @@ static void mapping_flags(struct symbolizer *sym, int i)
 	if (p->flags_done || !p->mod)
 		return;
 	p->flags_done = true;
-	if (symmod__load(p->mod) == 0 && p->adj_ok)
+	if (symmod__load(p->mod) == 0 && p->adj_ok) {
 		symmod__flags(p->mod, &m->has_functions, &m->has_filenames, &m->has_line_numbers,
 			      &m->has_inline_frames);
+		m->lacks_symbols = symmod__lacks_symbols(p->mod);
+	}
 }
 
 static int find_mapping(const struct symbolizer *sym, uint64_t addr)
@@ -620,6 +646,23 @@ static void synthetic_lookup(uint64_t addr, struct sym_result *ret)
 	static const char *const names[SYM_SYNTHETIC__COUNT] = {
 		[SYM_SYNTHETIC_ALLOC_PROBE] = SYM_SYNTHETIC_ALLOC_PROBE_NAME,
 		[SYM_SYNTHETIC_BEFORE_ATTACH] = SYM_SYNTHETIC_BEFORE_ATTACH_NAME,
+		[SYM_SYNTHETIC_FD_BEFORE_ATTACH] = SYM_SYNTHETIC_FD_BEFORE_ATTACH_NAME,
+		[SYM_SYNTHETIC_FD_UNSEEN] = SYM_SYNTHETIC_FD_UNSEEN_NAME,
+		[SYM_SYNTHETIC_FD_FILE] = "file",
+		[SYM_SYNTHETIC_FD_DIRECTORY] = "directory",
+		[SYM_SYNTHETIC_FD_DEVICE] = "device",
+		[SYM_SYNTHETIC_FD_SOCKET] = "socket",
+		[SYM_SYNTHETIC_FD_PIPE] = "pipe",
+		[SYM_SYNTHETIC_FD_EVENTFD] = "anon_inode:[eventfd]",
+		[SYM_SYNTHETIC_FD_EPOLL] = "anon_inode:[eventpoll]",
+		[SYM_SYNTHETIC_FD_TIMERFD] = "anon_inode:[timerfd]",
+		[SYM_SYNTHETIC_FD_SIGNALFD] = "anon_inode:[signalfd]",
+		[SYM_SYNTHETIC_FD_INOTIFY] = "anon_inode:inotify",
+		[SYM_SYNTHETIC_FD_PIDFD] = "anon_inode:[pidfd]",
+		[SYM_SYNTHETIC_FD_BPF] = "anon_inode:bpf",
+		[SYM_SYNTHETIC_FD_PERF_EVENT] = "anon_inode:[perf_event]",
+		[SYM_SYNTHETIC_FD_ANON] = "anon_inode (other)",
+		[SYM_SYNTHETIC_FD_OTHER] = "closed while read",
 	};
 
 	memset(&ret->frames[0], 0, sizeof(ret->frames[0]));

@@ -20,6 +20,8 @@ struct sym_mapping {
 	const char *build_id; /* lowercase hex, "" if none */
 	bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
 	bool is_main;         /* the target's main executable */
+	bool lacks_symbols;   /* only .dynsym names its functions: the others are "file+0xADDR" */
+	bool jit;             /* anonymous executable memory (JIT code), filename "[jit]" */
 };
 
 struct sym_result {

@@ -25,6 +25,7 @@
 #include "symbols/demangle.h"
 #include "symbols/dwarfload.h"
 #include "symbols/dwarfscan.h"
+#include "symbols/ehframe.h"
 #include "symbols/symmod.h"
 
 #define MAX_LOADS 16
@@ -146,6 +147,14 @@ struct symmod {
 	size_t nm_cap, nm_n;
 
 	bool has_functions, has_filenames, has_lines, has_inlines;
+	bool lacks_symbols;                /* no .symtab, no DWARF, nothing beyond .dynsym */
+	bool has_eh_frame;
+	/* stripped code: .eh_frame's function ranges (ehframe.h), read at the first address
+	 * nothing else names; "file+0xADDR" per range, made at its first lookup */
+	int fde_state;                     /* 0 not read, 1 read, -errno failed */
+	struct ehframe_range *fdes;
+	char **fde_names;
+	size_t nfdes;
 };
 
 static pthread_mutex_t cache_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -236,6 +245,15 @@ static void symmod_unload(struct symmod *m)
 	m->dwarf_source = SYMMOD_DWARF_NONE;
 	m->indexed = false;
 	m->has_functions = m->has_filenames = m->has_lines = m->has_inlines = false;
+	for (size_t i = 0; m->fde_names && i < m->nfdes; i++)
+		free(m->fde_names[i]);
+	free(m->fde_names);
+	free(m->fdes);
+	m->fde_names = NULL;
+	m->fdes = NULL;
+	m->nfdes = 0;
+	m->fde_state = 0;
+	m->lacks_symbols = m->has_eh_frame = false;
 	cache_bytes -= m->bytes;
 	m->bytes = 0;
 }
@@ -859,6 +877,119 @@ static void load_dwarf(struct symmod *m, Elf *main_elf)
 		m->dwarf_source = SYMMOD_DWARF_LIBDW;
 }
 
+/* The section of elf named name, or NULL. */
+static Elf_Scn *find_section(Elf *elf, const char *name)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *sname;
+
+		if (gelf_getshdr(scn, &sh) && (sname = elf_strptr(elf, shstrndx, sh.sh_name)) && !strcmp(sname, name))
+			return scn;
+	}
+	return NULL;
+}
+
+/* Whether nothing but .dynsym names the file's functions: no .symtab in it, no DWARF found for
+ * it, and libdwfl's table (which adds .gnu_debugdata's MiniDebugInfo and a debug file's
+ * .symtab) holds no more than .dynsym. */
+static bool lacks_symbols(struct symmod *m, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t ndynsym = 0;
+	int n;
+
+	if (m->dwarf)
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			return false;
+		if (sh.sh_type == SHT_DYNSYM && sh.sh_entsize)
+			ndynsym = sh.sh_size / sh.sh_entsize;
+	}
+	n = dwfl_module_getsymtab(m->dmod);
+	return n <= 0 || (size_t)n <= ndynsym;
+}
+
+/* Reads the FDE ranges of m's .eh_frame (once). */
+static void fde_load(struct symmod *m)
+{
+	Dwarf_Addr bias = 0;
+	Elf *elf = m->image ? m->image_elf : m->dmod ? dwfl_module_getelf(m->dmod, &bias) : NULL;
+	Elf_Scn *scn = find_section(elf, ".eh_frame");
+	struct ehframe_range *v = NULL;
+	GElf_Shdr sh;
+	Elf_Data *data;
+	int n;
+
+	m->fde_state = -ENOENT;
+	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !(data = elf_rawdata(scn, NULL)) ||
+	    !data->d_buf)
+		return;
+	n = ehframe_parse(data->d_buf, data->d_size, sh.sh_addr, EHFRAME_MAX_RANGES, &v);
+	if (n <= 0) {
+		m->fde_state = n < 0 ? n : -ENOENT;
+		return;
+	}
+	m->fde_names = calloc((size_t)n, sizeof(*m->fde_names));
+	if (!m->fde_names) {
+		free(v);
+		m->fde_state = -ENOMEM;
+		return;
+	}
+	m->fdes = v;
+	m->nfdes = (size_t)n;
+	m->fde_state = 1;
+	m->bytes += m->nfdes * (sizeof(*m->fdes) + sizeof(*m->fde_names));
+	cache_bytes += m->nfdes * (sizeof(*m->fdes) + sizeof(*m->fde_names));
+}
+
+/* Names vaddr, which no symbol or DWARF names, after the start of its function as .eh_frame
+ * delimits it: "redis-server+0x4a3f0", the ELF virtual address of the function's first
+ * instruction (what objdump, addr2line -e and gdb take). Returns 1 (frames[0] filled) or 0. */
+static int fde_lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *f)
+{
+	const struct ehframe_range *r;
+	size_t i;
+
+	if (!m->has_eh_frame)
+		return 0;
+	if (!m->fde_state)
+		fde_load(m);
+	if (m->fde_state != 1 || !(r = ehframe_find(m->fdes, m->nfdes, vaddr)))
+		return 0;
+	i = (size_t)(r - m->fdes);
+	if (!m->fde_names[i]) {
+		const char *path = m->path ? m->path : "?", *base = strrchr(path, '/');
+		char *name = NULL;
+
+		if (asprintf(&name, "%s+0x%llx", base ? base + 1 : path, (unsigned long long)r->lo) < 0)
+			return 0;
+		m->fde_names[i] = name;
+		m->bytes += strlen(name) + 1;
+		cache_bytes += strlen(name) + 1;
+	}
+	memset(f, 0, sizeof(*f));
+	f->name = m->fde_names[i];
+	f->system_name = m->fde_names[i];
+	f->func_start = r->lo;
+	return 1;
+}
+
+bool symmod__lacks_symbols(const struct symmod *m)
+{
+	return m && m->state == 1 && m->lacks_symbols;
+}
+
 int symmod__load(struct symmod *m)
 {
 	Dwarf_Addr bias = 0;
@@ -871,7 +1002,8 @@ int symmod__load(struct symmod *m)
 		err = image_symtab(m);
 		if (err)
 			goto fail;
-		m->has_functions = m->nsyms > 0;
+		m->has_eh_frame = find_section(m->image_elf, ".eh_frame") != NULL;
+		m->has_functions = m->nsyms > 0 || m->has_eh_frame;
 		m->bytes = m->nsyms * sizeof(*m->syms);
 	} else {
 		m->dwfl = dwfl_begin(&dwfl_callbacks);
@@ -897,7 +1029,9 @@ int symmod__load(struct symmod *m)
 		err = dwfl_symtab(m);
 		if (err)
 			goto fail;
-		m->has_functions = m->nsyms > 0;
+		m->has_eh_frame = find_section(elf, ".eh_frame") != NULL;
+		m->lacks_symbols = lacks_symbols(m, elf);
+		m->has_functions = m->nsyms > 0 || m->has_eh_frame;
 		dwarf_flags(m);
 		m->bytes = m->nsyms * sizeof(*m->syms) + dwarf_bytes(m->dwarf) +
 			   (m->dl.alt ? m->dl.alt->image_size : 0);
@@ -1685,9 +1819,10 @@ int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, i
 		}
 	}
 	if (n == 0) {
-		/* no DWARF function: the symbol table names it, the CU's line table (if any) places it */
+		/* no DWARF function: the symbol table names it, the CU's line table (if any) places it;
+		 * without a symbol, the function .eh_frame says it is in */
 		if (!s)
-			return 0;
+			return fde_lookup(m, vaddr, &frames[0]);
 		memset(&frames[0], 0, sizeof(frames[0]));
 		frames[0].system_name = s->name;
 		frames[0].name = sym_name(m, s);

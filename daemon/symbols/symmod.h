@@ -56,6 +56,10 @@ enum symmod_dwarf symmod__dwarf_source(const struct symmod *m);
 /* What the loaded module can answer (all false before a successful load). */
 void symmod__flags(const struct symmod *m, bool *has_functions, bool *has_filenames, bool *has_lines,
 		   bool *has_inlines);
+/* Whether a loaded module's functions are named by nothing but .dynsym (no .symtab, no
+ * .gnu_debugdata, no debug file or DWARF found): static functions are then named after their
+ * .eh_frame range, "file+0xADDR". false before a successful load. */
+bool symmod__lacks_symbols(const struct symmod *m);
 /* Symbolizes file address vaddr: fills up to max frames callee first (func_start as file
  * addresses) and returns their number (0: unknown) or -errno. Strings are borrowed from m. */
 int symmod__lookup(struct symmod *m, uint64_t vaddr, struct sym_frame *frames, int max);

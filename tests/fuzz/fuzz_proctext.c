@@ -51,6 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strstr(text, ") ") != NULL, "stat usage: parsed without \") \"");
 		if (proctext_cgroup_v2(text, cg, sizeof(cg)) == 0)
 			CHECK(strlen(cg) < sizeof(cg) && strstr(text, cg), "cgroup: a path not in the text");
+		if (proctext_cgroup_v1(text, "memory", cg, sizeof(cg)) == 0)
+			CHECK(strlen(cg) < sizeof(cg) && strstr(text, cg) && strstr(text, "memory"),
+			      "cgroup v1: a path not in the text, or no memory controller named");
 	}
 
 	k = proctext_kstack(text);

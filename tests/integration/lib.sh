@@ -81,9 +81,72 @@ cleanup() {
 	for p in "${_pids[@]}"; do
 		wait "$p" 2>/dev/null
 	done
+	cg_remove
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+
+# ---- memory cgroups a test creates (cg_make), removed at exit whatever happens ----
+CGS=()
+cg_remove() {
+	local cg p n
+	for cg in "${CGS[@]}"; do
+		[ -d "$cg" ] || continue
+		# only what this test started can be in it: kill it, wait until it is empty, remove it
+		for n in $(seq 100); do
+			read -r p <"$cg/cgroup.procs" 2>/dev/null || break
+			[ -n "$p" ] || break
+			kill -KILL "$p" 2>/dev/null
+			sleep 0.05
+		done
+		rmdir "$cg" 2>/dev/null || echo "warning: cannot remove $cg: $(cat "$cg/cgroup.procs" 2>/dev/null | tr '\n' ' ')"
+	done
+	CGS=()
+}
+
+# memcg_find: where the memory controller is: sets CGV (v2 or v1), V2 and V1 (the mount points of
+# the cgroup2 hierarchy and of the v1 one with the memory controller); false when neither has it
+memcg_find() {
+	local line pre post pf sf
+	V2= V1= CGV=
+	while read -r line; do
+		pre=${line%% - *} post=${line#* - }
+		read -r -a pf <<<"$pre"
+		read -r -a sf <<<"$post"
+		if [ "${sf[0]}" = cgroup2 ] && [ -z "$V2" ]; then
+			V2=${pf[4]}
+		elif [ "${sf[0]}" = cgroup ] && [[ ",${sf[2]}," == *,memory,* ]]; then
+			V1=${pf[4]}
+		fi
+	done </proc/self/mountinfo
+	if [ -n "$V2" ] && grep -qw memory "$V2/cgroup.subtree_control" 2>/dev/null; then
+		CGV=v2
+	elif [ -n "$V1" ]; then
+		CGV=v1
+	else
+		return 1
+	fi
+}
+
+# cg_make NAME MIB: a memory cgroup (after memcg_find) with that limit and no swap; sets CG
+cg_make() {
+	if [ $CGV = v2 ]; then
+		CG="$V2/profd-test-$$-$1"
+		mkdir "$CG" || fail "cannot create $CG"
+		CGS+=("$CG")
+		echo $(($2 << 20)) >"$CG/memory.max" || fail "cannot set $CG/memory.max"
+		[ ! -e "$CG/memory.swap.max" ] || echo 0 >"$CG/memory.swap.max"
+	else
+		CG="$V1/profd-test-$$-$1"
+		mkdir "$CG" || fail "cannot create $CG"
+		CGS+=("$CG")
+		echo $(($2 << 20)) >"$CG/memory.limit_in_bytes" || fail "cannot set $CG/memory.limit_in_bytes"
+		[ ! -e "$CG/memory.memsw.limit_in_bytes" ] || echo $(($2 << 20)) >"$CG/memory.memsw.limit_in_bytes" 2>/dev/null
+	fi
+}
+cg_join() { # PID: moves it into CG
+	echo "$1" >"$CG/cgroup.procs" || fail "cannot move process $1 into $CG"
+}
 
 # fail MSG: says where and why the test failed, what it last waited for in vain, and profd's state
 fail() {

@@ -24,7 +24,7 @@ probe_pct() {
 # % of samples not unwound to the root, from the profile's comment (0 when there is none)
 partial_pct() {
 	go tool pprof -raw "$1" 2>/dev/null |
-		sed -n 's/^Comment: .*samples (\([0-9.]*\)%) were not unwound.*/\1/p' | awk '{ v = $1 } END { print v + 0 }'
+		sed -n 's/^Comment: .*samples (\([0-9.]*\)%) fell short of the thread.s start.*/\1/p' | awk '{ v = $1 } END { print v + 0 }'
 }
 
 stop_profd() {

@@ -44,6 +44,22 @@ for m in PUT DELETE PATCH; do
 done
 [ "$(http POST /debug/pprof/cmdline)" = 405 ] || fail "POST cmdline should be 405"
 
+# a profile turned off says so, and how to turn it on, where Unknown profile would leave one guessing
+kill "$PROFD_PID"
+wait_profd_exit
+start_profd --pid "$TARGET_PID" --heap off --growth off
+for p in heap allocs growth; do
+	[ "$(http GET "/debug/pprof/$p")" = 404 ] || fail "/debug/pprof/$p with it off should be 404"
+	flag=--${p/allocs/heap}
+	grep -q "^profile $p is not available here: .*($flag off); start profd with $flag demand" "$TMP/b" ||
+		fail "$p off: the answer does not say why: $(cat "$TMP/b")"
+	[ "$(header X-Go-Pprof)" = 1 ] || fail "$p off: no X-Go-Pprof"
+done
+[ "$(http GET /debug/pprof/)" = 200 ] || fail "index status"
+grep -A5 'Not available for this target' "$TMP/b" | grep -q 'heap: </div> heap profiling is off' ||
+	fail "the index does not list heap as off: $(text_of "$TMP/b")"
+grep -q "<a href='heap?debug=1'>" "$TMP/b" && fail "the index links to a heap profile that is off"
+
 # the target is untouched
 kill -0 "$TARGET_PID" || fail "target died"
 echo ok

@@ -31,7 +31,7 @@ cat "$TMP/comments"
 hot=$(awk '/ProfdHot\.profdHotMethod/ { sub(/%/, "", $5); print $5 + 0; exit }' "$TMP/top")
 echo "ProfdHot.profdHotMethod: ${hot:-0}% cumulative"
 awk -v h="${hot:-0}" 'BEGIN { exit !(h >= 50) }' || fail "the hot method is not named in most samples: $(head -30 "$TMP/top")"
-if grep -q 'were not unwound' "$TMP/comments"; then
+if grep -q 'fell short of the thread' "$TMP/comments"; then
 	grep -qE '\(([0-4]\.[0-9])%\)' "$TMP/comments" || fail "5% or more of the stacks were cut: $(cat "$TMP/comments")"
 fi
 echo ok

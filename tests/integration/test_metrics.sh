@@ -3,7 +3,8 @@
 # /metrics: Prometheus text exposition 0.0.4, checked by a strict parser here (and promtool when
 # installed); the RSS, thread and descriptor figures match /proc for a target that grows them in
 # steps the test controls; the sampled heap in use follows its leak; bad queries get 400/404/405;
-# reading it stops no thread and attaches no probe; over a set, one series per process.
+# reading it stops no thread and attaches no probe; over a set, one series per process; the
+# memory cgroup's usage and limit (v2, or v1 on hybrid hosts) for a target the test puts in one.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (ptrace, BPF)"
@@ -74,6 +75,12 @@ echo "== one process: figures match /proc, and follow its steps"
 # sampled and weighs its size
 start_target grow_steps -m 8 -f 10 -t 2
 wait_for 10 grep -q ready "$TMP/target.out" || fail "target did not start"
+# in a memory cgroup of 512 MiB (v2, or v1 where the controller is: lib.sh), when there is one
+CG=
+if memcg_find; then
+	cg_make metrics 512
+	cg_join "$TARGET_PID"
+fi
 start_profd --pid "$TARGET_PID" --heap inuse --heap-rate 4096
 L="pid=\"$TARGET_PID\",process=\"grow_steps\""
 for s in 1 2; do
@@ -109,6 +116,20 @@ grep -q '^profd_self_cpu_seconds_total{mode="user"} ' "$TMP/m" || fail "no profd
 grep -q '^profd_heap_probes_attached 1$' "$TMP/m" || fail "heap probes not said attached"
 grep -q '^profd_heap_dropped_events_total{reason="ring_buffer_full"} 0$' "$TMP/m" || fail "no dropped events counter"
 grep -q '^profd_cpu_lost_samples_total 0$' "$TMP/m" || fail "no CPU lost samples counter"
+grep -q '^profd_cpu_unwind_seconds_total [0-9]' "$TMP/m" || fail "no CPU unwind time counter"
+if [ -n "$CG" ]; then
+	# the cgroup's figures, labelled with its path in the hierarchy that has the memory controller
+	cgl="$L,cgroup=\"/${CG##*/}\""
+	cgmax=$(value "$TMP/m" profd_process_cgroup_memory_max_bytes "$cgl")
+	cgcur=$(value "$TMP/m" profd_process_cgroup_memory_current_bytes "$cgl")
+	[ "$cgmax" = $((512 << 20)) ] ||
+		fail "cgroup $CGV memory limit: '$cgmax', expected $((512 << 20)): $(grep cgroup "$TMP/m")"
+	[ -n "$cgcur" ] && [ "$cgcur" -ge $((16 << 20)) ] && [ "$cgcur" -le $((512 << 20)) ] ||
+		fail "cgroup $CGV memory in use: '$cgcur', expected the target's 16+ MiB: $(grep cgroup "$TMP/m")"
+	echo "cgroup $CGV: $cgcur of $cgmax bytes"
+else
+	echo "no memory cgroup controller here: cgroup figures not checked"
+fi
 
 # a step later, the figures moved by exactly the step
 kill -USR1 "$TARGET_PID"

@@ -3,7 +3,7 @@
 # profd inside a PID namespace with its target (a container, or a Kubernetes sidecar sharing the
 # pod's process namespace): --pid is the PID as seen there. The CPU profile must hold the
 # target's samples (the BPF filter would otherwise compare that PID with host PIDs and keep
-# nothing), and thread dumps and heap probes must work on it.
+# nothing), and thread dumps, heap probes and the fd profile must work on it.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (BPF, perf events, unshare)"
@@ -27,6 +27,17 @@ echo \$? >"$TMP/stacks.rc"
 "$PROFD" heap --pid "\$t" --seconds 1 -o "$TMP/heap.pb.gz" >"$TMP/heap.log" 2>&1
 echo \$? >"$TMP/heap.rc"
 kill "\$t"
+# the daemon's fd profile: its BPF filter compares the namespace's PIDs, as the CPU sampler's
+"$TARGETS/fd_sites" "$TMP/fdgo" >"$TMP/fd.out" 2>&1 &
+t=\$!
+for i in \$(seq 200); do grep -q ready "$TMP/fd.out" && break; sleep 0.05; done
+"$PROFD" --pid "\$t" --addr 127.0.0.1:0 --ready-file "$TMP/fd.ready" --heap off --growth off 2>"$TMP/fd.log" &
+p=\$!
+for i in \$(seq 200); do [ -s "$TMP/fd.ready" ] && break; sleep 0.05; done
+touch "$TMP/fdgo"
+for i in \$(seq 200); do grep -q done "$TMP/fd.out" && break; sleep 0.05; done
+curl -s --max-time 30 "http://\$(cat "$TMP/fd.ready")/debug/pprof/fd?debug=1" >"$TMP/fd.txt"
+kill "\$p" "\$t"
 EOF
 timeout 90 unshare --pid --fork --mount-proc bash "$TMP/inside.sh" &
 track $!
@@ -52,4 +63,7 @@ grep -q '^sort_round' "$TMP/stacks.txt" || fail "the dump lacks the target's fra
 
 [ "$(cat "$TMP/heap.rc")" = 0 ] || fail "profd heap: $(cat "$TMP/heap.log")"
 go tool pprof -raw "$TMP/heap.pb.gz" >/dev/null 2>&1 || fail "the heap profile does not open in pprof"
+
+leaked=$(grep -c $'^#\t0x[0-9a-f]*\tleak_site+' "$TMP/fd.txt")
+[ "$leaked" = 100 ] || fail "fd profile in the namespace: leak_site has $leaked open descriptors, expected 100: $(head -n 3 "$TMP/fd.txt"; text_of "$TMP/fd.log")"
 echo PASS

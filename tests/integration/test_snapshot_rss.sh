@@ -18,7 +18,7 @@ refused() { # pattern args...
 	grep -qF -- "$pat" "$TMP/err" || fail "profd $*: no '$pat' in: $(cat "$TMP/err")"
 }
 refused "--snapshot-on needs --snapshot-dir" --pid $$ --snapshot-on rss-step=16M
-refused "--snapshot-on: 'oom' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on oom
+refused "--snapshot-on: 'oom=1' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on oom=1
 refused "--snapshot-on: 'rss-step=512K' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on rss-step=512K
 refused "--snapshot-on: 'rss-step=0' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on rss-step=0
 refused "--snapshot-on: 'rss-step=16X' is not valid" --pid $$ --snapshot-dir "$TMP/snaps" --snapshot-on rss-step=16X

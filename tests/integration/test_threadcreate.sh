@@ -4,7 +4,8 @@
 # creates 3 threads from create_site_a and 5 from create_site_b: exactly those counts under each
 # site, the thread that existed at attach under "created before profd attached", Go's sample
 # type, the index lists it with its count; goroutine?debug=2 ends each new thread's block with
-# Go's "created by create_site_X in goroutine MAIN" and its location; over a set, pid labels.
+# Go's "created by create_site_X in goroutine MAIN" and its location; over a set, pid labels
+# and the same trailers.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (BPF)"
@@ -69,4 +70,20 @@ start_profd --pid "$TARGET_PID" --children
 [ "$(http GET "/debug/pprof/threadcreate?pid=$TARGET_PID")" = 200 ] || fail "threadcreate?pid: HTTP $(head -c 300 "$TMP/b")"
 go tool pprof -tags "$TMP/b" 2>/dev/null | grep -q " $TARGET_PID\$" || fail "no pid label: $(go tool pprof -tags "$TMP/b" 2>&1)"
 [ "$(cum_count "$TMP/b" "created before profd attached")" = 9 ] || fail "9 threads existed when the second profd attached"
+echo ok
+
+echo "== over a set: 'created by' for threads created after attach"
+send TERM "$PROFD_PID"
+wait_profd_exit 20
+start_target thread_sites "$TMP/go2" 2 1
+wait_for 10 grep -q '^ready' "$TMP/target.out" || fail "the second thread_sites did not start"
+start_profd --pid "$TARGET_PID" --children
+touch "$TMP/go2"
+wait_for 10 grep -q '^done' "$TMP/target.out" || fail "the second thread_sites did not create its threads"
+[ "$(http GET '/debug/pprof/goroutine?debug=2')" = 200 ] || fail "set debug=2: HTTP $(head -c 300 "$TMP/b")"
+grep -q "^process $TARGET_PID (thread_sites): 4 threads" "$TMP/b" || fail "set dump: no process line: $(head -n 3 "$TMP/b")"
+na=$(grep -c "^created by create_site_a in goroutine $TARGET_PID\$" "$TMP/b")
+nb=$(grep -c "^created by create_site_b in goroutine $TARGET_PID\$" "$TMP/b")
+[ "$na" = 2 ] && [ "$nb" = 1 ] ||
+	fail "set dump: created by: $na create_site_a, $nb create_site_b (expected 2 and 1): $(text_of "$TMP/b")"
 echo ok

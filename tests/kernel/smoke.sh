@@ -4,11 +4,13 @@
 # host's root read-only and /tmp a tmpfs. profd starts against the demo target at the default
 # log level; a thread dump (blocked threads read by the BPF task iterator, not stopped), a 5 s
 # CPU profile and a 5 s heap window (classic uretprobes: 6.1 has no uprobe sessions) are
-# checked, the profiles with go tool pprof; every profile the index lists answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
+# checked, the profiles with go tool pprof; growth and fd (syscall tracepoints) at known sites; every profile the index lists answers 200 or refuses with its reason (503/501 and a body saying why), and every profile
 # profd's index has on the host but not here was said unavailable in profd's log; profd printed
 # no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
 # kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
-# Last, the growth profile and the mutex profile against targets of their own.
+# Last, the growth, mutex and fd profiles against targets of their own, then the OOM trigger: a
+# target leaking in a 64 MiB cgroup v2 is killed by the OOM killer and profd writes its heap
+# snapshot first (bpf/oom.bpf.c on 6.1's oom:mark_victim).
 # Needs PROFD_TEST_ROOT and O (the guest's init sets them from the kernel command line), and
 # PROFD_HOST_PROFILES: a file listing the profiles profd's index has on the host (may be empty).
 # Every go tool pprof costs seconds under emulation: each profile is read once.
@@ -161,6 +163,8 @@ if [ -s "$TMP/rejected" ]; then
 else
 	echo "   none"
 fi
+grep -qE '^(on_sys_enter|on_sys_exit|on_exec):' "$TMP/rejected" &&
+	fail "this kernel rejected a syscall tracepoint program (the fd or block profile): $(cat "$TMP/rejected")"
 grep -q '^on_alloc_session:' "$TMP/rejected" &&
 	fail "profd offered the uprobe-session program to a kernel without sessions (it should ask BTF first)"
 grep -q 'attached' "$TMP/profd.err" || fail "the heap probes did not attach at debug level: $(grep -i 'heap' "$TMP/profd.err" | tail -n 3)"
@@ -209,7 +213,78 @@ if grep -qx mutex "$TMP/profiles"; then
 	echo "   release_mutex: $got ns charged; the waiters measured $want ns"
 	awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(w > 0 && d <= w / 4) }' ||
 		fail "mutex: release_mutex is charged $got ns, the waiters measured $want ns (+-25%): $(head -n 12 "$TMP/b")"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
 else
 	echo "   (no mutex profile here: said unavailable above)"
+fi
+step "fd: 100 descriptors leaked at a known site"
+# the syscall tracepoint programs on this kernel's verifier: creations with their stacks, closes
+# (the churn site's 3550 must all be seen closed), the descriptors open at attach
+if grep -qx fd "$TMP/profiles"; then
+	"$TARGETS/fd_sites" "$TMP/fdgo" >"$TMP/fd.out" 2>&1 &
+	fdp=$!
+	track "$fdp"
+	wait_for 30 grep -q '^ready' "$TMP/fd.out" || fail "fd_sites did not start: $(text_of "$TMP/fd.out")"
+	start_profd --pid "$fdp" --heap off --growth off
+	touch "$TMP/fdgo"
+	wait_for 60 grep -q '^done' "$TMP/fd.out" || fail "fd_sites did not leak: $(text_of "$TMP/fd.out")"
+	[ "$(http GET '/debug/pprof/fd?debug=1')" = 200 ] || fail "fd?debug=1: HTTP $(head -c 300 "$TMP/b")"
+	leaked=$(grep -c $'^#\t0x[0-9a-f]*\tleak_site+' "$TMP/b")
+	churned=$(grep -c $'^#\t0x[0-9a-f]*\tchurn_site+' "$TMP/b")
+	grep -E '^# (Created|CloseCalls|Reconciled|Lost) = ' "$TMP/b" | sed 's/^/   | /'
+	grep '^# Note = fd cost' "$TMP/b" | sed 's/^# Note = /   | /'
+	echo "   leak_site: $leaked open, churn_site: $churned open"
+	[ "$leaked" = 100 ] || fail "fd: leak_site has $leaked open descriptors, expected 100: $(head -n 20 "$TMP/b")"
+	[ "$churned" = 0 ] || fail "fd: churn_site has $churned open descriptors, expected 0"
+	grep -q '^# Reconciled = 0$' "$TMP/b" || fail "fd: closes were missed: $(grep '^# Reconciled' "$TMP/b")"
+	[ "$(http GET /debug/pprof/fd)" = 200 ] || fail "fd: HTTP $(head -c 300 "$TMP/b")"
+	cp "$TMP/b" "$TMP/fd.pb.gz"
+	raw "$TMP/fd.pb.gz" "fd"
+	in_locations "$TMP/fd.pb.gz.raw" leak_sockets || fail "fd: no stack through leak_sockets"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
+else
+	echo "   (no fd profile here: said unavailable above)"
+fi
+step "oom: the OOM killer's victim leaves a heap snapshot (tracepoint oom:mark_victim)"
+# the program on this kernel's tracepoint record (CO-RE: 6.1's mark_victim has only the pid);
+# a cgroup v2 with a 64 MiB memory.max, which the guest mounts here, gets the leaking target
+cg=/sys/fs/cgroup
+mountpoint -q "$cg" || mount -t cgroup2 cgroup2 "$cg" 2>/dev/null
+if grep -qw memory "$cg/cgroup.controllers" 2>/dev/null; then
+	echo +memory >"$cg/cgroup.subtree_control"
+	mkdir -p "$cg/profd-oom" "$TMP/snaps"
+	echo $((64 << 20)) >"$cg/profd-oom/memory.max"
+	"$TARGETS/oom_leak" leak >"$TMP/oom.out" 2>&1 &
+	victim=$!
+	track "$victim"
+	wait_for 30 grep -q '^ready' "$TMP/oom.out" || fail "oom_leak did not start: $(text_of "$TMP/oom.out")"
+	echo "$victim" >"$cg/profd-oom/cgroup.procs"
+	start_profd --pid "$victim" --heap-budget 100 --heap-rate 64K --growth off --snapshot-dir "$TMP/snaps" \
+		--snapshot-on oom,pressure
+	grep -q 'snapshot-on oom: watching the OOM killer' "$TMP/profd.err" ||
+		fail "the oom trigger did not start: $(grep -i 'snapshot\|unavailable' "$TMP/profd.err")"
+	grep 'snapshot-on pressure: watching' "$TMP/profd.err" | sed 's/^profd: [^ ]* /   | /'
+	kill -USR1 "$victim"
+	wait_profd_exit 120
+	[ "$PROFD_STATUS" = 3 ] || fail "profd exit status $PROFD_STATUS after its target's OOM kill, want 3"
+	grep 'snapshot-on' "$TMP/profd.err" | sed 's/^profd: [^ ]* /   | /'
+	f=$(ls "$TMP"/snaps/profd-heap-"$victim"-*.pb.gz 2>/dev/null | tail -n 1)
+	[ -n "$f" ] || fail "no heap snapshot of the OOM victim $victim: $(grep -i 'oom\|snapshot' "$TMP/profd.err")"
+	raw "$f" "the OOM snapshot"
+	grep -q '^Comment: written by --snapshot-on oom: the OOM killer chose process' "$f.raw" ||
+		fail "the snapshot was not written for the OOM kill: $(grep '^Comment' "$f.raw")"
+	grep '^Comment' "$f.raw" | sed 's/^/   | /'
+	in_locations "$f.raw" leak_site ||
+		fail "the OOM snapshot has no sample of leak_site: $(sed -n '/^Samples/,/^Mappings/p' "$f.raw" | head -n 40)"
+	rmdir "$cg/profd-oom" 2>/dev/null
+else
+	echo "   (no cgroup v2 memory controller in the guest: the trigger's start is checked only)"
+	start_profd --pid "$TARGET_PID" --heap-budget 100 --snapshot-dir "$TMP" --snapshot-on oom
+	grep -q 'snapshot-on oom: watching the OOM killer' "$TMP/profd.err" ||
+		fail "the oom trigger did not start: $(grep -i 'snapshot\|unavailable' "$TMP/profd.err")"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
 fi
 step "done"

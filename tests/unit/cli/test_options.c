@@ -91,6 +91,16 @@ static void test_defaults_and_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
 			       "rss-step=1048576", NULL), OPTIONS_RUN);
 	assert_true(cfg.snapshot_rss_step == 1ull << 20);
+	assert_false(cfg.snapshot_oom || cfg.snapshot_pressure);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
+			       "oom,pressure", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_oom && cfg.snapshot_pressure && cfg.snapshot_rss_step == 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--children", "--snapshot-dir", "/tmp",
+			       "--snapshot-on", "pressure", NULL), OPTIONS_RUN);
+	assert_true(!cfg.snapshot_oom && cfg.snapshot_pressure);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on",
+			       "rss-step=16M,oom", NULL), OPTIONS_RUN);
+	assert_true(cfg.snapshot_oom && cfg.snapshot_rss_step == 16ull << 20);
 	assert_true(cfg.block_rate == 10000000);
 	assert_true(cfg.block_idle_ns == 600ll * 1000000000);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--block-rate", "500us", "--block-idle=90s", NULL),
@@ -220,6 +230,21 @@ static void test_growth_flags(void **state)
 	setenv_fake("PROFD_GROWTH", "never");
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
 	assert_non_null(strstr(err, "PROFD_GROWTH: expected demand, always or off, got 'never'"));
+	setenv_fake("PROFD_GROWTH", "");
+	/* the fd profile: on unless asked off */
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_false(cfg.fd_off);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd", "off", NULL), OPTIONS_RUN);
+	assert_true(cfg.fd_off);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd=on", NULL), OPTIONS_RUN);
+	assert_false(cfg.fd_off);
+	setenv_fake("PROFD_FD", "off");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
+	assert_true(cfg.fd_off);
+	setenv_fake("PROFD_FD", "maybe");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
+	assert_non_null(strstr(err, "PROFD_FD: expected on or off, got 'maybe'"));
+	setenv_fake("PROFD_FD", "");
 }
 
 static void test_public_address(void **state)
@@ -246,7 +271,7 @@ static void test_public_address(void **state)
 static void test_bad_flags(void **state)
 {
 	static const struct {
-		const char *args[4];
+		const char *args[9];
 		const char *msg; /* must appear in the error */
 	} cases[] = {
 		{ { NULL }, "--pid is required" },
@@ -271,6 +296,8 @@ static void test_bad_flags(void **state)
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
 		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
+		{ { "--pid", "1", "--fd", "yes" }, "--fd: expected on or off, got 'yes'" },
+		{ { "--pid", "1", "--fd=" }, "--fd: expected on or off" },
 		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
 		{ { "--pid", "1", "--heap", "sometimes" }, "expected demand, inuse, allocs or off" },
@@ -285,7 +312,15 @@ static void test_bad_flags(void **state)
 		{ { "--pid", "1", "--block-idle", "10" }, "--block-idle: expected a duration" },
 		{ { "--pid", "1", "--snapshot-dir", "/nonexistent/dir" }, "--snapshot-dir" },
 		{ { "--pid", "1", "--snapshot-on", "rss-step=16M" }, "--snapshot-on needs --snapshot-dir" },
-		{ { "--pid", "1", "--snapshot-on", "pressure" }, "--snapshot-on: 'pressure' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "pressure" }, "--snapshot-on needs --snapshot-dir" },
+		{ { "--pid", "1", "--snapshot-on", "oom,sometimes" }, "--snapshot-on: 'sometimes' is not valid" },
+		{ { "--pid", "1", "--snapshot-on", "," }, "--snapshot-on: ',' is not valid" },
+		{ { "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on", "oom", "--heap", "allocs" },
+		  "--heap allocs does not track" },
+		{ { "--pid", "1", "--snapshot-dir", "/tmp", "--snapshot-on", "pressure", "--heap", "off" },
+		  "--snapshot-on pressure writes heap profiles, which --heap off does not take" },
+		{ { "--pid", "1", "--children", "--snapshot-dir", "/tmp", "--snapshot-on", "oom,rss-step=16M" },
+		  "rss-step follows one process's RSS" },
 		{ { "--pid", "1", "--snapshot-on", "rss-step=1023K" }, "rss-step=SIZE, SIZE from 1M to 1024G" },
 		{ { "--pid", "1", "--snapshot-on", "rss-step=2048G" }, "--snapshot-on: 'rss-step=2048G' is not valid" },
 		{ { "--pid", "1", "--snapshot-on", "rss-step=" }, "--snapshot-on: 'rss-step=' is not valid" },
@@ -307,12 +342,12 @@ static void test_bad_flags(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *argv[6] = { "profd" };
+		char *argv[11] = { "profd" };
 		struct profd_config cfg;
 		char err[512] = "";
 		int argc = 1;
 
-		for (int k = 0; k < 4 && cases[i].args[k]; k++)
+		for (int k = 0; k < 9 && cases[i].args[k]; k++)
 			argv[argc++] = (char *)cases[i].args[k];
 		assert_int_equal(options_parse(argc, argv, fake_getenv, &cfg, err, sizeof(err)), -EINVAL);
 		if (!strstr(err, cases[i].msg))

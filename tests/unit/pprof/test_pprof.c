@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -725,6 +726,49 @@ static void test_alloc_failures(void **state)
 #endif
 }
 
+/* The note on binaries without a symbol table: only flagged mappings, each file once (two
+ * processes map the same file), at most 8 named then "and N more", how to get symbols; nothing
+ * when no mapping lacks symbols; bad input. */
+static void test_symbols_note(void **state)
+{
+	struct sym_mapping m[12];
+	const struct sym_mapping *list[13];
+	char names[12][32];
+	struct buf out = { 0 };
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 12; i++) {
+		snprintf(names[i], sizeof(names[i]), "/usr/bin/prog%d", i);
+		m[i].filename = names[i];
+		list[i] = &m[i];
+	}
+	list[12] = NULL;
+	/* none flagged: no note */
+	assert_int_equal(pprof_symbols_note(list, 13, &out), 0);
+	assert_int_equal(out.len, 0);
+	/* two flagged, one of them twice */
+	m[3].lacks_symbols = m[5].lacks_symbols = true;
+	list[6] = &m[3];
+	assert_int_equal(pprof_symbols_note(list, 13, &out), 1);
+	assert_non_null(strstr(out.data, "no symbol table in /usr/bin/prog3, /usr/bin/prog5: "));
+	assert_null(strstr(out.data, "prog6"));
+	assert_non_null(strstr(out.data, "FILE+0xADDR"));
+	assert_non_null(strstr(out.data, "dbgsym"));
+	assert_non_null(strstr(out.data, "DEBUGINFOD_URLS"));
+	buf_free(&out);
+	/* more than 8 */
+	list[6] = &m[6];
+	for (int i = 0; i < 12; i++)
+		m[i].lacks_symbols = true;
+	assert_int_equal(pprof_symbols_note(list, 12, &out), 1);
+	assert_non_null(strstr(out.data, "/usr/bin/prog7 and 4 more: "));
+	assert_null(strstr(out.data, "prog8"));
+	buf_free(&out);
+	assert_int_equal(pprof_symbols_note(NULL, 3, &out), -EINVAL);
+	assert_int_equal(pprof_symbols_note(NULL, 0, &out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_count_text_symbolized),
 		cmocka_unit_test(test_count_text_unsymbolized),
 		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_symbols_note),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

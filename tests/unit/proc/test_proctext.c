@@ -218,12 +218,35 @@ static void test_cgroup_v2(void **state)
 	assert_int_equal(proctext_cgroup_v2("", path, sizeof(path)), -ENOENT);
 }
 
+static void test_cgroup_v1(void **state)
+{
+	char path[16];
+
+	assert_int_equal(proctext_cgroup_v1("5:cpu:/\n4:memory:/a/b\n0::/\n", "memory", path, sizeof(path)), 0);
+	assert_string_equal(path, "/a/b");
+	/* a comma-joined list of controllers, and a name that is a prefix of another */
+	assert_int_equal(proctext_cgroup_v1("3:cpu,cpuacct:/c\n", "cpuacct", path, sizeof(path)), 0);
+	assert_string_equal(path, "/c");
+	assert_int_equal(proctext_cgroup_v1("3:cpu,cpuacct:/c\n", "cpu", path, sizeof(path)), 0);
+	assert_string_equal(path, "/c");
+	assert_int_equal(proctext_cgroup_v1("3:cpuacct:/c\n", "cpu", path, sizeof(path)), -ENOENT);
+	assert_int_equal(proctext_cgroup_v1("4:memory:/z", "memory", path, sizeof(path)), 0); /* no newline */
+	assert_string_equal(path, "/z");
+	assert_int_equal(proctext_cgroup_v1("0::/x\n", "memory", path, sizeof(path)), -ENOENT); /* v2 only */
+	assert_int_equal(proctext_cgroup_v1("9:name=systemd:/\n", "memory", path, sizeof(path)), -ENOENT);
+	assert_int_equal(proctext_cgroup_v1("4:memory:/a-path-longer-than-16\n", "memory", path, sizeof(path)),
+			 -ENAMETOOLONG);
+	assert_int_equal(proctext_cgroup_v1("garbage\n:\n", "memory", path, sizeof(path)), -ENOENT);
+	assert_int_equal(proctext_cgroup_v1("", "memory", path, sizeof(path)), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stat),	  cmocka_unit_test(test_stat_image), cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status),
 		cmocka_unit_test(test_kstack),	  cmocka_unit_test(test_syscall),
 		cmocka_unit_test(test_status_field), cmocka_unit_test(test_stat_usage), cmocka_unit_test(test_cgroup_v2),
+		cmocka_unit_test(test_cgroup_v1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

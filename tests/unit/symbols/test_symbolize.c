@@ -1249,8 +1249,9 @@ static void test_cache_shared_and_bounded(void **state)
 	target_stop(&t2);
 }
 
-/* JIT code: an anonymous executable mapping of this process, named by /tmp/perf-PID.map; the
- * map read again at refresh when it grew; a code address in no map line stays unnamed. */
+/* JIT code: an anonymous executable mapping of this process, listed as a "[jit]" mapping and
+ * named by /tmp/perf-PID.map; the map read again at refresh when it grew; a code address in no
+ * map line stays unnamed. */
 static void test_perf_map(void **state)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -1273,7 +1274,12 @@ static void test_perf_map(void **state)
 	assert_int_equal(r.nframes, 1);
 	assert_string_equal(r.frames[0].name, "JS:*hot /app/work.js:12:3");
 	assert_true(r.frames[0].func_start == a);
-	assert_null(r.mapping); /* anonymous memory: no file mapping */
+	/* anonymous executable memory: a mapping of its own, marked as JIT code */
+	assert_non_null(r.mapping);
+	assert_true(r.mapping->jit);
+	assert_string_equal(r.mapping->filename, "[jit]");
+	assert_true(r.mapping->start <= a && a < r.mapping->limit);
+	assert_string_equal(r.mapping->build_id, "");
 	assert_int_equal(symbolizer__lookup(sym, a + 0x80, &r), 0);
 	assert_int_equal(r.nframes, 0);
 	/* the runtime compiles more: appended, seen at the next refresh (cached results too) */
