@@ -85,7 +85,7 @@ run() {
 		;;
 	esac
 	touch "$TMP/go"
-	while ! grep -q '^elapsed' "$TMP/t.out" && kill -0 "$tp" 2>/dev/null; do sleep 0.1; done
+	while ! grep -q '^elapsed' "$TMP/t.out" 2>/dev/null && kill -0 "$tp" 2>/dev/null; do sleep 0.1; done
 	awk '/^elapsed/ { print $2, $5 }' "$TMP/t.out"
 	case "$mode" in
 	profd*)
@@ -147,7 +147,7 @@ for peer in offcpu bpftrace; do
 	[ -s "$TMP/times.$peer" ] || continue
 	for m in profd profd1; do
 		[ -s "$TMP/times.$m" ] || continue
-		echo "$m / $peer: wall $(awk -v a="$(col 1 "$TMP/times.$m")" -v b="$(col 1 "$TMP/times.$peer")" 'BEGIN { printf "%.3f", a / b }'), added CPU per wait $(awk -v a="${added[$m]}" -v b="${added[$peer]}" 'BEGIN { printf "%.3f", b > 0 ? a / b : 0 }')"
+		echo "$m / $peer: wall $(awk -v a="$(col 1 "$TMP/times.$m")" -v b="$(col 1 "$TMP/times.$peer")" 'BEGIN { printf "%.3f", a / b }'), added CPU per wait $(awk -v a="${added[$m]}" -v b="${added[$peer]}" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')"
 	done
 done
 echo "raw (wall cpu): $(for m in $modes; do printf '%s: %s | ' "$m" "$(tr '\n' ' ' <"$TMP/times.$m")"; done)"
