@@ -470,10 +470,12 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			e->threadcreate = NULL;
 			engine_left_out(e, true, "threadcreate", "%s", err);
 		}
-		if (cfg->fd_off) {
-			engine_left_out(e, false, "fd", "the fd profile is off (--fd off); start profd with --fd on to "
-					"have it");
-		} else if ((r = fd_source__new(e->ps, &e->fd, err, sizeof(err))) != 0) {
+		struct fd_config fc = { .mode = (enum fd_mode)cfg->fd_mode, .idle_ns = cfg->fd_idle_ns };
+
+		if (fc.mode == FD_MODE_OFF) {
+			engine_left_out(e, false, "fd", "the fd profile is off (--fd off); start profd with --fd demand "
+					"to have it");
+		} else if ((r = fd_source__new(e->ps, &fc, &e->fd, err, sizeof(err))) != 0) {
 			e->fd = NULL;
 			engine_left_out(e, true, "fd", "%s", err);
 		}

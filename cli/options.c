@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "http/history.h"
 #include "sources/block.h"
+#include "sources/fd.h"
 #include "sources/mutex.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
@@ -107,12 +108,17 @@ static const char usage[] =
 	"                         2^40, K/M suffixes (PROFD_GROWTH_RATE), default 1M\n"
 	"      --growth-idle DURATION  demand mode: detach after this long without a growth request,\n"
 	"                         1s..168h (PROFD_GROWTH_IDLE), default 10m\n"
-	"      --fd MODE          on (default) or off (PROFD_FD): the fd profile, open descriptors by\n"
-	"                         the stack that opened them, from the syscall tracepoints (no uprobes),\n"
-	"                         attached from start-up. The target pays at each descriptor it creates\n"
-	"                         (a record and a 16 KiB stack copy, about 1-3 us; the fd profile and\n"
-	"                         /metrics show the measured figure); every other syscall of the\n"
-	"                         machine takes the kernel's syscall-tracepoint path meanwhile\n"
+	"      --fd MODE          demand (default), always or off (PROFD_FD): the fd profile, open\n"
+	"                         descriptors by the stack that opened them, from the syscall\n"
+	"                         tracepoints (no uprobes). While attached, the target pays at each\n"
+	"                         descriptor it creates (a record and a 16 KiB stack copy, about 1-3 us;\n"
+	"                         the fd profile and /metrics show the measured figure), and every\n"
+	"                         syscall of the machine takes the kernel's syscall-tracepoint path\n"
+	"                         (about +0.5 us here). demand attaches them at the first fd request\n"
+	"                         (descriptors open then are 'opened before profd attached') until\n"
+	"                         --fd-idle passes without one; always attaches them at start-up\n"
+	"      --fd-idle DURATION demand mode: detach after this long without an fd request,\n"
+	"                         1s..168h (PROFD_FD_IDLE), default 10m\n"
 	"      --snapshot-dir DIR on SIGUSR2, write the heap profile to DIR/profd-heap-PID.pb.gz\n"
 	"                         (PROFD_SNAPSHOT_DIR)\n"
 	"      --snapshot-on LIST  write snapshots on triggers, a comma-separated list of\n"
@@ -299,8 +305,8 @@ enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OP
 	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
 	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP,
 	      OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_MUTEX_RATE,
-	      OPT_MUTEX_IDLE, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_FD, OPT_SECONDS, OPT_OUTPUT,
-	      OPT__COUNT };
+	      OPT_MUTEX_IDLE, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_FD, OPT_FD_IDLE, OPT_SECONDS,
+	      OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -341,6 +347,7 @@ static const struct opt_def {
 	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
 	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
 	[OPT_FD] = { "--fd", 0, "PROFD_FD", true },
+	[OPT_FD_IDLE] = { "--fd-idle", 0, "PROFD_FD_IDLE", true },
 	/* one-shot only: no environment variable */
 	[OPT_SECONDS] = { "--seconds", 0, NULL, true },
 	[OPT_OUTPUT] = { "--output", 'o', NULL, true },
@@ -628,13 +635,20 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		}
 		return 0;
-	case OPT_FD:
-		if (strcmp(v, "on") == 0) {
-			cfg->fd_off = false;
-		} else if (strcmp(v, "off") == 0) {
-			cfg->fd_off = true;
-		} else {
-			snprintf(err, errlen, "%s: expected on or off, got '%s'", from, v);
+	case OPT_FD: {
+		enum fd_mode mode;
+
+		if (fd_mode_parse(v, &mode, err, errlen) != 0) {
+			name_source(err, errlen, "--fd", from);
+			return -EINVAL;
+		}
+		cfg->fd_mode = (int)mode;
+		return 0;
+	}
+	case OPT_FD_IDLE:
+		if (heap_idle_parse(v, &cfg->fd_idle_ns, err, errlen) != 0) {
+			snprintf(err, errlen, "%s: expected a duration from 1s to 168h, a whole number with a unit "
+				 "s, m or h (e.g. 90s, 10m, 1h), got '%s'", from, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -682,6 +696,8 @@ static void defaults(struct profd_config *cfg)
 	cfg->growth_mode = GROWTH_MODE_DEMAND;
 	cfg->growth_rate = GROWTH_DEFAULT_RATE;
 	cfg->growth_idle_ns = GROWTH_DEFAULT_IDLE_NS;
+	cfg->fd_mode = FD_MODE_DEMAND;
+	cfg->fd_idle_ns = FD_DEFAULT_IDLE_NS;
 	cfg->seconds = 30;
 }
 

@@ -66,7 +66,8 @@ struct profd_config {
 	int growth_mode;        /* enum growth_mode */
 	uint64_t growth_rate;   /* --growth-rate, bytes */
 	int64_t growth_idle_ns; /* --growth-idle */
-	bool fd_off;            /* --fd off */
+	int fd_mode;            /* enum fd_mode: --fd */
+	int64_t fd_idle_ns;     /* --fd-idle */
 	int seconds;            /* one-shot cpu/heap */
 	char output[4096];      /* one-shot cpu/heap: -o FILE, "-" = stdout */
 };

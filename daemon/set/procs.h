@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The processes profd serves (a proc/procset.h selector) and what each needs to be profiled: its
  * identity, its symbolizer and its unwinder. Processes forked without exec share their parent's
- * layout, and then its symbolizer and unwinder (so 200 workers of one master cost one of each).
+ * layout, and then its symbolizer and unwinder (so 200 workers of one master cost one of each);
+ * processes with other layouts (exec'd) share, below those, each file's state (symmod.h,
+ * cfifile.h): a process costs its layout, not its binaries.
  * A scan thread follows membership every PROCS_SCAN_NS; sources listen for processes that come
  * and go. A process that ends is kept (exited) while the set lists it, so cumulative profiles
  * can still name its samples. Reference counted; every public function is thread-safe. */

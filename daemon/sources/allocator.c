@@ -480,8 +480,10 @@ static int plan_obj(struct alloc_plan *plan, struct elfobj *o)
 		return o->plan_obj;
 	if (plan->nobjs >= ALLOC_MAX_OBJS)
 		return -ENOSPC;
+	plan->objs[plan->nobjs].path = strdup(o->map->path);
+	if (!plan->objs[plan->nobjs].path)
+		return -ENOMEM;
 	o->plan_obj = plan->nobjs++;
-	snprintf(plan->objs[o->plan_obj].path, sizeof(plan->objs[0].path), "%s", o->map->path);
 	plan->objs[o->plan_obj].text_lo = o->text_lo;
 	plan->objs[o->plan_obj].text_hi = o->text_hi;
 	return o->plan_obj;
@@ -529,13 +531,18 @@ static int add_probe(pid_t pid, struct alloc_plan *plan, struct elfobj *o, size_
 		return obj;
 	if (s->st_size)
 		delta = x86_probe_offset(body, len, kind_args(WANTS[w].kind));
-	p = &plan->probes[plan->nprobes++];
+	p = &plan->probes[plan->nprobes];
+	if (o->map->deleted) {
+		if (asprintf(&p->path, "map_files/%llx-%llx", (unsigned long long)o->map->start,
+			     (unsigned long long)o->map->end) < 0)
+			p->path = NULL;
+	} else if (asprintf(&p->path, "root%s", o->map->path) < 0) {
+		p->path = NULL;
+	}
+	if (!p->path)
+		return -ENOMEM;
+	plan->nprobes++;
 	snprintf(p->name, sizeof(p->name), "%s", WANTS[w].name);
-	if (o->map->deleted)
-		snprintf(p->path, sizeof(p->path), "map_files/%llx-%llx",
-			 (unsigned long long)o->map->start, (unsigned long long)o->map->end);
-	else
-		snprintf(p->path, sizeof(p->path), "root%s", o->map->path);
 	p->file_offset = off + delta;
 	p->addr = o->bias + s->st_value;
 	p->delta = (uint32_t)delta;
@@ -656,7 +663,8 @@ static void name_allocator(struct alloc_plan *plan, struct elfobj **ord, int n)
 		snprintf(plan->allocator, sizeof(plan->allocator), "%s",
 			 je ? "jemalloc" : tc ? "tcmalloc" : mi ? "mimalloc" :
 			 (strncmp(base_name(o->map->path), "libc.so", 7) == 0 || o->order == 0) ? "glibc" : "unknown");
-		snprintf(plan->where, sizeof(plan->where), "%s", o->map->path);
+		free(plan->where);
+		plan->where = strdup(o->map->path); /* NULL (no memory): described as "" */
 		plan->is_static = o->order == 0;
 		return;
 	}
@@ -670,7 +678,7 @@ int alloc_plan_build(pid_t pid, struct alloc_plan *plan, char *err, size_t errle
 	ssize_t l;
 	int n = 0, nord, r;
 
-	memset(plan, 0, sizeof(*plan));
+	alloc_plan_release(plan);
 	snprintf(plan->allocator, sizeof(plan->allocator), "unknown");
 	if (err && errlen)
 		err[0] = 0;
@@ -786,12 +794,22 @@ cleanup:
 	return r;
 }
 
+void alloc_plan_release(struct alloc_plan *plan)
+{
+	for (int i = 0; i < plan->nprobes; i++)
+		free(plan->probes[i].path);
+	for (int i = 0; i < plan->nobjs; i++)
+		free(plan->objs[i].path);
+	free(plan->where);
+	memset(plan, 0, sizeof(*plan));
+}
+
 int alloc_plan_describe(const struct alloc_plan *plan, char *out, size_t len)
 {
 	size_t used;
 	int w;
 
-	w = snprintf(out, len, "allocator: %s (%s%s), %d probes:", plan->allocator, base_name(plan->where),
+	w = snprintf(out, len, "allocator: %s (%s%s), %d probes:", plan->allocator, base_name(plan->where ? plan->where : ""),
 		     plan->is_static ? ", statically linked" : "", plan->nprobes);
 	used = w > 0 ? (size_t)w : 0;
 	for (int i = 0; i < plan->nprobes; i++) {

@@ -23,8 +23,10 @@
 
 struct alloc_probe {
 	char name[64];        /* symbol, e.g. "free", "_rjem_sdallocx", "_Znwm" */
-	char path[4200];      /* file to attach to, below /proc/PID/: root/... or map_files/... (see
-			       * alloc_probe_path: the PID to use may change while the process lives) */
+	char *path;           /* file to attach to, below /proc/PID/: root/... or map_files/... (see
+			       * alloc_probe_path: the PID to use may change while the process lives);
+			       * owned by the plan, as every string of it (a plan per process: its
+			       * strings sized to fit, not PATH_MAX each) */
 	uint64_t file_offset; /* file offset of the probed instruction */
 	uint64_t addr;        /* runtime address of the function's entry */
 	uint32_t delta;       /* probed instruction - entry (0: at the entry) */
@@ -36,7 +38,7 @@ struct alloc_probe {
 };
 
 struct alloc_obj {
-	char path[4096];      /* as in /proc/PID/maps */
+	char *path;           /* as in /proc/PID/maps */
 	uint64_t text_lo, text_hi; /* runtime range of its executable mappings */
 };
 
@@ -46,7 +48,7 @@ struct alloc_range {
 
 struct alloc_plan {
 	char allocator[32];   /* "glibc", "jemalloc", "tcmalloc", "mimalloc", "unknown" */
-	char where[4096];     /* object that defines malloc (or the first probed function) */
+	char *where;          /* object that defines malloc (or the first probed function), or NULL */
 	bool is_static;       /* the allocator is linked into the executable */
 	int nprobes;
 	struct alloc_probe probes[ALLOC_MAX_PROBES];
@@ -60,10 +62,13 @@ struct alloc_plan {
 	char skipped[256];    /* their names, comma separated (truncated) */
 };
 
-/* Builds the probe plan for process pid. Returns 0, -ESRCH (gone), -EPROTONOSUPPORT (a Go
+/* Builds the probe plan for process pid (*ret zeroed or built before). Returns 0, -ESRCH (gone), -EPROTONOSUPPORT (a Go
  * program), -ENOENT (no allocator symbol found: stripped static binary?), or -errno; on error
  * err (if not NULL) holds a sentence for the user. */
 int alloc_plan_build(pid_t pid, struct alloc_plan *ret, char *err, size_t errlen);
+/* Frees the strings of a plan (zeroed, or built: alloc_plan_build releases it first) and leaves
+ * it empty. */
+void alloc_plan_release(struct alloc_plan *plan);
 
 /* The file to attach p to, as profd sees it now: /proc/LIVE/<p->path>, LIVE being a live thread
  * of pid (proc_live_pid: its main thread may have exited since the plan was made). */

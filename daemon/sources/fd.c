@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Fd profile source (see fd.h): owns bpf/fd.bpf.c, its ring buffer and the table of live
- * descriptors. Threads: the demand manager (demand.h, in `always` mode) attaches at start-up
- * and drains the ring buffer (unwinding each creation); requests read the table; the set's
+ * descriptors. Threads: the demand manager (demand.h) attaches at start-up (--fd always) or
+ * at the first request, detaches after --fd-idle without one (demand), and drains the ring buffer (unwinding each creation); requests read the table; the set's
  * listener adds and drops processes. `lock` guards the skeleton, the ring buffer, the table
  * and the counters.
  *
@@ -718,6 +718,8 @@ static void fd_detach(void *ctx)
 		f->prog_runs += runs;
 	}
 	teardown(f);
+	/* what the table holds stops being true once nothing watches: a snapshot must not show it */
+	table_clear(f);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -746,7 +748,23 @@ static const struct demand_ops fd_demand_ops = {
 	.poll = fd_poll,
 };
 
-int fd_source__new(struct procs *ps, struct fd_source **ret, char *err, size_t errlen)
+int fd_mode_parse(const char *s, enum fd_mode *ret, char *err, size_t errlen)
+{
+	if (s && strcmp(s, "demand") == 0)
+		*ret = FD_MODE_DEMAND;
+	else if (s && strcmp(s, "always") == 0)
+		*ret = FD_MODE_ALWAYS;
+	else if (s && strcmp(s, "off") == 0)
+		*ret = FD_MODE_OFF;
+	else {
+		snprintf(err, errlen, "--fd: expected demand, always or off, got '%s'", s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int fd_source__new(struct procs *ps, const struct fd_config *cfg, struct fd_source **ret, char *err,
+		   size_t errlen)
 {
 	struct procs_listener l = { .came = on_proc_came, .went = on_proc_went };
 	struct fd_source *f;
@@ -787,9 +805,10 @@ int fd_source__new(struct procs *ps, struct fd_source **ret, char *err, size_t e
 	{
 		struct demand_config dc = {
 			.what = f->what,
-			.idle_flag = "(always)",
-			.always = true,
-			.max_windows = 1,
+			.idle_flag = "--fd-idle",
+			.always = cfg->mode == FD_MODE_ALWAYS,
+			.idle_ns = cfg->idle_ns > 0 ? cfg->idle_ns : FD_DEFAULT_IDLE_NS,
+			.max_windows = 4,
 		};
 
 		r = demand__new(&dc, &fd_demand_ops, f, &f->demand, err, errlen);
@@ -943,7 +962,7 @@ static struct profd_sample_set *new_set(void)
 }
 
 /* The comments every fd profile carries. Caller holds lock. */
-static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint64_t unseen)
+static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint64_t unseen, bool started)
 {
 	uint64_t created = 0, lost = 0, create_ns = 0, ns = f->prog_ns, runs = f->prog_runs;
 	char since[32];
@@ -959,6 +978,10 @@ static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint
 		runs += r2;
 	}
 	profd_format_utc(f->since, since, sizeof(since));
+	if (started)
+		sample_set__comment(set, "fd tracking started at %s by this request: every descriptor open now is "
+				    "under \"" SYM_SYNTHETIC_FD_BEFORE_ATTACH_NAME "\"; those created from now on have "
+				    "their stack: ask again later (tracking ends after --fd-idle without a request)", since);
 	sample_set__comment(set, "profd fd: open file descriptors by the stack that opened them, from the syscall "
 			    "tracepoints (eBPF: creations at sys_exit, close and close_range at sys_enter, exec), "
 			    "since %s; the label `syscall` names the call; %" PRIu64 " descriptors open then are under "
@@ -984,7 +1007,7 @@ static void add_comments(struct fd_source *f, struct profd_sample_set *set, uint
 	}
 }
 
-static int snapshot(struct fd_source *f, pid_t scope_pid, bool held, struct profd_sample_set **ret)
+static int snapshot(struct fd_source *f, pid_t scope_pid, bool held, bool started, struct profd_sample_set **ret)
 {
 	struct profd_sample_set *set = new_set();
 	struct procs_names nm = { 0 };
@@ -1032,7 +1055,7 @@ static int snapshot(struct fd_source *f, pid_t scope_pid, bool held, struct prof
 		}
 	}
 	set->time_nanos = profd_now_nanos();
-	add_comments(f, set, unseen);
+	add_comments(f, set, unseen, started);
 	if (held)
 		sample_set__comment(set, "the descriptors profd's table held (not checked against /proc: the process "
 				    "may have ended)");
@@ -1047,9 +1070,25 @@ static int snapshot(struct fd_source *f, pid_t scope_pid, bool held, struct prof
 	return 0;
 }
 
+/* A request's part: the programs attached (demand: from now on, for --fd-idle). A triggered
+ * snapshot (scope->held) attaches nothing: it takes what the table holds. */
+static int want(struct fd_source *f, const struct profd_scope *scope, bool *ret_started)
+{
+	*ret_started = false;
+	if (scope && scope->held)
+		return 0;
+	return demand__want(f->demand, false, ret_started);
+}
+
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	return snapshot(ctx, scope ? scope->pid : 0, scope && scope->held, ret);
+	bool started;
+	int r = want(ctx, scope, &started);
+
+	*ret = NULL;
+	if (r < 0)
+		return r;
+	return snapshot(ctx, scope ? scope->pid : 0, scope && scope->held, started, ret);
 }
 
 /* A copied stack for the text, written after the lock is released. */
@@ -1061,7 +1100,7 @@ struct text_item {
 
 /* debug=1: every open descriptor of the processes in scope, by process and number: what it
  * points to now (readlink) and the stack that opened it, then profd's counters. */
-static int write_text(struct fd_source *f, pid_t scope_pid, struct buf *out)
+static int write_text(struct fd_source *f, pid_t scope_pid, bool started, struct buf *out)
 {
 	struct profd_sample_set *notes = sample_set__new(1);
 	struct procs_names nm = { 0 };
@@ -1106,7 +1145,7 @@ static int write_text(struct fd_source *f, pid_t scope_pid, struct buf *out)
 			before++;
 	}
 	if (r == 0)
-		add_comments(f, notes, unseen);
+		add_comments(f, notes, unseen, started);
 	pthread_mutex_unlock(&f->lock);
 	if (r == 0)
 		r = buf_printf(out, "fd profile: %d open descriptors (%" PRIu64 " opened before profd attached, %"
@@ -1170,8 +1209,13 @@ static int write_text(struct fd_source *f, pid_t scope_pid, struct buf *out)
 
 static int prof_text(void *ctx, const struct profd_scope *scope, int debug, struct buf *out)
 {
+	bool started;
+	int r = want(ctx, scope, &started);
+
 	(void)debug;
-	return write_text(ctx, scope ? scope->pid : 0, out);
+	if (r < 0)
+		return r;
+	return write_text(ctx, scope ? scope->pid : 0, started, out);
 }
 
 static int prof_count(void *ctx)
@@ -1182,7 +1226,7 @@ static int prof_count(void *ctx)
 	pthread_mutex_lock(&f->lock);
 	if (f->rb)
 		ring_buffer__consume(f->rb);
-	n = (int)f->live;
+	n = f->skel ? (int)f->live : -1; /* not attached: unknown, not 0 */
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }
@@ -1195,7 +1239,9 @@ static int prof_status(void *ctx, struct buf *out)
 	pthread_mutex_lock(&f->lock);
 	profd_format_utc(f->since, since, sizeof(since));
 	if (!f->skel)
-		buf_printf(out, "Not attached.");
+		buf_printf(out, "Not attached: the first fd request attaches its programs (syscall tracepoints: "
+			   "while attached, every syscall on the machine takes the kernel's tracepoint path) until "
+			   "--fd-idle passes without one.");
 	else
 		buf_printf(out, "Tracking since %s: %u descriptors open from %u stacks; %" PRIu64 " created, %.0f ns "
 			   "each in BPF.", since, f->live, f->live_stacks, (uint64_t)f->skel->bss->created,
@@ -1213,6 +1259,7 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 	struct procs_names nm = { 0 };
 	uint64_t created = 0, lost = 0, create_ns = 0, ns = 0, runs = 0;
 	uint32_t *per = NULL;
+	bool attached;
 	int r = procs_names__get(f->ps, &nm);
 
 	if (r < 0)
@@ -1225,7 +1272,7 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 	pthread_mutex_lock(&f->lock);
 	if (f->rb)
 		ring_buffer__consume(f->rb);
-	for (uint32_t i = 0; i < f->nentries; i++) {
+	for (uint32_t i = 0; f->skel && i < f->nentries; i++) {
 		const struct fd_entry *e = &f->entries[i];
 		int k;
 
@@ -1242,12 +1289,14 @@ static int prof_metrics(void *ctx, const struct profd_scope *scope, struct metri
 		prog_cost(f, &ns, &runs);
 	}
 	ns += f->prog_ns;
+	attached = f->skel != NULL;
 	pthread_mutex_unlock(&f->lock);
 	for (int k = 0; k < nm.n; k++) {
 		char pid[16];
 		struct metric_label labels[2] = { { "pid", pid }, { "process", nm.list[k]->target.comm } };
 
-		if (proc__exited(f->ps, nm.list[k]) || (scope && scope->pid > 0 && nm.list[k]->target.pid != scope->pid))
+		if (!attached || proc__exited(f->ps, nm.list[k]) ||
+		    (scope && scope->pid > 0 && nm.list[k]->target.pid != scope->pid))
 			continue;
 		snprintf(pid, sizeof(pid), "%d", (int)nm.list[k]->target.pid);
 		metrics__add(m, "profd_fd_tracked_descriptors", METRIC_GAUGE,

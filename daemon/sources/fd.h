@@ -9,8 +9,10 @@
  * by type (file, socket, pipe, anon_inode:[eventfd], ...); each snapshot checks the table
  * against /proc/PID/fd, so descriptors closed where profd does not look (io_uring) leave it,
  * and open ones it did not see created (SCM_RIGHTS, lost records) are shown under "opened where
- * profd did not see it". Attached from start-up: its cost is per descriptor created. Every
- * public function is thread-safe. */
+ * profd did not see it". On demand by default (FD_MODE_DEMAND): while the programs are attached
+ * every syscall on the machine takes the kernel's syscall-tracepoint path, so they are attached
+ * from the first fd request until --fd-idle passes without one; FD_MODE_ALWAYS attaches them at
+ * start-up. Every public function is thread-safe. */
 #ifndef PROFD_FD_H
 #define PROFD_FD_H
 
@@ -25,11 +27,29 @@ struct procs;
 #define FD_MAX_STACKS (1u << 16) /* distinct opening stacks with open descriptors */
 #define FD_RING_BYTES (16u << 20)
 
+#define FD_DEFAULT_IDLE_NS (600ll * 1000000000) /* --fd-idle 10m */
+
+enum fd_mode {
+	FD_MODE_DEMAND = 0, /* attached from the first fd request until --fd-idle without one */
+	FD_MODE_ALWAYS,     /* attached at start-up */
+	FD_MODE_OFF,
+};
+
+struct fd_config {
+	enum fd_mode mode;
+	int64_t idle_ns; /* demand: the lease a request gives */
+};
+
+/* "demand", "always" or "off". Returns 0, or -EINVAL with a sentence naming --fd in err. */
+int fd_mode_parse(const char *s, enum fd_mode *ret, char *err, size_t errlen);
+
 struct fd_source;
 
-/* Loads and attaches the program for the processes of ps (borrowed; must outlive the source)
- * and reads their descriptors. Returns 0 or -errno with one sentence in err. */
-int fd_source__new(struct procs *ps, struct fd_source **ret, char *err, size_t errlen);
+/* The source for the processes of ps (borrowed; must outlive the source). FD_MODE_ALWAYS loads
+ * and attaches the programs and reads the descriptors now; demand does so at the first request.
+ * Returns 0 or -errno with one sentence in err. */
+int fd_source__new(struct procs *ps, const struct fd_config *cfg, struct fd_source **ret, char *err,
+		   size_t errlen);
 /* Detaches and frees. NULL-safe. */
 void fd_source__free(struct fd_source *f);
 /* The /debug/pprof/fd profile for endpoints__add_profile(). */

@@ -1221,6 +1221,7 @@ static struct heap_proc *hp_make(struct heap_source *h, struct proc *p, char *er
 	if (r < 0) {
 		snprintf(hp->why, sizeof(hp->why), "%s", err);
 		hp->why_err = r;
+		alloc_plan_release(hp->plan);
 		free(hp->plan);
 		hp->plan = NULL;
 		h->nrefused++;
@@ -1234,8 +1235,10 @@ static void hp_free(struct heap_proc *hp)
 {
 	if (!hp)
 		return;
-	if (hp->plan_owner == hp)
+	if (hp->plan_owner == hp) {
+		alloc_plan_release(hp->plan);
 		free(hp->plan);
+	}
 	proc__put(hp->p);
 	free(hp);
 }

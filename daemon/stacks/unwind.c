@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* DWARF CFI unwinder over copied stacks, on libdw 0.188. One Dwfl per target holds every
- * executable x86-64 ELF mapping (and the vDSO) as a module at its load bias. A walker evaluates
- * per-address rules read once from libdw's CFI and cached; a frame whose CFI uses an expression
- * it does not evaluate sends the sample through libdwfl's own walk (one fake thread: registers
- * from the sample, memory from the copy). A pc without CFI in executable memory (JIT code, a
+/* DWARF CFI unwinder over copied stacks, on libdw 0.188. Per target only the layout: every
+ * executable x86-64 ELF mapping (and the vDSO) as a module at its load bias, each pointing at its
+ * file's CFI shared with every other process that maps the file (cfifile.h: one ELF, one CFI
+ * parse, one rule cache per file, however many processes). A walker evaluates per-address rules
+ * read once from libdw's CFI and cached by file address; a frame whose CFI uses an expression it
+ * does not evaluate sends the sample through libdwfl's own walk (one fake thread: registers from
+ * the sample, memory from the copy), with a Dwfl the target gets at its first such frame. A pc without CFI in executable memory (JIT code, a
  * file mapped a second time, assembly without CFI) is walked through its frame pointer, checked
  * at each step (inside the copy, above the previous frame, returning into executable memory),
  * and CFI takes over again at the first pc that has it; anything else ends the walk with a reason.
@@ -24,7 +26,7 @@
 #include "base/log.h"
 #include "proc/procmaps.h"
 #include "proc/target.h"
-#include "stacks/cfiscan.h"
+#include "stacks/cfifile.h"
 #include "stacks/complete.h"
 #include "stacks/samples.h"
 #include "stacks/unwind.h"
@@ -34,11 +36,10 @@
 /* Bound on executable ranges (every executable mapping, JIT code included; as procmaps). */
 #define UNWIND_MAX_CODE 65536
 #define UNWIND_MAX_VDSO (1u << 20)
-/* Direct-mapped cache of per-address CFI rules (about 300 bytes each), cleared when modules change. */
-#define RULE_CACHE_BITS 10
-#define RULE_CACHE_SIZE (1u << RULE_CACHE_BITS)
-/* Direct-mapped cache of "is the function at this address a thread root by name". */
-#define ROOT_CACHE_SIZE 64
+/* Rules this process walked through last, by runtime address (copies of its files' shared rules,
+ * about 330 bytes each): a hot stack's frames without a lock each. Allocated at the first walk,
+ * so a process never sampled costs nothing; cleared when its modules change. */
+#define UNWIND_RULE_CACHE 32
 /* As libdwfl: bound on a DWARF expression's stack. */
 #define EXPR_STACK_MAX 256
 
@@ -48,46 +49,16 @@ struct exec_map {
 	uint32_t dev_major, dev_minor;
 };
 
-/* How to get one register of the caller from the callee's frame at one address. */
-enum reg_kind {
-	REG_UNDEF,    /* unknown in the caller */
-	REG_SAME,     /* unchanged */
-	REG_AT_CFA,   /* saved at CFA + off */
-	REG_CFA_PLUS, /* is CFA + off */
-	REG_COPY,     /* is the callee's register reg */
-	REG_EXPR,     /* a DWARF expression (libdw-owned ops) */
-};
-
-struct reg_rule {
-	uint8_t kind;
-	uint16_t nops;
-	union {
-		int64_t off;
-		uint8_t reg;
-		const Dwarf_Op *ops;
-	} u;
-};
-
-enum rule_status { RULE_OK, RULE_NO_CFI, RULE_BAD_ADDR };
-enum cfa_kind { CFA_UNDEF, CFA_REG, CFA_EXPR };
-
-/* What the CFI says at one lookup address, cached: the fast walker's unit of work. */
-struct cfi_rule {
-	uint64_t addr;
-	bool valid;
-	bool fast;   /* every rule below is one walk_fast evaluates */
-	bool signal; /* the FDE is a signal trampoline's */
-	uint8_t status;
-	uint8_t cfa_kind;
-	uint8_t cfa_reg;
-	uint16_t cfa_nops;
-	int64_t cfa_off;
-	const Dwarf_Op *cfa_ops;
-	struct reg_rule regs[UNWIND_NREGS];
-};
-
-struct module_range {
-	uint64_t low, high; /* [low, high) as libdwfl computed it from the program headers */
+/* One file mapped by the target: where, and its shared CFI. */
+struct module {
+	uint64_t low, high;      /* [low, high): what its loadable segments span */
+	uint64_t bias;           /* runtime address = file address + bias */
+	struct cfifile *file;    /* referenced */
+	uint64_t start, end, offset; /* the mapping it was found by (to open it again for libdwfl) */
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	char *path;
+	bool vdso;
 };
 
 /* [start, end) of one executable mapping, with or without a module. */
@@ -108,18 +79,19 @@ enum segment_end { SEG_END, SEG_SLOW, SEG_FP };
 struct unwinder {
 	pthread_mutex_t lock;
 	pid_t pid;
-	Dwfl *dwfl;
+	Dwfl *dwfl;             /* libdwfl's walk, built at its first use; NULL until then */
+	int dwfl_err;           /* <0: building it failed for these modules (not tried again) */
+	int image_fd;           /* unwinder__new_image(): a memfd of the image, for libdwfl */
+	const void *image_bytes; /* ... and its bytes, while unwinder__new_image() runs */
+	size_t image_size;
 	struct exec_map *execs; /* executable mappings last reported, in address order */
 	size_t nexecs;
-	struct module_range *mods;
+	struct module *mods;    /* in address order */
 	size_t nmods;
 	struct code_range *code; /* every executable mapping, in address order */
 	size_t ncode;
-	struct cfi_rule *rules; /* RULE_CACHE_SIZE entries */
-	struct {
-		uint64_t addr;
-		int8_t root; /* 0 unknown, 1 a root function, -1 not */
-	} roots[ROOT_CACHE_SIZE];
+	struct cfi_rule rule;   /* rule_get()'s answer when there is no cache */
+	struct cfi_rule *rcache; /* UNWIND_RULE_CACHE entries (addr: the runtime address), or NULL */
 	bool slow_only;         /* PROFD_UNWIND_SLOW=1: libdwfl's walk only (to compare) */
 	bool image;             /* unwinder__new_image(): one module, no process behind it */
 	/* the walk in progress (valid inside unwinder__unwind only) */
@@ -242,227 +214,58 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 	.set_initial_registers = set_initial_registers,
 };
 
-/* true when expr_eval() evaluates every operation of ops (CFI comes from the target's files:
- * anything unexpected goes to libdwfl). */
-static bool ops_supported(const Dwarf_Op *ops, size_t nops, bool cfa_allowed)
+/* The module whose segments span addr, or NULL. */
+static const struct module *module_at(const struct unwinder *uw, uint64_t addr)
 {
-	for (size_t i = 0; i < nops; i++) {
-		unsigned atom = ops[i].atom;
+	size_t lo = 0, hi = uw->nmods;
 
-		if ((atom >= DW_OP_lit0 && atom <= DW_OP_lit31) || (atom >= DW_OP_breg0 && atom <= DW_OP_breg16) ||
-		    (atom >= DW_OP_reg0 && atom <= DW_OP_reg16))
-			continue;
-		switch (atom) {
-		case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
-		case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s:
-		case DW_OP_constu: case DW_OP_consts: case DW_OP_dup: case DW_OP_drop: case DW_OP_pick:
-		case DW_OP_over: case DW_OP_swap: case DW_OP_rot: case DW_OP_deref: case DW_OP_deref_size:
-		case DW_OP_abs: case DW_OP_neg: case DW_OP_not: case DW_OP_plus_uconst: case DW_OP_and:
-		case DW_OP_minus: case DW_OP_mul: case DW_OP_or: case DW_OP_plus: case DW_OP_shl:
-		case DW_OP_shr: case DW_OP_shra: case DW_OP_xor: case DW_OP_le: case DW_OP_ge: case DW_OP_eq:
-		case DW_OP_lt: case DW_OP_gt: case DW_OP_ne: case DW_OP_nop: case DW_OP_stack_value:
-			continue;
-		case DW_OP_regx:
-		case DW_OP_bregx:
-			if (ops[i].number < UNWIND_NREGS)
-				continue;
-			return false;
-		case DW_OP_call_frame_cfa:
-			if (cfa_allowed)
-				continue;
-			return false;
-		default:
-			return false;
-		}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < uw->mods[mid].low)
+			hi = mid;
+		else if (addr >= uw->mods[mid].high)
+			lo = mid + 1;
+		else
+			return &uw->mods[mid];
 	}
-	return nops > 0;
+	return NULL;
 }
 
-/* true when libdwfl's expr_eval (elfutils 0.188) could give up on ops without freeing its
- * expression stack: an operation it does not know, or DW_OP_GNU_encoded_addr, after a push; or
- * a jump backwards, a loop it cuts at its step bound. libdwfl evaluates every register of a
- * frame it unwinds, so a frame holding such an expression anywhere must not reach it: found by
- * fuzz_unwind, which leaked on every sample through such CFI. */
-static bool libdwfl_would_leak(const Dwarf_Op *ops, size_t nops)
-{
-	for (size_t i = 0; i < nops; i++) {
-		unsigned atom = ops[i].atom;
-
-		if ((atom >= DW_OP_lit0 && atom <= DW_OP_lit31) || (atom >= DW_OP_reg0 && atom <= DW_OP_reg31) ||
-		    (atom >= DW_OP_breg0 && atom <= DW_OP_breg31))
-			continue;
-		switch (atom) {
-		case DW_OP_addr: case DW_OP_const1u: case DW_OP_const1s: case DW_OP_const2u: case DW_OP_const2s:
-		case DW_OP_const4u: case DW_OP_const4s: case DW_OP_const8u: case DW_OP_const8s: case DW_OP_constu:
-		case DW_OP_consts: case DW_OP_regx: case DW_OP_bregx: case DW_OP_dup: case DW_OP_drop:
-		case DW_OP_pick: case DW_OP_over: case DW_OP_swap: case DW_OP_rot: case DW_OP_deref:
-		case DW_OP_deref_size: case DW_OP_abs: case DW_OP_neg: case DW_OP_not: case DW_OP_plus_uconst:
-		case DW_OP_and: case DW_OP_div: case DW_OP_minus: case DW_OP_mod: case DW_OP_mul: case DW_OP_or:
-		case DW_OP_plus: case DW_OP_shl: case DW_OP_shr: case DW_OP_shra: case DW_OP_xor: case DW_OP_le:
-		case DW_OP_ge: case DW_OP_eq: case DW_OP_lt: case DW_OP_gt: case DW_OP_ne: case DW_OP_nop:
-		case DW_OP_call_frame_cfa: case DW_OP_stack_value:
-			continue;
-		case DW_OP_bra:
-		case DW_OP_skip:
-			if ((int16_t)ops[i].number < 0)
-				return true;
-			continue;
-		default:
-			return true;
-		}
-	}
-	return false;
-}
-
-static void rule_of_register(Dwarf_Frame *frame, int regno, struct reg_rule *rr, bool *fast, bool *leaky)
-{
-	Dwarf_Op mem[3], *ops;
-	size_t nops;
-
-	rr->kind = REG_UNDEF;
-	if (dwarf_frame_register(frame, regno, mem, &ops, &nops) != 0)
-		return; /* libdwfl leaves such a register unset as well */
-	if (nops == 0) {
-		if (ops == NULL)
-			rr->kind = REG_SAME;
-		return;
-	}
-	if (ops == mem) { /* the forms libdw spells out itself: offset(N), val_offset(N), register(R) */
-		bool val = ops[nops - 1].atom == DW_OP_stack_value;
-		size_t n = val ? nops - 1 : nops;
-
-		if (n >= 1 && ops[0].atom == DW_OP_call_frame_cfa &&
-		    (n == 1 || (n == 2 && ops[1].atom == DW_OP_plus_uconst))) {
-			rr->kind = val ? REG_CFA_PLUS : REG_AT_CFA;
-			rr->u.off = n == 2 ? (int64_t)ops[1].number : 0;
-			return;
-		}
-		if (nops == 1 && ops[0].atom == DW_OP_regx && ops[0].number < UNWIND_NREGS) {
-			rr->kind = REG_COPY;
-			rr->u.reg = (uint8_t)ops[0].number;
-			return;
-		}
-		*fast = false;
-		return;
-	}
-	/* an expression, interned in the CFI's cache: it lives as long as the module */
-	if (libdwfl_would_leak(ops, nops))
-		*leaky = true;
-	if (!ops_supported(ops, nops, true) || nops > UINT16_MAX) {
-		*fast = false;
-		return;
-	}
-	rr->kind = REG_EXPR;
-	rr->u.ops = ops;
-	rr->nops = (uint16_t)nops;
-}
-
-/* Builds the rule for lookup address addr from the module's CFI, found the way libdwfl's own
- * unwinder finds it (.eh_frame, then .debug_frame), and records what libdw says for the CFA and
- * each register. Rules with expressions expr_eval() does not evaluate are marked not fast. */
-static void rule_build(Dwfl *dwfl, uint64_t addr, struct cfi_rule *r)
-{
-	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
-	Dwarf_Frame *frame = NULL;
-	Dwarf_Op *ops;
-	Dwarf_Addr bias;
-	size_t nops;
-	bool leaky = false;
-	void **userdata;
-	unsigned safe;
-	int ra;
-
-	memset(r, 0, sizeof(*r));
-	r->valid = true;
-	r->addr = addr;
-	r->status = RULE_BAD_ADDR;
-	if (!mod)
-		return;
-	r->status = RULE_NO_CFI;
-	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
-	safe = userdata ? (unsigned)(uintptr_t)*userdata : 0;
-	/* CFI that failed cfiscan_check() never reaches libdw; nor the module's at all when its
-	 * .eh_frame failed, since libdwfl's own walk would read that first */
-	if (!(safe & CFISCAN_EH_OK))
-		return;
-	for (int pass = 0; pass < 2 && !frame; pass++) {
-		Dwarf_CFI *cfi;
-
-		if (pass == 1 && !(safe & CFISCAN_DEBUG_OK))
-			break;
-		cfi = pass == 0 ? dwfl_module_eh_cfi(mod, &bias) : dwfl_module_dwarf_cfi(mod, &bias);
-
-		if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
-			frame = NULL;
-	}
-	if (!frame)
-		return;
-	r->status = RULE_OK;
-	r->fast = true;
-	ra = dwarf_frame_info(frame, NULL, NULL, &r->signal);
-	if (ra != UNWIND_REG_RIP)
-		r->fast = false;
-	if (dwarf_frame_cfa(frame, &ops, &nops) != 0) {
-		r->fast = false;
-	} else if (nops == 0) {
-		r->cfa_kind = CFA_UNDEF;
-	} else if (nops == 1 && ops[0].atom == DW_OP_bregx && ops[0].number < UNWIND_NREGS) {
-		/* ops points into frame: copy */
-		r->cfa_kind = CFA_REG;
-		r->cfa_reg = (uint8_t)ops[0].number;
-		r->cfa_off = (int64_t)ops[0].number2;
-	} else if (ops_supported(ops, nops, false) && nops <= UINT16_MAX) {
-		r->cfa_kind = CFA_EXPR;
-		r->cfa_ops = ops;
-		r->cfa_nops = (uint16_t)nops;
-	} else {
-		leaky = libdwfl_would_leak(ops, nops);
-		r->fast = false;
-	}
-	for (int regno = 0; regno < UNWIND_NREGS; regno++)
-		rule_of_register(frame, regno, &r->regs[regno], &r->fast, &leaky);
-	/* neither walk goes through such a frame: it is not CFI a compiler writes */
-	if (leaky)
-		r->status = RULE_NO_CFI;
-	free(frame);
-}
-
-/* The rule for lookup address addr, from the direct-mapped cache or built now. Borrowed,
- * valid until the next call. */
+/* The rule for lookup address addr, from its file's cache or built now. Borrowed, valid until
+ * the next call. */
 static const struct cfi_rule *rule_get(struct unwinder *uw, uint64_t addr)
 {
-	struct cfi_rule *r = &uw->rules[(addr * 0x9e3779b97f4a7c15ull) >> (64 - RULE_CACHE_BITS)];
+	const struct module *m;
+	struct cfi_rule *r = &uw->rule;
 
-	if (!r->valid || r->addr != addr)
-		rule_build(uw->dwfl, addr, r);
+	if (!uw->rcache)
+		uw->rcache = calloc(UNWIND_RULE_CACHE, sizeof(*uw->rcache));
+	if (uw->rcache) {
+		r = &uw->rcache[(addr * 0x9e3779b97f4a7c15ull) >> 32 & (UNWIND_RULE_CACHE - 1)];
+		if (r->valid && r->addr == addr)
+			return r;
+	}
+	m = module_at(uw, addr);
+	if (m) {
+		cfifile__rule(m->file, addr - m->bias, r);
+	} else {
+		memset(r, 0, sizeof(*r));
+		r->valid = true;
+		r->status = RULE_BAD_ADDR;
+	}
+	r->addr = addr;
 	return r;
 }
 
-static void rules_clear(struct unwinder *uw)
-{
-	memset(uw->rules, 0, RULE_CACHE_SIZE * sizeof(*uw->rules));
-	memset(uw->roots, 0, sizeof(uw->roots));
-}
-
 /* Whether the function holding lookup address addr is a thread's root by its symbol
- * (stack_root_function: Go's runtime.goexit and runtime.mstart, _start, start_thread...).
- * libdwfl scans the module's symbol table: asked only of walks that ended otherwise, cached. */
+ * (stack_root_function: Go's runtime.goexit and runtime.mstart, _start, start_thread...): asked
+ * of its file's symbol table (cfifile.h, cached per file), only for walks that ended otherwise. */
 static bool root_by_name(struct unwinder *uw, uint64_t addr)
 {
-	unsigned slot = (unsigned)((addr ^ (addr >> 7) ^ (addr >> 17)) % ROOT_CACHE_SIZE);
-	Dwfl_Module *mod;
-	const char *name = NULL;
-	GElf_Off off;
-	GElf_Sym sym;
+	const struct module *m = module_at(uw, addr);
 
-	if (uw->roots[slot].root && uw->roots[slot].addr == addr)
-		return uw->roots[slot].root > 0;
-	mod = uw->dwfl ? dwfl_addrmodule(uw->dwfl, addr) : NULL;
-	if (mod)
-		name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-	uw->roots[slot].addr = addr;
-	uw->roots[slot].root = name && stack_root_function(name) ? 1 : -1;
-	return uw->roots[slot].root > 0;
+	return m && cfifile__root_function(m->file, addr - m->bias);
 }
 
 static enum unwind_stop rule_stop(const struct cfi_rule *r)
@@ -763,6 +566,8 @@ static enum segment_end walk_fast(struct unwinder *uw, struct regset *rs, bool *
 	}
 }
 
+static int dwfl_ensure(struct unwinder *uw);
+
 /* The same stretch of walk as walk_fast(), by libdwfl's own unwinder (one fake thread whose
  * registers are rs), for frames whose CFI walk_fast does not evaluate. */
 static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool exact, uint64_t *pcs, int max,
@@ -783,14 +588,14 @@ static enum segment_end walk_slow(struct unwinder *uw, struct regset *rs, bool e
 	uw->window_miss = false;
 	uw->want_fp = false;
 	uw->why = UNWIND_STOP_ERROR;
-	rc = dwfl_getthread_frames(uw->dwfl, uw->pid, on_frame, uw);
+	rc = dwfl_ensure(uw) == 0 ? dwfl_getthread_frames(uw->dwfl, uw->pid, on_frame, uw) : -1;
 	if (rc == DWARF_CB_ABORT) {
 		*ret_why = uw->why;
 	} else {
 		/* 0: the return address became undefined (the outermost frame's CFI says so, or a
 		 * read fell off the copy); -1: libdwfl failed on the next frame */
 		*ret_why = uw->window_miss ? UNWIND_STOP_WINDOW : rc == 0 ? UNWIND_STOP_ROOT : UNWIND_STOP_ERROR;
-		if (rc != 0)
+		if (rc != 0 && uw->dwfl)
 			log_debug("unwind pid %d: stopped after %d frames: %s", (int)uw->pid, uw->n,
 				  dwfl_errmsg(-1));
 	}
@@ -898,91 +703,49 @@ int unwinder__unwind(struct unwinder *uw, const struct unwind_regs *regs, const 
 	return n;
 }
 
-/* The load bias of the ELF open on fd, mapped by e: where vaddr 0 of the file sits. The
- * PT_LOAD segment holding e's file offset maps p_offset to p_vaddr + bias. Two segments can
- * share a file page (lld puts the first code page right after the read-only data, with
- * p_vaddr = p_offset + 0x1000): the one whose permissions match the mapping is the one mapped. */
-static int elf_load_bias(int fd, const struct procmaps_entry *e, uint64_t *ret_bias)
+/* The vDSO has no file: its image, copied out of the target. Returns its length and a malloc'd
+ * copy in *ret, or -errno. */
+static ssize_t vdso_read(pid_t pid, uint64_t start, uint64_t end, uint8_t **ret)
 {
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	GElf_Ehdr ehdr;
-	size_t phnum;
-	int err = -ENOEXEC;
-
-	if (!elf)
-		return -ENOEXEC;
-	/* registers come in x86-64 DWARF numbering: other code (a 32-bit process) cannot be walked */
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
-	    elf_getphdrnum(elf, &phnum) != 0)
-		goto cleanup;
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		/* the kernel maps whole pages: the segment starts at p_offset rounded down */
-		if (e->offset < (ph.p_offset & ~(page - 1)) || e->offset >= ph.p_offset + ph.p_filesz)
-			continue;
-		if (err == 0 && !(ph.p_flags & PF_X) != !e->exec)
-			continue; /* keep the first match unless this one has the mapping's permissions */
-		*ret_bias = e->start - e->offset + ph.p_offset - ph.p_vaddr;
-		err = 0;
-		if (!(ph.p_flags & PF_X) == !e->exec)
-			break;
-	}
-	/* an executable is at its link addresses. A mapping of it elsewhere is a copy of its
-	 * code (V8 remaps node's embedded builtins): libdwfl takes an ET_EXEC at its addresses
-	 * only, and refuses a second module over the first */
-	if (ehdr.e_type == ET_EXEC) {
-		err = err == 0 && *ret_bias != 0 ? -EEXIST : 0;
-		if (!err)
-			*ret_bias = 0;
-	}
-cleanup:
-	elf_end(elf);
-	return err;
-}
-
-/* The vDSO has no file: copy its image out of the target into a memfd libelf can map. */
-static int vdso_open(pid_t pid, const struct procmaps_entry *e)
-{
-	size_t len = e->end - e->start;
+	size_t len = end - start;
 	char path[64];
-	uint8_t *buf = NULL;
-	int mem = -1, fd = -1, err;
+	uint8_t *buf;
 	ssize_t got;
+	int mem;
 
-	if (e->end <= e->start || len > UNWIND_MAX_VDSO)
+	if (end <= start || len > UNWIND_MAX_VDSO)
 		return -E2BIG;
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)proc_live_pid(pid));
 	mem = open(path, O_RDONLY | O_CLOEXEC);
-	if (mem < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	got = pread(mem, buf, len, (off_t)e->start);
+	got = mem < 0 ? -1 : pread(mem, buf, len, (off_t)start);
 	if (got != (ssize_t)len) {
-		err = got < 0 ? -errno : -EIO;
-		goto cleanup;
+		int err = got < 0 ? -errno : -EIO;
+
+		if (mem >= 0)
+			close(mem);
+		free(buf);
+		return err;
 	}
-	fd = memfd_create("profd-vdso", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len) {
-		err = fd < 0 ? -errno : -EIO;
-		goto cleanup;
-	}
-	err = fd;
-	fd = -1;
-cleanup:
-	if (fd >= 0)
+	close(mem);
+	*ret = buf;
+	return (ssize_t)len;
+}
+
+/* A memfd holding len bytes of data (libdwfl reads modules from files). Returns it or -errno. */
+static int memfd_of(const char *name, const void *data, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) != (ssize_t)len) {
 		close(fd);
-	if (mem >= 0)
-		close(mem);
-	free(buf);
-	return err;
+		return -EIO;
+	}
+	return fd;
 }
 
 static bool is_vdso(const struct procmaps_entry *e)
@@ -996,85 +759,214 @@ static bool is_code(const struct procmaps_entry *e)
 	return e->exec && (procmaps_entry_is_file(e) || is_vdso(e));
 }
 
-static bool covered(const struct unwinder *uw, uint64_t addr)
+static void modules_free(struct module *mods, size_t n)
 {
-	/* usually the module just reported (the next segment of the same file) */
-	if (uw->nmods && addr >= uw->mods[uw->nmods - 1].low && addr < uw->mods[uw->nmods - 1].high)
+	for (size_t i = 0; i < n; i++) {
+		cfifile__put(mods[i].file);
+		free(mods[i].path);
+	}
+	free(mods);
+}
+
+/* A list of modules being built from a target's mappings. */
+struct modlist {
+	struct module *v;
+	size_t n, cap;
+};
+
+static bool covered(const struct modlist *l, uint64_t addr)
+{
+	/* usually the module just added (the next segment of the same file) */
+	if (l->n && addr >= l->v[l->n - 1].low && addr < l->v[l->n - 1].high)
 		return true;
-	for (size_t i = 0; i < uw->nmods; i++)
-		if (addr >= uw->mods[i].low && addr < uw->mods[i].high)
+	for (size_t i = 0; i < l->n; i++)
+		if (addr >= l->v[i].low && addr < l->v[i].high)
 			return true;
 	return false;
 }
 
-/* Reports the ELF behind one executable mapping to dwfl, unless a module already covers it.
- * Returns 0 (reported or already there), or -errno when this mapping is not usable (the
- * caller skips it: its pcs will stop the walk with UNWIND_STOP_BAD_ADDR). */
-static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd);
-
-static int report_mapping(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e)
+/* The file behind mapping e, shared: the module of the same mapping in old (the previous
+ * layout) if there is one, else found by its identity (cfifile.h). */
+static int file_of(struct unwinder *uw, const struct procmaps_entry *e, const struct module *old, size_t nold,
+		   struct cfifile **ret)
 {
-	int fd;
+	uint8_t *image = NULL;
+	ssize_t len;
+	int fd, err;
 
-	if (covered(uw, e->start))
-		return 0;
-	if (uw->nmods >= UNWIND_MAX_MODULES)
-		return -E2BIG;
-	fd = is_vdso(e) ? vdso_open(uw->pid, e) : procmaps_open_file(uw->pid, e);
+	for (size_t i = 0; i < nold; i++) {
+		if (old[i].start == e->start && old[i].end == e->end && old[i].offset == e->offset &&
+		    old[i].inode == e->inode && old[i].dev_major == e->dev_major && old[i].dev_minor == e->dev_minor &&
+		    !strcmp(old[i].path, e->path)) {
+			*ret = cfifile__ref(old[i].file);
+			return 0;
+		}
+	}
+	if (uw->image)
+		return uw->image_bytes ? cfifile_get_image(uw->image_bytes, uw->image_size, ret) : -EINVAL;
+	if (is_vdso(e)) {
+		len = vdso_read(uw->pid, e->start, e->end, &image);
+		if (len < 0)
+			return (int)len;
+		err = cfifile_get_image(image, (size_t)len, ret);
+		free(image);
+		return err;
+	}
+	fd = procmaps_open_file(uw->pid, e);
 	if (fd < 0)
 		return fd;
-	return report_fd(uw, dwfl, e, fd);
+	return cfifile_get_fd(fd, ret);
 }
 
-/* Reports the ELF open on fd (consumed), mapped as e says. Returns 0 or -errno. */
-static int report_fd(struct unwinder *uw, Dwfl *dwfl, const struct procmaps_entry *e, int fd)
+/* Adds the module behind one code mapping, unless one already covers it. Returns 0 (added or
+ * already there), or -errno when this mapping is not usable (the caller skips it: its pcs will
+ * stop the walk with UNWIND_STOP_BAD_ADDR, or be walked by frame pointer). */
+static int module_add(struct unwinder *uw, struct modlist *l, const struct procmaps_entry *e,
+		      const struct module *old, size_t nold)
 {
-	const char *name = e->path;
-	Dwfl_Module *mod;
-	Dwarf_Addr low, high, elf_bias;
-	void **userdata;
-	uint64_t bias = 0;
-	Elf *elf;
+	struct module m = { .start = e->start, .end = e->end, .offset = e->offset, .inode = e->inode,
+			    .dev_major = e->dev_major, .dev_minor = e->dev_minor, .vdso = is_vdso(e) };
 	int err;
 
-	err = elf_load_bias(fd, e, &bias);
+	if (covered(l, e->start))
+		return 0;
+	if (l->n >= UNWIND_MAX_MODULES)
+		return -E2BIG;
+	err = file_of(uw, e, old, nold, &m.file);
+	if (err)
+		return err;
+	err = cfifile__place(m.file, e, &m.bias, &m.low, &m.high);
 	if (err == -EEXIST && uw->image) {
-		bias = 0; /* an image is "mapped" wherever the caller says: at its link addresses */
-		err = 0;
+		/* an image is "mapped" wherever the caller says: at its link addresses */
+		err = cfifile__place(m.file, NULL, &m.bias, &m.low, &m.high);
 	}
 	if (err == -EEXIST)
 		log_debug("unwind pid %d: %s mapped again at %#llx, away from its fixed address: code there is "
-			  "walked by frame pointer", (int)uw->pid, name, (unsigned long long)e->start);
-	if (err < 0) {
-		close(fd);
+			  "walked by frame pointer", (int)uw->pid, e->path, (unsigned long long)e->start);
+	if (!err && l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct module *v = realloc(l->v, cap * sizeof(*v));
+
+		if (v) {
+			l->v = v;
+			l->cap = cap;
+		} else {
+			err = -ENOMEM;
+		}
+	}
+	if (!err && !(m.path = strdup(e->path)))
+		err = -ENOMEM;
+	if (err) {
+		cfifile__put(m.file);
 		return err;
 	}
-	/* base = bias with add_p_vaddr: libdwfl adds each segment's p_vaddr to it */
-	mod = dwfl_report_elf(dwfl, name, name, fd, bias, true);
-	if (!mod) {
-		log_debug("unwind pid %d: cannot report %s at %#llx: %s", (int)uw->pid, name,
-			  (unsigned long long)e->start, dwfl_errmsg(-1));
-		close(fd);
-		return -ENOEXEC;
-	}
-	/* from here the module owns fd */
-	dwfl_module_info(mod, &userdata, &low, &high, NULL, NULL, NULL, NULL);
-	/* which of its CFI sections libdw may read (cfiscan.h), kept as the module's userdata */
-	elf = dwfl_module_getelf(mod, &elf_bias);
-	*userdata = (void *)(uintptr_t)(elf ? cfiscan_check(elf) : 0);
-	uw->mods[uw->nmods].low = low;
-	uw->mods[uw->nmods].high = high;
-	uw->nmods++;
+	l->v[l->n++] = m;
 	return 0;
 }
 
-static int report_all(struct unwinder *uw, Dwfl *dwfl, const struct procmaps *maps)
+static int cmp_module(const void *a, const void *b)
 {
-	for (size_t i = 0; i < maps->n; i++) {
+	const struct module *x = a, *y = b;
+
+	return x->low < y->low ? -1 : x->low > y->low;
+}
+
+/* The modules of maps (sorted, overlaps dropped), reusing what uw's current ones hold. Returns 0
+ * or -ENOEXEC when no mapping could be used. */
+static int modules_build(struct unwinder *uw, const struct procmaps *maps, struct modlist *l)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < maps->n; i++)
 		if (is_code(&maps->entries[i]))
-			report_mapping(uw, dwfl, &maps->entries[i]);
+			module_add(uw, l, &maps->entries[i], uw->mods, uw->nmods);
+	qsort(l->v, l->n, sizeof(*l->v), cmp_module);
+	for (size_t i = 0; i < l->n; i++) {
+		if (k && l->v[i].low < l->v[k - 1].high) { /* overlaps the previous one: libdwfl refuses it too */
+			cfifile__put(l->v[i].file);
+			free(l->v[i].path);
+			continue;
+		}
+		l->v[k++] = l->v[i];
 	}
-	return uw->nmods > 0 ? 0 : -ENOEXEC;
+	l->n = k;
+	return l->n > 0 ? 0 : -ENOEXEC;
+}
+
+/* libdwfl's walk over the target's modules, for frames whose CFI the fast walker does not
+ * evaluate: built at the first such frame (each module's file opened again for libdwfl), kept
+ * until the modules change. Returns 0 or -errno. Under uw->lock. */
+static int dwfl_ensure(struct unwinder *uw)
+{
+	Dwfl *dwfl;
+
+	if (uw->dwfl)
+		return 0;
+	if (uw->dwfl_err)
+		return uw->dwfl_err;
+	dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!dwfl)
+		return uw->dwfl_err = -ENOMEM;
+	dwfl_report_begin(dwfl);
+	for (size_t i = 0; i < uw->nmods; i++) {
+		const struct module *m = &uw->mods[i];
+		struct procmaps_entry e = { .start = m->start, .end = m->end, .offset = m->offset, .exec = true,
+					    .path = m->path };
+		uint8_t *image = NULL;
+		ssize_t len;
+		int fd;
+
+		if (uw->image) {
+			fd = dup(uw->image_fd);
+			fd = fd < 0 ? -errno : fd;
+		} else if (m->vdso) {
+			len = vdso_read(uw->pid, m->start, m->end, &image);
+			fd = len < 0 ? (int)len : memfd_of("profd-vdso", image, (size_t)len);
+			free(image);
+		} else {
+			fd = procmaps_open_file(uw->pid, &e);
+		}
+		if (fd < 0)
+			continue;
+		/* base = bias with add_p_vaddr: libdwfl adds each segment's p_vaddr to it; from here
+		 * the module owns fd */
+		if (!dwfl_report_elf(dwfl, m->path, m->path, fd, m->bias, true)) {
+			log_debug("unwind pid %d: cannot report %s at %#llx: %s", (int)uw->pid, m->path,
+				  (unsigned long long)m->start, dwfl_errmsg(-1));
+			close(fd);
+		}
+	}
+	/* no Elf given to dwfl_attach_state: libdwfl takes the architecture from the first module */
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || !dwfl_attach_state(dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
+		log_debug("unwind pid %d: libdwfl's walk not available: %s", (int)uw->pid, dwfl_errmsg(-1));
+		dwfl_end(dwfl);
+		return uw->dwfl_err = -ENOEXEC;
+	}
+	uw->dwfl = dwfl;
+	return 0;
+}
+
+/* Replaces uw's modules by those of maps; on failure uw is unchanged. */
+static int rebuild(struct unwinder *uw, const struct procmaps *maps)
+{
+	struct modlist l = { 0 };
+	int err = modules_build(uw, maps, &l);
+
+	if (err) {
+		modules_free(l.v, l.n);
+		return err;
+	}
+	modules_free(uw->mods, uw->nmods);
+	uw->mods = l.v;
+	uw->nmods = l.n;
+	/* libdwfl's walk knew the old modules: built again when next needed */
+	dwfl_end(uw->dwfl);
+	uw->dwfl = NULL;
+	uw->dwfl_err = 0;
+	/* cached rules may name addresses that now belong to other code */
+	if (uw->rcache)
+		memset(uw->rcache, 0, UNWIND_RULE_CACHE * sizeof(*uw->rcache));
+	return 0;
 }
 
 /* The code mappings of maps, as identities. Returns the count or -ENOMEM; *ret freed by caller. */
@@ -1096,66 +988,6 @@ static ssize_t exec_maps_of(const struct procmaps *maps, struct exec_map **ret)
 	*ret = v;
 	return (ssize_t)n;
 }
-
-static bool exec_map_eq(const struct exec_map *a, const struct exec_map *b)
-{
-	return a->start == b->start && a->end == b->end && a->offset == b->offset && a->inode == b->inode &&
-	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
-}
-
-/* true when every mapping of old is still in new (both in address order): only additions. */
-static bool only_added(const struct exec_map *old, size_t nold, const struct exec_map *new, size_t nnew)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < nold; i++) {
-		while (j < nnew && new[j].start < old[i].start)
-			j++;
-		if (j == nnew || !exec_map_eq(&old[i], &new[j]))
-			return false;
-	}
-	return true;
-}
-
-/* Replaces uw's Dwfl by a fresh one holding the modules of maps; on failure uw is unchanged. */
-static int rebuild(struct unwinder *uw, const struct procmaps *maps)
-{
-	struct module_range *old_mods = uw->mods;
-	size_t old_nmods = uw->nmods;
-	Dwfl *dwfl = NULL;
-	int err;
-
-	uw->mods = calloc(UNWIND_MAX_MODULES, sizeof(*uw->mods));
-	uw->nmods = 0;
-	dwfl = uw->mods ? dwfl_begin(&dwfl_callbacks) : NULL;
-	if (!dwfl) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	dwfl_report_begin(dwfl);
-	err = report_all(uw, dwfl, maps);
-	if (dwfl_report_end(dwfl, NULL, NULL) != 0 && !err)
-		err = -ENOMEM;
-	if (err)
-		goto cleanup;
-	/* no Elf given: libdwfl takes the architecture from the first module */
-	if (!dwfl_attach_state(dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
-		log_debug("unwind pid %d: dwfl_attach_state: %s", (int)uw->pid, dwfl_errmsg(-1));
-		err = -ENOEXEC;
-		goto cleanup;
-	}
-	dwfl_end(uw->dwfl);
-	uw->dwfl = dwfl;
-	free(old_mods);
-	return 0;
-cleanup:
-	dwfl_end(dwfl);
-	free(uw->mods);
-	uw->mods = old_mods;
-	uw->nmods = old_nmods;
-	return err;
-}
-
 /* Replaces uw's executable ranges by every executable mapping of maps (JIT code included),
  * whether or not a module covers it: where the frame-pointer walk may go. */
 static int code_ranges_set(struct unwinder *uw, const struct procmaps *maps)
@@ -1226,23 +1058,11 @@ static int refresh_locked(struct unwinder *uw)
 		err = (int)nexecs;
 		goto cleanup;
 	}
-	if (uw->dwfl && (size_t)nexecs == uw->nexecs &&
+	if (uw->mods && (size_t)nexecs == uw->nexecs &&
 	    (nexecs == 0 || !memcmp(execs, uw->execs, (size_t)nexecs * sizeof(*execs))))
-		goto cleanup; /* nothing changed: the common case, keep every warm CFI cache */
-	if (uw->dwfl && only_added(uw->execs, uw->nexecs, execs, (size_t)nexecs)) {
-		/* dlopen: add the new objects, keep the others */
-		dwfl_report_begin_add(uw->dwfl);
-		for (size_t i = 0; i < maps.n; i++) {
-			if (is_code(&maps.entries[i]))
-				report_mapping(uw, uw->dwfl, &maps.entries[i]);
-		}
-		if (dwfl_report_end(uw->dwfl, NULL, NULL) != 0)
-			err = -ENOMEM;
-	} else {
-		/* something was unmapped or replaced: start over */
-		err = rebuild(uw, &maps);
-	}
-	rules_clear(uw); /* cached rules may name addresses that now belong to other code */
+		goto cleanup; /* nothing changed: the common case */
+	/* mapped, unmapped or replaced (dlopen): the modules again, the unchanged ones reused */
+	err = rebuild(uw, &maps);
 	if (err)
 		goto cleanup;
 	free(uw->execs);
@@ -1269,6 +1089,18 @@ int unwinder__refresh(struct unwinder *uw)
 	return err;
 }
 
+static struct unwinder *unwinder_alloc(void)
+{
+	struct unwinder *uw = calloc(1, sizeof(*uw));
+
+	if (!uw)
+		return NULL;
+	pthread_mutex_init(&uw->lock, NULL);
+	uw->image_fd = -1;
+	elf_version(EV_CURRENT);
+	return uw;
+}
+
 struct unwinder *unwinder__new(pid_t pid)
 {
 	struct unwinder *uw;
@@ -1279,22 +1111,14 @@ struct unwinder *unwinder__new(pid_t pid)
 		errno = EINVAL;
 		return NULL;
 	}
-	uw = calloc(1, sizeof(*uw));
+	uw = unwinder_alloc();
 	if (!uw) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_init(&uw->lock, NULL);
 	uw->pid = pid;
 	slow = getenv("PROFD_UNWIND_SLOW");
 	uw->slow_only = slow && *slow && strcmp(slow, "0");
-	uw->rules = calloc(RULE_CACHE_SIZE, sizeof(*uw->rules));
-	if (!uw->rules) {
-		unwinder__free(uw);
-		errno = ENOMEM;
-		return NULL;
-	}
-	elf_version(EV_CURRENT);
 	err = refresh_locked(uw);
 	if (err) {
 		unwinder__free(uw);
@@ -1307,49 +1131,47 @@ struct unwinder *unwinder__new(pid_t pid)
 struct unwinder *unwinder__new_image(const void *image, size_t size, uint64_t start, bool slow_only)
 {
 	struct procmaps_entry e = { .start = start, .end = start + size, .exec = true, .path = "[image]" };
+	struct modlist l = { 0 };
 	struct unwinder *uw = NULL;
-	int fd = -1, err;
+	int err;
 
 	if (!image || !size || start + size < start) {
 		errno = EINVAL;
 		return NULL;
 	}
-	uw = calloc(1, sizeof(*uw));
+	uw = unwinder_alloc();
 	if (!uw) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_init(&uw->lock, NULL);
 	uw->image = true;
 	uw->slow_only = slow_only;
-	uw->rules = calloc(RULE_CACHE_SIZE, sizeof(*uw->rules));
-	uw->mods = calloc(1, sizeof(*uw->mods));
-	uw->dwfl = uw->rules && uw->mods ? dwfl_begin(&dwfl_callbacks) : NULL;
-	if (!uw->dwfl) {
-		err = -ENOMEM;
+	uw->image_bytes = image;
+	uw->image_size = size;
+	/* libdwfl's walk reads modules from files: a memfd is one */
+	uw->image_fd = memfd_of("profd-image", image, size);
+	if (uw->image_fd < 0) {
+		err = uw->image_fd;
 		goto fail;
 	}
-	/* libdwfl reads modules from files: a memfd is one */
-	fd = memfd_create("profd-image", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, image, size) != (ssize_t)size) {
-		err = fd < 0 ? -errno : -EIO;
-		if (fd >= 0)
-			close(fd);
+	/* one module, at its link addresses if its type says so */
+	err = module_add(uw, &l, &e, NULL, 0);
+	if (!err && !l.n)
+		err = -ENOEXEC;
+	if (err) {
+		modules_free(l.v, l.n);
 		goto fail;
 	}
-	elf_version(EV_CURRENT);
-	dwfl_report_begin(uw->dwfl);
-	err = report_fd(uw, uw->dwfl, &e, fd);
-	if (dwfl_report_end(uw->dwfl, NULL, NULL) != 0 && !err)
-		err = -ENOMEM;
+	uw->image_bytes = NULL; /* the caller's, borrowed while it was read */
+	uw->mods = l.v;
+	uw->nmods = l.n;
+	err = unwinder__add_code(uw, start, start + size);
+	/* libdwfl must take the image too (as it did when it held every module): its refusal is
+	 * the caller's error at once, not a walk that fails later */
 	if (!err)
-		err = unwinder__add_code(uw, start, start + size);
+		err = dwfl_ensure(uw);
 	if (err)
 		goto fail;
-	if (!dwfl_attach_state(uw->dwfl, NULL, uw->pid, &thread_callbacks, uw)) {
-		err = -ENOEXEC;
-		goto fail;
-	}
 	return uw;
 fail:
 	unwinder__free(uw);
@@ -1362,10 +1184,12 @@ void unwinder__free(struct unwinder *uw)
 	if (!uw)
 		return;
 	dwfl_end(uw->dwfl);
+	modules_free(uw->mods, uw->nmods);
+	if (uw->image_fd >= 0)
+		close(uw->image_fd);
 	free(uw->execs);
-	free(uw->mods);
 	free(uw->code);
-	free(uw->rules);
+	free(uw->rcache);
 	pthread_mutex_destroy(&uw->lock);
 	free(uw);
 }

@@ -33,7 +33,10 @@
 #define SYM_MAX_PINNED 4096
 #define KERNEL_MIN_ADDR 0xffff800000000000ull
 /* Results by address: profiles ask about the same hot pcs again and again. Direct mapped, a
- * colliding address replaces the older entry. */
+ * colliding address replaces the older entry; it starts small and grows by four once half as
+ * many addresses as it has slots went in, so that a process sampled at a few pcs (one of 200
+ * workers) costs a few KiB. */
+#define RESULT_CACHE_MIN 256
 #define RESULT_CACHE_SLOTS 65536
 /* Mapping lists replaced by a refresh are kept this many refreshes longer, so that a profile
  * being built on another thread while a request refreshes does not lose its mapping pointers. */
@@ -64,11 +67,12 @@ struct symbolizer {
 	int nkernel;               /* 1 once the [kernel] slot is in use */
 	int *by_addr;              /* indexes into maps, sorted by start */
 	struct symmod **pinned;    /* every module whose strings we may have handed out */
-	int npinned;
+	int npinned, pinned_cap;
 	struct kallsyms *ks;
 	int ks_err;                /* 0 not tried, <0 failed (retried at refresh) */
 	struct perfmap *jit;       /* JIT code names, NULL until a perf map was found */
-	struct cached_result **results; /* RESULT_CACHE_SLOTS, NULL when disabled */
+	struct cached_result **results; /* nslots, NULL until the first result or when disabled */
+	size_t nslots, nstored;    /* nstored: put since the table last grew */
 	bool no_result_cache;
 	struct {
 		struct sym_mapping *maps;
@@ -82,22 +86,46 @@ static void results_flush(struct symbolizer *sym)
 {
 	if (!sym->results)
 		return;
-	for (int i = 0; i < RESULT_CACHE_SLOTS; i++) {
+	for (size_t i = 0; i < sym->nslots; i++) {
 		free(sym->results[i]);
 		sym->results[i] = NULL;
 	}
+	sym->nstored = 0;
 }
 
-static size_t result_slot(uint64_t addr)
+static size_t result_slot(uint64_t addr, size_t nslots)
 {
-	return (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 48) & (RESULT_CACHE_SLOTS - 1);
+	return (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 32) & (nslots - 1);
+}
+
+/* A table four times larger (or the first one), the entries moved over. false: keep the old. */
+static bool results_grow(struct symbolizer *sym)
+{
+	size_t n = sym->results ? sym->nslots * 4 : RESULT_CACHE_MIN;
+	struct cached_result **t;
+
+	if (n > RESULT_CACHE_SLOTS || !(t = calloc(n, sizeof(*t))))
+		return sym->results != NULL;
+	for (size_t i = 0; i < sym->nslots; i++) {
+		struct cached_result *c = sym->results[i];
+
+		if (!c)
+			continue;
+		free(t[result_slot(c->addr, n)]); /* two old entries on one new slot: the later stays */
+		t[result_slot(c->addr, n)] = c;
+	}
+	free(sym->results);
+	sym->results = t;
+	sym->nslots = n;
+	sym->nstored = 0;
+	return true;
 }
 
 static bool results_get(struct symbolizer *sym, uint64_t addr, struct sym_result *ret)
 {
 	const struct cached_result *c;
 
-	if (!sym->results || !(c = sym->results[result_slot(addr)]) || c->addr != addr)
+	if (!sym->results || !(c = sym->results[result_slot(addr, sym->nslots)]) || c->addr != addr)
 		return false;
 	ret->nframes = c->nframes;
 	memcpy(ret->frames, c->frames, c->nframes * sizeof(c->frames[0]));
@@ -108,15 +136,15 @@ static bool results_get(struct symbolizer *sym, uint64_t addr, struct sym_result
 static void results_put(struct symbolizer *sym, uint64_t addr, const struct sym_result *r)
 {
 	struct cached_result *c;
-	size_t slot = result_slot(addr);
+	size_t slot;
 
 	if (sym->no_result_cache)
 		return;
-	if (!sym->results) {
-		sym->results = calloc(RESULT_CACHE_SLOTS, sizeof(*sym->results));
-		if (!sym->results)
-			return;
-	}
+	if ((!sym->results || (sym->nstored >= sym->nslots / 2 && sym->nslots < RESULT_CACHE_SLOTS)) &&
+	    !results_grow(sym))
+		return;
+	slot = result_slot(addr, sym->nslots);
+	sym->nstored++;
 	c = malloc(sizeof(*c) + r->nframes * sizeof(r->frames[0]));
 	if (!c)
 		return;
@@ -198,8 +226,7 @@ struct symbolizer *symbolizer__new(pid_t pid)
 	sym->pid = pid;
 	err = read_start_time(pid, &sym->start_time);
 	if (!err) {
-		sym->pinned = calloc(SYM_MAX_PINNED, sizeof(*sym->pinned));
-		err = sym->pinned ? symbolizer__refresh(sym) : -ENOMEM;
+		err = symbolizer__refresh(sym);
 	}
 	if (err) {
 		symbolizer__free(sym);
@@ -219,9 +246,16 @@ static bool pin(struct symbolizer *sym, struct symmod *m)
 			return true;
 		}
 	}
-	if (sym->npinned == SYM_MAX_PINNED) {
-		symmod__put(m);
-		return false;
+	if (sym->npinned == sym->pinned_cap) {
+		int cap = sym->pinned_cap ? sym->pinned_cap * 2 : 16;
+		struct symmod **v = cap <= SYM_MAX_PINNED ? realloc(sym->pinned, (size_t)cap * sizeof(*v)) : NULL;
+
+		if (!v) {
+			symmod__put(m);
+			return false;
+		}
+		sym->pinned = v;
+		sym->pinned_cap = cap;
 	}
 	sym->pinned[sym->npinned++] = m;
 	return true;

@@ -3,7 +3,7 @@
 # Fd profile benchmark: what the fd profile costs a target that does nothing but open and close
 # a file (tests/targets/fd_sites --bench: open("/dev/null") + close in a loop, the worst case:
 # every call creates a descriptor), as its throughput:
-#   - alone; with profd attached to it (the fd profile, on by default; nothing else attached);
+#   - alone; with profd attached to it (the fd profile with --fd always; nothing else attached);
 #     with profd attached to another process (the cost of the syscall tracepoints on a bystander);
 #   - under the peers: a bpftrace fd-leak tracker (a user stack per open kept in a map until its
 #     close, frame pointers only) and bcc's opensnoop (an event per open to user space) when
@@ -74,7 +74,7 @@ run() {
 			pids+=("$other")
 			who=$other
 		fi
-		"$PROFD" --pid "$who" --addr 127.0.0.1:0 --ready-file "$TMP/ready" --heap off --growth off \
+		"$PROFD" --pid "$who" --addr 127.0.0.1:0 --ready-file "$TMP/ready" --heap off --growth off --fd always \
 			--log-level debug >/dev/null 2>"$TMP/profd.err" &
 		pp=$!
 		pids+=("$pp")

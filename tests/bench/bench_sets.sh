@@ -12,12 +12,14 @@
 #      followed target's fork rate, fork() time and CPU per child to the unfollowed one's; profd's
 #      CPU per child followed;
 #   3. profd's RSS after a CPU profile and a thread dump of: one process; 200 forked processes of
-#      one binary; 200 processes each exec'ing the same binary (own address layouts); 200
+#      one binary; 20 and 200 processes each exec'ing the same binary (own address layouts); 200
 #      processes exec'ing 20 different binaries (copies of the target given 20 build ids by
 #      objcopy). Ratios to the one-process profd, and profd's open descriptors.
 #      "start CPU": profd's CPU from its start to listening (the set's processes read).
 # Target: tests/targets/sets_bench. Needs root. Asserts nothing.
-#   O=build [SETS_N=1000] [SETS_SECONDS=10] [FORK_SECONDS=5] [PARTS="1 2 3"] tests/bench/bench_sets.sh
+#   O=build [SETS_N=1000] [SETS_SECONDS=10] [FORK_SECONDS=5] [PARTS="1 2 3"] [RSS_WORK_US=2000] tests/bench/bench_sets.sh
+# (RSS_WORK_US: the CPU each of part 3's 600 processes burns every 0.5 s; 200 keeps part 3 at a
+# quarter of a CPU, for a busy machine: RSS is what it measures)
 set -u
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 O="${O:-build}"
@@ -28,6 +30,7 @@ N="${SETS_N:-1000}"
 SECS="${SETS_SECONDS:-10}"
 FSECS="${FORK_SECONDS:-5}"
 PARTS="${PARTS:-1 2 3}"
+RSS_WORK="${RSS_WORK_US:-2000}"
 HZ=$(getconf CLK_TCK)
 
 [ "$(id -u)" = 0 ] || { echo "bench_sets: needs root (BPF, perf events)"; exit 77; }
@@ -282,8 +285,8 @@ part2() {
 }
 
 part3() {
-	local n c cases=(one fork exec var) variants=() get_pids=()
-	local -A live=([one]=1 [fork]=201 [exec]=201 [var]=201) ppid addr rss hwm fds start
+	local n c cases=(one fork exec20 exec var) variants=() get_pids=()
+	local -A live=([one]=1 [fork]=201 [exec20]=21 [exec]=201 [var]=201) ppid addr rss hwm fds start
 	echo
 	echo "== 3. profd RSS after a 3 s CPU profile and a thread dump (goroutine?debug=1), the four side by side"
 	# 20 binaries with their own build ids: copies of the target, the last byte of the id changed
@@ -301,16 +304,19 @@ part3() {
 	pids+=("$one")
 	start_profd rss_one --pid "$one"
 	ppid[one]=$PROFD_PID addr[one]=$ADDR start[one]=$(cpu_ticks "$PROFD_PID")
-	start_tree fork200 200 2000 500
+	start_tree fork200 200 "$RSS_WORK" 500
 	start_profd rss_fork --pid "$TREE_PID" --children
 	ppid[fork]=$PROFD_PID addr[fork]=$ADDR start[fork]=$(cpu_ticks "$PROFD_PID")
-	start_tree exec200 200 2000 500 "$TARGET"
+	start_tree exec20 20 "$RSS_WORK" 500 "$TARGET"
+	start_profd rss_exec20 --pid "$TREE_PID" --children
+	ppid[exec20]=$PROFD_PID addr[exec20]=$ADDR start[exec20]=$(cpu_ticks "$PROFD_PID")
+	start_tree exec200 200 "$RSS_WORK" 500 "$TARGET"
 	start_profd rss_exec --pid "$TREE_PID" --children
 	ppid[exec]=$PROFD_PID addr[exec]=$ADDR start[exec]=$(cpu_ticks "$PROFD_PID")
-	start_tree var200 200 2000 500 "${variants[@]}"
+	start_tree var200 200 "$RSS_WORK" 500 "${variants[@]}"
 	start_profd rss_var --pid "$TREE_PID" --children
 	ppid[var]=$PROFD_PID addr[var]=$ADDR start[var]=$(cpu_ticks "$PROFD_PID")
-	for n in fork exec var; do wait_index "${addr[$n]}" ": ${live[$n]} processes now" 60; done
+	for n in fork exec20 exec var; do wait_index "${addr[$n]}" ": ${live[$n]} processes now" 60; done
 	for n in "${cases[@]}"; do
 		get_bg "$TMP/$n.pb.gz" "http://${addr[$n]}/debug/pprof/profile?seconds=3" 60
 		get_pids+=("$!")
@@ -337,10 +343,13 @@ part3() {
 	printf '%-52s %9s %9s %8s %6s %10s\n' "" "RSS" "peak" "ratio" "fds" "start CPU"
 	row "one process" "${rss[one]}" "${hwm[one]}" "${fds[one]}" "${rss[one]}" "${start[one]}"
 	row "200 forked processes of one binary (+ parent)" "${rss[fork]}" "${hwm[fork]}" "${fds[fork]}" "${rss[one]}" "${start[fork]}"
+	row "20 processes exec'ing one binary (+ parent)" "${rss[exec20]}" "${hwm[exec20]}" "${fds[exec20]}" "${rss[one]}" "${start[exec20]}"
 	row "200 processes exec'ing one binary (+ parent)" "${rss[exec]}" "${hwm[exec]}" "${fds[exec]}" "${rss[one]}" "${start[exec]}"
 	row "200 processes exec'ing 20 binaries (+ parent)" "${rss[var]}" "${hwm[var]}" "${fds[var]}" "${rss[one]}" "${start[var]}"
+	printf '200 exec'"'"'d processes of one binary / 20 of them: RSS %s, descriptors %s\n' \
+		"$(fdiv "${rss[exec]}" "${rss[exec20]}")" "$(fdiv "${fds[exec]}" "${fds[exec20]}")"
 	printf 'per exec'"'"'d process of one binary: %.0f KB; per extra binary: %.0f KB\n' \
-		"$(awk -v a="${rss[exec]}" -v b="${rss[one]}" 'BEGIN { print (a - b) / 200 }')" \
+		"$(awk -v a="${rss[exec]}" -v b="${rss[exec20]}" 'BEGIN { print (a - b) / 180 }')" \
 		"$(awk -v a="${rss[var]}" -v b="${rss[exec]}" 'BEGIN { print (a - b) / 19 }')"
 }
 

@@ -10,6 +10,9 @@
 # table needed no correction from /proc); the index and /metrics count them. After the target
 # execs itself, the leaked descriptors (close-on-exec) are gone. Over a set: pid labels, ?pid=;
 # a child's leak is under its own pid, and when it is killed its descriptors leave the table.
+# Those run with --fd always; by default (demand) nothing is attached before the first request,
+# which says it started the tracking (all then open are pre-attach), a later one sees a leak made
+# in between, and --fd-idle detaches the programs.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (BPF)"
@@ -31,7 +34,7 @@ debug1_value() {
 start_target fd_sites "$TMP/go"
 wait_for 10 grep -q '^ready' "$TMP/target.out" || fail "fd_sites did not start: $(text_of "$TMP/target.out")"
 before_n=$(sed -n 's/^ready //p' "$TMP/target.out")
-start_profd --pid "$TARGET_PID" --heap off --growth off
+start_profd --pid "$TARGET_PID" --heap off --growth off --fd always
 touch "$TMP/go"
 wait_for 20 grep -q '^done' "$TMP/target.out" || fail "fd_sites did not leak and churn: $(text_of "$TMP/target.out")"
 
@@ -105,7 +108,7 @@ echo ok
 echo "== over a set: pid labels, ?pid="
 send TERM "$PROFD_PID"
 wait_profd_exit 20
-start_profd --pid "$TARGET_PID" --children --heap off --growth off
+start_profd --pid "$TARGET_PID" --children --heap off --growth off --fd always
 [ "$(http GET "/debug/pprof/fd?pid=$TARGET_PID")" = 200 ] || fail "fd?pid: HTTP $(head -c 300 "$TMP/b")"
 go tool pprof -tags "$TMP/b" 2>/dev/null | grep -q " $TARGET_PID\$" || fail "no pid label: $(go tool pprof -tags "$TMP/b" 2>&1)"
 [ "$(cum_count "$TMP/b" "opened before profd attached")" = "$after_n" ] || fail "$after_n descriptors were open when the second profd attached"
@@ -122,7 +125,7 @@ track "$parent"
 wait_for 10 grep -q '^ready' "$TMP/child.out" || fail "the child fd_sites did not start: $(text_of "$TMP/child.out")"
 child=$(cat "$TMP/child.pid")
 track "$child"
-start_profd --pid "$parent" --children --heap off --growth off
+start_profd --pid "$parent" --children --heap off --growth off --fd always
 touch "$TMP/go2"
 wait_for 20 grep -q '^done' "$TMP/child.out" || fail "the child did not leak: $(text_of "$TMP/child.out")"
 [ "$(http GET "/debug/pprof/fd?pid=$child")" = 200 ] || fail "fd?pid=$child: HTTP $(head -c 300 "$TMP/b")"
@@ -139,4 +142,38 @@ child_gone() {
 }
 wait_for 10 child_gone || fail "after the child's exit the table holds $(sed -n 's/^# Tracked = //p' "$TMP/b") descriptors, the parent has $(ls "/proc/$parent/fd" | wc -l)"
 ! grep -q "^# pid $child " "$TMP/b" || fail "debug=1 still lists the dead child"
+echo ok
+
+echo "== on demand (the default): attached by the first request, detached after --fd-idle"
+send TERM "$PROFD_PID"
+wait_profd_exit 20
+start_target fd_sites "$TMP/go3"
+wait_for 10 grep -q '^ready' "$TMP/target.out" || fail "the third fd_sites did not start: $(text_of "$TMP/target.out")"
+start_profd --pid "$TARGET_PID" --heap off --growth off --fd-idle 3s --log-level debug
+attaches() { grep -c 'fd tracking of .* attached' "$TMP/profd.err"; }
+detaches() { grep -c 'fd tracking of .* detached' "$TMP/profd.err"; }
+detached() { [ "$(detaches)" -ge 1 ]; }
+[ "$(http GET /debug/pprof/)" = 200 ] || fail "index"
+grep -q '<p>fd: Not attached: the first fd request attaches' "$TMP/b" ||
+	fail "the index does not say fd is not attached: $(grep -i '>fd' "$TMP/b")"
+[ "$(attaches)" = 0 ] || fail "fd attached before any request"
+[ "$(http GET '/debug/pprof/fd?debug=1')" = 200 ] || fail "first fd request: HTTP $(head -c 300 "$TMP/b")"
+grep -q '^# Note = fd tracking started at .* by this request' "$TMP/b" ||
+	fail "the first request does not say it started the tracking: $(grep '^#' "$TMP/b" | head -n 5)"
+open_now=$(ls "/proc/$TARGET_PID/fd" | wc -l)
+[ "$(grep -c $'^#\topened before profd attached$' "$TMP/b")" = "$open_now" ] ||
+	fail "all $open_now descriptors open at the first request should be pre-attach: $(head -n 1 "$TMP/b")"
+touch "$TMP/go3"
+wait_for 20 grep -q '^done' "$TMP/target.out" || fail "the third fd_sites did not leak: $(text_of "$TMP/target.out")"
+[ "$(http GET /debug/pprof/fd)" = 200 ] || fail "second fd request: HTTP $(head -c 300 "$TMP/b")"
+[ "$(cum_count "$TMP/b" leak_site)" = 100 ] ||
+	fail "on demand, leak_site has $(cum_count "$TMP/b" leak_site) descriptors after the first request, expected 100"
+[ "$(attaches)" = 1 ] || fail "fd attached $(attaches) times, expected once"
+wait_for -m "the fd tracking to stop after --fd-idle 3s" 20 detached ||
+	fail "fd was not detached after --fd-idle 3s: $(grep 'fd tracking' "$TMP/profd.err")"
+[ "$(http GET /debug/pprof/)" = 200 ] && grep -q '<p>fd: Not attached' "$TMP/b" ||
+	fail "after the idle detach the index does not say fd is not attached"
+grep -q "<tr><td></td><td><a href='fd?debug=1'>" "$TMP/b" || fail "the index counts descriptors it no longer tracks"
+[ "$(http GET /metrics)" = 200 ] && ! grep -q "^profd_fd_tracked_descriptors{" "$TMP/b" ||
+	fail "/metrics reports tracked descriptors while detached"
 echo ok

@@ -31,7 +31,7 @@ kill "\$t"
 "$TARGETS/fd_sites" "$TMP/fdgo" >"$TMP/fd.out" 2>&1 &
 t=\$!
 for i in \$(seq 200); do grep -q ready "$TMP/fd.out" && break; sleep 0.05; done
-"$PROFD" --pid "\$t" --addr 127.0.0.1:0 --ready-file "$TMP/fd.ready" --heap off --growth off 2>"$TMP/fd.log" &
+"$PROFD" --pid "\$t" --addr 127.0.0.1:0 --ready-file "$TMP/fd.ready" --heap off --growth off --fd always 2>"$TMP/fd.log" &
 p=\$!
 for i in \$(seq 200); do [ -s "$TMP/fd.ready" ] && break; sleep 0.05; done
 touch "$TMP/fdgo"

@@ -226,7 +226,7 @@ if grep -qx fd "$TMP/profiles"; then
 	fdp=$!
 	track "$fdp"
 	wait_for 30 grep -q '^ready' "$TMP/fd.out" || fail "fd_sites did not start: $(text_of "$TMP/fd.out")"
-	start_profd --pid "$fdp" --heap off --growth off
+	start_profd --pid "$fdp" --heap off --growth off --fd always
 	touch "$TMP/fdgo"
 	wait_for 60 grep -q '^done' "$TMP/fd.out" || fail "fd_sites did not leak: $(text_of "$TMP/fd.out")"
 	[ "$(http GET '/debug/pprof/fd?debug=1')" = 200 ] || fail "fd?debug=1: HTTP $(head -c 300 "$TMP/b")"

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "sources/fd.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threads.h"
@@ -231,19 +232,24 @@ static void test_growth_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
 	assert_non_null(strstr(err, "PROFD_GROWTH: expected demand, always or off, got 'never'"));
 	setenv_fake("PROFD_GROWTH", "");
-	/* the fd profile: on unless asked off */
+	/* the fd profile: on demand unless asked otherwise */
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
-	assert_false(cfg.fd_off);
+	assert_int_equal(cfg.fd_mode, FD_MODE_DEMAND);
+	assert_true(cfg.fd_idle_ns == FD_DEFAULT_IDLE_NS);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd", "off", NULL), OPTIONS_RUN);
-	assert_true(cfg.fd_off);
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd=on", NULL), OPTIONS_RUN);
-	assert_false(cfg.fd_off);
+	assert_int_equal(cfg.fd_mode, FD_MODE_OFF);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd=always", "--fd-idle", "90s", NULL),
+			 OPTIONS_RUN);
+	assert_int_equal(cfg.fd_mode, FD_MODE_ALWAYS);
+	assert_true(cfg.fd_idle_ns == 90ll * 1000000000);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", "--fd-idle", "0s", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--fd-idle: expected a duration from 1s to 168h"));
 	setenv_fake("PROFD_FD", "off");
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), OPTIONS_RUN);
-	assert_true(cfg.fd_off);
-	setenv_fake("PROFD_FD", "maybe");
+	assert_int_equal(cfg.fd_mode, FD_MODE_OFF);
+	setenv_fake("PROFD_FD", "on");
 	assert_int_equal(parse(&cfg, err, sizeof(err), "--pid", "42", NULL), -EINVAL);
-	assert_non_null(strstr(err, "PROFD_FD: expected on or off, got 'maybe'"));
+	assert_non_null(strstr(err, "PROFD_FD: expected demand, always or off, got 'on'"));
 	setenv_fake("PROFD_FD", "");
 }
 
@@ -296,8 +302,9 @@ static void test_bad_flags(void **state)
 		{ { "frob", "--pid", "1" }, "unknown command 'frob'" },
 		{ { "--pid", "1", "--cpu-hz", "5000" }, "1 to 1000" },
 		{ { "--pid", "1", "--thread-dump", "bpf" }, "expected auto or ptrace" },
-		{ { "--pid", "1", "--fd", "yes" }, "--fd: expected on or off, got 'yes'" },
-		{ { "--pid", "1", "--fd=" }, "--fd: expected on or off" },
+		{ { "--pid", "1", "--fd", "yes" }, "--fd: expected demand, always or off, got 'yes'" },
+		{ { "--pid", "1", "--fd=" }, "--fd: expected demand, always or off" },
+		{ { "--pid", "1", "--fd-idle", "soon" }, "--fd-idle: expected a duration from 1s to 168h" },
 		{ { "--pid", "1", "--thread-dump", "" }, "expected auto or ptrace" },
 		{ { "--pid", "1", "--cpu-stack-bytes", "64" }, "1024 to 32768" },
 		{ { "--pid", "1", "--heap", "sometimes" }, "expected demand, inuse, allocs or off" },
