@@ -126,6 +126,9 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(O)/bpf/vmlinux.h $(wildcard bpf/*.h)
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# mutex.bpf.c uses the values atomic adds return (ids, ring slots): BPF ISA v3 (kernel 5.12+)
+$(O)/bpf/mutex.bpf.o: BPF_CFLAGS += -mcpu=v3
+
 $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@

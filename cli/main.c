@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "sources/cpu.h"
 #include "sources/block.h"
+#include "sources/mutex.h"
 #include "sources/fd.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
@@ -280,6 +281,7 @@ struct engine {
 	struct cpu_sampler *cpu;
 	struct heap_source *heap; /* NULL with --heap off or when the allocator cannot be probed */
 	struct block_source *block; /* NULL when eBPF is unusable */
+	struct mutex_source *mutex; /* likewise */
 	struct threadcreate_source *threadcreate; /* likewise */
 	struct growth_source *growth; /* NULL with --growth off or without the page-fault tracepoint */
 	struct fd_source *fd;         /* NULL with --fd off or when eBPF is unusable */
@@ -315,6 +317,7 @@ static void engine_free(struct engine *e)
 	threadcreate_source__free(e->threadcreate);
 	fd_source__free(e->fd);
 	block_source__free(e->block);
+	mutex_source__free(e->mutex);
 	growth_source__free(e->growth);
 	heap_source__free(e->heap);
 	cpu_sampler__free(e->cpu);
@@ -437,6 +440,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 	struct cpu_config cc;
 	struct heap_config hc;
 	struct block_config bc;
+	struct mutex_config mc;
 	char err[512];
 	int r;
 
@@ -453,6 +457,14 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			e->block = NULL;
 			engine_left_out(e, true, "block", "%s", err);
 		}
+		mutex_config_default(&mc);
+		mc.rate = cfg->mutex_rate;
+		mc.idle_ns = cfg->mutex_idle_ns;
+		r = mutex_source__new(e->ps, &mc, &e->mutex, err, sizeof(err));
+		if (r) {
+			e->mutex = NULL;
+			engine_left_out(e, true, "mutex", "%s", err);
+		}
 		r = threadcreate_source__new(e->ps, &e->threadcreate, err, sizeof(err));
 		if (r) {
 			e->threadcreate = NULL;
@@ -468,7 +480,7 @@ static void engine_start_profilers(const struct profd_config *cfg, struct engine
 			engine_left_out(e, true, "fd", "%s", err);
 		}
 	} else {
-		static const char *const need_bpf[] = { "profile", "block", "threadcreate", "fd" };
+		static const char *const need_bpf[] = { "profile", "block", "mutex", "threadcreate", "fd" };
 
 		for (size_t i = 0; i < sizeof(need_bpf) / sizeof(need_bpf[0]); i++)
 			engine_left_out(e, false, need_bpf[i], "eBPF is not usable here (see profd's log at start-up)");
@@ -662,7 +674,7 @@ static int serve(const struct profd_config *cfg)
 		return status;
 	bpf_err = bpf_check(msg, sizeof(msg));
 	if (bpf_err)
-		log_warn("eBPF is not usable here, so CPU, heap, growth, block and threadcreate profiles are "
+		log_warn("eBPF is not usable here, so CPU, heap, growth, block, mutex and threadcreate profiles are "
 			 "unavailable: %s", msg);
 	if (!addr_is_loopback(cfg->host))
 		log_warn("listening on non-loopback address %s (--allow-public): anyone who can connect can read "
@@ -697,6 +709,10 @@ static int serve(const struct profd_config *cfg)
 	}
 	if (engine.block) {
 		block_source__provider(engine.block, &prof);
+		endpoints__add_profile(ep, &prof);
+	}
+	if (engine.mutex) {
+		mutex_source__provider(engine.mutex, &prof);
 		endpoints__add_profile(ep, &prof);
 	}
 	if (engine.threadcreate) {

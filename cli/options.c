@@ -12,6 +12,7 @@
 #include "http/history.h"
 #include "sources/block.h"
 #include "sources/fd.h"
+#include "sources/mutex.h"
 #include "sources/growth.h"
 #include "sources/heap.h"
 #include "sources/threads.h"
@@ -147,6 +148,12 @@ static const char usage[] =
 	"                         us, ms or s (PROFD_BLOCK_RATE), default 10ms\n"
 	"      --block-idle DURATION  detach the block profile's BPF programs after this long without\n"
 	"                         a block request, 1s..168h (PROFD_BLOCK_IDLE), default 10m\n"
+	"      --mutex-rate N     the mutex profile's sampling rate, as Go's\n"
+	"                         runtime.SetMutexProfileFraction: one contended unlock in N on\n"
+	"                         average is recorded and scaled by N; 1 (every one) to 1000000\n"
+	"                         (PROFD_MUTEX_RATE), default 10\n"
+	"      --mutex-idle DURATION  detach the mutex profile's BPF programs after this long without\n"
+	"                         a mutex request, 1s..168h (PROFD_MUTEX_IDLE), default 10m\n"
 	"      --seconds N        cpu and heap commands: how long to sample, 1..86400, default 30\n"
 	"  -o, --output FILE      cpu and heap commands: where to write the profile (- = stdout)\n"
 	"      --log-level LEVEL  error, warn, info or debug (PROFD_LOG_LEVEL), default info\n"
@@ -161,6 +168,9 @@ static const char usage[] =
 	"  block                  off-CPU waits of the target's threads by stack (contentions, delay),\n"
 	"                         label wait=SYSCALL (futex, read, epoll_wait...); attached from the\n"
 	"                         first request (sched_switch), ?seconds=N: the waits of the next N s\n"
+	"  mutex                  lock contention: waiters' delay charged to the stack that released\n"
+	"                         the lock (pthread mutexes and rwlocks, std::mutex; futex tracepoints),\n"
+	"                         condition-variable waits excluded; on demand as block\n"
 	"  threadcreate           where threads were created (the creator's stack), since attach;\n"
 	"                         those that existed then under 'created before profd attached'\n"
 	"  growth                 where resident memory grew: first touches of new pages, by stack\n"
@@ -178,10 +188,10 @@ static const char usage[] =
 	"                         threads, fds, CPU, faults, cgroup memory, sampled heap in use;\n"
 	"                         profd's own; reading it never stops a thread or attaches a probe\n"
 	"  Named profiles take debug=N and seconds=N, as Go's net/http/pprof does (a delta of two\n"
-	"  snapshots; for heap, allocs and block, a window of tracking). A profile this target\n"
-	"  cannot have (off, refused, unsupported) answers 404 with the reason; the index lists it.\n"
-	"  Go programs: dumps show their OS threads, not goroutines (their own net/http/pprof has\n"
-	"  those); heap and allocs are refused for them.\n"
+	"  snapshots; for heap, allocs, block and mutex, a window of tracking). A profile this\n"
+	"  target cannot have (off, refused, unsupported) answers 404 with the reason; the index\n"
+	"  lists it. Go programs: dumps show their OS threads, not goroutines (their own\n"
+	"  net/http/pprof has those); heap and allocs are refused for them.\n"
 	"\n"
 	"Debug info (source files, lines, inlined calls) comes from the binary itself, from a\n"
 	"separate debug file (/usr/lib/debug/.build-id/, .gnu_debuglink: e.g. libc6-dbg), or from\n"
@@ -294,8 +304,9 @@ enum opt_id { OPT_PID, OPT_CHILDREN, OPT_CGROUP, OPT_UNIT, OPT_MAX_PROCESSES, OP
 	      OPT_READY_FILE, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOUT, OPT_MAX_SECONDS,
 	      OPT_STACK_BYTES, OPT_THREAD_DUMP, OPT_CPU_HZ, OPT_CPU_STACK_BYTES, OPT_HEAP, OPT_HEAP_RATE,
 	      OPT_HEAP_IDLE, OPT_HEAP_BUDGET, OPT_SNAPSHOT_DIR, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_KEEP,
-	      OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_GROWTH,
-	      OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_FD, OPT_FD_IDLE, OPT_SECONDS, OPT_OUTPUT, OPT__COUNT };
+	      OPT_HISTORY_INTERVAL, OPT_HISTORY_LENGTH, OPT_BLOCK_RATE, OPT_BLOCK_IDLE, OPT_MUTEX_RATE,
+	      OPT_MUTEX_IDLE, OPT_GROWTH, OPT_GROWTH_RATE, OPT_GROWTH_IDLE, OPT_FD, OPT_FD_IDLE, OPT_SECONDS,
+	      OPT_OUTPUT, OPT__COUNT };
 
 static const struct opt_def {
 	const char *longname;
@@ -330,6 +341,8 @@ static const struct opt_def {
 	[OPT_HISTORY_LENGTH] = { "--history-length", 0, "PROFD_HISTORY_LENGTH", true },
 	[OPT_BLOCK_RATE] = { "--block-rate", 0, "PROFD_BLOCK_RATE", true },
 	[OPT_BLOCK_IDLE] = { "--block-idle", 0, "PROFD_BLOCK_IDLE", true },
+	[OPT_MUTEX_RATE] = { "--mutex-rate", 0, "PROFD_MUTEX_RATE", true },
+	[OPT_MUTEX_IDLE] = { "--mutex-idle", 0, "PROFD_MUTEX_IDLE", true },
 	[OPT_GROWTH] = { "--growth", 0, "PROFD_GROWTH", true },
 	[OPT_GROWTH_RATE] = { "--growth-rate", 0, "PROFD_GROWTH_RATE", true },
 	[OPT_GROWTH_IDLE] = { "--growth-idle", 0, "PROFD_GROWTH_IDLE", true },
@@ -584,6 +597,18 @@ static int apply(struct profd_config *cfg, enum opt_id id, const char *v, const 
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_MUTEX_RATE:
+		if (mutex_rate_parse(v, &cfg->mutex_rate, err, errlen) != 0) {
+			name_source(err, errlen, "--mutex-rate", from);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MUTEX_IDLE:
+		if (mutex_idle_parse(v, &cfg->mutex_idle_ns, err, errlen) != 0) {
+			name_source(err, errlen, "--mutex-idle", from);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_GROWTH: {
 		enum growth_mode mode;
 
@@ -666,6 +691,8 @@ static void defaults(struct profd_config *cfg)
 	cfg->history_length = HISTORY_DEFAULT_LENGTH;
 	cfg->block_rate = BLOCK_DEFAULT_RATE_NS;
 	cfg->block_idle_ns = BLOCK_DEFAULT_IDLE_NS;
+	cfg->mutex_rate = MUTEX_DEFAULT_RATE;
+	cfg->mutex_idle_ns = MUTEX_DEFAULT_IDLE_NS;
 	cfg->growth_mode = GROWTH_MODE_DEMAND;
 	cfg->growth_rate = GROWTH_DEFAULT_RATE;
 	cfg->growth_idle_ns = GROWTH_DEFAULT_IDLE_NS;

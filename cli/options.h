@@ -61,6 +61,8 @@ struct profd_config {
 	uint32_t history_length;     /* --history-length; 0: no history */
 	uint64_t block_rate;    /* --block-rate, ns */
 	int64_t block_idle_ns;  /* --block-idle */
+	uint32_t mutex_rate;    /* --mutex-rate: one contended unlock in N */
+	int64_t mutex_idle_ns;  /* --mutex-idle */
 	int growth_mode;        /* enum growth_mode */
 	uint64_t growth_rate;   /* --growth-rate, bytes */
 	int64_t growth_idle_ns; /* --growth-idle */

@@ -557,9 +557,10 @@ static void serve_head(struct http_response *resp, bool text, const char *filena
 /* How the set is turned into bytes: a profile, Go's count text, or the CPU top list. */
 enum encoding { ENC_PROTO, ENC_COUNT_TEXT, ENC_TOP };
 
-/* Encodes set (only ?pid='s samples when asked) with each process's symbolizer. */
-static int encode(struct endpoints *ep, const struct reqctx *rc, struct profd_sample_set *set, enum encoding enc,
-		  const char *name, struct http_response *resp)
+/* Encodes set (only ?pid='s samples when asked) with each process's symbolizer; p (may be NULL)
+ * chooses the text shape. */
+static int encode(struct endpoints *ep, const struct reqctx *rc, const struct profd_profile *p,
+		  struct profd_sample_set *set, enum encoding enc, const char *name, struct http_response *resp)
 {
 	struct req_syms rs;
 	int err;
@@ -579,7 +580,11 @@ static int encode(struct endpoints *ep, const struct reqctx *rc, struct profd_sa
 		break;
 	case ENC_COUNT_TEXT:
 		resp->content_type = "text/plain; charset=utf-8";
-		err = pprof_write_count_text_procs(name, set, &rs.syms, &resp->body);
+		if (p && p->contention_text)
+			err = pprof_write_contention_text_procs(p->contention_text, p->contention_period, set, &rs.syms,
+								&resp->body);
+		else
+			err = pprof_write_count_text_procs(name, set, &rs.syms, &resp->body);
 		break;
 	case ENC_TOP:
 		resp->content_type = "text/plain; charset=utf-8";
@@ -635,7 +640,7 @@ static void serve_collected(struct endpoints *ep, const struct profd_profile *p,
 	}
 	/* Encode even when cancelled: "cancelled" also means the server is shutting down because
 	 * the target exited, and that client still waits for what was collected. */
-	err = encode(ep, rc, set, text ? ENC_TOP : ENC_PROTO, filename, resp);
+	err = encode(ep, rc, p, set, text ? ENC_TOP : ENC_PROTO, filename, resp);
 	if (err)
 		serve_source_error(ep, p, rc, resp, "failed to write profile", err);
 	sample_set__free(set);
@@ -725,7 +730,7 @@ static void serve_delta(struct endpoints *ep, const struct profd_profile *p, con
 		serve_source_error(ep, p, rc, resp, "failed to compute delta", err);
 		goto cleanup;
 	}
-	err = encode(ep, rc, p1, ENC_PROTO, filename, resp);
+	err = encode(ep, rc, p, p1, ENC_PROTO, filename, resp);
 	if (err)
 		serve_source_error(ep, p, rc, resp, "failed to encode profile", err);
 cleanup:
@@ -752,7 +757,7 @@ static void serve_snapshot(struct endpoints *ep, const struct profd_profile *p, 
 	}
 	err = p->snapshot(p->ctx, &rc->scope, &set);
 	if (!err)
-		err = encode(ep, rc, set, debug != 0 ? ENC_COUNT_TEXT : ENC_PROTO, p->name, resp);
+		err = encode(ep, rc, p, set, debug != 0 ? ENC_COUNT_TEXT : ENC_PROTO, p->name, resp);
 	if (err)
 		serve_source_error(ep, p, rc, resp, debug != 0 ? "failed to write profile" : "failed to collect profile",
 				   err);

@@ -1116,8 +1116,10 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 	return pprof_write_count_text_procs(name, set, &syms, out);
 }
 
-int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
-				 struct buf *out)
+/* Go's two debug=1 shapes over one loop: count profiles (contention = false) and contention
+ * profiles (values[0] contentions, values[1] delay ns, each divided by period when > 1). */
+static int write_text(const char *name, bool contention, int64_t period, struct profd_sample_set *set,
+		      const struct pprof_symbols *syms, struct buf *out)
 {
 	struct text_record *recs = NULL;
 	struct builder b = { .syms = syms };
@@ -1142,8 +1144,12 @@ int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set,
 	err = builder_start(&b, set);
 	if (err)
 		goto cleanup;
+	if (contention && set->nvalues < 2) {
+		err = -EINVAL;
+		goto cleanup;
+	}
 	for (size_t i = 0; i < set->nsamples; i++) {
-		recs[i].count = set->samples[i].values[0];
+		recs[i].count = set->samples[i].values[contention ? 1 : 0];
 		recs[i].sample = i;
 		recs[i].key_off = keys.len;
 		total += set->samples[i].values[0];
@@ -1153,10 +1159,22 @@ int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set,
 	/* by count descending, then by the key text, as Go's printCountProfile sorts */
 	if (set->nsamples > 1)
 		qsort_r(recs, set->nsamples, sizeof(*recs), text_record_cmp, keys.data);
-	if ((err = buf_printf(out, "%s profile: total %lld\n", name, (long long)total)))
+	if (!contention)
+		err = buf_printf(out, "%s profile: total %lld\n", name, (long long)total);
+	else if (!(err = buf_printf(out, "--- %s:\ncycles/second=1000000000\n", name)) && period > 0)
+		err = buf_printf(out, "sampling period=%lld\n", (long long)period);
+	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < set->nsamples; i++) {
-		if ((err = buf_printf(out, "%lld %s\n", (long long)recs[i].count, keys.data + recs[i].key_off)) ||
+		const struct profd_sample *s = &set->samples[recs[i].sample];
+		int64_t div = contention && period > 1 ? period : 1;
+
+		if (contention)
+			err = buf_printf(out, "%lld %lld %s\n", (long long)(s->values[1] / div),
+					 (long long)(s->values[0] / div), keys.data + recs[i].key_off);
+		else
+			err = buf_printf(out, "%lld %s\n", (long long)recs[i].count, keys.data + recs[i].key_off);
+		if (err ||
 		    (err = write_frames(&set->samples[recs[i].sample], &b, out)) ||
 		    (err = buf_putc(out, '\n')))
 			goto cleanup;
@@ -1170,6 +1188,18 @@ cleanup:
 	builder_release(&b);
 	free(recs);
 	return err;
+}
+
+int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
+				 struct buf *out)
+{
+	return write_text(name, false, 0, set, syms, out);
+}
+
+int pprof_write_contention_text_procs(const char *name, int64_t period, struct profd_sample_set *set,
+				      const struct pprof_symbols *syms, struct buf *out)
+{
+	return write_text(name, true, period, set, syms, out);
 }
 
 /* ---- the CPU top list (debug=1 of /debug/pprof/profile) ---- */

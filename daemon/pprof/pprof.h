@@ -34,6 +34,16 @@ int pprof_write_count_text(const char *name, struct profd_sample_set *set, struc
 int pprof_write_count_text_procs(const char *name, struct profd_sample_set *set, const struct pprof_symbols *syms,
 				 struct buf *out);
 
+/* Go's debug=1 text for block and mutex (pprof-compat.md 2.6; runtime/pprof's
+ * writeProfileInternal), which go tool pprof reads back: "--- <name>:" ("contention" for block,
+ * "mutex"), "cycles/second=1000000000" (delays are printed in ns: one cycle per ns), "sampling
+ * period=<period>" when period > 0, then per sample, by delay descending, "<delay> <count> @ pc
+ * pc ..." and its "#\t..." frame lines. values[0] is the count, values[1] the delay in ns; when
+ * period > 1 both are divided by it (Go prints the mutex profile's raw, unscaled values).
+ * Returns 0 or -errno (-EINVAL: fewer than two values). */
+int pprof_write_contention_text_procs(const char *name, int64_t period, struct profd_sample_set *set,
+				      const struct pprof_symbols *syms, struct buf *out);
+
 /* The frame lines of one stack in the legacy heap texts (gperftools' heap and growthz, which
  * pprof reads): "#\taddr\tfunc+off\tfile:line" per frame and inlined frame, "#\taddr" when sym
  * (may be NULL) does not know it. pcs are return addresses (looked up at pc - 1). Returns 0 or

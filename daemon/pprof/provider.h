@@ -40,6 +40,12 @@ struct profd_profile {
 	/* Text for debug != 0, appended to out. Returns 0 or -errno. May be NULL: then debug=1 is the
 	 * generic count-profile text built from the snapshot. */
 	int (*write_text)(void *ctx, const struct profd_scope *scope, int debug, struct buf *out);
+	/* debug=1 from the snapshot in Go's contention shape (pprof/pprof.h,
+	 * pprof_write_contention_text_procs) instead of the count text: the header's name,
+	 * "contention" (block) or "mutex". NULL: the count text. Ignored when write_text is set. */
+	const char *contention_text;
+	/* With contention_text: the "sampling period=" line (values are divided by it); 0: none. */
+	int64_t contention_period;
 	/* Optional line of status for the index (e.g. "allocator: glibc, 10 probes"). May be NULL. */
 	int (*status)(void *ctx, struct buf *out);
 	/* Collects what happens over the next duration_ns (?seconds=N): for profiles whose window

@@ -780,5 +780,6 @@ void block_source__provider(struct block_source *b, struct profd_profile *ret)
 		.snapshot = prof_snapshot,
 		.collect = prof_collect,
 		.status = prof_status,
+		.contention_text = "contention",
 	};
 }

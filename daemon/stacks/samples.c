@@ -154,6 +154,14 @@ static size_t find(const struct profd_sample_set *set, const uint64_t *pcs, uint
 int sample_set__add(struct profd_sample_set *set, const uint64_t *pcs, uint32_t nframes,
 		    const int64_t *values, const struct profd_label *labels, uint32_t nlabels)
 {
+	int64_t at = sample_set__add_at(set, pcs, nframes, values, labels, nlabels);
+
+	return at < 0 ? (int)at : 0;
+}
+
+int64_t sample_set__add_at(struct profd_sample_set *set, const uint64_t *pcs, uint32_t nframes,
+			   const int64_t *values, const struct profd_label *labels, uint32_t nlabels)
+{
 	struct profd_sample *s;
 	size_t at, slot = 0;
 	int err;
@@ -169,7 +177,7 @@ int sample_set__add(struct profd_sample_set *set, const uint64_t *pcs, uint32_t 
 	if (at != EMPTY_SLOT) {
 		for (int i = 0; i < set->nvalues; i++)
 			set->samples[at].values[i] += values[i];
-		return 0;
+		return (int64_t)at;
 	}
 	if (set->nsamples >= set->max_samples)
 		return -ENOSPC;
@@ -201,8 +209,8 @@ int sample_set__add(struct profd_sample_set *set, const uint64_t *pcs, uint32_t 
 	s->nlabels = nlabels;
 	for (int i = 0; i < set->nvalues; i++)
 		s->values[i] = values[i];
-	set->index[slot] = set->nsamples++;
-	return 0;
+	set->index[slot] = set->nsamples;
+	return (int64_t)set->nsamples++;
 }
 
 int sample_set__comment(struct profd_sample_set *set, const char *fmt, ...)

@@ -85,6 +85,10 @@ void sample_set__free(struct profd_sample_set *set); /* NULL-safe */
  * already exist (the caller counts the drop). */
 int sample_set__add(struct profd_sample_set *set, const uint64_t *pcs, uint32_t nframes,
 		    const int64_t *values, const struct profd_label *labels, uint32_t nlabels);
+/* The same, returning the sample's index in set->samples (>= 0; valid until the set is sorted,
+ * subtracted from or freed), or -errno as sample_set__add. */
+int64_t sample_set__add_at(struct profd_sample_set *set, const uint64_t *pcs, uint32_t nframes,
+			   const int64_t *values, const struct profd_label *labels, uint32_t nlabels);
 /* printf-style comment; at most PROFD_MAX_COMMENTS are kept (later ones are dropped). */
 int sample_set__comment(struct profd_sample_set *set, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -32,27 +32,7 @@ trap cleanup EXIT
 [ -x "$TARGET" ] || { echo "bench_block: $TARGET not built (make test-bins)"; exit 77; }
 # copies: a rebuild during the run must not change what is measured
 cp "$PROFD" "$TARGET" "$TMP"/ && PROFD="$TMP/profd" TARGET="$TMP/pingpong"
-OFFCPU=$(command -v offcputime-bpfcc || command -v offcputime || true)
-BPFTRACE=$(command -v bpftrace || true)
-
-# BCC needs kernel headers; Debian's common + arch packages merged into one tree (as bench_heap.sh)
-bcc_headers() {
-	local m=/tmp/profd-bcc-headers common arch
-	[ -d "$m/include" ] && { echo "$m"; return 0; }
-	common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | tail -1)
-	arch=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | tail -1)
-	[ -n "$common" ] && [ -n "$arch" ] || return 1
-	mkdir -p "$m" && cp -a "$common"/. "$m"/ && cp -a --remove-destination "$arch"/. "$m"/ && echo "$m"
-}
-[ -n "$OFFCPU" ] && { BCC=$(bcc_headers) || OFFCPU=; }
-# offcputime reads the kprobe blacklist from debugfs
-if [ -n "$OFFCPU" ] && [ ! -e /sys/kernel/debug/kprobes/blacklist ]; then
-	if ! mountpoint -q /sys/kernel/debug; then
-		echo "note: mounting debugfs on /sys/kernel/debug (offcputime needs it)"
-		mount -t debugfs none /sys/kernel/debug 2>/dev/null
-	fi
-	[ -e /sys/kernel/debug/kprobes/blacklist ] || { echo "note: no kprobes in this kernel: bcc's offcputime cannot run"; OFFCPU=; }
-fi
+source "$ROOT/tests/bench/offcpu.sh"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 wait_file() { # file pattern seconds [pid that must stay alive]
@@ -87,10 +67,7 @@ run() {
 		wait_file "$TMP/profd.err" 'block profiling of process .* attached' 20 "$pp" || return 1
 		;;
 	bpftrace)
-		"$BPFTRACE" -e "tracepoint:sched:sched_switch /pid == $tp/ { @s[tid] = nsecs; @u[tid] = ustack; }
-			tracepoint:sched:sched_switch /@s[args->next_pid]/ {
-				@off[@u[args->next_pid]] = sum(nsecs - @s[args->next_pid]); delete(@s[args->next_pid]); }
-			BEGIN { printf(\"Tracing\n\"); }" >"$TMP/offcpu.out" 2>&1 &
+		"$BPFTRACE" -e "$(offcpu_bpftrace_prog "$tp")" >"$TMP/offcpu.out" 2>&1 &
 		pp=$!
 		pids+=("$pp")
 		wait_file "$TMP/offcpu.out" 'Tracing' 120 "$pp" || { echo "bpftrace did not start" >&2; return 1; }

@@ -8,8 +8,9 @@
 # profd's index has on the host but not here was said unavailable in profd's log; profd printed
 # no libbpf or verifier output. Then profd runs again at debug level, where every BPF program the
 # kernel rejects shows: the uprobe-session program must not be among them (profd asks BTF first).
-# Last, the OOM trigger: a target leaking in a 64 MiB cgroup v2 is killed by the OOM killer and
-# profd writes its heap snapshot first (bpf/oom.bpf.c on 6.1's oom:mark_victim).
+# Last, the growth, mutex and fd profiles against targets of their own, then the OOM trigger: a
+# target leaking in a 64 MiB cgroup v2 is killed by the OOM killer and profd writes its heap
+# snapshot first (bpf/oom.bpf.c on 6.1's oom:mark_victim).
 # Needs PROFD_TEST_ROOT and O (the guest's init sets them from the kernel command line), and
 # PROFD_HOST_PROFILES: a file listing the profiles profd's index has on the host (may be empty).
 # Every go tool pprof costs seconds under emulation: each profile is read once.
@@ -192,6 +193,30 @@ if grep -qx growth "$TMP/profiles"; then
 		fail "growth: touch_site grew $got bytes, expected 16 MiB +-25%: $(head -n 12 "$TMP/b")"
 else
 	echo "   (no growth profile here: said unavailable above)"
+fi
+step "mutex: a contended pthread mutex, on the futex syscall tracepoints"
+# the futex programs on this kernel (CO-RE, atomics, syscall tracepoints through tracefs): the
+# waiters' delay is charged to the holder's unlocking function
+if grep -qx mutex "$TMP/profiles"; then
+	"$TARGETS/mutex_contend" 15 >"$TMP/mc.out" 2>&1 &
+	mc=$!
+	track "$mc"
+	wait_for 30 grep -q '^ready' "$TMP/mc.out" || fail "mutex_contend did not start: $(text_of "$TMP/mc.out")"
+	start_profd --pid "$mc" --heap off --mutex-rate 1
+	[ "$(http GET /debug/pprof/mutex)" = 200 ] || fail "mutex: HTTP $(head -c 300 "$TMP/b")"
+	kill -USR1 "$mc"
+	wait_for 120 grep -q '^done' "$TMP/mc.out" || fail "mutex_contend did not finish: $(text_of "$TMP/mc.out")"
+	[ "$(http GET '/debug/pprof/mutex?debug=1')" = 200 ] || fail "mutex?debug=1: HTTP $(head -c 300 "$TMP/b")"
+	# the delay of the records whose stack has release_mutex ("delay count @ pcs", frames)
+	got=$(awk '/^[0-9]+ [0-9]+ @/ { d = $1; next } /\trelease_mutex\+/ { t += d; d = 0 } END { print t + 0 }' "$TMP/b")
+	want=$(awk '$1 == "mutex_wait_ns" { print $2 }' "$TMP/mc.out")
+	echo "   release_mutex: $got ns charged; the waiters measured $want ns"
+	awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(w > 0 && d <= w / 4) }' ||
+		fail "mutex: release_mutex is charged $got ns, the waiters measured $want ns (+-25%): $(head -n 12 "$TMP/b")"
+	kill -TERM "$PROFD_PID"
+	wait_profd_exit 20
+else
+	echo "   (no mutex profile here: said unavailable above)"
 fi
 step "fd: 100 descriptors leaked at a known site"
 # the syscall tracepoint programs on this kernel's verifier: creations with their stacks, closes

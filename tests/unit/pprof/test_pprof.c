@@ -648,6 +648,64 @@ static void test_count_text_symbolized(void **state)
 	sample_set__free(set);
 }
 
+static struct symbolizer *no_symbolizer(void *ctx, int64_t pid)
+{
+	(void)ctx;
+	(void)pid;
+	return NULL;
+}
+
+/* Go's block and mutex texts: sorted by delay, delay before count, the mutex one with its
+ * sampling period and raw values (divided by it); fewer than two values is refused */
+static void test_contention_text(void **state)
+{
+	struct profd_sample_set *set = sample_set__new(2);
+	struct pprof_symbols syms = { .get = no_symbolizer };
+	uint64_t a[] = { 0x43e415, 0x43ec1b }, b[] = { 0x401003 };
+	int64_t va[2] = { 20, 5000 }, vb[2] = { 10, 90000 };
+	struct buf out;
+	const char *want_block =
+		"--- contention:\n"
+		"cycles/second=1000000000\n"
+		"90000 10 @ 0x401003\n"
+		"#\t0x401002\n"
+		"\n"
+		"5000 20 @ 0x43e415 0x43ec1b\n"
+		"#\t0x43e414\n"
+		"#\t0x43ec1a\n"
+		"\n";
+	const char *want_mutex =
+		"--- mutex:\n"
+		"cycles/second=1000000000\n"
+		"sampling period=10\n"
+		"9000 1 @ 0x401003\n"
+		"#\t0x401002\n"
+		"\n"
+		"500 2 @ 0x43e415 0x43ec1b\n"
+		"#\t0x43e414\n"
+		"#\t0x43ec1a\n"
+		"\n";
+
+	(void)state;
+	assert_int_equal(sample_set__add(set, a, 2, va, NULL, 0), 0);
+	assert_int_equal(sample_set__add(set, b, 1, vb, NULL, 0), 0);
+	buf_init(&out, 0);
+	assert_int_equal(pprof_write_contention_text_procs("contention", 0, set, &syms, &out), 0);
+	assert_string_equal(out.data, want_block);
+	out.len = 0;
+	out.data[0] = '\0';
+	assert_int_equal(pprof_write_contention_text_procs("mutex", 10, set, &syms, &out), 0);
+	assert_string_equal(out.data, want_mutex);
+	buf_free(&out);
+	sample_set__free(set);
+	set = sample_set__new(1);
+	assert_int_equal(sample_set__add(set, b, 1, vb, NULL, 0), 0);
+	buf_init(&out, 0);
+	assert_int_equal(pprof_write_contention_text_procs("mutex", 1, set, &syms, &out), -EINVAL);
+	buf_free(&out);
+	sample_set__free(set);
+}
+
 static void test_count_text_unsymbolized(void **state)
 {
 	struct profd_sample_set *set = sample_set__new(1);
@@ -783,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_output_cap),
 		cmocka_unit_test(test_many_samples_dedup),
 		cmocka_unit_test(test_count_text_symbolized),
+		cmocka_unit_test(test_contention_text),
 		cmocka_unit_test(test_count_text_unsymbolized),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_symbols_note),
