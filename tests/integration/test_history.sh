@@ -140,7 +140,7 @@ csv "&pid=$w" || fail "history ?pid=$w"
 [ "$(http GET "/debug/pprof/?pid=$w")" = 200 ] && grep -q "History of process $w (prefork)" "$TMP/b" ||
 	fail "the index ?pid=$w does not draw its history: $(grep -i history "$TMP/b")"
 [ "$(http GET /debug/pprof/)" = 200 ] && grep -q 'History of the whole set' "$TMP/b" || fail "the set's index history"
-kill -KILL "$master"
+send TERM "$master" # it ends and reaps its workers: no zombie is left
 no_worker() { local p; for p in $(awk '$1 == "worker" { print $2 }' "$TMP/target.out"); do alive "$p" && return 1; done; return 0; }
 wait_for 10 no_worker || fail "the workers outlived the master"
 echo ok

@@ -192,7 +192,7 @@ w=$(awk '$1 == "worker" { print $2; exit }' "$TMP/target.out")
 metrics "?pid=$w"
 [ "$(grep -c '^profd_process_threads{' "$TMP/m")" = 1 ] && grep -q "^profd_process_threads{pid=\"$w\"" "$TMP/m" ||
 	fail "?pid=$w: $(grep '^profd_process_threads' "$TMP/m")"
-kill -KILL "$master"
+send TERM "$master" # it ends and reaps its workers: no zombie is left
 no_worker() { local p; for p in $(awk '$1 == "worker" { print $2 }' "$TMP/target.out"); do alive "$p" && return 1; done; return 0; }
 wait_for 10 no_worker || fail "the workers outlived the master"
 wait "$master" 2>/dev/null

@@ -3,7 +3,8 @@
  * burn CPU in worker_burn and allocate at worker_alloc (keeping 4 KiB blocks, 1 MiB a second);
  * each worker exits after --lifetime seconds (0: never) and the master forks a new one.
  * Usage: prefork [--workers N] [--lifetime S]   (defaults 2 and 0). Prints "ready MASTER_PID",
- * then "worker PID" as each worker starts; the workers end with the master. */
+ * then "worker PID" as each worker starts; the workers end with the master (SIGTERM: it ends them
+ * and reaps them first, so that none is left a zombie for another parent). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@
 
 static volatile uint64_t sink;
 static volatile sig_atomic_t stop;
+static pid_t kids[256]; /* the live workers */
+static int nkids;
 
 static double now_s(void)
 {
@@ -64,8 +67,28 @@ static void on_term(int sig)
 	stop = 1;
 }
 
+static void spawn(int lifetime)
+{
+	pid_t c = fork();
+
+	if (c == 0)
+		worker(lifetime);
+	if (c > 0 && nkids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[nkids++] = c;
+}
+
+static void forget(pid_t c)
+{
+	for (int i = 0; i < nkids; i++)
+		if (kids[i] == c) {
+			kids[i] = kids[--nkids];
+			return;
+		}
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = { .sa_handler = on_term }; /* no SA_RESTART: waitpid returns on it */
 	int workers = 2, lifetime = 0;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -75,15 +98,23 @@ int main(int argc, char **argv)
 			lifetime = atoi(argv[i + 1]);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	signal(SIGTERM, on_term);
+	sigaction(SIGTERM, &sa, NULL);
 	printf("ready %d\n", (int)getpid());
 	for (int i = 0; i < workers; i++)
-		if (fork() == 0)
-			worker(lifetime);
+		spawn(lifetime);
 	while (!stop) {
+		pid_t c = waitpid(-1, NULL, 0);
+
 		/* a worker ended: fork its replacement */
-		if (waitpid(-1, NULL, 0) > 0 && !stop && fork() == 0)
-			worker(lifetime);
+		if (c > 0) {
+			forget(c);
+			if (!stop)
+				spawn(lifetime);
+		}
 	}
-	return 0; /* the workers end with it (PR_SET_PDEATHSIG) */
+	for (int i = 0; i < nkids; i++)
+		kill(kids[i], SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	return 0; /* killed (SIGKILL), its workers end with it (PR_SET_PDEATHSIG) */
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,6 +209,8 @@ __attribute__((noinline)) static void vfork_leaf(void)
 		if (child == 0) {
 			struct timespec ts = { 2, 0 };
 
+			/* a bare syscall, as vfork allows: the child does not outlive a killed parent */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			nanosleep(&ts, NULL);
 			_exit(0);
 		}
