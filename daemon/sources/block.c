@@ -31,6 +31,7 @@
 #include "proc/target.h"
 #include "set/procs.h"
 #include "sources/block.h"
+#include "sources/cumwindow.h"
 #include "sources/demand.h"
 #include "sources/heap.h"
 #include "sources/probeframes.h"
@@ -55,6 +56,7 @@ struct block_source {
 	int stats_fd;         /* bpf_enable_stats(): BPF run time is counted while >= 0 */
 	struct profd_sample_set *cum; /* values: count in thousandths, delay ns; since the tracking began */
 	int64_t cum_since;    /* CLOCK_REALTIME of the tracking the set counts from */
+	struct cumwindow cw;  /* its requests (cumwindow.h) */
 	/* counters of earlier attachments, and of this one at its start */
 	uint64_t waits, wait_ns, sampled, lost, records, dropped, partial, no_stack;
 	struct stack_tally stacks; /* sampled stacks by the rule of stacks/complete.h */
@@ -465,6 +467,10 @@ static const struct demand_ops block_demand_ops = {
 	.poll = block_poll,
 };
 
+/* the profile's values and comments, for its requests (cumwindow.h) */
+static void block_values(void *ctx, const int64_t *in, int64_t *out);
+static void add_comments(void *ctx, struct profd_sample_set *set, bool started);
+
 int block_source__new(struct procs *ps, const struct block_config *cfg, struct block_source **ret, char *err,
 		      size_t errlen)
 {
@@ -495,6 +501,8 @@ int block_source__new(struct procs *ps, const struct block_config *cfg, struct b
 		procs__list_free(list, n > 0 ? n : 0);
 	}
 	b->cum = new_cum(b);
+	b->cw = (struct cumwindow){ b, &b->lock, &b->demand, &b->rb, &b->cum, &b->cum_since, ps,
+					   b->single, "the waits that ended in it", block_values, add_comments };
 	l.ctx = b;
 	if (!b->cum || procs__listen(ps, &l) < 0) {
 		block_source__free(b);
@@ -548,52 +556,18 @@ static void format_time(int64_t realtime_ns, char *out, size_t len)
 	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Go's block profile from a set in thousandths: counts rounded to whole contentions. */
-static struct profd_sample_set *to_profile(const struct profd_sample_set *milli)
+/* Go's block profile from thousandths: counts rounded to whole contentions (cumwindow_values_fn). */
+static void block_values(void *ctx, const int64_t *in, int64_t *out)
 {
-	struct profd_sample_set *set = sample_set__new(2);
-
-	if (!set)
-		return NULL;
-	set->types[0] = (struct profd_value_type){ "contentions", "count" };
-	set->types[1] = (struct profd_value_type){ "delay", "nanoseconds" };
-	set->period_type = (struct profd_value_type){ "contentions", "count" };
-	set->period = 1;
-	set->default_sample_type = -1;
-	for (size_t i = 0; milli && i < milli->nsamples; i++) {
-		const struct profd_sample *s = &milli->samples[i];
-		int64_t v[2] = { (s->values[0] + (int64_t)PROFD_BLOCK_MILLI / 2) / (int64_t)PROFD_BLOCK_MILLI,
-				 s->values[1] };
-
-		if (v[0] == 0 && v[1] == 0)
-			continue;
-		if (sample_set__add(set, s->pcs, s->nframes, v, s->labels, s->nlabels) < 0) {
-			sample_set__free(set);
-			return NULL;
-		}
-	}
-	return set;
-}
-
-/* A copy of the cumulative set (values in thousandths). Caller holds lock. */
-static struct profd_sample_set *copy_cum(const struct block_source *b)
-{
-	struct profd_sample_set *c = new_cum(b);
-
-	for (size_t i = 0; c && b->cum && i < b->cum->nsamples; i++) {
-		const struct profd_sample *s = &b->cum->samples[i];
-
-		if (sample_set__add(c, s->pcs, s->nframes, s->values, s->labels, s->nlabels) < 0) {
-			sample_set__free(c);
-			return NULL;
-		}
-	}
-	return c;
+	(void)ctx;
+	out[0] = (in[0] + (int64_t)PROFD_BLOCK_MILLI / 2) / (int64_t)PROFD_BLOCK_MILLI;
+	out[1] = in[1];
 }
 
 /* The comments every block profile carries. Caller holds lock. */
-static void add_comments(struct block_source *b, struct profd_sample_set *set, bool started)
+static void add_comments(void *ctx, struct profd_sample_set *set, bool started)
 {
+	struct block_source *b = ctx;
 	uint64_t waits = b->waits, wait_ns = b->wait_ns, sampled = b->sampled, lost = b->lost, ns = b->prog_ns;
 	uint64_t runs = b->prog_runs;
 	int64_t attached_ns = b->attached_total_ns;
@@ -658,87 +632,15 @@ static void add_comments(struct block_source *b, struct profd_sample_set *set, b
 
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	struct block_source *b = ctx;
-	bool started = false;
-	int r;
-
 	(void)scope;
-	*ret = NULL;
-	r = demand__want(b->demand, false, &started);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&b->lock);
-	if (b->rb)
-		ring_buffer__consume(b->rb);
-	*ret = to_profile(b->cum);
-	if (*ret) {
-		(*ret)->time_nanos = profd_now_nanos();
-		add_comments(b, *ret, started);
-	}
-	pthread_mutex_unlock(&b->lock);
-	return *ret ? 0 : -ENOMEM;
+	return cumwindow_snapshot(&((struct block_source *)ctx)->cw, ret);
 }
 
 static int prof_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
 			void *arg, struct profd_sample_set **ret)
 {
-	struct block_source *b = ctx;
-	struct profd_sample_set *start = NULL, *end = NULL;
-	struct proc *p = NULL;
-	int64_t t0, t0_mono;
-	int r, waited;
-
 	(void)scope;
-	*ret = NULL;
-	r = demand__want(b->demand, true, NULL);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&b->lock);
-	if (b->rb)
-		ring_buffer__consume(b->rb);
-	start = copy_cum(b);
-	pthread_mutex_unlock(&b->lock);
-	t0 = profd_now_nanos();
-	t0_mono = profd_mono_ns();
-	if (!start) {
-		r = -ENOMEM;
-		goto cleanup;
-	}
-	if (!b->multi)
-		p = procs__get(b->ps, b->single);
-	waited = target_wait(p ? &p->target : NULL, duration_ns, cancelled, arg);
-	pthread_mutex_lock(&b->lock);
-	if (b->rb)
-		ring_buffer__consume(b->rb);
-	end = copy_cum(b);
-	/* a new tracking began meanwhile (the set was replaced): the window is all of the new one */
-	if (end && b->cum_since && start->nsamples && b->cum_since > t0)
-		start->nsamples = 0;
-	r = end ? sample_set__subtract(end, start) : -ENOMEM;
-	if (r == 0) {
-		*ret = to_profile(end);
-		r = *ret ? 0 : -ENOMEM;
-	}
-	if (r == 0) {
-		(*ret)->time_nanos = t0;
-		(*ret)->duration_nanos = profd_now_nanos() - t0;
-		sample_set__comment(*ret, "a %.0f s window: the waits that ended in it",
-				    (double)(*ret)->duration_nanos / 1e9);
-		if (waited == -ESRCH)
-			sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the window; this is "
-					    "what was collected until then", (int)b->single,
-					    (double)(profd_mono_ns() - t0_mono) / 1e9);
-		else if (waited == -ECANCELED)
-			sample_set__comment(*ret, "the window was ended early by its requester");
-		add_comments(b, *ret, false);
-	}
-	pthread_mutex_unlock(&b->lock);
-cleanup:
-	demand__window_done(b->demand);
-	proc__put(p);
-	sample_set__free(start);
-	sample_set__free(end);
-	return r;
+	return cumwindow_collect(&((struct block_source *)ctx)->cw, duration_ns, cancelled, arg, ret);
 }
 
 static int prof_count(void *ctx)

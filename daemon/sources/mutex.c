@@ -29,6 +29,7 @@
 #include "bpf/mutex.h"
 #include "proc/target.h"
 #include "set/procs.h"
+#include "sources/cumwindow.h"
 #include "sources/demand.h"
 #include "sources/heap.h"
 #include "sources/mutex.h"
@@ -60,6 +61,7 @@ struct mutex_source {
 	int stats_fd;         /* bpf_enable_stats(): BPF run time is counted while >= 0 */
 	struct profd_sample_set *cum; /* raw values: contentions, delay ns; since the tracking began */
 	int64_t cum_since;    /* CLOCK_REALTIME of the tracking the set counts from */
+	struct cumwindow cw;  /* its requests (cumwindow.h) */
 	struct wake_slot wakes_seen[MUTEX_WAKE_TABLE];
 	/* counters of earlier attachments (the BPF ones are added from .bss while attached) */
 	uint64_t waits, wait_ns, other_waits, wakes, sampled, charged_ns, uncharged_ns, lost, no_slot;
@@ -457,6 +459,10 @@ static const struct demand_ops mutex_demand_ops = {
 	.poll = mutex_poll,
 };
 
+/* the profile's values and comments, for its requests (cumwindow.h) */
+static void mutex_values(void *ctx, const int64_t *in, int64_t *out);
+static void add_comments(void *ctx, struct profd_sample_set *set, bool started);
+
 int mutex_source__new(struct procs *ps, const struct mutex_config *cfg, struct mutex_source **ret, char *err,
 		      size_t errlen)
 {
@@ -487,6 +493,8 @@ int mutex_source__new(struct procs *ps, const struct mutex_config *cfg, struct m
 		procs__list_free(list, n > 0 ? n : 0);
 	}
 	m->cum = new_cum(m);
+	m->cw = (struct cumwindow){ m, &m->lock, &m->demand, &m->rb, &m->cum, &m->cum_since, ps,
+					   m->single, "the contention charged in it", mutex_values, add_comments };
 	l.ctx = m;
 	if (!m->cum || procs__listen(ps, &l) < 0) {
 		mutex_source__free(m);
@@ -540,51 +548,20 @@ static void format_time(int64_t realtime_ns, char *out, size_t len)
 	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Go's mutex profile from raw values: both scaled by the rate (runtime/pprof scaleMutexProfile). */
-static struct profd_sample_set *to_profile(const struct mutex_source *m, const struct profd_sample_set *raw)
+/* Go's mutex profile from raw values: both scaled by the rate (runtime/pprof scaleMutexProfile;
+ * cumwindow_values_fn). */
+static void mutex_values(void *ctx, const int64_t *in, int64_t *out)
 {
-	struct profd_sample_set *set = sample_set__new(2);
+	const struct mutex_source *m = ctx;
 
-	if (!set)
-		return NULL;
-	set->types[0] = (struct profd_value_type){ "contentions", "count" };
-	set->types[1] = (struct profd_value_type){ "delay", "nanoseconds" };
-	set->period_type = (struct profd_value_type){ "contentions", "count" };
-	set->period = 1;
-	set->default_sample_type = -1;
-	for (size_t i = 0; raw && i < raw->nsamples; i++) {
-		const struct profd_sample *s = &raw->samples[i];
-		int64_t v[2] = { s->values[0] * (int64_t)m->cfg.rate, s->values[1] * (int64_t)m->cfg.rate };
-
-		if (v[0] == 0 && v[1] == 0)
-			continue;
-		if (sample_set__add(set, s->pcs, s->nframes, v, s->labels, s->nlabels) < 0) {
-			sample_set__free(set);
-			return NULL;
-		}
-	}
-	return set;
-}
-
-/* A copy of the cumulative set (raw values). Caller holds lock. */
-static struct profd_sample_set *copy_cum(const struct mutex_source *m)
-{
-	struct profd_sample_set *c = new_cum(m);
-
-	for (size_t i = 0; c && m->cum && i < m->cum->nsamples; i++) {
-		const struct profd_sample *s = &m->cum->samples[i];
-
-		if (sample_set__add(c, s->pcs, s->nframes, s->values, s->labels, s->nlabels) < 0) {
-			sample_set__free(c);
-			return NULL;
-		}
-	}
-	return c;
+	out[0] = in[0] * (int64_t)m->cfg.rate;
+	out[1] = in[1] * (int64_t)m->cfg.rate;
 }
 
 /* The comments every mutex profile carries. Caller holds lock. */
-static void add_comments(struct mutex_source *m, struct profd_sample_set *set, bool started)
+static void add_comments(void *ctx, struct profd_sample_set *set, bool started)
 {
+	struct mutex_source *m = ctx;
 	uint64_t waits = m->waits + BSS(m, waits), wait_ns = m->wait_ns + BSS(m, wait_ns);
 	uint64_t other = m->other_waits + BSS(m, other_waits), wakes = m->wakes + BSS(m, wakes);
 	uint64_t sampled = m->sampled + BSS(m, sampled), lost = m->lost + BSS(m, lost);
@@ -648,87 +625,15 @@ static void add_comments(struct mutex_source *m, struct profd_sample_set *set, b
 
 static int prof_snapshot(void *ctx, const struct profd_scope *scope, struct profd_sample_set **ret)
 {
-	struct mutex_source *m = ctx;
-	bool started = false;
-	int r;
-
 	(void)scope;
-	*ret = NULL;
-	r = demand__want(m->demand, false, &started);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&m->lock);
-	if (m->rb)
-		ring_buffer__consume(m->rb);
-	*ret = to_profile(m, m->cum);
-	if (*ret) {
-		(*ret)->time_nanos = profd_now_nanos();
-		add_comments(m, *ret, started);
-	}
-	pthread_mutex_unlock(&m->lock);
-	return *ret ? 0 : -ENOMEM;
+	return cumwindow_snapshot(&((struct mutex_source *)ctx)->cw, ret);
 }
 
 static int prof_collect(void *ctx, const struct profd_scope *scope, int64_t duration_ns, profd_cancel_fn cancelled,
 			void *arg, struct profd_sample_set **ret)
 {
-	struct mutex_source *m = ctx;
-	struct profd_sample_set *start = NULL, *end = NULL;
-	struct proc *p = NULL;
-	int64_t t0, t0_mono;
-	int r, waited;
-
 	(void)scope;
-	*ret = NULL;
-	r = demand__want(m->demand, true, NULL);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&m->lock);
-	if (m->rb)
-		ring_buffer__consume(m->rb);
-	start = copy_cum(m);
-	pthread_mutex_unlock(&m->lock);
-	t0 = profd_now_nanos();
-	t0_mono = profd_mono_ns();
-	if (!start) {
-		r = -ENOMEM;
-		goto cleanup;
-	}
-	if (!m->multi)
-		p = procs__get(m->ps, m->single);
-	waited = target_wait(p ? &p->target : NULL, duration_ns, cancelled, arg);
-	pthread_mutex_lock(&m->lock);
-	if (m->rb)
-		ring_buffer__consume(m->rb);
-	end = copy_cum(m);
-	/* a new tracking began meanwhile (the set was replaced): the window is all of the new one */
-	if (end && m->cum_since && start->nsamples && m->cum_since > t0)
-		start->nsamples = 0;
-	r = end ? sample_set__subtract(end, start) : -ENOMEM;
-	if (r == 0) {
-		*ret = to_profile(m, end);
-		r = *ret ? 0 : -ENOMEM;
-	}
-	if (r == 0) {
-		(*ret)->time_nanos = t0;
-		(*ret)->duration_nanos = profd_now_nanos() - t0;
-		sample_set__comment(*ret, "a %.0f s window: the contention charged in it",
-				    (double)(*ret)->duration_nanos / 1e9);
-		if (waited == -ESRCH)
-			sample_set__comment(*ret, "the target process (pid %d) exited %.1f s into the window; this is "
-					    "what was collected until then", (int)m->single,
-					    (double)(profd_mono_ns() - t0_mono) / 1e9);
-		else if (waited == -ECANCELED)
-			sample_set__comment(*ret, "the window was ended early by its requester");
-		add_comments(m, *ret, false);
-	}
-	pthread_mutex_unlock(&m->lock);
-cleanup:
-	demand__window_done(m->demand);
-	proc__put(p);
-	sample_set__free(start);
-	sample_set__free(end);
-	return r;
+	return cumwindow_collect(&((struct mutex_source *)ctx)->cw, duration_ns, cancelled, arg, ret);
 }
 
 static int prof_count(void *ctx)
