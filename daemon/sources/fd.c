@@ -29,6 +29,7 @@
 #include "fd.skel.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/words.h"
 #include "bpf/fd.h"
 #include "pprof/pprof.h"
 #include "proc/target.h"
@@ -748,19 +749,19 @@ static const struct demand_ops fd_demand_ops = {
 	.poll = fd_poll,
 };
 
+static const struct word fd_modes[] = {
+	{ "demand", FD_MODE_DEMAND },
+	{ "always", FD_MODE_ALWAYS },
+	{ "off", FD_MODE_OFF },
+};
+
 int fd_mode_parse(const char *s, enum fd_mode *ret, char *err, size_t errlen)
 {
-	if (s && strcmp(s, "demand") == 0)
-		*ret = FD_MODE_DEMAND;
-	else if (s && strcmp(s, "always") == 0)
-		*ret = FD_MODE_ALWAYS;
-	else if (s && strcmp(s, "off") == 0)
-		*ret = FD_MODE_OFF;
-	else {
-		snprintf(err, errlen, "--fd: expected demand, always or off, got '%s'", s ? s : "");
-		return -EINVAL;
-	}
-	return 0;
+	int v, r = words_parse(s, fd_modes, sizeof(fd_modes) / sizeof(fd_modes[0]), "--fd", &v, err, errlen);
+
+	if (r == 0)
+		*ret = (enum fd_mode)v;
+	return r;
 }
 
 int fd_source__new(struct procs *ps, const struct fd_config *cfg, struct fd_source **ret, char *err,

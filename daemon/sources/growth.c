@@ -34,6 +34,7 @@
 #include "growth.skel.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/words.h"
 #include "bpf/growth.h"
 #include "pprof/pprof.h"
 #include "proc/procset.h"
@@ -136,31 +137,25 @@ void growth_config_default(struct growth_config *cfg)
 	cfg->stack_bytes = GROWTH_STACK_BYTES;
 }
 
+static const struct word growth_modes[] = {
+	{ "demand", GROWTH_MODE_DEMAND },
+	{ "always", GROWTH_MODE_ALWAYS },
+	{ "off", GROWTH_MODE_OFF },
+};
+
 const char *growth_mode_name(enum growth_mode mode)
 {
-	switch (mode) {
-	case GROWTH_MODE_DEMAND:
-		return "demand";
-	case GROWTH_MODE_ALWAYS:
-		return "always";
-	default:
-		return "off";
-	}
+	return words_name(growth_modes, sizeof(growth_modes) / sizeof(growth_modes[0]), (int)mode, "off");
 }
 
 int growth_mode_parse(const char *s, enum growth_mode *ret, char *err, size_t errlen)
 {
-	if (s && strcmp(s, "demand") == 0)
-		*ret = GROWTH_MODE_DEMAND;
-	else if (s && strcmp(s, "always") == 0)
-		*ret = GROWTH_MODE_ALWAYS;
-	else if (s && strcmp(s, "off") == 0)
-		*ret = GROWTH_MODE_OFF;
-	else {
-		snprintf(err, errlen, "--growth: expected demand, always or off, got '%s'", s ? s : "");
-		return -EINVAL;
-	}
-	return 0;
+	int v, r = words_parse(s, growth_modes, sizeof(growth_modes) / sizeof(growth_modes[0]), "--growth", &v, err,
+			       errlen);
+
+	if (r == 0)
+		*ret = (enum growth_mode)v;
+	return r;
 }
 
 /* ---- pure parts ---- */

@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/words.h"
 #include "bpf/heap.h"
 #include "pprof/pprof.h"
 #include "proc/procset.h"
@@ -173,35 +174,25 @@ void heap_config_default(struct heap_config *cfg)
 	cfg->ring_bytes = HEAP_DEFAULT_RING_BYTES;
 }
 
+static const struct word heap_modes[] = {
+	{ "demand", HEAP_MODE_DEMAND },
+	{ "inuse", HEAP_MODE_INUSE },
+	{ "allocs", HEAP_MODE_ALLOCS },
+	{ "off", HEAP_MODE_OFF },
+};
+
 const char *heap_mode_name(enum heap_mode mode)
 {
-	switch (mode) {
-	case HEAP_MODE_INUSE:
-		return "inuse";
-	case HEAP_MODE_ALLOCS:
-		return "allocs";
-	case HEAP_MODE_DEMAND:
-		return "demand";
-	default:
-		return "off";
-	}
+	return words_name(heap_modes, sizeof(heap_modes) / sizeof(heap_modes[0]), (int)mode, "off");
 }
 
 int heap_mode_parse(const char *s, enum heap_mode *ret, char *err, size_t errlen)
 {
-	if (s && strcmp(s, "inuse") == 0)
-		*ret = HEAP_MODE_INUSE;
-	else if (s && strcmp(s, "allocs") == 0)
-		*ret = HEAP_MODE_ALLOCS;
-	else if (s && strcmp(s, "off") == 0)
-		*ret = HEAP_MODE_OFF;
-	else if (s && strcmp(s, "demand") == 0)
-		*ret = HEAP_MODE_DEMAND;
-	else {
-		snprintf(err, errlen, "--heap: expected demand, inuse, allocs or off, got '%s'", s ? s : "");
-		return -EINVAL;
-	}
-	return 0;
+	int v, r = words_parse(s, heap_modes, sizeof(heap_modes) / sizeof(heap_modes[0]), "--heap", &v, err, errlen);
+
+	if (r == 0)
+		*ret = (enum heap_mode)v;
+	return r;
 }
 
 int heap_rate_parse(const char *s, uint64_t *ret, char *err, size_t errlen)
