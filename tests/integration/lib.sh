@@ -195,6 +195,8 @@ declare -A _started=() # tracked PID -> its start time (field 22 of /proc/PID/st
 # track PID: kill it at exit; proc_state, alive, gone and send tell it from a later PID owner
 track() {
 	local line='' f
+	# /proc//stat would be the kernel's own stat file: a missing PID is the caller's bug
+	[[ "$1" =~ ^[0-9]+$ ]] || fail "track: '$1' is not a PID"
 	_pids+=("$1")
 	{ read -r line <"/proc/$1/stat"; } 2>/dev/null
 	[ -n "$line" ] || return 0

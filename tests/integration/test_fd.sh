@@ -123,6 +123,8 @@ bash -c '"$1" "$2" >"$3" 2>&1 & echo $! >"$4"; wait; exec sleep 600' fdparent "$
 parent=$!
 track "$parent"
 wait_for 10 grep -q '^ready' "$TMP/child.out" || fail "the child fd_sites did not start: $(text_of "$TMP/child.out")"
+# the parent shell writes the PID after the fork: on a busy host the child may be ready first
+wait_for 10 test -s "$TMP/child.pid" || fail "the parent did not write its child's PID"
 child=$(cat "$TMP/child.pid")
 track "$child"
 start_profd --pid "$parent" --children --heap off --growth off --fd always
